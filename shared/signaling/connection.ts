@@ -1,0 +1,413 @@
+/**
+ * A client's signaling connection: framing, strict validation of server messages, a batching
+ * writer, registration with the Ed25519 challenge, and a pull-based event stream whose depth is
+ * bounded (a consumer that stops pulling stops the reads, so TCP pushes back on the server).
+ *
+ * @module
+ */
+import { FRAME_KIND_CONTROL, FRAME_KIND_RELAY, SIGNALING_VERSION } from "./constants.ts";
+import {
+  decodeControlBody,
+  decodeRelayBody,
+  encodeControlFrame,
+  encodeRelayFrame,
+  FrameDecoder,
+} from "./frame.ts";
+import {
+  type Address,
+  type ClientMessage,
+  parseServerMessage,
+  type ServerMessage,
+  type ServerMessageOf,
+} from "./messages.ts";
+import { registrationSignedData } from "./registration.ts";
+import { WriteQueue } from "./write_queue.ts";
+
+/** Something that arrived from the server: a control message or a relayed payload. */
+export type SignalingEvent =
+  | { kind: "message"; message: ServerMessage }
+  | { kind: "relay"; peer: string; payload: Uint8Array };
+
+/** What {@linkcode SignalingConnection.register} needs of an identity. */
+export interface RegistrationSigner {
+  /** The raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+  /** Signs `data` with the matching private key. */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Options of {@linkcode SignalingConnection.connect}. */
+export interface SignalingConnectOptions {
+  /** Server host name or address. */
+  hostname: string;
+  /** Server TCP port. */
+  port: number;
+  /** Opens the TCP connection (default `Deno.connect`); lets tests inject transports. */
+  dial?: (options: { hostname: string; port: number }) => Promise<Deno.Conn>;
+  /** Events buffered before reading pauses (default 4096). */
+  maxBufferedEvents?: number;
+}
+
+/** A failure reported by the server (`error` or `bye`) while waiting for a reply. */
+export class SignalingRequestError extends Error {
+  /** The server message that ended the wait (`error` or `bye`), if any. */
+  readonly reply: ServerMessageOf<"error"> | ServerMessageOf<"bye"> | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @example
+   * ```ts
+   * const error = new SignalingRequestError("refused", { type: "bye", reason: "timeout" });
+   * console.log(error.reply?.type); // "bye"
+   * ```
+   */
+  constructor(
+    message: string,
+    reply?: ServerMessageOf<"error"> | ServerMessageOf<"bye">,
+  ) {
+    super(message);
+    this.name = "SignalingRequestError";
+    this.reply = reply;
+  }
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * One TCP signaling connection from a client to the server.
+ *
+ * @example
+ * ```ts
+ * import { Identity } from "../identity/mod.ts";
+ * const me = await Identity.generate();
+ * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+ * const registered = await conn.register(me, []);
+ * console.log(registered.id === me.id); // true
+ * conn.close();
+ * ```
+ */
+export class SignalingConnection {
+  readonly #conn: Deno.Conn;
+  readonly #queue: WriteQueue;
+  readonly #decoder = new FrameDecoder();
+  readonly #maxBuffered: number;
+  #events: SignalingEvent[] = [];
+  #eventHead = 0;
+  #waiter: (() => void) | null = null;
+  #resumeReading: (() => void) | null = null;
+  #closed = false;
+  #closeReason: string | undefined;
+  /** Resolves when the connection has closed and its read loop has ended. */
+  readonly closed: Promise<void>;
+
+  /**
+   * Connects to a signaling server.
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.close();
+   * ```
+   */
+  static async connect(options: SignalingConnectOptions): Promise<SignalingConnection> {
+    const dial = options.dial ?? ((o) => Deno.connect({ ...o, transport: "tcp" }));
+    const conn = await dial({ hostname: options.hostname, port: options.port });
+    return new SignalingConnection(conn, options.maxBufferedEvents);
+  }
+
+  /**
+   * Wraps an open connection.
+   *
+   * @example
+   * ```ts
+   * const tcp = await Deno.connect({ hostname: "127.0.0.1", port: 3478 });
+   * const conn = new SignalingConnection(tcp);
+   * conn.close();
+   * ```
+   */
+  constructor(conn: Deno.Conn, maxBufferedEvents = 4096) {
+    this.#conn = conn;
+    this.#maxBuffered = maxBufferedEvents;
+    this.#queue = new WriteQueue(conn, { onError: () => this.#shutdown("write failed") });
+    this.closed = this.#readLoop();
+  }
+
+  /** Why the connection closed (undefined while open or after a local close). */
+  get closeReason(): string | undefined {
+    return this.#closeReason;
+  }
+
+  /** True once the connection is closed. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Bytes queued for sending and not yet written to the socket. */
+  get queuedBytes(): number {
+    return this.#queue.queuedBytes;
+  }
+
+  /**
+   * Queues a control message (never awaits; see {@linkcode SignalingConnection.flush}).
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.send({ type: "ping", t: Date.now() });
+   * conn.close();
+   * ```
+   */
+  send(message: ClientMessage): void {
+    this.#queue.push(encodeControlFrame(message));
+  }
+
+  /**
+   * Queues a relay frame carrying `payload` to `peer` (40 hex digits).
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.sendRelay("00".repeat(20), new Uint8Array([1]));
+   * conn.close();
+   * ```
+   */
+  sendRelay(peer: string, payload: Uint8Array): void {
+    this.#queue.push(encodeRelayFrame(peer, payload));
+  }
+
+  /**
+   * Queues raw bytes as they are (for tests that send malformed frames).
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.sendRaw(new Uint8Array([0, 0, 0, 0]));
+   * conn.close();
+   * ```
+   */
+  sendRaw(bytes: Uint8Array): void {
+    this.#queue.push(bytes);
+  }
+
+  /**
+   * Resolves when everything queued so far has been written.
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.send({ type: "bye" });
+   * await conn.flush();
+   * conn.close();
+   * ```
+   */
+  flush(): Promise<void> {
+    return this.#queue.flush();
+  }
+
+  /**
+   * The next event, or `undefined` once the connection is closed and every event was taken.
+   * Rejects with a `Deno.errors.TimedOut` after `timeoutMs` (when given).
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * const event = await conn.next(5000);
+   * console.log(event?.kind);
+   * conn.close();
+   * ```
+   */
+  async next(timeoutMs?: number): Promise<SignalingEvent | undefined> {
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    while (this.#eventHead >= this.#events.length) {
+      if (this.#closed) return undefined;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Deno.errors.TimedOut("no signaling event in time");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve;
+        if (remaining !== Infinity) timer = setTimeout(resolve, remaining);
+      });
+      clearTimeout(timer);
+      this.#waiter = null;
+    }
+    const event = this.#events[this.#eventHead];
+    this.#events[this.#eventHead++] = undefined as unknown as SignalingEvent;
+    if (this.#eventHead > 1024 && this.#eventHead * 2 > this.#events.length) {
+      this.#events = this.#events.slice(this.#eventHead);
+      this.#eventHead = 0;
+    }
+    if (this.#resumeReading && this.#events.length - this.#eventHead < this.#maxBuffered / 2) {
+      const resume = this.#resumeReading;
+      this.#resumeReading = null;
+      resume();
+    }
+    return event;
+  }
+
+  /**
+   * Waits for the next control message of type `type`, skipping other events, within
+   * `timeoutMs`. An `error` or `bye` from the server rejects with
+   * {@linkcode SignalingRequestError} (unless it is the awaited type).
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.send({ type: "ping", t: 1 });
+   * const pong = await conn.waitFor("pong", 5000);
+   * console.log(pong.t); // 1
+   * conn.close();
+   * ```
+   */
+  async waitFor<T extends ServerMessage["type"]>(
+    type: T,
+    timeoutMs: number,
+  ): Promise<ServerMessageOf<T>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const event = await this.next(Math.max(1, deadline - Date.now()));
+      if (event === undefined) {
+        throw new SignalingRequestError(
+          `connection closed while waiting for ${type}: ${this.#closeReason ?? "closed"}`,
+        );
+      }
+      if (event.kind !== "message") continue;
+      const message = event.message;
+      if (message.type === type) return message as ServerMessageOf<T>;
+      if (message.type === "error" || message.type === "bye") {
+        throw new SignalingRequestError(
+          `server replied ${message.type} ${
+            message.type === "error" ? message.code : message.reason
+          } while waiting for ${type}`,
+          message,
+        );
+      }
+    }
+  }
+
+  /**
+   * Registers with the server: `hello`, signs the challenge, `register`, and returns the
+   * `registered` message. Rejects with {@linkcode SignalingRequestError} when refused.
+   *
+   * @example
+   * ```ts
+   * import { Identity } from "../identity/mod.ts";
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * const registered = await conn.register(await Identity.generate(), [], 10_000);
+   * console.log(registered.stunUsername);
+   * conn.close();
+   * ```
+   */
+  async register(
+    signer: RegistrationSigner,
+    localAddresses: Address[],
+    timeoutMs = 10_000,
+  ): Promise<ServerMessageOf<"registered">> {
+    const deadline = Date.now() + timeoutMs;
+    this.send({
+      type: "hello",
+      version: SIGNALING_VERSION,
+      publicKey: signer.publicKey.toBase64(),
+    });
+    const challenge = await this.waitFor("challenge", timeoutMs);
+    const signature = await signer.sign(
+      registrationSignedData(Uint8Array.fromBase64(challenge.nonce)),
+    );
+    this.send({ type: "register", signature: signature.toBase64(), localAddresses });
+    return await this.waitFor("registered", Math.max(1, deadline - Date.now()));
+  }
+
+  /**
+   * Iterates events until the connection closes.
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * for await (const event of conn) {
+   *   if (event.kind === "relay") console.log(event.peer, event.payload.length);
+   *   break;
+   * }
+   * conn.close();
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<SignalingEvent> {
+    for (;;) {
+      const event = await this.next();
+      if (event === undefined) return;
+      yield event;
+    }
+  }
+
+  /**
+   * Closes the connection now, dropping unsent bytes (call {@linkcode SignalingConnection.flush}
+   * first to send them).
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.close();
+   * await conn.closed;
+   * ```
+   */
+  close(): void {
+    this.#shutdown(undefined);
+  }
+
+  #shutdown(reason: string | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeReason = reason;
+    this.#queue.close();
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    this.#wake();
+    const resume = this.#resumeReading;
+    this.#resumeReading = null;
+    resume?.();
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.();
+  }
+
+  #deliver(event: SignalingEvent): void {
+    this.#events.push(event);
+    this.#wake();
+  }
+
+  async #readLoop(): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    try {
+      while (!this.#closed) {
+        if (this.#events.length - this.#eventHead >= this.#maxBuffered) {
+          await new Promise<void>((resolve) => this.#resumeReading = resolve);
+          continue;
+        }
+        const n = await this.#conn.read(buffer);
+        if (n === null) {
+          this.#shutdown("server closed the connection");
+          break;
+        }
+        for (const frame of this.#decoder.push(buffer.subarray(0, n))) {
+          if (frame.kind === FRAME_KIND_CONTROL) {
+            const parsed = parseServerMessage(decodeControlBody(frame.body));
+            if (!parsed.ok) throw new Error(`invalid server message: ${parsed.error}`);
+            this.#deliver({ kind: "message", message: parsed.message });
+          } else if (frame.kind === FRAME_KIND_RELAY) {
+            const { peer, payload } = decodeRelayBody(frame.body);
+            this.#deliver({ kind: "relay", peer, payload });
+          } else {
+            throw new Error(`unknown frame kind ${frame.kind}`);
+          }
+        }
+      }
+    } catch (error) {
+      this.#shutdown(this.#closed ? this.#closeReason : String(error));
+    }
+  }
+}

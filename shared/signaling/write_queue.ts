@@ -1,0 +1,205 @@
+/**
+ * A batching outbound byte queue: callers append frames synchronously (never awaiting), and one
+ * writer loop drains everything appended so far in as few `write` calls as it can. Small frames
+ * are copied into shared chunks, so a burst of frames becomes one write.
+ *
+ * @module
+ */
+
+/** Where a {@linkcode WriteQueue} writes: anything with a `Deno.Conn`-style `write`. */
+export interface ByteWriter {
+  /** Writes some of `bytes`, resolving with how many were written. */
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** Options of a {@linkcode WriteQueue}. */
+export interface WriteQueueOptions {
+  /** Called once when a write fails; the queue is closed and drops what it held. */
+  onError?: (error: unknown) => void;
+  /** Largest batch chunk the queue allocates (larger single frames get their own chunk). */
+  maxChunkBytes?: number;
+}
+
+const MIN_CHUNK_BYTES = 1024;
+const DEFAULT_MAX_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Per-connection outgoing queue of byte chunks drained by one writer loop.
+ *
+ * @example
+ * ```ts
+ * const sink: Uint8Array[] = [];
+ * const queue = new WriteQueue({
+ *   write: (bytes) => {
+ *     sink.push(bytes.slice());
+ *     return Promise.resolve(bytes.length);
+ *   },
+ * });
+ * queue.push(new Uint8Array([1, 2]));
+ * queue.push(new Uint8Array([3]));
+ * await queue.flush();
+ * console.log(sink); // [Uint8Array [1, 2, 3]]
+ * ```
+ */
+export class WriteQueue {
+  readonly #writer: ByteWriter;
+  readonly #onError: ((error: unknown) => void) | undefined;
+  readonly #maxChunk: number;
+  #ready: Uint8Array[] = [];
+  #fill: Uint8Array | null = null;
+  #fillLength = 0;
+  #queued = 0;
+  #scheduled = false;
+  #writing = false;
+  #closed = false;
+  #flushWaiters: (() => void)[] = [];
+
+  /**
+   * Creates a queue writing to `writer`.
+   *
+   * @example
+   * ```ts
+   * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 3478 });
+   * const queue = new WriteQueue(conn, { onError: () => conn.close() });
+   * ```
+   */
+  constructor(writer: ByteWriter, options: WriteQueueOptions = {}) {
+    this.#writer = writer;
+    this.#onError = options.onError;
+    this.#maxChunk = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
+  }
+
+  /** Bytes appended and not yet written (including a write in progress). */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /** True once {@linkcode WriteQueue.close} was called or a write failed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Appends a copy of `bytes`. Ignored once the queue is closed.
+   *
+   * @example
+   * ```ts
+   * const queue = new WriteQueue({ write: (b) => Promise.resolve(b.length) });
+   * queue.push(new Uint8Array(10));
+   * console.log(queue.queuedBytes); // 10
+   * ```
+   */
+  push(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.reserve(bytes.length).set(bytes);
+  }
+
+  /**
+   * Reserves `size` bytes at the end of the queue and returns them for the caller to fill
+   * before it next yields to the event loop (lets a relay build a frame in place, one copy).
+   * Once closed, returns a scratch buffer that is never written.
+   *
+   * @example
+   * ```ts
+   * const queue = new WriteQueue({ write: (b) => Promise.resolve(b.length) });
+   * const space = queue.reserve(3);
+   * space.set([1, 2, 3]);
+   * ```
+   */
+  reserve(size: number): Uint8Array {
+    if (this.#closed) return new Uint8Array(size);
+    if (this.#fill === null || this.#fill.length - this.#fillLength < size) {
+      if (this.#fill !== null && this.#fillLength > 0) {
+        this.#ready.push(this.#fill.subarray(0, this.#fillLength));
+      }
+      const capacity = Math.max(
+        size,
+        Math.min(this.#maxChunk, Math.max(MIN_CHUNK_BYTES, this.#queued)),
+      );
+      this.#fill = new Uint8Array(capacity);
+      this.#fillLength = 0;
+    }
+    const start = this.#fillLength;
+    this.#fillLength += size;
+    this.#queued += size;
+    if (!this.#scheduled && !this.#writing) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#drain());
+    }
+    return this.#fill.subarray(start, start + size);
+  }
+
+  /**
+   * Resolves when everything appended so far is written (or the queue closed).
+   *
+   * @example
+   * ```ts
+   * const queue = new WriteQueue({ write: (b) => Promise.resolve(b.length) });
+   * queue.push(new Uint8Array(1));
+   * await queue.flush();
+   * console.log(queue.queuedBytes); // 0
+   * ```
+   */
+  flush(): Promise<void> {
+    if (this.#queued === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  /**
+   * Closes the queue: drops everything not yet written and ignores later appends.
+   *
+   * @example
+   * ```ts
+   * const queue = new WriteQueue({ write: (b) => Promise.resolve(b.length) });
+   * queue.close();
+   * console.log(queue.closed); // true
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ready = [];
+    this.#fill = null;
+    this.#fillLength = 0;
+    this.#queued = 0;
+    this.#releaseWaiters();
+  }
+
+  #releaseWaiters(): void {
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  async #drain(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#writing || this.#closed) return;
+    this.#writing = true;
+    try {
+      while (!this.#closed) {
+        let chunk: Uint8Array;
+        if (this.#ready.length > 0) {
+          chunk = this.#ready.shift()!;
+        } else if (this.#fill !== null && this.#fillLength > 0) {
+          chunk = this.#fill.subarray(0, this.#fillLength);
+          this.#fill = null;
+          this.#fillLength = 0;
+        } else {
+          break;
+        }
+        let offset = 0;
+        while (offset < chunk.length) {
+          offset += await this.#writer.write(chunk.subarray(offset));
+          if (this.#closed) return;
+        }
+        this.#queued -= chunk.length;
+      }
+      this.#releaseWaiters();
+    } catch (error) {
+      this.close();
+      this.#onError?.(error);
+    } finally {
+      this.#writing = false;
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { WriteQueue } from "./write_queue.ts";
+
+/** A writer that accepts at most `limit` bytes per call and resolves when released. */
+function gatedWriter(limit: number) {
+  const writes: Uint8Array[] = [];
+  let release: (() => void) | null = null;
+  return {
+    writes,
+    release() {
+      const r = release;
+      release = null;
+      r?.();
+    },
+    get waiting() {
+      return release !== null;
+    },
+    write(bytes: Uint8Array): Promise<number> {
+      const n = Math.min(limit, bytes.length);
+      writes.push(bytes.slice(0, n));
+      return new Promise((resolve) => release = () => resolve(n));
+    },
+  };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not reached");
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+Deno.test("write queue: frames pushed in one tick go out as one write", async () => {
+  const writer = gatedWriter(1 << 20);
+  const queue = new WriteQueue(writer);
+  queue.push(new Uint8Array([1]));
+  queue.push(new Uint8Array([2, 3]));
+  queue.reserve(2).set([4, 5]);
+  assert.equal(queue.queuedBytes, 5);
+  await until(() => writer.waiting);
+  writer.release();
+  await queue.flush();
+  assert.deepEqual(writer.writes, [new Uint8Array([1, 2, 3, 4, 5])]);
+  assert.equal(queue.queuedBytes, 0);
+});
+
+Deno.test("write queue: partial writes are continued and later pushes batch behind", async () => {
+  const writer = gatedWriter(2);
+  const queue = new WriteQueue(writer);
+  queue.push(new Uint8Array([1, 2, 3]));
+  await until(() => writer.waiting);
+  queue.push(new Uint8Array([4]));
+  queue.push(new Uint8Array([5]));
+  const flushed = queue.flush();
+  for (let i = 0; i < 10 && queue.queuedBytes > 0; i++) {
+    await until(() => writer.waiting);
+    writer.release();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  await flushed;
+  assert.deepEqual(writer.writes.flatMap((w) => [...w]), [1, 2, 3, 4, 5]);
+});
+
+Deno.test("write queue: a failed write closes the queue and reports once", async () => {
+  const errors: unknown[] = [];
+  const queue = new WriteQueue(
+    { write: () => Promise.reject(new Error("broken pipe")) },
+    { onError: (e) => errors.push(e) },
+  );
+  queue.push(new Uint8Array(3));
+  await queue.flush();
+  await until(() => queue.closed);
+  assert.equal(errors.length, 1);
+  queue.push(new Uint8Array(3));
+  assert.equal(queue.queuedBytes, 0);
+});
