@@ -1,0 +1,104 @@
+/**
+ * The events the client reports, one object per event. In `--json` mode each is printed as one
+ * JSON line on stdout (the contract scripts and the NAT lab parse); on a terminal they are
+ * rendered as text.
+ *
+ * @module
+ */
+
+/** A peer's connection state. */
+export type PeerState = "connecting" | "direct" | "relayed" | "disconnected";
+
+/** One row of `list`. */
+export interface PeerSummary {
+  /** The peer's ID. */
+  peer: string;
+  /** Its state. */
+  state: PeerState;
+  /** `"udp ip:port"`, `"relay"`, or null while no path is in use. */
+  path: string | null;
+  /** Smoothed round-trip time in milliseconds, or null before any sample. */
+  rttMs: number | null;
+}
+
+/** Every event the client emits. */
+export type ClientEvent =
+  | { type: "registered"; id: string; server: string }
+  | { type: "endpoint"; public: string }
+  | { type: "peer"; peer: string; state: PeerState; path: string | null; reason?: string }
+  | { type: "message"; from: string; text: string }
+  | { type: "delivered"; peer: string; messageId: number }
+  | { type: "error"; code: string; message: string; peer?: string; messageId?: number }
+  | { type: "id"; id: string }
+  | { type: "peers"; peers: PeerSummary[] }
+  | { type: "sent"; peer: string; messageId: number }
+  | { type: "disconnected"; server: string; reason: string }
+  | { type: "help"; text: string }
+  | { type: "exit" };
+
+/**
+ * Renders an event as exactly one JSON line (no trailing newline).
+ *
+ * @example
+ * ```ts
+ * formatJsonEvent({ type: "endpoint", public: "1.2.3.4:5" }); // '{"type":"endpoint","public":"1.2.3.4:5"}'
+ * ```
+ */
+export function formatJsonEvent(event: ClientEvent): string {
+  // JSON.stringify escapes every control character, so the line holds no raw newline.
+  return JSON.stringify(event);
+}
+
+function clean(text: string): string {
+  // Keep terminal control sequences sent by peers out of the user's terminal.
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f\u009b]/g, "\uFFFD");
+}
+
+/**
+ * Renders an event as human-readable text for the interactive prompt.
+ *
+ * @example
+ * ```ts
+ * formatTextEvent({ type: "message", from: "ab".repeat(20), text: "hi" }); // "[abababab…] hi"
+ * ```
+ */
+export function formatTextEvent(event: ClientEvent): string {
+  switch (event.type) {
+    case "registered":
+      return `registered with ${event.server} as ${event.id}`;
+    case "endpoint":
+      return `public endpoint ${event.public}`;
+    case "peer":
+      return `peer ${short(event.peer)} ${event.state}${event.path ? ` via ${event.path}` : ""}${
+        event.reason ? ` (${event.reason})` : ""
+      }`;
+    case "message":
+      return `[${short(event.from)}] ${clean(event.text)}`;
+    case "delivered":
+      return `message ${event.messageId} delivered to ${short(event.peer)}`;
+    case "error":
+      return `error (${event.code}): ${event.message}`;
+    case "id":
+      return event.id;
+    case "peers":
+      if (event.peers.length === 0) return "no peers yet (connect <peer_id>)";
+      return event.peers.map((row) =>
+        `${row.peer}  ${row.state.padEnd(12)} ${(row.path ?? "-").padEnd(26)} ${
+          row.rttMs === null ? "-" : `${row.rttMs.toFixed(1)} ms`
+        }`
+      ).join("\n");
+    case "sent":
+      return `message ${event.messageId} queued for ${short(event.peer)}`;
+    case "disconnected":
+      return `lost server ${event.server} (${event.reason}); reconnecting`;
+    case "help":
+      return event.text;
+    case "exit":
+      return "bye";
+  }
+}
+
+function short(id: string): string {
+  return `${id.slice(0, 8)}…`;
+}

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { PathManager } from "./path_manager.ts";
+
+const A = { host: "10.0.0.2", port: 4000 };
+const B = { host: "198.18.0.5", port: 5000 };
+const NAT = { host: "198.18.0.5", port: 61000 };
+
+Deno.test("connecting becomes direct on a validated probe round trip", () => {
+  const path = new PathManager(0, { burstIntervalMs: 100 });
+  path.introduce(0, [A, B], 500);
+  assert.deepEqual(path.probeTargets(100), [], "nothing before the punch time");
+  const targets = path.probeTargets(500);
+  assert.deepEqual(targets, [A, B]);
+  path.recordProbe("n-a", A, 500);
+  path.recordProbe("n-b", B, 500);
+  assert.equal(path.probeResponse("n-b", B, 520), "validated");
+  assert.equal(path.state, "direct");
+  assert.equal(path.path, "udp 198.18.0.5:5000");
+  assert.deepEqual(path.takeChange(), {
+    state: "direct",
+    path: "udp 198.18.0.5:5000",
+    reason: "probe round trip",
+  });
+  assert.equal(path.probeRttMs, 20);
+  assert.equal(path.probeResponse("n-b", B, 530), "unknown", "a nonce is used once");
+});
+
+Deno.test("a response from another address adds a peer-reflexive candidate, not a path", () => {
+  const path = new PathManager(0);
+  path.introduce(0, [B], 0);
+  path.probeTargets(0);
+  path.recordProbe("n1", B, 0);
+  assert.equal(path.probeResponse("n1", NAT, 10), "reflexive");
+  assert.equal(path.state, "connecting");
+  assert.deepEqual(path.candidates, [B, NAT]);
+  path.recordProbe("n2", NAT, 20);
+  assert.equal(path.probeResponse("n2", NAT, 30), "validated");
+  assert.equal(path.path, "udp 198.18.0.5:61000");
+});
+
+Deno.test("no direct path within the connect timeout falls back to the relay and keeps probing", () => {
+  const path = new PathManager(0, { connectTimeoutMs: 3000, burstMs: 1000, slowIntervalMs: 2000 });
+  path.introduce(0, [A], 0);
+  path.tick(2999);
+  assert.equal(path.state, "connecting");
+  path.tick(3000);
+  assert.equal(path.state, "relayed");
+  assert.equal(path.path, "relay");
+  assert.equal(path.takeChange()?.state, "relayed");
+  let rounds = 0;
+  for (let now = 3000; now < 13_000; now += 10) if (path.probeTargets(now).length) rounds++;
+  assert.ok(rounds >= 4 && rounds <= 6, `upgrade probes at a bounded rate: ${rounds}`);
+  path.recordProbe("up", A, 13_000);
+  path.probeResponse("up", A, 13_010);
+  assert.equal(path.state, "direct");
+  assert.equal(path.takeChange()?.reason, "upgraded from relay");
+});
+
+Deno.test("a silent direct path falls back to the relay; keepalives hold it while alive", () => {
+  const path = new PathManager(0, { directTimeoutMs: 8000, keepaliveMs: 2000 });
+  path.introduce(0, [A], 0);
+  path.probeTargets(0);
+  path.recordProbe("n", A, 0);
+  path.probeResponse("n", A, 1);
+  assert.deepEqual(path.probeTargets(1000), []);
+  assert.deepEqual(path.probeTargets(2001), [A], "keepalive");
+  path.udpAuthenticated(A, 6000);
+  path.tick(13_000);
+  assert.equal(path.state, "direct");
+  path.udpAuthenticated({ host: "10.9.9.9", port: 1 }, 13_500);
+  path.tick(14_001);
+  assert.equal(path.state, "relayed");
+  assert.equal(path.takeChange()?.reason, "direct path went silent");
+});
+
+Deno.test("disconnect stops probing until introduced again", () => {
+  const path = new PathManager(0);
+  path.introduce(0, [A], 0);
+  path.disconnect("peer left");
+  assert.equal(path.state, "disconnected");
+  assert.deepEqual(path.probeTargets(100), []);
+  path.introduce(200, [A], 200);
+  assert.equal(path.state, "connecting");
+  assert.deepEqual(path.probeTargets(200), [A]);
+});
+
+Deno.test("candidates are bounded; reflexive ones replace older reflexive ones", () => {
+  const path = new PathManager(0, { maxCandidates: 3 });
+  path.introduce(0, [A, B], 0);
+  assert.equal(path.addReflexive({ host: "1.1.1.1", port: 1 }), true);
+  assert.equal(path.addReflexive({ host: "1.1.1.2", port: 1 }), true);
+  assert.equal(path.candidates.length, 3);
+  assert.deepEqual(path.candidates[2], { host: "1.1.1.2", port: 1 });
+});

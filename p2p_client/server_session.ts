@@ -1,0 +1,328 @@
+/**
+ * The client's link to the rendezvous servers: registers with the first reachable server of the
+ * list, fails over to the next, answers heartbeats, notices a dead server, and reconnects with a
+ * jittered, capped backoff when the server goes away, re-introducing itself with the same key
+ * (hence the same ID).
+ *
+ * @module
+ */
+import type { ServerAddress } from "../shared/config/mod.ts";
+import { formatServerAddress } from "../shared/config/mod.ts";
+import {
+  type RegistrationSigner,
+  SignalingConnection,
+  type SignalingEvent,
+} from "../shared/signaling/connection.ts";
+import type { Address, ClientMessage, ServerMessageOf } from "../shared/signaling/messages.ts";
+import { Backoff } from "./backoff.ts";
+
+/** The current registration: which server, what it said, and the measured round trip. */
+export interface Registration {
+  /** `host:port` of the server. */
+  server: string;
+  /** The server's `registered` message. */
+  registered: ServerMessageOf<"registered">;
+  /** The server's host as dialled (for STUN). */
+  host: string;
+  /** Local time minus server time, in ms, estimated at registration. */
+  clockOffsetMs: number;
+  /** Round-trip time to the server in ms (latest ping sample). */
+  rttMs: number;
+}
+
+/** Callbacks and settings of a {@linkcode ServerSession}. */
+export interface ServerSessionOptions {
+  /** Servers in order of preference (TCP signaling addresses). */
+  servers: ServerAddress[];
+  /** The identity that registers. */
+  identity: RegistrationSigner;
+  /** The local addresses to announce (called at each registration). */
+  localAddresses: () => Address[];
+  /** Called after each successful registration. */
+  onRegistered: (registration: Registration) => void;
+  /** Called for every control message and relay payload after registration. */
+  onEvent: (event: SignalingEvent) => void;
+  /** Called when the registered connection is lost (before reconnecting). */
+  onDisconnected: (server: string, reason: string) => void;
+  /** Called when a connection attempt fails (server unreachable, refused). */
+  onAttemptFailed?: (server: string, reason: string) => void;
+  /** Called when the session stops for good (replaced by a newer session of the same ID). */
+  onFatal?: (code: string, message: string) => void;
+  /** Opens TCP connections (default `Deno.connect`). */
+  dial?: (options: { hostname: string; port: number }) => Promise<Deno.Conn>;
+  /** Backoff between rounds of failed attempts. */
+  backoff?: Backoff;
+  /** Time allowed for connect + registration, ms (default 5000). */
+  attemptTimeoutMs?: number;
+  /** Clock (default `Date.now`). */
+  now?: () => number;
+}
+
+/**
+ * Keeps the client registered with one of its servers.
+ *
+ * @example
+ * ```ts
+ * import { Identity } from "../shared/identity/mod.ts";
+ * const session = new ServerSession({
+ *   servers: [{ host: "127.0.0.1", port: 3478 }],
+ *   identity: await Identity.generate(),
+ *   localAddresses: () => [],
+ *   onRegistered: (r) => console.log(r.registered.id),
+ *   onEvent: () => {},
+ *   onDisconnected: () => {},
+ * });
+ * session.start();
+ * await session.stop();
+ * ```
+ */
+export class ServerSession {
+  readonly #options: ServerSessionOptions;
+  readonly #backoff: Backoff;
+  readonly #now: () => number;
+  #connection: SignalingConnection | undefined;
+  #registration: Registration | undefined;
+  #stopped = false;
+  #running: Promise<void> | undefined;
+  #wakeSleep: (() => void) | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #lastReceived = 0;
+
+  /**
+   * Creates a session (call {@linkcode ServerSession.start}).
+   *
+   * @example
+   * ```ts
+   * // see the class example
+   * ```
+   */
+  constructor(options: ServerSessionOptions) {
+    if (options.servers.length === 0) throw new RangeError("no server to register with");
+    this.#options = options;
+    this.#backoff = options.backoff ?? new Backoff();
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The current registration, or undefined while not registered. */
+  get registration(): Registration | undefined {
+    return this.#registration;
+  }
+
+  /**
+   * Starts connecting (in the background).
+   *
+   * @example
+   * ```ts
+   * // session.start();
+   * ```
+   */
+  start(): void {
+    this.#running ??= this.#run();
+  }
+
+  /**
+   * Sends a control message; returns false when not registered.
+   *
+   * @example
+   * ```ts
+   * // session.send({ type: "connect", peer: id });
+   * ```
+   */
+  send(message: ClientMessage): boolean {
+    if (!this.#registration || !this.#connection || this.#connection.isClosed) return false;
+    this.#connection.send(message);
+    return true;
+  }
+
+  /**
+   * Sends a relay payload to `peer`; returns false when not registered.
+   *
+   * @example
+   * ```ts
+   * // session.sendRelay(peerId, packet);
+   * ```
+   */
+  sendRelay(peer: string, payload: Uint8Array): boolean {
+    if (!this.#registration || !this.#connection || this.#connection.isClosed) return false;
+    this.#connection.sendRelay(peer, payload);
+    return true;
+  }
+
+  /** Bytes queued on the signaling connection and not yet written. */
+  get queuedBytes(): number {
+    return this.#connection?.queuedBytes ?? 0;
+  }
+
+  /**
+   * Says goodbye to the server and stops (no reconnect).
+   *
+   * @example
+   * ```ts
+   * // await session.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wakeSleep?.();
+    const connection = this.#connection;
+    if (connection && !connection.isClosed) {
+      try {
+        connection.send({ type: "bye", reason: "client exit" });
+        await Promise.race([connection.flush(), new Promise((r) => setTimeout(r, 500))]);
+      } catch {
+        // closing anyway
+      }
+      connection.close();
+    }
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const servers = this.#options.servers;
+    while (!this.#stopped) {
+      let registeredThisRound = false;
+      for (const server of servers) {
+        if (this.#stopped) return;
+        const name = formatServerAddress(server);
+        const connection = await this.#attempt(server, name);
+        if (!connection) continue;
+        registeredThisRound = true;
+        this.#backoff.reset();
+        const reason = await this.#serve(connection);
+        this.#registration = undefined;
+        this.#connection = undefined;
+        if (this.#stopped) return;
+        if (reason === "replaced") {
+          this.#stopped = true;
+          this.#options.onFatal?.(
+            "replaced",
+            "another client registered with this identity; not reconnecting",
+          );
+          return;
+        }
+        this.#options.onDisconnected(name, reason);
+        break;
+      }
+      if (this.#stopped) return;
+      const delay = this.#backoff.next();
+      if (registeredThisRound) {
+        // Lost a working server: a short pause before trying the list again.
+        await this.#sleep(Math.min(delay, 250));
+      } else {
+        await this.#sleep(delay);
+      }
+    }
+  }
+
+  async #attempt(server: ServerAddress, name: string): Promise<SignalingConnection | undefined> {
+    const timeoutMs = this.#options.attemptTimeoutMs ?? 5000;
+    let connection: SignalingConnection | undefined;
+    try {
+      connection = await withTimeout(
+        SignalingConnection.connect({
+          hostname: server.host,
+          port: server.port,
+          dial: this.#options.dial,
+        }),
+        timeoutMs,
+      );
+      const sentAt = this.#now();
+      const registered = await connection.register(
+        this.#options.identity,
+        this.#options.localAddresses(),
+        timeoutMs,
+      );
+      const receivedAt = this.#now();
+      if (this.#stopped) {
+        connection.close();
+        return undefined;
+      }
+      const rttMs = Math.max(0, (receivedAt - sentAt) / 2);
+      this.#connection = connection;
+      this.#registration = {
+        server: name,
+        host: server.host,
+        registered,
+        rttMs,
+        clockOffsetMs: receivedAt - rttMs / 2 - registered.serverTime,
+      };
+      this.#options.onRegistered(this.#registration);
+      return connection;
+    } catch (error) {
+      connection?.close();
+      this.#options.onAttemptFailed?.(name, error instanceof Error ? error.message : String(error));
+      return undefined;
+    }
+  }
+
+  async #serve(connection: SignalingConnection): Promise<string> {
+    const heartbeatMs = this.#registration!.registered.heartbeatMs;
+    this.#lastReceived = this.#now();
+    let deadReason: string | undefined;
+    this.#heartbeat = setInterval(() => {
+      if (this.#now() - this.#lastReceived > heartbeatMs * 2.5) {
+        deadReason = "server silent";
+        connection.close();
+        return;
+      }
+      connection.send({ type: "ping", t: this.#now() });
+    }, Math.max(200, Math.min(heartbeatMs, 5000)));
+    let byeReason: string | undefined;
+    try {
+      for await (const event of connection) {
+        this.#lastReceived = this.#now();
+        if (event.kind === "message") {
+          const message = event.message;
+          if (message.type === "ping") {
+            connection.send({ type: "pong", t: message.t });
+            continue;
+          }
+          if (message.type === "pong") {
+            if (this.#registration) {
+              this.#registration.rttMs = Math.max(0, this.#now() - message.t);
+            }
+            continue;
+          }
+          if (message.type === "bye") {
+            byeReason = message.reason;
+            connection.close();
+            continue;
+          }
+        }
+        this.#options.onEvent(event);
+      }
+    } finally {
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+    }
+    return byeReason ?? deadReason ?? connection.closeReason ?? "connection closed";
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wakeSleep = undefined;
+        resolve();
+      }, ms);
+      this.#wakeSleep = () => {
+        clearTimeout(timer);
+        this.#wakeSleep = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Deno.errors.TimedOut(`no answer in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
