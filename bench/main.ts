@@ -1,0 +1,129 @@
+/**
+ * `deno task bench`: the benchmark suite. Prints a table (ours, reference, ratio) on stdout and
+ * writes a JSON report to `bench/out/`. Options: `--help`.
+ *
+ * @module
+ */
+import type { BenchContext, BenchSection } from "./context.ts";
+import { describeMachine } from "./machine.ts";
+import { buildNative, ensureTools } from "./native.ts";
+import { parseBenchOptions, USAGE } from "./options.ts";
+import type { BenchReport, BenchRow } from "./report.ts";
+import { makeRow } from "./report.ts";
+import { stunSection } from "./stun_bench.ts";
+import { formatTable } from "./table.ts";
+
+const SECTIONS: Record<string, BenchSection> = {
+  stun: stunSection,
+};
+
+const encoder = new TextEncoder();
+function out(text: string): void {
+  Deno.stdout.writeSync(encoder.encode(text + "\n"));
+}
+function err(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(text + "\n"));
+}
+
+async function main(args: string[]): Promise<number> {
+  let options;
+  try {
+    options = parseBenchOptions(args);
+  } catch (error) {
+    err(`bench: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    out(USAGE);
+    return 0;
+  }
+  if (Deno.build.os !== "linux") {
+    err("bench: needs Linux (/proc, taskset, recvmmsg)");
+    return 1;
+  }
+  const missing = await ensureTools();
+  if (missing.length > 0) {
+    err(`bench: missing and could not install: ${missing.join(", ")}`);
+    return 1;
+  }
+  const repoRoot = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const tmpDir = await Deno.makeTempDir({ prefix: "p2p-bench-" });
+  const cores = navigator.hardwareConcurrency;
+  const pin = options.pin && cores >= 2;
+  const context: BenchContext = {
+    repoRoot,
+    bins: {},
+    tmpDir,
+    runs: options.runs,
+    quick: options.quick,
+    serverCpu: pin ? 0 : undefined,
+    loadCpu: pin ? 1 : undefined,
+    log: (message) => err(`[${new Date().toISOString().slice(11, 19)}] ${message}`),
+  };
+  const pinning = pin
+    ? "server under test (ours and every reference) on CPU 0, load generators on CPU 1 (taskset)"
+    : "not pinned";
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    machine: await describeMachine(),
+    pinning,
+    settings: { runs: options.runs, quick: options.quick, sections: options.only.join(",") },
+    rows: [],
+    details: {},
+  };
+  try {
+    context.bins = await buildNative(tmpDir);
+    for (const name of options.only) {
+      const section = SECTIONS[name];
+      if (section === undefined) {
+        report.rows.push(makeRow({
+          section: name,
+          figure: "(section)",
+          unit: "",
+          note: "not available: not written yet",
+        }));
+        continue;
+      }
+      context.log(`section ${name}`);
+      let rows: BenchRow[];
+      try {
+        const result = await section.run(context);
+        rows = result.rows;
+        report.details[name] = result.details;
+      } catch (error) {
+        rows = [makeRow({
+          section: name,
+          figure: "(section)",
+          unit: "",
+          note: `failed: ${(error as Error).message}`,
+        })];
+      }
+      report.rows.push(...rows);
+    }
+  } finally {
+    await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
+  }
+  const machine = report.machine;
+  out(
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, ` +
+      `Deno ${machine.deno}; load average at start ${Number(machine.load1).toFixed(2)}`,
+  );
+  out(`Pinning: ${pinning}`);
+  out(
+    `Runs: ${options.runs} per figure; value = median (min–max)${options.quick ? "; --quick" : ""}`,
+  );
+  out("");
+  out(formatTable(report.rows));
+  const outDir = options.outDir.startsWith("/") ? options.outDir : `${repoRoot}/${options.outDir}`;
+  await Deno.mkdir(outDir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, "-");
+  const json = JSON.stringify(report, null, 2) + "\n";
+  await Deno.writeTextFile(`${outDir}/bench-${stamp}.json`, json);
+  await Deno.writeTextFile(`${outDir}/latest.json`, json);
+  out(`\nJSON report: ${outDir}/bench-${stamp}.json (also latest.json)`);
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

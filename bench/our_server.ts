@@ -1,0 +1,105 @@
+/**
+ * Starting the real server (`stun_server/main.ts`) for a benchmark, with the flags its `--help`
+ * says it has.
+ *
+ * @module
+ */
+import { ChildProcess } from "./process.ts";
+
+/** Permissions the server runs with, as in `deno task server`. */
+export const SERVER_PERMISSIONS = [
+  "--no-prompt",
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys=hostname",
+];
+
+/**
+ * Returns the server's `--help` text, or throws an Error saying why the server is not available.
+ *
+ * @example
+ * ```ts
+ * const help = await serverHelp("/work/main");
+ * ```
+ */
+export async function serverHelp(repoRoot: string): Promise<string> {
+  const main = `${repoRoot}/stun_server/main.ts`;
+  try {
+    await Deno.stat(main);
+  } catch {
+    throw new Error("stun_server/main.ts does not exist yet");
+  }
+  const result = await new Deno.Command("deno", {
+    args: ["run", "-A", main, "--help"],
+    cwd: repoRoot,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+  if (!result.success || !text.includes("--stun-port")) {
+    throw new Error(`stun_server/main.ts --help failed: ${text.trim().slice(0, 300)}`);
+  }
+  return text;
+}
+
+/**
+ * Picks the flags of `wanted` that the help text lists, keeping each flag's value.
+ *
+ * @example
+ * ```ts
+ * const args = supportedFlags("  --host <host>\n", [["--host", "127.0.0.1"], ["--nope", "1"]]);
+ * console.log(args); // ["--host", "127.0.0.1"]
+ * ```
+ */
+export function supportedFlags(help: string, wanted: readonly [string, string][]): string[] {
+  const out: string[] = [];
+  for (const [flag, value] of wanted) {
+    if (new RegExp(`(^|[\\s,])${flag}(?![\\w-])`).test(help)) out.push(flag, value);
+  }
+  return out;
+}
+
+/** How to start the server. */
+export interface OurServerOptions {
+  /** Repository root. */
+  repoRoot: string;
+  /** UDP STUN port. */
+  stunPort: number;
+  /** TCP signaling port. */
+  tcpPort: number;
+  /** CPU to pin to. */
+  cpu?: number;
+  /** Extra flags (already filtered by {@linkcode supportedFlags}). */
+  extraArgs?: string[];
+  /** Extra V8 flags or `deno run` options (e.g. `--cpu-prof`). */
+  denoArgs?: string[];
+}
+
+/**
+ * Starts the server on loopback and returns the running child.
+ *
+ * @example
+ * ```ts
+ * const server = startOurServer({ repoRoot: "/work/main", stunPort: 40000, tcpPort: 40001 });
+ * await server.stop();
+ * ```
+ */
+export function startOurServer(options: OurServerOptions): ChildProcess {
+  return ChildProcess.start({
+    command: "deno",
+    args: [
+      "run",
+      ...SERVER_PERMISSIONS,
+      ...(options.denoArgs ?? []),
+      `${options.repoRoot}/stun_server/main.ts`,
+      "--stun-port",
+      String(options.stunPort),
+      "--tcp-port",
+      String(options.tcpPort),
+      ...(options.extraArgs ?? []),
+    ],
+    cwd: options.repoRoot,
+    cpu: options.cpu,
+    label: "our server",
+  });
+}

@@ -1,0 +1,292 @@
+/**
+ * Section 1: the STUN Binding service. Our server, coturn (`turnserver --stun-only -m 1`) and a
+ * native recvmmsg/sendmmsg responder, each driven by the same native generator keeping 128
+ * requests in flight, with every response checked. The server's own CPU time per answered
+ * request comes from `/proc/<pid>/stat`.
+ *
+ * @module
+ */
+import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
+import { freePort } from "./ports.ts";
+import { ChildProcess } from "./process.ts";
+import { readCpuSeconds } from "./proc.ts";
+import { makeRow } from "./report.ts";
+import type { BenchRow } from "./report.ts";
+import { ratioOf, summarize } from "./stats.ts";
+import { waitForStun } from "./stun_probe.ts";
+import { serverHelp, startOurServer, supportedFlags } from "./our_server.ts";
+
+/** Requests the generator keeps in flight. */
+export const STUN_IN_FLIGHT = 128;
+
+/** What the native generator prints at the end of a run. */
+export interface StunLoadResult {
+  /** Requests sent in the measured window. */
+  sent: number;
+  /** Valid responses. */
+  answered: number;
+  /** Requests without a response within 250 ms. */
+  lost: number;
+  /** Responses that failed a check. */
+  invalid: number;
+  /** Length of the measured window. */
+  seconds: number;
+  /** Answered per second. */
+  rate: number;
+  /** Median latency in µs. */
+  p50Us: number;
+  /** 99th percentile latency in µs. */
+  p99Us: number;
+  /** Largest latency in µs. */
+  maxUs: number;
+}
+
+/** One run against one server. */
+export interface StunRun extends StunLoadResult {
+  /** Server CPU (user + system) per answered request, µs. */
+  cpuUsPerRequest: number;
+}
+
+/**
+ * Parses and validates the generator's result line.
+ *
+ * @example
+ * ```ts
+ * const r = parseStunLoadResult(
+ *   '{"sent":10,"answered":10,"lost":0,"invalid":0,"seconds":1,"rate":10,"p50Us":5,"p99Us":9,"maxUs":9}',
+ * );
+ * console.log(r.rate); // 10
+ * ```
+ */
+export function parseStunLoadResult(line: string): StunLoadResult {
+  const value = JSON.parse(line);
+  const keys = [
+    "sent",
+    "answered",
+    "lost",
+    "invalid",
+    "seconds",
+    "rate",
+    "p50Us",
+    "p99Us",
+    "maxUs",
+  ];
+  for (const key of keys) {
+    if (typeof value?.[key] !== "number") throw new SyntaxError(`generator result lacks ${key}`);
+  }
+  return value as StunLoadResult;
+}
+
+interface StunTarget {
+  name: string;
+  start(port: number): ChildProcess;
+}
+
+async function measure(
+  context: BenchContext,
+  server: ChildProcess,
+  port: number,
+  warmupMs: number,
+  durationMs: number,
+): Promise<StunRun> {
+  const load = ChildProcess.start({
+    command: context.bins.stun_load,
+    args: ["127.0.0.1", String(port), String(STUN_IN_FLIGHT), String(warmupMs), String(durationMs)],
+    cpu: context.loadCpu,
+    label: "stun_load",
+  });
+  try {
+    await load.waitForLine((l) => l === "start", warmupMs + 10_000);
+    const cpuBefore = await readCpuSeconds(server.pid);
+    const line = await load.waitForLine((l) => l.startsWith("{"), durationMs + 10_000);
+    const cpuAfter = await readCpuSeconds(server.pid);
+    const result = parseStunLoadResult(line);
+    const cpuUsPerRequest = result.answered > 0
+      ? (cpuAfter - cpuBefore) * 1e6 / result.answered
+      : Number.NaN;
+    return { ...result, cpuUsPerRequest };
+  } finally {
+    await load.exited(5000);
+  }
+}
+
+/** The STUN section. */
+export const stunSection: BenchSection = {
+  name: "stun",
+  async run(context: BenchContext): Promise<SectionResult> {
+    const warmupMs = context.quick ? 300 : 1000;
+    const durationMs = context.quick ? 1000 : 3000;
+    const targets: StunTarget[] = [];
+    let oursMissing = "";
+    try {
+      const help = await serverHelp(context.repoRoot);
+      const extra = supportedFlags(help, [["--host", "127.0.0.1"], ["--log-level", "error"]]);
+      targets.push({
+        name: "ours",
+        start: (port) =>
+          startOurServer({
+            repoRoot: context.repoRoot,
+            stunPort: port,
+            tcpPort: freePort(),
+            cpu: context.serverCpu,
+            extraArgs: extra,
+          }),
+      });
+    } catch (error) {
+      oursMissing = `not available: ${(error as Error).message}`;
+    }
+    targets.push({
+      name: "coturn",
+      start: (port) =>
+        ChildProcess.start({
+          command: "turnserver",
+          args: [
+            "-n",
+            "--stun-only",
+            "-m",
+            "1",
+            "-L",
+            "127.0.0.1",
+            "-p",
+            String(port),
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--no-stdout-log",
+            "--log-file",
+            "/dev/null",
+            "--simple-log",
+            "--pidfile",
+            `${context.tmpDir}/turnserver-${port}.pid`,
+          ],
+          cpu: context.serverCpu,
+          label: "coturn",
+        }),
+    });
+    targets.push({
+      name: "native",
+      start: (port) =>
+        ChildProcess.start({
+          command: context.bins.stun_responder,
+          args: ["127.0.0.1", String(port)],
+          cpu: context.serverCpu,
+          label: "stun_responder",
+        }),
+    });
+
+    const running: { target: StunTarget; server: ChildProcess; port: number }[] = [];
+    const runs: Record<string, StunRun[]> = {};
+    const failures: Record<string, string> = {};
+    try {
+      for (const target of targets) {
+        const port = freePort();
+        const server = target.start(port);
+        if (await waitForStun(port, 20_000)) {
+          running.push({ target, server, port });
+          runs[target.name] = [];
+        } else {
+          failures[target.name] = `did not answer STUN within 20 s: ${server.stderrTail.trim()}`;
+          await server.stop();
+        }
+      }
+      // Interleave the targets run by run so machine noise spreads over all of them.
+      for (let i = 0; i < context.runs; i++) {
+        for (const { target, server, port } of running) {
+          context.log(`stun: run ${i + 1}/${context.runs} ${target.name}`);
+          try {
+            runs[target.name].push(await measure(context, server, port, warmupMs, durationMs));
+          } catch (error) {
+            failures[target.name] = (error as Error).message;
+          }
+        }
+      }
+    } finally {
+      for (const { server } of running) await server.stop();
+    }
+    if (oursMissing !== "") failures.ours = oursMissing;
+    return { rows: stunRows(runs, failures), details: { warmupMs, durationMs, runs, failures } };
+  },
+};
+
+function pick(runs: StunRun[] | undefined, f: (r: StunRun) => number) {
+  return runs === undefined || runs.length === 0 ? null : summarize(runs.map(f));
+}
+
+/**
+ * Turns per-target runs into table rows with targets and verdicts.
+ *
+ * @example
+ * ```ts
+ * const rows = stunRows({}, { ours: "not available" });
+ * console.log(rows.length > 0);
+ * ```
+ */
+export function stunRows(
+  runs: Record<string, StunRun[]>,
+  failures: Record<string, string>,
+): BenchRow[] {
+  const ours = runs.ours;
+  const note = failures.ours ?? "";
+  const rows: BenchRow[] = [];
+  const rate = (r: StunRun) => r.rate;
+  const cpu = (r: StunRun) => r.cpuUsPerRequest;
+  for (const [ref, label] of [["coturn", "coturn -m 1"], ["native", "C recvmmsg"]] as const) {
+    const refNote = failures[ref] ? `${label}: ${failures[ref]}` : "";
+    const rateRatio = ratioOf(pick(ours, rate), pick(runs[ref], rate));
+    const cpuRatio = ratioOf(pick(ours, cpu), pick(runs[ref], cpu));
+    rows.push(makeRow({
+      section: "stun",
+      figure: "Binding answered/s, 128 in flight",
+      unit: "req/s",
+      ours: pick(ours, rate),
+      referenceName: label,
+      reference: pick(runs[ref], rate),
+      ratio: rateRatio,
+      note: [note, refNote].filter((s) => s !== "").join("; "),
+    }));
+    rows.push(makeRow({
+      section: "stun",
+      figure: "server CPU per answered request",
+      unit: "µs",
+      ours: pick(ours, cpu),
+      referenceName: label,
+      reference: pick(runs[ref], cpu),
+      ratio: cpuRatio,
+      target: ref === "coturn" ? "≤ 1.4× coturn" : "",
+      verdict: ref !== "coturn" || cpuRatio === null ? "n/a" : cpuRatio <= 1.4 ? "met" : "short",
+    }));
+  }
+  const p99 = pick(ours, (r) => r.p99Us);
+  rows.push(makeRow({
+    section: "stun",
+    figure: "latency p50",
+    unit: "µs",
+    ours: pick(ours, (r) => r.p50Us),
+    referenceName: "coturn -m 1",
+    reference: pick(runs.coturn, (r) => r.p50Us),
+    ratio: ratioOf(pick(ours, (r) => r.p50Us), pick(runs.coturn, (r) => r.p50Us)),
+  }));
+  rows.push(makeRow({
+    section: "stun",
+    figure: "latency p99",
+    unit: "µs",
+    ours: p99,
+    referenceName: "coturn -m 1",
+    reference: pick(runs.coturn, (r) => r.p99Us),
+    ratio: ratioOf(p99, pick(runs.coturn, (r) => r.p99Us)),
+    target: "< 2000 µs",
+    verdict: p99 === null ? "n/a" : p99.median < 2000 ? "met" : "short",
+  }));
+  const bad = pick(ours, (r) => r.lost + r.invalid);
+  rows.push(makeRow({
+    section: "stun",
+    figure: "lost + invalid responses per run",
+    unit: "count",
+    ours: bad,
+    referenceName: "coturn -m 1",
+    reference: pick(runs.coturn, (r) => r.lost + r.invalid),
+    target: "0",
+    verdict: bad === null ? "n/a" : bad.max === 0 ? "met" : "short",
+  }));
+  return rows;
+}
