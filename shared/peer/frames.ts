@@ -1,0 +1,337 @@
+/**
+ * Frames: the plaintext inside a TRANSPORT packet. One frame per packet; the first byte is the
+ * frame type. Byte layouts are in `docs/protocol.md`, section 3.
+ *
+ * | type | frame         | body |
+ * |------|---------------|------|
+ * | 0x01 | DATA          | flags u8, stream u32, seq u48, [message length u32 when FIRST], payload |
+ * | 0x02 | ACK           | stream u32, cumulative u48, window u32, range count u8, ranges (offset u32, length u32) |
+ * | 0x03 | PATH_PROBE    | nonce (8 bytes) |
+ * | 0x04 | PATH_RESPONSE | nonce (8 bytes) |
+ * | 0x05 | CLOSE         | reason (UTF-8, at most 256 bytes) |
+ *
+ * @module
+ */
+import { readU32, readU48, writeU32, writeU48 } from "./bytes.ts";
+import { FrameError } from "./errors.ts";
+import { MAX_TRANSPORT_PLAINTEXT_BYTES } from "./packet.ts";
+
+/** Frame type bytes. */
+export const FrameType = {
+  /** A fragment of a reliable message. */
+  Data: 0x01,
+  /** Cumulative and selective acknowledgement of DATA frames. */
+  Ack: 0x02,
+  /** Path validation / keepalive / RTT probe; answered with PATH_RESPONSE. */
+  PathProbe: 0x03,
+  /** The answer to a PATH_PROBE, echoing its nonce. */
+  PathResponse: 0x04,
+  /** The sender is closing the connection. */
+  Close: 0x05,
+} as const;
+
+/** One of the {@linkcode FrameType} values. */
+export type FrameType = typeof FrameType[keyof typeof FrameType];
+
+/** Largest encoded frame: a sealed TRANSPORT packet of this plaintext is 1200 bytes. */
+export const MAX_FRAME_BYTES = MAX_TRANSPORT_PLAINTEXT_BYTES;
+
+/** DATA header without the message length: type, flags, stream, seq. */
+export const DATA_HEADER_BYTES = 1 + 1 + 4 + 6;
+
+/** DATA header of a FIRST fragment, which also carries the message length. */
+export const DATA_FIRST_HEADER_BYTES = DATA_HEADER_BYTES + 4;
+
+/** Largest payload of any DATA frame (fragments are cut to this size). */
+export const MAX_DATA_PAYLOAD_BYTES = MAX_FRAME_BYTES - DATA_FIRST_HEADER_BYTES;
+
+/** ACK header before its ranges: type, stream, cumulative, window, range count. */
+export const ACK_HEADER_BYTES = 1 + 4 + 6 + 4 + 1;
+
+/** Most selective-acknowledgement ranges one ACK carries. */
+export const MAX_ACK_RANGES = 64;
+
+/** Largest sequence number (u48). */
+export const MAX_SEQUENCE = 2 ** 48 - 1;
+
+/** Size of a PATH_PROBE / PATH_RESPONSE nonce. */
+export const PATH_NONCE_BYTES = 8;
+
+/** Longest CLOSE reason in UTF-8 bytes. */
+export const MAX_CLOSE_REASON_BYTES = 256;
+
+const FLAG_FIRST = 0x01;
+const FLAG_LAST = 0x02;
+
+/** A fragment of a reliable message. */
+export interface DataFrame {
+  /** Frame type. */
+  type: typeof FrameType.Data;
+  /** The sending channel's stream ID (random per channel instance). */
+  streamId: number;
+  /** Fragment sequence number, counting from 0 per stream. */
+  seq: number;
+  /** This fragment starts a message (and carries `messageLength`). */
+  first: boolean;
+  /** This fragment ends a message. */
+  last: boolean;
+  /** Total length of the message, on FIRST fragments only. */
+  messageLength?: number;
+  /** Fragment bytes (a view into the decoded buffer). */
+  payload: Uint8Array;
+}
+
+/** A range of received sequence numbers, `start` inclusive, `end` exclusive. */
+export interface AckRange {
+  /** First sequence number received. */
+  start: number;
+  /** One past the last sequence number received. */
+  end: number;
+}
+
+/** Cumulative and selective acknowledgement. */
+export interface AckFrame {
+  /** Frame type. */
+  type: typeof FrameType.Ack;
+  /** The stream acknowledged (the DATA sender's stream ID). */
+  streamId: number;
+  /** Every sequence number below this was received. */
+  cumulative: number;
+  /** The sender may have sequence numbers below `cumulative + window` outstanding. */
+  window: number;
+  /** Received ranges above `cumulative`: ascending, disjoint, non-adjacent, at most 64. */
+  ranges: AckRange[];
+}
+
+/** A path probe (validation, keepalive, RTT). */
+export interface PathProbeFrame {
+  /** Frame type. */
+  type: typeof FrameType.PathProbe;
+  /** 8 random bytes to be echoed. */
+  nonce: Uint8Array;
+}
+
+/** The answer to a path probe. */
+export interface PathResponseFrame {
+  /** Frame type. */
+  type: typeof FrameType.PathResponse;
+  /** The probe's nonce. */
+  nonce: Uint8Array;
+}
+
+/** The sender is closing. */
+export interface CloseFrame {
+  /** Frame type. */
+  type: typeof FrameType.Close;
+  /** Human-readable reason. */
+  reason: string;
+}
+
+/** Any frame. */
+export type Frame = DataFrame | AckFrame | PathProbeFrame | PathResponseFrame | CloseFrame;
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Encodes a frame. Throws {@linkcode FrameError} when a field is out of range or the frame would
+ * exceed {@linkcode MAX_FRAME_BYTES}.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeFrame({ type: FrameType.PathProbe, nonce: new Uint8Array(8) });
+ * console.log(bytes.length); // 9
+ * ```
+ */
+export function encodeFrame(frame: Frame): Uint8Array {
+  switch (frame.type) {
+    case FrameType.Data:
+      return encodeData(frame);
+    case FrameType.Ack:
+      return encodeAck(frame);
+    case FrameType.PathProbe:
+    case FrameType.PathResponse: {
+      if (frame.nonce.length !== PATH_NONCE_BYTES) {
+        throw new FrameError(`path nonce must be ${PATH_NONCE_BYTES} bytes`);
+      }
+      const out = new Uint8Array(1 + PATH_NONCE_BYTES);
+      out[0] = frame.type;
+      out.set(frame.nonce, 1);
+      return out;
+    }
+    case FrameType.Close: {
+      const reason = utf8.encode(frame.reason);
+      if (reason.length > MAX_CLOSE_REASON_BYTES) {
+        throw new FrameError(`close reason longer than ${MAX_CLOSE_REASON_BYTES} bytes`);
+      }
+      const out = new Uint8Array(1 + reason.length);
+      out[0] = FrameType.Close;
+      out.set(reason, 1);
+      return out;
+    }
+    default:
+      throw new FrameError(`unknown frame type ${(frame as { type: unknown }).type}`);
+  }
+}
+
+/**
+ * Decodes a frame. Throws {@linkcode FrameError}, and nothing else, for malformed input. A DATA
+ * payload and a path nonce are views into `bytes` (no copy).
+ *
+ * @example
+ * ```ts
+ * const frame = decodeFrame(plaintext);
+ * if (frame.type === FrameType.PathProbe) reply(frame.nonce);
+ * ```
+ */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  if (bytes.length === 0) throw new FrameError("empty frame");
+  if (bytes.length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${bytes.length} bytes`);
+  switch (bytes[0]) {
+    case FrameType.Data:
+      return decodeData(bytes);
+    case FrameType.Ack:
+      return decodeAck(bytes);
+    case FrameType.PathProbe:
+    case FrameType.PathResponse:
+      if (bytes.length !== 1 + PATH_NONCE_BYTES) throw new FrameError("bad path frame length");
+      return { type: bytes[0], nonce: bytes.subarray(1) };
+    case FrameType.Close: {
+      if (bytes.length - 1 > MAX_CLOSE_REASON_BYTES) throw new FrameError("close reason too long");
+      try {
+        return { type: FrameType.Close, reason: strictUtf8.decode(bytes.subarray(1)) };
+      } catch {
+        throw new FrameError("close reason is not UTF-8");
+      }
+    }
+    default:
+      throw new FrameError(`unknown frame type 0x${bytes[0].toString(16).padStart(2, "0")}`);
+  }
+}
+
+function isU32(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff;
+}
+
+function isSequence(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= MAX_SEQUENCE;
+}
+
+function encodeData(frame: DataFrame): Uint8Array {
+  if (!isU32(frame.streamId)) throw new FrameError(`bad stream ID ${frame.streamId}`);
+  if (!isSequence(frame.seq)) throw new FrameError(`bad sequence number ${frame.seq}`);
+  const headerBytes = frame.first ? DATA_FIRST_HEADER_BYTES : DATA_HEADER_BYTES;
+  if (frame.first) {
+    if (frame.messageLength === undefined || !isU32(frame.messageLength)) {
+      throw new FrameError("a FIRST fragment needs a u32 messageLength");
+    }
+  } else if (frame.messageLength !== undefined) {
+    throw new FrameError("only a FIRST fragment carries messageLength");
+  }
+  checkDataPayload(frame.first, frame.last, frame.messageLength, frame.payload.length);
+  const out = new Uint8Array(headerBytes + frame.payload.length);
+  out[0] = FrameType.Data;
+  out[1] = (frame.first ? FLAG_FIRST : 0) | (frame.last ? FLAG_LAST : 0);
+  writeU32(out, 2, frame.streamId);
+  writeU48(out, 6, frame.seq);
+  if (frame.first) writeU32(out, DATA_HEADER_BYTES, frame.messageLength as number);
+  out.set(frame.payload, headerBytes);
+  return out;
+}
+
+function checkDataPayload(
+  first: boolean,
+  last: boolean,
+  messageLength: number | undefined,
+  payloadLength: number,
+): void {
+  if (payloadLength > MAX_DATA_PAYLOAD_BYTES) {
+    throw new FrameError(`DATA payload of ${payloadLength} bytes`);
+  }
+  if (first && messageLength !== undefined) {
+    if (payloadLength > messageLength) throw new FrameError("payload longer than the message");
+    if (last && payloadLength !== messageLength) {
+      throw new FrameError("single-fragment message with a wrong length");
+    }
+    if (messageLength > 0 && payloadLength === 0) throw new FrameError("empty FIRST fragment");
+  } else if (payloadLength === 0) {
+    throw new FrameError("empty DATA fragment");
+  }
+}
+
+function decodeData(bytes: Uint8Array): DataFrame {
+  if (bytes.length < DATA_HEADER_BYTES) throw new FrameError("truncated DATA frame");
+  const flags = bytes[1];
+  if ((flags & ~(FLAG_FIRST | FLAG_LAST)) !== 0) throw new FrameError("unknown DATA flags");
+  const first = (flags & FLAG_FIRST) !== 0;
+  const last = (flags & FLAG_LAST) !== 0;
+  const streamId = readU32(bytes, 2);
+  const seq = readU48(bytes, 6);
+  if (first) {
+    if (bytes.length < DATA_FIRST_HEADER_BYTES) throw new FrameError("truncated DATA frame");
+    const messageLength = readU32(bytes, DATA_HEADER_BYTES);
+    const payload = bytes.subarray(DATA_FIRST_HEADER_BYTES);
+    checkDataPayload(true, last, messageLength, payload.length);
+    return { type: FrameType.Data, streamId, seq, first, last, messageLength, payload };
+  }
+  const payload = bytes.subarray(DATA_HEADER_BYTES);
+  checkDataPayload(false, last, undefined, payload.length);
+  return { type: FrameType.Data, streamId, seq, first, last, payload };
+}
+
+function encodeAck(frame: AckFrame): Uint8Array {
+  if (!isU32(frame.streamId)) throw new FrameError(`bad stream ID ${frame.streamId}`);
+  if (!isSequence(frame.cumulative)) throw new FrameError(`bad cumulative ${frame.cumulative}`);
+  if (!isU32(frame.window)) throw new FrameError(`bad window ${frame.window}`);
+  if (frame.ranges.length > MAX_ACK_RANGES) throw new FrameError("too many ACK ranges");
+  checkRanges(frame.cumulative, frame.ranges);
+  const out = new Uint8Array(ACK_HEADER_BYTES + 8 * frame.ranges.length);
+  out[0] = FrameType.Ack;
+  writeU32(out, 1, frame.streamId);
+  writeU48(out, 5, frame.cumulative);
+  writeU32(out, 11, frame.window);
+  out[15] = frame.ranges.length;
+  let offset = ACK_HEADER_BYTES;
+  for (const range of frame.ranges) {
+    writeU32(out, offset, range.start - frame.cumulative);
+    writeU32(out, offset + 4, range.end - range.start);
+    offset += 8;
+  }
+  return out;
+}
+
+function checkRanges(cumulative: number, ranges: readonly AckRange[]): void {
+  let floor = cumulative; // the next range must start above this (a gap is required)
+  for (const { start, end } of ranges) {
+    if (!isSequence(start) || !isSequence(end) || start <= floor || end <= start) {
+      throw new FrameError("ACK ranges must be ascending, disjoint and above the cumulative");
+    }
+    if (start - cumulative > 0xffff_ffff || end - start > 0xffff_ffff) {
+      throw new FrameError("ACK range too far from the cumulative");
+    }
+    floor = end;
+  }
+}
+
+function decodeAck(bytes: Uint8Array): AckFrame {
+  if (bytes.length < ACK_HEADER_BYTES) throw new FrameError("truncated ACK frame");
+  const count = bytes[15];
+  if (count > MAX_ACK_RANGES) throw new FrameError("too many ACK ranges");
+  if (bytes.length !== ACK_HEADER_BYTES + 8 * count) throw new FrameError("bad ACK length");
+  const cumulative = readU48(bytes, 5);
+  const ranges: AckRange[] = [];
+  let offset = ACK_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const start = cumulative + readU32(bytes, offset);
+    ranges.push({ start, end: start + readU32(bytes, offset + 4) });
+    offset += 8;
+  }
+  checkRanges(cumulative, ranges);
+  return {
+    type: FrameType.Ack,
+    streamId: readU32(bytes, 1),
+    cumulative,
+    window: readU32(bytes, 11),
+    ranges,
+  };
+}
