@@ -1,0 +1,503 @@
+/**
+ * The NAT lab: a public segment and hosts behind NAT routers, each in its own Linux network
+ * namespace, built with `ip` and `nft` and always torn down.
+ *
+ * ```
+ *   [pub]  bridge br0: 198.18.0.1 (server), 198.18.0.200, 198.18.0.201 (observers)
+ *     |-- [<host>-nat] wan 198.18.0.(2+i)  lan 10.0.(1+i).1 --- [<host>] eth0 10.0.(1+i).2
+ *     |-- [<host>] eth0 198.18.0.(2+i)        (kind "none": directly on the public segment)
+ * ```
+ *
+ * Every namespace name starts with a prefix holding the creating process's ID
+ * (`nlab<pid>x<number>-`), so a later run can sweep what a killed run left behind without touching
+ * the namespaces of runs still alive. No interface is ever created in the caller's namespace, and
+ * nothing routes out of the lab, so its traffic stays inside.
+ *
+ * @module
+ */
+
+import { type CommandRunner, LabCommandError, runCommand } from "./command.ts";
+import {
+  hostLossRuleset,
+  LAB_TABLE,
+  NatConfigError,
+  type NatKind,
+  natRuleset,
+  REMAP_PRIVATE_PORTS,
+  validLossPercent,
+} from "./nat_kind.ts";
+
+/** The server host's address on the public segment. */
+export const SERVER_ADDRESS = "198.18.0.1";
+
+/** More addresses of the public namespace, for observers that must differ from the server. */
+export const OBSERVER_ADDRESSES = ["198.18.0.200", "198.18.0.201"] as const;
+
+/** Prefix length of the public segment (198.18.0.0/15, the benchmarking range). */
+export const PUBLIC_PREFIX_LENGTH = 15;
+
+/** The most hosts one lab holds. */
+export const MAX_LAB_HOSTS = 32;
+
+const NAMESPACE_PREFIX = "nlab";
+
+/** One host to build, and the NAT in front of it. */
+export interface LabHostSpec {
+  /** Short name (letters, digits, dashes; at most 12 characters), e.g. "a". */
+  name: string;
+  /** The NAT in front of the host. */
+  kind: NatKind;
+  /** Remap UDP ports on the NAT (cone kinds only). */
+  remap?: boolean;
+  /** Random loss in percent on the NAT's public side (or the host's, for kind none). */
+  lossPercent?: number;
+}
+
+/** A host of a built lab. */
+export interface LabHost extends Required<LabHostSpec> {
+  /** The namespace the host's programs run in. */
+  namespace: string;
+  /** The NAT router's namespace; `undefined` for kind none. */
+  natNamespace: string | undefined;
+  /** The host's own address (private behind a NAT). */
+  address: string;
+  /** The address the host has on the public segment (the NAT's, or its own). */
+  publicAddress: string;
+}
+
+/** Options for {@linkcode NatLab.create}. */
+export interface NatLabOptions {
+  /** The hosts to build behind their NATs. */
+  hosts: readonly LabHostSpec[];
+  /** Runs `ip`, `nft` and `sysctl` (tests may record calls). */
+  runner?: CommandRunner;
+}
+
+/** Options for {@linkcode NatLab.spawn}. */
+export interface LabSpawnOptions {
+  /** Pipe stdin (default true). */
+  stdin?: boolean;
+  /** What to do with stderr (default "piped"). */
+  stderr?: "piped" | "null" | "inherit";
+}
+
+const liveLabs = new Set<NatLab>();
+let labCounter = 0;
+
+/** The namespaces (by full name) a list from `ip netns list` holds. */
+function parseNetnsList(output: string): string[] {
+  return output.split("\n").map((line) => line.trim().split(/\s+/)[0]).filter((name) =>
+    name !== undefined && name !== ""
+  );
+}
+
+/** Is a process with this ID alive (on this machine's PID namespace)? */
+function processAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Deletes lab namespaces left behind by runs whose process is gone. Returns their names.
+ *
+ * @example
+ * ```ts
+ * const removed = await sweepStaleNamespaces();
+ * ```
+ */
+export async function sweepStaleNamespaces(
+  runner: CommandRunner = runCommand,
+): Promise<string[]> {
+  const removed: string[] = [];
+  const pattern = new RegExp(`^${NAMESPACE_PREFIX}(\\d+)x\\d+-`);
+  for (const name of parseNetnsList(await runner(["ip", "netns", "list"]))) {
+    const match = pattern.exec(name);
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    if (pid === Deno.pid || processAlive(pid)) continue;
+    await runner(["ip", "netns", "del", name]).catch(() => {});
+    removed.push(name);
+  }
+  return removed;
+}
+
+/**
+ * Destroys every lab this process still has (for signal handlers).
+ *
+ * @example
+ * ```ts
+ * Deno.addSignalListener("SIGINT", () => destroyAllLabs().finally(() => Deno.exit(130)));
+ * ```
+ */
+export async function destroyAllLabs(): Promise<void> {
+  await Promise.allSettled([...liveLabs].map((lab) => lab.destroy()));
+}
+
+/** Is this a valid host name for the lab? */
+function checkHostName(name: string): void {
+  if (!/^[a-z0-9][a-z0-9-]{0,11}$/.test(name) || name === "pub") {
+    throw new NatConfigError(`bad lab host name ${JSON.stringify(name)}`);
+  }
+}
+
+/**
+ * A built lab. Create with {@linkcode NatLab.create}, always {@linkcode NatLab.destroy} (or use
+ * `await using`).
+ *
+ * @example
+ * ```ts
+ * await using lab = await NatLab.create({ hosts: [{ name: "a", kind: "full-cone" }] });
+ * const child = lab.spawn(lab.host("a").namespace, ["deno", "--version"]);
+ * ```
+ */
+export class NatLab {
+  /** The namespace prefix of this lab (`nlab<pid>x<number>`). */
+  readonly prefix: string;
+  /** The public namespace: bridge, server address and observer addresses. */
+  readonly publicNamespace: string;
+  #hosts = new Map<string, LabHost>();
+  #namespaces: string[] = [];
+  #children = new Set<Deno.ChildProcess>();
+  #runner: CommandRunner;
+  #destroyed: Promise<void> | undefined;
+
+  private constructor(runner: CommandRunner) {
+    this.#runner = runner;
+    // The counter separates labs of one process; the random part separates test workers that
+    // share the process ID.
+    const unique = labCounter++ * 1_000_000 + Math.floor(Math.random() * 1_000_000);
+    this.prefix = `${NAMESPACE_PREFIX}${Deno.pid}x${unique}`;
+    this.publicNamespace = `${this.prefix}-pub`;
+  }
+
+  /**
+   * Builds a lab. On any failure, what was built is torn down before the error is thrown.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "symmetric" }] });
+   * await lab.destroy();
+   * ```
+   */
+  static async create(options: NatLabOptions): Promise<NatLab> {
+    if (options.hosts.length === 0 || options.hosts.length > MAX_LAB_HOSTS) {
+      throw new NatConfigError(`a lab holds 1-${MAX_LAB_HOSTS} hosts`);
+    }
+    const names = new Set<string>();
+    for (const spec of options.hosts) {
+      checkHostName(spec.name);
+      validLossPercent(spec.lossPercent);
+      if (names.has(spec.name)) throw new NatConfigError(`duplicate host name ${spec.name}`);
+      names.add(spec.name);
+    }
+    const lab = new NatLab(options.runner ?? runCommand);
+    liveLabs.add(lab);
+    try {
+      await lab.#build(options.hosts);
+    } catch (error) {
+      await lab.destroy();
+      throw error;
+    }
+    return lab;
+  }
+
+  async #run(argv: string[], stdin?: string): Promise<string> {
+    return await this.#runner(argv, stdin);
+  }
+
+  async #addNamespace(name: string): Promise<void> {
+    await this.#run(["ip", "netns", "add", name]);
+    this.#namespaces.push(name);
+    await this.#run(["ip", "-n", name, "link", "set", "lo", "up"]);
+  }
+
+  async #sysctl(namespace: string, setting: string): Promise<void> {
+    await this.#run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", setting]);
+  }
+
+  async #build(specs: readonly LabHostSpec[]): Promise<void> {
+    const pub = this.publicNamespace;
+    await this.#addNamespace(pub);
+    await this.#run(["ip", "-n", pub, "link", "add", "name", "br0", "type", "bridge"]);
+    await this.#run(["ip", "-n", pub, "link", "set", "br0", "up"]);
+    for (const address of [SERVER_ADDRESS, ...OBSERVER_ADDRESSES]) {
+      await this.#run([
+        "ip",
+        "-n",
+        pub,
+        "addr",
+        "add",
+        `${address}/${PUBLIC_PREFIX_LENGTH}`,
+        "dev",
+        "br0",
+      ]);
+    }
+    for (const [index, spec] of specs.entries()) {
+      await this.#buildHost(index, spec);
+    }
+  }
+
+  async #attachToBridge(namespace: string, iface: string, bridgePort: string): Promise<void> {
+    const pub = this.publicNamespace;
+    await this.#run([
+      "ip",
+      "-n",
+      namespace,
+      "link",
+      "add",
+      "name",
+      iface,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      bridgePort,
+      "netns",
+      pub,
+    ]);
+    await this.#run(["ip", "-n", pub, "link", "set", bridgePort, "master", "br0", "up"]);
+  }
+
+  async #buildHost(index: number, spec: LabHostSpec): Promise<void> {
+    const hostNs = `${this.prefix}-${spec.name}`;
+    const publicAddress = `198.18.0.${2 + index}`;
+    const loss = spec.lossPercent ?? 0;
+    const remap = spec.remap ?? false;
+    await this.#addNamespace(hostNs);
+    // The host's ephemeral ports are the range the remapping NAT translates.
+    await this.#sysctl(
+      hostNs,
+      `net.ipv4.ip_local_port_range=${REMAP_PRIVATE_PORTS.first} ${REMAP_PRIVATE_PORTS.last}`,
+    );
+    if (spec.kind === "none") {
+      if (remap) throw new NatConfigError("kind none has no NAT to remap ports");
+      await this.#attachToBridge(hostNs, "eth0", `h${index}`);
+      await this.#run([
+        "ip",
+        "-n",
+        hostNs,
+        "addr",
+        "add",
+        `${publicAddress}/${PUBLIC_PREFIX_LENGTH}`,
+        "dev",
+        "eth0",
+      ]);
+      await this.#run(["ip", "-n", hostNs, "link", "set", "eth0", "up"]);
+      const rules = hostLossRuleset("eth0", loss);
+      if (rules !== "") await this.#run(["ip", "netns", "exec", hostNs, "nft", "-f", "-"], rules);
+      this.#hosts.set(spec.name, {
+        name: spec.name,
+        kind: spec.kind,
+        remap,
+        lossPercent: loss,
+        namespace: hostNs,
+        natNamespace: undefined,
+        address: publicAddress,
+        publicAddress,
+      });
+      return;
+    }
+    const natNs = `${this.prefix}-${spec.name}-nat`;
+    const lanNet = `10.0.${1 + index}`;
+    await this.#addNamespace(natNs);
+    await this.#sysctl(natNs, "net.ipv4.ip_forward=1");
+    await this.#attachToBridge(natNs, "wan", `n${index}`);
+    await this.#run([
+      "ip",
+      "-n",
+      natNs,
+      "addr",
+      "add",
+      `${publicAddress}/${PUBLIC_PREFIX_LENGTH}`,
+      "dev",
+      "wan",
+    ]);
+    await this.#run([
+      "ip",
+      "-n",
+      natNs,
+      "link",
+      "add",
+      "name",
+      "lan",
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "eth0",
+      "netns",
+      hostNs,
+    ]);
+    await this.#run(["ip", "-n", natNs, "addr", "add", `${lanNet}.1/24`, "dev", "lan"]);
+    await this.#run(["ip", "-n", natNs, "link", "set", "wan", "up"]);
+    await this.#run(["ip", "-n", natNs, "link", "set", "lan", "up"]);
+    await this.#run(["ip", "-n", hostNs, "addr", "add", `${lanNet}.2/24`, "dev", "eth0"]);
+    await this.#run(["ip", "-n", hostNs, "link", "set", "eth0", "up"]);
+    await this.#run(["ip", "-n", hostNs, "route", "add", "default", "via", `${lanNet}.1`]);
+    const rules = natRuleset({
+      kind: spec.kind,
+      publicAddress,
+      wan: "wan",
+      lan: "lan",
+      remap,
+      lossPercent: loss,
+    });
+    await this.#run(["ip", "netns", "exec", natNs, "nft", "-f", "-"], rules);
+    this.#hosts.set(spec.name, {
+      name: spec.name,
+      kind: spec.kind,
+      remap,
+      lossPercent: loss,
+      namespace: hostNs,
+      natNamespace: natNs,
+      address: `${lanNet}.2`,
+      publicAddress,
+    });
+  }
+
+  /**
+   * The host with this name.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "none" }] });
+   * console.log(lab.host("a").publicAddress); // "198.18.0.2"
+   * await lab.destroy();
+   * ```
+   */
+  host(name: string): LabHost {
+    const host = this.#hosts.get(name);
+    if (host === undefined) throw new NatConfigError(`no host ${name} in this lab`);
+    return host;
+  }
+
+  /** Every host, in creation order. */
+  get hosts(): LabHost[] {
+    return [...this.#hosts.values()];
+  }
+
+  /**
+   * Starts a program inside a namespace of this lab (stdout piped). The lab kills it on
+   * {@linkcode destroy} if it is still running.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "none" }] });
+   * const child = lab.spawn(lab.publicNamespace, ["sleep", "1"]);
+   * await lab.destroy(); // kills it
+   * ```
+   */
+  spawn(
+    namespace: string,
+    argv: readonly string[],
+    options: LabSpawnOptions = {},
+  ): Deno.ChildProcess {
+    if (this.#destroyed !== undefined) throw new NatConfigError("lab already destroyed");
+    if (!this.#namespaces.includes(namespace)) {
+      throw new NatConfigError(`namespace ${namespace} is not part of this lab`);
+    }
+    const child = new Deno.Command("ip", {
+      args: ["netns", "exec", namespace, ...argv],
+      stdin: options.stdin === false ? "null" : "piped",
+      stdout: "piped",
+      stderr: options.stderr ?? "piped",
+    }).spawn();
+    this.#children.add(child);
+    child.status.finally(() => this.#children.delete(child));
+    return child;
+  }
+
+  /**
+   * Runs a command to completion inside a namespace of this lab and returns its stdout.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "none" }] });
+   * console.log(await lab.exec(lab.publicNamespace, ["ip", "-br", "addr"]));
+   * await lab.destroy();
+   * ```
+   */
+  async exec(namespace: string, argv: readonly string[]): Promise<string> {
+    if (!this.#namespaces.includes(namespace)) {
+      throw new NatConfigError(`namespace ${namespace} is not part of this lab`);
+    }
+    return await this.#run(["ip", "netns", "exec", namespace, ...argv]);
+  }
+
+  /**
+   * The packet count of a named nftables counter (`unsolicited`, `udp_blocked`) on a host's
+   * NAT router.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "udp-blocked" }] });
+   * console.log(await lab.natCounter("a", "udp_blocked")); // 0
+   * await lab.destroy();
+   * ```
+   */
+  async natCounter(hostName: string, counter: "unsolicited" | "udp_blocked"): Promise<number> {
+    const host = this.host(hostName);
+    if (host.natNamespace === undefined) {
+      throw new NatConfigError(`host ${hostName} has no NAT router`);
+    }
+    const out = await this.exec(host.natNamespace, [
+      "nft",
+      "-j",
+      "list",
+      "counter",
+      "ip",
+      LAB_TABLE,
+      counter,
+    ]);
+    const parsed = JSON.parse(out) as { nftables?: { counter?: { packets?: number } }[] };
+    for (const item of parsed.nftables ?? []) {
+      if (typeof item.counter?.packets === "number") return item.counter.packets;
+    }
+    throw new LabCommandError(["nft", "list", "counter", counter], 0, "no counter in output");
+  }
+
+  /**
+   * Kills the lab's processes and deletes its namespaces. Safe to call more than once; later
+   * calls wait for the first.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "none" }] });
+   * await lab.destroy();
+   * ```
+   */
+  destroy(): Promise<void> {
+    this.#destroyed ??= this.#teardown();
+    return this.#destroyed;
+  }
+
+  async #teardown(): Promise<void> {
+    const children = [...this.#children];
+    for (const child of children) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+    }
+    await Promise.allSettled(children.map(async (child) => {
+      await child.status;
+      await child.stdout?.cancel().catch(() => {});
+      await child.stderr?.cancel().catch(() => {});
+    }));
+    for (const name of [...this.#namespaces].reverse()) {
+      await this.#run(["ip", "netns", "del", name]).catch(() => {});
+    }
+    this.#namespaces = [];
+    liveLabs.delete(this);
+  }
+
+  /** Lets `await using` destroy the lab. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+}
