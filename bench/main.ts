@@ -10,11 +10,13 @@ import { buildNative, ensureTools } from "./native.ts";
 import { parseBenchOptions, USAGE } from "./options.ts";
 import type { BenchReport, BenchRow } from "./report.ts";
 import { makeRow } from "./report.ts";
+import { relaySection } from "./relay_bench.ts";
 import { stunSection } from "./stun_bench.ts";
 import { formatTable } from "./table.ts";
 
 const SECTIONS: Record<string, BenchSection> = {
   stun: stunSection,
+  relay: relaySection,
 };
 
 const encoder = new TextEncoder();

@@ -17,6 +17,8 @@ export interface NativeSource {
 export const NATIVE_SOURCES: readonly NativeSource[] = [
   { name: "stun_load" },
   { name: "stun_responder" },
+  { name: "tcp_relay" },
+  { name: "sig_load", libs: ["-lcrypto"] },
 ];
 
 /**

@@ -64,9 +64,24 @@ export function formatTable(rows: readonly BenchRow[]): string {
   const out = [line(header), widths.map((w) => "-".repeat(w)).join("-+-")];
   rows.forEach((row, i) => {
     out.push(line(cells[i]));
-    if (row.note !== "") out.push(`${"".padEnd(widths[0])} |   ↳ ${row.note}`);
+    if (row.note !== "") out.push(`${"".padEnd(widths[0])} |   ↳ ${oneLine(row.note)}`);
   });
   return out.join("\n");
+}
+
+/**
+ * Makes a note printable on one line: strips terminal colour codes, folds whitespace, and cuts
+ * it at 240 characters.
+ *
+ * @example
+ * ```ts
+ * console.log(oneLine("error:\n  \u001b[31mboom\u001b[0m")); // "error: boom"
+ * ```
+ */
+export function oneLine(note: string): string {
+  // deno-lint-ignore no-control-regex
+  const plain = note.replace(/\u001b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim();
+  return plain.length > 240 ? `${plain.slice(0, 237)}...` : plain;
 }
 
 function verdictMark(verdict: BenchRow["verdict"]): string {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { makeRow } from "./report.ts";
 import { summarize } from "./stats.ts";
-import { formatNumber, formatSummary, formatTable } from "./table.ts";
+import { formatNumber, formatSummary, formatTable, oneLine } from "./table.ts";
 
 Deno.test("formatNumber: separators for large values, fewer decimals as values grow", () => {
   assert.equal(formatNumber(148123.4), "148,123");
@@ -46,4 +46,11 @@ Deno.test("formatTable: aligned columns, ratio, verdict and notes", () => {
   const bars = (l: string) => [...l.matchAll(/ \| /g)].map((m) => m.index);
   assert.deepEqual(bars(lines[2]), bars(lines[0]));
   assert.deepEqual(bars(lines[3]).slice(0, 2), bars(lines[0]).slice(0, 2));
+});
+
+Deno.test("oneLine: strips colour codes, folds whitespace, cuts long notes", () => {
+  assert.equal(oneLine("error:\n  \u001b[1m\u001b[31mboom\u001b[0m\n"), "error: boom");
+  const long = oneLine("x".repeat(500));
+  assert.equal(long.length, 240);
+  assert.ok(long.endsWith("..."));
 });
