@@ -1,0 +1,168 @@
+/**
+ * The client's command line: flags parsed with commander into {@linkcode ClientSettings}.
+ *
+ * Servers: `--server HOST[:PORT]` (repeatable) names signaling servers directly (PORT defaults to
+ * `--tcp-port`). Without `--server`, the hosts of the config file's `stun` entries are used, each
+ * with `--tcp-port` (default 3478); the STUN port always comes from the server's `registered`
+ * message. The config file is `--local-file PATH`, default `resources/stun_servers.json`.
+ *
+ * @module
+ */
+import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
+import { parseServerAddress, type ServerAddress } from "../shared/config/mod.ts";
+import { DEFAULT_TCP_PORT } from "../shared/signaling/constants.ts";
+import { CLIENT_VERSION } from "./version.ts";
+
+/** Log levels accepted by `--log-level`. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+
+/** A log level. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** The parsed command line. */
+export interface ClientSettings {
+  /** The config file, when given with `--local-file`. */
+  localFile: string | undefined;
+  /** Servers given with `--server` (TCP signaling addresses; port defaulted later). */
+  servers: string[];
+  /** Default signaling TCP port. */
+  tcpPort: number;
+  /** Identity file, when given. */
+  identity: string | undefined;
+  /** Throw-away identity. */
+  ephemeral: boolean;
+  /** JSON lines on stdout. */
+  json: boolean;
+  /** Log level (stderr). */
+  logLevel: LogLevel;
+  /** Address the UDP socket binds. */
+  bind: string;
+  /** UDP port (0: any). */
+  udpPort: number;
+  /** Never use direct paths. */
+  relayOnly: boolean;
+  /** Seconds to wait for pending messages at exit. */
+  exitTimeout: number;
+}
+
+function port(min: number) {
+  return (value: string): number => {
+    if (!/^[0-9]{1,5}$/.test(value) || Number(value) < min || Number(value) > 65_535) {
+      throw new InvalidArgumentError(`expected a port from ${min} to 65535`);
+    }
+    return Number(value);
+  };
+}
+
+function positiveSeconds(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || number > 3600) {
+    throw new InvalidArgumentError("expected seconds from 0 to 3600");
+  }
+  return number;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  const parsed = parseServerAddress(value, 1);
+  if (typeof parsed === "string") throw new InvalidArgumentError(parsed);
+  return [...previous, value];
+}
+
+/**
+ * Builds the commander program. `onAction` receives the settings.
+ *
+ * @example
+ * ```ts
+ * const program = buildCli((settings) => console.log(settings.json));
+ * program.exitOverride();
+ * program.parse(["--json"], { from: "user" });
+ * ```
+ */
+export function buildCli(onAction: (settings: ClientSettings) => void | Promise<void>) {
+  return new Command()
+    .name("p2p-client")
+    .description(
+      "Peer-to-peer client: registers with a rendezvous server, punches NATs, and exchanges " +
+        "end-to-end encrypted messages with peers (relayed through the server when no direct " +
+        "path works).",
+    )
+    .version(CLIENT_VERSION, "-V, --version")
+    .option(
+      "--local-file <path>",
+      'config file {"stun": ["host:port", ...], "turn": [...]} (default: resources/stun_servers.json)',
+    )
+    .option(
+      "--server <host[:port]>",
+      "signaling server (TCP), repeatable, tried in order; overrides the config file",
+      collect,
+      [] as string[],
+    )
+    .option(
+      "--tcp-port <port>",
+      "signaling TCP port of config-file servers",
+      port(1),
+      DEFAULT_TCP_PORT,
+    )
+    .option("--identity <path>", "identity key file (default: $XDG_CONFIG_HOME/p2p/identity.json)")
+    .option("--ephemeral", "use a throw-away identity (new ID every run)", false)
+    .option("--json", "print one JSON object per event on stdout", false)
+    .addOption(
+      new Option("--log-level <level>", "log level on stderr").choices(LOG_LEVELS).default(
+        "warning" as LogLevel,
+      ),
+    )
+    .option("--bind <host>", "address the UDP socket binds to", "0.0.0.0")
+    .option("--udp-port <port>", "UDP port (0: any free port)", port(0), 0)
+    .option("--relay-only", "never try direct paths (diagnostics)", false)
+    .option(
+      "--exit-timeout <seconds>",
+      "at exit, wait this long for pending messages to be delivered",
+      positiveSeconds,
+      30,
+    )
+    .action(async (options) => {
+      if (options.ephemeral && options.identity !== undefined) {
+        throw new InvalidArgumentError("--ephemeral and --identity exclude each other");
+      }
+      await onAction({
+        localFile: options.localFile,
+        servers: options.server,
+        tcpPort: options.tcpPort,
+        identity: options.identity,
+        ephemeral: options.ephemeral,
+        json: options.json,
+        logLevel: options.logLevel as LogLevel,
+        bind: options.bind,
+        udpPort: options.udpPort,
+        relayOnly: options.relayOnly,
+        exitTimeout: options.exitTimeout,
+      });
+    });
+}
+
+/**
+ * The servers to use: `--server` entries (port defaulting to `tcpPort`), else the config file's
+ * `stun` hosts with `tcpPort`. Duplicates are removed, order kept.
+ *
+ * @example
+ * ```ts
+ * resolveServers(["10.0.0.1"], [], 3478); // [{ host: "10.0.0.1", port: 3478 }]
+ * resolveServers([], [{ host: "127.0.0.1", port: 54321 }], 3478); // [{ host: "127.0.0.1", port: 3478 }]
+ * ```
+ */
+export function resolveServers(
+  cliServers: string[],
+  configStun: ServerAddress[],
+  tcpPort: number,
+): ServerAddress[] {
+  const list = cliServers.length > 0
+    ? cliServers.map((text) => parseServerAddress(text, tcpPort) as ServerAddress)
+    : configStun.map((entry) => ({ host: entry.host, port: tcpPort }));
+  const seen = new Set<string>();
+  return list.filter((entry) => {
+    const key = `${entry.host}|${entry.port}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

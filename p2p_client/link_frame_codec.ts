@@ -1,0 +1,41 @@
+/**
+ * The {@linkcode LinkFrameCodec} over `shared/peer/frames.ts`: PATH_PROBE, PATH_RESPONSE and CLOSE
+ * are handled by the link; DATA and ACK go to the reliable channel as decoded frames.
+ *
+ * @module
+ */
+import { decodeFrame, encodeFrame, FrameType } from "../shared/peer/frames.ts";
+import type { LinkFrame, LinkFrameCodec } from "./link_frames.ts";
+
+/**
+ * The frame codec of peer links.
+ *
+ * @example
+ * ```ts
+ * const bytes = linkFrameCodec.encodePathProbe(new Uint8Array(8));
+ * console.log(linkFrameCodec.decode(bytes)?.kind); // "path-probe"
+ * ```
+ */
+export const linkFrameCodec: LinkFrameCodec = {
+  encodePathProbe: (nonce) => encodeFrame({ type: FrameType.PathProbe, nonce }),
+  encodePathResponse: (nonce) => encodeFrame({ type: FrameType.PathResponse, nonce }),
+  encodeClose: () => encodeFrame({ type: FrameType.Close, reason: "bye" }),
+  decode(bytes: Uint8Array): LinkFrame | undefined {
+    let frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch {
+      return undefined;
+    }
+    switch (frame.type) {
+      case FrameType.PathProbe:
+        return { kind: "path-probe", nonce: frame.nonce };
+      case FrameType.PathResponse:
+        return { kind: "path-response", nonce: frame.nonce };
+      case FrameType.Close:
+        return { kind: "close" };
+      default:
+        return { kind: "channel", frame };
+    }
+  },
+};

@@ -1,0 +1,57 @@
+/**
+ * What a {@linkcode PeerLink} needs of the frame codec and of the reliable channel carried inside
+ * encrypted TRANSPORT packets. The implementations live in `shared/peer/frames.ts` and
+ * `p2p_client/reliable/`; `channel_factory.ts` plugs them in. Tests may plug in fakes.
+ *
+ * @module
+ */
+
+/** A frame as the link sees it: path frames are handled by the link, the rest by the channel. */
+export type LinkFrame =
+  | { kind: "path-probe"; nonce: Uint8Array }
+  | { kind: "path-response"; nonce: Uint8Array }
+  | { kind: "close" }
+  | { kind: "channel"; frame: unknown };
+
+/** The frame codec the link uses. */
+export interface LinkFrameCodec {
+  /** Encodes a PATH_PROBE. */
+  encodePathProbe(nonce: Uint8Array): Uint8Array;
+  /** Encodes a PATH_RESPONSE. */
+  encodePathResponse(nonce: Uint8Array): Uint8Array;
+  /** Encodes a CLOSE. */
+  encodeClose(): Uint8Array;
+  /** Decodes a frame; undefined when malformed. */
+  decode(bytes: Uint8Array): LinkFrame | undefined;
+}
+
+/** Hooks a message channel calls. */
+export interface MessageChannelHooks {
+  /** Sends an encoded channel frame to the peer (over whatever path is current). */
+  send(frame: Uint8Array): void;
+  /** Delivers a complete message, in order, exactly once. */
+  deliver(message: Uint8Array): void;
+  /** The peer acknowledged message `id`. */
+  onAcknowledged(id: number): void;
+  /** Messages `ids` could not be delivered. */
+  onFailure(error: Error, ids: number[]): void;
+}
+
+/** A reliable, ordered, exactly-once message channel to one peer. */
+export interface MessageChannel {
+  /** Queues a message; returns its channel ID. */
+  sendMessage(message: Uint8Array): number;
+  /** Feeds a decoded channel frame from the peer. */
+  receive(frame: unknown): void;
+  /** Runs timers (retransmissions). */
+  tick(): void;
+  /** When `tick` next has work, on the channel's clock (ms). */
+  nextDeadline(): number;
+  /** Smoothed RTT in ms, when measured. */
+  readonly srttMs: number | undefined;
+  /** Stops the channel; unacknowledged messages are reported through `onFailure`. */
+  close(reason: Error): void;
+}
+
+/** Makes the channel of one peer. */
+export type MessageChannelFactory = (hooks: MessageChannelHooks) => MessageChannel;

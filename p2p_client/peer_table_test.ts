@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import { Identity } from "../shared/identity/mod.ts";
+import { type DataFrame, encodeFrame, type Frame, FrameType } from "../shared/peer/frames.ts";
+import type { ClientEvent } from "./events.ts";
+import { linkFrameCodec } from "./link_frame_codec.ts";
+import type { MessageChannel, MessageChannelHooks } from "./link_frames.ts";
+import { formatUdpAddress, type UdpAddress } from "./path_manager.ts";
+import { PeerTable } from "./peer_table.ts";
+
+/** A minimal stop-and-retransmit channel: one DATA frame per message, acked by seq. */
+function fakeChannel(hooks: MessageChannelHooks): MessageChannel {
+  let nextSeq = 0;
+  const unacked = new Map<number, { frame: Uint8Array; sentAt: number }>();
+  const seen = new Set<number>();
+  return {
+    sendMessage(message) {
+      const seq = nextSeq++;
+      const frame = encodeFrame({
+        type: FrameType.Data,
+        streamId: 1,
+        seq,
+        first: true,
+        last: true,
+        messageLength: message.length,
+        payload: message,
+      });
+      unacked.set(seq, { frame, sentAt: Date.now() });
+      hooks.send(frame);
+      return seq;
+    },
+    receive(frame) {
+      const f = frame as Frame;
+      if (f.type === FrameType.Data) {
+        const data = f as DataFrame;
+        if (!seen.has(data.seq)) {
+          seen.add(data.seq);
+          hooks.deliver(data.payload.slice());
+        }
+        let cumulative = 0;
+        while (seen.has(cumulative)) cumulative++;
+        hooks.send(
+          encodeFrame({ type: FrameType.Ack, streamId: 1, cumulative, window: 64, ranges: [] }),
+        );
+      } else if (f.type === FrameType.Ack) {
+        for (const seq of [...unacked.keys()]) {
+          if (seq < f.cumulative && unacked.delete(seq)) hooks.onAcknowledged(seq);
+        }
+      }
+    },
+    tick() {
+      for (const entry of unacked.values()) {
+        if (Date.now() - entry.sentAt > 100) {
+          entry.sentAt = Date.now();
+          hooks.send(entry.frame);
+        }
+      }
+    },
+    nextDeadline: () => Infinity,
+    srttMs: undefined,
+    close(reason) {
+      hooks.onFailure(reason, [...unacked.keys()]);
+      unacked.clear();
+    },
+  };
+}
+
+interface Side {
+  identity: Identity;
+  table: PeerTable;
+  events: ClientEvent[];
+  /** The address this side sends from (what the other side sees). */
+  seenAs: UdpAddress;
+}
+
+interface Network {
+  udpBlocked: boolean;
+  /** Rewrites UDP datagrams in flight (tampering). */
+  mutate?: (bytes: Uint8Array) => Uint8Array;
+  /** Destinations that drop everything (a symmetric NAT's unused mappings). */
+  deadAddresses: Set<string>;
+}
+
+async function pair(
+  net: Network,
+  addresses: [UdpAddress, UdpAddress],
+  advertised: [UdpAddress, UdpAddress],
+) {
+  const identities = [await Identity.generate(), await Identity.generate()];
+  const sides: Side[] = [];
+  for (let i = 0; i < 2; i++) {
+    const events: ClientEvent[] = [];
+    const self = i;
+    const table = new PeerTable({
+      identity: identities[i],
+      now: Date.now,
+      sendUdp: (bytes, to) => {
+        if (net.udpBlocked || net.deadAddresses.has(formatUdpAddress(to))) return;
+        const other = sides[1 - self];
+        if (formatUdpAddress(to) !== formatUdpAddress(addresses[1 - self])) return;
+        const delivered = net.mutate ? net.mutate(bytes) : bytes;
+        setTimeout(
+          () => other.table.dispatch(delivered, { kind: "udp", address: sides[self].seenAs }),
+          1,
+        );
+      },
+      sendRelay: (_peer, bytes) => {
+        setTimeout(
+          () => sides[1 - self].table.dispatch(bytes, { kind: "relay" }, identities[self].id),
+          1,
+        );
+        return true;
+      },
+      emit: (event) => events.push(event),
+      createChannel: fakeChannel,
+      frames: linkFrameCodec,
+      randomNonce: () => crypto.getRandomValues(new Uint8Array(8)),
+      pathOptions: {
+        connectTimeoutMs: 400,
+        directTimeoutMs: 600,
+        keepaliveMs: 100,
+        burstIntervalMs: 20,
+        burstMs: 300,
+        slowIntervalMs: 100,
+      },
+    });
+    sides.push({ identity: identities[i], table, events, seenAs: addresses[i] });
+  }
+  const now = Date.now();
+  for (let i = 0; i < 2; i++) {
+    sides[i].table.getOrCreate(identities[1 - i].id).introduce({
+      publicKey: identities[1 - i].publicKey,
+      candidates: [advertised[1 - i]],
+      role: i === 0 ? "initiator" : "responder",
+      punchAt: now + 20,
+    });
+  }
+  const ticker = setInterval(() => sides.forEach((s) => s.table.tick()), 10);
+  return { sides, stop: () => clearInterval(ticker) };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function stateOf(side: Side, peer: Identity) {
+  return side.table.get(peer.id)?.summary();
+}
+
+function shutdown(sides: Side[]) {
+  for (const side of sides) for (const link of side.table.links()) link.disconnect("test over");
+}
+
+const A = { host: "10.0.0.1", port: 1000 };
+const B = { host: "10.0.0.2", port: 2000 };
+
+Deno.test("two peers establish a direct path and exchange messages exactly once", async () => {
+  const net = { udpBlocked: false, deadAddresses: new Set<string>() };
+  const { sides, stop } = await pair(net, [A, B], [A, B]);
+  const [a, b] = sides;
+  try {
+    await until(() => stateOf(a, b.identity)?.state === "direct", "A direct");
+    await until(() => stateOf(b, a.identity)?.state === "direct", "B direct");
+    assert.equal(stateOf(a, b.identity)?.path, "udp 10.0.0.2:2000");
+    a.table.get(b.identity.id)!.send(1, new TextEncoder().encode("hello"));
+    await until(() => a.events.some((e) => e.type === "delivered"), "delivery");
+    const messages = b.events.filter((e) => e.type === "message");
+    assert.deepEqual(messages, [{ type: "message", from: a.identity.id, text: "hello" }]);
+    assert.ok(!a.events.some((e) => e.type === "peer" && e.state === "relayed"));
+  } finally {
+    stop();
+    shutdown(sides);
+  }
+});
+
+Deno.test("UDP blocked: relayed after the timeout, then upgraded to direct when UDP works", async () => {
+  const net = { udpBlocked: true, deadAddresses: new Set<string>() };
+  const { sides, stop } = await pair(net, [A, B], [A, B]);
+  const [a, b] = sides;
+  try {
+    await until(() => stateOf(a, b.identity)?.state === "relayed", "A relayed");
+    const link = a.table.get(b.identity.id)!;
+    link.send(1, new TextEncoder().encode("over the relay"));
+    await until(() => b.events.some((e) => e.type === "message"), "relayed message");
+    net.udpBlocked = false;
+    await until(() => stateOf(a, b.identity)?.state === "direct", "upgrade to direct");
+    const upgrade = a.events.find((e) => e.type === "peer" && e.state === "direct");
+    assert.equal((upgrade as { reason?: string }).reason, "upgraded from relay");
+    link.send(2, new TextEncoder().encode("direct now"));
+    await until(
+      () => a.events.filter((e) => e.type === "delivered").length === 2,
+      "both delivered",
+    );
+    assert.deepEqual(
+      b.events.filter((e) => e.type === "message").map((e) => (e as { text: string }).text),
+      ["over the relay", "direct now"],
+    );
+    net.udpBlocked = true;
+    await until(() => stateOf(a, b.identity)?.state === "relayed", "fallback to relay");
+    link.send(3, new TextEncoder().encode("relay again"));
+    await until(
+      () => a.events.filter((e) => e.type === "delivered").length === 3,
+      "third delivered",
+    );
+  } finally {
+    stop();
+    shutdown(sides);
+  }
+});
+
+Deno.test("a peer behind a per-destination NAT is answered at its peer-reflexive address", async () => {
+  // B advertises 10.0.0.2:2000 but its packets to A come from 10.0.0.2:2999, and only that
+  // mapping reaches B; packets to 2000 are dropped.
+  const nat = { host: "10.0.0.2", port: 2999 };
+  const net = { udpBlocked: false, deadAddresses: new Set([formatUdpAddress(B)]) };
+  const { sides, stop } = await pair(net, [A, nat], [A, B]);
+  const [a, b] = sides;
+  try {
+    await until(() => stateOf(a, b.identity)?.state === "direct", "A direct");
+    assert.equal(stateOf(a, b.identity)?.path, "udp 10.0.0.2:2999");
+    await until(() => stateOf(b, a.identity)?.state === "direct", "B direct");
+  } finally {
+    stop();
+    shutdown(sides);
+  }
+});
+
+Deno.test("tampered transport packets are rejected; the message still arrives once", async () => {
+  const net: Network = { udpBlocked: false, deadAddresses: new Set<string>() };
+  const { sides, stop } = await pair(net, [A, B], [A, B]);
+  const [a, b] = sides;
+  try {
+    await until(() => stateOf(a, b.identity)?.state === "direct", "A direct");
+    await until(() => stateOf(b, a.identity)?.state === "direct", "B direct");
+    let tampered = 0;
+    net.mutate = (bytes) => {
+      if (bytes[0] !== 0xe4 || bytes.length < 60 || tampered >= 3) return bytes;
+      tampered++;
+      const copy = bytes.slice();
+      copy[copy.length - 20] ^= 0x01;
+      return copy;
+    };
+    a.table.get(b.identity.id)!.send(1, new TextEncoder().encode("x".repeat(100)));
+    await until(() => a.events.some((e) => e.type === "delivered"), "delivery despite tampering");
+    assert.ok(tampered >= 1);
+    assert.ok(b.table.get(a.identity.id)!.rejectedPackets >= 1, "tampered packet rejected");
+    assert.equal(b.events.filter((e) => e.type === "message").length, 1);
+  } finally {
+    stop();
+    shutdown(sides);
+  }
+});

@@ -1,0 +1,186 @@
+/**
+ * The client's front end: reads commands line by line (an interactive prompt with completion and
+ * history on a terminal; plain lines from a pipe) and prints events (text, or one JSON object per
+ * line with `--json`). Incoming events never break the line being typed.
+ *
+ * @module
+ */
+import * as readline from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { completeLine, HELP_TEXT, parseCommand } from "./commands.ts";
+import { type ClientEvent, formatJsonEvent, formatTextEvent } from "./events.ts";
+
+/** What the prompt drives. */
+export interface PromptTarget {
+  /** Our ID. */
+  readonly id: string;
+  /** Known peers, for completion and ID prefixes. */
+  readonly knownPeers: string[];
+  /** `connect`. */
+  connect(peer: string): void;
+  /** `send`. */
+  send(peer: string, text: string): number | undefined;
+  /** `list`. */
+  list(): import("./events.ts").PeerSummary[];
+}
+
+/** Settings of a {@linkcode Prompt}. */
+export interface PromptOptions {
+  /** Where commands come from. */
+  input: Readable;
+  /** Where events go (stdout). */
+  output: Writable;
+  /** True for an interactive terminal (prompt, completion, history). */
+  terminal: boolean;
+  /** One JSON object per line. */
+  json: boolean;
+}
+
+const MAX_LINE_CHARS = 1_100_000;
+
+/**
+ * The prompt.
+ *
+ * @example
+ * ```ts
+ * // const prompt = new Prompt(client, { input: process.stdin, output: process.stdout, terminal: true, json: false });
+ * // prompt.start(); // resolves `prompt.finished` on exit / EOF
+ * ```
+ */
+export class Prompt {
+  readonly #target: PromptTarget;
+  readonly #options: PromptOptions;
+  #rl: readline.Interface | undefined;
+  #finish!: () => void;
+  #closed = false;
+  /** Resolves when the user typed `exit`/`quit`, pressed Ctrl-D/Ctrl-C, or input ended. */
+  readonly finished: Promise<void>;
+
+  /**
+   * Creates the prompt (call {@linkcode Prompt.start}).
+   *
+   * @example
+   * ```ts
+   * // new Prompt(client, options);
+   * ```
+   */
+  constructor(target: PromptTarget, options: PromptOptions) {
+    this.#target = target;
+    this.#options = options;
+    this.finished = new Promise((resolve) => (this.#finish = resolve));
+  }
+
+  /**
+   * Starts reading commands.
+   *
+   * @example
+   * ```ts
+   * // prompt.start();
+   * ```
+   */
+  start(): void {
+    const interactive = this.#options.terminal && !this.#options.json;
+    const rl = readline.createInterface({
+      input: this.#options.input,
+      output: interactive ? this.#options.output : undefined,
+      terminal: interactive,
+      historySize: interactive ? 500 : 0,
+      completer: interactive
+        ? (line: string) => completeLine(line, this.#target.knownPeers)
+        : undefined,
+      prompt: "> ",
+    });
+    this.#rl = rl;
+    rl.on("line", (line) => this.#onLine(line));
+    rl.on("close", () => this.#end());
+    rl.on("SIGINT", () => rl.close());
+    if (interactive) rl.prompt();
+  }
+
+  /**
+   * Prints an event, keeping the line being typed intact.
+   *
+   * @example
+   * ```ts
+   * // prompt.print({ type: "message", from, text: "hi" });
+   * ```
+   */
+  print(event: ClientEvent): void {
+    if (this.#options.json) {
+      this.#options.output.write(formatJsonEvent(event) + "\n");
+      return;
+    }
+    const text = formatTextEvent(event);
+    const rl = this.#rl;
+    if (rl && this.#options.terminal && !this.#closed) {
+      readline.clearLine(this.#options.output, 0);
+      readline.cursorTo(this.#options.output, 0);
+      this.#options.output.write(text + "\n");
+      rl.prompt(true);
+    } else {
+      this.#options.output.write(text + "\n");
+    }
+  }
+
+  /**
+   * Stops reading.
+   *
+   * @example
+   * ```ts
+   * // prompt.close();
+   * ```
+   */
+  close(): void {
+    this.#rl?.close();
+  }
+
+  #onLine(line: string): void {
+    if (this.#closed) return;
+    if (line.length > MAX_LINE_CHARS) {
+      this.print({
+        type: "error",
+        code: "bad-command",
+        message: `line longer than ${MAX_LINE_CHARS} characters`,
+      });
+    } else {
+      this.#run(line);
+    }
+    if (!this.#closed && this.#options.terminal && !this.#options.json) this.#rl?.prompt();
+  }
+
+  #run(line: string): void {
+    const parsed = parseCommand(line, this.#target.knownPeers);
+    if (!parsed.ok) {
+      this.print({ type: "error", code: "bad-command", message: parsed.error });
+      return;
+    }
+    const command = parsed.command;
+    if (!command) return;
+    switch (command.kind) {
+      case "help":
+        this.print({ type: "help", text: HELP_TEXT });
+        return;
+      case "id":
+        this.print({ type: "id", id: this.#target.id });
+        return;
+      case "list":
+        this.print({ type: "peers", peers: this.#target.list() });
+        return;
+      case "connect":
+        this.#target.connect(command.peer);
+        return;
+      case "send":
+        this.#target.send(command.peer, command.text);
+        return;
+      case "exit":
+        this.close();
+        return;
+    }
+  }
+
+  #end(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#finish();
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The client side of authenticated STUN on the shared UDP socket: Binding requests to the
+ * server's STUN port with USERNAME / MESSAGE-INTEGRITY (short-term, keyed by `stunPassword`) and
+ * FINGERPRINT, retransmitted per RFC 8489 (RTO 500 ms doubling, at most 7 sends, the
+ * last one waited on for 16 RTO), repeated every
+ * `keepaliveMs` as a NAT keepalive. The server learns the public endpoint from these requests and
+ * reports it over TCP (`endpoint`); the mapped address in the response is reported here too.
+ *
+ * @module
+ */
+import type { UdpAddress } from "./path_manager.ts";
+
+/** The STUN codec operations the client needs (plugged in from `shared/stun`). */
+export interface StunBindingCodec {
+  /** Encodes an authenticated Binding request with a new transaction ID. */
+  encodeRequest(
+    transactionId: Uint8Array,
+    username: string,
+    password: string,
+  ): Uint8Array;
+  /**
+   * Decodes a Binding response. Returns its transaction ID and either the XOR-MAPPED-ADDRESS or
+   * an error code; undefined for anything else (not a response, bad integrity).
+   */
+  decodeResponse(
+    bytes: Uint8Array,
+    password: string,
+  ):
+    | { transactionId: Uint8Array; mapped: UdpAddress }
+    | { transactionId: Uint8Array; errorCode: number }
+    | undefined;
+}
+
+/** Settings and hooks of a {@linkcode StunClient}. */
+export interface StunClientOptions {
+  /** The codec. */
+  codec: StunBindingCodec;
+  /** Sends a datagram on the shared socket. */
+  send: (bytes: Uint8Array, to: UdpAddress) => void;
+  /** The mapped (public) address changed. */
+  onMapped: (address: UdpAddress) => void;
+  /** A round of retransmissions got no answer, or an error response. */
+  onFailure?: (reason: string) => void;
+  /** Clock, ms. */
+  now?: () => number;
+  /** 12 random bytes. */
+  randomTransactionId?: () => Uint8Array;
+  /** Interval between keepalive requests, ms (default 15,000). */
+  keepaliveMs?: number;
+  /** Initial retransmission timeout, ms (default 500). */
+  rtoMs?: number;
+  /** Most sends per transaction (default 7, RFC 8489 Rc). */
+  maxSends?: number;
+}
+
+interface Transaction {
+  id: Uint8Array;
+  request: Uint8Array;
+  sends: number;
+  nextAt: number;
+  rto: number;
+}
+
+/**
+ * Keeps the public endpoint learned and the NAT binding open.
+ *
+ * @example
+ * ```ts
+ * // const stun = new StunClient({ codec, send, onMapped: (a) => console.log(a) });
+ * // stun.configure({ host: "127.0.0.1", port: 54321 }, "user", "pass");
+ * // setInterval(() => stun.tick(), 50);
+ * ```
+ */
+export class StunClient {
+  readonly #options: StunClientOptions;
+  readonly #now: () => number;
+  #server: UdpAddress | undefined;
+  #username = "";
+  #password = "";
+  #transaction: Transaction | undefined;
+  #nextRequestAt = 0;
+  #mapped: UdpAddress | undefined;
+
+  /**
+   * Creates a client (idle until {@linkcode StunClient.configure}).
+   *
+   * @example
+   * ```ts
+   * // new StunClient({ codec, send, onMapped });
+   * ```
+   */
+  constructor(options: StunClientOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The last mapped address. */
+  get mapped(): UdpAddress | undefined {
+    return this.#mapped;
+  }
+
+  /**
+   * Points the client at a server with fresh credentials (after each registration) and sends a
+   * request at once.
+   *
+   * @example
+   * ```ts
+   * // stun.configure({ host: "127.0.0.1", port: 54321 }, registered.stunUsername, registered.stunPassword);
+   * ```
+   */
+  configure(server: UdpAddress, username: string, password: string): void {
+    this.#server = server;
+    this.#username = username;
+    this.#password = password;
+    this.#transaction = undefined;
+    this.#nextRequestAt = this.#now();
+    this.tick();
+  }
+
+  /**
+   * Stops sending (while not registered).
+   *
+   * @example
+   * ```ts
+   * // stun.pause();
+   * ```
+   */
+  pause(): void {
+    this.#server = undefined;
+    this.#transaction = undefined;
+  }
+
+  /**
+   * Runs timers: starts a keepalive request when due, retransmits the pending one.
+   *
+   * @example
+   * ```ts
+   * // stun.tick();
+   * ```
+   */
+  tick(): void {
+    const server = this.#server;
+    if (!server) return;
+    const now = this.#now();
+    const maxSends = this.#options.maxSends ?? 7;
+    if (!this.#transaction && now >= this.#nextRequestAt) {
+      const id = this.#options.randomTransactionId?.() ??
+        crypto.getRandomValues(new Uint8Array(12));
+      this.#transaction = {
+        id,
+        request: this.#options.codec.encodeRequest(id, this.#username, this.#password),
+        sends: 0,
+        nextAt: now,
+        rto: this.#options.rtoMs ?? 500,
+      };
+      this.#nextRequestAt = now + (this.#options.keepaliveMs ?? 15_000);
+    }
+    const transaction = this.#transaction;
+    if (!transaction || now < transaction.nextAt) return;
+    if (transaction.sends >= maxSends) {
+      this.#transaction = undefined;
+      this.#options.onFailure?.(`no STUN answer from ${server.host}:${server.port}`);
+      return;
+    }
+    transaction.sends++;
+    // RFC 8489: the last send waits 16 RTO (Rm) instead of doubling again.
+    const initialRto = this.#options.rtoMs ?? 500;
+    transaction.nextAt = now +
+      (transaction.sends === maxSends ? initialRto * 16 : transaction.rto);
+    transaction.rto *= 2;
+    this.#options.send(transaction.request, server);
+  }
+
+  /**
+   * Handles a STUN datagram from the socket. Returns true when it answered our transaction.
+   *
+   * @example
+   * ```ts
+   * // stun.receive(bytes, from);
+   * ```
+   */
+  receive(bytes: Uint8Array, from: UdpAddress): boolean {
+    const transaction = this.#transaction;
+    const server = this.#server;
+    if (!transaction || !server || from.port !== server.port) return false;
+    const decoded = this.#options.codec.decodeResponse(bytes, this.#password);
+    if (!decoded || decoded.transactionId.toHex() !== transaction.id.toHex()) return false;
+    this.#transaction = undefined;
+    if ("errorCode" in decoded) {
+      this.#options.onFailure?.(
+        `STUN error ${decoded.errorCode} from ${server.host}:${server.port}`,
+      );
+      return true;
+    }
+    const previous = this.#mapped;
+    this.#mapped = decoded.mapped;
+    if (
+      !previous || previous.host !== decoded.mapped.host || previous.port !== decoded.mapped.port
+    ) {
+      this.#options.onMapped(decoded.mapped);
+    }
+    return true;
+  }
+}

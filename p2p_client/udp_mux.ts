@@ -1,0 +1,156 @@
+/**
+ * The client's one UDP socket, shared by STUN, hole punching and peer traffic: a receive loop
+ * that sorts each datagram by its first byte (`classifyDatagram`) and hands it to the matching
+ * handler, and a send function that never blocks its caller.
+ *
+ * @module
+ */
+import { classifyDatagram, MAX_PEER_PACKET_BYTES } from "../shared/peer/packet.ts";
+import type { UdpAddress } from "./path_manager.ts";
+
+/** The part of `Deno.DatagramConn` used here. */
+export interface DatagramSocket {
+  /** The bound address. */
+  readonly addr: Deno.Addr;
+  /** Receives one datagram. */
+  receive(buffer?: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
+  /** Sends one datagram. */
+  send(bytes: Uint8Array, to: Deno.Addr): Promise<number>;
+  /** Closes the socket. */
+  close(): void;
+}
+
+/** Handlers of a {@linkcode UdpMux}. */
+export interface UdpMuxHandlers {
+  /** A STUN message. */
+  stun: (bytes: Uint8Array, from: UdpAddress) => void;
+  /** A peer packet (PUNCH, HANDSHAKE_INIT/RESPONSE, TRANSPORT). */
+  peer: (bytes: Uint8Array, type: number, from: UdpAddress) => void;
+}
+
+/** Largest datagram accepted: STUN responses are small, peer packets at most 1200 bytes. */
+const MAX_DATAGRAM_BYTES = 2048;
+
+/**
+ * Demultiplexes the shared socket.
+ *
+ * @example
+ * ```ts
+ * const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * const mux = new UdpMux(socket, { stun: () => {}, peer: () => {} });
+ * mux.start();
+ * mux.close();
+ * ```
+ */
+export class UdpMux {
+  readonly #socket: DatagramSocket;
+  readonly #handlers: UdpMuxHandlers;
+  #closed = false;
+  #loop: Promise<void> | undefined;
+  #dropped = 0;
+  #sendErrors = 0;
+
+  /**
+   * Wraps a bound socket.
+   *
+   * @example
+   * ```ts
+   * // new UdpMux(Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 }), handlers);
+   * ```
+   */
+  constructor(socket: DatagramSocket, handlers: UdpMuxHandlers) {
+    this.#socket = socket;
+    this.#handlers = handlers;
+  }
+
+  /** The local port. */
+  get port(): number {
+    return (this.#socket.addr as Deno.NetAddr).port;
+  }
+
+  /** Datagrams dropped as unknown or oversized. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Sends that failed (unreachable destinations and the like). */
+  get sendErrors(): number {
+    return this.#sendErrors;
+  }
+
+  /**
+   * Starts the receive loop.
+   *
+   * @example
+   * ```ts
+   * // mux.start();
+   * ```
+   */
+  start(): void {
+    this.#loop ??= this.#receiveLoop();
+  }
+
+  /**
+   * Sends a datagram without waiting; failures are counted, never thrown.
+   *
+   * @example
+   * ```ts
+   * // mux.send(bytes, { host: "127.0.0.1", port: 4000 });
+   * ```
+   */
+  send(bytes: Uint8Array, to: UdpAddress): void {
+    if (this.#closed) return;
+    this.#socket.send(bytes, { transport: "udp", hostname: to.host, port: to.port }).catch(
+      () => this.#sendErrors++,
+    );
+  }
+
+  /**
+   * Closes the socket and ends the loop.
+   *
+   * @example
+   * ```ts
+   * // await mux.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#socket.close();
+    } catch {
+      // already closed
+    }
+    await this.#loop;
+  }
+
+  async #receiveLoop(): Promise<void> {
+    const buffer = new Uint8Array(65_536);
+    while (!this.#closed) {
+      let bytes: Uint8Array;
+      let addr: Deno.Addr;
+      try {
+        [bytes, addr] = await this.#socket.receive(buffer);
+      } catch (error) {
+        if (this.#closed || error instanceof Deno.errors.BadResource) return;
+        // ICMP errors surface as receive errors on some systems: keep going.
+        continue;
+      }
+      if (bytes.length > MAX_DATAGRAM_BYTES) {
+        this.#dropped++;
+        continue;
+      }
+      const from = addr as Deno.NetAddr;
+      const address = { host: from.hostname, port: from.port };
+      const kind = classifyDatagram(bytes);
+      try {
+        if (kind === "stun") this.#handlers.stun(bytes.slice(), address);
+        else if (kind !== undefined && bytes.length <= MAX_PEER_PACKET_BYTES) {
+          this.#handlers.peer(bytes.slice(), kind, address);
+        } else this.#dropped++;
+      } catch {
+        this.#dropped++;
+      }
+    }
+  }
+}
