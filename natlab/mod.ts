@@ -19,3 +19,6 @@ export * from "./json_lines.ts";
 export * from "./lab.ts";
 export * from "./nat_kind.ts";
 export * from "./probe_process.ts";
+export * from "./lab_process.ts";
+export * from "./matrix.ts";
+export * from "./matrix_table.ts";

@@ -1,0 +1,172 @@
+/**
+ * `deno task natlab`: runs the NAT matrix and prints it.
+ *
+ * Flags: `--json` (print the results as JSON instead of the table), `--loss 0,5` (loss rates in
+ * percent), `--pairs a+b,...` (only these pairs), `--no-remap` (skip the port-remapping pair),
+ * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 10).
+ * Exits 0 when every run met its expectations, 1 otherwise, 2 when the lab cannot run here.
+ *
+ * @module
+ */
+
+import { checkLabSupport } from "./environment.ts";
+import { destroyAllLabs, sweepStaleNamespaces } from "./lab.ts";
+import { matrixPairs, type PairResult, type PairSpec, runMatrix } from "./matrix.ts";
+import { formatMatrixTable } from "./matrix_table.ts";
+import { isNatKind } from "./nat_kind.ts";
+
+/** Parsed command line of the matrix runner. */
+export interface NatlabArgs {
+  /** Print JSON instead of the table. */
+  json: boolean;
+  /** Loss rates. */
+  lossPercents: number[];
+  /** Only these pairs (`a+b`), or all. */
+  pairs: [string, string][] | undefined;
+  /** Include the remapping pair. */
+  remap: boolean;
+  /** Labs at once. */
+  concurrency: number;
+  /** Messages per direction. */
+  messages: number;
+}
+
+/** Thrown for a bad command-line argument. */
+export class NatlabUsageError extends Error {
+  /** @param message What is wrong. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NatlabUsageError";
+  }
+}
+
+function positiveInteger(text: string | undefined, flag: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new NatlabUsageError(`${flag} must be an integer 1-${max}`);
+  }
+  return value;
+}
+
+/**
+ * Parses the runner's flags.
+ *
+ * @example
+ * ```ts
+ * parseNatlabArgs(["--json", "--loss", "0"]).lossPercents; // [0]
+ * ```
+ */
+export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
+  const parsed: NatlabArgs = {
+    json: false,
+    lossPercents: [0, 5],
+    pairs: undefined,
+    remap: true,
+    concurrency: 3,
+    messages: 10,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    if (flag === "--json") parsed.json = true;
+    else if (flag === "--no-remap") parsed.remap = false;
+    else if (flag === "--loss") {
+      parsed.lossPercents = (args[++i] ?? "").split(",").map((text) => {
+        const value = Number(text);
+        if (text === "" || !Number.isInteger(value) || value < 0 || value > 99) {
+          throw new NatlabUsageError(`--loss takes percentages 0-99, got ${JSON.stringify(text)}`);
+        }
+        return value;
+      });
+    } else if (flag === "--pairs") {
+      parsed.pairs = (args[++i] ?? "").split(",").map((text) => {
+        const [a, b] = text.split("+");
+        if (a === undefined || b === undefined || !isNatKind(a) || !isNatKind(b)) {
+          throw new NatlabUsageError(`--pairs takes kind+kind, got ${JSON.stringify(text)}`);
+        }
+        return [a, b];
+      });
+    } else if (flag === "--concurrency") {
+      parsed.concurrency = positiveInteger(args[++i], flag, 16);
+    } else if (flag === "--messages") parsed.messages = positiveInteger(args[++i], flag, 1000);
+    else throw new NatlabUsageError(`unknown argument ${flag}`);
+  }
+  return parsed;
+}
+
+/**
+ * The runs the arguments ask for.
+ *
+ * @example
+ * ```ts
+ * selectPairs(parseNatlabArgs(["--pairs", "none+symmetric", "--loss", "0"])).length; // 2
+ * ```
+ */
+export function selectPairs(args: NatlabArgs): PairSpec[] {
+  const all = matrixPairs({ lossPercents: args.lossPercents, remapPair: args.remap });
+  if (args.pairs === undefined) return all;
+  const wanted = args.pairs;
+  return all.filter((spec) =>
+    spec.remap ||
+    wanted.some(([a, b]) => (spec.a === a && spec.b === b) || (spec.a === b && spec.b === a))
+  );
+}
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let offset = 0; offset < bytes.length;) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+async function main(): Promise<number> {
+  let args: NatlabArgs;
+  try {
+    args = parseNatlabArgs(Deno.args);
+  } catch (error) {
+    write(Deno.stderr, `natlab: ${error instanceof Error ? error.message : error}\n`);
+    return 2;
+  }
+  const support = await checkLabSupport();
+  if (!support.ok) {
+    write(Deno.stderr, `natlab: cannot build the lab here: ${support.reason}\n`);
+    return 2;
+  }
+  const abort = new AbortController();
+  const onSignal = (exitCode: number) => () => {
+    abort.abort();
+    write(Deno.stderr, "natlab: interrupted, tearing the labs down\n");
+    destroyAllLabs().finally(() => Deno.exit(exitCode));
+  };
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGINT", onSignal(130)],
+    ["SIGTERM", onSignal(143)],
+  ];
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  try {
+    const swept = await sweepStaleNamespaces();
+    if (swept.length > 0) write(Deno.stderr, `natlab: removed ${swept.length} stale namespaces\n`);
+    const specs = selectPairs(args);
+    const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+    const results: PairResult[] = await runMatrix(specs, {
+      root,
+      messages: args.messages,
+      concurrency: args.concurrency,
+      signal: abort.signal,
+      onResult: (result) =>
+        write(
+          Deno.stderr,
+          `natlab: ${result.pair} ${result.lossPercent}% -> ${result.path} ${
+            result.ok ? "ok" : "FAIL"
+          }\n`,
+        ),
+    });
+    write(
+      Deno.stdout,
+      args.json ? JSON.stringify(results, null, 2) + "\n" : formatMatrixTable(results) + "\n",
+    );
+    return results.every((result) => result.ok) ? 0 : 1;
+  } finally {
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    await destroyAllLabs();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main());

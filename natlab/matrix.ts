@@ -1,0 +1,422 @@
+/**
+ * The NAT matrix: for a pair of NAT kinds, the real server on the public host and two real
+ * clients behind their NATs connect, exchange messages both ways, and the path they reach is
+ * checked against what hole punching allows.
+ *
+ * @module
+ */
+
+import type { JsonEvent } from "./json_lines.ts";
+import { NatLab, SERVER_ADDRESS } from "./lab.ts";
+import { LabProcess } from "./lab_process.ts";
+import { directPossible, NAT_KINDS, type NatKind } from "./nat_kind.ts";
+
+/** The server's signaling port inside the lab. */
+export const LAB_TCP_PORT = 3478;
+/** The server's STUN port inside the lab. */
+export const LAB_STUN_PORT = 54321;
+
+/** One run of the matrix: two kinds, a loss rate, and whether the NATs remap ports. */
+export interface PairSpec {
+  /** Kind of NAT in front of client A (the one that sends `connect`). */
+  a: NatKind;
+  /** Kind of NAT in front of client B. */
+  b: NatKind;
+  /** Random loss (percent) on each NAT's public side. */
+  lossPercent: number;
+  /** Both NATs remap ports (cone kinds only). */
+  remap: boolean;
+}
+
+/** The path a pair reached. */
+export type PathReached = "direct" | "relay" | "none";
+
+/** What one run showed. */
+export interface PairResult extends PairSpec {
+  /** Display name, e.g. `full-cone+symmetric`. */
+  pair: string;
+  /** The path the rules allow: direct wherever hole punching can work, the relay otherwise. */
+  expected: "direct" | "relay";
+  /** The path both sides reported at the end. */
+  path: PathReached;
+  /** From `connect` to the first usable path (direct or relayed) on A, in ms. */
+  connectMs: number | null;
+  /** From `connect` to the first direct path on A, in ms (null if never direct). */
+  directMs: number | null;
+  /** From `connect` to B receiving A's first message, in ms. */
+  firstMessageMs: number | null;
+  /** Messages sent, both directions together. */
+  sent: number;
+  /** Messages received exactly once and in order, both directions together. */
+  delivered: number;
+  /** Did the run meet every expectation? */
+  ok: boolean;
+  /** What went wrong, if anything. */
+  problems: string[];
+}
+
+/**
+ * The display name of a pair.
+ *
+ * @example
+ * ```ts
+ * pairName({ a: "full-cone", b: "symmetric", lossPercent: 0, remap: false }); // "full-cone+symmetric"
+ * ```
+ */
+export function pairName(spec: PairSpec): string {
+  return `${spec.a}+${spec.b}${spec.remap ? " (remap)" : ""}`;
+}
+
+/**
+ * Every unordered pair of kinds (21 with same-kind pairs), at each loss rate, plus one pair of
+ * port-remapping NATs.
+ *
+ * @example
+ * ```ts
+ * matrixPairs({ lossPercents: [0, 5], remapPair: true }).length; // 43
+ * ```
+ */
+export function matrixPairs(
+  options: { lossPercents: readonly number[]; remapPair: boolean; kinds?: readonly NatKind[] },
+): PairSpec[] {
+  const kinds = options.kinds ?? NAT_KINDS;
+  const specs: PairSpec[] = [];
+  for (const lossPercent of options.lossPercents) {
+    for (let i = 0; i < kinds.length; i++) {
+      for (let j = i; j < kinds.length; j++) {
+        specs.push({ a: kinds[i], b: kinds[j], lossPercent, remap: false });
+      }
+    }
+  }
+  if (options.remapPair) {
+    specs.push({ a: "port-restricted", b: "port-restricted", lossPercent: 0, remap: true });
+  }
+  return specs;
+}
+
+/** Timeouts and sizes of a run. */
+export interface PairRunOptions {
+  /** The repository root (where `stun_server/` and `p2p_client/` are). */
+  root: string;
+  /** Messages each client sends to the other. */
+  messages?: number;
+  /** Start-up of the server and the clients (Deno start-up on a loaded machine), in ms. */
+  startTimeoutMs?: number;
+  /** From `connect` to a usable path, and from there to direct where expected, in ms. */
+  pathTimeoutMs?: number;
+  /** For all messages to arrive, in ms. */
+  deliveryTimeoutMs?: number;
+}
+
+const DENO = Deno.execPath();
+
+function serverArgv(root: string): string[] {
+  return [
+    DENO,
+    "run",
+    "--no-prompt",
+    "--allow-net",
+    "--allow-env",
+    "--allow-sys=hostname",
+    `${root}/stun_server/main.ts`,
+    "--host",
+    "0.0.0.0",
+    "--tcp-port",
+    String(LAB_TCP_PORT),
+    "--stun-port",
+    String(LAB_STUN_PORT),
+  ];
+}
+
+function clientArgv(root: string): string[] {
+  return [
+    DENO,
+    "run",
+    "--no-prompt",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "--allow-sys=networkInterfaces,hostname,homedir",
+    `${root}/p2p_client/main.ts`,
+    "--ephemeral",
+    "--json",
+    "--server",
+    `${SERVER_ADDRESS}:${LAB_TCP_PORT}`,
+  ];
+}
+
+/** Does /proc/net/tcp (of the namespace that printed it) show a listener on `port`? */
+export function tcpListening(procNetTcp: string, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  return procNetTcp.split("\n").some((line) => {
+    const fields = line.trim().split(/\s+/);
+    return fields[1]?.endsWith(`:${hexPort}`) === true && fields[3] === "0A";
+  });
+}
+
+async function pollUntil(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const isPeerState = (peer: string, states: readonly string[]) => (e: JsonEvent) =>
+  e.type === "peer" && e.peer === peer && states.includes(String(e.state));
+
+/** The last state a client reported for a peer. */
+function lastState(client: LabProcess, peer: string): string | undefined {
+  const events = client.log.events.filter((e) => e.type === "peer" && e.peer === peer);
+  return events.length === 0 ? undefined : String(events[events.length - 1].state);
+}
+
+/** How many of `expected` arrived, counting only an exact, in-order, duplicate-free prefix. */
+function countInOrder(received: string[], expected: string[], problems: string[], label: string) {
+  let matched = 0;
+  for (const [index, text] of received.entries()) {
+    if (text !== expected[index]) {
+      problems.push(
+        `${label}: message ${index} was ${JSON.stringify(text)}, expected ${
+          JSON.stringify(expected[index])
+        }`,
+      );
+      return matched;
+    }
+    matched++;
+  }
+  return matched;
+}
+
+/**
+ * Runs one pair: builds its lab, starts the real server and clients, connects A to B, exchanges
+ * messages both ways, checks the path, and tears everything down.
+ *
+ * @example
+ * ```ts
+ * const result = await runPair(
+ *   { a: "full-cone", b: "symmetric", lossPercent: 0, remap: false },
+ *   { root: Deno.cwd() },
+ * );
+ * console.log(result.path, result.ok);
+ * ```
+ */
+export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<PairResult> {
+  const messages = options.messages ?? 10;
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const pathTimeoutMs = options.pathTimeoutMs ?? 30_000;
+  const deliveryTimeoutMs = options.deliveryTimeoutMs ?? 60_000;
+  const expected = directPossible(spec.a, spec.b) ? "direct" : "relay";
+  const result: PairResult = {
+    ...spec,
+    pair: pairName(spec),
+    expected,
+    path: "none",
+    connectMs: null,
+    directMs: null,
+    firstMessageMs: null,
+    sent: 2 * messages,
+    delivered: 0,
+    ok: false,
+    problems: [],
+  };
+  const problems = result.problems;
+  const lab = await NatLab.create({
+    hosts: [
+      { name: "a", kind: spec.a, remap: spec.remap, lossPercent: spec.lossPercent },
+      { name: "b", kind: spec.b, remap: spec.remap, lossPercent: spec.lossPercent },
+    ],
+  });
+  const processes: LabProcess[] = [];
+  try {
+    const server = LabProcess.start(lab, lab.publicNamespace, serverArgv(options.root));
+    processes.push(server);
+    await pollUntil(
+      async () => {
+        if (server.log.ended) throw new Error("the server exited");
+        return tcpListening(
+          await lab.exec(lab.publicNamespace, ["cat", "/proc/net/tcp"]),
+          LAB_TCP_PORT,
+        );
+      },
+      startTimeoutMs,
+      "the server to listen",
+    ).catch((error) => {
+      throw new Error(`${error.message}; server stderr: ${server.stderrTail.slice(-2000)}`);
+    });
+    const clientA = LabProcess.start(lab, lab.host("a").namespace, clientArgv(options.root));
+    const clientB = LabProcess.start(lab, lab.host("b").namespace, clientArgv(options.root));
+    processes.push(clientA, clientB);
+    const [registeredA, registeredB] = await Promise.all(
+      [clientA, clientB].map((client, index) =>
+        client.log.waitFor((e) => e.type === "registered", startTimeoutMs, "registered")
+          .catch((error) => {
+            throw new Error(
+              `client ${"AB"[index]} did not register: ${error.message}; stderr: ${
+                client.stderrTail.slice(-2000)
+              }`,
+            );
+          })
+      ),
+    );
+    const idA = String(registeredA.id);
+    const idB = String(registeredB.id);
+    // A client that can use UDP learns its public endpoint before it connects.
+    await Promise.all(
+      ([[clientA, spec.a], [clientB, spec.b]] as const).map(async ([client, kind]) => {
+        if (kind === "udp-blocked") return;
+        await client.log.waitFor((e) => e.type === "endpoint", pathTimeoutMs, "endpoint")
+          .catch(() => problems.push(`client behind ${kind} reported no public endpoint`));
+      }),
+    );
+
+    const connectAt = performance.now();
+    await clientA.command(`connect ${idB}`);
+    const usable = ["direct", "relayed"];
+    await Promise.all([
+      clientA.log.waitFor(isPeerState(idB, usable), pathTimeoutMs, "A's path to B"),
+      clientB.log.waitFor(isPeerState(idA, usable), pathTimeoutMs, "B's path to A"),
+    ]);
+    result.connectMs = Math.round(
+      (clientA.log.timeOf(isPeerState(idB, usable)) ?? performance.now()) - connectAt,
+    );
+
+    const textsAB = Array.from({ length: messages }, (_, i) => `a2b-${i}`);
+    const textsBA = Array.from({ length: messages }, (_, i) => `b2a-${i}`);
+    for (let i = 0; i < messages; i++) {
+      await clientA.command(`send ${idB} ${textsAB[i]}`);
+      await clientB.command(`send ${idA} ${textsBA[i]}`);
+    }
+    const receivedBy = (client: LabProcess, from: string) =>
+      client.log.events.filter((e) => e.type === "message" && e.from === from).map((e) =>
+        String(e.text)
+      );
+    await pollUntil(
+      () =>
+        Promise.resolve(
+          receivedBy(clientB, idA).length >= messages &&
+            receivedBy(clientA, idB).length >= messages,
+        ),
+      deliveryTimeoutMs,
+      "every message",
+    ).catch((error) => problems.push(error.message));
+    const firstMessageAt = clientB.log.timeOf((e) => e.type === "message" && e.from === idA);
+    if (firstMessageAt !== undefined) {
+      result.firstMessageMs = Math.round(firstMessageAt - connectAt);
+    }
+
+    if (expected === "direct") {
+      const remaining = Math.max(1000, pathTimeoutMs - (performance.now() - connectAt));
+      await Promise.all([
+        pollUntil(
+          () => Promise.resolve(lastState(clientA, idB) === "direct"),
+          remaining,
+          "A's direct path",
+        ),
+        pollUntil(
+          () => Promise.resolve(lastState(clientB, idA) === "direct"),
+          remaining,
+          "B's direct path",
+        ),
+      ]).catch(() => {});
+    }
+    const directAt = clientA.log.timeOf(isPeerState(idB, ["direct"]));
+    if (directAt !== undefined) result.directMs = Math.round(directAt - connectAt);
+    // Every message acknowledged to its sender: nothing is still in flight when counting.
+    const acknowledged = (client: LabProcess, peer: string) =>
+      new Set(
+        client.log.events.filter((e) => e.type === "delivered" && e.peer === peer).map((e) =>
+          e.messageId
+        ),
+      ).size;
+    await pollUntil(
+      () =>
+        Promise.resolve(
+          acknowledged(clientA, idB) >= messages && acknowledged(clientB, idA) >= messages,
+        ),
+      deliveryTimeoutMs,
+      "every message to be acknowledged",
+    ).catch(() =>
+      problems.push(
+        `acknowledged: A ${acknowledged(clientA, idB)}, B ${
+          acknowledged(clientB, idA)
+        } of ${messages}`,
+      )
+    );
+
+    const finalA = lastState(clientA, idB);
+    const finalB = lastState(clientB, idA);
+    result.path = finalA === "direct" && finalB === "direct"
+      ? "direct"
+      : finalA === "relayed" || finalB === "relayed"
+      ? "relay"
+      : "none";
+    if (result.path !== expected) {
+      problems.push(`expected ${expected}, reached ${result.path} (A: ${finalA}, B: ${finalB})`);
+    }
+    if (expected === "relay" && directAt !== undefined) {
+      problems.push("reported a direct path where none can exist");
+    }
+    const gotAB = receivedBy(clientB, idA);
+    const gotBA = receivedBy(clientA, idB);
+    result.delivered = countInOrder(gotAB, textsAB, problems, "A->B") +
+      countInOrder(gotBA, textsBA, problems, "B->A");
+    if (gotAB.length > messages || gotBA.length > messages) {
+      problems.push(`duplicates: B got ${gotAB.length}, A got ${gotBA.length} of ${messages}`);
+    }
+    for (const [name, client] of [["A", clientA], ["B", clientB]] as const) {
+      for (const event of client.log.events) {
+        if (event.type === "error") problems.push(`${name} error: ${JSON.stringify(event)}`);
+      }
+    }
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  } finally {
+    await Promise.allSettled(
+      processes.slice(1).map((client) => client.stop({ exitLine: "exit", graceMs: 3000 })),
+    );
+    await processes[0]?.stop({ signal: "SIGTERM", graceMs: 3000 });
+    await lab.destroy();
+  }
+  result.ok = problems.length === 0 && result.delivered === result.sent;
+  return result;
+}
+
+/**
+ * Runs pairs with at most `concurrency` labs at once, each in its own namespaces.
+ *
+ * @example
+ * ```ts
+ * const results = await runMatrix(matrixPairs({ lossPercents: [0], remapPair: false }), {
+ *   root: Deno.cwd(),
+ *   concurrency: 3,
+ *   onResult: (r) => console.log(r.pair, r.path),
+ * });
+ * ```
+ */
+export async function runMatrix(
+  specs: readonly PairSpec[],
+  options: PairRunOptions & {
+    concurrency?: number;
+    onResult?: (result: PairResult) => void;
+    signal?: AbortSignal;
+  },
+): Promise<PairResult[]> {
+  const results: PairResult[] = new Array(specs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < specs.length && !options.signal?.aborted) {
+      const index = next++;
+      results[index] = await runPair(specs[index], options);
+      options.onResult?.(results[index]);
+    }
+  };
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 3, specs.length));
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return results.filter((result) => result !== undefined);
+}

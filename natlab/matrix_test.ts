@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { matrixPairs, pairName, type PairResult, tcpListening } from "./matrix.ts";
+import { formatMatrixTable } from "./matrix_table.ts";
+import { NatlabUsageError, parseNatlabArgs, selectPairs } from "./main.ts";
+
+Deno.test("matrixPairs covers the 21 unordered pairs per loss rate plus one remapping pair", () => {
+  const specs = matrixPairs({ lossPercents: [0, 5], remapPair: true });
+  assert.equal(specs.length, 43);
+  const names = new Set(specs.filter((s) => s.lossPercent === 0 && !s.remap).map(pairName));
+  assert.equal(names.size, 21);
+  assert.ok(names.has("symmetric+symmetric"));
+  assert.ok(names.has("none+udp-blocked"));
+  assert.equal(specs.filter((s) => s.remap).length, 1);
+});
+
+Deno.test("tcpListening reads /proc/net/tcp", () => {
+  const table = [
+    "  sl  local_address rem_address   st tx_queue rx_queue",
+    "   0: 00000000:0D96 00000000:0000 0A 00000000:00000000",
+    "   1: 020012C6:A000 010012C6:0D96 01 00000000:00000000",
+  ].join("\n");
+  assert.equal(tcpListening(table, 3478), true);
+  assert.equal(tcpListening(table, 40960), false);
+  assert.equal(tcpListening("", 3478), false);
+});
+
+Deno.test("formatMatrixTable shows every run and the problems of failed ones", () => {
+  const base = {
+    a: "full-cone",
+    b: "symmetric",
+    lossPercent: 5,
+    remap: false,
+    expected: "direct",
+    connectMs: 120,
+    directMs: 130,
+    firstMessageMs: 150,
+    sent: 20,
+  } as const;
+  const results: PairResult[] = [
+    { ...base, pair: "full-cone+symmetric", path: "direct", delivered: 20, ok: true, problems: [] },
+    {
+      ...base,
+      pair: "x+y",
+      path: "relay",
+      directMs: null,
+      delivered: 19,
+      ok: false,
+      problems: ["expected direct, reached relay"],
+    },
+  ];
+  const table = formatMatrixTable(results);
+  assert.match(
+    table,
+    /full-cone\+symmetric\s+5%\s+direct\s+direct\s+120\s+130\s+150\s+20\/20\s+ok/,
+  );
+  assert.match(table, /x\+y .*19\/20\s+FAIL/);
+  assert.match(table, /1\/2 runs ok/);
+  assert.match(table, /- expected direct, reached relay/);
+});
+
+Deno.test("parseNatlabArgs and selectPairs choose the runs", () => {
+  const args = parseNatlabArgs(["--pairs", "symmetric+none", "--loss", "0", "--no-remap"]);
+  assert.deepEqual(selectPairs(args).map(pairName), ["none+symmetric"]);
+  assert.equal(selectPairs(parseNatlabArgs([])).length, 43);
+  assert.equal(parseNatlabArgs(["--json"]).json, true);
+  assert.throws(() => parseNatlabArgs(["--loss", "100"]), NatlabUsageError);
+  assert.throws(() => parseNatlabArgs(["--pairs", "cone+none"]), NatlabUsageError);
+  assert.throws(() => parseNatlabArgs(["--concurrency", "0"]), NatlabUsageError);
+  assert.throws(() => parseNatlabArgs(["--what"]), NatlabUsageError);
+});
