@@ -222,6 +222,7 @@ export class NatLab {
   async #build(specs: readonly LabHostSpec[]): Promise<void> {
     const pub = this.publicNamespace;
     await this.#addNamespace(pub);
+    await this.#sysctl(pub, "net.ipv4.ip_forward=0");
     await this.#run(["ip", "-n", pub, "link", "add", "name", "br0", "type", "bridge"]);
     await this.#run(["ip", "-n", pub, "link", "set", "br0", "up"]);
     for (const address of [SERVER_ADDRESS, ...OBSERVER_ADDRESSES]) {
@@ -262,6 +263,15 @@ export class NatLab {
     await this.#run(["ip", "-n", pub, "link", "set", bridgePort, "master", "br0", "up"]);
   }
 
+  /**
+   * Public hosts and routers route everything via the server host, which does not forward: a
+   * packet to an address outside the lab (a peer's private candidate, say) is dropped there,
+   * as the Internet drops private addresses, instead of failing at the sender.
+   */
+  async #defaultRouteToPublicHost(namespace: string): Promise<void> {
+    await this.#run(["ip", "-n", namespace, "route", "add", "default", "via", SERVER_ADDRESS]);
+  }
+
   async #buildHost(index: number, spec: LabHostSpec): Promise<void> {
     const hostNs = `${this.prefix}-${spec.name}`;
     const publicAddress = `198.18.0.${2 + index}`;
@@ -287,6 +297,7 @@ export class NatLab {
         "eth0",
       ]);
       await this.#run(["ip", "-n", hostNs, "link", "set", "eth0", "up"]);
+      await this.#defaultRouteToPublicHost(hostNs);
       const rules = hostLossRuleset("eth0", loss);
       if (rules !== "") await this.#run(["ip", "netns", "exec", hostNs, "nft", "-f", "-"], rules);
       this.#hosts.set(spec.name, {
@@ -335,6 +346,7 @@ export class NatLab {
     await this.#run(["ip", "-n", natNs, "addr", "add", `${lanNet}.1/24`, "dev", "lan"]);
     await this.#run(["ip", "-n", natNs, "link", "set", "wan", "up"]);
     await this.#run(["ip", "-n", natNs, "link", "set", "lan", "up"]);
+    await this.#defaultRouteToPublicHost(natNs);
     await this.#run(["ip", "-n", hostNs, "addr", "add", `${lanNet}.2/24`, "dev", "eth0"]);
     await this.#run(["ip", "-n", hostNs, "link", "set", "eth0", "up"]);
     await this.#run(["ip", "-n", hostNs, "route", "add", "default", "via", `${lanNet}.1`]);
