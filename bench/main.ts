@@ -10,6 +10,7 @@ import { buildNative, ensureTools } from "./native.ts";
 import { parseBenchOptions, USAGE } from "./options.ts";
 import type { BenchReport, BenchRow } from "./report.ts";
 import { makeRow } from "./report.ts";
+import { capacitySection } from "./capacity_bench.ts";
 import { relaySection } from "./relay_bench.ts";
 import { stunSection } from "./stun_bench.ts";
 import { formatTable } from "./table.ts";
@@ -17,6 +18,7 @@ import { formatTable } from "./table.ts";
 const SECTIONS: Record<string, BenchSection> = {
   stun: stunSection,
   relay: relaySection,
+  capacity: capacitySection,
 };
 
 const encoder = new TextEncoder();

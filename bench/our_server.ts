@@ -103,3 +103,21 @@ export function startOurServer(options: OurServerOptions): ChildProcess {
     label: "our server",
   });
 }
+
+/**
+ * Waits for the server's `{"event":"listening",...}` line on stdout and returns its TCP port.
+ * Throws with the server's stderr when it does not come within `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * const server = startOurServer({ repoRoot: "/work/main", stunPort: 0, tcpPort: 0 });
+ * const tcpPort = await waitForListening(server, 20_000);
+ * await server.stop();
+ * ```
+ */
+export async function waitForListening(server: ChildProcess, timeoutMs: number): Promise<number> {
+  const line = await server.waitForLine((l) => l.includes('"listening"'), timeoutMs);
+  const port = JSON.parse(line)?.tcp?.port;
+  if (typeof port !== "number") throw new Error(`unexpected listening line: ${line}`);
+  return port;
+}

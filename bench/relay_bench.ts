@@ -8,8 +8,7 @@
  * @module
  */
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
-import { serverHelp, startOurServer, supportedFlags } from "./our_server.ts";
-import { freePort } from "./ports.ts";
+import { serverHelp, startOurServer, supportedFlags, waitForListening } from "./our_server.ts";
 import { ChildProcess } from "./process.ts";
 import { makeRow } from "./report.ts";
 import type { BenchRow } from "./report.ts";
@@ -38,20 +37,6 @@ interface RelayTarget {
   server?: ChildProcess;
 }
 
-async function waitForTcp(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      return true;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  return false;
-}
-
 /** The relay section. */
 export const relaySection: BenchSection = {
   name: "relay",
@@ -63,17 +48,18 @@ export const relaySection: BenchSection = {
     try {
       try {
         const help = await serverHelp(context.repoRoot);
-        const port = freePort();
         const server = startOurServer({
           repoRoot: context.repoRoot,
-          stunPort: freePort(),
-          tcpPort: port,
+          stunPort: 0,
+          tcpPort: 0,
           cpu: context.serverCpu,
           extraArgs: supportedFlags(help, RELAY_SERVER_FLAGS),
         });
-        if (await waitForTcp(port, 20_000)) targets.push({ name: "ours", port, server });
-        else {
-          failures.ours = `server did not listen within 20 s: ${server.stderrTail.trim()}`;
+        try {
+          const port = await waitForListening(server, 20_000);
+          targets.push({ name: "ours", port, server });
+        } catch (error) {
+          failures.ours = (error as Error).message;
           await server.stop();
         }
       } catch (error) {

@@ -11,8 +11,9 @@
 // TEST:
 //   bulk WARMUP_MS DURATION_MS PAYLOAD        one pair; A streams relay frames to B
 //   pingpong WARMUP_MS DURATION_MS PAIRS SIZE each pair bounces one SIZE-byte message A<->B
-//   capacity COUNT                            (ours only) COUNT connections register at once, then
-//                                             stay idle answering pings until stdin closes
+//   capacity COUNT                            (ours only) after a line on stdin, COUNT connections
+//                                             register at once, then stay idle answering pings
+//                                             until stdin closes
 // Every relay frame is [u32 length][0x02][20-byte peer ID][payload]. Prints JSON lines: "ready"
 // when set up, "start" when measuring, then the result.
 #define _GNU_SOURCE
@@ -66,6 +67,12 @@ static conn_t *conns;
 static int nconns;
 static uint8_t *bulk_buf;
 static size_t bulk_len;
+/* Bulk flow control: the sender keeps at most BULK_WINDOW bytes between what it has written and
+ * what the receiver (in this same process) has read, as a windowed client would; so a relay that
+ * refuses frames over its receiver queue (ours: --relay-queue) sees no more than that. */
+#define BULK_WINDOW (4u << 20)
+static uint64_t bulk_sent;
+static int bulk_blocked;
 static uint64_t quota_errors, other_errors, bad_frames;
 static char last_error[128];
 
@@ -87,6 +94,18 @@ static void hex20(const uint8_t *id, char *out) {
     out[2 * i + 1] = d[id[i] & 15];
   }
   out[40] = 0;
+}
+
+static int registered_count, failed_count, introduced_count, dropped_after_register;
+
+/* Marks a connection failed once: before registration it counts as a failed registration. */
+static void fail(conn_t *c, const char *why) {
+  if (c->state == ST_FAILED) return;
+  if (c->state == ST_REGISTERED) dropped_after_register++;
+  else failed_count++;
+  c->state = ST_FAILED;
+  snprintf(c->error, sizeof c->error, "%s", why);
+  if (c->fd > 0) epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
 }
 
 static void set_events(conn_t *c) {
@@ -115,13 +134,14 @@ static void flush(conn_t *c) {
     ssize_t n = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;
-      c->state = ST_FAILED;
-      snprintf(c->error, sizeof c->error, "write: %s", strerror(errno));
+      char why[64];
+      snprintf(why, sizeof why, "write: %s", strerror(errno));
+      fail(c, why);
       return;
     }
     c->woff += (size_t)n;
   }
-  int want = c->woff < c->wlen || c->bulk_sender;
+  int want = c->woff < c->wlen || (c->bulk_sender && !bulk_blocked);
   if (want != c->want_out) {
     c->want_out = want;
     set_events(c);
@@ -183,8 +203,7 @@ static void do_sign_register(conn_t *c, const char *nonce_b64) {
   uint8_t nonce[48];
   int n = EVP_DecodeBlock(nonce, (const uint8_t *)nonce_b64, (int)strlen(nonce_b64));
   if (n < 32) {
-    c->state = ST_FAILED;
-    snprintf(c->error, sizeof c->error, "bad nonce");
+    fail(c, "bad nonce");
     return;
   }
   uint8_t msg[15 + 32];
@@ -206,7 +225,6 @@ static void do_sign_register(conn_t *c, const char *nonce_b64) {
   send_control(c, json);
 }
 
-static int registered_count, failed_count, introduced_count;
 static uint64_t ping_messages;
 static int measuring;
 static uint64_t pp_count; /* relayed ping-pong messages received while measuring */
@@ -219,9 +237,7 @@ static void on_control(conn_t *c, const char *json, size_t len) {
     if (json_str(json, len, "nonce", val, sizeof val)) do_sign_register(c, val);
   } else if (strcmp(type, "registered") == 0) {
     if (json_str(json, len, "id", val, sizeof val) && strcmp(val, c->idhex) != 0) {
-      c->state = ST_FAILED;
-      snprintf(c->error, sizeof c->error, "server issued another id");
-      failed_count++;
+      fail(c, "server issued another id");
       return;
     }
     c->state = ST_REGISTERED;
@@ -242,20 +258,25 @@ static void on_control(conn_t *c, const char *json, size_t len) {
     if (strncmp(code, "relay-", 6) == 0) quota_errors++;
     else other_errors++;
     snprintf(last_error, sizeof last_error, "%.*s", (int)(len < 120 ? len : 120), json);
-    if (c->state != ST_REGISTERED) {
-      c->state = ST_FAILED;
-      snprintf(c->error, sizeof c->error, "%s", code);
-      failed_count++;
-    }
+    if (c->state != ST_REGISTERED) fail(c, code);
   } else if (strcmp(type, "bye") == 0) {
     snprintf(last_error, sizeof last_error, "%.*s", (int)(len < 120 ? len : 120), json);
   }
+}
+
+static uint64_t bulk_in_flight(void) {
+  return bulk_sent - (conns[1].bytes_in + 25 * conns[1].frames_in);
 }
 
 static void on_relay(conn_t *c, const uint8_t *body, size_t len) {
   (void)body;
   c->frames_in++;
   c->bytes_in += len - 20;
+  if (bulk_blocked && bulk_in_flight() < BULK_WINDOW / 2) {
+    bulk_blocked = 0;
+    conns[0].want_out = 1;
+    set_events(&conns[0]);
+  }
   if (g_test == TEST_PINGPONG) {
     if (measuring) pp_count++;
     conn_t *p = &conns[c->peer];
@@ -266,24 +287,19 @@ static void on_relay(conn_t *c, const uint8_t *body, size_t len) {
 static void on_readable(conn_t *c) {
   for (int rounds = 0; rounds < 16; rounds++) {
     if (c->rlen == c->rcap) {
-      snprintf(c->error, sizeof c->error, "read buffer full");
-      c->state = ST_FAILED;
+      fail(c, "read buffer full");
       return;
     }
     ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
     if (n == 0) {
-      if (c->state != ST_FAILED && g_test == TEST_CAPACITY) failed_count++;
-      snprintf(c->error, sizeof c->error, "closed by peer");
-      c->state = ST_FAILED;
-      epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
+      fail(c, "closed by peer");
       return;
     }
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return;
-      if (c->state != ST_FAILED && g_test == TEST_CAPACITY) failed_count++;
-      snprintf(c->error, sizeof c->error, "read: %s", strerror(errno));
-      c->state = ST_FAILED;
-      epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
+      char why[64];
+      snprintf(why, sizeof why, "read: %s", strerror(errno));
+      fail(c, why);
       return;
     }
     c->rlen += (size_t)n;
@@ -291,9 +307,7 @@ static void on_readable(conn_t *c) {
     if (g_mode == MODE_CRELAY && c->state == ST_HELLO) {
       if (c->rlen < 20) continue;
       if (memcmp(c->rbuf, c->id, 20) != 0) {
-        snprintf(c->error, sizeof c->error, "relay acknowledged another id");
-        c->state = ST_FAILED;
-        failed_count++;
+        fail(c, "relay acknowledged another id");
         return;
       }
       c->state = ST_REGISTERED;
@@ -306,7 +320,7 @@ static void on_readable(conn_t *c) {
       l = ntohl(l);
       if (l < 1 || l > MAX_FRAME) {
         bad_frames++;
-        c->state = ST_FAILED;
+        fail(c, "bad frame length");
         return;
       }
       if (c->rlen - off < 4 + (size_t)l) break;
@@ -329,14 +343,25 @@ static void on_writable(conn_t *c) {
   flush(c);
   if (c->bulk_sender && c->woff == c->wlen && c->state != ST_FAILED) {
     for (int rounds = 0; rounds < 64; rounds++) {
-      ssize_t n = write(c->fd, bulk_buf + c->bulk_off, bulk_len - c->bulk_off);
+      uint64_t room = BULK_WINDOW - bulk_in_flight();
+      if (bulk_in_flight() >= BULK_WINDOW) {
+        bulk_blocked = 1;
+        c->want_out = 0;
+        set_events(c);
+        return;
+      }
+      size_t chunk = bulk_len - c->bulk_off;
+      if (chunk > room) chunk = (size_t)room;
+      ssize_t n = write(c->fd, bulk_buf + c->bulk_off, chunk);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
-        c->state = ST_FAILED;
-        snprintf(c->error, sizeof c->error, "write: %s", strerror(errno));
+        char why[64];
+        snprintf(why, sizeof why, "write: %s", strerror(errno));
+        fail(c, why);
         return;
       }
       c->bulk_off += (size_t)n;
+      bulk_sent += (uint64_t)n;
       if (c->bulk_off == bulk_len) c->bulk_off = 0;
     }
   }
@@ -384,9 +409,9 @@ static void make_identity(conn_t *c, int index) {
 static void start_connect(conn_t *c, struct sockaddr_in *srv) {
   c->fd = tcp_socket();
   if (connect(c->fd, (struct sockaddr *)srv, sizeof *srv) < 0 && errno != EINPROGRESS) {
-    c->state = ST_FAILED;
-    snprintf(c->error, sizeof c->error, "connect: %s", strerror(errno));
-    failed_count++;
+    char why[64];
+    snprintf(why, sizeof why, "connect: %s", strerror(errno));
+    fail(c, why);
     return;
   }
   c->state = ST_HELLO;
@@ -419,10 +444,9 @@ static void poll_once(int timeout_ms) {
       socklen_t el = sizeof err;
       getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
       if (err != 0 || (evs[i].events & EPOLLHUP)) {
-        if (g_test == TEST_CAPACITY) failed_count++;
-        snprintf(c->error, sizeof c->error, "socket: %s", strerror(err ? err : ECONNRESET));
-        c->state = ST_FAILED;
-        epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
+        char why[64];
+        snprintf(why, sizeof why, "socket: %s", strerror(err ? err : ECONNRESET));
+        fail(c, why);
         continue;
       }
     }
@@ -550,6 +574,9 @@ int main(int argc, char **argv) {
     }
     printf("{\"event\":\"ready\"}\n");
     fflush(stdout);
+    /* the burst starts when a line (or EOF) arrives on stdin, so the caller can read a baseline */
+    char go[64];
+    if (fgets(go, sizeof go, stdin) == NULL) return 0;
     uint64_t t0 = now_ns();
     want_registered = nconns;
     for (int i = 0; i < nconns; i++) start_connect(&conns[i], &srv);
@@ -561,9 +588,9 @@ int main(int argc, char **argv) {
     const char *first = "";
     for (int i = 0; i < nconns; i++) if (conns[i].state == ST_FAILED) { first = conns[i].error; break; }
     printf("{\"event\":\"result\",\"count\":%d,\"registered\":%d,\"failed\":%d,\"pending\":%d,"
-           "\"seconds\":%.3f,\"firstError\":\"%s\"}\n",
+           "\"dropped\":%d,\"seconds\":%.3f,\"firstError\":\"%s\"}\n",
            nconns, registered_count, failed_count, nconns - registered_count - failed_count,
-           (double)(t1 - t0) / 1e9, first);
+           dropped_after_register, (double)(t1 - t0) / 1e9, first);
     fflush(stdout);
     /* idle: answer pings until stdin closes (bounded to 10 minutes) */
     uint64_t idle_end = now_ns() + 600000000000ull;
