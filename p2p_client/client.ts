@@ -36,8 +36,8 @@ export interface P2PClientOptions {
   createChannel: MessageChannelFactory;
   /** The frame codec. */
   frames: LinkFrameCodec;
-  /** The STUN codec. */
-  stunCodec: StunBindingCodec;
+  /** The STUN codec; without one the client does not learn its public endpoint. */
+  stunCodec?: StunBindingCodec;
   /** Clock, ms (default `Date.now`). */
   now?: () => number;
   /** Never use direct paths. */
@@ -70,7 +70,7 @@ export class P2PClient {
   readonly #now: () => number;
   readonly #mux: UdpMux;
   readonly #session: ServerSession;
-  readonly #stun: StunClient;
+  readonly #stun: StunClient | undefined;
   readonly #peers: PeerTable;
   #nextMessageId = 1;
   #ticker: ReturnType<typeof setInterval> | undefined;
@@ -91,10 +91,10 @@ export class P2PClient {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#mux = new UdpMux(options.socket, {
-      stun: (bytes, from) => this.#stun.receive(bytes, from),
+      stun: (bytes, from) => this.#stun?.receive(bytes, from),
       peer: (bytes, _type, from) => this.#peers.dispatch(bytes, { kind: "udp", address: from }),
     });
-    this.#stun = new StunClient({
+    this.#stun = options.stunCodec && new StunClient({
       codec: options.stunCodec,
       send: (bytes, to) => this.#mux.send(bytes, to),
       onMapped: (address) => options.log?.(`STUN mapped address ${formatUdpAddress(address)}`),
@@ -121,7 +121,7 @@ export class P2PClient {
       onRegistered: (registration) => this.#onRegistered(registration),
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
-        this.#stun.pause();
+        this.#stun?.pause();
         options.emit({ type: "disconnected", server, reason });
       },
       onAttemptFailed: (server, reason) =>
@@ -304,7 +304,7 @@ export class P2PClient {
       });
     }
     if (registered.stunPort > 0) {
-      this.#stun.configure(
+      this.#stun?.configure(
         { host: registration.host, port: registered.stunPort },
         registered.stunUsername,
         registered.stunPassword,
@@ -401,7 +401,7 @@ export class P2PClient {
   }
 
   #tick(): void {
-    this.#stun.tick();
+    this.#stun?.tick();
     this.#peers.tick();
   }
 }

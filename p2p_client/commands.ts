@@ -10,6 +10,7 @@ export type Command =
   | { kind: "help" }
   | { kind: "list" }
   | { kind: "id" }
+  | { kind: "stats" }
   | { kind: "exit" }
   | { kind: "connect"; peer: string }
   | { kind: "send"; peer: string; text: string };
@@ -20,7 +21,16 @@ export type CommandParseResult =
   | { ok: false; error: string };
 
 /** Every command name, for completion and help. */
-export const COMMAND_NAMES = ["help", "list", "connect", "send", "id", "exit", "quit"] as const;
+export const COMMAND_NAMES = [
+  "help",
+  "list",
+  "connect",
+  "send",
+  "id",
+  "stats",
+  "exit",
+  "quit",
+] as const;
 
 /** The help text of the prompt. */
 export const HELP_TEXT = [
@@ -30,6 +40,7 @@ export const HELP_TEXT = [
   "  connect <peer_id>           connect to a peer (unique ID prefix of a known peer accepted)",
   "  send <peer_id> <message>    send a message (the rest of the line)",
   "  id                          print this client's peer ID",
+  "  stats                       counters: pending messages, rejected packets",
   "  exit | quit                 leave (pending messages are delivered or reported first)",
 ].join("\n");
 
@@ -84,6 +95,8 @@ export function parseCommand(line: string, known: Iterable<string> = []): Comman
       return noArguments({ kind: "list" });
     case "id":
       return noArguments({ kind: "id" });
+    case "stats":
+      return noArguments({ kind: "stats" });
     case "exit":
     case "quit":
       return noArguments({ kind: "exit" });

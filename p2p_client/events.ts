@@ -32,6 +32,7 @@ export type ClientEvent =
   | { type: "id"; id: string }
   | { type: "peers"; peers: PeerSummary[] }
   | { type: "sent"; peer: string; messageId: number }
+  | { type: "stats"; pendingMessages: number; rejectedPackets: number; peers: number }
   | { type: "disconnected"; server: string; reason: string }
   | { type: "help"; text: string }
   | { type: "exit" };
@@ -90,6 +91,8 @@ export function formatTextEvent(event: ClientEvent): string {
       ).join("\n");
     case "sent":
       return `message ${event.messageId} queued for ${short(event.peer)}`;
+    case "stats":
+      return `pending messages ${event.pendingMessages}, rejected packets ${event.rejectedPackets}, peers ${event.peers}`;
     case "disconnected":
       return `lost server ${event.server} (${event.reason}); reconnecting`;
     case "help":

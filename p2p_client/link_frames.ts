@@ -39,7 +39,7 @@ export interface MessageChannelHooks {
 
 /** A reliable, ordered, exactly-once message channel to one peer. */
 export interface MessageChannel {
-  /** Queues a message; returns its channel ID. */
+  /** Queues a message; returns its channel ID. Throws when too large or the queue is full. */
   sendMessage(message: Uint8Array): number;
   /** Feeds a decoded channel frame from the peer. */
   receive(frame: unknown): void;
@@ -49,6 +49,8 @@ export interface MessageChannel {
   nextDeadline(): number;
   /** Smoothed RTT in ms, when measured. */
   readonly srttMs: number | undefined;
+  /** Later frames go over another path: restart RTT estimation, resend what is unacknowledged. */
+  pathChanged(): void;
   /** Stops the channel; unacknowledged messages are reported through `onFailure`. */
   close(reason: Error): void;
 }

@@ -244,8 +244,19 @@ export class PeerLink {
     const channel = this.#ensureChannel();
     while (this.#held.length > 0) {
       const { id, bytes } = this.#held.shift()!;
-      const channelId = channel.sendMessage(bytes);
-      this.#inFlight.set(channelId, id);
+      try {
+        this.#inFlight.set(channel.sendMessage(bytes), id);
+      } catch (error) {
+        this.#ctx.emit({
+          type: "error",
+          code: (error as Error).name === "MessageTooLargeError"
+            ? "message-too-large"
+            : "queue-full",
+          message: `message ${id} to ${this.peer} not sent: ${(error as Error).message}`,
+          peer: this.peer,
+          messageId: id,
+        });
+      }
     }
   }
 
@@ -528,6 +539,9 @@ export class PeerLink {
     const state = this.#path.state;
     const path = this.#path.path;
     if (state !== this.#lastState || path !== this.#lastPath) {
+      if (path !== this.#lastPath && path !== null && this.#lastPath !== null) {
+        this.#channel?.pathChanged();
+      }
       this.#lastState = state;
       this.#lastPath = path;
       this.#ctx.emit({

@@ -57,6 +57,7 @@ function fakeChannel(hooks: MessageChannelHooks): MessageChannel {
     },
     nextDeadline: () => Infinity,
     srttMs: undefined,
+    pathChanged() {},
     close(reason) {
       hooks.onFailure(reason, [...unacked.keys()]);
       unacked.clear();

@@ -8,7 +8,7 @@
 import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { completeLine, HELP_TEXT, parseCommand } from "./commands.ts";
-import { type ClientEvent, formatJsonEvent, formatTextEvent } from "./events.ts";
+import { type ClientEvent, formatJsonEvent, formatTextEvent, type PeerSummary } from "./events.ts";
 
 /** What the prompt drives. */
 export interface PromptTarget {
@@ -21,7 +21,11 @@ export interface PromptTarget {
   /** `send`. */
   send(peer: string, text: string): number | undefined;
   /** `list`. */
-  list(): import("./events.ts").PeerSummary[];
+  list(): PeerSummary[];
+  /** Messages not yet delivered or reported failed. */
+  readonly pendingMessages: number;
+  /** Packets rejected (failed authentication, replays). */
+  readonly rejectedPackets: number;
 }
 
 /** Settings of a {@linkcode Prompt}. */
@@ -165,6 +169,14 @@ export class Prompt {
         return;
       case "list":
         this.print({ type: "peers", peers: this.#target.list() });
+        return;
+      case "stats":
+        this.print({
+          type: "stats",
+          pendingMessages: this.#target.pendingMessages,
+          rejectedPackets: this.#target.rejectedPackets,
+          peers: this.#target.knownPeers.length,
+        });
         return;
       case "connect":
         this.#target.connect(command.peer);
