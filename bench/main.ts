@@ -11,14 +11,18 @@ import { parseBenchOptions, USAGE } from "./options.ts";
 import type { BenchReport, BenchRow } from "./report.ts";
 import { makeRow } from "./report.ts";
 import { capacitySection } from "./capacity_bench.ts";
+import { directSection } from "./direct_bench.ts";
 import { relaySection } from "./relay_bench.ts";
+import { setupSection } from "./setup_bench.ts";
 import { stunSection } from "./stun_bench.ts";
 import { formatTable } from "./table.ts";
 
 const SECTIONS: Record<string, BenchSection> = {
   stun: stunSection,
   relay: relaySection,
+  direct: directSection,
   capacity: capacitySection,
+  setup: setupSection,
 };
 
 const encoder = new TextEncoder();

@@ -1,0 +1,150 @@
+/**
+ * Driving the real client program (`p2p_client/main.ts --json`) from a benchmark: commands on
+ * stdin, one JSON event per stdout line.
+ *
+ * @module
+ */
+import { ChildProcess } from "./process.ts";
+
+/** Permissions the client runs with, as in `deno task client`. */
+export const CLIENT_PERMISSIONS = [
+  "--no-prompt",
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+  "--allow-sys=networkInterfaces,hostname,homedir",
+];
+
+/** One `--json` event: an object with a string `type`. */
+export type ClientEventLine = { type: string; [key: string]: unknown };
+
+/**
+ * Parses one stdout line of `--json` mode; null for anything that is not a JSON event.
+ *
+ * @example
+ * ```ts
+ * console.log(parseClientEvent('{"type":"registered","id":"ab"}')?.type); // "registered"
+ * console.log(parseClientEvent("hello")); // null
+ * ```
+ */
+export function parseClientEvent(line: string): ClientEventLine | null {
+  if (!line.startsWith("{")) return null;
+  try {
+    const value = JSON.parse(line);
+    return typeof value?.type === "string" ? value as ClientEventLine : null;
+  } catch {
+    return null;
+  }
+}
+
+/** How to start a client. */
+export interface ClientProgramOptions {
+  /** Repository root. */
+  repoRoot: string;
+  /** The server's TCP port on 127.0.0.1. */
+  serverPort: number;
+  /** CPU to pin to. */
+  cpu?: number;
+  /** Pass `--relay-only`. */
+  relayOnly?: boolean;
+  /** A label for errors. */
+  label: string;
+}
+
+/** A running client program. */
+export class ClientProgram {
+  /** The client's peer ID (from its `registered` event). */
+  readonly id: string;
+  /** The process. */
+  readonly child: ChildProcess;
+
+  private constructor(child: ChildProcess, id: string) {
+    this.child = child;
+    this.id = id;
+  }
+
+  /**
+   * Starts a client with an ephemeral identity and waits for its `registered` event.
+   *
+   * @example
+   * ```ts
+   * // const a = await ClientProgram.start({ repoRoot, serverPort, label: "A" });
+   * ```
+   */
+  static async start(options: ClientProgramOptions, timeoutMs = 30_000): Promise<ClientProgram> {
+    const child = ChildProcess.start({
+      command: "deno",
+      args: [
+        "run",
+        ...CLIENT_PERMISSIONS,
+        `${options.repoRoot}/p2p_client/main.ts`,
+        "--ephemeral",
+        "--json",
+        "--server",
+        `127.0.0.1:${options.serverPort}`,
+        "--bind",
+        "127.0.0.1",
+        ...(options.relayOnly === true ? ["--relay-only"] : []),
+      ],
+      cwd: options.repoRoot,
+      cpu: options.cpu,
+      stdin: true,
+      label: `client ${options.label}`,
+    });
+    try {
+      const line = await child.waitForLine(
+        (l) => parseClientEvent(l)?.type === "registered",
+        timeoutMs,
+      );
+      return new ClientProgram(child, String(parseClientEvent(line)?.id));
+    } catch (error) {
+      await child.stop();
+      throw error;
+    }
+  }
+
+  /**
+   * Writes one command line (e.g. `connect <id>`, `send <id> <text>`).
+   *
+   * @example
+   * ```ts
+   * // await client.command(`connect ${other.id}`);
+   * ```
+   */
+  async command(line: string): Promise<void> {
+    await this.child.writeLine(line);
+  }
+
+  /**
+   * Waits for an event that satisfies `predicate`, skipping others.
+   *
+   * @example
+   * ```ts
+   * // await client.waitFor((e) => e.type === "peer" && e.state === "direct", 10_000);
+   * ```
+   */
+  async waitFor(
+    predicate: (event: ClientEventLine) => boolean,
+    timeoutMs: number,
+  ): Promise<ClientEventLine> {
+    const line = await this.child.waitForLine((l) => {
+      const event = parseClientEvent(l);
+      return event !== null && predicate(event);
+    }, timeoutMs);
+    return parseClientEvent(line)!;
+  }
+
+  /**
+   * Asks the client to quit and makes sure it is gone.
+   *
+   * @example
+   * ```ts
+   * // await client.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    await this.child.writeLine("quit").catch(() => {});
+    await this.child.stop("SIGTERM", 3000);
+  }
+}
