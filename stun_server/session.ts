@@ -92,6 +92,8 @@ export class Session implements RegistryEntry, FrameSink {
   peers: Map<string, Session> | null = null;
   /** The last relay destination (skips the ID lookup for runs of frames to one peer). */
   lastTarget: Session | null = null;
+  /** `queue.writtenBytes` when a relay sender last gave up waiting for this session (-1: never). */
+  stalledAt = -1;
   /** The read loop, once started. */
   served: Promise<void> | null = null;
 

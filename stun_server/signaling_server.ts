@@ -98,6 +98,8 @@ export interface SignalingServerStats {
 const CONTROL_SLACK_BYTES = 256 * 1024;
 /** Grace for flushing a last error or bye before the socket is closed. */
 const CLOSE_FLUSH_MS = 2000;
+/** How long a sender is paused for a receiver that is behind before the receiver counts as stalled. */
+const RELAY_STALL_MS = 500;
 /** Accepted-but-unregistered connections allowed beyond `maxClients`. */
 const PENDING_CONNECTION_ALLOWANCE = 1024;
 
@@ -599,7 +601,7 @@ export class SignalingServer implements SessionHandler {
 
   // --- relay ----------------------------------------------------------------------------------
 
-  #relay(sender: Session, body: Uint8Array): void {
+  #relay(sender: Session, body: Uint8Array): void | Promise<void> {
     if (sender.state !== "registered") {
       this.#stats.violationCloses++;
       this.#close(sender, {
@@ -645,6 +647,20 @@ export class SignalingServer implements SessionHandler {
     out.set(body.subarray(RELAY_PEER_ID_BYTES), 5 + RELAY_PEER_ID_BYTES);
     this.#stats.relayedFrames++;
     this.#stats.relayedBytes += payloadBytes;
+    // Backpressure: while the receiver is behind, stop reading from the sender (TCP slows it
+    // down) until the receiver catches up, unless the receiver is stalled, in which case
+    // reading goes on and frames beyond its queue cap are refused.
+    if (
+      target.queue.queuedBytes > this.#relayQueue / 2 &&
+      target.stalledAt !== target.queue.writtenBytes
+    ) {
+      return this.#awaitDrain(target);
+    }
+  }
+
+  async #awaitDrain(target: Session): Promise<void> {
+    const caughtUp = await target.queue.waitBelow(this.#relayQueue / 4, RELAY_STALL_MS);
+    if (!caughtUp) target.stalledAt = target.queue.writtenBytes;
   }
 
   #refuse(sender: Session, code: ErrorCode, peer: string, bytes: number): void {

@@ -20,6 +20,11 @@ export interface WriteQueueOptions {
   maxChunkBytes?: number;
 }
 
+interface DrainWaiter {
+  limit: number;
+  resolve: (reached: boolean) => void;
+}
+
 const MIN_CHUNK_BYTES = 1024;
 const DEFAULT_MAX_CHUNK_BYTES = 256 * 1024;
 
@@ -52,7 +57,8 @@ export class WriteQueue {
   #scheduled = false;
   #writing = false;
   #closed = false;
-  #flushWaiters: (() => void)[] = [];
+  #written = 0;
+  #waiters: DrainWaiter[] = [];
 
   /**
    * Creates a queue writing to `writer`.
@@ -141,8 +147,46 @@ export class WriteQueue {
    * ```
    */
   flush(): Promise<void> {
-    if (this.#queued === 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+    return this.waitBelow(0).then(() => {});
+  }
+
+  /** Total bytes written to the writer so far (progress, for stall detection). */
+  get writtenBytes(): number {
+    return this.#written;
+  }
+
+  /**
+   * Resolves true once at most `limit` bytes are queued, or false when `timeoutMs` passes first
+   * or the queue closes. Lets a producer apply backpressure: pause until the queue drains.
+   *
+   * @example
+   * ```ts
+   * const queue = new WriteQueue({ write: (b) => Promise.resolve(b.length) });
+   * queue.push(new Uint8Array(100_000));
+   * console.log(await queue.waitBelow(10_000, 1000)); // true
+   * ```
+   */
+  waitBelow(limit: number, timeoutMs?: number): Promise<boolean> {
+    if (this.#queued <= limit) return Promise.resolve(true);
+    if (this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waiter = {
+        limit,
+        resolve: (reached: boolean) => {
+          clearTimeout(timer);
+          resolve(reached);
+        },
+      };
+      this.#waiters.push(waiter);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          resolve(false);
+        }, timeoutMs);
+      }
+    });
   }
 
   /**
@@ -166,9 +210,15 @@ export class WriteQueue {
   }
 
   #releaseWaiters(): void {
-    const waiters = this.#flushWaiters;
-    this.#flushWaiters = [];
-    for (const resolve of waiters) resolve();
+    if (this.#waiters.length === 0) return;
+    const reached = !this.#closed;
+    const keep: DrainWaiter[] = [];
+    for (const waiter of this.#waiters) {
+      if (!reached) waiter.resolve(false);
+      else if (this.#queued <= waiter.limit) waiter.resolve(true);
+      else keep.push(waiter);
+    }
+    this.#waiters = keep;
   }
 
   async #drain(): Promise<void> {
@@ -193,8 +243,9 @@ export class WriteQueue {
           if (this.#closed) return;
         }
         this.#queued -= chunk.length;
+        this.#written += chunk.length;
+        this.#releaseWaiters();
       }
-      this.#releaseWaiters();
     } catch (error) {
       this.close();
       this.#onError?.(error);

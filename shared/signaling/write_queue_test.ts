@@ -75,3 +75,20 @@ Deno.test("write queue: a failed write closes the queue and reports once", async
   queue.push(new Uint8Array(3));
   assert.equal(queue.queuedBytes, 0);
 });
+
+Deno.test("write queue: waitBelow resolves on drain, or false on timeout", async () => {
+  const writer = gatedWriter(1 << 20);
+  const queue = new WriteQueue(writer);
+  queue.push(new Uint8Array(1000));
+  assert.equal(await queue.waitBelow(2000), true, "already below");
+  assert.equal(await queue.waitBelow(10, 20), false, "writer blocked: times out");
+  const drained = queue.waitBelow(10, 5000);
+  await until(() => writer.waiting);
+  writer.release();
+  assert.equal(await drained, true);
+  assert.equal(queue.writtenBytes, 1000);
+  queue.push(new Uint8Array(5));
+  const closing = queue.waitBelow(0, 5000);
+  queue.close();
+  assert.equal(await closing, false);
+});
