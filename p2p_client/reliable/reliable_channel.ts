@@ -1,0 +1,712 @@
+/**
+ * A reliable, ordered, exactly-once message channel to one peer, as a pure state machine: no
+ * sockets and no timers. The caller seals the frames it emits into TRANSPORT packets on whatever
+ * path is current, feeds received DATA and ACK frames to {@linkcode ReliableChannel.receive}, and
+ * runs {@linkcode ReliableChannel.tick} at {@linkcode ReliableChannel.nextDeadline}.
+ *
+ * - Messages up to `maxMessageBytes` (1 MiB) are cut into DATA fragments that fit
+ *   {@linkcode MAX_DATA_PAYLOAD_BYTES} and numbered with a 48-bit sequence number per stream.
+ * - The receiver acknowledges cumulatively plus up to 64 selective ranges, at once for anything
+ *   out of order or duplicated, otherwise every second fragment or after `ackDelayMs`.
+ * - The sender keeps a sliding window (at most the peer's advertised window of fragments beyond
+ *   the cumulative point: the receiver's buffer is bounded), a NewReno-style congestion window,
+ *   fast retransmission when three later fragments were acknowledged, and an RFC 6298
+ *   retransmission timeout (SRTT/RTTVAR, Karn's rule, exponential backoff, 200 ms to 10 s).
+ * - With data outstanding and no acknowledgement progress for `failureTimeoutMs` (30 s), the
+ *   channel fails and reports every unacknowledged message ID through `onFailure`: nothing is
+ *   lost silently.
+ * - A path switch needs nothing (later frames just go another way); calling
+ *   {@linkcode ReliableChannel.pathChanged} also resets the RTT estimate and resends the
+ *   unacknowledged fragments at once.
+ *
+ * @module
+ */
+import {
+  type AckFrame,
+  type DataFrame,
+  decodeFrame,
+  encodeFrame,
+  FrameType,
+  MAX_DATA_PAYLOAD_BYTES,
+  MAX_SEQUENCE,
+} from "../../shared/peer/frames.ts";
+import {
+  ChannelClosedError,
+  ChannelProtocolError,
+  MessageTooLargeError,
+  PeerUnreachableError,
+  SendQueueFullError,
+} from "./errors.ts";
+import { ReceiveBuffer } from "./receive_buffer.ts";
+import { RingBuffer } from "./ring_buffer.ts";
+import { RttEstimator } from "./rtt_estimator.ts";
+
+/** Default largest message: 1 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
+
+/** Fragments acknowledged above a missing one before it is deemed lost (as TCP's dupthresh). */
+const REORDERING_THRESHOLD = 3;
+
+/** Settings and hooks of a {@linkcode ReliableChannel}. */
+export interface ReliableChannelOptions {
+  /** Clock in ms (monotonic). */
+  now: () => number;
+  /** Sends one encoded DATA or ACK frame (plaintext): the caller seals it and sends it. */
+  send: (frame: Uint8Array) => void;
+  /** Receives each complete message, in order, exactly once. */
+  deliver: (message: Uint8Array) => void;
+  /** The peer has received message `messageId` (called in order). */
+  onAcknowledged?: (messageId: number) => void;
+  /**
+   * The channel failed (peer unreachable, protocol violation) or was closed with messages
+   * outstanding: `undeliveredMessageIds` were not acknowledged (the peer may still have
+   * received some of them). Called at most once; the channel is closed afterwards.
+   */
+  onFailure?: (error: Error, undeliveredMessageIds: number[]) => void;
+  /** Largest message sent or accepted (default 1 MiB). */
+  maxMessageBytes?: number;
+  /** Most messages queued or in flight, not yet acknowledged (default 1024). */
+  maxQueuedMessages?: number;
+  /** Most bytes queued or in flight, not yet acknowledged (default 16 MiB). */
+  maxQueuedBytes?: number;
+  /** Receive window advertised to the peer and largest send window, in fragments (default 512). */
+  windowFragments?: number;
+  /** Congestion window at the start and after a path change, in fragments (default 10). */
+  initialCongestionWindow?: number;
+  /** RTO before any RTT measurement (default 1000 ms). */
+  initialRtoMs?: number;
+  /** Lower bound of the RTO (default 200 ms). */
+  minRtoMs?: number;
+  /** Upper bound of the RTO (default 10 s). */
+  maxRtoMs?: number;
+  /** Longest delay of an acknowledgement for in-order data (default 10 ms). */
+  ackDelayMs?: number;
+  /** Time without acknowledgement progress, data outstanding, before failing (default 30 s). */
+  failureTimeoutMs?: number;
+  /** This channel's stream ID (u32); random by default. A new channel must use a new one. */
+  streamId?: number;
+}
+
+/** Counters and estimates of a {@linkcode ReliableChannel}. */
+export interface ReliableChannelStats {
+  /** Smoothed RTT in ms, once measured. */
+  srtt: number | undefined;
+  /** RTT variation in ms, once measured. */
+  rttvar: number | undefined;
+  /** Current retransmission timeout in ms. */
+  rto: number;
+  /** Congestion window in fragments. */
+  congestionWindow: number;
+  /** Fragments sent and not yet acknowledged (cumulatively or selectively). */
+  inFlight: number;
+  /** Messages accepted by `sendMessage` and not yet acknowledged. */
+  queued: number;
+  /** Bytes of those messages. */
+  queuedBytes: number;
+  /** Fragments sent again. */
+  retransmissions: number;
+  /** Retransmission timeouts that fired. */
+  timeouts: number;
+  /** Fragments sent, first transmissions and retransmissions. */
+  framesSent: number;
+  /** Messages delivered to the application. */
+  delivered: number;
+  /** Messages the peer acknowledged. */
+  acknowledged: number;
+  /** DATA fragments received that were already held or delivered. */
+  duplicatesReceived: number;
+  /** Out-of-order fragments the receive buffer holds. */
+  receiveBuffered: number;
+}
+
+interface Fragment {
+  seq: number;
+  frame: Uint8Array;
+  messageId: number;
+  /** The message's length when this is its last fragment, else -1. */
+  lastOfMessage: number;
+  sentAt: number;
+  sendOrder: number;
+  transmissions: number;
+  /** Sent more than once or timed out: its acknowledgement gives no RTT sample (Karn). */
+  ambiguous: boolean;
+  sacked: boolean;
+  lost: boolean;
+}
+
+interface PendingMessage {
+  id: number;
+  bytes: Uint8Array;
+  offset: number;
+}
+
+/**
+ * One peer's reliable message channel.
+ *
+ * @example
+ * ```ts
+ * const channel = new ReliableChannel({
+ *   now: () => performance.now(),
+ *   send: (frame) => sealAndSend(frame),
+ *   deliver: (message) => console.log(new TextDecoder().decode(message)),
+ *   onAcknowledged: (id) => console.log(`message ${id} delivered`),
+ *   onFailure: (error, ids) => console.log(`${ids.length} messages failed: ${error.message}`),
+ * });
+ * const id = channel.sendMessage(new TextEncoder().encode("hello"));
+ * // on every DATA/ACK frame from the peer: channel.receive(frame);
+ * // whenever channel.nextDeadline() passes: channel.tick();
+ * ```
+ */
+export class ReliableChannel {
+  /** This channel's stream ID, carried in its DATA frames. */
+  readonly streamId: number;
+  readonly #now: () => number;
+  readonly #send: (frame: Uint8Array) => void;
+  readonly #deliver: (message: Uint8Array) => void;
+  readonly #onAcknowledged: ((messageId: number) => void) | undefined;
+  readonly #onFailure: ((error: Error, ids: number[]) => void) | undefined;
+  readonly #maxMessageBytes: number;
+  readonly #maxQueuedMessages: number;
+  readonly #maxQueuedBytes: number;
+  readonly #window: number;
+  readonly #initialCwnd: number;
+  readonly #ackDelay: number;
+  readonly #failureTimeout: number;
+  readonly #rtt: RttEstimator;
+  readonly #receiver: ReceiveBuffer;
+
+  // Sender.
+  readonly #pending = new RingBuffer<PendingMessage>();
+  readonly #flight = new RingBuffer<Fragment>(); // seq sndUna + i at index i
+  readonly #lostQueue = new RingBuffer<Fragment>();
+  #nextMessageId = 1;
+  #unackedMessages = 0;
+  #unackedBytes = 0;
+  #sndUna = 0;
+  #sndNxt = 0;
+  #inFlight = 0;
+  #peerWindow: number;
+  #cwnd: number;
+  #ssthresh = Infinity;
+  #recoveryEnd = 0;
+  #sendOrder = 0;
+  #newestAckedOrder = -1;
+  #highestSacked = -1;
+  #rtoDeadline: number | undefined;
+  #lastProgressAt = 0;
+
+  // Receiver.
+  #ackDeadline: number | undefined;
+  #unackedInOrder = 0;
+
+  #closed = false;
+  #retransmissions = 0;
+  #timeouts = 0;
+  #framesSent = 0;
+  #delivered = 0;
+  #acknowledged = 0;
+  #duplicates = 0;
+
+  /**
+   * @example
+   * ```ts
+   * const channel = new ReliableChannel({ now: Date.now, send, deliver });
+   * ```
+   */
+  constructor(options: ReliableChannelOptions) {
+    this.#now = options.now;
+    this.#send = options.send;
+    this.#deliver = options.deliver;
+    this.#onAcknowledged = options.onAcknowledged;
+    this.#onFailure = options.onFailure;
+    this.#maxMessageBytes = positive(
+      "maxMessageBytes",
+      options.maxMessageBytes,
+      DEFAULT_MAX_MESSAGE_BYTES,
+    );
+    if (this.#maxMessageBytes > 0xffff_ffff) throw new RangeError("maxMessageBytes above u32");
+    this.#maxQueuedMessages = positive("maxQueuedMessages", options.maxQueuedMessages, 1024);
+    this.#maxQueuedBytes = positive("maxQueuedBytes", options.maxQueuedBytes, 16 << 20);
+    this.#window = positive("windowFragments", options.windowFragments, 512);
+    this.#initialCwnd = positive("initialCongestionWindow", options.initialCongestionWindow, 10);
+    this.#ackDelay = options.ackDelayMs ?? 10;
+    this.#failureTimeout = positive("failureTimeoutMs", options.failureTimeoutMs, 30_000);
+    this.#rtt = new RttEstimator({
+      initialRtoMs: options.initialRtoMs,
+      minRtoMs: options.minRtoMs,
+      maxRtoMs: options.maxRtoMs,
+    });
+    this.#receiver = new ReceiveBuffer({
+      windowFragments: this.#window,
+      maxMessageBytes: this.#maxMessageBytes,
+    });
+    this.#peerWindow = this.#window;
+    this.#cwnd = Math.min(this.#initialCwnd, this.#window);
+    this.streamId = options.streamId ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    if (!Number.isInteger(this.streamId) || this.streamId < 0 || this.streamId > 0xffff_ffff) {
+      throw new RangeError(`streamId is not a u32: ${this.streamId}`);
+    }
+  }
+
+  /**
+   * Whether the channel is closed (by {@linkcode ReliableChannel.close} or a failure).
+   *
+   * @example
+   * ```ts
+   * if (channel.closed) channel = newChannel();
+   * ```
+   */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Counters and estimates.
+   *
+   * @example
+   * ```ts
+   * const { srtt, inFlight, retransmissions } = channel.stats;
+   * ```
+   */
+  get stats(): ReliableChannelStats {
+    return {
+      srtt: this.#rtt.srtt,
+      rttvar: this.#rtt.rttvar,
+      rto: this.#rtt.rto,
+      congestionWindow: this.#cwnd,
+      inFlight: this.#inFlight,
+      queued: this.#unackedMessages,
+      queuedBytes: this.#unackedBytes,
+      retransmissions: this.#retransmissions,
+      timeouts: this.#timeouts,
+      framesSent: this.#framesSent,
+      delivered: this.#delivered,
+      acknowledged: this.#acknowledged,
+      duplicatesReceived: this.#duplicates,
+      receiveBuffered: this.#receiver.bufferedFragments,
+    };
+  }
+
+  /**
+   * Queues a message and returns its ID (1, 2, 3, ...). Throws {@linkcode MessageTooLargeError},
+   * {@linkcode SendQueueFullError} (too many unacknowledged messages or bytes) or
+   * {@linkcode ChannelClosedError}. The bytes are copied.
+   *
+   * @example
+   * ```ts
+   * const id = channel.sendMessage(new TextEncoder().encode("hi"));
+   * ```
+   */
+  sendMessage(bytes: Uint8Array): number {
+    if (this.#closed) throw new ChannelClosedError();
+    if (bytes.length > this.#maxMessageBytes) {
+      throw new MessageTooLargeError(
+        `message of ${bytes.length} bytes exceeds the limit of ${this.#maxMessageBytes}`,
+      );
+    }
+    if (this.#unackedMessages >= this.#maxQueuedMessages) {
+      throw new SendQueueFullError(`${this.#unackedMessages} messages are not yet acknowledged`);
+    }
+    if (this.#unackedBytes + bytes.length > this.#maxQueuedBytes) {
+      throw new SendQueueFullError(`${this.#unackedBytes} bytes are not yet acknowledged`);
+    }
+    if (this.#sndNxt + Math.ceil(bytes.length / MAX_DATA_PAYLOAD_BYTES) + 1 > MAX_SEQUENCE) {
+      throw new ChannelClosedError("sequence space exhausted: open a new channel");
+    }
+    if (!this.#busy()) this.#lastProgressAt = this.#now();
+    const id = this.#nextMessageId++;
+    this.#pending.push({ id, bytes: bytes.slice(), offset: 0 });
+    this.#unackedMessages++;
+    this.#unackedBytes += bytes.length;
+    this.#pump(this.#now());
+    return id;
+  }
+
+  /**
+   * Takes a DATA or ACK frame from the peer, encoded (decoded here, throwing `FrameError` when
+   * malformed) or already decoded. Other frame types are ignored. May deliver messages and
+   * send frames before it returns.
+   *
+   * @example
+   * ```ts
+   * const frame = decodeFrame(plaintext);
+   * if (frame.type === FrameType.Data || frame.type === FrameType.Ack) channel.receive(frame);
+   * ```
+   */
+  receive(frame: Uint8Array | DataFrame | AckFrame): void {
+    if (this.#closed) return;
+    const decoded = frame instanceof Uint8Array ? decodeFrame(frame) : frame;
+    try {
+      if (decoded.type === FrameType.Data) this.#onData(decoded);
+      else if (decoded.type === FrameType.Ack) this.#onAck(decoded);
+    } catch (error) {
+      if (!(error instanceof ChannelProtocolError)) throw error;
+      this.#fail(error);
+    }
+  }
+
+  /**
+   * Runs due timers: delayed ACKs, retransmission timeouts, the failure timeout. Call it at (or
+   * after) {@linkcode ReliableChannel.nextDeadline}; extra calls are harmless.
+   *
+   * @example
+   * ```ts
+   * const deadline = channel.nextDeadline();
+   * if (deadline !== undefined) setTimeout(() => channel.tick(), Math.max(0, deadline - now()));
+   * ```
+   */
+  tick(): void {
+    if (this.#closed) return;
+    const now = this.#now();
+    if (this.#ackDeadline !== undefined && now >= this.#ackDeadline) this.#sendAck();
+    if (this.#busy() && now - this.#lastProgressAt >= this.#failureTimeout) {
+      this.#fail(
+        new PeerUnreachableError(
+          `no acknowledgement for ${Math.round((now - this.#lastProgressAt) / 1000)} s`,
+        ),
+      );
+      return;
+    }
+    if (this.#rtoDeadline !== undefined && now >= this.#rtoDeadline) {
+      this.#onRetransmissionTimeout(now);
+    }
+    this.#pump(now);
+  }
+
+  /**
+   * When {@linkcode ReliableChannel.tick} must next run (the channel's clock, ms), or
+   * `undefined` when no timer is armed.
+   *
+   * @example
+   * ```ts
+   * const deadline = channel.nextDeadline();
+   * ```
+   */
+  nextDeadline(): number | undefined {
+    if (this.#closed) return undefined;
+    let deadline = this.#ackDeadline;
+    if (
+      this.#rtoDeadline !== undefined && (deadline === undefined || this.#rtoDeadline < deadline)
+    ) {
+      deadline = this.#rtoDeadline;
+    }
+    if (this.#busy()) {
+      const failAt = this.#lastProgressAt + this.#failureTimeout;
+      if (deadline === undefined || failAt < deadline) deadline = failAt;
+    }
+    return deadline;
+  }
+
+  /**
+   * Tells the channel that later frames go over another path (for instance relay instead of
+   * direct): the RTT estimate and congestion window start afresh, and every unacknowledged
+   * fragment is sent again now rather than after a timeout. Optional: without it the channel
+   * still recovers, only more slowly.
+   *
+   * @example
+   * ```ts
+   * currentPath = relayPath;
+   * channel.pathChanged();
+   * ```
+   */
+  pathChanged(): void {
+    if (this.#closed) return;
+    const now = this.#now();
+    this.#rtt.reset();
+    this.#cwnd = Math.min(this.#initialCwnd, this.#window);
+    this.#ssthresh = Infinity;
+    this.#recoveryEnd = this.#sndNxt;
+    this.#markAllLost();
+    this.#rtoDeadline = undefined;
+    if (this.#receiver.streamId !== undefined) this.#sendAck();
+    this.#pump(now);
+  }
+
+  /**
+   * Closes the channel. Messages not yet acknowledged are reported through `onFailure` with
+   * `reason` (when there are any) and returned.
+   *
+   * @example
+   * ```ts
+   * const undelivered = channel.close();
+   * ```
+   */
+  close(reason: Error = new ChannelClosedError()): number[] {
+    if (this.#closed) return [];
+    return this.#fail(reason, false);
+  }
+
+  #busy(): boolean {
+    return this.#flight.length > 0 || this.#pending.length > 0;
+  }
+
+  #emit(frame: Uint8Array): void {
+    this.#framesSent++;
+    this.#send(frame);
+  }
+
+  // ---- sending ----
+
+  #pump(now: number): void {
+    while (!this.#closed) {
+      if (this.#inFlight >= Math.floor(this.#cwnd)) break;
+      const lost = this.#lostQueue.shift();
+      if (lost !== undefined) {
+        if (!lost.lost || lost.sacked || lost.seq < this.#sndUna) continue;
+        lost.lost = false;
+        this.#transmit(lost, now);
+        this.#retransmissions++;
+        continue;
+      }
+      if (this.#sndNxt - this.#sndUna >= Math.min(this.#peerWindow, this.#window)) break;
+      const fragment = this.#nextFragment(now);
+      if (fragment === undefined) break;
+      this.#flight.push(fragment);
+      this.#transmit(fragment, now);
+    }
+  }
+
+  #nextFragment(now: number): Fragment | undefined {
+    const message = this.#pending.at(0);
+    if (message === undefined) return undefined;
+    const first = message.offset === 0;
+    const end = Math.min(message.bytes.length, message.offset + MAX_DATA_PAYLOAD_BYTES);
+    const last = end === message.bytes.length;
+    const frame = encodeFrame(
+      first
+        ? {
+          type: FrameType.Data,
+          streamId: this.streamId,
+          seq: this.#sndNxt,
+          first,
+          last,
+          messageLength: message.bytes.length,
+          payload: message.bytes.subarray(message.offset, end),
+        }
+        : {
+          type: FrameType.Data,
+          streamId: this.streamId,
+          seq: this.#sndNxt,
+          first,
+          last,
+          payload: message.bytes.subarray(message.offset, end),
+        },
+    );
+    message.offset = end;
+    if (last) this.#pending.shift();
+    return {
+      seq: this.#sndNxt++,
+      frame,
+      messageId: message.id,
+      lastOfMessage: last ? message.bytes.length : -1,
+      sentAt: now,
+      sendOrder: 0,
+      transmissions: 0,
+      ambiguous: false,
+      sacked: false,
+      lost: false,
+    };
+  }
+
+  #transmit(fragment: Fragment, now: number): void {
+    fragment.sentAt = now;
+    fragment.sendOrder = this.#sendOrder++;
+    fragment.transmissions++;
+    if (fragment.transmissions > 1) fragment.ambiguous = true;
+    this.#inFlight++;
+    this.#rtoDeadline ??= now + this.#rtt.rto;
+    this.#emit(fragment.frame);
+  }
+
+  #onAck(ack: AckFrame): void {
+    if (ack.streamId !== this.streamId) return; // for an older channel of ours
+    if (ack.cumulative > this.#sndNxt) {
+      throw new ChannelProtocolError(`ACK of fragment ${ack.cumulative - 1} never sent`);
+    }
+    const now = this.#now();
+    this.#peerWindow = Math.max(1, ack.window);
+    let newlyAcked = 0;
+    // The RTT sample comes from the most recently sent fragment this ACK newly covers, and only
+    // from one sent once and never timed out (Karn's rule): older ones may have had their ACK lost.
+    let rttSample: number | undefined;
+    let sampleOrder = -1;
+    const acknowledged: number[] = [];
+    while (this.#sndUna < ack.cumulative) {
+      const fragment = this.#flight.shift() as Fragment;
+      this.#sndUna++;
+      newlyAcked++;
+      if (!fragment.sacked) {
+        if (!fragment.lost) this.#inFlight--;
+        if (!fragment.ambiguous && fragment.sendOrder > sampleOrder) {
+          sampleOrder = fragment.sendOrder;
+          rttSample = now - fragment.sentAt;
+        }
+        if (fragment.sendOrder > this.#newestAckedOrder) {
+          this.#newestAckedOrder = fragment.sendOrder;
+        }
+      }
+      fragment.lost = false;
+      fragment.sacked = true;
+      if (fragment.lastOfMessage >= 0) {
+        acknowledged.push(fragment.messageId);
+        this.#unackedMessages--;
+        this.#unackedBytes -= fragment.lastOfMessage;
+      }
+    }
+    for (const range of ack.ranges) {
+      if (range.end > this.#sndNxt) {
+        throw new ChannelProtocolError(`ACK of fragment ${range.end - 1} never sent`);
+      }
+      for (let seq = Math.max(range.start, this.#sndUna); seq < range.end; seq++) {
+        const fragment = this.#flight.at(seq - this.#sndUna) as Fragment;
+        if (fragment.sacked) continue;
+        fragment.sacked = true;
+        newlyAcked++;
+        if (fragment.lost) fragment.lost = false;
+        else this.#inFlight--;
+        if (!fragment.ambiguous && fragment.sendOrder > sampleOrder) {
+          sampleOrder = fragment.sendOrder;
+          rttSample = now - fragment.sentAt;
+        }
+        if (fragment.sendOrder > this.#newestAckedOrder) {
+          this.#newestAckedOrder = fragment.sendOrder;
+        }
+        if (seq > this.#highestSacked) this.#highestSacked = seq;
+      }
+    }
+    if (newlyAcked > 0) {
+      this.#lastProgressAt = now;
+      if (rttSample !== undefined) this.#rtt.sample(rttSample);
+      else this.#rtt.clearBackoff();
+      if (this.#detectLosses()) {
+        if (this.#sndUna >= this.#recoveryEnd) {
+          this.#ssthresh = Math.max(2, Math.floor(this.#cwnd / 2));
+          this.#cwnd = this.#ssthresh;
+          this.#recoveryEnd = this.#sndNxt;
+        }
+      } else if (this.#cwnd < this.#ssthresh || this.#sndUna >= this.#recoveryEnd) {
+        // Slow start (also after a timeout) or congestion avoidance; no growth in fast recovery.
+        this.#cwnd += this.#cwnd < this.#ssthresh ? newlyAcked : newlyAcked / this.#cwnd;
+        if (this.#cwnd > this.#window) this.#cwnd = this.#window;
+      }
+      this.#rtoDeadline = this.#flight.length > 0 ? now + this.#rtt.rto : undefined;
+    }
+    this.#pump(now);
+    for (const id of acknowledged) {
+      this.#acknowledged++;
+      this.#onAcknowledged?.(id);
+    }
+  }
+
+  /** Marks as lost what was sent before an acknowledged fragment and is 3+ fragments behind. */
+  #detectLosses(): boolean {
+    const limit = this.#highestSacked - REORDERING_THRESHOLD;
+    let found = false;
+    for (let seq = this.#sndUna; seq <= limit; seq++) {
+      const fragment = this.#flight.at(seq - this.#sndUna) as Fragment;
+      if (fragment.sacked || fragment.lost || fragment.sendOrder > this.#newestAckedOrder) continue;
+      fragment.lost = true;
+      fragment.ambiguous = true;
+      this.#inFlight--;
+      this.#lostQueue.push(fragment);
+      found = true;
+    }
+    return found;
+  }
+
+  #markAllLost(): void {
+    this.#lostQueue.clear();
+    for (let i = 0; i < this.#flight.length; i++) {
+      const fragment = this.#flight.at(i) as Fragment;
+      if (fragment.sacked) continue;
+      if (!fragment.lost) this.#inFlight--;
+      fragment.lost = true;
+      fragment.ambiguous = true;
+      this.#lostQueue.push(fragment);
+    }
+  }
+
+  #onRetransmissionTimeout(now: number): void {
+    this.#rtoDeadline = undefined;
+    if (this.#flight.length === 0) return;
+    this.#timeouts++;
+    this.#rtt.backoff();
+    this.#ssthresh = Math.max(2, Math.floor(this.#cwnd / 2));
+    this.#cwnd = 1;
+    this.#recoveryEnd = this.#sndNxt;
+    this.#markAllLost();
+    this.#pump(now);
+    this.#rtoDeadline ??= now + this.#rtt.rto;
+  }
+
+  // ---- receiving ----
+
+  #onData(frame: DataFrame): void {
+    const completed: Uint8Array[] = [];
+    const outcome = this.#receiver.accept(frame, completed);
+    switch (outcome) {
+      case "stale-stream":
+        return;
+      case "in-order":
+        if (++this.#unackedInOrder >= 2) this.#sendAck();
+        else this.#ackDeadline ??= this.#now() + this.#ackDelay;
+        break;
+      case "duplicate":
+        this.#duplicates++;
+        this.#sendAck();
+        break;
+      default:
+        this.#sendAck();
+    }
+    // Every completed message is handed over even if a deliver hook throws: the first error is
+    // rethrown afterwards (the peer was told they arrived, so none may be dropped).
+    let hookError: unknown;
+    for (const message of completed) {
+      this.#delivered++;
+      try {
+        this.#deliver(message);
+      } catch (error) {
+        hookError ??= error;
+      }
+    }
+    if (hookError !== undefined) throw hookError;
+  }
+
+  #sendAck(): void {
+    this.#ackDeadline = undefined;
+    this.#unackedInOrder = 0;
+    const ack = this.#receiver.ackFrame();
+    if (ack !== undefined) this.#emit(encodeFrame(ack));
+  }
+
+  // ---- failure ----
+
+  #fail(error: Error, reportAlways = true): number[] {
+    this.#closed = true;
+    const ids: number[] = [];
+    for (let i = 0; i < this.#flight.length; i++) {
+      const id = (this.#flight.at(i) as Fragment).messageId;
+      if (ids[ids.length - 1] !== id) ids.push(id);
+    }
+    for (let i = 0; i < this.#pending.length; i++) {
+      const id = (this.#pending.at(i) as PendingMessage).id;
+      if (ids[ids.length - 1] !== id) ids.push(id);
+    }
+    this.#flight.clear();
+    this.#pending.clear();
+    this.#lostQueue.clear();
+    this.#inFlight = 0;
+    this.#unackedMessages = 0;
+    this.#unackedBytes = 0;
+    this.#rtoDeadline = undefined;
+    this.#ackDeadline = undefined;
+    if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids);
+    return ids;
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const result = value ?? fallback;
+  if (!Number.isFinite(result) || result <= 0) throw new RangeError(`${name} must be positive`);
+  return result;
+}

@@ -1,0 +1,463 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  type DataFrame,
+  decodeFrame,
+  encodeFrame,
+  FrameType,
+  MAX_DATA_PAYLOAD_BYTES,
+  MAX_FRAME_BYTES,
+} from "../../shared/peer/frames.ts";
+import {
+  ChannelClosedError,
+  ChannelProtocolError,
+  MessageTooLargeError,
+  PeerUnreachableError,
+  SendQueueFullError,
+} from "./errors.ts";
+import { ReliableChannel, type ReliableChannelOptions } from "./reliable_channel.ts";
+import {
+  type End,
+  type LinkConditions,
+  seededRandom,
+  SimulatedNetwork,
+} from "./simulated_network.ts";
+
+interface Endpoint {
+  channel: ReliableChannel;
+  received: Uint8Array[];
+  acknowledged: number[];
+  failures: { error: Error; ids: number[] }[];
+  maxFrameBytes: number;
+}
+
+function endpoint(
+  net: SimulatedNetwork,
+  end: End,
+  options: Partial<ReliableChannelOptions> = {},
+): Endpoint {
+  const result: Endpoint = {
+    channel: undefined as unknown as ReliableChannel,
+    received: [],
+    acknowledged: [],
+    failures: [],
+    maxFrameBytes: 0,
+  };
+  const send = net.sender(end);
+  result.channel = new ReliableChannel({
+    now: net.now,
+    send: (frame) => {
+      result.maxFrameBytes = Math.max(result.maxFrameBytes, frame.length);
+      send(frame);
+    },
+    deliver: (message) => result.received.push(message),
+    onAcknowledged: (id) => result.acknowledged.push(id),
+    onFailure: (error, ids) => result.failures.push({ error, ids }),
+    streamId: end === "a" ? 0xaaaa : 0xbbbb,
+    ...options,
+  });
+  net.attach(end, (frame) => result.channel.receive(frame));
+  return result;
+}
+
+/** Message `i` of a run: recognisable content and a length that varies with the seed. */
+function message(random: () => number, i: number, maxBytes: number): Uint8Array {
+  const length = Math.floor(random() * maxBytes);
+  const bytes = new Uint8Array(length);
+  for (let j = 0; j < length; j++) bytes[j] = (i * 31 + j) & 0xff;
+  return bytes;
+}
+
+const clean: LinkConditions = { delayMs: 20, jitterMs: 0, loss: 0, duplicate: 0 };
+
+Deno.test("reliable channel: lossless path delivers in order without retransmissions", () => {
+  const net = new SimulatedNetwork(1, clean);
+  const a = endpoint(net, "a");
+  const b = endpoint(net, "b");
+  const random = seededRandom(2);
+  const sent = Array.from({ length: 200 }, (_, i) => message(random, i, 3000));
+  const ids = sent.map((m) => a.channel.sendMessage(m));
+  assert.deepEqual(ids, sent.map((_, i) => i + 1));
+  assert.ok(
+    net.run([a.channel, b.channel], () => a.acknowledged.length === sent.length, {
+      maxTimeMs: 60_000,
+    }),
+  );
+  assert.deepEqual(b.received, sent);
+  assert.deepEqual(a.acknowledged, ids);
+  const stats = a.channel.stats;
+  assert.equal(stats.retransmissions, 0);
+  assert.equal(stats.inFlight, 0);
+  assert.equal(stats.queued, 0);
+  assert.equal(b.channel.stats.delivered, 200);
+  assert.ok(stats.srtt !== undefined && stats.srtt >= 40 && stats.srtt <= 60, `${stats.srtt}`);
+  assert.ok(a.maxFrameBytes <= MAX_FRAME_BYTES && b.maxFrameBytes <= MAX_FRAME_BYTES);
+  assert.deepEqual(a.failures, []);
+  // Idle: no timers left but none needed.
+  assert.equal(a.channel.nextDeadline(), undefined);
+});
+
+Deno.test("reliable channel: frames and timers of a single small message", () => {
+  let now = 1000;
+  const fromA: Uint8Array[] = [];
+  const fromB: Uint8Array[] = [];
+  const received: Uint8Array[] = [];
+  const acked: number[] = [];
+  const a = new ReliableChannel({
+    now: () => now,
+    send: (f) => fromA.push(f),
+    deliver: () => {},
+    onAcknowledged: (id) => acked.push(id),
+    streamId: 5,
+  });
+  const b = new ReliableChannel({
+    now: () => now,
+    send: (f) => fromB.push(f),
+    deliver: (m) => received.push(m),
+    streamId: 6,
+  });
+  a.sendMessage(new TextEncoder().encode("hello"));
+  assert.equal(fromA.length, 1);
+  const data = decodeFrame(fromA[0]) as DataFrame;
+  assert.equal(data.type, FrameType.Data);
+  assert.deepEqual([data.streamId, data.seq, data.first, data.last, data.messageLength], [
+    5,
+    0,
+    true,
+    true,
+    5,
+  ]);
+  assert.equal(a.nextDeadline(), 2000); // initial RTO 1 s
+  now += 30;
+  b.receive(fromA[0]);
+  assert.deepEqual(received, [new TextEncoder().encode("hello")]);
+  assert.equal(fromB.length, 0); // ACK delayed
+  assert.equal(b.nextDeadline(), 1040);
+  now = 1040;
+  b.tick();
+  assert.equal(fromB.length, 1);
+  assert.deepEqual(decodeFrame(fromB[0]), {
+    type: FrameType.Ack,
+    streamId: 5,
+    cumulative: 1,
+    window: 512,
+    ranges: [],
+  });
+  now = 1070;
+  a.receive(decodeFrame(fromB[0]) as never);
+  assert.deepEqual(acked, [1]);
+  assert.equal(a.stats.srtt, 70);
+  assert.equal(a.nextDeadline(), undefined);
+  // A replayed DATA frame is not delivered again, but acknowledged at once.
+  b.receive(fromA[0]);
+  assert.equal(received.length, 1);
+  assert.equal(fromB.length, 2);
+  assert.equal(b.stats.duplicatesReceived, 1);
+  // Frames of other types are ignored by the channel.
+  b.receive(encodeFrame({ type: FrameType.Close, reason: "x" }));
+  assert.equal(received.length, 1);
+});
+
+Deno.test("reliable channel: exactly once, in order, under loss, duplication and reordering (seeded)", () => {
+  let worstRatio = 0;
+  fc.assert(
+    fc.property(
+      fc.record({
+        seed: fc.nat(),
+        lossPercent: fc.integer({ min: 0, max: 30 }),
+        duplicatePercent: fc.integer({ min: 0, max: 10 }),
+        delayMs: fc.integer({ min: 1, max: 100 }),
+        jitterMs: fc.integer({ min: 0, max: 60 }),
+        countA: fc.integer({ min: 1, max: 40 }),
+        countB: fc.integer({ min: 0, max: 20 }),
+        maxBytes: fc.constantFrom(1, 200, 3000, 20_000),
+      }),
+      (p) => {
+        const net = new SimulatedNetwork(p.seed, {
+          delayMs: p.delayMs,
+          jitterMs: p.jitterMs,
+          loss: p.lossPercent / 100,
+          duplicate: p.duplicatePercent / 100,
+        });
+        const a = endpoint(net, "a");
+        const b = endpoint(net, "b");
+        const random = seededRandom(p.seed ^ 0x1234);
+        const fromA = Array.from({ length: p.countA }, (_, i) => message(random, i, p.maxBytes));
+        const fromB = Array.from(
+          { length: p.countB },
+          (_, i) => message(random, i + 7, p.maxBytes),
+        );
+        // Half of A's messages go at once, the rest (and B's) at random times over 2 s.
+        const times = (count: number) =>
+          Array.from({ length: count }, () => random() * 2000).sort((x, y) => x - y);
+        const timesA = times(p.countA);
+        fromA.forEach((m, i) =>
+          net.schedule(i < p.countA / 2 ? 0 : timesA[i], () => a.channel.sendMessage(m))
+        );
+        const timesB = times(p.countB);
+        fromB.forEach((m, i) => net.schedule(timesB[i], () => b.channel.sendMessage(m)));
+        const finished = net.run(
+          [a.channel, b.channel],
+          () =>
+            a.acknowledged.length === fromA.length && b.acknowledged.length === fromB.length &&
+            b.received.length === fromA.length && a.received.length === fromB.length,
+          { maxTimeMs: 600_000 },
+        );
+        assert.ok(finished, `not finished by ${net.now()} ms`);
+        assert.deepEqual(b.received, fromA);
+        assert.deepEqual(a.received, fromB);
+        assert.deepEqual(a.acknowledged, fromA.map((_, i) => i + 1));
+        assert.deepEqual(b.acknowledged, fromB.map((_, i) => i + 1));
+        assert.deepEqual(a.failures, []);
+        assert.deepEqual(b.failures, []);
+        for (const side of [a, b]) {
+          const { retransmissions, framesSent } = side.channel.stats;
+          const first = framesSent - retransmissions;
+          // Bounded: about loss/(1-loss) resends per frame, plus timeouts on lossy tails.
+          assert.ok(retransmissions <= 2 * first + 30, `${retransmissions} for ${first}`);
+          worstRatio = Math.max(worstRatio, retransmissions / Math.max(1, first));
+        }
+      },
+    ),
+    { seed: 0xc0ffee, numRuns: 300 },
+  );
+  assert.ok(worstRatio > 0, "the runs included loss");
+});
+
+Deno.test("reliable channel: a 1 MiB message arrives intact through 10% loss, within bounded buffers", () => {
+  const net = new SimulatedNetwork(11, { delayMs: 30, jitterMs: 10, loss: 0.1, duplicate: 0.02 });
+  const a = endpoint(net, "a", { windowFragments: 128 });
+  const b = endpoint(net, "b", { windowFragments: 128 });
+  const big = message(seededRandom(3), 5, 1 << 21).subarray(0, 1 << 20);
+  assert.equal(big.length, 1 << 20);
+  a.channel.sendMessage(big);
+  a.channel.sendMessage(new Uint8Array([1, 2, 3]));
+  let maxInFlight = 0;
+  let maxBuffered = 0;
+  assert.ok(
+    net.run([a.channel, b.channel], () => a.acknowledged.length === 2, {
+      maxTimeMs: 600_000,
+      check: () => {
+        maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight);
+        maxBuffered = Math.max(maxBuffered, b.channel.stats.receiveBuffered);
+      },
+    }),
+  );
+  assert.equal(b.received.length, 2);
+  assert.ok(b.received[0].length === big.length && b.received[0].every((x, i) => x === big[i]));
+  assert.deepEqual(b.received[1], new Uint8Array([1, 2, 3]));
+  assert.ok(maxInFlight <= 128, `in flight ${maxInFlight}`);
+  assert.ok(maxBuffered <= 128, `buffered ${maxBuffered}`);
+  const fragments = Math.ceil(big.length / MAX_DATA_PAYLOAD_BYTES) + 1;
+  const { retransmissions, framesSent } = a.channel.stats;
+  assert.equal(framesSent - retransmissions, fragments);
+  assert.ok(retransmissions < fragments, `${retransmissions} retransmissions`);
+});
+
+Deno.test("reliable channel: flow control holds a fast sender to a small receive window", () => {
+  const net = new SimulatedNetwork(5, { delayMs: 5, jitterMs: 3, loss: 0.05, duplicate: 0 });
+  const a = endpoint(net, "a", { windowFragments: 64 });
+  const b = endpoint(net, "b", { windowFragments: 8 });
+  const payload = message(seededRandom(9), 1, 200_000);
+  a.channel.sendMessage(payload);
+  let maxInFlight = 0;
+  assert.ok(
+    net.run([a.channel, b.channel], () => a.acknowledged.length === 1, {
+      maxTimeMs: 600_000,
+      check: () => {
+        maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight);
+        assert.ok(b.channel.stats.receiveBuffered <= 8);
+      },
+    }),
+  );
+  assert.deepEqual(b.received, [payload]);
+  // Before the first ACK the sender may use its own window; after it, the peer's 8.
+  assert.ok(maxInFlight <= 10, `in flight ${maxInFlight}`);
+});
+
+for (const notify of [false, true]) {
+  Deno.test(`reliable channel: survives a path switch with an RTT change (pathChanged: ${notify})`, () => {
+    const net = new SimulatedNetwork(21, { delayMs: 5, jitterMs: 2, loss: 0.01, duplicate: 0 });
+    const a = endpoint(net, "a");
+    const b = endpoint(net, "b");
+    const random = seededRandom(4);
+    const sent = Array.from({ length: 300 }, (_, i) => message(random, i, 6000));
+    sent.forEach((m, i) => net.schedule(i * 5, () => a.channel.sendMessage(m)));
+    const replies = Array.from({ length: 50 }, (_, i) => message(random, i, 500));
+    replies.forEach((m, i) => net.schedule(i * 20, () => b.channel.sendMessage(m)));
+    // At 400 ms the direct path dies with frames on it; traffic moves to a 150 ms relay.
+    net.schedule(400, () => {
+      net.setConditions({ delayMs: 150, jitterMs: 20, loss: 0, duplicate: 0 }, {
+        dropInFlight: true,
+      });
+      if (notify) {
+        a.channel.pathChanged();
+        b.channel.pathChanged();
+      }
+    });
+    // At 5 s a direct path is back (upgrade), again dropping what was on the relay.
+    net.schedule(5000, () => {
+      net.setConditions({ delayMs: 3, jitterMs: 1, loss: 0, duplicate: 0 }, { dropInFlight: true });
+      if (notify) {
+        a.channel.pathChanged();
+        b.channel.pathChanged();
+      }
+    });
+    assert.ok(
+      net.run(
+        [a.channel, b.channel],
+        () => a.acknowledged.length === sent.length && b.acknowledged.length === replies.length,
+        { maxTimeMs: 120_000 },
+      ),
+    );
+    assert.deepEqual(b.received, sent);
+    assert.deepEqual(a.received, replies);
+    assert.deepEqual([a.failures, b.failures], [[], []]);
+    const srtt = a.channel.stats.srtt;
+    assert.ok(srtt !== undefined && srtt < 100, `srtt ${srtt} follows the new direct path`);
+  });
+}
+
+Deno.test("reliable channel: a vanished peer is reported after the failure timeout, nothing lost silently", () => {
+  const net = new SimulatedNetwork(8, { delayMs: 10, jitterMs: 0, loss: 0, duplicate: 0 });
+  const a = endpoint(net, "a");
+  const b = endpoint(net, "b");
+  const sent = Array.from({ length: 30 }, (_, i) => message(seededRandom(i), i, 4000));
+  sent.forEach((m, i) => net.schedule(i * 10, () => a.channel.sendMessage(m)));
+  net.schedule(150, () => net.setConditions({ ...clean, loss: 1 }, { dropInFlight: true }));
+  assert.ok(net.run([a.channel, b.channel], () => a.failures.length > 0, { maxTimeMs: 120_000 }));
+  const [failure] = a.failures;
+  assert.ok(failure.error instanceof PeerUnreachableError);
+  // Every message is either acknowledged or reported, never both, in order.
+  assert.deepEqual([...a.acknowledged, ...failure.ids], sent.map((_, i) => i + 1));
+  assert.ok(failure.ids.length > 0 && a.acknowledged.length > 0);
+  assert.deepEqual(
+    b.received.slice(0, a.acknowledged.length),
+    sent.slice(0, a.acknowledged.length),
+  );
+  // Reported 30 s after the last progress (which was before the path died at 150 ms).
+  assert.ok(net.now() >= 30_000 && net.now() <= 30_200, `failed at ${net.now()}`);
+  assert.ok(a.channel.stats.retransmissions <= 12, `${a.channel.stats.retransmissions}`);
+  assert.equal(a.channel.closed, true);
+  assert.equal(a.channel.nextDeadline(), undefined);
+  assert.throws(() => a.channel.sendMessage(new Uint8Array(1)), ChannelClosedError);
+  assert.equal(a.failures.length, 1);
+});
+
+Deno.test("reliable channel: bounded queue and message size", () => {
+  const sent: Uint8Array[] = [];
+  const channel = new ReliableChannel({
+    now: () => 0,
+    send: (f) => sent.push(f),
+    deliver: () => {},
+    maxQueuedMessages: 3,
+    maxQueuedBytes: 10_000,
+    maxMessageBytes: 6000,
+  });
+  assert.throws(() => channel.sendMessage(new Uint8Array(6001)), MessageTooLargeError);
+  channel.sendMessage(new Uint8Array(6000));
+  assert.throws(() => channel.sendMessage(new Uint8Array(5000)), SendQueueFullError);
+  channel.sendMessage(new Uint8Array(10));
+  channel.sendMessage(new Uint8Array(10));
+  assert.throws(() => channel.sendMessage(new Uint8Array(1)), SendQueueFullError);
+  assert.equal(channel.stats.queued, 3);
+  assert.equal(channel.stats.queuedBytes, 6020);
+  const failures: number[][] = [];
+  const closing = new ReliableChannel({
+    now: () => 0,
+    send: () => {},
+    deliver: () => {},
+    onFailure: (_e, ids) => failures.push(ids),
+  });
+  closing.sendMessage(new Uint8Array(3000));
+  closing.sendMessage(new Uint8Array(1));
+  assert.deepEqual(closing.close(), [1, 2]);
+  assert.deepEqual(failures, [[1, 2]]);
+  assert.deepEqual(closing.close(), []);
+  assert.throws(() => closing.sendMessage(new Uint8Array(1)), ChannelClosedError);
+});
+
+Deno.test("reliable channel: a restarted peer (new stream ID) is followed, its old stream ignored", () => {
+  const net = new SimulatedNetwork(3, clean);
+  const b = endpoint(net, "b");
+  const a1 = endpoint(net, "a", { streamId: 111 });
+  a1.channel.sendMessage(new Uint8Array([1]));
+  assert.ok(
+    net.run([a1.channel, b.channel], () => a1.acknowledged.length === 1, { maxTimeMs: 10_000 }),
+  );
+  const stale = encodeFrame({
+    type: FrameType.Data,
+    streamId: 111,
+    seq: 1,
+    first: true,
+    last: true,
+    messageLength: 1,
+    payload: new Uint8Array([9]),
+  });
+  const a2 = endpoint(net, "a", { streamId: 222 });
+  a2.channel.sendMessage(new Uint8Array([2]));
+  assert.ok(
+    net.run([a2.channel, b.channel], () => a2.acknowledged.length === 1, { maxTimeMs: 20_000 }),
+  );
+  b.channel.receive(stale);
+  assert.deepEqual(b.received, [new Uint8Array([1]), new Uint8Array([2])]);
+});
+
+Deno.test("reliable channel: protocol violations fail the channel and report what is outstanding", () => {
+  const failures: { error: Error; ids: number[] }[] = [];
+  const channel = new ReliableChannel({
+    now: () => 0,
+    send: () => {},
+    deliver: () => {},
+    onFailure: (error, ids) => failures.push({ error, ids }),
+    streamId: 1,
+  });
+  channel.sendMessage(new Uint8Array(10));
+  channel.receive({ type: FrameType.Ack, streamId: 2, cumulative: 50, window: 1, ranges: [] });
+  assert.equal(failures.length, 0); // another stream's ACK is ignored
+  channel.receive({ type: FrameType.Ack, streamId: 1, cumulative: 50, window: 1, ranges: [] });
+  assert.equal(failures.length, 1);
+  assert.ok(failures[0].error instanceof ChannelProtocolError);
+  assert.deepEqual(failures[0].ids, [1]);
+
+  const receiverFailures: Error[] = [];
+  const receiver = new ReliableChannel({
+    now: () => 0,
+    send: () => {},
+    deliver: () => {},
+    onFailure: (error) => receiverFailures.push(error),
+    maxMessageBytes: 100,
+  });
+  receiver.receive({
+    type: FrameType.Data,
+    streamId: 9,
+    seq: 0,
+    first: true,
+    last: false,
+    messageLength: 101,
+    payload: new Uint8Array(1),
+  });
+  assert.ok(receiverFailures[0] instanceof ChannelProtocolError);
+});
+
+Deno.test("reliable channel: a throwing deliver hook loses no message", () => {
+  let now = 0;
+  const out: Uint8Array[] = [];
+  const a = new ReliableChannel({ now: () => now, send: (f) => out.push(f), deliver: () => {} });
+  for (let i = 0; i < 3; i++) a.sendMessage(new Uint8Array([i]));
+  const got: number[] = [];
+  const b = new ReliableChannel({
+    now: () => now,
+    send: () => {},
+    deliver: (m) => {
+      got.push(m[0]);
+      if (m[0] === 1) throw new Error("hook failed");
+    },
+  });
+  // Fragments 1 and 2 arrive first, then 0 releases all three at once.
+  b.receive(out[1]);
+  b.receive(out[2]);
+  assert.throws(() => b.receive(out[0]), /hook failed/);
+  assert.deepEqual(got, [0, 1, 2]);
+  now += 1;
+});
