@@ -8,7 +8,14 @@
  * @module
  */
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
-import { serverHelp, startOurServer, supportedFlags, waitForListening } from "./our_server.ts";
+import {
+  serverHelp,
+  startOurServer,
+  stopAndSummarize,
+  supportedFlags,
+  waitForListening,
+} from "./our_server.ts";
+import type { ProfileEntry } from "./profile.ts";
 import { ChildProcess } from "./process.ts";
 import { readRssKiB } from "./proc.ts";
 import { makeRow } from "./report.ts";
@@ -89,6 +96,7 @@ async function capacityRun(
   context: BenchContext,
   flags: string[],
   clients: number,
+  profile?: { dir: string; entries: ProfileEntry[] | null },
 ): Promise<CapacityRun> {
   const server = startOurServer({
     repoRoot: context.repoRoot,
@@ -96,6 +104,7 @@ async function capacityRun(
     tcpPort: 0,
     cpu: context.serverCpu,
     extraArgs: flags,
+    profileDir: profile?.dir,
   });
   let load: ChildProcess | null = null;
   try {
@@ -122,7 +131,9 @@ async function capacityRun(
     };
   } finally {
     if (load !== null) await load.stop("SIGTERM", 5000);
-    await server.stop("SIGTERM", 10_000);
+    if (profile !== undefined) {
+      profile.entries = await stopAndSummarize(server, profile.dir, context.repoRoot);
+    } else await server.stop("SIGTERM", 10_000);
   }
 }
 
@@ -152,7 +163,30 @@ export const capacitySection: BenchSection = {
         break;
       }
     }
-    return { rows: capacityRows(runs, failure), details: { clients: CAPACITY_CLIENTS, runs } };
+    const profiles = [];
+    if (context.profile && runs.length > 0) {
+      context.log("capacity: profiled run of our server");
+      const profile = {
+        dir: await Deno.makeTempDir({ dir: context.tmpDir, prefix: "prof-capacity-" }),
+        entries: null as ProfileEntry[] | null,
+      };
+      try {
+        await capacityRun(context, flags, CAPACITY_CLIENTS, profile);
+      } catch (error) {
+        context.log(`capacity: profiled run failed: ${(error as Error).message}`);
+      }
+      if (profile.entries !== null) {
+        profiles.push({
+          title: `burst of ${CAPACITY_CLIENTS} registrations`,
+          entries: profile.entries,
+        });
+      }
+    }
+    return {
+      rows: capacityRows(runs, failure),
+      details: { clients: CAPACITY_CLIENTS, runs },
+      profiles,
+    };
   },
 };
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { ProfileEntry } from "./profile.ts";
 import type { BenchRow } from "./report.ts";
 
 /** Settings and tools shared by the sections. */
@@ -21,6 +22,8 @@ export interface BenchContext {
   serverCpu?: number;
   /** CPU the load generator is pinned to, or undefined when not pinning. */
   loadCpu?: number;
+  /** Whether to record a CPU profile of our server per section (`--profile`). */
+  profile: boolean;
   /** Progress messages (stderr). */
   log: (message: string) => void;
 }
@@ -31,6 +34,8 @@ export interface SectionResult {
   rows: BenchRow[];
   /** Raw per-run details for the JSON report. */
   details: Record<string, unknown>;
+  /** CPU profiles of our server taken in this section (with `--profile`). */
+  profiles?: { title: string; entries: ProfileEntry[] }[];
 }
 
 /** A benchmark section. */

@@ -16,6 +16,7 @@ import { relaySection } from "./relay_bench.ts";
 import { setupSection } from "./setup_bench.ts";
 import { stunSection } from "./stun_bench.ts";
 import { formatTable } from "./table.ts";
+import { formatProfile, type ProfileEntry } from "./profile.ts";
 
 const SECTIONS: Record<string, BenchSection> = {
   stun: stunSection,
@@ -64,6 +65,7 @@ async function main(args: string[]): Promise<number> {
     tmpDir,
     runs: options.runs,
     quick: options.quick,
+    profile: options.profile,
     serverCpu: pin ? 0 : undefined,
     loadCpu: pin ? 1 : undefined,
     log: (message) => err(`[${new Date().toISOString().slice(11, 19)}] ${message}`),
@@ -79,6 +81,7 @@ async function main(args: string[]): Promise<number> {
     rows: [],
     details: {},
   };
+  const profiles: { title: string; entries: ProfileEntry[] }[] = [];
   try {
     context.bins = await buildNative(tmpDir);
     for (const name of options.only) {
@@ -94,10 +97,12 @@ async function main(args: string[]): Promise<number> {
       }
       context.log(`section ${name}`);
       let rows: BenchRow[];
+      const sectionProfiles: { title: string; entries: ProfileEntry[] }[] = [];
       try {
         const result = await section.run(context);
         rows = result.rows;
         report.details[name] = result.details;
+        sectionProfiles.push(...(result.profiles ?? []));
       } catch (error) {
         rows = [makeRow({
           section: name,
@@ -107,6 +112,7 @@ async function main(args: string[]): Promise<number> {
         })];
       }
       report.rows.push(...rows);
+      profiles.push(...sectionProfiles);
     }
   } finally {
     await Deno.remove(tmpDir, { recursive: true }).catch(() => {});
@@ -122,6 +128,8 @@ async function main(args: string[]): Promise<number> {
   );
   out("");
   out(formatTable(report.rows));
+  for (const profile of profiles) out(`\n${formatProfile(profile.title, profile.entries)}`);
+  report.details.profiles = profiles;
   const outDir = options.outDir.startsWith("/") ? options.outDir : `${repoRoot}/${options.outDir}`;
   await Deno.mkdir(outDir, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, "-");

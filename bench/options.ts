@@ -23,7 +23,7 @@ export interface BenchOptions {
   pin: boolean;
   /** Directory for the JSON report. */
   outDir: string;
-  /** Whether to record CPU profiles of our server where a figure falls short. */
+  /** Whether to record a CPU profile of our server in each section (one extra run). */
   profile: boolean;
   /** Whether help was asked for. */
   help: boolean;
@@ -36,7 +36,8 @@ export const USAGE = `Usage: deno task bench [options]
   --only LIST        comma-separated sections: ${SECTION_NAMES.join(",")} (default: all)
   --runs N           runs per figure, medians with min–max (default 3, at least 1)
   --no-pin           do not pin server and load generator to different CPUs
-  --profile          record a CPU profile of our server for figures that fall short
+  --profile          after the measured runs, one extra run per section with our server under
+                     deno --cpu-prof; prints where its time goes (self time per function)
   --out DIR          where the JSON report goes (default bench/out)
   -h, --help         this text`;
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { ChildProcess } from "./process.ts";
+import { type ProfileEntry, readNewestProfile, summarizeCpuProfile } from "./profile.ts";
 
 /** Permissions the server runs with, as in `deno task server`. */
 export const SERVER_PERMISSIONS = [
@@ -73,6 +74,8 @@ export interface OurServerOptions {
   extraArgs?: string[];
   /** Extra V8 flags or `deno run` options (e.g. `--cpu-prof`). */
   denoArgs?: string[];
+  /** Record a V8 CPU profile into this directory (written when the server exits). */
+  profileDir?: string;
 }
 
 /**
@@ -91,6 +94,9 @@ export function startOurServer(options: OurServerOptions): ChildProcess {
       "run",
       ...SERVER_PERMISSIONS,
       ...(options.denoArgs ?? []),
+      ...(options.profileDir === undefined
+        ? []
+        : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]),
       `${options.repoRoot}/stun_server/main.ts`,
       "--stun-port",
       String(options.stunPort),
@@ -120,4 +126,23 @@ export async function waitForListening(server: ChildProcess, timeoutMs: number):
   const port = JSON.parse(line)?.tcp?.port;
   if (typeof port !== "number") throw new Error(`unexpected listening line: ${line}`);
   return port;
+}
+
+/**
+ * Stops a server started with `profileDir` (SIGTERM: it shuts down gracefully, which writes the
+ * profile) and returns the summary of its profile, or null when none was written.
+ *
+ * @example
+ * ```ts
+ * // const entries = await stopAndSummarize(server, dir, repoRoot);
+ * ```
+ */
+export async function stopAndSummarize(
+  server: ChildProcess,
+  profileDir: string,
+  repoRoot: string,
+): Promise<ProfileEntry[] | null> {
+  await server.stop("SIGTERM", 15_000);
+  const profile = await readNewestProfile(profileDir);
+  return profile === null ? null : summarizeCpuProfile(profile, 15, `file://${repoRoot}/`);
 }

@@ -8,7 +8,13 @@
  * @module
  */
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
-import { serverHelp, startOurServer, supportedFlags, waitForListening } from "./our_server.ts";
+import {
+  serverHelp,
+  startOurServer,
+  stopAndSummarize,
+  supportedFlags,
+  waitForListening,
+} from "./our_server.ts";
 import { ChildProcess } from "./process.ts";
 import { makeRow } from "./report.ts";
 import type { BenchRow } from "./report.ts";
@@ -104,7 +110,42 @@ export const relaySection: BenchSection = {
           }
         }
       }
+      const profiles = [];
+      if (context.profile && failures.ours === undefined) {
+        context.log("relay: profiled run of our server");
+        const dir = await Deno.makeTempDir({ dir: context.tmpDir, prefix: "prof-relay-" });
+        const server = startOurServer({
+          repoRoot: context.repoRoot,
+          stunPort: 0,
+          tcpPort: 0,
+          cpu: context.serverCpu,
+          extraArgs: supportedFlags(await serverHelp(context.repoRoot), RELAY_SERVER_FLAGS),
+          profileDir: dir,
+        });
+        try {
+          const port = await waitForListening(server, 20_000);
+          await runRelayLoad(context, "ours", port, [
+            "bulk",
+            String(warmupMs),
+            String(durationMs),
+            String(BULK_PAYLOAD),
+          ]);
+          await runRelayLoad(context, "ours", port, [
+            "pingpong",
+            String(warmupMs),
+            String(durationMs),
+            String(PING_PONG_PAIRS),
+            String(PING_PONG_SIZE),
+          ]);
+        } catch (error) {
+          context.log(`relay: profiled run failed: ${(error as Error).message}`);
+        } finally {
+          const entries = await stopAndSummarize(server, dir, context.repoRoot);
+          if (entries !== null) profiles.push({ title: "relay bulk + ping-pong", entries });
+        }
+      }
       return {
+        profiles,
         rows: relayRows(bulk, pingPong, failures),
         details: {
           warmupMs,

@@ -14,7 +14,7 @@ import { makeRow } from "./report.ts";
 import type { BenchRow } from "./report.ts";
 import { ratioOf, summarize } from "./stats.ts";
 import { waitForStun } from "./stun_probe.ts";
-import { serverHelp, startOurServer, supportedFlags } from "./our_server.ts";
+import { serverHelp, startOurServer, stopAndSummarize, supportedFlags } from "./our_server.ts";
 
 /** Requests the generator keeps in flight. */
 export const STUN_IN_FLIGHT = 128;
@@ -79,7 +79,7 @@ export function parseStunLoadResult(line: string): StunLoadResult {
 
 interface StunTarget {
   name: string;
-  start(port: number): ChildProcess;
+  start(port: number, profileDir?: string): ChildProcess;
 }
 
 async function measure(
@@ -123,13 +123,14 @@ export const stunSection: BenchSection = {
       const extra = supportedFlags(help, [["--host", "127.0.0.1"], ["--log-level", "error"]]);
       targets.push({
         name: "ours",
-        start: (port) =>
+        start: (port, profileDir) =>
           startOurServer({
             repoRoot: context.repoRoot,
             stunPort: port,
             tcpPort: freePort(),
             cpu: context.serverCpu,
             extraArgs: extra,
+            profileDir,
           }),
       });
     } catch (error) {
@@ -204,7 +205,27 @@ export const stunSection: BenchSection = {
       for (const { server } of running) await server.stop();
     }
     if (oursMissing !== "") failures.ours = oursMissing;
-    return { rows: stunRows(runs, failures), details: { warmupMs, durationMs, runs, failures } };
+    const profiles = [];
+    const ours = targets.find((t) => t.name === "ours");
+    if (context.profile && ours !== undefined && failures.ours === undefined) {
+      context.log("stun: profiled run of our server");
+      const dir = await Deno.makeTempDir({ dir: context.tmpDir, prefix: "prof-stun-" });
+      const port = freePort();
+      const server = ours.start(port, dir);
+      try {
+        if (await waitForStun(port, 20_000)) {
+          await measure(context, server, port, warmupMs, durationMs);
+        }
+      } finally {
+        const entries = await stopAndSummarize(server, dir, context.repoRoot);
+        if (entries !== null) profiles.push({ title: "STUN Binding load", entries });
+      }
+    }
+    return {
+      rows: stunRows(runs, failures),
+      details: { warmupMs, durationMs, runs, failures },
+      profiles,
+    };
   },
 };
 
