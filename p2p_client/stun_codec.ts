@@ -1,0 +1,68 @@
+/**
+ * The {@linkcode StunBindingCodec} over `shared/stun`: authenticated Binding requests (USERNAME,
+ * short-term MESSAGE-INTEGRITY, FINGERPRINT) and their responses.
+ *
+ * @module
+ */
+import {
+  addFingerprint,
+  addMessageIntegrity,
+  addUsername,
+  decodeStunMessage,
+  getErrorCode,
+  getXorMappedAddress,
+  shortTermKey,
+  StunClass,
+  StunMessageWriter,
+  StunMethod,
+  unmapIpv4,
+  verifyFingerprint,
+  verifyMessageIntegrity,
+} from "../shared/stun/mod.ts";
+import type { StunBindingCodec } from "./stun_client.ts";
+
+/**
+ * Encodes and checks the client's Binding transactions.
+ *
+ * @example
+ * ```ts
+ * const request = stunBindingCodec.encodeRequest(new Uint8Array(12), "user", "password");
+ * console.log(request[0], request[1]); // 0 1 (Binding request)
+ * ```
+ */
+export const stunBindingCodec: StunBindingCodec = {
+  encodeRequest(transactionId, username, password) {
+    const writer = new StunMessageWriter(512);
+    writer.start(StunMethod.Binding, StunClass.Request, transactionId);
+    addUsername(writer, username);
+    addMessageIntegrity(writer, shortTermKey(password));
+    addFingerprint(writer);
+    return writer.bytes().slice();
+  },
+  decodeResponse(bytes, password) {
+    let message;
+    try {
+      message = decodeStunMessage(bytes);
+    } catch {
+      return undefined;
+    }
+    if (message.method !== StunMethod.Binding) return undefined;
+    if (message.messageClass === StunClass.ErrorResponse) {
+      const error = getErrorCode(message);
+      return { transactionId: message.transactionId, errorCode: error?.code ?? 0 };
+    }
+    if (message.messageClass !== StunClass.SuccessResponse) return undefined;
+    if (!verifyFingerprint(message)) return undefined;
+    try {
+      if (!verifyMessageIntegrity(message, shortTermKey(password))) return undefined;
+    } catch {
+      return undefined;
+    }
+    const mapped = getXorMappedAddress(message);
+    if (!mapped) return undefined;
+    return {
+      transactionId: message.transactionId,
+      mapped: { host: unmapIpv4(mapped.hostname), port: mapped.port },
+    };
+  },
+};
