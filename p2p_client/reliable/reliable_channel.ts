@@ -520,8 +520,14 @@ export class ReliableChannel {
 
   #onAck(ack: AckFrame): void {
     if (ack.streamId !== this.streamId) return; // for an older channel of ours
-    if (ack.cumulative > this.#sndNxt) {
-      throw new ChannelProtocolError(`ACK of fragment ${ack.cumulative - 1} never sent`);
+    // Validated whole before any state changes, so a bad ACK changes nothing but the verdict.
+    let highest = ack.cumulative;
+    for (const range of ack.ranges) {
+      if (!(range.start < range.end)) throw new ChannelProtocolError("empty ACK range");
+      if (range.end > highest) highest = range.end;
+    }
+    if (highest > this.#sndNxt) {
+      throw new ChannelProtocolError(`ACK of fragment ${highest - 1}, never sent`);
     }
     const now = this.#now();
     this.#peerWindow = Math.max(1, ack.window);
@@ -554,9 +560,6 @@ export class ReliableChannel {
       }
     }
     for (const range of ack.ranges) {
-      if (range.end > this.#sndNxt) {
-        throw new ChannelProtocolError(`ACK of fragment ${range.end - 1} never sent`);
-      }
       for (let seq = Math.max(range.start, this.#sndUna); seq < range.end; seq++) {
         const fragment = this.#flight.at(seq - this.#sndUna) as Fragment;
         if (fragment.sacked) continue;

@@ -461,3 +461,89 @@ Deno.test("reliable channel: a throwing deliver hook loses no message", () => {
   assert.deepEqual(got, [0, 1, 2]);
   now += 1;
 });
+
+Deno.test("reliable channel: hostile frames never crash it nor grow its buffers (seeded)", () => {
+  const hostileFrame = fc.oneof(
+    fc.record({
+      streamId: fc.constantFrom(1, 2, 3),
+      seq: fc.oneof(fc.nat({ max: 40 }), fc.nat({ max: 2 ** 48 - 1 })),
+      first: fc.boolean(),
+      last: fc.boolean(),
+      size: fc.nat({ max: 300 }),
+      extra: fc.nat({ max: 5000 }),
+    }).map(({ streamId, seq, first, last, size, extra }) => {
+      const payload = new Uint8Array(first && last ? size : Math.max(1, size));
+      return encodeFrame(
+        first
+          ? {
+            type: FrameType.Data,
+            streamId,
+            seq,
+            first,
+            last,
+            messageLength: last ? payload.length : payload.length + extra,
+            payload,
+          }
+          : { type: FrameType.Data, streamId, seq, first, last, payload },
+      );
+    }),
+    fc.record({
+      streamId: fc.constantFrom(7, 8),
+      cumulative: fc.nat({ max: 60 }),
+      window: fc.nat({ max: 100 }),
+      gaps: fc.array(fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })), {
+        maxLength: 5,
+      }),
+    }).map(({ streamId, cumulative, window, gaps }) => {
+      const ranges = [];
+      let floor = cumulative;
+      for (const [gap, length] of gaps) {
+        ranges.push({ start: floor + gap, end: floor + gap + length });
+        floor += gap + length;
+      }
+      return encodeFrame({ type: FrameType.Ack, streamId, cumulative, window, ranges });
+    }),
+    fc.uint8Array({ maxLength: 64 }),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(hostileFrame, { maxLength: 200 }),
+      fc.nat({ max: 20 }),
+      (frames, count) => {
+        let now = 0;
+        const failures: { error: Error; ids: number[] }[] = [];
+        const acked: number[] = [];
+        const channel = new ReliableChannel({
+          now: () => now,
+          send: () => {},
+          deliver: () => {},
+          onAcknowledged: (id) => acked.push(id),
+          onFailure: (error, ids) => failures.push({ error, ids }),
+          streamId: 7,
+          windowFragments: 16,
+          maxMessageBytes: 4096,
+        });
+        for (let i = 0; i < count; i++) channel.sendMessage(new Uint8Array(i * 100));
+        for (const frame of frames) {
+          now += 3;
+          try {
+            channel.receive(frame);
+          } catch (error) {
+            assert.equal((error as Error).name, "FrameError");
+          }
+          channel.tick();
+          const stats = channel.stats;
+          assert.ok(stats.receiveBuffered <= 16);
+          assert.ok(stats.inFlight <= 16);
+        }
+        assert.ok(failures.length <= 1);
+        for (const { error, ids } of failures) {
+          assert.ok(error instanceof ChannelProtocolError || error instanceof PeerUnreachableError);
+          // Acknowledged and failed message IDs never overlap and together cover what was sent.
+          assert.deepEqual([...acked, ...ids], Array.from({ length: count }, (_, i) => i + 1));
+        }
+      },
+    ),
+    { seed: 31337, numRuns: 400 },
+  );
+});
