@@ -176,26 +176,40 @@ export class SimulatedNetwork {
     const maxSteps = options.maxSteps ?? 2_000_000;
     for (let step = 0; step < maxSteps; step++) {
       if (done()) return true;
-      let next = this.#events[0]?.at;
-      for (const channel of channels) {
-        const deadline = channel.nextDeadline();
-        if (deadline !== undefined && (next === undefined || deadline < next)) next = deadline;
-      }
-      if (next === undefined || next > options.maxTimeMs) return done();
-      this.#time = Math.max(this.#time, next);
-      const event = this.#events[0];
-      if (event !== undefined && event.at <= this.#time) {
-        this.#popEvent();
-        event.run();
-      } else {
-        for (const channel of channels) {
-          const deadline = channel.nextDeadline();
-          if (deadline !== undefined && deadline <= this.#time) channel.tick();
-        }
-      }
+      if (!this.step(channels, options.maxTimeMs)) return done();
       options.check?.();
     }
     return done();
+  }
+
+  /**
+   * Advances to the next event or channel deadline (not beyond `maxTimeMs`) and runs it.
+   * Returns false when there is nothing left to do before `maxTimeMs`.
+   *
+   * @example
+   * ```ts
+   * while (!done && net.step([a, b], 60_000)) await flushCrypto();
+   * ```
+   */
+  step(channels: ReliableChannel[], maxTimeMs: number): boolean {
+    let next = this.#events[0]?.at;
+    for (const channel of channels) {
+      const deadline = channel.nextDeadline();
+      if (deadline !== undefined && (next === undefined || deadline < next)) next = deadline;
+    }
+    if (next === undefined || next > maxTimeMs) return false;
+    this.#time = Math.max(this.#time, next);
+    const event = this.#events[0];
+    if (event !== undefined && event.at <= this.#time) {
+      this.#popEvent();
+      event.run();
+    } else {
+      for (const channel of channels) {
+        const deadline = channel.nextDeadline();
+        if (deadline !== undefined && deadline <= this.#time) channel.tick();
+      }
+    }
+    return true;
   }
 
   #popEvent(): void {
