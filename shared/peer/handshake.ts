@@ -366,8 +366,10 @@ async function retransmitted(state: ResponderPeerState): Promise<HandshakeRespon
 }
 
 interface SessionKeys {
-  initiatorToResponder: CryptoKey;
-  responderToInitiator: CryptoKey;
+  /** Raw AES-256-GCM key, initiator to responder. */
+  initiatorToResponder: Uint8Array;
+  /** Raw AES-256-GCM key, responder to initiator. */
+  responderToInitiator: Uint8Array;
 }
 
 async function generateEphemeral(): Promise<{ privateKey: CryptoKey; publicKey: Uint8Array }> {
@@ -426,10 +428,8 @@ async function keysFromSecret(
       512,
     ),
   );
-  const aes = (bytes: Uint8Array<ArrayBuffer>) =>
-    crypto.subtle.importKey("raw", bytes, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
-  const initiatorToResponder = await aes(okm.slice(0, 32));
-  const responderToInitiator = await aes(okm.slice(32, 64));
+  const initiatorToResponder = okm.slice(0, 32);
+  const responderToInitiator = okm.slice(32, 64);
   okm.fill(0);
   return { initiatorToResponder, responderToInitiator };
 }

@@ -83,3 +83,17 @@ Deno.test("session: a closed session neither seals nor opens", async () => {
   assert.equal(await b.open(packet), undefined);
   await assert.rejects(() => b.seal(text("y")), SessionExpiredError);
 });
+
+Deno.test("session: synchronous seal and open match the promise forms", async () => {
+  const [a, b] = await sessions();
+  const first = a.sealSync(text("one"));
+  const second = await a.seal(text("two"));
+  assert.equal(first[5 + 7], 0); // counter 0
+  assert.equal(second[5 + 7], 1); // counter 1
+  assert.deepEqual(b.openSync(second), text("two"));
+  assert.deepEqual(await b.open(first), text("one"));
+  assert.equal(b.openSync(first), undefined);
+  assert.equal(Object.getPrototypeOf(b.openSync(a.sealSync(text("x")))), Uint8Array.prototype);
+  a.close();
+  assert.throws(() => a.sealSync(text("y")), SessionExpiredError);
+});
