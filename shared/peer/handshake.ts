@@ -271,7 +271,8 @@ export class HandshakeResponder {
    * Answers a HANDSHAKE_INIT. Returns `undefined`, never throws, when the INIT is malformed, not
    * addressed to us, from a peer `lookupPeer` does not know, badly signed, or older than (or as
    * old as) the last INIT accepted from that peer. A byte-identical retransmission of the last
-   * accepted INIT gives the same session and response with `isNew: false`.
+   * accepted INIT gives the same session and response with `isNew: false` (or `undefined` once
+   * that session was closed).
    *
    * @example
    * ```ts
@@ -362,7 +363,10 @@ export class HandshakeResponder {
 
 async function retransmitted(state: ResponderPeerState): Promise<HandshakeResponse | undefined> {
   const accepted = await state.result;
-  return accepted && { ...accepted, isNew: false };
+  // A session the client has since closed is not handed out again: the initiator must start a
+  // new handshake (with a newer timestamp).
+  if (accepted === undefined || accepted.session.closed) return undefined;
+  return { ...accepted, isNew: false };
 }
 
 interface SessionKeys {

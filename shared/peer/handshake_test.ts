@@ -86,6 +86,9 @@ Deno.test("handshake: a retransmitted INIT returns the same session and response
   assert.equal(third.isNew, false);
   assert.equal(third.session, first.session);
   assert.deepEqual(p.allocated, [100]);
+  // Once the client closed that session, the old INIT no longer yields it.
+  third.session.close();
+  assert.equal(await p.responder.respond(initiator.packet), undefined);
 });
 
 Deno.test("handshake: a replayed old INIT is refused and leaves the live session alone", async () => {
