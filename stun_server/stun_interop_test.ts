@@ -1,0 +1,114 @@
+// Interop: coturn's `turnutils_stunclient` (Debian package coturn) against our STUN service.
+import assert from "node:assert/strict";
+import { unmapIpv4 } from "../shared/stun/mod.ts";
+import { StunService } from "./stun_service.ts";
+
+const CLIENT = "turnutils_stunclient";
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir === "") continue;
+    try {
+      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Wraps a socket so that the source of every received datagram is recorded. */
+function recordingSocket(inner: Deno.DatagramConn, sources: Deno.NetAddr[]): Deno.DatagramConn {
+  return {
+    get addr() {
+      return inner.addr;
+    },
+    async receive(buffer?: Uint8Array) {
+      const received = await inner.receive(buffer);
+      sources.push(received[1] as Deno.NetAddr);
+      return received;
+    },
+    send: (bytes: Uint8Array, to: Deno.Addr) => inner.send(bytes, to),
+    close: () => inner.close(),
+  } as Deno.DatagramConn;
+}
+
+/** Runs the client with a deadline; returns its exit code and output. */
+async function runStunClient(
+  binary: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(binary, { args, stdout: "piped", stderr: "piped" }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The `UDP reflexive addr: HOST:PORT` lines turnutils_stunclient prints. */
+function reflexiveAddresses(output: string): { family: string; hostname: string; port: number }[] {
+  const found = [];
+  for (const match of output.matchAll(/(IPv[46])\. UDP reflexive addr: (\S+):(\d+)/g)) {
+    found.push({ family: match[1], hostname: match[2], port: Number(match[3]) });
+  }
+  return found;
+}
+
+for (const host of ["127.0.0.1", "::1"]) {
+  Deno.test(`stun interop: turnutils_stunclient over ${host} reports its true address`, async () => {
+    const binary = findOnPath(CLIENT);
+    assert.ok(
+      binary,
+      `${CLIENT} not found on PATH: install the Debian package coturn (.ci/run does)`,
+    );
+    if (host === "::1") {
+      try {
+        Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 }).close();
+      } catch {
+        console.warn("stun interop: no IPv6 loopback on this machine, ::1 case not run");
+        return;
+      }
+    }
+    // Default bind (all interfaces, dual-stack), as the server runs it. The socket is wrapped to
+    // record every source the server really saw, to compare with what the client prints.
+    const sources: Deno.NetAddr[] = [];
+    const service = StunService.listen({
+      port: 0,
+      listenDatagram: (options) => recordingSocket(Deno.listenDatagram(options), sources),
+    });
+    try {
+      const port = service.addresses[0].port;
+      const result = await runStunClient(binary, [
+        "-p",
+        String(port),
+        "-L",
+        host,
+        host,
+      ]);
+      const reported = reflexiveAddresses(result.stdout + result.stderr);
+      assert.equal(result.code, 0, `${CLIENT} failed:\n${result.stdout}\n${result.stderr}`);
+      assert.ok(reported.length > 0, `no reflexive address printed:\n${result.stdout}`);
+      assert.ok(sources.length > 0);
+      const trueSources = new Set(sources.map((s) => `${unmapIpv4(s.hostname)}:${s.port}`));
+      for (const address of reported) {
+        assert.equal(address.family, host.includes(":") ? "IPv6" : "IPv4");
+        assert.equal(address.hostname, host);
+        assert.ok(
+          trueSources.has(`${address.hostname}:${address.port}`),
+          `printed ${address.hostname}:${address.port}, server saw ${[...trueSources]}`,
+        );
+      }
+      assert.ok(service.stats.answered >= 1);
+    } finally {
+      await service.close();
+    }
+  });
+}
