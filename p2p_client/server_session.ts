@@ -24,9 +24,7 @@ export interface Registration {
   registered: ServerMessageOf<"registered">;
   /** The server's host as dialled (for STUN). */
   host: string;
-  /** Local time minus server time, in ms, estimated at registration. */
-  clockOffsetMs: number;
-  /** Round-trip time to the server in ms (latest ping sample). */
+  /** Round-trip time to the server in ms (registration, then the latest ping sample). */
   rttMs: number;
 }
 
@@ -218,14 +216,22 @@ export class ServerSession {
     const timeoutMs = this.#options.attemptTimeoutMs ?? 5000;
     let connection: SignalingConnection | undefined;
     try {
-      connection = await withTimeout(
-        SignalingConnection.connect({
-          hostname: server.host,
-          port: server.port,
-          dial: this.#options.dial,
-        }),
-        timeoutMs,
-      );
+      const connecting = SignalingConnection.connect({
+        hostname: server.host,
+        port: server.port,
+        dial: this.#options.dial,
+      });
+      let gaveUp = false;
+      // A connection that completes after the timeout is closed, never leaked.
+      connecting.then((late) => {
+        if (gaveUp) late.close();
+      }, () => {});
+      try {
+        connection = await withTimeout(connecting, timeoutMs);
+      } catch (error) {
+        gaveUp = true;
+        throw error;
+      }
       const sentAt = this.#now();
       const registered = await connection.register(
         this.#options.identity,
@@ -237,14 +243,12 @@ export class ServerSession {
         connection.close();
         return undefined;
       }
-      const rttMs = Math.max(0, (receivedAt - sentAt) / 2);
       this.#connection = connection;
       this.#registration = {
         server: name,
         host: server.host,
         registered,
-        rttMs,
-        clockOffsetMs: receivedAt - rttMs / 2 - registered.serverTime,
+        rttMs: Math.max(0, receivedAt - sentAt),
       };
       this.#options.onRegistered(this.#registration);
       return connection;
