@@ -13,7 +13,14 @@ import { parseServerAddress, type ServerAddress } from "../shared/config/mod.ts"
 import { DEFAULT_TCP_PORT } from "../shared/signaling/constants.ts";
 import { CLIENT_VERSION } from "./version.ts";
 
-/** Log levels accepted by `--log-level`. */
+/**
+ * Log levels accepted by `--log-level`.
+ *
+ * @example
+ * ```ts
+ * LOG_LEVELS.includes("debug"); // true
+ * ```
+ */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
 /** A log level. */

@@ -20,7 +20,14 @@ export type CommandParseResult =
   | { ok: true; command: Command | undefined }
   | { ok: false; error: string };
 
-/** Every command name, for completion and help. */
+/**
+ * Every command name, for completion and help.
+ *
+ * @example
+ * ```ts
+ * COMMAND_NAMES.includes("send"); // true
+ * ```
+ */
 export const COMMAND_NAMES = [
   "help",
   "list",
@@ -32,7 +39,14 @@ export const COMMAND_NAMES = [
   "quit",
 ] as const;
 
-/** The help text of the prompt. */
+/**
+ * The help text of the prompt.
+ *
+ * @example
+ * ```ts
+ * console.log(HELP_TEXT);
+ * ```
+ */
 export const HELP_TEXT = [
   "commands:",
   "  help                        this text",

@@ -7,7 +7,15 @@
  */
 import { Identity } from "../shared/identity/mod.ts";
 
-/** The typed error for an identity file that cannot be read, parsed or written. */
+/**
+ * The typed error for an identity file that cannot be read, parsed or written.
+ *
+ * @example
+ * ```ts
+ * const error = new IdentityStoreError("/tmp/id.json", "not valid JSON");
+ * console.log(error.message); // "/tmp/id.json: not valid JSON"
+ * ```
+ */
 export class IdentityStoreError extends Error {
   /** The identity file at fault. */
   readonly path: string;

@@ -231,7 +231,16 @@ export class ClientProcess {
   }
 }
 
-/** Waits, polling, until `condition()` holds. */
+/**
+ * Waits, polling every 25 ms, until `condition()` holds; throws after `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * let done = false;
+ * setTimeout(() => (done = true), 10);
+ * await waitUntil(() => done, 1000, "done");
+ * ```
+ */
 export async function waitUntil(
   condition: () => boolean,
   timeoutMs: number,
