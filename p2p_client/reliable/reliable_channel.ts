@@ -11,7 +11,7 @@
  * - The sender keeps a sliding window (at most the peer's advertised window of fragments beyond
  *   the cumulative point: the receiver's buffer is bounded), a NewReno-style congestion window,
  *   fast retransmission when three later fragments were acknowledged, and an RFC 6298
- *   retransmission timeout (SRTT/RTTVAR, Karn's rule, exponential backoff, 200 ms to 10 s).
+ *   retransmission timeout (SRTT/RTTVAR, Karn's rule, exponential backoff, 200 ms to 5 s), and a tail-loss probe after 2·SRTT of silence.
  * - With data outstanding and no acknowledgement progress for `failureTimeoutMs` (30 s), the
  *   channel fails and reports every unacknowledged message ID through `onFailure`: nothing is
  *   lost silently.
@@ -77,7 +77,7 @@ export interface ReliableChannelOptions {
   initialRtoMs?: number;
   /** Lower bound of the RTO (default 200 ms). */
   minRtoMs?: number;
-  /** Upper bound of the RTO (default 10 s). */
+  /** Upper bound of the RTO (default 5 s: at least 8 attempts before the 30 s failure timeout). */
   maxRtoMs?: number;
   /** Longest delay of an acknowledgement for in-order data (default 10 ms). */
   ackDelayMs?: number;
@@ -107,6 +107,8 @@ export interface ReliableChannelStats {
   retransmissions: number;
   /** Retransmission timeouts that fired. */
   timeouts: number;
+  /** Tail-loss probes sent (retransmissions after 2·SRTT of silence, before the RTO). */
+  probes: number;
   /** Fragments sent, first transmissions and retransmissions. */
   framesSent: number;
   /** Messages delivered to the application. */
@@ -193,6 +195,8 @@ export class ReliableChannel {
   #newestAckedOrder = -1;
   #highestSacked = -1;
   #rtoDeadline: number | undefined;
+  #ptoDeadline: number | undefined;
+  #probeAllowed = true;
   #lastProgressAt = 0;
 
   // Receiver.
@@ -202,6 +206,7 @@ export class ReliableChannel {
   #closed = false;
   #retransmissions = 0;
   #timeouts = 0;
+  #probes = 0;
   #framesSent = 0;
   #delivered = 0;
   #acknowledged = 0;
@@ -279,6 +284,7 @@ export class ReliableChannel {
       queuedBytes: this.#unackedBytes,
       retransmissions: this.#retransmissions,
       timeouts: this.#timeouts,
+      probes: this.#probes,
       framesSent: this.#framesSent,
       delivered: this.#delivered,
       acknowledged: this.#acknowledged,
@@ -369,6 +375,8 @@ export class ReliableChannel {
     }
     if (this.#rtoDeadline !== undefined && now >= this.#rtoDeadline) {
       this.#onRetransmissionTimeout(now);
+    } else if (this.#ptoDeadline !== undefined && now >= this.#ptoDeadline) {
+      this.#onProbeTimeout(now);
     }
     this.#pump(now);
   }
@@ -389,6 +397,11 @@ export class ReliableChannel {
       this.#rtoDeadline !== undefined && (deadline === undefined || this.#rtoDeadline < deadline)
     ) {
       deadline = this.#rtoDeadline;
+    }
+    if (
+      this.#ptoDeadline !== undefined && (deadline === undefined || this.#ptoDeadline < deadline)
+    ) {
+      deadline = this.#ptoDeadline;
     }
     if (this.#busy()) {
       const failAt = this.#lastProgressAt + this.#failureTimeout;
@@ -418,6 +431,8 @@ export class ReliableChannel {
     this.#recoveryEnd = this.#sndNxt;
     this.#markAllLost();
     this.#rtoDeadline = undefined;
+    this.#ptoDeadline = undefined;
+    this.#probeAllowed = true;
     if (this.#receiver.streamId !== undefined) this.#sendAck();
     this.#pump(now);
   }
@@ -515,7 +530,43 @@ export class ReliableChannel {
     if (fragment.transmissions > 1) fragment.ambiguous = true;
     this.#inFlight++;
     this.#rtoDeadline ??= now + this.#rtt.rto;
+    if (fragment.transmissions === 1) this.#armProbe(now);
     this.#emit(fragment.frame);
+  }
+
+  /**
+   * Arms the tail-loss probe (RFC 8985): after 2·SRTT plus the ACK delay without an
+   * acknowledgement, one fragment is resent before the (longer) RTO would fire, so a lost last
+   * fragment, which no later acknowledgement can reveal, is repaired in about one RTT.
+   */
+  #armProbe(now: number): void {
+    const srtt = this.#rtt.srtt;
+    if (!this.#probeAllowed || srtt === undefined || this.#flight.length === 0) {
+      this.#ptoDeadline = undefined;
+      return;
+    }
+    const at = now + 2 * srtt + this.#ackDelay + 1;
+    this.#ptoDeadline = this.#rtoDeadline !== undefined && at >= this.#rtoDeadline ? undefined : at;
+  }
+
+  #onProbeTimeout(now: number): void {
+    this.#ptoDeadline = undefined;
+    this.#probeAllowed = false;
+    let fragment: Fragment | undefined;
+    for (let i = 0; i < this.#flight.length; i++) {
+      const candidate = this.#flight.at(i) as Fragment;
+      if (!candidate.sacked) {
+        fragment = candidate;
+        break;
+      }
+    }
+    if (fragment === undefined) return;
+    if (fragment.lost) fragment.lost = false; // leaves the loss queue: it is in flight again
+    else this.#inFlight--; // counted again by #transmit
+    this.#transmit(fragment, now);
+    this.#retransmissions++;
+    this.#probes++;
+    this.#rtoDeadline = now + this.#rtt.rto;
   }
 
   #onAck(ack: AckFrame): void {
@@ -593,6 +644,8 @@ export class ReliableChannel {
         if (this.#cwnd > this.#window) this.#cwnd = this.#window;
       }
       this.#rtoDeadline = this.#flight.length > 0 ? now + this.#rtt.rto : undefined;
+      this.#probeAllowed = true;
+      this.#armProbe(now);
     }
     this.#pump(now);
     for (const id of acknowledged) {
@@ -631,6 +684,7 @@ export class ReliableChannel {
 
   #onRetransmissionTimeout(now: number): void {
     this.#rtoDeadline = undefined;
+    this.#ptoDeadline = undefined;
     if (this.#flight.length === 0) return;
     this.#timeouts++;
     this.#rtt.backoff();
@@ -702,6 +756,7 @@ export class ReliableChannel {
     this.#unackedMessages = 0;
     this.#unackedBytes = 0;
     this.#rtoDeadline = undefined;
+    this.#ptoDeadline = undefined;
     this.#ackDeadline = undefined;
     if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids);
     return ids;

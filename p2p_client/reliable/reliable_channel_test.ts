@@ -179,8 +179,10 @@ Deno.test("reliable channel: exactly once, in order, under loss, duplication and
           loss: p.lossPercent / 100,
           duplicate: p.duplicatePercent / 100,
         });
-        const a = endpoint(net, "a");
-        const b = endpoint(net, "b");
+        // Up to 30% loss each way can, rarely, lose every copy of an ACK for tens of seconds;
+        // the 30 s failure policy is tested on its own below, here only correctness counts.
+        const a = endpoint(net, "a", { failureTimeoutMs: 300_000 });
+        const b = endpoint(net, "b", { failureTimeoutMs: 300_000 });
         const random = seededRandom(p.seed ^ 0x1234);
         const fromA = Array.from({ length: p.countA }, (_, i) => message(random, i, p.maxBytes));
         const fromB = Array.from(
@@ -546,4 +548,35 @@ Deno.test("reliable channel: hostile frames never crash it nor grow its buffers 
     ),
     { seed: 31337, numRuns: 400 },
   );
+});
+
+Deno.test("reliable channel: a lost last message is probed after 2·SRTT, before the RTO", () => {
+  let now = 0;
+  const fromA: Uint8Array[] = [];
+  const fromB: Uint8Array[] = [];
+  const received: Uint8Array[] = [];
+  const a = new ReliableChannel({ now: () => now, send: (f) => fromA.push(f), deliver: () => {} });
+  const b = new ReliableChannel({
+    now: () => now,
+    send: (f) => fromB.push(f),
+    deliver: (m) => received.push(m),
+    ackDelayMs: 0,
+  });
+  a.sendMessage(new Uint8Array([1]));
+  now = 10;
+  b.receive(fromA.shift() as Uint8Array);
+  b.tick(); // the (zero) ACK delay
+  now = 20;
+  a.receive(fromB.shift() as Uint8Array);
+  assert.equal(a.stats.srtt, 20);
+  a.sendMessage(new Uint8Array([2]));
+  fromA.length = 0; // lost
+  // Probe at 20 + 2·20 + 10 (ACK delay) + 1 = 71; the RTO (200 ms minimum) only at 220.
+  assert.equal(a.nextDeadline(), 71);
+  now = 71;
+  a.tick();
+  assert.equal(fromA.length, 1);
+  assert.deepEqual([a.stats.probes, a.stats.timeouts, a.stats.retransmissions], [1, 0, 1]);
+  b.receive(fromA.shift() as Uint8Array);
+  assert.deepEqual(received, [new Uint8Array([1]), new Uint8Array([2])]);
 });

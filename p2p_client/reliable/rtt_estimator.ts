@@ -46,7 +46,7 @@ export class RttEstimator {
   constructor(options: RttEstimatorOptions = {}) {
     this.#initialRto = options.initialRtoMs ?? 1000;
     this.#minRto = options.minRtoMs ?? 200;
-    this.#maxRto = options.maxRtoMs ?? 10_000;
+    this.#maxRto = options.maxRtoMs ?? 5_000;
     this.#granularity = options.granularityMs ?? 1;
     if (!(this.#minRto > 0 && this.#minRto <= this.#maxRto)) {
       throw new RangeError("need 0 < minRtoMs <= maxRtoMs");
