@@ -26,6 +26,20 @@ const SECTIONS: Record<string, BenchSection> = {
   setup: setupSection,
 };
 
+/** How each figure was taken, printed under the table. */
+const SETUP_NOTES = [
+  "How: stun = native generator bench/native/stun_load.c (sendmmsg/recvmmsg, 128 in flight, every",
+  "  response checked: transaction ID, XOR-MAPPED-ADDRESS = the generator's address); server CPU =",
+  "  utime+stime delta of /proc/<pid>/stat over the window / answered; coturn = turnserver -n",
+  "  --stun-only -m 1 -L 127.0.0.1 --no-cli --no-tls --no-dtls; native = bench/native/stun_responder.c.",
+  "  relay = native client bench/native/sig_load.c (one thread; registers with Ed25519 and `connect`",
+  "  exactly as docs/protocol.md says; bulk sender keeps <= 4 MiB in flight), C relay =",
+  "  bench/native/tcp_relay.c (epoll, same framing); direct TCP = the same client pairs connected",
+  "  to each other. direct/setup = the real client program (p2p_client/main.ts --json) driven over",
+  "  stdin/stdout; latencies include the pipes. capacity = sig_load opening 10,000 registrations",
+  "  at once; RSS from /proc/<pid>/status.",
+];
+
 const encoder = new TextEncoder();
 function out(text: string): void {
   Deno.stdout.writeSync(encoder.encode(text + "\n"));
@@ -128,6 +142,17 @@ async function main(args: string[]): Promise<number> {
   );
   out("");
   out(formatTable(report.rows));
+  const loadAtEnd = Deno.loadavg()[0];
+  report.machine.load1AtEnd = loadAtEnd;
+  out("");
+  for (const line of SETUP_NOTES) out(line);
+  if (Math.max(Number(machine.load1), loadAtEnd) > 0.3 * cores) {
+    out(
+      `Note: load average ${Number(machine.load1).toFixed(2)} at start, ${
+        loadAtEnd.toFixed(2)
+      } at end on ${cores} cores: other work shared the machine, so these figures are provisional.`,
+    );
+  }
   for (const profile of profiles) out(`\n${formatProfile(profile.title, profile.entries)}`);
   report.details.profiles = profiles;
   const outDir = options.outDir.startsWith("/") ? options.outDir : `${repoRoot}/${options.outDir}`;
