@@ -19,6 +19,8 @@
  */
 export class ChannelClosedError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message Why the channel is closed.
    */
   constructor(message = "channel is closed") {
@@ -39,6 +41,8 @@ export class ChannelClosedError extends Error {
  */
 export class PeerUnreachableError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was observed.
    */
   constructor(message: string) {
@@ -61,6 +65,8 @@ export class PeerUnreachableError extends Error {
  */
 export class SendQueueFullError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message Which limit was hit.
    */
   constructor(message: string) {
@@ -83,6 +89,8 @@ export class SendQueueFullError extends Error {
  */
 export class MessageTooLargeError extends RangeError {
   /**
+   * Creates the error.
+   *
    * @param message The size and the limit.
    */
   constructor(message: string) {
@@ -104,6 +112,8 @@ export class MessageTooLargeError extends RangeError {
  */
 export class ChannelProtocolError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What the peer did wrong.
    */
   constructor(message: string) {

@@ -69,6 +69,8 @@ export class ReceiveBuffer {
   #assembly: Assembly | undefined;
 
   /**
+   * Creates an empty buffer, waiting for the first fragment of a stream.
+   *
    * @example
    * ```ts
    * const buffer = new ReceiveBuffer({ windowFragments: 512, maxMessageBytes: 1 << 20 });

@@ -42,7 +42,7 @@ import { RingBuffer } from "./ring_buffer.ts";
 import { RttEstimator } from "./rtt_estimator.ts";
 
 /** Default largest message: 1 MiB. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
+export const DEFAULT_MAX_MESSAGE_BYTES: number = 1 << 20;
 
 /** Fragments acknowledged above a missing one before it is deemed lost (as TCP's dupthresh). */
 const REORDERING_THRESHOLD = 3;
@@ -213,6 +213,8 @@ export class ReliableChannel {
   #duplicates = 0;
 
   /**
+   * Creates an idle channel: nothing is sent until a message is queued or a frame arrives.
+   *
    * @example
    * ```ts
    * const channel = new ReliableChannel({ now: Date.now, send, deliver });

@@ -38,6 +38,8 @@ export class RttEstimator {
   #baseRto: number;
 
   /**
+   * Creates an estimator with no measurement yet.
+   *
    * @example
    * ```ts
    * const rtt = new RttEstimator({ minRtoMs: 100, maxRtoMs: 5000 });

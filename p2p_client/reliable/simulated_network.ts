@@ -71,6 +71,8 @@ export class SimulatedNetwork {
   readonly sent: Record<End, number> = { a: 0, b: 0 };
 
   /**
+   * Creates a network whose two directions start with the same conditions.
+   *
    * @param seed PRNG seed.
    * @param conditions Conditions of both directions (copied).
    */

@@ -18,6 +18,8 @@
  */
 export class PeerPacketError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong with the packet.
    */
   constructor(message: string) {
@@ -40,6 +42,8 @@ export class PeerPacketError extends Error {
  */
 export class FrameError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong with the frame.
    */
   constructor(message: string) {
@@ -63,6 +67,8 @@ export class FrameError extends Error {
  */
 export class SessionExpiredError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message Why the session is no longer usable.
    */
   constructor(message: string) {
@@ -86,6 +92,8 @@ export class SessionExpiredError extends Error {
  */
 export class HandshakeError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message Why the handshake cannot start.
    */
   constructor(message: string) {

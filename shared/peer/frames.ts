@@ -34,31 +34,31 @@ export const FrameType = {
 export type FrameType = typeof FrameType[keyof typeof FrameType];
 
 /** Largest encoded frame: a sealed TRANSPORT packet of this plaintext is 1200 bytes. */
-export const MAX_FRAME_BYTES = MAX_TRANSPORT_PLAINTEXT_BYTES;
+export const MAX_FRAME_BYTES: number = MAX_TRANSPORT_PLAINTEXT_BYTES;
 
 /** DATA header without the message length: type, flags, stream, seq. */
-export const DATA_HEADER_BYTES = 1 + 1 + 4 + 6;
+export const DATA_HEADER_BYTES: number = 1 + 1 + 4 + 6;
 
 /** DATA header of a FIRST fragment, which also carries the message length. */
-export const DATA_FIRST_HEADER_BYTES = DATA_HEADER_BYTES + 4;
+export const DATA_FIRST_HEADER_BYTES: number = DATA_HEADER_BYTES + 4;
 
 /** Largest payload of any DATA frame (fragments are cut to this size). */
-export const MAX_DATA_PAYLOAD_BYTES = MAX_FRAME_BYTES - DATA_FIRST_HEADER_BYTES;
+export const MAX_DATA_PAYLOAD_BYTES: number = MAX_FRAME_BYTES - DATA_FIRST_HEADER_BYTES;
 
 /** ACK header before its ranges: type, stream, cumulative, window, range count. */
-export const ACK_HEADER_BYTES = 1 + 4 + 6 + 4 + 1;
+export const ACK_HEADER_BYTES: number = 1 + 4 + 6 + 4 + 1;
 
 /** Most selective-acknowledgement ranges one ACK carries. */
-export const MAX_ACK_RANGES = 64;
+export const MAX_ACK_RANGES: number = 64;
 
 /** Largest sequence number (u48). */
-export const MAX_SEQUENCE = 2 ** 48 - 1;
+export const MAX_SEQUENCE: number = 2 ** 48 - 1;
 
 /** Size of a PATH_PROBE / PATH_RESPONSE nonce. */
-export const PATH_NONCE_BYTES = 8;
+export const PATH_NONCE_BYTES: number = 8;
 
 /** Longest CLOSE reason in UTF-8 bytes. */
-export const MAX_CLOSE_REASON_BYTES = 256;
+export const MAX_CLOSE_REASON_BYTES: number = 256;
 
 const FLAG_FIRST = 0x01;
 const FLAG_LAST = 0x02;

@@ -254,6 +254,8 @@ export class HandshakeResponder {
   readonly #peers = new Map<PeerId, ResponderPeerState>();
 
   /**
+   * Creates the responder of one client, for all its peers.
+   *
    * @example
    * ```ts
    * const responder = new HandshakeResponder({ identity, now: Date.now, lookupPeer, allocateIndex });

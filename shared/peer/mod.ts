@@ -22,6 +22,8 @@
  *
  * @module
  */
+export type { Identity } from "../identity/identity.ts";
+export type { PeerId } from "../identity/peer_id.ts";
 export * from "./errors.ts";
 export * from "./packet.ts";
 export * from "./frames.ts";

@@ -27,34 +27,34 @@ export const PeerPacketType = {
 export type PeerPacketType = typeof PeerPacketType[keyof typeof PeerPacketType];
 
 /** Largest peer packet, in bytes: a payload that fits any sane path MTU without fragmentation. */
-export const MAX_PEER_PACKET_BYTES = 1200;
+export const MAX_PEER_PACKET_BYTES: number = 1200;
 
 /** Size of a PUNCH packet: type, sender ID, target ID. */
-export const PUNCH_BYTES = 1 + PEER_ID_BYTES + PEER_ID_BYTES;
+export const PUNCH_BYTES: number = 1 + PEER_ID_BYTES + PEER_ID_BYTES;
 
 /**
  * Size of a HANDSHAKE_INIT packet: type u8, sender index u32, sender ID (20), receiver ID (20),
  * timestamp u64, ephemeral X25519 key (32), Ed25519 signature (64).
  */
-export const HANDSHAKE_INIT_BYTES = 1 + 4 + PEER_ID_BYTES + PEER_ID_BYTES + 8 + 32 + 64;
+export const HANDSHAKE_INIT_BYTES: number = 1 + 4 + PEER_ID_BYTES + PEER_ID_BYTES + 8 + 32 + 64;
 
 /**
  * Size of a HANDSHAKE_RESPONSE packet: type u8, sender index u32, receiver index u32,
  * ephemeral X25519 key (32), Ed25519 signature (64).
  */
-export const HANDSHAKE_RESPONSE_BYTES = 1 + 4 + 4 + 32 + 64;
+export const HANDSHAKE_RESPONSE_BYTES: number = 1 + 4 + 4 + 32 + 64;
 
 /** Size of a TRANSPORT header: type u8, receiver index u32, counter u64. */
-export const TRANSPORT_HEADER_BYTES = 1 + 4 + 8;
+export const TRANSPORT_HEADER_BYTES: number = 1 + 4 + 8;
 
 /** Size of the AES-GCM authentication tag that ends every TRANSPORT packet. */
-export const TRANSPORT_TAG_BYTES = 16;
+export const TRANSPORT_TAG_BYTES: number = 16;
 
 /** Smallest TRANSPORT packet: header and tag around an empty plaintext. */
-export const MIN_TRANSPORT_BYTES = TRANSPORT_HEADER_BYTES + TRANSPORT_TAG_BYTES;
+export const MIN_TRANSPORT_BYTES: number = TRANSPORT_HEADER_BYTES + TRANSPORT_TAG_BYTES;
 
 /** Largest plaintext a TRANSPORT packet can carry within {@linkcode MAX_PEER_PACKET_BYTES}. */
-export const MAX_TRANSPORT_PLAINTEXT_BYTES = MAX_PEER_PACKET_BYTES - MIN_TRANSPORT_BYTES;
+export const MAX_TRANSPORT_PLAINTEXT_BYTES: number = MAX_PEER_PACKET_BYTES - MIN_TRANSPORT_BYTES;
 
 /** A decoded PUNCH packet. */
 export interface PunchPacket {

@@ -7,7 +7,7 @@
  */
 
 /** Default number of counters the window remembers behind the highest one seen. */
-export const DEFAULT_REPLAY_WINDOW_SIZE = 2048;
+export const DEFAULT_REPLAY_WINDOW_SIZE: number = 2048;
 
 /**
  * Remembers which of the last `size` counters were accepted.
@@ -27,6 +27,8 @@ export class ReplayWindow {
   #highest = -1;
 
   /**
+   * Creates an empty window.
+   *
    * @param size Window size in counters; rounded up to a multiple of 32, at least 32.
    */
   constructor(size: number = DEFAULT_REPLAY_WINDOW_SIZE) {

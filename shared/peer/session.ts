@@ -32,7 +32,7 @@ import { DEFAULT_REPLAY_WINDOW_SIZE, ReplayWindow } from "./replay_window.ts";
  * of the same order). Far below the 2^32 invocations NIST allows per AES-GCM key with random
  * nonces, and our nonces are counters, so this is a safety net, not a cryptographic limit.
  */
-export const REJECT_AFTER_PACKETS = 2 ** 48;
+export const REJECT_AFTER_PACKETS: number = 2 ** 48;
 
 /** What a {@linkcode SecureSession} is built from (the handshake computes it). */
 export interface SecureSessionInit {
