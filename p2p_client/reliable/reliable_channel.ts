@@ -632,8 +632,10 @@ export class ReliableChannel {
     }
     if (newlyAcked > 0) {
       this.#lastProgressAt = now;
+      // Only a valid sample ends a backoff (RFC 6298, 5.7 and Karn): clearing it on any progress
+      // would, after a switch to a slower path, let a too-short RTO fire forever, every fragment
+      // ambiguous and no sample ever taken.
       if (rttSample !== undefined) this.#rtt.sample(rttSample);
-      else this.#rtt.clearBackoff();
       if (this.#detectLosses()) {
         if (this.#sndUna >= this.#recoveryEnd) {
           this.#ssthresh = Math.max(2, Math.floor(this.#cwnd / 2));

@@ -158,7 +158,7 @@ Deno.test("reliable channel: frames and timers of a single small message", () =>
   assert.equal(received.length, 1);
 });
 
-Deno.test("reliable channel: exactly once, in order, under loss, duplication and reordering (seeded)", () => {
+Deno.test("reliable channel: exactly once, in order, under loss, duplication, reordering and path switches (seeded)", () => {
   let worstRatio = 0;
   fc.assert(
     fc.property(
@@ -171,6 +171,15 @@ Deno.test("reliable channel: exactly once, in order, under loss, duplication and
         countA: fc.integer({ min: 1, max: 40 }),
         countB: fc.integer({ min: 0, max: 20 }),
         maxBytes: fc.constantFrom(1, 200, 3000, 20_000),
+        // A path switch: when, the new one-way delay, whether the caller says so.
+        pathSwitch: fc.option(
+          fc.record({
+            at: fc.integer({ min: 0, max: 3000 }),
+            delayMs: fc.integer({ min: 1, max: 300 }),
+            dropInFlight: fc.boolean(),
+            notify: fc.boolean(),
+          }),
+        ),
       }),
       (p) => {
         const net = new SimulatedNetwork(p.seed, {
@@ -198,6 +207,21 @@ Deno.test("reliable channel: exactly once, in order, under loss, duplication and
         );
         const timesB = times(p.countB);
         fromB.forEach((m, i) => net.schedule(timesB[i], () => b.channel.sendMessage(m)));
+        const pathSwitch = p.pathSwitch;
+        if (pathSwitch !== null) {
+          net.schedule(pathSwitch.at, () => {
+            net.setConditions({
+              delayMs: pathSwitch.delayMs,
+              jitterMs: p.jitterMs,
+              loss: p.lossPercent / 100,
+              duplicate: p.duplicatePercent / 100,
+            }, { dropInFlight: pathSwitch.dropInFlight });
+            if (pathSwitch.notify) {
+              a.channel.pathChanged();
+              b.channel.pathChanged();
+            }
+          });
+        }
         const finished = net.run(
           [a.channel, b.channel],
           () =>

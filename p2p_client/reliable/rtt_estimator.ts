@@ -35,7 +35,6 @@ export class RttEstimator {
   #srtt: number | undefined;
   #rttvar: number | undefined;
   #rto: number;
-  #baseRto: number;
 
   /**
    * Creates an estimator with no measurement yet.
@@ -54,7 +53,6 @@ export class RttEstimator {
       throw new RangeError("need 0 < minRtoMs <= maxRtoMs");
     }
     this.#rto = this.#clamp(this.#initialRto);
-    this.#baseRto = this.#rto;
   }
 
   /**
@@ -112,24 +110,6 @@ export class RttEstimator {
       this.#srtt = 0.875 * this.#srtt + 0.125 * r;
     }
     this.#rto = this.#clamp(this.#srtt + Math.max(this.#granularity, 4 * this.#rttvar));
-    this.#baseRto = this.#rto;
-  }
-
-  /**
-   * Ends a backoff without a new sample: the RTO returns to the value computed from SRTT and
-   * RTTVAR. The channel calls it when an acknowledgement makes progress, as QUIC resets its
-   * probe-timeout backoff on every acknowledgement (RFC 9002, 6.2.1): the peer is alive.
-   *
-   * @example
-   * ```ts
-   * const rtt = new RttEstimator();
-   * rtt.backoff();
-   * rtt.clearBackoff();
-   * console.log(rtt.rto); // 1000
-   * ```
-   */
-  clearBackoff(): void {
-    this.#rto = this.#baseRto;
   }
 
   /**
@@ -158,7 +138,6 @@ export class RttEstimator {
     this.#srtt = undefined;
     this.#rttvar = undefined;
     this.#rto = this.#clamp(this.#initialRto);
-    this.#baseRto = this.#rto;
   }
 
   #clamp(rto: number): number {
