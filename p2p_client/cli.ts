@@ -85,7 +85,9 @@ function collect(value: string, previous: string[]): string[] {
  * program.parse(["--json"], { from: "user" });
  * ```
  */
-export function buildCli(onAction: (settings: ClientSettings) => void | Promise<void>) {
+export function buildCli(
+  onAction: (settings: ClientSettings) => void | Promise<void>,
+): Command {
   return new Command()
     .name("p2p-client")
     .description(

@@ -6,7 +6,7 @@
  */
 
 /** A parsed prompt command. */
-export type Command =
+export type PromptCommand =
   | { kind: "help" }
   | { kind: "list" }
   | { kind: "id" }
@@ -17,7 +17,7 @@ export type Command =
 
 /** The outcome of parsing one line: a command, nothing (blank line), or a helpful error. */
 export type CommandParseResult =
-  | { ok: true; command: Command | undefined }
+  | { ok: true; command: PromptCommand | undefined }
   | { ok: false; error: string };
 
 /**
@@ -47,7 +47,7 @@ export const COMMAND_NAMES = [
  * console.log(HELP_TEXT);
  * ```
  */
-export const HELP_TEXT = [
+export const HELP_TEXT: string = [
   "commands:",
   "  help                        this text",
   "  list                        known peers with state, path and RTT",
@@ -96,7 +96,7 @@ export function parseCommand(line: string, known: Iterable<string> = []): Comman
   const match = /^(\S+)\s*(.*)$/s.exec(trimmed)!;
   const name = match[1].toLowerCase();
   const rest = match[2];
-  const noArguments = (command: Command): CommandParseResult =>
+  const noArguments = (command: PromptCommand): CommandParseResult =>
     rest === ""
       ? { ok: true, command }
       : { ok: false, error: `"${name}" takes no arguments (type "help")` };

@@ -24,3 +24,18 @@ export * from "./stun_client.ts";
 export * from "./udp_mux.ts";
 export * from "./identity_store.ts";
 export * from "./cli.ts";
+export * from "./link_frames.ts";
+export * from "./local_addresses.ts";
+export type { Identity } from "../shared/identity/mod.ts";
+export type { ServerAddress } from "../shared/config/mod.ts";
+export type {
+  Address,
+  ClientMessage,
+  ServerMessage,
+  ServerMessageOf,
+} from "../shared/signaling/messages.ts";
+export type { RegistrationSigner, SignalingEvent } from "../shared/signaling/connection.ts";
+export type { HandshakeResponse } from "../shared/peer/handshake.ts";
+export type { SecureSession } from "../shared/peer/session.ts";
+export * from "./backoff.ts";
+export type { Command } from "@commander-js/extra-typings";
