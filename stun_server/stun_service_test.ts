@@ -131,12 +131,6 @@ const ipv6Available = (() => {
 })();
 
 Deno.test({
-  name: "stun service: IPv6 Binding on ::1 (skipped: no IPv6 loopback on this machine)",
-  ignore: ipv6Available,
-  fn: () => {},
-});
-
-Deno.test({
   name: "stun service: IPv6 Binding on ::1 gets an IPv6 XOR-MAPPED-ADDRESS",
   ignore: !ipv6Available,
   fn: async () => {
@@ -447,4 +441,69 @@ Deno.test("stun service: close is idempotent and reports closed", async () => {
   await service.close();
   await service.close();
   assert.deepEqual(events, ["listening", "closed"]);
+});
+
+Deno.test("stun service: an authenticated request with an unknown attribute gets a signed 420", async () => {
+  const users = directory();
+  await withService({ users }, async (_service, client, to) => {
+    const key = shortTermKey("alice-password");
+    const answer = await exchange(
+      client,
+      to,
+      request((w) => {
+        w.addAttribute(0x7001, new Uint8Array(4));
+        addUsername(w, "alice");
+        addMessageIntegrity(w, key);
+        addFingerprint(w);
+      }),
+    );
+    assert.equal(getErrorCode(answer)?.code, 420);
+    assert.deepEqual(getUnknownAttributes(answer), [0x7001]);
+    assert.ok(verifyMessageIntegrity(answer, key));
+    assert.ok(verifyFingerprint(answer));
+    assert.deepEqual(users.seen, [], "a refused request is not an authenticated Binding");
+  });
+});
+
+Deno.test("stun service: RFC 3489 request with a comprehension-required attribute gets a legacy 420", async () => {
+  await withService({}, async (_service, client, to) => {
+    const legacy = new Uint8Array(28);
+    legacy.set([0x00, 0x01, 0x00, 0x08], 0);
+    crypto.getRandomValues(legacy.subarray(4, 20));
+    legacy.set([0x00, 0x02, 0x00, 0x04, 1, 2, 3, 4], 20); // RESPONSE-ADDRESS (cut short)
+    await client.send(legacy, to);
+    const bytes = await receiveWithin(client);
+    const answer = decodeStunMessage(bytes, { allowLegacy: true });
+    assert.equal(answer.messageClass, StunClass.ErrorResponse);
+    assert.deepEqual(bytes.subarray(4, 20), legacy.subarray(4, 20));
+    assert.equal(getErrorCode(answer)?.code, 420);
+    assert.deepEqual(getUnknownAttributes(answer), [0x0002]);
+  });
+});
+
+Deno.test("stun service: where :: is IPv6-only, a second 0.0.0.0 socket on the same port serves IPv4", async () => {
+  // Simulated with real sockets: "::" becomes ::1 and "0.0.0.0" becomes 127.0.0.1.
+  const service = StunService.listen({
+    port: 0,
+    listenDatagram: (options) =>
+      Deno.listenDatagram({
+        ...options,
+        hostname: options.hostname === "::" ? (ipv6Available ? "::1" : "127.0.0.2") : "127.0.0.1",
+      }),
+  });
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    assert.equal(service.addresses.length, 2);
+    const port = service.addresses[0].port;
+    assert.equal(service.addresses[1].port, port);
+    const answer = await exchange(
+      client,
+      { transport: "udp", hostname: "127.0.0.1", port },
+      request(),
+    );
+    assert.equal(getXorMappedAddress(answer)?.port, clientAddress(client).port);
+  } finally {
+    client.close();
+    await service.close();
+  }
 });
