@@ -20,11 +20,15 @@ export interface FrameSink {
   onEmptyFrame(): void;
   /** A length field above the limit; reading stops. */
   onFrameTooLarge(length: number): void;
+  /** Checked after every read and frame: true ends reading (`"stopped"`). */
+  isStopped(): boolean;
+  /** Called once when reading ends, with why (and the error, for `"error"`). */
+  onEnd(end: FrameReaderEnd, error?: unknown): void;
 }
 
 /** Buffer sizes and limits of {@linkcode readFrames}. */
 export interface FrameReaderOptions {
-  /** Read buffer of a quiet connection (default 1 KiB). */
+  /** Read buffer of a quiet connection (default 256 bytes: heartbeats and registration fit). */
   smallBytes?: number;
   /** Read buffer while data flows in bulk (default 128 KiB; at least a maximal frame). */
   largeBytes?: number;
@@ -32,8 +36,11 @@ export interface FrameReaderOptions {
   maxFrameLength?: number;
 }
 
+/** Buffer size for a single frame that does not fit the small buffer (control frames). */
+const MEDIUM_BYTES = 4096;
+
 /** Why {@linkcode readFrames} returned. */
-export type FrameReaderEnd = "eof" | "too-large" | "stopped";
+export type FrameReaderEnd = "eof" | "too-large" | "stopped" | "error";
 
 /** Anything with a `Deno.Conn`-style `read`. */
 export interface ByteReader {
@@ -42,8 +49,9 @@ export interface ByteReader {
 }
 
 /**
- * Reads frames from `reader` until end of stream, an oversized frame, or `stopped()` turns true
- * (checked after every frame). Read errors propagate to the caller.
+ * Reads frames from `reader` until end of stream, an oversized frame, a read error, or
+ * `sink.isStopped()` turns true (checked after every frame), then calls `sink.onEnd` once.
+ * Errors thrown by the sink's handlers end reading the same way (`"error"`).
  *
  * @example
  * ```ts
@@ -55,62 +63,92 @@ export interface ByteReader {
  *   },
  *   onEmptyFrame() {},
  *   onFrameTooLarge() {},
- * }, () => false);
+ *   isStopped: () => false,
+ *   onEnd(end) {
+ *     console.log("ended:", end);
+ *   },
+ * });
  * console.log(end);
  * ```
  */
 export async function readFrames(
   reader: ByteReader,
   sink: FrameSink,
-  stopped: () => boolean,
   options: FrameReaderOptions = {},
 ): Promise<FrameReaderEnd> {
-  const small = options.smallBytes ?? 1024;
+  const small = options.smallBytes ?? 256;
   const maxFrame = options.maxFrameLength ?? MAX_FRAME_LENGTH;
   const large = Math.max(options.largeBytes ?? 128 * 1024, maxFrame + 4);
   let buffer = new Uint8Array(small);
   let have = 0;
-  for (;;) {
-    const n = await reader.read(have === 0 ? buffer : buffer.subarray(have));
-    if (n === null) return "eof";
-    if (stopped()) return "stopped";
-    sink.onData();
-    const total = have + n;
-    let offset = 0;
-    while (total - offset >= 4) {
-      const length = readFrameLength(buffer, offset);
-      if (length === 0) {
-        sink.onEmptyFrame();
-        offset += 4;
-        if (stopped()) return "stopped";
-        continue;
+  let end: FrameReaderEnd;
+  let failure: unknown;
+  try {
+    reading: for (;;) {
+      const n = await reader.read(have === 0 ? buffer : buffer.subarray(have));
+      if (n === null) {
+        end = "eof";
+        break reading;
       }
-      if (length > maxFrame) {
-        sink.onFrameTooLarge(length);
-        return "too-large";
+      if (sink.isStopped()) {
+        end = "stopped";
+        break reading;
       }
-      if (total - offset < 4 + length) break;
-      const handled = sink.onFrame(
-        buffer[offset + 4],
-        buffer.subarray(offset + FRAME_HEADER_BYTES, offset + 4 + length),
-      );
-      if (handled !== undefined) await handled;
-      offset += 4 + length;
-      if (stopped()) return "stopped";
+      sink.onData();
+      const total = have + n;
+      let offset = 0;
+      while (total - offset >= 4) {
+        const length = readFrameLength(buffer, offset);
+        if (length === 0) {
+          sink.onEmptyFrame();
+          offset += 4;
+          if (sink.isStopped()) {
+            end = "stopped";
+            break reading;
+          }
+          continue;
+        }
+        if (length > maxFrame) {
+          sink.onFrameTooLarge(length);
+          end = "too-large";
+          break reading;
+        }
+        if (total - offset < 4 + length) break;
+        const handled = sink.onFrame(
+          buffer[offset + 4],
+          buffer.subarray(offset + FRAME_HEADER_BYTES, offset + 4 + length),
+        );
+        if (handled !== undefined) await handled;
+        offset += 4 + length;
+        if (sink.isStopped()) {
+          end = "stopped";
+          break reading;
+        }
+      }
+      have = total - offset;
+      if (have > 0 && offset > 0) buffer.copyWithin(0, offset, total);
+      const needed = have >= 4 ? 4 + readFrameLength(buffer, 0) : 0;
+      let size = buffer.length;
+      if (needed > size) {
+        // One frame larger than the buffer: make room for it (a medium step for control frames).
+        size = needed <= MEDIUM_BYTES ? Math.ceil(needed / 256) * 256 : large;
+      } else if (total === size && size < large) {
+        // The read filled the buffer: data is flowing, read in bulk.
+        size = large;
+      } else if (size > small && needed <= small && (size <= MEDIUM_BYTES || n <= small)) {
+        // A one-off control frame is done, or bulk reads have turned small: give the bigger
+        // buffer back before waiting again, so an idle connection pins only `small` bytes.
+        size = small;
+      }
+      if (size !== buffer.length) buffer = resize(buffer, size, have);
     }
-    have = total - offset;
-    if (have > 0 && offset > 0) buffer.copyWithin(0, offset, total);
-    const needed = have >= 4 ? 4 + readFrameLength(buffer, 0) : have + 1;
-    if (buffer.length === small) {
-      // Grow when reads fill the small buffer (data is flowing) or a frame needs more room.
-      if (total === small || needed > small) {
-        buffer = resize(buffer, large, have);
-      }
-    } else if (n <= small && needed <= small) {
-      // Reads have turned small: give the large buffer back before waiting again.
-      buffer = resize(buffer, small, have);
-    }
+  } catch (error) {
+    end = "error";
+    failure = error;
   }
+  // The sink learns the outcome here; the returned promise never rejects for read errors.
+  sink.onEnd(end, failure);
+  return end;
 }
 
 function resize(buffer: Uint8Array, size: number, keep: number): Uint8Array<ArrayBuffer> {

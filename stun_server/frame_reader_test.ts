@@ -47,6 +47,14 @@ function collectingSink() {
     onFrameTooLarge(length: number) {
       events.push(`too-large:${length}`);
     },
+    ends: [] as string[],
+    onEnd(end: string, error?: unknown) {
+      this.ends.push(error === undefined ? end : `${end}:${error}`);
+    },
+    stopAfter: Infinity,
+    isStopped() {
+      return payloads.length >= this.stopAfter;
+    },
   };
 }
 
@@ -58,7 +66,7 @@ Deno.test("frame reader: split reads and many frames per read, large frames grow
   for (const readSizes of [[1], [7, 2, 900], [65536], [100_000]]) {
     const sink = collectingSink();
     const reader = scriptedReader(concat(frames), readSizes);
-    assert.equal(await readFrames(reader, sink, () => false), "eof");
+    assert.equal(await readFrames(reader, sink), "eof");
     assert.deepEqual(sink.payloads, sizes.map((n) => Math.min(n, 65_000)));
   }
 });
@@ -69,7 +77,7 @@ Deno.test("frame reader: buffer starts small, grows under bulk and shrinks when 
   const reads = [1024, 60_025 - 1024, ...Array(7).fill(60_025), 35, 35, 35, 35];
   const reader = scriptedReader(concat([...bulk, ...trickle]), reads);
   const sink = collectingSink();
-  await readFrames(reader, sink, () => false, { smallBytes: 1024, largeBytes: 131_072 });
+  await readFrames(reader, sink, { smallBytes: 1024, largeBytes: 131_072 });
   assert.equal(reader.offered[0], 1024);
   assert.ok(reader.offered.some((n) => n >= 65_536), "grew");
   assert.equal(reader.offered.at(-1), 1024, `shrank back after small reads: ${reader.offered}`);
@@ -84,20 +92,39 @@ Deno.test("frame reader: empty frames are reported and skipped, oversized length
     new Uint8Array([0, 1, 0, 1, 2, 3]),
     encodeRelayFrame(PEER, new Uint8Array(2)),
   ]);
-  assert.equal(await readFrames(scriptedReader(stream, [9]), sink, () => false), "too-large");
+  assert.equal(await readFrames(scriptedReader(stream, [9]), sink), "too-large");
+  assert.deepEqual(sink.ends, ["too-large"]);
   assert.deepEqual(sink.events, ["empty", "too-large:65537"]);
   assert.deepEqual(sink.payloads, [2]);
 });
 
 Deno.test("frame reader: stops when asked, between frames", async () => {
   const sink = collectingSink();
+  sink.stopAfter = 1;
   const stream = concat([
     encodeRelayFrame(PEER, new Uint8Array(1)),
     encodeRelayFrame(PEER, new Uint8Array(1)),
   ]);
   assert.equal(
-    await readFrames(scriptedReader(stream, [1000]), sink, () => sink.payloads.length > 0),
+    await readFrames(scriptedReader(stream, [1000]), sink),
     "stopped",
   );
   assert.deepEqual(sink.payloads, [1]);
+});
+
+Deno.test("frame reader: a read error ends reading once, reported to the sink", async () => {
+  const sink = collectingSink();
+  let calls = 0;
+  const reader = {
+    read(buffer: Uint8Array): Promise<number | null> {
+      if (calls++ === 0) {
+        buffer.set(encodeRelayFrame(PEER, new Uint8Array(3)));
+        return Promise.resolve(28);
+      }
+      return Promise.reject(new Error("reset"));
+    },
+  };
+  assert.equal(await readFrames(reader, sink), "error");
+  assert.deepEqual(sink.payloads, [3]);
+  assert.deepEqual(sink.ends, ["error:Error: reset"]);
 });

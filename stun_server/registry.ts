@@ -6,6 +6,8 @@
  * @module
  */
 
+const encoder = new TextEncoder();
+
 /** A UDP endpoint as the STUN service reports it. */
 export interface StunEndpoint {
   /** Source address of the Binding request. */
@@ -20,8 +22,8 @@ export interface RegistryEntry {
   readonly id: string;
   /** The STUN username issued at registration. */
   readonly stunUsername: string;
-  /** The STUN short-term key: the UTF-8 bytes of the issued STUN password. */
-  readonly stunKey: Uint8Array;
+  /** The issued STUN password (its UTF-8 bytes are the short-term key). */
+  readonly stunPassword: string;
   /** Called when an authenticated Binding arrived for this session. */
   onStunBinding(endpoint: StunEndpoint): void;
 }
@@ -36,7 +38,7 @@ export interface RegistryEntry {
  * const session = {
  *   id: "00".repeat(20),
  *   stunUsername: "u1",
- *   stunKey: new TextEncoder().encode("p1"),
+ *   stunPassword: "p1",
  *   onStunBinding: (e: StunEndpoint) => console.log(e),
  * };
  * registry.add(session);
@@ -74,7 +76,7 @@ export class Registry<S extends RegistryEntry = RegistryEntry> {
    * const make = (u: string) => ({
    *   id: "11".repeat(20),
    *   stunUsername: u,
-   *   stunKey: new Uint8Array(1),
+   *   stunPassword: "p",
    *   onStunBinding() {},
    * });
    * const older = make("a");
@@ -96,7 +98,7 @@ export class Registry<S extends RegistryEntry = RegistryEntry> {
    * @example
    * ```ts
    * const registry = new Registry();
-   * const s = { id: "22".repeat(20), stunUsername: "x", stunKey: new Uint8Array(1), onStunBinding() {} };
+   * const s = { id: "22".repeat(20), stunUsername: "x", stunPassword: "p", onStunBinding() {} };
    * registry.add(s);
    * console.log(registry.remove(s)); // true
    * console.log(registry.remove(s)); // false
@@ -118,7 +120,8 @@ export class Registry<S extends RegistryEntry = RegistryEntry> {
    * ```
    */
   keyFor(username: string): Uint8Array | undefined {
-    return this.#byStunUsername.get(username)?.stunKey;
+    const session = this.#byStunUsername.get(username);
+    return session === undefined ? undefined : encoder.encode(session.stunPassword);
   }
 
   /**

@@ -6,7 +6,7 @@ function entry(id: string, username: string) {
   return {
     id,
     stunUsername: username,
-    stunKey: new TextEncoder().encode(`${username}-key`),
+    stunPassword: `${username}-key`,
     bindings,
     onStunBinding(endpoint: StunEndpoint) {
       bindings.push(endpoint);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import type { ServerConfig } from "./cli.ts";
 import { Registry, type StunEndpoint } from "./registry.ts";
 import type { Session } from "./session.ts";
@@ -28,6 +29,8 @@ export interface StunListenOptions {
   software?: string;
   /** Directory of registered clients' STUN credentials. */
   users?: StunUserDirectory;
+  /** Rare events of the STUN service (listening, failures, close), for the logs. */
+  onEvent?: (event: { type: string; error?: string }) => void;
 }
 
 /** What the server needs of a running STUN service. */
@@ -90,12 +93,17 @@ export interface RunningServer {
  * ```
  */
 export function startServer(config: ServerConfig, listenStun: StunListen): RunningServer {
+  const stunLog = getLogger(["stun-server", "stun"]);
   const registry = new Registry<Session>();
   const stun = listenStun({
     hostname: config.host,
     port: config.stunPort,
     software: `p2p-rendezvous ${SERVER_VERSION}`,
     users: registry,
+    onEvent: (event) => {
+      if (event.error === undefined) stunLog.debug("STUN service: {type}", { type: event.type });
+      else stunLog.warn("STUN service: {type}: {error}", { type: event.type, error: event.error });
+    },
   });
   let signaling: SignalingServer;
   try {

@@ -10,7 +10,7 @@ import {
   type ServerMessage,
   WriteQueue,
 } from "../shared/signaling/mod.ts";
-import type { FrameSink } from "./frame_reader.ts";
+import type { FrameReaderEnd, FrameSink } from "./frame_reader.ts";
 import { normalizeHost } from "./host_address.ts";
 import type { RegistryEntry, StunEndpoint } from "./registry.ts";
 import type { TokenBucket } from "./token_bucket.ts";
@@ -31,6 +31,8 @@ export interface SessionHandler {
   onFrameTooLarge(session: Session, length: number): void;
   /** An authenticated STUN Binding for `session` came from `endpoint`. */
   onStunBinding(session: Session, endpoint: Address): void;
+  /** Reading from `session` ended (end of stream, oversized frame, stop, or a read error). */
+  onReadEnd(session: Session, end: FrameReaderEnd, error?: unknown): void;
   /** The session's write queue failed (the socket is broken). */
   onWriteError(session: Session, error: unknown): void;
   /** The current time in milliseconds. */
@@ -72,18 +74,18 @@ export class Session implements RegistryEntry, FrameSink {
   controlBucket: TokenBucket | null = null;
   /** Relayed-bytes rate limit (created on first relay). */
   relayBucket: TokenBucket | null = null;
-  /** The raw Ed25519 public key from `hello`. */
-  publicKey: Uint8Array | null = null;
+  /** The Ed25519 public key from `hello`, base64 as received (32 bytes once decoded). */
+  publicKey = "";
   /** The outstanding challenge nonce (cleared once used). */
   nonce: Uint8Array | null = null;
   /** The peer ID, once registered. */
   id = "";
-  /** The peer ID's 20 bytes, once registered (written into relayed frames). */
-  idBytes: Uint8Array = EMPTY;
+  /** The peer ID's 20 bytes, made on first use by the relay (written into relayed frames). */
+  idBytes: Uint8Array | null = null;
   /** The issued STUN username. */
   stunUsername = "";
-  /** The issued STUN key (UTF-8 of the password). */
-  stunKey: Uint8Array = EMPTY;
+  /** The issued STUN password. */
+  stunPassword = "";
   /** The client's local UDP addresses. */
   localAddresses: Address[] = [];
   /** The public UDP endpoint seen over STUN. */
@@ -95,7 +97,17 @@ export class Session implements RegistryEntry, FrameSink {
   /** `queue.writtenBytes` when a relay sender last gave up waiting for this session (-1: never). */
   stalledAt = -1;
   /** The read loop, once started. */
-  served: Promise<void> | null = null;
+  served: Promise<unknown> | null = null;
+
+  /** {@inheritDoc FrameSink.onEnd} */
+  onEnd(end: FrameReaderEnd, error?: unknown): void {
+    this.#handler.onReadEnd(this, end, error);
+  }
+
+  /** {@inheritDoc FrameSink.isStopped} */
+  isStopped(): boolean {
+    return this.state === "closed";
+  }
 
   /**
    * Wraps an accepted connection.
@@ -162,5 +174,3 @@ export class Session implements RegistryEntry, FrameSink {
     });
   }
 }
-
-const EMPTY = new Uint8Array(0);

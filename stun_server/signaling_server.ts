@@ -35,7 +35,7 @@ import {
   SIGNALING_VERSION,
   writeFrameHeader,
 } from "../shared/signaling/mod.ts";
-import { readFrames } from "./frame_reader.ts";
+import { type FrameReaderEnd, readFrames } from "./frame_reader.ts";
 import { normalizeHost } from "./host_address.ts";
 import { punchLeadMs } from "./punch_schedule.ts";
 import { Registry } from "./registry.ts";
@@ -348,29 +348,25 @@ export class SignalingServer implements SessionHandler {
     const session = new Session(conn, host, this, now);
     session.controlBucket = new TokenBucket(this.#controlRate, this.#controlBurst, this.#now);
     this.#sessions.add(session);
-    session.served = this.#serve(session);
+    session.served = readFrames(session.conn, session);
   }
 
-  async #serve(session: Session): Promise<void> {
-    try {
-      await readFrames(session.conn, session, () => session.closed);
+  /** {@inheritDoc SessionHandler.onReadEnd} */
+  onReadEnd(session: Session, end: FrameReaderEnd, error?: unknown): void {
+    if (session.closed) return;
+    if (end !== "error" || isConnectionError(error)) {
       this.#close(session, { peerLeft: "disconnected" });
-    } catch (error) {
-      if (session.closed) return;
-      if (isConnectionError(error)) {
-        this.#close(session, { peerLeft: "disconnected" });
-        return;
-      }
-      this.#log.error("internal error on a connection from {host}: {error}", {
-        host: session.remoteHost,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-      });
-      this.#close(session, {
-        error: ["internal", "internal server error"],
-        bye: "protocol-error",
-        peerLeft: "disconnected",
-      });
+      return;
     }
+    this.#log.error("internal error on a connection from {host}: {error}", {
+      host: session.remoteHost,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    });
+    this.#close(session, {
+      error: ["internal", "internal server error"],
+      bye: "protocol-error",
+      peerLeft: "disconnected",
+    });
   }
 
   // --- control messages -----------------------------------------------------------------------
@@ -430,18 +426,18 @@ export class SignalingServer implements SessionHandler {
       });
       return;
     }
-    let publicKey: Uint8Array;
+    let publicKeyLength = 0;
     try {
-      publicKey = Uint8Array.fromBase64(message.publicKey);
+      publicKeyLength = Uint8Array.fromBase64(message.publicKey).length;
     } catch {
       this.#violation(session, "bad-message", "publicKey is not valid base64");
       return;
     }
-    if (publicKey.length !== 32) {
+    if (publicKeyLength !== 32) {
       this.#violation(session, "bad-message", "publicKey must be 32 bytes");
       return;
     }
-    session.publicKey = publicKey;
+    session.publicKey = message.publicKey;
     session.nonce = this.#random(CHALLENGE_NONCE_BYTES);
     session.state = "challenged";
     session.send({
@@ -453,7 +449,7 @@ export class SignalingServer implements SessionHandler {
   }
 
   async #register(session: Session, message: ClientMessageOf<"register">): Promise<void> {
-    const publicKey = session.publicKey!;
+    const publicKey = Uint8Array.fromBase64(session.publicKey);
     const nonce = session.nonce!;
     session.nonce = null; // one signature attempt per challenge: no replays, no guessing
     let signature: Uint8Array;
@@ -487,9 +483,8 @@ export class SignalingServer implements SessionHandler {
     }
     const password = this.#random(18).toBase64();
     session.id = id;
-    session.idBytes = Uint8Array.fromHex(id);
     session.stunUsername = this.#random(12).toHex();
-    session.stunKey = new TextEncoder().encode(password);
+    session.stunPassword = password;
     session.localAddresses = message.localAddresses;
     session.state = "registered";
     const older = this.#registry.add(session);
@@ -576,7 +571,7 @@ export class SignalingServer implements SessionHandler {
     session.send({
       type: "introduce",
       peer: target.id,
-      publicKey: target.publicKey!.toBase64(),
+      publicKey: target.publicKey,
       candidates: candidatesOf(target),
       role: "initiator",
       punchAt,
@@ -586,7 +581,7 @@ export class SignalingServer implements SessionHandler {
     target.send({
       type: "introduce",
       peer: session.id,
-      publicKey: session.publicKey!.toBase64(),
+      publicKey: session.publicKey,
       candidates: candidatesOf(session),
       role: "responder",
       punchAt,
@@ -617,7 +612,7 @@ export class SignalingServer implements SessionHandler {
     }
     const payloadBytes = body.length - RELAY_PEER_ID_BYTES;
     let target = sender.lastTarget;
-    if (target === null || !sameId(body, target.idBytes)) {
+    if (target === null || !sameId(body, target.idBytes!)) {
       const id = body.subarray(0, RELAY_PEER_ID_BYTES).toHex();
       target = sender.peers?.get(id) ?? null;
       if (target === null) {
@@ -625,6 +620,7 @@ export class SignalingServer implements SessionHandler {
         this.#refuse(sender, code, id, payloadBytes);
         return;
       }
+      target.idBytes ??= Uint8Array.fromHex(target.id);
       sender.lastTarget = target;
     }
     const frameBytes = 4 + 1 + body.length;
@@ -643,7 +639,7 @@ export class SignalingServer implements SessionHandler {
     }
     const out = target.queue.reserve(frameBytes);
     writeFrameHeader(out, 0, 1 + body.length, FRAME_KIND_RELAY);
-    out.set(sender.idBytes, 5);
+    out.set(sender.idBytes ??= Uint8Array.fromHex(sender.id), 5);
     out.set(body.subarray(RELAY_PEER_ID_BYTES), 5 + RELAY_PEER_ID_BYTES);
     this.#stats.relayedFrames++;
     this.#stats.relayedBytes += payloadBytes;

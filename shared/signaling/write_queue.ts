@@ -25,7 +25,7 @@ interface DrainWaiter {
   resolve: (reached: boolean) => void;
 }
 
-const MIN_CHUNK_BYTES = 1024;
+const MIN_CHUNK_BYTES = 512;
 const DEFAULT_MAX_CHUNK_BYTES = 256 * 1024;
 
 /**
