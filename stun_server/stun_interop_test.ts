@@ -112,3 +112,57 @@ for (const host of ["127.0.0.1", "::1"]) {
     }
   });
 }
+
+Deno.test("stun interop: turnutils_stunclient against the real server program (deno task server)", async () => {
+  const binary = findOnPath(CLIENT);
+  assert.ok(
+    binary,
+    `${CLIENT} not found on PATH: install the Debian package coturn (.ci/run does)`,
+  );
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-net",
+      "--allow-env",
+      "--allow-sys=hostname",
+      new URL("./main.ts", import.meta.url).pathname,
+      "--stun-port",
+      "0",
+      "--tcp-port",
+      "0",
+      "--log-level",
+      "error",
+    ],
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    // The first stdout line is the listening announcement with the real ports.
+    let text = "";
+    const deadline = Date.now() + 30_000;
+    while (!text.includes("\n")) {
+      assert.ok(Date.now() < deadline, "server did not announce itself within 30 s");
+      const { value, done } = await lines.read();
+      assert.ok(!done, `server exited before listening: ${text}`);
+      text += value;
+    }
+    const announcement = JSON.parse(text.slice(0, text.indexOf("\n")));
+    assert.equal(announcement.event, "listening");
+    const port: number = announcement.stun[0].port;
+    const result = await runStunClient(binary, ["-p", String(port), "127.0.0.1"]);
+    assert.equal(result.code, 0, `${CLIENT} failed:\n${result.stdout}\n${result.stderr}`);
+    const reported = reflexiveAddresses(result.stdout + result.stderr);
+    assert.ok(reported.length > 0, `no reflexive address printed:\n${result.stdout}`);
+    for (const address of reported) {
+      assert.deepEqual([address.family, address.hostname], ["IPv4", "127.0.0.1"]);
+      assert.ok(address.port > 0 && address.port < 65536 && address.port !== port);
+    }
+  } finally {
+    server.kill("SIGTERM");
+    await lines.cancel().catch(() => {});
+    await server.status;
+  }
+});
