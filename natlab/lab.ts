@@ -41,6 +41,25 @@ export const MAX_LAB_HOSTS = 32;
 
 const NAMESPACE_PREFIX = "nlab";
 
+/** The table in every host that counts what arrives there, whatever its NAT. */
+export const OBSERVATION_TABLE = "natlab_obs";
+
+/**
+ * Counts the UDP datagrams a host receives from anyone but the server host: with two clients in
+ * a lab, that is the peer's traffic over a direct path (or a punch that got through).
+ */
+const OBSERVATION_RULESET = [
+  `table ip ${OBSERVATION_TABLE} {`,
+  "  counter udp_from_peers {",
+  "  }",
+  "  chain input {",
+  "    type filter hook input priority filter; policy accept;",
+  `    meta l4proto udp ip saddr != ${SERVER_ADDRESS} counter name "udp_from_peers"`,
+  "  }",
+  "}",
+  "",
+].join("\n");
+
 /** One host to build, and the NAT in front of it. */
 export interface LabHostSpec {
   /** Short name (letters, digits, dashes; at most 12 characters), e.g. "a". */
@@ -283,6 +302,7 @@ export class NatLab {
       hostNs,
       `net.ipv4.ip_local_port_range=${REMAP_PRIVATE_PORTS.first} ${REMAP_PRIVATE_PORTS.last}`,
     );
+    await this.#run(["ip", "netns", "exec", hostNs, "nft", "-f", "-"], OBSERVATION_RULESET);
     if (spec.kind === "none") {
       if (remap) throw new NatConfigError("kind none has no NAT to remap ports");
       await this.#attachToBridge(hostNs, "eth0", `h${index}`);
@@ -456,15 +476,30 @@ export class NatLab {
     if (host.natNamespace === undefined) {
       throw new NatConfigError(`host ${hostName} has no NAT router`);
     }
-    const out = await this.exec(host.natNamespace, [
-      "nft",
-      "-j",
-      "list",
-      "counter",
-      "ip",
-      LAB_TABLE,
-      counter,
-    ]);
+    return await this.#readCounter(host.natNamespace, LAB_TABLE, counter);
+  }
+
+  /**
+   * How many UDP datagrams reached a host from anyone but the server host (the named counter
+   * `udp_from_peers` in the host's own namespace): proof that a direct path carried traffic.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "symmetric" }] });
+   * console.log(await lab.udpFromPeers("a")); // 0
+   * await lab.destroy();
+   * ```
+   */
+  async udpFromPeers(hostName: string): Promise<number> {
+    return await this.#readCounter(
+      this.host(hostName).namespace,
+      OBSERVATION_TABLE,
+      "udp_from_peers",
+    );
+  }
+
+  async #readCounter(namespace: string, table: string, counter: string): Promise<number> {
+    const out = await this.exec(namespace, ["nft", "-j", "list", "counter", "ip", table, counter]);
     const parsed = JSON.parse(out) as { nftables?: { counter?: { packets?: number } }[] };
     for (const item of parsed.nftables ?? []) {
       if (typeof item.counter?.packets === "number") return item.counter.packets;

@@ -194,6 +194,8 @@ Deno.test({
         const expectS3 = behaviour.filtering === "open";
         assert.equal(arrived(`f2-${name}`), expectS2, "same address, other port");
         assert.equal(arrived(`f3-${name}`), expectS3, "other address");
+        // The host's own counter sees what came from addresses other than the server host's.
+        assert.equal(await lab.udpFromPeers(name), expectS3 ? 1 : 0);
 
         // Mapping toward the two other observers.
         await inside.command(`send 0 ${S2} m2-${name}`);

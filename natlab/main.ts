@@ -3,7 +3,7 @@
  *
  * Flags: `--json` (print the results as JSON instead of the table), `--loss 0,5` (loss rates in
  * percent), `--pairs a+b,...` (only these pairs), `--no-remap` (skip the port-remapping pair),
- * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 10).
+ * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 50).
  * Exits 0 when every run met its expectations, 1 otherwise, 2 when the lab cannot run here.
  *
  * @module
@@ -63,7 +63,7 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     pairs: undefined,
     remap: true,
     concurrency: 3,
-    messages: 10,
+    messages: 50,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i];

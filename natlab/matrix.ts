@@ -9,7 +9,13 @@
 import type { JsonEvent } from "./json_lines.ts";
 import { NatLab, SERVER_ADDRESS } from "./lab.ts";
 import { LabProcess } from "./lab_process.ts";
-import { directPossible, NAT_KINDS, type NatKind } from "./nat_kind.ts";
+import {
+  directPossible,
+  NAT_KINDS,
+  type NatKind,
+  REMAP_OFFSET,
+  REMAP_PRIVATE_PORTS,
+} from "./nat_kind.ts";
 
 /** The server's signaling port inside the lab. */
 export const LAB_TCP_PORT = 3478;
@@ -45,6 +51,10 @@ export interface PairResult extends PairSpec {
   directMs: number | null;
   /** From `connect` to B receiving A's first message, in ms. */
   firstMessageMs: number | null;
+  /** UDP datagrams that reached A's host from anyone but the server (the peer's direct traffic). */
+  peerUdpAtA: number | null;
+  /** The same for B's host. */
+  peerUdpAtB: number | null;
   /** Messages sent, both directions together. */
   sent: number;
   /** Messages received exactly once and in order, both directions together. */
@@ -98,7 +108,7 @@ export function matrixPairs(
 export interface PairRunOptions {
   /** The repository root (where `stun_server/` and `p2p_client/` are). */
   root: string;
-  /** Messages each client sends to the other. */
+  /** Messages each client sends to the other (default 50). */
   messages?: number;
   /** Start-up of the server and the clients (Deno start-up on a loaded machine), in ms. */
   startTimeoutMs?: number;
@@ -207,7 +217,7 @@ function countInOrder(received: string[], expected: string[], problems: string[]
  * ```
  */
 export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<PairResult> {
-  const messages = options.messages ?? 10;
+  const messages = options.messages ?? 50;
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const pathTimeoutMs = options.pathTimeoutMs ?? 30_000;
   const deliveryTimeoutMs = options.deliveryTimeoutMs ?? 60_000;
@@ -220,6 +230,8 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     connectMs: null,
     directMs: null,
     firstMessageMs: null,
+    peerUdpAtA: null,
+    peerUdpAtB: null,
     sent: 2 * messages,
     delivered: 0,
     ok: false,
@@ -274,6 +286,19 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
           .catch(() => problems.push(`client behind ${kind} reported no public endpoint`));
       }),
     );
+
+    if (spec.remap) {
+      // The clients must have learned the remapped public ports, not their local ones.
+      for (const [name, client] of [["A", clientA], ["B", clientB]] as const) {
+        const endpoint = client.log.events.find((e) => e.type === "endpoint");
+        const port = Number(String(endpoint?.public ?? "").split(":").pop());
+        const first = REMAP_PRIVATE_PORTS.first + REMAP_OFFSET;
+        const last = REMAP_PRIVATE_PORTS.last + REMAP_OFFSET;
+        if (!(port >= first && port <= last)) {
+          problems.push(`${name}'s public endpoint ${endpoint?.public} is not a remapped port`);
+        }
+      }
+    }
 
     const connectAt = performance.now();
     await clientA.command(`connect ${idB}`);
@@ -361,6 +386,20 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     }
     if (expected === "relay" && directAt !== undefined) {
       problems.push("reported a direct path where none can exist");
+    }
+    // What the hosts saw, independently of what the clients report: over a direct path the
+    // peer's datagrams arrive; where no direct path can exist, none may.
+    result.peerUdpAtA = await lab.udpFromPeers("a");
+    result.peerUdpAtB = await lab.udpFromPeers("b");
+    if (result.path === "direct" && (result.peerUdpAtA === 0 || result.peerUdpAtB === 0)) {
+      problems.push(
+        `direct reported, but peer UDP reached A ${result.peerUdpAtA}, B ${result.peerUdpAtB} times`,
+      );
+    }
+    if (expected === "relay" && (result.peerUdpAtA > 0 || result.peerUdpAtB > 0)) {
+      problems.push(
+        `no direct path can exist, yet peer UDP reached A ${result.peerUdpAtA}, B ${result.peerUdpAtB} times`,
+      );
     }
     const gotAB = receivedBy(clientB, idA);
     const gotBA = receivedBy(clientA, idB);

@@ -14,6 +14,7 @@ const COLUMNS = [
   "connect ms",
   "direct ms",
   "1st msg ms",
+  "peer UDP in",
   "delivered",
   "result",
 ] as const;
@@ -28,6 +29,7 @@ function cells(result: PairResult): string[] {
     ms(result.connectMs),
     ms(result.directMs),
     ms(result.firstMessageMs),
+    `${ms(result.peerUdpAtA)}/${ms(result.peerUdpAtB)}`,
     `${result.delivered}/${result.sent}`,
     result.ok ? "ok" : "FAIL",
   ];

@@ -34,6 +34,8 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
     connectMs: 120,
     directMs: 130,
     firstMessageMs: 150,
+    peerUdpAtA: 7,
+    peerUdpAtB: 9,
     sent: 20,
   } as const;
   const results: PairResult[] = [
@@ -51,7 +53,7 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
   const table = formatMatrixTable(results);
   assert.match(
     table,
-    /full-cone\+symmetric\s+5%\s+direct\s+direct\s+120\s+130\s+150\s+20\/20\s+ok/,
+    /full-cone\+symmetric\s+5%\s+direct\s+direct\s+120\s+130\s+150\s+7\/9\s+20\/20\s+ok/,
   );
   assert.match(table, /x\+y .*19\/20\s+FAIL/);
   assert.match(table, /1\/2 runs ok/);

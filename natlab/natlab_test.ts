@@ -1,0 +1,51 @@
+/**
+ * The NAT matrix inside `deno task test`: every pair of NAT kinds, with and without 5% loss,
+ * plus a pair of port-remapping NATs, each with the real server and two real clients. Runs
+ * wherever the lab can be built (root, network namespaces, nftables); otherwise the test is
+ * skipped and its name says why.
+ */
+import assert from "node:assert/strict";
+import { checkLabSupport } from "./environment.ts";
+import { sweepStaleNamespaces } from "./lab.ts";
+import { matrixPairs, runMatrix } from "./matrix.ts";
+import { formatMatrixTable } from "./matrix_table.ts";
+
+const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function skipReason(): Promise<string | undefined> {
+  const support = await checkLabSupport();
+  if (!support.ok) return support.reason;
+  for (const program of ["stun_server/main.ts", "p2p_client/main.ts"]) {
+    if (!fileExists(`${root}/${program}`)) return `${program} is missing`;
+  }
+  return undefined;
+}
+
+const skip = await skipReason();
+
+Deno.test({
+  name: `natlab: direct paths where hole punching can work, the relay elsewhere, every message ` +
+    `exactly once and in order, for every pair of NAT kinds at 0% and 5% loss` +
+    (skip === undefined ? "" : ` (SKIPPED: ${skip})`),
+  ignore: skip !== undefined,
+  fn: async () => {
+    await sweepStaleNamespaces();
+    const specs = matrixPairs({ lossPercents: [0, 5], remapPair: true });
+    const results = await runMatrix(specs, { root, concurrency: 3 });
+    const table = formatMatrixTable(results);
+    assert.equal(results.length, specs.length, table);
+    assert.deepEqual(
+      results.filter((result) => !result.ok).map((result) => result.pair),
+      [],
+      table,
+    );
+  },
+});
