@@ -660,7 +660,13 @@ export class ReliableChannel {
 
   /** Marks as lost what was sent before an acknowledged fragment and is 3+ fragments behind. */
   #detectLosses(): boolean {
-    const limit = this.#highestSacked - REORDERING_THRESHOLD;
+    // Early retransmit (RFC 5827): with fewer than four fragments outstanding and nothing new to
+    // send, three later acknowledgements can never arrive, so fewer suffice.
+    const outstanding = this.#flight.length;
+    const threshold = outstanding < REORDERING_THRESHOLD + 1 && this.#pending.length === 0
+      ? Math.max(1, outstanding - 1)
+      : REORDERING_THRESHOLD;
+    const limit = this.#highestSacked - threshold;
     let found = false;
     for (let seq = this.#sndUna; seq <= limit; seq++) {
       const fragment = this.#flight.at(seq - this.#sndUna) as Fragment;
