@@ -11,6 +11,16 @@ import {
   SignalingConnection,
   SignalingRequestError,
 } from "../shared/signaling/mod.ts";
+import {
+  addFingerprint,
+  addMessageIntegrity,
+  addUsername,
+  decodeStunMessage,
+  shortTermKey,
+  StunClass,
+  StunMessageWriter,
+  StunMethod,
+} from "../shared/stun/mod.ts";
 import { ServerProcess } from "../testing/server_process.ts";
 
 const WAIT_MS = 15_000;
@@ -220,6 +230,51 @@ Deno.test("signaling: registration, identity binding and brokering", async (t) =
         await closeAll(a.conn, b.conn);
       },
     );
+
+    await t.step("an authenticated STUN Binding reveals the public endpoint", async () => {
+      const a = await registered(server);
+      const b = await registered(server);
+      const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      try {
+        const udpPort = (udp.addr as Deno.NetAddr).port;
+        const writer = new StunMessageWriter();
+        writer.start(
+          StunMethod.Binding,
+          StunClass.Request,
+          crypto.getRandomValues(new Uint8Array(12)),
+        );
+        addUsername(writer, a.reply.stunUsername);
+        addMessageIntegrity(writer, shortTermKey(a.reply.stunPassword));
+        addFingerprint(writer);
+        await udp.send(writer.bytes().slice(), {
+          transport: "udp",
+          hostname: "127.0.0.1",
+          port: a.reply.stunPort,
+        });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const [answer] = await Promise.race([
+          udp.receive(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error("no STUN answer")), WAIT_MS);
+          }),
+        ]).finally(() => clearTimeout(timer));
+        assert.equal(decodeStunMessage(answer).messageClass, StunClass.SuccessResponse);
+        // Its owner is told over TCP ...
+        const endpoint = await a.conn.waitFor("endpoint", WAIT_MS);
+        assert.deepEqual(endpoint.public, { host: "127.0.0.1", port: udpPort });
+        // ... and a brokered peer gets it as the first, public, candidate.
+        b.conn.send({ type: "connect", peer: a.me.id });
+        const introduce = await b.conn.waitFor("introduce", WAIT_MS);
+        assert.deepEqual(introduce.candidates[0], {
+          host: "127.0.0.1",
+          port: udpPort,
+          kind: "public",
+        });
+      } finally {
+        udp.close();
+        await closeAll(a.conn, b.conn);
+      }
+    });
 
     await t.step(
       "the same ID after a server restart, and clients told bye on SIGTERM",
