@@ -25,10 +25,12 @@ export interface StunLoadResult {
   sent: number;
   /** Valid responses. */
   answered: number;
-  /** Requests without a response within 250 ms. */
+  /** Requests without a response within 1 s. */
   lost: number;
   /** Responses that failed a check. */
   invalid: number;
+  /** Valid responses that came after their request was counted lost. */
+  late?: number;
   /** Length of the measured window. */
   seconds: number;
   /** Answered per second. */

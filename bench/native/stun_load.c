@@ -3,7 +3,8 @@
 // Keeps a fixed number of Binding requests in flight against one server over UDP, using
 // sendmmsg/recvmmsg, and checks every response: a Binding success response, the magic cookie, a
 // transaction ID that is outstanding, and an XOR-MAPPED-ADDRESS equal to this socket's own
-// address. Lost (timed out) and invalid responses are counted.
+// address. Lost (unanswered for 1 s) and invalid responses are counted; an answer that comes
+// after its request was counted lost is counted late.
 //
 // Usage: stun_load HOST PORT INFLIGHT WARMUP_MS DURATION_MS
 // Prints "start" on stdout when the measured window opens, then one JSON line with the results.
@@ -23,7 +24,7 @@
 #define MAX_INFLIGHT 4096
 #define BATCH 64
 #define HIST_BUCKETS 200000 /* 1 us buckets up to 200 ms */
-#define LOSS_TIMEOUT_NS 250000000LL
+#define LOSS_TIMEOUT_NS 1000000000LL /* a request unanswered for 1 s is lost */
 #define COOKIE 0x2112A442u
 
 static uint64_t now_ns(void) {
@@ -55,7 +56,8 @@ static void build_request(int slot, uint32_t seq) {
   memcpy(p + 16, &q, 4);
 }
 
-/* Returns the slot index answered, or -1 when invalid. */
+/* Returns the slot index answered, -1 when invalid, -2 when it answers a request already
+ * counted lost (a late answer: valid, but neither answered nor invalid). */
 static int check_response(const uint8_t *p, ssize_t n, int inflight, const struct sockaddr_in *me) {
   if (n < 20) return -1;
   uint16_t type = (uint16_t)(p[0] << 8 | p[1]);
@@ -69,7 +71,8 @@ static int check_response(const uint8_t *p, ssize_t n, int inflight, const struc
   memcpy(&q, p + 16, 4);
   s = ntohl(s);
   q = ntohl(q);
-  if (s >= (uint32_t)inflight || slots[s].seq != q || slots[s].sent_ns == 0) return -1;
+  if (s >= (uint32_t)inflight) return -1;
+  if (slots[s].seq != q || slots[s].sent_ns == 0) return q < slots[s].seq ? -2 : -1;
   /* find XOR-MAPPED-ADDRESS */
   size_t off = 20;
   int ok = 0;
@@ -149,7 +152,7 @@ int main(int argc, char **argv) {
   uint32_t seq = 1;
 
   /* measured counters */
-  uint64_t sent = 0, answered = 0, lost = 0, invalid = 0, hist_total = 0;
+  uint64_t sent = 0, answered = 0, lost = 0, invalid = 0, late = 0, hist_total = 0;
   uint64_t t_start = now_ns();
   uint64_t t_measure = t_start + (uint64_t)warmup_ms * 1000000ull;
   uint64_t t_end = t_measure + (uint64_t)duration_ms * 1000000ull;
@@ -162,7 +165,7 @@ int main(int argc, char **argv) {
     uint64_t now = now_ns();
     if (!measuring && now >= t_measure) {
       measuring = 1;
-      sent = answered = lost = invalid = hist_total = 0;
+      sent = answered = lost = invalid = late = hist_total = 0;
       memset(hist, 0, sizeof hist);
       printf("start\n");
       fflush(stdout);
@@ -206,6 +209,10 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < r; i++) {
       int s = check_response(rxbuf[i], (ssize_t)rx[i].msg_len, inflight, &me);
+      if (s == -2) {
+        late++;
+        continue;
+      }
       if (s < 0) {
         invalid++;
         continue;
@@ -233,10 +240,11 @@ int main(int argc, char **argv) {
   }
   double secs = (double)duration_ms / 1000.0;
   /* requests still outstanding at the end are neither lost nor answered */
-  printf("{\"sent\":%llu,\"answered\":%llu,\"lost\":%llu,\"invalid\":%llu,\"seconds\":%.3f,"
+  printf("{\"sent\":%llu,\"answered\":%llu,\"lost\":%llu,\"invalid\":%llu,\"late\":%llu,"
+         "\"seconds\":%.3f,"
          "\"rate\":%.1f,\"p50Us\":%llu,\"p99Us\":%llu,\"maxUs\":%llu}\n",
          (unsigned long long)sent, (unsigned long long)answered, (unsigned long long)lost,
-         (unsigned long long)invalid, secs, (double)answered / secs,
+         (unsigned long long)invalid, (unsigned long long)late, secs, (double)answered / secs,
          (unsigned long long)percentile(hist_total, 0.50),
          (unsigned long long)percentile(hist_total, 0.99),
          (unsigned long long)percentile(hist_total, 1.0));
