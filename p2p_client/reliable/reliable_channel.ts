@@ -10,8 +10,9 @@
  *   out of order or duplicated, otherwise every second fragment or after `ackDelayMs`.
  * - The sender keeps a sliding window (at most the peer's advertised window of fragments beyond
  *   the cumulative point: the receiver's buffer is bounded), a NewReno-style congestion window,
- *   fast retransmission when three later fragments were acknowledged, and an RFC 6298
- *   retransmission timeout (SRTT/RTTVAR, Karn's rule, exponential backoff, 200 ms to 5 s), and a tail-loss probe after 2·SRTT of silence.
+ *   fast retransmission when three later fragments were acknowledged (fewer for tiny flights,
+ *   RFC 5827), a tail-loss probe after 2·SRTT of silence (RFC 8985), and an RFC 6298
+ *   retransmission timeout (SRTT/RTTVAR, Karn's rule, exponential backoff, 200 ms to 5 s).
  * - With data outstanding and no acknowledgement progress for `failureTimeoutMs` (30 s), the
  *   channel fails and reports every unacknowledged message ID through `onFailure`: nothing is
  *   lost silently.
@@ -235,6 +236,9 @@ export class ReliableChannel {
     this.#maxQueuedMessages = positive("maxQueuedMessages", options.maxQueuedMessages, 1024);
     this.#maxQueuedBytes = positive("maxQueuedBytes", options.maxQueuedBytes, 16 << 20);
     this.#window = positive("windowFragments", options.windowFragments, 512);
+    if (!Number.isInteger(this.#window) || this.#window > 1 << 20) {
+      throw new RangeError("windowFragments must be an integer up to 2^20");
+    }
     this.#initialCwnd = positive("initialCongestionWindow", options.initialCongestionWindow, 10);
     this.#ackDelay = options.ackDelayMs ?? 10;
     this.#failureTimeout = positive("failureTimeoutMs", options.failureTimeoutMs, 30_000);
