@@ -110,8 +110,10 @@ export interface ReliableChannelStats {
   timeouts: number;
   /** Tail-loss probes sent (retransmissions after 2·SRTT of silence, before the RTO). */
   probes: number;
-  /** Fragments sent, first transmissions and retransmissions. */
+  /** Frames handed to `send` (DATA, first or again, and ACK). */
   framesSent: number;
+  /** Frames whose `send` hook threw (counted as lost). */
+  sendErrors: number;
   /** Messages delivered to the application. */
   delivered: number;
   /** Messages the peer acknowledged. */
@@ -209,6 +211,7 @@ export class ReliableChannel {
   #timeouts = 0;
   #probes = 0;
   #framesSent = 0;
+  #sendErrors = 0;
   #delivered = 0;
   #acknowledged = 0;
   #duplicates = 0;
@@ -292,6 +295,7 @@ export class ReliableChannel {
       timeouts: this.#timeouts,
       probes: this.#probes,
       framesSent: this.#framesSent,
+      sendErrors: this.#sendErrors,
       delivered: this.#delivered,
       acknowledged: this.#acknowledged,
       duplicatesReceived: this.#duplicates,
@@ -463,7 +467,13 @@ export class ReliableChannel {
 
   #emit(frame: Uint8Array): void {
     this.#framesSent++;
-    this.#send(frame);
+    try {
+      this.#send(frame);
+    } catch {
+      // A frame the hook could not send is a lost frame: retransmission repairs it, and the
+      // state above stays consistent (the caller's sendMessage still gets its message ID).
+      this.#sendErrors++;
+    }
   }
 
   // ---- sending ----

@@ -604,3 +604,26 @@ Deno.test("reliable channel: a lost last message is probed after 2·SRTT, before
   b.receive(fromA.shift() as Uint8Array);
   assert.deepEqual(received, [new Uint8Array([1]), new Uint8Array([2])]);
 });
+
+Deno.test("reliable channel: a throwing send hook counts as loss, never as a lost message", () => {
+  const net = new SimulatedNetwork(4, clean);
+  let failing = true;
+  const wire = net.sender("a");
+  const acked: number[] = [];
+  const a = new ReliableChannel({
+    now: net.now,
+    send: (frame) => {
+      if (failing) throw new Error("socket closed");
+      wire(frame);
+    },
+    deliver: () => {},
+    onAcknowledged: (id) => acked.push(id),
+  });
+  const b = endpoint(net, "b");
+  net.attach("a", (frame) => a.receive(frame));
+  assert.equal(a.sendMessage(new Uint8Array([7])), 1);
+  assert.equal(a.stats.sendErrors, 1);
+  net.schedule(500, () => (failing = false));
+  assert.ok(net.run([a, b.channel], () => acked.length === 1, { maxTimeMs: 10_000 }));
+  assert.deepEqual(b.received, [new Uint8Array([7])]);
+});
