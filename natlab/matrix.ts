@@ -49,7 +49,7 @@ export interface PairResult extends PairSpec {
   connectMs: number | null;
   /** From `connect` to the first direct path on A, in ms (null if never direct). */
   directMs: number | null;
-  /** From `connect` to B receiving A's first message, in ms. */
+  /** From `connect` (A's first message is sent with it) to B receiving that message, in ms. */
   firstMessageMs: number | null;
   /** UDP datagrams that reached A's host from anyone but the server (the peer's direct traffic). */
   peerUdpAtA: number | null;
@@ -300,8 +300,13 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
       }
     }
 
+    const textsAB = Array.from({ length: messages }, (_, i) => `a2b-${i}`);
+    const textsBA = Array.from({ length: messages }, (_, i) => `b2a-${i}`);
+    // The first message goes out with the connect, before any path exists: the client holds it
+    // until one does, so the time to it covers the whole connection setup.
     const connectAt = performance.now();
     await clientA.command(`connect ${idB}`);
+    await clientA.command(`send ${idB} ${textsAB[0]}`);
     const usable = ["direct", "relayed"];
     await Promise.all([
       clientA.log.waitFor(isPeerState(idB, usable), pathTimeoutMs, "A's path to B"),
@@ -311,10 +316,8 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
       (clientA.log.timeOf(isPeerState(idB, usable)) ?? performance.now()) - connectAt,
     );
 
-    const textsAB = Array.from({ length: messages }, (_, i) => `a2b-${i}`);
-    const textsBA = Array.from({ length: messages }, (_, i) => `b2a-${i}`);
     for (let i = 0; i < messages; i++) {
-      await clientA.command(`send ${idB} ${textsAB[i]}`);
+      if (i > 0) await clientA.command(`send ${idB} ${textsAB[i]}`);
       await clientB.command(`send ${idA} ${textsBA[i]}`);
     }
     const receivedBy = (client: LabProcess, from: string) =>
