@@ -321,6 +321,11 @@ export class StunService {
       return;
     }
     const legacy = data[4] !== 0x21 || data[5] !== 0x12 || data[6] !== 0xa4 || data[7] !== 0x42;
+    if (data.length === HEADER_LENGTH) {
+      // Fast path for the common attribute-less request: nothing to decode or check.
+      this.#answer(data, unmapIpv4(source.hostname), source, legacy, false, connection);
+      return;
+    }
     let message: StunMessage;
     try {
       message = decodeStunMessage(data, {
@@ -375,7 +380,7 @@ export class StunService {
           } catch (error) {
             this.#safeEvent({ type: "directory-failed", error: errorText(error) });
           }
-          writer.startRaw(BINDING_SUCCESS, message.transactionId);
+          writer.startAnswer(BINDING_SUCCESS, message.raw);
           addAddressAttribute(writer, AttributeType.XorMappedAddress, hostname, source.port, true);
           if (this.#software !== undefined) {
             writer.addAttribute(AttributeType.Software, this.#software);
@@ -391,7 +396,20 @@ export class StunService {
     }
     if (this.#rejectUnknown(message, undefined, false, source, connection)) return;
 
-    writer.startRaw(BINDING_SUCCESS, message.transactionId, message.magicCookie);
+    this.#answer(data, hostname, source, legacy, withFingerprint, connection);
+  }
+
+  /** Answers a plain (unauthenticated) Binding request `data`. */
+  #answer(
+    data: Uint8Array,
+    hostname: string,
+    source: Deno.NetAddr,
+    legacy: boolean,
+    withFingerprint: boolean,
+    connection: Deno.DatagramConn,
+  ): void {
+    const writer = this.#writer;
+    writer.startAnswer(BINDING_SUCCESS, data);
     if (legacy) {
       addAddressAttribute(writer, AttributeType.MappedAddress, hostname, source.port);
     } else {
@@ -411,7 +429,7 @@ export class StunService {
       if (this.#software !== undefined) writer.addAttribute(AttributeType.Software, this.#software);
       if (withFingerprint) addFingerprint(writer);
     }
-    stats.answered++;
+    this.stats.answered++;
     this.#send(source, connection);
   }
 
@@ -456,7 +474,7 @@ export class StunService {
     key?: Uint8Array,
   ): void {
     const writer = this.#writer;
-    writer.startRaw(BINDING_ERROR, message.transactionId, message.magicCookie);
+    writer.startAnswer(BINDING_ERROR, message.raw);
     addErrorCode(writer, code);
     if (unknown !== undefined) addUnknownAttributes(writer, unknown);
     if (key !== undefined) {

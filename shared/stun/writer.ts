@@ -109,7 +109,37 @@ export class StunMessageWriter {
     view.setUint16(0, type);
     view.setUint16(2, 0);
     view.setUint32(4, magicCookie);
-    this.buffer.set(transactionId.subarray(0, TRANSACTION_ID_LENGTH), 8);
+    const buffer = this.buffer;
+    for (let i = 0; i < TRANSACTION_ID_LENGTH; i++) buffer[8 + i] = transactionId[i];
+    this.length = HEADER_LENGTH;
+  }
+
+  /**
+   * Starts the answer to `request` (its raw bytes): message type `type`, and the request's magic
+   * cookie and transaction ID copied (bytes 4..20), which also answers RFC 3489 requests
+   * correctly. No allocation.
+   *
+   * @throws {StunEncodeError} when `request` is shorter than a STUN header.
+   *
+   * @example
+   * ```ts
+   * import { StunMessageWriter } from "./writer.ts";
+   * const request = Uint8Array.fromHex("000100002112a442b7e7a701bc34d686fa87dfae");
+   * const writer = new StunMessageWriter();
+   * writer.startAnswer(0x0101, request);
+   * console.log(writer.bytes().toHex()); // "010100002112a442b7e7a701bc34d686fa87dfae"
+   * ```
+   */
+  startAnswer(type: number, request: Uint8Array): void {
+    if (request.length < HEADER_LENGTH) {
+      throw new StunEncodeError("a request to answer has at least a 20-byte header");
+    }
+    const buffer = this.buffer;
+    buffer[0] = (type >> 8) & 0x3f;
+    buffer[1] = type & 0xff;
+    buffer[2] = 0;
+    buffer[3] = 0;
+    for (let i = 4; i < HEADER_LENGTH; i++) buffer[i] = request[i];
     this.length = HEADER_LENGTH;
   }
 

@@ -38,3 +38,16 @@ Deno.test("writer: refuses what does not fit", () => {
   assert.throws(() => writer.start(1, StunClass.Request, new Uint8Array(16)), StunEncodeError);
   assert.throws(() => new StunMessageWriter(8), StunEncodeError);
 });
+
+Deno.test("writer: startAnswer copies cookie and transaction ID of the request", () => {
+  const writer = new StunMessageWriter();
+  const request = Uint8Array.fromHex("000100002112a442b7e7a701bc34d686fa87dfae");
+  writer.startRaw(0x0001, new Uint8Array(12));
+  writer.addAttribute(0x8022, new Uint8Array(4));
+  writer.startAnswer(0x0111, request);
+  assert.equal(writer.bytes().toHex(), "011100002112a442b7e7a701bc34d686fa87dfae");
+  const legacy = Uint8Array.fromHex("00010000" + "0102030405060708090a0b0c0d0e0f10");
+  writer.startAnswer(0x0101, legacy);
+  assert.equal(writer.bytes().toHex(), "01010000" + "0102030405060708090a0b0c0d0e0f10");
+  assert.throws(() => writer.startAnswer(0x0101, new Uint8Array(19)), StunEncodeError);
+});
