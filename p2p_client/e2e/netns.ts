@@ -103,6 +103,24 @@ export class TestNamespace {
     await this.nft(`add rule inet p2ptest out ${rule}\n`);
   }
 
+  /** Packets counted by the rules that carry a `counter` (summed). */
+  async countedPackets(): Promise<number> {
+    const text = await run("ip", [
+      "netns",
+      "exec",
+      this.name,
+      "nft",
+      "list",
+      "chain",
+      "inet",
+      "p2ptest",
+      "out",
+    ]);
+    let total = 0;
+    for (const match of text.matchAll(/counter packets (\d+)/g)) total += Number(match[1]);
+    return total;
+  }
+
   /** Removes every rule. */
   async flush(): Promise<void> {
     await this.nft("flush chain inet p2ptest out\n");

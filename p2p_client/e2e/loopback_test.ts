@@ -1,0 +1,260 @@
+/**
+ * End-to-end tests with real processes on loopback: the real server (testing/server_process.ts)
+ * and real clients (`p2p_client/main.ts --ephemeral --json`), driven through stdin.
+ */
+import assert from "node:assert/strict";
+import { ServerProcess } from "../../testing/server_process.ts";
+import { ClientProcess, type JsonEvent } from "./client_process.ts";
+import { containsBytes, RecordingProxy } from "./recording_proxy.ts";
+
+const WAIT = 60_000;
+
+function peerState(peer: string, state: string) {
+  return (e: JsonEvent) => e.type === "peer" && e.peer === peer && e.state === state;
+}
+
+async function connectPair(a: ClientProcess, b: ClientProcess, state: string): Promise<void> {
+  await a.command(`connect ${b.id}`);
+  await a.waitFor(
+    peerState(b.id, state),
+    WAIT,
+    `${a.id.slice(0, 6)} → ${b.id.slice(0, 6)} ${state}`,
+  );
+  await b.waitFor(
+    peerState(a.id, state),
+    WAIT,
+    `${b.id.slice(0, 6)} → ${a.id.slice(0, 6)} ${state}`,
+  );
+}
+
+async function stopAll(clients: ClientProcess[]): Promise<void> {
+  const statuses = await Promise.all(clients.map((c) => c.stop()));
+  for (const [i, status] of statuses.entries()) {
+    assert.equal(status.code, 0, `client ${i} exit code; stderr:\n${clients[i].logs.slice(-2000)}`);
+    assert.deepEqual(clients[i].badLines, [], "stdout holds only JSON event lines");
+  }
+}
+
+function texts(client: ClientProcess, from: string): string[] {
+  return client.of("message").filter((e) => e.from === from).map((e) => e.text as string);
+}
+
+Deno.test("two clients exchange messages over a direct path", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const clients = [ClientProcess.start({ servers }), ClientProcess.start({ servers })];
+  try {
+    const [a, b] = clients;
+    await Promise.all(clients.map((c) => c.registered()));
+    assert.notEqual(a.id, b.id);
+    await connectPair(a, b, "direct");
+    const direct = a.events.find(peerState(b.id, "direct"))!;
+    assert.match(direct.path as string, /^udp [0-9.]+:\d+$/);
+    await a.command(`send ${b.id} hello from a`);
+    await b.command(`send ${a.id} hello from b`);
+    await b.waitFor((e) => e.type === "message" && e.from === a.id, WAIT, "message at b");
+    await a.waitFor((e) => e.type === "message" && e.from === b.id, WAIT, "message at a");
+    await a.waitFor((e) => e.type === "delivered" && e.peer === b.id, WAIT, "delivery report");
+    assert.deepEqual(texts(b, a.id), ["hello from a"]);
+    assert.deepEqual(texts(a, b.id), ["hello from b"]);
+    const sent = a.of("sent")[0];
+    const delivered = a.of("delivered")[0];
+    assert.equal(delivered.messageId, sent.messageId);
+    await a.command("list");
+    const peers = await a.waitFor((e) => e.type === "peers", WAIT, "list");
+    const row = (peers.peers as { peer: string; state: string; path: string; rttMs: number }[])[0];
+    assert.equal(row.peer, b.id);
+    assert.equal(row.state, "direct");
+    assert.equal(typeof row.rttMs, "number");
+    await stopAll(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+  }
+});
+
+Deno.test("five clients exchange messages pairwise over direct paths", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const clients = Array.from({ length: 5 }, () => ClientProcess.start({ servers }));
+  try {
+    await Promise.all(clients.map((c) => c.registered()));
+    for (let i = 0; i < clients.length; i++) {
+      for (let j = i + 1; j < clients.length; j++) {
+        await clients[i].command(`connect ${clients[j].id}`);
+      }
+    }
+    for (const a of clients) {
+      for (const b of clients) {
+        if (a !== b) await a.waitFor(peerState(b.id, "direct"), WAIT, "direct path");
+      }
+    }
+    for (const [i, a] of clients.entries()) {
+      for (const [j, b] of clients.entries()) {
+        if (i !== j) await a.command(`send ${b.id} ${i}->${j}`);
+      }
+    }
+    for (const [j, b] of clients.entries()) {
+      await b.waitForCount((e) => e.type === "message", 4, WAIT, `messages at ${j}`);
+      for (const [i, a] of clients.entries()) {
+        if (i !== j) assert.deepEqual(texts(b, a.id), [`${i}->${j}`]);
+      }
+    }
+    for (const a of clients) {
+      await a.waitForCount((e) => e.type === "delivered", 4, WAIT, "deliveries");
+    }
+    await stopAll(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+  }
+});
+
+Deno.test("a 1 MiB message is delivered intact", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const clients = [ClientProcess.start({ servers }), ClientProcess.start({ servers })];
+  try {
+    const [a, b] = clients;
+    await Promise.all(clients.map((c) => c.registered()));
+    await connectPair(a, b, "direct");
+    const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const random = new Uint8Array(1 << 20);
+    for (let offset = 0; offset < random.length; offset += 65_536) {
+      crypto.getRandomValues(random.subarray(offset, offset + 65_536));
+    }
+    const big = Array.from(random, (byte) => alphabet[byte % alphabet.length]).join("");
+    await a.command(`send ${b.id} ${big}`);
+    const message = await b.waitFor((e) => e.type === "message", 120_000, "1 MiB message");
+    assert.equal((message.text as string).length, 1 << 20);
+    assert.ok(message.text === big, "content identical");
+    await a.waitFor((e) => e.type === "delivered", WAIT, "delivery report");
+    await stopAll(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+  }
+});
+
+Deno.test("after a server restart the clients register again with the same IDs", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const clients = [ClientProcess.start({ servers }), ClientProcess.start({ servers })];
+  try {
+    const [a, b] = clients;
+    await Promise.all(clients.map((c) => c.registered()));
+    await connectPair(a, b, "direct");
+    await server.restart();
+    for (const c of clients) {
+      await c.waitForCount((e) => e.type === "registered", 2, WAIT, "second registration");
+      const ids = c.of("registered").map((e) => e.id);
+      assert.deepEqual(ids, [c.id, c.id]);
+      assert.ok(c.of("disconnected").length >= 1, "the loss of the server was reported");
+    }
+    await a.command(`send ${b.id} after restart`);
+    await b.waitFor((e) => e.type === "message" && e.text === "after restart", WAIT, "message");
+    await stopAll(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+  }
+});
+
+Deno.test("the relay sees only ciphertext, and tampered relay packets are rejected", async () => {
+  await using server = await ServerProcess.start();
+  const proxy = new RecordingProxy({ targetPort: server.tcpPort, tamperRelayFrames: 2 });
+  const servers = [`127.0.0.1:${proxy.port}`];
+  const clients = [
+    ClientProcess.start({ servers, args: ["--relay-only"] }),
+    ClientProcess.start({ servers, args: ["--relay-only"] }),
+  ];
+  try {
+    const [a, b] = clients;
+    await Promise.all(clients.map((c) => c.registered()));
+    await connectPair(a, b, "relayed");
+    const secret = `SECRET-${crypto.randomUUID()}-`.repeat(4);
+    await a.command(`send ${b.id} ${secret}`);
+    await b.command(`send ${a.id} ${secret}reply`);
+    await b.waitFor((e) => e.type === "message" && e.text === secret, WAIT, "secret at b");
+    await a.waitFor((e) => e.type === "message" && e.text === `${secret}reply`, WAIT, "reply at a");
+    await a.waitFor((e) => e.type === "delivered", WAIT, "delivery report");
+    assert.deepEqual(texts(b, a.id), [secret], "delivered once despite tampering");
+    assert.ok(proxy.tampered >= 1, "the proxy corrupted relay packets");
+    const recorded = proxy.recorded();
+    assert.ok(recorded.length > 0);
+    const needle = new TextEncoder().encode("SECRET-");
+    assert.ok(!containsBytes(recorded, needle), "no plaintext on the relay path");
+    let rejected = 0;
+    for (const c of clients) {
+      const from = c.events.length;
+      await c.command("stats");
+      const stats = await c.waitFor((e) => e.type === "stats", WAIT, "stats", from);
+      rejected += stats.rejectedPackets as number;
+    }
+    assert.ok(rejected >= 1, "a tampered packet was rejected");
+    await stopAll(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+    await proxy.close();
+  }
+});
+
+Deno.test("a client registers with the first reachable server and fails over to the next", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  await using first = await ServerProcess.start();
+  await using second = await ServerProcess.start();
+  const client = ClientProcess.start({
+    servers: [
+      `127.0.0.1:${deadPort}`,
+      `127.0.0.1:${first.tcpPort}`,
+      `127.0.0.1:${second.tcpPort}`,
+    ],
+  });
+  try {
+    const id = await client.registered();
+    assert.equal(client.of("registered")[0].server, `127.0.0.1:${first.tcpPort}`);
+    await first.stop();
+    const again = await client.waitForCount((e) => e.type === "registered", 2, WAIT, "failover");
+    assert.equal(again[1].server, `127.0.0.1:${second.tcpPort}`);
+    assert.equal(again[1].id, id);
+    const status = await client.stop();
+    assert.equal(status.code, 0);
+  } finally {
+    await client.dispose();
+  }
+});
+
+Deno.test("a vanished peer never stalls another; its messages are reported, not lost", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const clients = [0, 1, 2].map(() => ClientProcess.start({ servers }));
+  try {
+    const [a, b, c] = clients;
+    await Promise.all(clients.map((client) => client.registered()));
+    await connectPair(a, b, "direct");
+    await connectPair(a, c, "direct");
+    await b.dispose();
+    for (let i = 0; i < 5; i++) {
+      await a.command(`send ${b.id} to-b-${i}`);
+      await a.command(`send ${c.id} to-c-${i}`);
+    }
+    await c.waitForCount((e) => e.type === "message", 5, WAIT, "messages at c");
+    assert.deepEqual(texts(c, a.id), [0, 1, 2, 3, 4].map((i) => `to-c-${i}`));
+    await a.waitForCount((e) => e.type === "delivered" && e.peer === c.id, 5, WAIT, "c deliveries");
+    const failed = await a.waitForCount(
+      (e) => e.type === "error" && e.peer === b.id && typeof e.messageId === "number",
+      5,
+      WAIT,
+      "failure reports for the vanished peer",
+    );
+    const sentToB = a.of("sent").filter((e) => e.peer === b.id).map((e) => e.messageId);
+    assert.deepEqual(failed.map((e) => e.messageId).sort(), sentToB.sort());
+    assert.equal(a.of("delivered").filter((e) => e.peer === b.id).length, 0);
+    await a.waitFor(
+      (e) => e.type === "peer" && e.peer === b.id && e.state === "disconnected",
+      WAIT,
+      "b gone",
+    );
+    await stopAll([a, c]);
+  } finally {
+    await Promise.all(clients.map((client) => client.dispose()));
+  }
+});
