@@ -69,6 +69,7 @@ export type StunServiceEvent =
   | { type: "send-failed"; error: string }
   | { type: "receive-failed"; error: string }
   | { type: "directory-failed"; error: string }
+  | { type: "internal-error"; error: string }
   | { type: "closed" };
 
 /** Options of {@linkcode StunService.listen}. */
@@ -116,6 +117,8 @@ export interface StunServiceStats {
   authenticated: number;
   /** Sends that failed. */
   sendFailures: number;
+  /** Datagrams whose handling threw (a bug; reported as `internal-error` events). */
+  internalErrors: number;
   /** Dropped datagrams by reason. */
   dropped: StunDropCounters;
 }
@@ -155,6 +158,16 @@ function defaultListenDatagram(
   return Deno.listenDatagram(options);
 }
 
+function softwareBytes(software: string | undefined): Uint8Array | undefined {
+  const text = software ?? DEFAULT_SOFTWARE;
+  if (text === "") return undefined;
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length > 763 || [...text].length > 127) {
+    throw new RangeError("SOFTWARE is at most 127 characters and 763 bytes");
+  }
+  return bytes;
+}
+
 function isAddressInUse(error: unknown): boolean {
   return error instanceof Deno.errors.AddrInUse;
 }
@@ -181,6 +194,7 @@ export class StunService {
     errors: 0,
     authenticated: 0,
     sendFailures: 0,
+    internalErrors: 0,
     dropped: { notStun: 0, notRequest: 0, unsupportedMethod: 0, malformed: 0, badFingerprint: 0 },
   };
 
@@ -200,11 +214,7 @@ export class StunService {
     this.addresses = connections.map((c) => c.addr as Deno.NetAddr);
     this.#users = options.users;
     this.#onEvent = options.onEvent ?? (() => {});
-    const software = options.software ?? DEFAULT_SOFTWARE;
-    this.#software = software === "" ? undefined : new TextEncoder().encode(software);
-    if (this.#software !== undefined && this.#software.length > 763) {
-      throw new RangeError("SOFTWARE is at most 763 bytes");
-    }
+    this.#software = softwareBytes(options.software);
     this.#loops = connections.map((connection) => this.#serve(connection));
     this.#safeEvent({ type: "listening", addresses: this.addresses });
   }
@@ -223,9 +233,16 @@ export class StunService {
    * ```
    */
   static listen(options: StunServiceOptions = {}): StunService {
+    softwareBytes(options.software); // validated before anything is bound
     const listen = options.listenDatagram ?? defaultListenDatagram;
     const port = options.port ?? DEFAULT_STUN_PORT;
-    const onEvent = options.onEvent ?? (() => {});
+    const onEvent = (event: StunServiceEvent) => {
+      try {
+        options.onEvent?.(event);
+      } catch {
+        // A logger that throws must not stop the service from starting.
+      }
+    };
     if (options.hostname !== undefined) {
       return new StunService(
         [listen({ transport: "udp", hostname: options.hostname, port })],
@@ -302,7 +319,13 @@ export class StunService {
         continue;
       }
       consecutiveFailures = 0;
-      this.#handle(received[0], received[1] as Deno.NetAddr, connection);
+      try {
+        this.#handle(received[0], received[1] as Deno.NetAddr, connection);
+      } catch (error) {
+        // Never expected; one bad datagram must not stop the service.
+        this.stats.internalErrors++;
+        this.#safeEvent({ type: "internal-error", error: errorText(error) });
+      }
     }
   }
 

@@ -507,3 +507,58 @@ Deno.test("stun service: where :: is IPv6-only, a second 0.0.0.0 socket on the s
     await service.close();
   }
 });
+
+Deno.test("stun service: a datagram whose handling throws is counted and the service goes on", async () => {
+  const events: StunServiceEvent[] = [];
+  let first = true;
+  const service = StunService.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    onEvent: (event) => events.push(event),
+    listenDatagram: (options) => {
+      const inner = Deno.listenDatagram(options);
+      return {
+        get addr() {
+          return inner.addr;
+        },
+        async receive(buffer?: Uint8Array) {
+          const [data, from] = await inner.receive(buffer);
+          if (!first) return [data, from];
+          first = false; // the first source is not an IP address: encoding the answer throws
+          return [data, { ...(from as Deno.NetAddr), hostname: "not-an-address" }];
+        },
+        send: (bytes: Uint8Array, to: Deno.Addr) => inner.send(bytes, to),
+        close: () => inner.close(),
+      } as Deno.DatagramConn;
+    },
+  });
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const to = service.addresses[0];
+    await client.send(request(), to);
+    const answer = await exchange(client, to, request());
+    assert.equal(answer.messageClass, StunClass.SuccessResponse);
+    assert.equal(service.stats.internalErrors, 1);
+    assert.ok(events.some((e) => e.type === "internal-error"));
+  } finally {
+    client.close();
+    await service.close();
+  }
+});
+
+Deno.test("stun service: an over-long SOFTWARE is refused before anything is bound", () => {
+  let bound = 0;
+  assert.throws(
+    () =>
+      StunService.listen({
+        port: 0,
+        software: "x".repeat(128),
+        listenDatagram: (options) => {
+          bound++;
+          return Deno.listenDatagram(options);
+        },
+      }),
+    RangeError,
+  );
+  assert.equal(bound, 0);
+});
