@@ -47,6 +47,13 @@ Deno.test("two clients exchange messages over a direct path", async () => {
     const [a, b] = clients;
     await Promise.all(clients.map((c) => c.registered()));
     assert.notEqual(a.id, b.id);
+    const stranger = "5a".repeat(20);
+    await a.command(`connect ${stranger}`);
+    const refused = await a.waitFor((e) => e.type === "error", WAIT, "unknown-peer error");
+    assert.equal(refused.code, "unknown-peer");
+    assert.equal(refused.peer, stranger);
+    await a.command(`send ${stranger} hello?`);
+    await a.waitForCount((e) => e.type === "error" && e.peer === stranger, 2, WAIT, "send refused");
     await connectPair(a, b, "direct");
     const direct = a.events.find(peerState(b.id, "direct"))!;
     assert.match(direct.path as string, /^udp [0-9.]+:\d+$/);
