@@ -349,9 +349,15 @@ export class PeerLink {
   #adopt(session: SecureSession): void {
     const previous = this.#session;
     this.#session = session;
-    if (previous && previous.localIndex !== session.localIndex) {
+    if (previous && previous !== session) {
+      // The peer ran a new handshake while ours was alive: it lost its state (a restart), so
+      // the old channel's sequence space means nothing to it. Unacknowledged messages are
+      // reported; new ones start a fresh channel.
+      if (previous.localIndex !== session.localIndex) this.#ctx.releaseIndex(previous.localIndex);
       previous.close();
-      this.#ctx.releaseIndex(previous.localIndex);
+      this.#channel?.close(new Error("the peer restarted its session"));
+      this.#channel = undefined;
+      this.#inFlight.clear();
     }
     this.#ctx.log?.(`session with ${this.peer} established (index ${session.localIndex})`);
     // Probe every candidate at once: keys exist now.

@@ -265,3 +265,47 @@ Deno.test("a vanished peer never stalls another; its messages are reported, not 
     await Promise.all(clients.map((client) => client.dispose()));
   }
 });
+
+Deno.test("a peer that restarts with its stored identity keeps its ID and can be reached again", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const dir = await Deno.makeTempDir();
+  const identity = ["--identity", `${dir}/identity.json`];
+  const a = ClientProcess.start({ servers });
+  let b = ClientProcess.start({ servers, ephemeral: false, args: identity });
+  try {
+    await a.registered();
+    const firstId = await b.registered();
+    await connectPair(a, b, "direct");
+    await a.command(`send ${b.id} before restart`);
+    await b.waitFor((e) => e.type === "message", WAIT, "first message");
+    assert.equal((await b.stop()).code, 0);
+    await a.waitFor(
+      (e) => e.type === "peer" && e.peer === firstId && e.state === "disconnected",
+      WAIT,
+      "b left",
+    );
+    b = ClientProcess.start({ servers, ephemeral: false, args: identity });
+    assert.equal(await b.registered(), firstId, "same ID from the stored key");
+    const from = a.events.length;
+    await a.command(`connect ${firstId}`);
+    await a.waitFor(
+      (e) => e.type === "peer" && e.peer === firstId && e.state === "direct",
+      WAIT,
+      "direct again",
+      from,
+    );
+    await a.command(`send ${firstId} after restart`);
+    await b.waitFor(
+      (e) => e.type === "message" && e.text === "after restart",
+      WAIT,
+      "second message",
+    );
+    await a.waitForCount((e) => e.type === "delivered", 2, WAIT, "both delivered");
+    await stopAll([a, b]);
+  } finally {
+    await a.dispose();
+    await b.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
