@@ -17,13 +17,18 @@
  */
 
 import { type CommandRunner, LabCommandError, runCommand } from "./command.ts";
+import { delayHolderBinary } from "./delay_holder.ts";
+import { EventLog } from "./json_lines.ts";
 import {
+  DELAY_QUEUE,
+  delayRuleCommands,
   hostLossRuleset,
   LAB_TABLE,
   NatConfigError,
   type NatKind,
   natRuleset,
   REMAP_PRIVATE_PORTS,
+  validDelayMs,
   validLossPercent,
 } from "./nat_kind.ts";
 
@@ -70,6 +75,8 @@ export interface LabHostSpec {
   remap?: boolean;
   /** Random loss in percent on the NAT's public side (or the host's, for kind none). */
   lossPercent?: number;
+  /** Delay in ms on the NAT's public side (or the host's), each way. Needs gcc. */
+  delayMs?: number;
 }
 
 /** A host of a built lab. */
@@ -181,6 +188,7 @@ export class NatLab {
   #hosts = new Map<string, LabHost>();
   #namespaces: string[] = [];
   #children = new Set<Deno.ChildProcess>();
+  #holderInputs: WritableStreamDefaultWriter<Uint8Array>[] = [];
   #runner: CommandRunner;
   #destroyed: Promise<void> | undefined;
 
@@ -210,6 +218,7 @@ export class NatLab {
     for (const spec of options.hosts) {
       checkHostName(spec.name);
       validLossPercent(spec.lossPercent);
+      validDelayMs(spec.delayMs);
       if (names.has(spec.name)) throw new NatConfigError(`duplicate host name ${spec.name}`);
       names.add(spec.name);
     }
@@ -283,6 +292,27 @@ export class NatLab {
   }
 
   /**
+   * Starts the NFQUEUE delay holder in `namespace`, waits until it has bound its queue, then
+   * sends `iface`'s packets to it.
+   */
+  async #startDelay(namespace: string, iface: string, delayMs: number): Promise<void> {
+    const binary = await delayHolderBinary(this.#runner);
+    const child = this.spawn(namespace, [binary, String(DELAY_QUEUE), String(delayMs)], {
+      stderr: "null",
+    });
+    this.#holderInputs.push(child.stdin.getWriter());
+    const log = new EventLog(child.stdout);
+    try {
+      await log.waitFor((e) => e.type === "ready", 30_000, "the delay holder");
+    } catch (error) {
+      throw new LabCommandError(["nfqueue_delay", namespace], -1, String(error));
+    }
+    for (const argv of delayRuleCommands(iface)) {
+      await this.#run(["ip", "netns", "exec", namespace, ...argv]);
+    }
+  }
+
+  /**
    * Public hosts and routers route everything via the server host, which does not forward: a
    * packet to an address outside the lab (a peer's private candidate, say) is dropped there,
    * as the Internet drops private addresses, instead of failing at the sender.
@@ -295,6 +325,7 @@ export class NatLab {
     const hostNs = `${this.prefix}-${spec.name}`;
     const publicAddress = `198.18.0.${2 + index}`;
     const loss = spec.lossPercent ?? 0;
+    const delay = spec.delayMs ?? 0;
     const remap = spec.remap ?? false;
     await this.#addNamespace(hostNs);
     // The host's ephemeral ports are the range the remapping NAT translates.
@@ -320,11 +351,13 @@ export class NatLab {
       await this.#defaultRouteToPublicHost(hostNs);
       const rules = hostLossRuleset("eth0", loss);
       if (rules !== "") await this.#run(["ip", "netns", "exec", hostNs, "nft", "-f", "-"], rules);
+      if (delay > 0) await this.#startDelay(hostNs, "eth0", delay);
       this.#hosts.set(spec.name, {
         name: spec.name,
         kind: spec.kind,
         remap,
         lossPercent: loss,
+        delayMs: delay,
         namespace: hostNs,
         natNamespace: undefined,
         address: publicAddress,
@@ -379,11 +412,13 @@ export class NatLab {
       lossPercent: loss,
     });
     await this.#run(["ip", "netns", "exec", natNs, "nft", "-f", "-"], rules);
+    if (delay > 0) await this.#startDelay(natNs, "wan", delay);
     this.#hosts.set(spec.name, {
       name: spec.name,
       kind: spec.kind,
       remap,
       lossPercent: loss,
+      delayMs: delay,
       namespace: hostNs,
       natNamespace: natNs,
       address: `${lanNet}.2`,
@@ -523,6 +558,9 @@ export class NatLab {
   }
 
   async #teardown(): Promise<void> {
+    // Closing its stdin lets a delay holder release what it holds and exit.
+    await Promise.allSettled(this.#holderInputs.map((input) => input.close()));
+    this.#holderInputs = [];
     const children = [...this.#children];
     for (const child of children) {
       try {

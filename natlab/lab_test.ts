@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { delayHolderBinary } from "./delay_holder.ts";
 import { checkLabSupport } from "./environment.ts";
 import { NatLab, OBSERVER_ADDRESSES, SERVER_ADDRESS, sweepStaleNamespaces } from "./lab.ts";
 import {
@@ -13,6 +14,18 @@ import type { JsonEvent } from "./json_lines.ts";
 
 const support = await checkLabSupport();
 const skipReason = support.ok ? "" : ` (SKIPPED: ${support.reason})`;
+
+/** The delay holder needs gcc (`.ci/run` installs it) to be built. */
+async function delayUnavailable(): Promise<string | undefined> {
+  if (!support.ok) return support.reason;
+  try {
+    await delayHolderBinary();
+    return undefined;
+  } catch (error) {
+    return `the delay holder cannot be built: ${String(error)}`;
+  }
+}
+const delaySkip = await delayUnavailable();
 
 Deno.test("natRuleset builds the cone kinds from dynamic maps and sets", () => {
   const full = natRuleset({ kind: "full-cone", publicAddress: "198.18.0.2", wan: "w", lan: "l" });
@@ -110,6 +123,9 @@ Deno.test({
       hosts: [
         ...CASES.map(({ name, kind, remap }) => ({ name, kind, remap })),
         { name: "lossy", kind: "full-cone", lossPercent: 50 },
+        ...(delaySkip === undefined
+          ? [{ name: "slow", kind: "port-restricted", delayMs: 100 }] as const
+          : []),
       ],
     });
     await using observer = await ProbeProcess.start(lab, lab.publicNamespace, [
@@ -215,6 +231,39 @@ Deno.test({
         }
       });
     }
+
+    await t.step({
+      name: `a delay on the public side holds every datagram, each way, keeping order${
+        delaySkip === undefined ? "" : ` (SKIPPED: ${delaySkip})`
+      }`,
+      ignore: delaySkip !== undefined,
+      fn: async () => {
+        await using inside = await ProbeProcess.start(lab, lab.host("slow").namespace, [
+          "--udp",
+          "0.0.0.0:0",
+        ]);
+        const sentAt = performance.now();
+        await inside.command(`send 0 ${S1} slow-first`);
+        const echo = await inside.log.waitFor(
+          (e) => e.type === "recv" && String(e.text).startsWith("seen "),
+          15_000,
+          "the delayed echo",
+        );
+        const echoAt = inside.log.timeOf((e) => e === echo) ?? performance.now();
+        // 100 ms out through the NAT's public side and 100 ms back in.
+        assert.ok(echoAt - sentAt >= 195, `round trip ${echoAt - sentAt} ms with 2 x 100 ms`);
+        await inside.command(`burst 0 ${S1} 50 slow`);
+        await pollUntil(
+          () => observer.received(0).filter((e) => String(e.text).startsWith("slow-")).length >= 51,
+          15_000,
+          "the delayed burst",
+        );
+        const order = observer.received(0).map((e) => String(e.text)).filter((text) =>
+          text.startsWith("slow-") && text !== "slow-first"
+        );
+        assert.deepEqual(order, Array.from({ length: 50 }, (_, i) => `slow-${i}`));
+      },
+    });
 
     await t.step("random loss on the public side drops some datagrams, not all", async () => {
       await using inside = await ProbeProcess.start(lab, lab.host("lossy").namespace, [

@@ -2,7 +2,9 @@
  * `deno task natlab`: runs the NAT matrix and prints it.
  *
  * Flags: `--json` (print the results as JSON instead of the table), `--loss 0,5` (loss rates in
- * percent), `--pairs a+b,...` (only these pairs), `--no-remap` (skip the port-remapping pair),
+ * percent), `--pairs a+b,...` (only these pairs; leaves out the delayed pair), `--no-remap` (skip
+ * the port-remapping pair), `--no-delay` (skip the delayed pair), `--delay-ms N` (delay every
+ * NAT's public side by N ms each way),
  * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 50).
  * Exits 0 when every run met its expectations, 1 otherwise, 2 when the lab cannot run here.
  *
@@ -25,6 +27,10 @@ export interface NatlabArgs {
   pairs: [string, string][] | undefined;
   /** Include the remapping pair. */
   remap: boolean;
+  /** Include the delayed pair (when no `--pairs` is given). */
+  delayPair: boolean;
+  /** Delay of every other run, ms each way. */
+  delayMs: number;
   /** Labs at once. */
   concurrency: number;
   /** Messages per direction. */
@@ -62,6 +68,8 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     lossPercents: [0, 5],
     pairs: undefined,
     remap: true,
+    delayPair: true,
+    delayMs: 0,
     concurrency: 3,
     messages: 50,
   };
@@ -69,7 +77,15 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     const flag = args[i];
     if (flag === "--json") parsed.json = true;
     else if (flag === "--no-remap") parsed.remap = false;
-    else if (flag === "--loss") {
+    else if (flag === "--no-delay") parsed.delayPair = false;
+    else if (flag === "--delay-ms") {
+      const text = args[++i];
+      const value = Number(text);
+      if (text === undefined || !Number.isInteger(value) || value < 0 || value > 5000) {
+        throw new NatlabUsageError("--delay-ms must be an integer 0-5000");
+      }
+      parsed.delayMs = value;
+    } else if (flag === "--loss") {
       parsed.lossPercents = (args[++i] ?? "").split(",").map((text) => {
         const value = Number(text);
         if (text === "" || !Number.isInteger(value) || value < 0 || value > 99) {
@@ -102,7 +118,12 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
  * ```
  */
 export function selectPairs(args: NatlabArgs): PairSpec[] {
-  const all = matrixPairs({ lossPercents: args.lossPercents, remapPair: args.remap });
+  const all = matrixPairs({
+    lossPercents: args.lossPercents,
+    remapPair: args.remap,
+    delayPair: args.delayPair && args.pairs === undefined,
+    delayMs: args.delayMs,
+  });
   if (args.pairs === undefined) return all;
   const wanted = args.pairs;
   return all.filter((spec) =>

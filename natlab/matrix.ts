@@ -32,6 +32,8 @@ export interface PairSpec {
   lossPercent: number;
   /** Both NATs remap ports (cone kinds only). */
   remap: boolean;
+  /** Delay (ms) on each NAT's public side, each way (0: none). */
+  delayMs: number;
 }
 
 /** The path a pair reached. */
@@ -70,16 +72,21 @@ export interface PairResult extends PairSpec {
  *
  * @example
  * ```ts
- * pairName({ a: "full-cone", b: "symmetric", lossPercent: 0, remap: false }); // "full-cone+symmetric"
+ * pairName({ a: "full-cone", b: "symmetric", lossPercent: 0, remap: false, delayMs: 0 }); // "full-cone+symmetric"
  * ```
  */
 export function pairName(spec: PairSpec): string {
-  return `${spec.a}+${spec.b}${spec.remap ? " (remap)" : ""}`;
+  return `${spec.a}+${spec.b}${spec.remap ? " (remap)" : ""}${
+    spec.delayMs > 0 ? ` (delay ${spec.delayMs} ms)` : ""
+  }`;
 }
+
+/** The delay (ms, each way, on each NAT's public side) of the matrix's delayed pair. */
+export const DELAYED_PAIR_MS = 50;
 
 /**
  * Every unordered pair of kinds (21 with same-kind pairs), at each loss rate, plus one pair of
- * port-remapping NATs.
+ * port-remapping NATs and, if asked, one pair with delay and 5% loss.
  *
  * @example
  * ```ts
@@ -87,19 +94,42 @@ export function pairName(spec: PairSpec): string {
  * ```
  */
 export function matrixPairs(
-  options: { lossPercents: readonly number[]; remapPair: boolean; kinds?: readonly NatKind[] },
+  options: {
+    lossPercents: readonly number[];
+    remapPair: boolean;
+    delayPair?: boolean;
+    kinds?: readonly NatKind[];
+    delayMs?: number;
+  },
 ): PairSpec[] {
+  const delayMs = options.delayMs ?? 0;
   const kinds = options.kinds ?? NAT_KINDS;
   const specs: PairSpec[] = [];
   for (const lossPercent of options.lossPercents) {
     for (let i = 0; i < kinds.length; i++) {
       for (let j = i; j < kinds.length; j++) {
-        specs.push({ a: kinds[i], b: kinds[j], lossPercent, remap: false });
+        specs.push({ a: kinds[i], b: kinds[j], lossPercent, remap: false, delayMs });
       }
     }
   }
   if (options.remapPair) {
-    specs.push({ a: "port-restricted", b: "port-restricted", lossPercent: 0, remap: true });
+    specs.push({
+      a: "port-restricted",
+      b: "port-restricted",
+      lossPercent: 0,
+      remap: true,
+      delayMs,
+    });
+  }
+  if (options.delayPair) {
+    // The pair that needs peer-reflexive answers, slowed down and lossy.
+    specs.push({
+      a: "restricted-cone",
+      b: "symmetric",
+      lossPercent: 5,
+      remap: false,
+      delayMs: DELAYED_PAIR_MS,
+    });
   }
   return specs;
 }
@@ -240,8 +270,20 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
   const problems = result.problems;
   const lab = await NatLab.create({
     hosts: [
-      { name: "a", kind: spec.a, remap: spec.remap, lossPercent: spec.lossPercent },
-      { name: "b", kind: spec.b, remap: spec.remap, lossPercent: spec.lossPercent },
+      {
+        name: "a",
+        kind: spec.a,
+        remap: spec.remap,
+        lossPercent: spec.lossPercent,
+        delayMs: spec.delayMs,
+      },
+      {
+        name: "b",
+        kind: spec.b,
+        remap: spec.remap,
+        lossPercent: spec.lossPercent,
+        delayMs: spec.delayMs,
+      },
     ],
   });
   const processes: LabProcess[] = [];

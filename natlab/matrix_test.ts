@@ -11,6 +11,10 @@ Deno.test("matrixPairs covers the 21 unordered pairs per loss rate plus one rema
   assert.ok(names.has("symmetric+symmetric"));
   assert.ok(names.has("none+udp-blocked"));
   assert.equal(specs.filter((s) => s.remap).length, 1);
+  const delayed = matrixPairs({ lossPercents: [0], remapPair: false, delayPair: true });
+  assert.deepEqual(delayed.filter((s) => s.delayMs > 0).map(pairName), [
+    "restricted-cone+symmetric (delay 50 ms)",
+  ]);
 });
 
 Deno.test("tcpListening reads /proc/net/tcp", () => {
@@ -30,6 +34,7 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
     b: "symmetric",
     lossPercent: 5,
     remap: false,
+    delayMs: 0,
     expected: "direct",
     connectMs: 120,
     directMs: 130,
@@ -63,7 +68,9 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
 Deno.test("parseNatlabArgs and selectPairs choose the runs", () => {
   const args = parseNatlabArgs(["--pairs", "symmetric+none", "--loss", "0", "--no-remap"]);
   assert.deepEqual(selectPairs(args).map(pairName), ["none+symmetric"]);
-  assert.equal(selectPairs(parseNatlabArgs([])).length, 43);
+  assert.equal(selectPairs(parseNatlabArgs([])).length, 44);
+  assert.equal(selectPairs(parseNatlabArgs(["--no-delay"])).length, 43);
+  assert.ok(selectPairs(parseNatlabArgs(["--delay-ms", "20"])).every((spec) => spec.delayMs > 0));
   assert.equal(parseNatlabArgs(["--json"]).json, true);
   assert.throws(() => parseNatlabArgs(["--loss", "100"]), NatlabUsageError);
   assert.throws(() => parseNatlabArgs(["--pairs", "cone+none"]), NatlabUsageError);

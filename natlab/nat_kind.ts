@@ -18,7 +18,8 @@
  *
  * Every kind drops what reaches the router itself from the public side and counts it in the
  * named counter `unsolicited`; `udp-blocked` counts its drops in `udp_blocked`. A random-drop
- * rule (`numgen random mod 100 < loss`) on the public interface, both ways, simulates loss.
+ * rule (`numgen random mod 100 < loss`) on the public interface, both ways, simulates loss;
+ * {@linkcode delayRuleCommands} hand packets to a user-space holder that releases them later.
  *
  * @module
  */
@@ -100,6 +101,46 @@ export function validLossPercent(lossPercent: number | undefined): number {
     throw new NatConfigError(`loss must be an integer percentage 0-99, got ${lossPercent}`);
   }
   return loss;
+}
+
+/** The NFQUEUE queue number the delay holder binds (queues are per network namespace). */
+export const DELAY_QUEUE = 0;
+
+/** The longest delay the lab applies, in milliseconds. */
+export const MAX_DELAY_MS = 5000;
+
+/**
+ * Checks a delay and returns it as an integer.
+ *
+ * @example
+ * ```ts
+ * validDelayMs(50); // 50
+ * ```
+ */
+export function validDelayMs(delayMs: number | undefined): number {
+  const delay = delayMs ?? 0;
+  if (!Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_MS) {
+    throw new NatConfigError(`delay must be an integer 0-${MAX_DELAY_MS} ms, got ${delayMs}`);
+  }
+  return delay;
+}
+
+/**
+ * The iptables commands (nf_tables backend, `NFQUEUE` target: this kernel lacks nftables' own
+ * `queue` expression) that send every packet on `iface`, both directions, to the delay holder's
+ * queue. No netem here: a user-space holder gives each packet its verdict after the delay.
+ *
+ * @example
+ * ```ts
+ * delayRuleCommands("wan")[0]; // ["iptables", "-t", "mangle", "-A", "PREROUTING", ...]
+ * ```
+ */
+export function delayRuleCommands(iface: string): string[][] {
+  const queue = ["-j", "NFQUEUE", "--queue-num", String(DELAY_QUEUE)];
+  return [
+    ["iptables", "-w", "-t", "mangle", "-A", "PREROUTING", "-i", iface, ...queue],
+    ["iptables", "-w", "-t", "mangle", "-A", "POSTROUTING", "-o", iface, ...queue],
+  ];
 }
 
 /** Rules dropping `loss` percent of packets on `iface`, both directions. */

@@ -5,6 +5,7 @@
  * skipped and its name says why.
  */
 import assert from "node:assert/strict";
+import { delayHolderBinary } from "./delay_holder.ts";
 import { checkLabSupport } from "./environment.ts";
 import { sweepStaleNamespaces } from "./lab.ts";
 import { matrixPairs, runMatrix } from "./matrix.ts";
@@ -31,14 +32,33 @@ async function skipReason(): Promise<string | undefined> {
 
 const skip = await skipReason();
 
+/** The delayed pair needs the delay holder, which needs gcc (`.ci/run` installs it). */
+async function delaySkipReason(): Promise<string | undefined> {
+  if (skip !== undefined) return skip;
+  try {
+    await delayHolderBinary();
+    return undefined;
+  } catch (error) {
+    return `the delay holder cannot be built: ${String(error)}`;
+  }
+}
+const delaySkip = await delaySkipReason();
+
 Deno.test({
   name: `natlab: direct paths where hole punching can work, the relay elsewhere, every message ` +
-    `exactly once and in order, for every pair of NAT kinds at 0% and 5% loss` +
-    (skip === undefined ? "" : ` (SKIPPED: ${skip})`),
+    `exactly once and in order, for every pair of NAT kinds at 0% and 5% loss, a remapping ` +
+    `pair and a delayed pair` +
+    (skip === undefined
+      ? delaySkip === undefined ? "" : ` (delayed pair SKIPPED: ${delaySkip})`
+      : ` (SKIPPED: ${skip})`),
   ignore: skip !== undefined,
   fn: async () => {
     await sweepStaleNamespaces();
-    const specs = matrixPairs({ lossPercents: [0, 5], remapPair: true });
+    const specs = matrixPairs({
+      lossPercents: [0, 5],
+      remapPair: true,
+      delayPair: delaySkip === undefined,
+    });
     const results = await runMatrix(specs, { root, concurrency: 3 });
     const table = formatMatrixTable(results);
     assert.equal(results.length, specs.length, table);
