@@ -17,9 +17,11 @@ import type { TokenBucket } from "./token_bucket.ts";
 
 /**
  * Where a session is in its life: `new` (waiting for `hello`), `challenged` (waiting for
- * `register`), `registered` (may broker and relay), `closed` (closed or closing).
+ * `register`), `registered` (may broker and relay), `closing` (its last words are being
+ * written, then its input is drained until the client closes or a deadline, so the client reads
+ * them instead of a reset), `closed` (socket released).
  */
-export type SessionState = "new" | "challenged" | "registered" | "closed";
+export type SessionState = "new" | "challenged" | "registered" | "closing" | "closed";
 
 /** What a session forwards to the server that owns it. */
 export interface SessionHandler {
@@ -94,6 +96,10 @@ export class Session implements RegistryEntry, FrameSink {
   peers: Map<string, Session> | null = null;
   /** The last relay destination (skips the ID lookup for runs of frames to one peer). */
   lastTarget: Session | null = null;
+  /** While closing: when to stop waiting for the client to close (0 until the write side is shut). */
+  lingerUntil = 0;
+  /** While closing: the client has closed its side (or reading ended otherwise). */
+  readEnded = false;
   /** `queue.writtenBytes` when a relay sender last gave up waiting for this session (-1: never). */
   stalledAt = -1;
   /** The read loop, once started. */
@@ -128,9 +134,9 @@ export class Session implements RegistryEntry, FrameSink {
     this.queue = new WriteQueue(conn, { onError: (e) => handler.onWriteError(this, e) });
   }
 
-  /** True once the session is closed or closing. */
+  /** True once the session is closing or closed: nothing it sends is processed any more. */
   get closed(): boolean {
-    return this.state === "closed";
+    return this.state === "closing" || this.state === "closed";
   }
 
   /**
@@ -153,11 +159,13 @@ export class Session implements RegistryEntry, FrameSink {
 
   /** {@inheritDoc FrameSink.onFrame} */
   onFrame(kind: number, body: Uint8Array): void | Promise<void> {
+    if (this.state === "closing") return; // draining: input is read and discarded
     return this.#handler.onFrame(this, kind, body);
   }
 
   /** {@inheritDoc FrameSink.onEmptyFrame} */
   onEmptyFrame(): void {
+    if (this.state === "closing") return;
     this.#handler.onEmptyFrame(this);
   }
 

@@ -98,8 +98,14 @@ export interface SignalingServerStats {
 const CONTROL_SLACK_BYTES = 256 * 1024;
 /** Grace for flushing a last error or bye before the socket is closed. */
 const CLOSE_FLUSH_MS = 2000;
+/** After the last words, how long the server waits for the client to close its side. */
+const CLOSE_LINGER_MS = 2000;
+/** Each relay frame counts at least this many bytes against the rate (bounds frames per second). */
+const RELAY_MIN_CHARGE_BYTES = 64;
 /** How long a sender is paused for a receiver that is behind before the receiver counts as stalled. */
 const RELAY_STALL_MS = 500;
+/** Refused connections allowed to linger (drain before close) at once. */
+const MAX_LINGERING_REFUSALS = 256;
 /** Accepted-but-unregistered connections allowed beyond `maxClients`. */
 const PENDING_CONNECTION_ALLOWANCE = 1024;
 
@@ -135,6 +141,7 @@ export class SignalingServer implements SessionHandler {
   readonly #sweepTimer: ReturnType<typeof setInterval>;
   readonly #acceptLoop: Promise<void>;
   #shuttingDown = false;
+  #lingeringRefusals = 0;
   #stats: SignalingServerStats = {
     connections: 0,
     registered: 0,
@@ -241,9 +248,15 @@ export class SignalingServer implements SessionHandler {
     await this.#acceptLoop;
     const sessions = [...this.#sessions];
     for (const session of sessions) {
-      if (!session.closed) session.send({ type: "bye", reason: "server-shutdown" });
+      if (session.closed) continue;
+      session.send({ type: "bye", reason: "server-shutdown" });
+      session.state = "closing";
     }
     await withDeadline(Promise.all(sessions.map((s) => s.queue.flush())), CLOSE_FLUSH_MS);
+    // Shut the write side, then give clients a moment to close theirs, so that nobody gets a
+    // reset (which could discard the bye) for input we had not read yet.
+    for (const session of sessions) this.#shutWrite(session, CLOSE_LINGER_MS);
+    await withDeadline(Promise.all(sessions.map((s) => s.served)), CLOSE_LINGER_MS);
     for (const session of sessions) this.#drop(session);
     await withDeadline(Promise.all(sessions.map((s) => s.served)), CLOSE_FLUSH_MS);
     this.#log.info("signaling stopped after {relayedFrames} relayed frames", { ...this.stats });
@@ -326,12 +339,16 @@ export class SignalingServer implements SessionHandler {
   #admit(conn: Deno.TcpConn): void {
     const host = normalizeHost(conn.remoteAddr.hostname);
     if (this.#sessions.size >= this.#maxClients + PENDING_CONNECTION_ALLOWANCE) {
-      refuseConnection(conn, "server-full", "the server has no room for more connections");
+      this.#refuseConnection(conn, "server-full", "the server has no room for more connections");
       return;
     }
     const count = (this.#perAddress.get(host) ?? 0) + 1;
     if (count > this.#maxPerAddress) {
-      refuseConnection(conn, "too-many-connections", "too many connections from your address");
+      this.#refuseConnection(
+        conn,
+        "too-many-connections",
+        "too many connections from your address",
+      );
       this.#log.info("refused a connection from {host}: over {limit} connections", {
         host,
         limit: this.#maxPerAddress,
@@ -351,8 +368,44 @@ export class SignalingServer implements SessionHandler {
     session.served = readFrames(session.conn, session);
   }
 
+  /**
+   * Answers a connection it will not serve with one `error` and closes it gracefully (write side
+   * first, input drained for up to 2 s so the client reads the error rather than a reset). At most
+   * 256 refused connections linger at once; beyond that they are closed at once.
+   */
+  #refuseConnection(conn: Deno.TcpConn, code: ErrorCode, message: string): void {
+    const frame = encodeControlFrame({ type: "error", code, message });
+    if (this.#lingeringRefusals >= MAX_LINGERING_REFUSALS) {
+      conn.write(frame).catch(() => {}).finally(() => closeQuietly(conn));
+      return;
+    }
+    this.#lingeringRefusals++;
+    const timer = setTimeout(() => closeQuietly(conn), CLOSE_LINGER_MS);
+    (async () => {
+      try {
+        await conn.write(frame);
+        await conn.closeWrite();
+        const scratch = new Uint8Array(256);
+        for (let reads = 0; reads < 1024; reads++) {
+          if (await conn.read(scratch) === null) break;
+        }
+      } catch {
+        // reset, or closed by the timer: either way done
+      } finally {
+        clearTimeout(timer);
+        this.#lingeringRefusals--;
+        closeQuietly(conn);
+      }
+    })();
+  }
+
   /** {@inheritDoc SessionHandler.onReadEnd} */
   onReadEnd(session: Session, end: FrameReaderEnd, error?: unknown): void {
+    if (session.state === "closing") {
+      session.readEnded = true;
+      if (session.lingerUntil > 0) this.#drop(session);
+      return;
+    }
     if (session.closed) return;
     if (end !== "error" || isConnectionError(error)) {
       this.#close(session, { peerLeft: "disconnected" });
@@ -403,6 +456,7 @@ export class SignalingServer implements SessionHandler {
         return this.#notRegistered(session, message);
       case "registered":
         return this.#registeredMessage(session, message);
+      case "closing":
       case "closed":
         return;
     }
@@ -633,7 +687,7 @@ export class SignalingServer implements SessionHandler {
       this.#relayBurst,
       this.#now,
     );
-    if (!bucket.take(payloadBytes)) {
+    if (!bucket.take(Math.max(payloadBytes, RELAY_MIN_CHARGE_BYTES))) {
       this.#refuse(sender, "relay-quota", target.id, payloadBytes);
       return;
     }
@@ -720,7 +774,7 @@ export class SignalingServer implements SessionHandler {
   ): void {
     if (session.closed) return;
     const wasRegistered = session.state === "registered";
-    session.state = "closed";
+    session.state = "closing";
     if (how.error !== undefined) {
       session.send({ type: "error", code: how.error[0], message: how.error[1] });
     }
@@ -737,9 +791,31 @@ export class SignalingServer implements SessionHandler {
       session.peers = null;
     }
     session.lastTarget = null;
-    if (session.queue.queuedBytes > 0 && !this.#shuttingDown) {
-      withDeadline(session.queue.flush(), CLOSE_FLUSH_MS).then(() => this.#drop(session));
+    if (session.queue.queuedBytes > 0) {
+      withDeadline(session.queue.flush(), CLOSE_FLUSH_MS).then(() =>
+        this.#shutWrite(session, CLOSE_LINGER_MS)
+      );
     } else {
+      this.#shutWrite(session, CLOSE_LINGER_MS);
+    }
+  }
+
+  /**
+   * Shuts the write side (the client sees end of stream after our last words) and keeps reading
+   * and discarding until the client closes or `lingerMs` pass (the sweep enforces the deadline).
+   * Closing a socket with unread input would send a reset, which can destroy our last words.
+   */
+  #shutWrite(session: Session, lingerMs: number): void {
+    if (session.state === "closed") return;
+    session.queue.close();
+    session.lingerUntil = this.#now() + lingerMs;
+    if (session.readEnded) {
+      this.#drop(session);
+      return;
+    }
+    try {
+      (session.conn as Deno.TcpConn).closeWrite().catch(() => this.#drop(session));
+    } catch {
       this.#drop(session);
     }
   }
@@ -761,6 +837,10 @@ export class SignalingServer implements SessionHandler {
       const now = this.#now();
       const deadAfter = this.#heartbeatMs * HEARTBEAT_DEAD_FACTOR;
       for (const session of this.#sessions) {
+        if (session.state === "closing") {
+          if (session.lingerUntil > 0 && now > session.lingerUntil) this.#drop(session);
+          continue;
+        }
         if (session.closed) continue;
         if (session.state !== "registered") {
           if (now - session.connectedAt > this.#registrationTimeoutMs) {
@@ -810,11 +890,6 @@ function candidatesOf(session: Session): Candidate[] {
 function sameId(body: Uint8Array, id: Uint8Array): boolean {
   for (let i = 0; i < RELAY_PEER_ID_BYTES; i++) if (body[i] !== id[i]) return false;
   return true;
-}
-
-function refuseConnection(conn: Deno.Conn, code: ErrorCode, message: string): void {
-  const frame = encodeControlFrame({ type: "error", code, message });
-  conn.write(frame).catch(() => {}).finally(() => closeQuietly(conn));
 }
 
 function closeQuietly(conn: Deno.Conn): void {
