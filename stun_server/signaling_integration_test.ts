@@ -440,6 +440,50 @@ async function assertServedUnregistered(conn: SignalingConnection): Promise<void
   await conn.waitFor("challenge", WAIT_MS);
 }
 
+Deno.test("signaling: a sender over its relay rate is told, per refused frame", async () => {
+  const server = await ServerProcess.start({ args: ["--relay-rate", "100000"] });
+  try {
+    const a = await registered(server);
+    const b = await registered(server);
+    a.conn.send({ type: "connect", peer: b.me.id });
+    await a.conn.waitFor("introduce", WAIT_MS);
+    assert.equal(a.reply.relay.bytesPerSecond, 100_000);
+    const big = new Uint8Array(a.reply.relay.maxPayload);
+    a.conn.sendRelay(b.me.id, big); // within the one-second burst
+    a.conn.sendRelay(b.me.id, big); // over it
+    const refusal = await a.conn.waitFor("error", WAIT_MS);
+    assert.deepEqual([refusal.code, refusal.peer, refusal.bytes], [
+      "relay-quota",
+      b.me.id,
+      big.length,
+    ]);
+    const first = await nextRelay(b.conn);
+    assert.equal(first.payload.length, big.length);
+    await closeAll(a.conn, b.conn);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("signaling: peers of a replaced session are told", async () => {
+  const server = await ServerProcess.start();
+  try {
+    const a = await registered(server);
+    const b = await registered(server);
+    a.conn.send({ type: "connect", peer: b.me.id });
+    await a.conn.waitFor("introduce", WAIT_MS);
+    const bAgain = await registered(server, b.me);
+    const left = await a.conn.waitFor("peer-left", WAIT_MS);
+    assert.deepEqual(left, { type: "peer-left", peer: b.me.id, reason: "replaced" });
+    // The pair must be brokered again before relaying to the new session.
+    a.conn.sendRelay(b.me.id, new Uint8Array(1));
+    assert.equal((await a.conn.waitFor("error", WAIT_MS)).code, "relay-not-brokered");
+    await closeAll(a.conn, b.conn, bAgain.conn);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("signaling: limits on connections per address and registration time", async () => {
   const server = await ServerProcess.start({
     args: ["--max-conns-per-ip", "2", "--registration-timeout-ms", "300"],
