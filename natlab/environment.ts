@@ -25,7 +25,8 @@ export async function checkLabSupport(runner: CommandRunner = runCommand): Promi
     return { ok: false, reason: `needs Linux, this is ${Deno.build.os}` };
   }
   if (Deno.uid() !== 0) return { ok: false, reason: "needs root (network namespaces, nftables)" };
-  const name = `nlab${Deno.pid}x999999-check`;
+  // Random, so that test workers sharing this process ID do not collide.
+  const name = `nlab${Deno.pid}x${Math.floor(Math.random() * 1e9)}-check`;
   try {
     await runner(["ip", "netns", "add", name]);
   } catch (error) {
