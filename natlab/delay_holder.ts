@@ -31,7 +31,7 @@ export function delayHolderBinary(runner: CommandRunner = runCommand): Promise<s
     } catch {
       // Not built yet.
     }
-    const partial = `${binary}.${Deno.pid}.partial`;
+    const partial = `${binary}.${Deno.pid}.${crypto.randomUUID()}.partial`;
     await runner(["gcc", "-O2", "-Wall", "-o", partial, SOURCE.pathname]);
     await Deno.rename(partial, binary);
     return binary;
