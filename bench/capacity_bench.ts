@@ -3,7 +3,9 @@
  * clients (VmRSS delta / clients), and the time to accept a burst of 10,000 registrations, with
  * refused or failed connections counted. The clients are the native generator (one process on
  * the load CPU, Ed25519 keys made before the burst, each signature made when its challenge
- * arrives), so the server and the load never share a process or its open-file cap.
+ * arrives), so the server and the load never share a process or its open-file cap. The server
+ * runs with `--inspect` on loopback so the bench can force a full GC through the inspector: the
+ * baseline is taken after one, and the live memory per client after another.
  *
  * @module
  */
@@ -15,12 +17,24 @@ import {
   supportedFlags,
   waitForListening,
 } from "./our_server.ts";
+import { InspectorSession } from "./inspector.ts";
+import { freePort } from "./ports.ts";
 import type { ProfileEntry } from "./profile.ts";
 import { ChildProcess } from "./process.ts";
 import { readRssKiB } from "./proc.ts";
 import { makeRow } from "./report.ts";
 import type { BenchRow } from "./report.ts";
 import { summarize } from "./stats.ts";
+
+/** What a profiled capacity run records. */
+interface CapacityProfile {
+  /** Where the CPU profile goes. */
+  dir: string;
+  /** The CPU profile's summary. */
+  entries: ProfileEntry[] | null;
+  /** Lines describing where the memory goes. */
+  memory: string[];
+}
 
 /** Clients registered at once. */
 export const CAPACITY_CLIENTS = 10_000;
@@ -41,12 +55,18 @@ export interface CapacityRun {
   seconds: number;
   /** The first failure's reason, if any. */
   firstError: string;
-  /** Server RSS before the burst, KiB. */
+  /** Server RSS before the burst (after a forced full GC), KiB. */
   rssBeforeKiB: number;
   /** Server RSS with every client registered and idle, KiB (lowest sample after settling). */
   rssAfterKiB: number;
   /** `(after - before) / registered`, KiB. */
   kibPerClient: number;
+  /** Server RSS after a forced full GC (through the inspector), KiB. */
+  rssAfterGcKiB: number;
+  /** `(rssAfterGc - before) / registered`, KiB: live memory per client. */
+  kibPerClientAfterGc: number;
+  /** JS heap used per client after a full GC, KiB. */
+  heapKibPerClient: number;
 }
 
 /**
@@ -96,8 +116,9 @@ async function capacityRun(
   context: BenchContext,
   flags: string[],
   clients: number,
-  profile?: { dir: string; entries: ProfileEntry[] | null },
+  profile?: CapacityProfile,
 ): Promise<CapacityRun> {
+  const inspectPort = freePort();
   const server = startOurServer({
     repoRoot: context.repoRoot,
     stunPort: 0,
@@ -105,7 +126,9 @@ async function capacityRun(
     cpu: context.serverCpu,
     extraArgs: flags,
     profileDir: profile?.dir,
+    denoArgs: [`--inspect=127.0.0.1:${inspectPort}`],
   });
+  let inspector: InspectorSession | null = null;
   let load: ChildProcess | null = null;
   try {
     const port = await waitForListening(server, 20_000);
@@ -117,19 +140,46 @@ async function capacityRun(
       label: "sig_load capacity",
     });
     await load.waitForLine((l) => l.includes('"ready"'), 60_000);
+    // Baseline: a full GC first, so the baseline is the server's live memory at rest.
+    inspector = await InspectorSession.connect(inspectPort, 20_000);
+    const heapBefore = await inspector.collectAndMeasure();
     const rssBeforeKiB = await lowestRss(server.pid, 1000);
     await load.writeLine("go");
     const result = parseCapacityResult(
       await load.waitForLine((l) => l.includes('"result"'), 180_000),
     );
     const rssAfterKiB = await lowestRss(server.pid, context.quick ? 1500 : 3000);
+    // Then the live memory: RSS and JS heap after a forced full GC.
+    const heapAfter = await inspector.collectAndMeasure();
+    const rssAfterGcKiB = await lowestRss(server.pid, 1000);
+    if (profile !== undefined) {
+      const groups = await inspector.heapByConstructor(12);
+      const n = Math.max(1, result.registered);
+      profile.memory = [
+        `Memory of our server per idle registered client (${n} clients; profiled run):`,
+        `  RSS delta ${((rssAfterKiB - rssBeforeKiB) / n).toFixed(2)} KiB; after a forced full GC ${
+          ((rssAfterGcKiB - rssBeforeKiB) / n).toFixed(2)
+        } KiB, of which JS heap (used) ${((heapAfter - heapBefore) / 1024 / n).toFixed(2)} KiB;`,
+        "  the rest is native (Deno/tokio resources, buffers, allocator).",
+        "  Largest JS heap groups after GC (self size per client):",
+        ...groups.map((g) =>
+          `    ${(g.bytes / 1024 / n).toFixed(3).padStart(8)} KiB  ${
+            (g.count / n).toFixed(1).padStart(6)
+          } objects  ${g.name === "" ? "(no constructor name)" : g.name}`
+        ),
+      ];
+    }
     return {
       ...result,
       rssBeforeKiB,
       rssAfterKiB,
       kibPerClient: (rssAfterKiB - rssBeforeKiB) / Math.max(1, result.registered),
+      rssAfterGcKiB,
+      kibPerClientAfterGc: (rssAfterGcKiB - rssBeforeKiB) / Math.max(1, result.registered),
+      heapKibPerClient: (heapAfter - heapBefore) / 1024 / Math.max(1, result.registered),
     };
   } finally {
+    await inspector?.close();
     if (load !== null) await load.stop("SIGTERM", 5000);
     if (profile !== undefined) {
       profile.entries = await stopAndSummarize(server, profile.dir, context.repoRoot);
@@ -164,17 +214,20 @@ export const capacitySection: BenchSection = {
       }
     }
     const profiles = [];
+    const memoryLines: string[] = [];
     if (context.profile && runs.length > 0) {
       context.log("capacity: profiled run of our server");
-      const profile = {
+      const profile: CapacityProfile = {
         dir: await Deno.makeTempDir({ dir: context.tmpDir, prefix: "prof-capacity-" }),
-        entries: null as ProfileEntry[] | null,
+        entries: null,
+        memory: [],
       };
       try {
         await capacityRun(context, flags, CAPACITY_CLIENTS, profile);
       } catch (error) {
         context.log(`capacity: profiled run failed: ${(error as Error).message}`);
       }
+      memoryLines.push(...profile.memory);
       if (profile.entries !== null) {
         profiles.push({
           title: `burst of ${CAPACITY_CLIENTS} registrations`,
@@ -184,8 +237,9 @@ export const capacitySection: BenchSection = {
     }
     return {
       rows: capacityRows(runs, failure),
-      details: { clients: CAPACITY_CLIENTS, runs },
+      details: { clients: CAPACITY_CLIENTS, runs, memoryProfile: memoryLines },
       profiles,
+      text: memoryLines,
     };
   },
 };
@@ -212,6 +266,17 @@ export function capacityRows(runs: CapacityRun[], failure: string): BenchRow[] {
       target: "≤ 8 KiB",
       verdict: perClient === null ? "n/a" : perClient.median <= 8 ? "met" : "short",
       note: failure,
+    }),
+    makeRow({
+      section: "capacity",
+      figure: "… the same after a forced full GC (live memory)",
+      unit: "KiB",
+      ours: pick((r) => r.kibPerClientAfterGc),
+      note: runs.length === 0
+        ? ""
+        : `of which JS heap ${
+          summarize(runs.map((r) => r.heapKibPerClient)).median.toFixed(2)
+        } KiB; the row above is RSS as it is 1.5–3 s after the burst, garbage included`,
     }),
     makeRow({
       section: "capacity",

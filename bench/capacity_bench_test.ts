@@ -24,13 +24,18 @@ Deno.test("capacityRows: KiB per client against 8 KiB, any refusal is short", ()
     rssBeforeKiB: 50_000,
     rssAfterKiB: 50_000 + kib * 10_000,
     kibPerClient: kib,
+    rssAfterGcKiB: 50_000 + kib * 5_000,
+    kibPerClientAfterGc: kib / 2,
+    heapKibPerClient: kib / 4,
   });
   const ok = capacityRows([run(6), run(7), run(9)], "");
   assert.equal(ok[0].verdict, "met");
-  assert.equal(ok[2].verdict, "met");
+  assert.equal(ok[1].ours?.median, 3.5);
+  assert.match(ok[1].note, /JS heap 1\.75 KiB/);
+  assert.equal(ok[3].verdict, "met");
   const bad = capacityRows([run(9), run(10), run(7, 3)], "");
   assert.equal(bad[0].verdict, "short");
-  assert.equal(bad[2].verdict, "short");
-  assert.match(bad[2].note, /Connection refused/);
+  assert.equal(bad[3].verdict, "short");
+  assert.match(bad[3].note, /Connection refused/);
   assert.equal(capacityRows([], "not available: x")[0].ours, null);
 });

@@ -36,6 +36,8 @@ export interface SectionResult {
   details: Record<string, unknown>;
   /** CPU profiles of our server taken in this section (with `--profile`). */
   profiles?: { title: string; entries: ProfileEntry[] }[];
+  /** Further lines to print under the table (e.g. a memory breakdown). */
+  text?: string[];
 }
 
 /** A benchmark section. */

@@ -96,6 +96,7 @@ async function main(args: string[]): Promise<number> {
     details: {},
   };
   const profiles: { title: string; entries: ProfileEntry[] }[] = [];
+  const extraText: string[] = [];
   try {
     context.bins = await buildNative(tmpDir);
     for (const name of options.only) {
@@ -117,6 +118,7 @@ async function main(args: string[]): Promise<number> {
         rows = result.rows;
         report.details[name] = result.details;
         sectionProfiles.push(...(result.profiles ?? []));
+        extraText.push(...(result.text ?? []));
       } catch (error) {
         rows = [makeRow({
           section: name,
@@ -154,6 +156,7 @@ async function main(args: string[]): Promise<number> {
     );
   }
   for (const profile of profiles) out(`\n${formatProfile(profile.title, profile.entries)}`);
+  if (extraText.length > 0) out(`\n${extraText.join("\n")}`);
   report.details.profiles = profiles;
   const outDir = options.outDir.startsWith("/") ? options.outDir : `${repoRoot}/${options.outDir}`;
   await Deno.mkdir(outDir, { recursive: true });
