@@ -14,6 +14,7 @@
  * @module
  */
 export * from "./command.ts";
+export * from "./delay_holder.ts";
 export * from "./environment.ts";
 export * from "./json_lines.ts";
 export * from "./lab.ts";
