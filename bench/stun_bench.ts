@@ -167,6 +167,22 @@ export const stunSection: BenchSection = {
         }),
     });
     targets.push({
+      name: "deno",
+      start: (port) =>
+        ChildProcess.start({
+          command: "deno",
+          args: [
+            "run",
+            "--no-prompt",
+            "--allow-net",
+            new URL("./deno_stun_responder.ts", import.meta.url).pathname,
+            String(port),
+          ],
+          cpu: context.serverCpu,
+          label: "deno_stun_responder",
+        }),
+    });
+    targets.push({
       name: "native",
       start: (port) =>
         ChildProcess.start({
@@ -253,7 +269,12 @@ export function stunRows(
   const rows: BenchRow[] = [];
   const rate = (r: StunRun) => r.rate;
   const cpu = (r: StunRun) => r.cpuUsPerRequest;
-  for (const [ref, label] of [["coturn", "coturn -m 1"], ["native", "C recvmmsg"]] as const) {
+  const references = [
+    ["coturn", "coturn -m 1"],
+    ["deno", "plain Deno responder"],
+    ["native", "C recvmmsg"],
+  ] as const;
+  for (const [ref, label] of references) {
     const refNote = failures[ref] ? `${label}: ${failures[ref]}` : "";
     const rateRatio = ratioOf(pick(ours, rate), pick(runs[ref], rate));
     const cpuRatio = ratioOf(pick(ours, cpu), pick(runs[ref], cpu));
