@@ -16,6 +16,7 @@ import type { SecureSession } from "../shared/peer/session.ts";
 import type { ClientEvent, PeerState, PeerSummary } from "./events.ts";
 import type { LinkFrameCodec, MessageChannel, MessageChannelFactory } from "./link_frames.ts";
 import { PathManager, type PathManagerOptions, type UdpAddress } from "./path_manager.ts";
+import { RingBuffer } from "./reliable/ring_buffer.ts";
 
 /** Where a packet came from: a UDP address, or the relay. */
 export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay" };
@@ -63,7 +64,8 @@ export interface Introduction {
 }
 
 const INIT_RESEND_MS = 1000;
-const MAX_HELD_MESSAGES = 10_000;
+const MAX_HELD_MESSAGES = 100_000;
+const MAX_HELD_BYTES = 256 << 20;
 
 /**
  * The state of one peer.
@@ -88,12 +90,15 @@ export class PeerLink {
   #session: SecureSession | undefined;
   #channel: MessageChannel | undefined;
   /** Our message IDs, in order, waiting for a path before they go to the channel. */
-  #held: { id: number; bytes: Uint8Array }[] = [];
+  #held = new RingBuffer<{ id: number; bytes: Uint8Array }>();
+  #heldBytes = 0;
   /** Channel ID → our message ID. */
   readonly #inFlight = new Map<number, number>();
   #lastState: PeerState = "connecting";
   #lastPath: string | null = null;
   #rejected = 0;
+  #channelTimer: ReturnType<typeof setTimeout> | undefined;
+  #channelTimerAt = Infinity;
 
   /**
    * Creates the link of `peer` (state `connecting`).
@@ -220,18 +225,19 @@ export class PeerLink {
       });
       return;
     }
-    if (this.#held.length >= MAX_HELD_MESSAGES) {
+    if (this.#held.length >= MAX_HELD_MESSAGES || this.#heldBytes + bytes.length > MAX_HELD_BYTES) {
       this.#ctx.emit({
         type: "error",
         code: "queue-full",
-        message:
-          `message ${id} not sent: ${MAX_HELD_MESSAGES} messages already wait for ${this.peer}`,
+        message: `message ${id} not sent: ${this.#held.length} messages (${this.#heldBytes} ` +
+          `bytes) already wait for ${this.peer}`,
         peer: this.peer,
         messageId: id,
       });
       return;
     }
     this.#held.push({ id, bytes });
+    this.#heldBytes += bytes.length;
     this.#flushHeld();
   }
 
@@ -243,10 +249,17 @@ export class PeerLink {
     }
     const channel = this.#ensureChannel();
     while (this.#held.length > 0) {
-      const { id, bytes } = this.#held.shift()!;
+      const { id, bytes } = this.#held.at(0)!;
       try {
         this.#inFlight.set(channel.sendMessage(bytes), id);
+        this.#held.shift();
+        this.#heldBytes -= bytes.length;
       } catch (error) {
+        // The channel's window of unacknowledged messages is full: the rest waits here and goes
+        // out as acknowledgements arrive.
+        if ((error as Error).name === "SendQueueFullError") break;
+        this.#held.shift();
+        this.#heldBytes -= bytes.length;
         this.#ctx.emit({
           type: "error",
           code: (error as Error).name === "MessageTooLargeError"
@@ -258,6 +271,23 @@ export class PeerLink {
         });
       }
     }
+    this.#armChannelTimer();
+  }
+
+  /** Runs the channel's timers (delayed ACKs, retransmissions) when they are due, not later. */
+  #armChannelTimer(): void {
+    const channel = this.#channel;
+    if (!channel) return;
+    const at = channel.nextDeadline();
+    if (!Number.isFinite(at) || at >= this.#channelTimerAt) return;
+    clearTimeout(this.#channelTimer);
+    this.#channelTimerAt = at;
+    this.#channelTimer = setTimeout(() => {
+      this.#channelTimer = undefined;
+      this.#channelTimerAt = Infinity;
+      this.#channel?.tick();
+      this.#armChannelTimer();
+    }, Math.max(0, at - this.#ctx.now()));
   }
 
   #ensureChannel(): MessageChannel {
@@ -421,6 +451,7 @@ export class PeerLink {
         return;
       case "channel":
         this.#ensureChannel().receive(frame.frame);
+        this.#armChannelTimer();
         break;
     }
     this.#afterChange();
@@ -472,6 +503,7 @@ export class PeerLink {
       this.#sendInitOverRelay();
     }
     this.#channel?.tick();
+    this.#armChannelTimer();
     this.#afterChange();
   }
 
@@ -500,7 +532,8 @@ export class PeerLink {
    */
   disconnect(reason: string): void {
     const error = new Error(reason);
-    for (const { id } of this.#held) {
+    for (let i = 0; i < this.#held.length; i++) {
+      const { id } = this.#held.at(i)!;
       this.#ctx.emit({
         type: "error",
         code: "delivery-failed",
@@ -509,7 +542,11 @@ export class PeerLink {
         messageId: id,
       });
     }
-    this.#held = [];
+    this.#held.clear();
+    this.#heldBytes = 0;
+    clearTimeout(this.#channelTimer);
+    this.#channelTimer = undefined;
+    this.#channelTimerAt = Infinity;
     this.#channel?.close(error);
     this.#channel = undefined;
     this.#inFlight.clear();

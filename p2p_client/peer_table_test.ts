@@ -8,12 +8,17 @@ import { formatUdpAddress, type UdpAddress } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
 
 /** A minimal stop-and-retransmit channel: one DATA frame per message, acked by seq. */
-function fakeChannel(hooks: MessageChannelHooks): MessageChannel {
+function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): MessageChannel {
   let nextSeq = 0;
   const unacked = new Map<number, { frame: Uint8Array; sentAt: number }>();
   const seen = new Set<number>();
   return {
     sendMessage(message) {
+      if (unacked.size >= maxUnacked) {
+        const full = new Error(`${unacked.size} messages are not yet acknowledged`);
+        full.name = "SendQueueFullError";
+        throw full;
+      }
       const seq = nextSeq++;
       const frame = encodeFrame({
         type: FrameType.Data,
@@ -85,6 +90,7 @@ async function pair(
   net: Network,
   addresses: [UdpAddress, UdpAddress],
   advertised: [UdpAddress, UdpAddress],
+  maxUnacked = Infinity,
 ) {
   const identities = [await Identity.generate(), await Identity.generate()];
   const sides: Side[] = [];
@@ -112,7 +118,7 @@ async function pair(
         return true;
       },
       emit: (event) => events.push(event),
-      createChannel: fakeChannel,
+      createChannel: (hooks) => fakeChannel(hooks, maxUnacked),
       frames: linkFrameCodec,
       randomNonce: () => crypto.getRandomValues(new Uint8Array(8)),
       pathOptions: {
@@ -249,6 +255,30 @@ Deno.test("tampered transport packets are rejected; the message still arrives on
     assert.ok(tampered >= 1);
     assert.ok(b.table.get(a.identity.id)!.rejectedPackets >= 1, "tampered packet rejected");
     assert.equal(b.events.filter((e) => e.type === "message").length, 1);
+  } finally {
+    stop();
+    shutdown(sides);
+  }
+});
+
+Deno.test("messages beyond the channel's window wait in the link and all arrive in order", async () => {
+  const net: Network = { udpBlocked: false, deadAddresses: new Set<string>() };
+  const { sides, stop } = await pair(net, [A, B], [A, B], 4);
+  const [a, b] = sides;
+  try {
+    await until(() => stateOf(a, b.identity)?.state === "direct", "A direct");
+    const link = a.table.get(b.identity.id)!;
+    for (let i = 1; i <= 30; i++) link.send(i, new TextEncoder().encode(`n${i}`));
+    assert.ok(link.pendingMessages > 4, "the backlog waits in the link");
+    await until(
+      () => a.events.filter((e) => e.type === "delivered").length === 30,
+      "all delivered",
+    );
+    assert.deepEqual(
+      b.events.filter((e) => e.type === "message").map((e) => (e as { text: string }).text),
+      Array.from({ length: 30 }, (_, i) => `n${i + 1}`),
+    );
+    assert.ok(!a.events.some((e) => e.type === "error"), "no message refused");
   } finally {
     stop();
     shutdown(sides);

@@ -309,3 +309,23 @@ Deno.test("a peer that restarts with its stored identity keeps its ID and can be
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a scripted burst of 3000 messages arrives complete and in order", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const clients = [ClientProcess.start({ servers }), ClientProcess.start({ servers })];
+  try {
+    const [a, b] = clients;
+    await Promise.all(clients.map((c) => c.registered()));
+    await connectPair(a, b, "direct");
+    const expected = Array.from({ length: 3000 }, (_, i) => `burst ${i}`);
+    await a.command(expected.map((text) => `send ${b.id} ${text}`).join("\n"));
+    await b.waitForCount((e) => e.type === "message", expected.length, 120_000, "the burst");
+    assert.deepEqual(texts(b, a.id), expected);
+    await a.waitForCount((e) => e.type === "delivered", expected.length, 120_000, "deliveries");
+    assert.equal(a.of("error").length, 0, "nothing refused");
+    await stopAll(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+  }
+});
