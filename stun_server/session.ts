@@ -149,7 +149,7 @@ export class Session implements RegistryEntry, FrameSink {
    * ```
    */
   send(message: ServerMessage): void {
-    this.queue.push(encodeControlFrame(message));
+    this.queue.pushOwned(encodeControlFrame(message));
   }
 
   /** {@inheritDoc FrameSink.onData} */

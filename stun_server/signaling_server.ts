@@ -560,8 +560,11 @@ export class SignalingServer implements SessionHandler {
       relay: this.relayLimits,
       serverTime: now,
     });
-    // A first ping measures the RTT that brokering uses for its punch lead time.
-    session.lastPingAt = now;
+    // A first ping measures the RTT that brokering uses for its punch lead time. The next one
+    // comes between half and one interval later, spread by ID, so that clients registered in a
+    // burst are not all pinged in the same sweep.
+    session.lastPingAt = now -
+      Math.floor((parseInt(id.slice(0, 4), 16) / 0x10000) * this.#heartbeatMs / 2);
     session.send({ type: "ping", t: now });
     this.#log.debug("registered {id} from {host}", { id, host: session.remoteHost });
   }
@@ -836,6 +839,8 @@ export class SignalingServer implements SessionHandler {
     try {
       const now = this.#now();
       const deadAfter = this.#heartbeatMs * HEARTBEAT_DEAD_FACTOR;
+      // One heartbeat frame per sweep, shared by every queue it is pushed to.
+      let ping: Uint8Array | null = null;
       for (const session of this.#sessions) {
         if (session.state === "closing") {
           if (session.lingerUntil > 0 && now > session.lingerUntil) this.#drop(session);
@@ -857,7 +862,11 @@ export class SignalingServer implements SessionHandler {
           this.#close(session, { bye: "timeout", peerLeft: "timeout" });
         } else if (now - session.lastPingAt >= this.#heartbeatMs) {
           session.lastPingAt = now;
-          this.#sendBounded(session, { type: "ping", t: now });
+          if (session.queue.queuedBytes > this.#relayQueue + CONTROL_SLACK_BYTES) {
+            this.#sendBounded(session, { type: "ping", t: now }); // cuts it off
+          } else {
+            session.queue.pushOwned(ping ??= encodeControlFrame({ type: "ping", t: now }));
+          }
         }
       }
     } catch (error) {

@@ -50,7 +50,7 @@ export class WriteQueue {
   readonly #writer: ByteWriter;
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #maxChunk: number;
-  #ready: Uint8Array[] = [];
+  #ready: Uint8Array[] | null = null;
   #fill: Uint8Array | null = null;
   #fillLength = 0;
   #queued = 0;
@@ -58,7 +58,7 @@ export class WriteQueue {
   #writing = false;
   #closed = false;
   #written = 0;
-  #waiters: DrainWaiter[] = [];
+  #waiters: DrainWaiter[] | null = null;
 
   /**
    * Creates a queue writing to `writer`.
@@ -101,6 +101,31 @@ export class WriteQueue {
   }
 
   /**
+   * Appends `bytes` without copying: the queue keeps and writes that very buffer, so the caller
+   * must never change it afterwards. One read-only frame (a heartbeat, say) can be pushed to many
+   * queues this way at no cost per queue. Ignored once the queue is closed.
+   *
+   * @example
+   * ```ts
+   * const queue = new WriteQueue({ write: (b) => Promise.resolve(b.length) });
+   * const frame = new Uint8Array([0, 0, 0, 1, 1]);
+   * queue.pushOwned(frame);
+   * await queue.flush();
+   * ```
+   */
+  pushOwned(bytes: Uint8Array): void {
+    if (this.#closed || bytes.length === 0) return;
+    if (this.#fill !== null && this.#fillLength > 0) {
+      (this.#ready ??= []).push(this.#fill.subarray(0, this.#fillLength));
+    }
+    this.#fill = null;
+    this.#fillLength = 0;
+    (this.#ready ??= []).push(bytes);
+    this.#queued += bytes.length;
+    this.#schedule();
+  }
+
+  /**
    * Reserves `size` bytes at the end of the queue and returns them for the caller to fill
    * before it next yields to the event loop (lets a relay build a frame in place, one copy).
    * Once closed, returns a scratch buffer that is never written.
@@ -116,7 +141,7 @@ export class WriteQueue {
     if (this.#closed) return new Uint8Array(size);
     if (this.#fill === null || this.#fill.length - this.#fillLength < size) {
       if (this.#fill !== null && this.#fillLength > 0) {
-        this.#ready.push(this.#fill.subarray(0, this.#fillLength));
+        (this.#ready ??= []).push(this.#fill.subarray(0, this.#fillLength));
       }
       const capacity = Math.max(
         size,
@@ -128,10 +153,7 @@ export class WriteQueue {
     const start = this.#fillLength;
     this.#fillLength += size;
     this.#queued += size;
-    if (!this.#scheduled && !this.#writing) {
-      this.#scheduled = true;
-      queueMicrotask(() => this.#drain());
-    }
+    this.#schedule();
     return this.#fill.subarray(start, start + size);
   }
 
@@ -178,11 +200,11 @@ export class WriteQueue {
           resolve(reached);
         },
       };
-      this.#waiters.push(waiter);
+      (this.#waiters ??= []).push(waiter);
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i >= 0) this.#waiters.splice(i, 1);
+          const i = this.#waiters?.indexOf(waiter) ?? -1;
+          if (i >= 0) this.#waiters!.splice(i, 1);
           resolve(false);
         }, timeoutMs);
       }
@@ -202,23 +224,31 @@ export class WriteQueue {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#ready = [];
+    this.#ready = null;
     this.#fill = null;
     this.#fillLength = 0;
     this.#queued = 0;
     this.#releaseWaiters();
   }
 
+  #schedule(): void {
+    if (!this.#scheduled && !this.#writing) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#drain());
+    }
+  }
+
   #releaseWaiters(): void {
-    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    if (waiters === null) return;
     const reached = !this.#closed;
     const keep: DrainWaiter[] = [];
-    for (const waiter of this.#waiters) {
+    for (const waiter of waiters) {
       if (!reached) waiter.resolve(false);
       else if (this.#queued <= waiter.limit) waiter.resolve(true);
       else keep.push(waiter);
     }
-    this.#waiters = keep;
+    this.#waiters = keep.length > 0 ? keep : null;
   }
 
   async #drain(): Promise<void> {
@@ -228,8 +258,9 @@ export class WriteQueue {
     try {
       while (!this.#closed) {
         let chunk: Uint8Array;
-        if (this.#ready.length > 0) {
+        if (this.#ready !== null && this.#ready.length > 0) {
           chunk = this.#ready.shift()!;
+          if (this.#ready.length === 0) this.#ready = null;
         } else if (this.#fill !== null && this.#fillLength > 0) {
           chunk = this.#fill.subarray(0, this.#fillLength);
           this.#fill = null;

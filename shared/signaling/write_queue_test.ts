@@ -4,9 +4,11 @@ import { WriteQueue } from "./write_queue.ts";
 /** A writer that accepts at most `limit` bytes per call and resolves when released. */
 function gatedWriter(limit: number) {
   const writes: Uint8Array[] = [];
+  const originals: Uint8Array[] = [];
   let release: (() => void) | null = null;
   return {
     writes,
+    originals,
     release() {
       const r = release;
       release = null;
@@ -18,6 +20,7 @@ function gatedWriter(limit: number) {
     write(bytes: Uint8Array): Promise<number> {
       const n = Math.min(limit, bytes.length);
       writes.push(bytes.slice(0, n));
+      originals.push(bytes);
       return new Promise((resolve) => release = () => resolve(n));
     },
   };
@@ -91,4 +94,22 @@ Deno.test("write queue: waitBelow resolves on drain, or false on timeout", async
   const closing = queue.waitBelow(0, 5000);
   queue.close();
   assert.equal(await closing, false);
+});
+
+Deno.test("write queue: owned buffers are written as they are, in order with copied ones", async () => {
+  const writer = gatedWriter(1 << 20);
+  const queue = new WriteQueue(writer);
+  const shared = new Uint8Array([7, 7]);
+  queue.push(new Uint8Array([1]));
+  queue.pushOwned(shared);
+  queue.push(new Uint8Array([2]));
+  assert.equal(queue.queuedBytes, 4);
+  for (let i = 0; i < 10 && queue.queuedBytes > 0; i++) {
+    await until(() => writer.waiting);
+    writer.release();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  await queue.flush();
+  assert.deepEqual(writer.writes.flatMap((w) => [...w]), [1, 7, 7, 2]);
+  assert.equal(writer.originals[1].buffer, shared.buffer, "not copied");
 });
