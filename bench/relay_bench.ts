@@ -215,6 +215,17 @@ export function relayRows(
     ratio: ratioOf(oursBulk, summaryOf(bulk.direct, mb)),
     note: failures.direct ? `direct: ${failures.direct}` : "",
   }));
+  const cpuPerMb = (r: RelayLoadResult) =>
+    (r.serverCpuSeconds ?? 0) * 1e6 / Math.max(1, (r.bytes ?? 0) / 1e6);
+  rows.push(makeRow({
+    section: "relay",
+    figure: "server CPU per relayed MB (bulk)",
+    unit: "µs",
+    ours: summaryOf(bulk.ours, cpuPerMb),
+    referenceName: "C epoll relay",
+    reference: summaryOf(bulk.crelay, cpuPerMb),
+    ratio: ratioOf(summaryOf(bulk.ours, cpuPerMb), summaryOf(bulk.crelay, cpuPerMb)),
+  }));
   const oursPp = summaryOf(pingPong.ours, msgs);
   rows.push(makeRow({
     section: "relay",

@@ -21,6 +21,8 @@ Deno.test("parseRelayResult: accepts bulk and ping-pong results, refuses others"
 Deno.test("relayRows: bulk ratio against the C relay and the 120k msg/s floor decide verdicts", () => {
   const b = (mb: number, errors = 0): RelayLoadResult => ({
     mbPerSecond: mb,
+    bytes: mb * 1e6,
+    serverCpuSeconds: mb * 1e-4,
     seconds: 1,
     relayErrors: errors,
     otherErrors: 0,
@@ -42,7 +44,8 @@ Deno.test("relayRows: bulk ratio against the C relay and the 120k msg/s floor de
   );
   assert.equal(rows[0].ratio, 1);
   assert.equal(rows[0].verdict, "met");
-  assert.equal(rows[2].verdict, "short");
-  assert.ok(Math.abs((rows[4].ours?.median ?? 0) - 5) < 1e-9);
-  assert.equal(rows[5].verdict, "short");
+  assert.ok(Math.abs((rows[2].ours?.median ?? 0) - 100) < 1e-9); // 1e-4 s per MB = 100 µs
+  assert.equal(rows[3].verdict, "short");
+  assert.ok(Math.abs((rows[5].ours?.median ?? 0) - 5) < 1e-9);
+  assert.equal(rows[6].verdict, "short");
 });
