@@ -81,7 +81,25 @@ export function parseStunLoadResult(line: string): StunLoadResult {
 
 interface StunTarget {
   name: string;
-  start(port: number, profileDir?: string): ChildProcess;
+  /** Starts the server on a free loopback port and returns it with that port. */
+  start(profileDir?: string): Promise<{ server: ChildProcess; port: number }>;
+}
+
+/** Starts a helper that prints `ready PORT` once bound to port 0. */
+async function startReadyHelper(
+  command: string,
+  args: string[],
+  cpu: number | undefined,
+  label: string,
+): Promise<{ server: ChildProcess; port: number }> {
+  const server = ChildProcess.start({ command, args, cpu, label });
+  try {
+    const line = await server.waitForLine((l) => l.startsWith("ready "), 20_000);
+    return { server, port: Number(line.split(" ")[1]) };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
 }
 
 async function measure(
@@ -125,23 +143,35 @@ export const stunSection: BenchSection = {
       const extra = supportedFlags(help, [["--host", "127.0.0.1"], ["--log-level", "error"]]);
       targets.push({
         name: "ours",
-        start: (port, profileDir) =>
-          startOurServer({
+        start: async (profileDir) => {
+          const server = startOurServer({
             repoRoot: context.repoRoot,
-            stunPort: port,
-            tcpPort: freePort(),
+            stunPort: 0,
+            tcpPort: 0,
             cpu: context.serverCpu,
             extraArgs: extra,
             profileDir,
-          }),
+          });
+          try {
+            const line = await server.waitForLine((l) => l.includes('"listening"'), 20_000);
+            const port = JSON.parse(line)?.stun?.[0]?.port;
+            if (typeof port !== "number") throw new Error(`no STUN port in ${line}`);
+            return { server, port };
+          } catch (error) {
+            await server.stop();
+            throw error;
+          }
+        },
       });
     } catch (error) {
       oursMissing = `not available: ${(error as Error).message}`;
     }
     targets.push({
       name: "coturn",
-      start: (port) =>
-        ChildProcess.start({
+      start: () => {
+        // coturn cannot bind port 0 and report it: take a free port.
+        const port = freePort();
+        const server = ChildProcess.start({
           command: "turnserver",
           args: [
             "-n",
@@ -164,33 +194,35 @@ export const stunSection: BenchSection = {
           ],
           cpu: context.serverCpu,
           label: "coturn",
-        }),
+        });
+        return Promise.resolve({ server, port });
+      },
     });
     targets.push({
       name: "deno",
-      start: (port) =>
-        ChildProcess.start({
-          command: "deno",
-          args: [
+      start: () =>
+        startReadyHelper(
+          "deno",
+          [
             "run",
             "--no-prompt",
             "--allow-net",
             new URL("./deno_stun_responder.ts", import.meta.url).pathname,
-            String(port),
+            "0",
           ],
-          cpu: context.serverCpu,
-          label: "deno_stun_responder",
-        }),
+          context.serverCpu,
+          "deno_stun_responder",
+        ),
     });
     targets.push({
       name: "native",
-      start: (port) =>
-        ChildProcess.start({
-          command: context.bins.stun_responder,
-          args: ["127.0.0.1", String(port)],
-          cpu: context.serverCpu,
-          label: "stun_responder",
-        }),
+      start: () =>
+        startReadyHelper(
+          context.bins.stun_responder,
+          ["127.0.0.1", "0"],
+          context.serverCpu,
+          "stun_responder",
+        ),
     });
 
     const running: { target: StunTarget; server: ChildProcess; port: number }[] = [];
@@ -198,8 +230,14 @@ export const stunSection: BenchSection = {
     const failures: Record<string, string> = {};
     try {
       for (const target of targets) {
-        const port = freePort();
-        const server = target.start(port);
+        let started;
+        try {
+          started = await target.start();
+        } catch (error) {
+          failures[target.name] = (error as Error).message;
+          continue;
+        }
+        const { server, port } = started;
         if (await waitForStun(port, 20_000)) {
           running.push({ target, server, port });
           runs[target.name] = [];
@@ -228,15 +266,18 @@ export const stunSection: BenchSection = {
     if (context.profile && ours !== undefined && failures.ours === undefined) {
       context.log("stun: profiled run of our server");
       const dir = await Deno.makeTempDir({ dir: context.tmpDir, prefix: "prof-stun-" });
-      const port = freePort();
-      const server = ours.start(port, dir);
       try {
-        if (await waitForStun(port, 20_000)) {
-          await measure(context, server, port, warmupMs, durationMs);
+        const { server, port } = await ours.start(dir);
+        try {
+          if (await waitForStun(port, 20_000)) {
+            await measure(context, server, port, warmupMs, durationMs);
+          }
+        } finally {
+          const entries = await stopAndSummarize(server, dir, context.repoRoot);
+          if (entries !== null) profiles.push({ title: "STUN Binding load", entries });
         }
-      } finally {
-        const entries = await stopAndSummarize(server, dir, context.repoRoot);
-        if (entries !== null) profiles.push({ title: "STUN Binding load", entries });
+      } catch (error) {
+        context.log(`stun: profiled run failed: ${(error as Error).message}`);
       }
     }
     return {
