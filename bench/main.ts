@@ -35,7 +35,9 @@ const SETUP_NOTES = [
   "  relay = native client bench/native/sig_load.c (one thread; registers with Ed25519 and `connect`",
   "  exactly as docs/protocol.md says; bulk sender keeps <= 4 MiB in flight), C relay =",
   "  bench/native/tcp_relay.c (epoll, same framing); direct TCP = the same client pairs connected",
-  "  to each other. direct/setup = the real client program (p2p_client/main.ts --json) driven over",
+  "  to each other: that row is also the client's own ceiling (it does the same reads and writes",
+  "  per message as through a relay), so the generator is not what limits the relay rows below it.",
+  "  direct/setup = the real client program (p2p_client/main.ts --json) driven over",
   "  stdin/stdout; latencies include the pipes. capacity = sig_load opening 10,000 registrations",
   "  at once; RSS from /proc/<pid>/status.",
 ];
