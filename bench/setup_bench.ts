@@ -126,8 +126,9 @@ async function runNatlab(context: BenchContext): Promise<NatlabPairResult[]> {
     label: "natlab",
   });
   const lines: string[] = [];
+  const deadline = Date.now() + 600_000;
   try {
-    for (;;) lines.push(await child.nextLine(600_000));
+    for (;;) lines.push(await child.nextLine(Math.max(1, deadline - Date.now())));
   } catch {
     // stdout closed (or the deadline passed): whatever came is parsed below
   }
