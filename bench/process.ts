@@ -214,7 +214,8 @@ export class ChildProcess {
   }
 
   /**
-   * Waits for the process to exit by itself, up to `timeoutMs`, then kills it.
+   * Waits for the process to exit by itself, up to `timeoutMs`, then stops it (SIGTERM, and
+   * SIGKILL 10 s later).
    *
    * @example
    * ```ts
@@ -229,7 +230,7 @@ export class ChildProcess {
     });
     const result = await Promise.race([this.process.status, timedOut]);
     clearTimeout(timer);
-    if (result === "timeout") return await this.stop("SIGKILL");
+    if (result === "timeout") return await this.stop("SIGTERM", 10_000);
     await this.#done;
     return result;
   }

@@ -132,7 +132,10 @@ async function runNatlab(context: BenchContext): Promise<NatlabPairResult[]> {
   } catch {
     // stdout closed (or the deadline passed): whatever came is parsed below
   }
-  const status = await child.exited(5000);
+  // SIGTERM lets natlab tear its namespaces down; give it time to.
+  const status = Date.now() >= deadline
+    ? await child.stop("SIGTERM", 60_000)
+    : await child.exited(30_000);
   if (status.code === 2) throw new Error(child.stderrTail.trim().split("\n").pop() ?? "exit 2");
   try {
     return parseNatlabJson(lines.join("\n"));
