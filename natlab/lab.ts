@@ -46,6 +46,9 @@ export const MAX_LAB_HOSTS = 32;
 
 const NAMESPACE_PREFIX = "nlab";
 
+/** The bridge table in the public namespace that cuts UDP between two hosts. */
+const CUT_TABLE = "natlab_cut";
+
 /** The table in every host that counts what arrives there, whatever its NAT. */
 export const OBSERVATION_TABLE = "natlab_obs";
 
@@ -512,6 +515,48 @@ export class NatLab {
       throw new NatConfigError(`host ${hostName} has no NAT router`);
     }
     return await this.#readCounter(host.natNamespace, LAB_TABLE, counter);
+  }
+
+  /**
+   * Cuts UDP between two hosts' public addresses on the public segment (a bridge-family rule in
+   * the public namespace), as when a direct path dies; TCP and STUN to the server still pass.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({
+   *   hosts: [{ name: "a", kind: "full-cone" }, { name: "b", kind: "none" }],
+   * });
+   * await lab.blockUdpBetween("a", "b");
+   * await lab.unblockUdp();
+   * await lab.destroy();
+   * ```
+   */
+  async blockUdpBetween(first: string, second: string): Promise<void> {
+    const a = this.host(first).publicAddress;
+    const b = this.host(second).publicAddress;
+    const rules = [
+      `table bridge ${CUT_TABLE} {`,
+      "  chain forward {",
+      "    type filter hook forward priority filter; policy accept;",
+      `    ip saddr ${a} ip daddr ${b} meta l4proto udp counter drop`,
+      `    ip saddr ${b} ip daddr ${a} meta l4proto udp counter drop`,
+      "  }",
+      "}",
+      "",
+    ].join("\n");
+    await this.#run(["ip", "netns", "exec", this.publicNamespace, "nft", "-f", "-"], rules);
+  }
+
+  /**
+   * Lifts what {@linkcode blockUdpBetween} cut.
+   *
+   * @example
+   * ```ts
+   * // await lab.unblockUdp();
+   * ```
+   */
+  async unblockUdp(): Promise<void> {
+    await this.exec(this.publicNamespace, ["nft", "delete", "table", "bridge", CUT_TABLE]);
   }
 
   /**

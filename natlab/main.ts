@@ -3,8 +3,9 @@
  *
  * Flags: `--json` (print the results as JSON instead of the table), `--loss 0,5` (loss rates in
  * percent), `--pairs a+b,...` (only these pairs; leaves out the delayed pair), `--no-remap` (skip
- * the port-remapping pair), `--no-delay` (skip the delayed pair), `--delay-ms N` (delay every
- * NAT's public side by N ms each way),
+ * the port-remapping pair), `--no-delay` (skip the delayed pair), `--no-cut` (skip the pair whose
+ * direct path is cut and restored), `--cut` (cut and restore the direct path of every
+ * direct-capable run), `--delay-ms N` (delay every NAT's public side by N ms each way),
  * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 50).
  * Exits 0 when every run met its expectations, 1 otherwise, 2 when the lab cannot run here.
  *
@@ -15,7 +16,7 @@ import { checkLabSupport } from "./environment.ts";
 import { destroyAllLabs, sweepStaleNamespaces } from "./lab.ts";
 import { matrixPairs, type PairResult, type PairSpec, runMatrix } from "./matrix.ts";
 import { formatMatrixTable } from "./matrix_table.ts";
-import { isNatKind } from "./nat_kind.ts";
+import { directPossible, isNatKind } from "./nat_kind.ts";
 
 /** Parsed command line of the matrix runner. */
 export interface NatlabArgs {
@@ -29,6 +30,10 @@ export interface NatlabArgs {
   remap: boolean;
   /** Include the delayed pair (when no `--pairs` is given). */
   delayPair: boolean;
+  /** Include the cut-and-restore pair (when no `--pairs` is given). */
+  cutPair: boolean;
+  /** Cut and restore the direct path of every direct-capable run. */
+  cutAll: boolean;
   /** Delay of every other run, ms each way. */
   delayMs: number;
   /** Labs at once. */
@@ -69,6 +74,8 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     pairs: undefined,
     remap: true,
     delayPair: true,
+    cutPair: true,
+    cutAll: false,
     delayMs: 0,
     concurrency: 3,
     messages: 50,
@@ -78,6 +85,8 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     if (flag === "--json") parsed.json = true;
     else if (flag === "--no-remap") parsed.remap = false;
     else if (flag === "--no-delay") parsed.delayPair = false;
+    else if (flag === "--no-cut") parsed.cutPair = false;
+    else if (flag === "--cut") parsed.cutAll = true;
     else if (flag === "--delay-ms") {
       const text = args[++i];
       const value = Number(text);
@@ -122,14 +131,19 @@ export function selectPairs(args: NatlabArgs): PairSpec[] {
     lossPercents: args.lossPercents,
     remapPair: args.remap,
     delayPair: args.delayPair && args.pairs === undefined,
+    cutPair: args.cutPair && args.pairs === undefined && !args.cutAll,
     delayMs: args.delayMs,
   });
-  if (args.pairs === undefined) return all;
   const wanted = args.pairs;
-  return all.filter((spec) =>
+  const selected = wanted === undefined ? all : all.filter((spec) =>
     spec.remap ||
     wanted.some(([a, b]) => (spec.a === a && spec.b === b) || (spec.a === b && spec.b === a))
   );
+  if (!args.cutAll) return selected;
+  return selected.filter((spec) => directPossible(spec.a, spec.b)).map((spec) => ({
+    ...spec,
+    cutDirect: true,
+  }));
 }
 
 function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {

@@ -34,6 +34,11 @@ export interface PairSpec {
   remap: boolean;
   /** Delay (ms) on each NAT's public side, each way (0: none). */
   delayMs: number;
+  /**
+   * Once direct, cut UDP between the two NATs (messages must go over the relay), then restore
+   * it (the path must become direct again), with messages in every phase.
+   */
+  cutDirect?: boolean;
 }
 
 /** The path a pair reached. */
@@ -57,6 +62,10 @@ export interface PairResult extends PairSpec {
   peerUdpAtA: number | null;
   /** The same for B's host. */
   peerUdpAtB: number | null;
+  /** With `cutDirect`: from the cut to A reporting the relay, in ms. */
+  fallbackMs: number | null;
+  /** With `cutDirect`: from restoring UDP to both sides direct again, in ms. */
+  reupgradeMs: number | null;
   /** Messages sent, both directions together. */
   sent: number;
   /** Messages received exactly once and in order, both directions together. */
@@ -78,7 +87,7 @@ export interface PairResult extends PairSpec {
 export function pairName(spec: PairSpec): string {
   return `${spec.a}+${spec.b}${spec.remap ? " (remap)" : ""}${
     spec.delayMs > 0 ? ` (delay ${spec.delayMs} ms)` : ""
-  }`;
+  }${spec.cutDirect ? " (direct cut, restored)" : ""}`;
 }
 
 /** The delay (ms, each way, on each NAT's public side) of the matrix's delayed pair. */
@@ -98,6 +107,7 @@ export function matrixPairs(
     lossPercents: readonly number[];
     remapPair: boolean;
     delayPair?: boolean;
+    cutPair?: boolean;
     kinds?: readonly NatKind[];
     delayMs?: number;
   },
@@ -119,6 +129,16 @@ export function matrixPairs(
       lossPercent: 0,
       remap: true,
       delayMs,
+    });
+  }
+  if (options.cutPair) {
+    specs.push({
+      a: "full-cone",
+      b: "port-restricted",
+      lossPercent: 0,
+      remap: false,
+      delayMs,
+      cutDirect: true,
     });
   }
   if (options.delayPair) {
@@ -233,6 +253,83 @@ function countInOrder(received: string[], expected: string[], problems: string[]
   return matched;
 }
 
+/** Messages each way in each phase of the cut scenario. */
+const CUT_PHASE_MESSAGES = 10;
+
+interface CutContext {
+  lab: NatLab;
+  clientA: LabProcess;
+  clientB: LabProcess;
+  idA: string;
+  idB: string;
+  textsAB: string[];
+  textsBA: string[];
+  result: PairResult;
+  receivedBy: (client: LabProcess, from: string) => string[];
+  timeoutMs: number;
+  deliveryTimeoutMs: number;
+}
+
+/** Sends a phase's messages both ways and waits until everything sent so far has arrived. */
+async function exchangePhase(context: CutContext, phase: string): Promise<void> {
+  const { clientA, clientB, idA, idB, textsAB, textsBA, receivedBy } = context;
+  for (let i = 0; i < CUT_PHASE_MESSAGES; i++) {
+    textsAB.push(`a2b-${phase}-${i}`);
+    textsBA.push(`b2a-${phase}-${i}`);
+    await clientA.command(`send ${idB} a2b-${phase}-${i}`);
+    await clientB.command(`send ${idA} b2a-${phase}-${i}`);
+  }
+  await pollUntil(
+    () =>
+      Promise.resolve(
+        receivedBy(clientB, idA).length >= textsAB.length &&
+          receivedBy(clientA, idB).length >= textsBA.length,
+      ),
+    context.deliveryTimeoutMs,
+    `the ${phase} messages`,
+  ).catch((error) => context.result.problems.push(error.message));
+}
+
+/**
+ * The cut scenario: cut UDP between the NATs, expect both sides on the relay with every message
+ * delivered, restore UDP, expect both sides direct again, and deliver more.
+ */
+async function cutAndRestore(context: CutContext): Promise<void> {
+  const { lab, clientA, clientB, idA, idB, result } = context;
+  const both = (state: string) => () =>
+    Promise.resolve(lastState(clientA, idB) === state && lastState(clientB, idA) === state);
+  await lab.blockUdpBetween("a", "b");
+  const cutAt = performance.now();
+  const relayedBefore = clientA.log.events.length;
+  await exchangePhase(context, "cut");
+  try {
+    await pollUntil(both("relayed"), context.timeoutMs, "both sides on the relay after the cut");
+    const index = clientA.log.events.findIndex((e, i) =>
+      i >= relayedBefore && isPeerState(idB, ["relayed"])(e)
+    );
+    result.fallbackMs = index < 0 ? null : Math.round(clientA.log.times[index] - cutAt);
+  } catch {
+    result.problems.push(
+      `after the cut: A ${lastState(clientA, idB)}, B ${
+        lastState(clientB, idA)
+      } (expected relayed)`,
+    );
+  }
+  const restoredAt = performance.now();
+  await lab.unblockUdp();
+  try {
+    await pollUntil(both("direct"), context.timeoutMs, "both sides direct after the restore");
+    result.reupgradeMs = Math.round(performance.now() - restoredAt);
+  } catch {
+    result.problems.push(
+      `${context.timeoutMs} ms after UDP was restored: A ${lastState(clientA, idB)}, B ${
+        lastState(clientB, idA)
+      } (expected direct again)`,
+    );
+  }
+  await exchangePhase(context, "back");
+}
+
 /**
  * Runs one pair: builds its lab, starts the real server and clients, connects A to B, exchanges
  * messages both ways, checks the path, and tears everything down.
@@ -262,6 +359,8 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     firstMessageMs: null,
     peerUdpAtA: null,
     peerUdpAtB: null,
+    fallbackMs: null,
+    reupgradeMs: null,
     sent: 2 * messages,
     delivered: 0,
     ok: false,
@@ -342,8 +441,8 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
       }
     }
 
-    const textsAB = Array.from({ length: messages }, (_, i) => `a2b-${i}`);
-    const textsBA = Array.from({ length: messages }, (_, i) => `b2a-${i}`);
+    const textsAB: string[] = Array.from({ length: messages }, (_, i) => `a2b-${i}`);
+    const textsBA: string[] = Array.from({ length: messages }, (_, i) => `b2a-${i}`);
     // The first message goes out with the connect, before any path exists: the client holds it
     // until one does, so the time to it covers the whole connection setup.
     const connectAt = performance.now();
@@ -397,28 +496,6 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     }
     const directAt = clientA.log.timeOf(isPeerState(idB, ["direct"]));
     if (directAt !== undefined) result.directMs = Math.round(directAt - connectAt);
-    // Every message acknowledged to its sender: nothing is still in flight when counting.
-    const acknowledged = (client: LabProcess, peer: string) =>
-      new Set(
-        client.log.events.filter((e) => e.type === "delivered" && e.peer === peer).map((e) =>
-          e.messageId
-        ),
-      ).size;
-    await pollUntil(
-      () =>
-        Promise.resolve(
-          acknowledged(clientA, idB) >= messages && acknowledged(clientB, idA) >= messages,
-        ),
-      deliveryTimeoutMs,
-      "every message to be acknowledged",
-    ).catch(() =>
-      problems.push(
-        `acknowledged: A ${acknowledged(clientA, idB)}, B ${
-          acknowledged(clientB, idA)
-        } of ${messages}`,
-      )
-    );
-
     const finalA = lastState(clientA, idB);
     const finalB = lastState(clientB, idA);
     result.path = finalA === "direct" && finalB === "direct"
@@ -446,12 +523,56 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
         `no direct path can exist, yet peer UDP reached A ${result.peerUdpAtA}, B ${result.peerUdpAtB} times`,
       );
     }
+    if (spec.cutDirect) {
+      if (result.path !== "direct") problems.push("no direct path to cut");
+      else {
+        await cutAndRestore({
+          lab,
+          clientA,
+          clientB,
+          idA,
+          idB,
+          textsAB,
+          textsBA,
+          result,
+          receivedBy,
+          timeoutMs: 2 * pathTimeoutMs,
+          deliveryTimeoutMs,
+        });
+      }
+    }
+    // Every message acknowledged to its sender: nothing is still in flight when counting.
+    const acknowledged = (client: LabProcess, peer: string) =>
+      new Set(
+        client.log.events.filter((e) => e.type === "delivered" && e.peer === peer).map((e) =>
+          e.messageId
+        ),
+      ).size;
+    await pollUntil(
+      () =>
+        Promise.resolve(
+          acknowledged(clientA, idB) >= textsAB.length &&
+            acknowledged(clientB, idA) >= textsBA.length,
+        ),
+      deliveryTimeoutMs,
+      "every message to be acknowledged",
+    ).catch(() =>
+      problems.push(
+        `acknowledged: A ${acknowledged(clientA, idB)}, B ${
+          acknowledged(clientB, idA)
+        } of ${textsAB.length}/${textsBA.length}`,
+      )
+    );
+
+    result.sent = textsAB.length + textsBA.length;
     const gotAB = receivedBy(clientB, idA);
     const gotBA = receivedBy(clientA, idB);
     result.delivered = countInOrder(gotAB, textsAB, problems, "A->B") +
       countInOrder(gotBA, textsBA, problems, "B->A");
-    if (gotAB.length > messages || gotBA.length > messages) {
-      problems.push(`duplicates: B got ${gotAB.length}, A got ${gotBA.length} of ${messages}`);
+    if (gotAB.length > textsAB.length || gotBA.length > textsBA.length) {
+      problems.push(
+        `duplicates: B got ${gotAB.length} of ${textsAB.length}, A got ${gotBA.length} of ${textsBA.length}`,
+      );
     }
     for (const [name, client] of [["A", clientA], ["B", clientB]] as const) {
       for (const event of client.log.events) {

@@ -49,6 +49,15 @@ export function formatMatrixTable(results: readonly PairResult[]): string {
   const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();
   const out = [line(rows[0]), widths.map((w) => "-".repeat(w)).join("  ")];
   for (const row of rows.slice(1)) out.push(line(row));
+  for (const result of results.filter((r) => r.cutDirect)) {
+    const ms = (value: number | null) => value === null ? "never" : `${value} ms`;
+    out.push(
+      "",
+      `${result.pair} at ${result.lossPercent}% loss: relay ${
+        ms(result.fallbackMs)
+      } after the cut, direct again ${ms(result.reupgradeMs)} after the restore`,
+    );
+  }
   const failed = results.filter((result) => !result.ok);
   out.push("", `${results.length - failed.length}/${results.length} runs ok`);
   for (const result of failed) {

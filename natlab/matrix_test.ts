@@ -11,7 +11,15 @@ Deno.test("matrixPairs covers the 21 unordered pairs per loss rate plus one rema
   assert.ok(names.has("symmetric+symmetric"));
   assert.ok(names.has("none+udp-blocked"));
   assert.equal(specs.filter((s) => s.remap).length, 1);
-  const delayed = matrixPairs({ lossPercents: [0], remapPair: false, delayPair: true });
+  const delayed = matrixPairs({
+    lossPercents: [0],
+    remapPair: false,
+    delayPair: true,
+    cutPair: true,
+  });
+  assert.deepEqual(delayed.filter((s) => s.cutDirect).map(pairName), [
+    "full-cone+port-restricted (direct cut, restored)",
+  ]);
   assert.deepEqual(delayed.filter((s) => s.delayMs > 0).map(pairName), [
     "restricted-cone+symmetric (delay 50 ms)",
   ]);
@@ -41,6 +49,8 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
     firstMessageMs: 150,
     peerUdpAtA: 7,
     peerUdpAtB: 9,
+    fallbackMs: null,
+    reupgradeMs: null,
     sent: 20,
   } as const;
   const results: PairResult[] = [
@@ -55,21 +65,39 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
       problems: ["expected direct, reached relay"],
     },
   ];
+  results.push({
+    ...base,
+    pair: "full-cone+port-restricted (direct cut, restored)",
+    cutDirect: true,
+    path: "direct",
+    delivered: 20,
+    fallbackMs: 8000,
+    reupgradeMs: 40,
+    ok: true,
+    problems: [],
+  });
   const table = formatMatrixTable(results);
+  assert.match(table, /relay 8000 ms after the cut, direct again 40 ms after the restore/);
   assert.match(
     table,
     /full-cone\+symmetric\s+5%\s+direct\s+direct\s+120\s+130\s+150\s+7\/9\s+20\/20\s+ok/,
   );
   assert.match(table, /x\+y .*19\/20\s+FAIL/);
-  assert.match(table, /1\/2 runs ok/);
+  assert.match(table, /2\/3 runs ok/);
   assert.match(table, /- expected direct, reached relay/);
 });
 
 Deno.test("parseNatlabArgs and selectPairs choose the runs", () => {
   const args = parseNatlabArgs(["--pairs", "symmetric+none", "--loss", "0", "--no-remap"]);
   assert.deepEqual(selectPairs(args).map(pairName), ["none+symmetric"]);
-  assert.equal(selectPairs(parseNatlabArgs([])).length, 44);
-  assert.equal(selectPairs(parseNatlabArgs(["--no-delay"])).length, 43);
+  assert.equal(selectPairs(parseNatlabArgs([])).length, 45);
+  assert.equal(selectPairs(parseNatlabArgs(["--no-delay", "--no-cut"])).length, 43);
+  const cutAll = selectPairs(parseNatlabArgs(["--cut", "--pairs", "restricted-cone+symmetric"]));
+  assert.deepEqual(cutAll.map(pairName), [
+    "restricted-cone+symmetric (direct cut, restored)",
+    "restricted-cone+symmetric (direct cut, restored)",
+    "port-restricted+port-restricted (remap) (direct cut, restored)",
+  ]);
   assert.ok(selectPairs(parseNatlabArgs(["--delay-ms", "20"])).every((spec) => spec.delayMs > 0));
   assert.equal(parseNatlabArgs(["--json"]).json, true);
   assert.throws(() => parseNatlabArgs(["--loss", "100"]), NatlabUsageError);

@@ -47,7 +47,7 @@ const delaySkip = await delaySkipReason();
 Deno.test({
   name: `natlab: direct paths where hole punching can work, the relay elsewhere, every message ` +
     `exactly once and in order, for every pair of NAT kinds at 0% and 5% loss, a remapping ` +
-    `pair and a delayed pair` +
+    `pair, a delayed pair, and a direct path cut (relay) and restored (direct again)` +
     (skip === undefined
       ? delaySkip === undefined ? "" : ` (delayed pair SKIPPED: ${delaySkip})`
       : ` (SKIPPED: ${skip})`),
@@ -58,6 +58,7 @@ Deno.test({
       lossPercents: [0, 5],
       remapPair: true,
       delayPair: delaySkip === undefined,
+      cutPair: true,
     });
     const results = await runMatrix(specs, { root, concurrency: 3 });
     const table = formatMatrixTable(results);
