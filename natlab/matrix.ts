@@ -330,6 +330,28 @@ async function cutAndRestore(context: CutContext): Promise<void> {
   await exchangePhase(context, "back");
 }
 
+/** Builds the two-host lab of a pair. */
+function createPairLab(spec: PairSpec): Promise<NatLab> {
+  return NatLab.create({
+    hosts: [
+      {
+        name: "a",
+        kind: spec.a,
+        remap: spec.remap,
+        lossPercent: spec.lossPercent,
+        delayMs: spec.delayMs,
+      },
+      {
+        name: "b",
+        kind: spec.b,
+        remap: spec.remap,
+        lossPercent: spec.lossPercent,
+        delayMs: spec.delayMs,
+      },
+    ],
+  });
+}
+
 /**
  * Runs one pair: builds its lab, starts the real server and clients, connects A to B, exchanges
  * messages both ways, checks the path, and tears everything down.
@@ -367,24 +389,13 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     problems: [],
   };
   const problems = result.problems;
-  const lab = await NatLab.create({
-    hosts: [
-      {
-        name: "a",
-        kind: spec.a,
-        remap: spec.remap,
-        lossPercent: spec.lossPercent,
-        delayMs: spec.delayMs,
-      },
-      {
-        name: "b",
-        kind: spec.b,
-        remap: spec.remap,
-        lossPercent: spec.lossPercent,
-        delayMs: spec.delayMs,
-      },
-    ],
-  });
+  let lab: NatLab;
+  try {
+    lab = await createPairLab(spec);
+  } catch (error) {
+    problems.push(`cannot build the lab: ${error instanceof Error ? error.message : error}`);
+    return result;
+  }
   const processes: LabProcess[] = [];
   try {
     const server = LabProcess.start(lab, lab.publicNamespace, serverArgv(options.root));
