@@ -131,7 +131,8 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Deletes lab namespaces left behind by runs whose process is gone. Returns their names.
+ * Deletes lab namespaces left behind by runs whose process is gone, killing any program still
+ * running inside them. Returns their names.
  *
  * @example
  * ```ts
@@ -148,6 +149,17 @@ export async function sweepStaleNamespaces(
     if (match === null) continue;
     const pid = Number(match[1]);
     if (pid === Deno.pid || processAlive(pid)) continue;
+    // Programs a killed run left running inside its namespaces go first, by their IDs.
+    const pids = await runner(["ip", "netns", "pids", name]).catch(() => "");
+    for (const text of pids.split("\n")) {
+      const orphan = Number(text.trim());
+      if (!Number.isInteger(orphan) || orphan <= 1) continue;
+      try {
+        Deno.kill(orphan, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
     await runner(["ip", "netns", "del", name]).catch(() => {});
     removed.push(name);
   }
