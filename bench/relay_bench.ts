@@ -1,7 +1,8 @@
 /**
  * Section 2: the relay. Bulk throughput between two clients and the rate of relayed 100-byte
  * ping-pong messages over 16 pairs, through our server, through a minimal native epoll relay,
- * and over direct TCP loopback (the ceiling). The clients are the native generator
+ * through a plain Deno read/write relay loop (`deno_relay.ts`, the Deno floor), and over direct
+ * TCP loopback (the ceiling). The clients are the native generator
  * (`native/sig_load.c`, one thread on the load CPU), which registers with our server exactly as
  * docs/protocol.md says (Ed25519 challenge, `connect`) before relaying.
  *
@@ -38,7 +39,10 @@ export const RELAY_SERVER_FLAGS: [string, string][] = [
 ];
 
 interface RelayTarget {
-  name: SigLoadMode;
+  /** Key in the results. */
+  name: "ours" | "crelay" | "denorelay" | "direct";
+  /** How the generator talks to it. */
+  mode: SigLoadMode;
   port: number;
   server?: ChildProcess;
 }
@@ -63,7 +67,7 @@ export const relaySection: BenchSection = {
         });
         try {
           const port = await waitForListening(server, 20_000);
-          targets.push({ name: "ours", port, server });
+          targets.push({ name: "ours", mode: "ours", port, server });
         } catch (error) {
           failures.ours = (error as Error).message;
           await server.stop();
@@ -71,15 +75,41 @@ export const relaySection: BenchSection = {
       } catch (error) {
         failures.ours = `not available: ${(error as Error).message}`;
       }
-      const relay = ChildProcess.start({
-        command: context.bins.tcp_relay,
-        args: ["127.0.0.1", "0"],
-        cpu: context.serverCpu,
-        label: "tcp_relay",
-      });
-      const ready = await relay.waitForLine((l) => l.startsWith("ready "), 10_000);
-      targets.push({ name: "crelay", port: Number(ready.split(" ")[1]), server: relay });
-      targets.push({ name: "direct", port: 1 });
+      const references = [
+        { name: "crelay", command: context.bins.tcp_relay, args: ["127.0.0.1", "0"] },
+        {
+          name: "denorelay",
+          command: "deno",
+          args: [
+            "run",
+            "--no-prompt",
+            "--allow-net",
+            new URL("./deno_relay.ts", import.meta.url).pathname,
+            "0",
+          ],
+        },
+      ] as const;
+      for (const reference of references) {
+        const relay = ChildProcess.start({
+          command: reference.command,
+          args: [...reference.args],
+          cpu: context.serverCpu,
+          label: reference.name,
+        });
+        try {
+          const ready = await relay.waitForLine((l) => l.startsWith("ready "), 20_000);
+          targets.push({
+            name: reference.name,
+            mode: "crelay",
+            port: Number(ready.split(" ")[1]),
+            server: relay,
+          });
+        } catch (error) {
+          failures[reference.name] = (error as Error).message;
+          await relay.stop();
+        }
+      }
+      targets.push({ name: "direct", mode: "direct", port: 1 });
 
       const bulk: Record<string, RelayLoadResult[]> = {};
       const pingPong: Record<string, RelayLoadResult[]> = {};
@@ -89,7 +119,7 @@ export const relaySection: BenchSection = {
           context.log(`relay: run ${i + 1}/${context.runs} ${target.name}`);
           try {
             (bulk[target.name] ??= []).push(
-              await runRelayLoad(context, target.name, target.port, [
+              await runRelayLoad(context, target.mode, target.port, [
                 "bulk",
                 String(warmupMs),
                 String(durationMs),
@@ -97,7 +127,7 @@ export const relaySection: BenchSection = {
               ], target.server?.pid),
             );
             (pingPong[target.name] ??= []).push(
-              await runRelayLoad(context, target.name, target.port, [
+              await runRelayLoad(context, target.mode, target.port, [
                 "pingpong",
                 String(warmupMs),
                 String(durationMs),
@@ -210,6 +240,16 @@ export function relayRows(
     figure: `bulk, 1 pair, ${BULK_PAYLOAD / 1024} KiB frames`,
     unit: "MB/s",
     ours: oursBulk,
+    referenceName: "plain Deno relay",
+    reference: summaryOf(bulk.denorelay, mb),
+    ratio: ratioOf(oursBulk, summaryOf(bulk.denorelay, mb)),
+    note: failures.denorelay ? `denorelay: ${failures.denorelay}` : "",
+  }));
+  rows.push(makeRow({
+    section: "relay",
+    figure: `bulk, 1 pair, ${BULK_PAYLOAD / 1024} KiB frames`,
+    unit: "MB/s",
+    ours: oursBulk,
     referenceName: "direct TCP",
     reference: summaryOf(bulk.direct, mb),
     ratio: ratioOf(oursBulk, summaryOf(bulk.direct, mb)),
@@ -217,15 +257,17 @@ export function relayRows(
   }));
   const cpuPerMb = (r: RelayLoadResult) =>
     (r.serverCpuSeconds ?? 0) * 1e6 / Math.max(1, (r.bytes ?? 0) / 1e6);
-  rows.push(makeRow({
-    section: "relay",
-    figure: "server CPU per relayed MB (bulk)",
-    unit: "µs",
-    ours: summaryOf(bulk.ours, cpuPerMb),
-    referenceName: "C epoll relay",
-    reference: summaryOf(bulk.crelay, cpuPerMb),
-    ratio: ratioOf(summaryOf(bulk.ours, cpuPerMb), summaryOf(bulk.crelay, cpuPerMb)),
-  }));
+  for (const [ref, label] of [["crelay", "C epoll relay"], ["denorelay", "plain Deno relay"]]) {
+    rows.push(makeRow({
+      section: "relay",
+      figure: "server CPU per relayed MB (bulk)",
+      unit: "µs",
+      ours: summaryOf(bulk.ours, cpuPerMb),
+      referenceName: label,
+      reference: summaryOf(bulk[ref], cpuPerMb),
+      ratio: ratioOf(summaryOf(bulk.ours, cpuPerMb), summaryOf(bulk[ref], cpuPerMb)),
+    }));
+  }
   const oursPp = summaryOf(pingPong.ours, msgs);
   rows.push(makeRow({
     section: "relay",
@@ -243,19 +285,30 @@ export function relayRows(
     figure: `ping-pong ${PING_PONG_SIZE} B, ${PING_PONG_PAIRS} pairs`,
     unit: "msg/s",
     ours: oursPp,
+    referenceName: "plain Deno relay",
+    reference: summaryOf(pingPong.denorelay, msgs),
+    ratio: ratioOf(oursPp, summaryOf(pingPong.denorelay, msgs)),
+  }));
+  rows.push(makeRow({
+    section: "relay",
+    figure: `ping-pong ${PING_PONG_SIZE} B, ${PING_PONG_PAIRS} pairs`,
+    unit: "msg/s",
+    ours: oursPp,
     referenceName: "direct TCP",
     reference: summaryOf(pingPong.direct, msgs),
     ratio: ratioOf(oursPp, summaryOf(pingPong.direct, msgs)),
   }));
-  rows.push(makeRow({
-    section: "relay",
-    figure: "server CPU per relayed ping-pong message",
-    unit: "µs",
-    ours: summaryOf(pingPong.ours, cpuPerMsg),
-    referenceName: "C epoll relay",
-    reference: summaryOf(pingPong.crelay, cpuPerMsg),
-    ratio: ratioOf(summaryOf(pingPong.ours, cpuPerMsg), summaryOf(pingPong.crelay, cpuPerMsg)),
-  }));
+  for (const [ref, label] of [["crelay", "C epoll relay"], ["denorelay", "plain Deno relay"]]) {
+    rows.push(makeRow({
+      section: "relay",
+      figure: "server CPU per relayed ping-pong message",
+      unit: "µs",
+      ours: summaryOf(pingPong.ours, cpuPerMsg),
+      referenceName: label,
+      reference: summaryOf(pingPong[ref], cpuPerMsg),
+      ratio: ratioOf(summaryOf(pingPong.ours, cpuPerMsg), summaryOf(pingPong[ref], cpuPerMsg)),
+    }));
+  }
   const refused = summaryOf(
     [...(bulk.ours ?? []), ...(pingPong.ours ?? [])].length > 0
       ? [...(bulk.ours ?? []), ...(pingPong.ours ?? [])]
