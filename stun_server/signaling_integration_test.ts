@@ -199,6 +199,14 @@ Deno.test("signaling: registration, identity binding and brokering", async (t) =
           const atB = await nextRelay(b.conn);
           assert.equal(atB.peer, a.me.id);
           assert.deepEqual(atB.payload, payload);
+          // A maximal payload (forwarded from the read buffer without a copy) arrives intact.
+          const big = crypto.getRandomValues(new Uint8Array(a.reply.relay.maxPayload));
+          a.conn.sendRelay(b.me.id, big);
+          a.conn.sendRelay(b.me.id, big.subarray(0, 40_000));
+          const bigAtB = await nextRelay(b.conn);
+          assert.equal(bigAtB.peer, a.me.id);
+          assert.deepEqual(bigAtB.payload, big);
+          assert.deepEqual((await nextRelay(b.conn)).payload, big.subarray(0, 40_000));
           b.conn.sendRelay(a.me.id, payload.subarray(0, 10));
           const atA = await nextRelay(a.conn);
           assert.equal(atA.peer, b.me.id);
