@@ -89,7 +89,8 @@ async function main(args: string[]): Promise<number> {
     log: (message) => err(`[${new Date().toISOString().slice(11, 19)}] ${message}`),
   };
   const pinning = pin
-    ? "server under test (ours and every reference) on CPU 0, load generators on CPU 1 (taskset)"
+    ? "server under test (ours and every reference) on CPU 0, load generators on CPU 1 " +
+      "(taskset); direct/setup: client A on CPU 0, client B on CPU 1"
     : "not pinned";
   const report: BenchReport = {
     startedAt: new Date().toISOString(),
