@@ -30,7 +30,7 @@ export interface FrameSink {
 export interface FrameReaderOptions {
   /** Read buffer of a quiet connection (default 256 bytes: heartbeats and registration fit). */
   smallBytes?: number;
-  /** Read buffer while data flows in bulk (default 128 KiB; at least a maximal frame). */
+  /** Read buffer while data flows in bulk (default 256 KiB; at least a maximal frame). */
   largeBytes?: number;
   /** Largest accepted frame length field (default `MAX_FRAME_LENGTH`). */
   maxFrameLength?: number;
@@ -78,7 +78,7 @@ export async function readFrames(
 ): Promise<FrameReaderEnd> {
   const small = options.smallBytes ?? 256;
   const maxFrame = options.maxFrameLength ?? MAX_FRAME_LENGTH;
-  const large = Math.max(options.largeBytes ?? 128 * 1024, maxFrame + 4);
+  const large = Math.max(options.largeBytes ?? 256 * 1024, maxFrame + 4);
   let buffer = new Uint8Array(small);
   let have = 0;
   let end: FrameReaderEnd;
