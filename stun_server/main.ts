@@ -2,7 +2,7 @@
  * The rendezvous server program: `deno task server [flags]` (see `--help`).
  *
  * Prints one JSON line `{"event":"listening",...}` on stdout once it listens (see
- * {@linkcode ListeningAnnouncement}); logs are JSON lines on stderr. SIGINT and SIGTERM shut it
+ * `ListeningAnnouncement` in `server_app.ts`); logs are JSON lines on stderr. SIGINT and SIGTERM shut it
  * down gracefully with exit code 0.
  *
  * @module
@@ -10,10 +10,8 @@
 import { dispose, getLogger } from "@logtape/logtape";
 import { parseServerArgs } from "./cli.ts";
 import { configureServerLogging } from "./logging.ts";
-import { type ListeningAnnouncement, startServer } from "./server_app.ts";
+import { startServer } from "./server_app.ts";
 import { StunService } from "./stun_service.ts";
-
-export type { ListeningAnnouncement };
 
 const encoder = new TextEncoder();
 
@@ -21,6 +19,11 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
   const bytes = encoder.encode(text);
   let offset = 0;
   while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+function hostPort(address: { hostname: string; port: number }): string {
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `${host}:${address.port}`;
 }
 
 async function main(): Promise<number> {
@@ -61,8 +64,8 @@ async function main(): Promise<number> {
   }
   writeAll(Deno.stdout, JSON.stringify(server.announcement) + "\n");
   log.info("listening: signaling on TCP {tcp}, STUN on UDP {stun}", {
-    tcp: `${server.announcement.tcp.hostname}:${server.announcement.tcp.port}`,
-    stun: server.announcement.stun.map((a) => `${a.hostname}:${a.port}`).join(", "),
+    tcp: hostPort(server.announcement.tcp),
+    stun: server.announcement.stun.map(hostPort).join(", "),
   });
 
   const signal = await stopped.promise;

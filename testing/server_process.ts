@@ -262,9 +262,7 @@ async function spawn(options: ServerProcessOptions, args: string[]): Promise<Sta
     args: [
       "run",
       "--no-prompt",
-      "--allow-net",
-      "--allow-env",
-      "--allow-sys=hostname",
+      "--allow-net", // all the server needs (least privilege; keep `deno task server` in step)
       "--config",
       new URL("deno.json", REPO).pathname,
       ...(options.denoFlags ?? []),
