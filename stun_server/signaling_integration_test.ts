@@ -330,6 +330,12 @@ Deno.test("signaling: malformed input is answered or cut off while another clien
         closes: true,
       },
       {
+        name: "oversized length followed by a flood of bytes",
+        bytes: [new Uint8Array([0, 0xff, 0, 0, 1]), new Uint8Array(512 * 1024).fill(0x41)],
+        expect: ["error:frame-too-large", "bye:protocol-error"],
+        closes: true,
+      },
+      {
         name: "wrongly typed fields, three times",
         bytes: [1, 2, 3].map(() => encodeControlFrame({ type: "ping", t: "soon" })),
         expect: [

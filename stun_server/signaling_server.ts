@@ -402,6 +402,12 @@ export class SignalingServer implements SessionHandler {
   /** {@inheritDoc SessionHandler.onReadEnd} */
   onReadEnd(session: Session, end: FrameReaderEnd, error?: unknown): void {
     if (session.state === "closing") {
+      if (end === "too-large") {
+        // Input can no longer be framed, but unread input would turn our close into a reset
+        // that may destroy the error we queued: discard it until the client closes.
+        this.#discardInput(session);
+        return;
+      }
       session.readEnded = true;
       if (session.lingerUntil > 0) this.#drop(session);
       return;
@@ -420,6 +426,20 @@ export class SignalingServer implements SessionHandler {
       bye: "protocol-error",
       peerLeft: "disconnected",
     });
+  }
+
+  /** Reads and discards a closing session's input until end of stream (the sweep bounds it). */
+  async #discardInput(session: Session): Promise<void> {
+    const scratch = new Uint8Array(256);
+    try {
+      for (let reads = 0; reads < 65_536 && session.state === "closing"; reads++) {
+        if (await session.conn.read(scratch) === null) break;
+      }
+    } catch {
+      // reset or closed meanwhile
+    }
+    session.readEnded = true;
+    if (session.state === "closing" && session.lingerUntil > 0) this.#drop(session);
   }
 
   // --- control messages -----------------------------------------------------------------------
