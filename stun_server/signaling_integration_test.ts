@@ -613,3 +613,64 @@ Deno.test("signaling: a slow receiver is held to its queue quota without server 
     await server.stop();
   }
 });
+
+/** A small seeded PRNG (mulberry32), so the chaos test is repeatable. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("signaling: random input and abrupt closes at any moment never disturb a bystander", async () => {
+  const server = await ServerProcess.start({ args: ["--max-conns-per-ip", "256"] });
+  const bystander = await registered(server);
+  try {
+    const random = prng(20261124);
+    const me = await Identity.generate();
+    const valid = [
+      encodeControlFrame({ type: "hello", version: 1, publicKey: me.publicKey.toBase64() }),
+      encodeControlFrame({ type: "ping", t: 1 }),
+      encodeRelayFrame(bystander.me.id, new Uint8Array(10)),
+    ];
+    for (let round = 0; round < 5; round++) {
+      const conns = await Promise.all(
+        Array.from(
+          { length: 20 },
+          () => Deno.connect({ hostname: server.host, port: server.tcpPort }),
+        ),
+      );
+      await Promise.all(conns.map(async (tcp) => {
+        try {
+          for (let step = Math.floor(random() * 6); step > 0; step--) {
+            const pick = random();
+            let bytes: Uint8Array;
+            if (pick < 0.3) bytes = valid[Math.floor(random() * valid.length)];
+            else if (pick < 0.6) {
+              // A valid frame cut short.
+              const frame = valid[Math.floor(random() * valid.length)];
+              bytes = frame.subarray(0, 1 + Math.floor(random() * (frame.length - 1)));
+            } else {
+              bytes = crypto.getRandomValues(new Uint8Array(1 + Math.floor(random() * 300)));
+            }
+            await tcp.write(bytes);
+          }
+        } catch {
+          // the server may already have cut this connection off
+        } finally {
+          tcp.close(); // abrupt, at a random point of the exchange
+        }
+      }));
+      await assertServed(bystander.conn);
+    }
+  } finally {
+    await closeAll(bystander.conn);
+    await server.stop();
+  }
+  // Nothing reached the server's error paths: every bad input was an ordinary protocol error.
+  assert.doesNotMatch(server.logs, /"level":"(ERROR|FATAL)"/);
+});
