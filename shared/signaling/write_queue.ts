@@ -270,7 +270,7 @@ export class WriteQueue {
         }
         let offset = 0;
         while (offset < chunk.length) {
-          offset += await this.#writer.write(chunk.subarray(offset));
+          offset += await this.#writer.write(offset === 0 ? chunk : chunk.subarray(offset));
           if (this.#closed) return;
         }
         this.#queued -= chunk.length;
