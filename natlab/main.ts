@@ -179,9 +179,7 @@ async function main(): Promise<number> {
     const swept = await sweepStaleNamespaces();
     if (swept.length > 0) write(Deno.stderr, `natlab: removed ${swept.length} stale namespaces\n`);
     const specs = selectPairs(args);
-    const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
     const results: PairResult[] = await runMatrix(specs, {
-      root,
       messages: args.messages,
       concurrency: args.concurrency,
       signal: abort.signal,

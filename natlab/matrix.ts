@@ -9,6 +9,7 @@
 import type { JsonEvent } from "./json_lines.ts";
 import { NatLab, SERVER_ADDRESS } from "./lab.ts";
 import { LabProcess } from "./lab_process.ts";
+import { programRunArgs } from "../testing/programs.ts";
 import {
   directPossible,
   NAT_KINDS,
@@ -156,8 +157,6 @@ export function matrixPairs(
 
 /** Timeouts and sizes of a run. */
 export interface PairRunOptions {
-  /** The repository root (where `stun_server/` and `p2p_client/` are). */
-  root: string;
   /** Messages each client sends to the other (default 50). */
   messages?: number;
   /** Start-up of the server and the clients (Deno start-up on a loaded machine), in ms. */
@@ -170,39 +169,29 @@ export interface PairRunOptions {
 
 const DENO = Deno.execPath();
 
-function serverArgv(root: string): string[] {
+function serverArgv(): string[] {
   return [
     DENO,
-    "run",
-    "--no-prompt",
-    "--allow-net",
-    "--allow-env",
-    "--allow-sys=hostname",
-    `${root}/stun_server/main.ts`,
-    "--host",
-    "0.0.0.0",
-    "--tcp-port",
-    String(LAB_TCP_PORT),
-    "--stun-port",
-    String(LAB_STUN_PORT),
+    ...programRunArgs("stun_server", [
+      "--host",
+      "0.0.0.0",
+      "--tcp-port",
+      String(LAB_TCP_PORT),
+      "--stun-port",
+      String(LAB_STUN_PORT),
+    ]),
   ];
 }
 
-function clientArgv(root: string): string[] {
+function clientArgv(): string[] {
   return [
     DENO,
-    "run",
-    "--no-prompt",
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    "--allow-write",
-    "--allow-sys=networkInterfaces,hostname,homedir",
-    `${root}/p2p_client/main.ts`,
-    "--ephemeral",
-    "--json",
-    "--server",
-    `${SERVER_ADDRESS}:${LAB_TCP_PORT}`,
+    ...programRunArgs("p2p_client", [
+      "--ephemeral",
+      "--json",
+      "--server",
+      `${SERVER_ADDRESS}:${LAB_TCP_PORT}`,
+    ]),
   ];
 }
 
@@ -360,7 +349,7 @@ function createPairLab(spec: PairSpec): Promise<NatLab> {
  * ```ts
  * const result = await runPair(
  *   { a: "full-cone", b: "symmetric", lossPercent: 0, remap: false },
- *   { root: Deno.cwd() },
+ *   {},
  * );
  * console.log(result.path, result.ok);
  * ```
@@ -398,7 +387,7 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
   }
   const processes: LabProcess[] = [];
   try {
-    const server = LabProcess.start(lab, lab.publicNamespace, serverArgv(options.root));
+    const server = LabProcess.start(lab, lab.publicNamespace, serverArgv());
     processes.push(server);
     await pollUntil(
       async () => {
@@ -413,8 +402,8 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     ).catch((error) => {
       throw new Error(`${error.message}; server stderr: ${server.stderrTail.slice(-2000)}`);
     });
-    const clientA = LabProcess.start(lab, lab.host("a").namespace, clientArgv(options.root));
-    const clientB = LabProcess.start(lab, lab.host("b").namespace, clientArgv(options.root));
+    const clientA = LabProcess.start(lab, lab.host("a").namespace, clientArgv());
+    const clientB = LabProcess.start(lab, lab.host("b").namespace, clientArgv());
     processes.push(clientA, clientB);
     const [registeredA, registeredB] = await Promise.all(
       [clientA, clientB].map((client, index) =>
@@ -609,7 +598,6 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
  * @example
  * ```ts
  * const results = await runMatrix(matrixPairs({ lossPercents: [0], remapPair: false }), {
- *   root: Deno.cwd(),
  *   concurrency: 3,
  *   onResult: (r) => console.log(r.pair, r.path),
  * });

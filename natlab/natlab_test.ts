@@ -11,22 +11,9 @@ import { sweepStaleNamespaces } from "./lab.ts";
 import { matrixPairs, runMatrix } from "./matrix.ts";
 import { formatMatrixTable } from "./matrix_table.ts";
 
-const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-
-function fileExists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
 async function skipReason(): Promise<string | undefined> {
   const support = await checkLabSupport();
   if (!support.ok) return support.reason;
-  for (const program of ["stun_server/main.ts", "p2p_client/main.ts"]) {
-    if (!fileExists(`${root}/${program}`)) return `${program} is missing`;
-  }
   return undefined;
 }
 
@@ -60,7 +47,7 @@ Deno.test({
       delayPair: delaySkip === undefined,
       cutPair: true,
     });
-    const results = await runMatrix(specs, { root, concurrency: 3 });
+    const results = await runMatrix(specs, { concurrency: 3 });
     const table = formatMatrixTable(results);
     assert.equal(results.length, specs.length, table);
     assert.deepEqual(

@@ -26,6 +26,9 @@ export const COMPILE_TARGETS = [
 /** A release target triple. */
 export type CompileTarget = typeof COMPILE_TARGETS[number];
 
+import { SERVER_PERMISSIONS } from "../stun_server/permissions.ts";
+import { CLIENT_PERMISSIONS } from "../p2p_client/permissions.ts";
+
 /** A program the toolset ships, with the permissions baked into its binary. */
 export interface ProgramSpec {
   /** Binary name prefix, e.g. `stun_server`. */
@@ -39,8 +42,8 @@ export interface ProgramSpec {
 }
 
 /**
- * Both programs. The permission flags must match the `server` and `client` tasks in `deno.json`
- * (`compile_test.ts` checks it).
+ * Both programs, with each program's own permission list (the `server` and `client` tasks in
+ * `deno.json` must say the same: `compile_test.ts` checks it).
  *
  * @example
  * ```ts
@@ -51,19 +54,13 @@ export const PROGRAMS: readonly ProgramSpec[] = [
   {
     name: "stun_server",
     entrypoint: "stun_server/main.ts",
-    permissions: ["--allow-net", "--allow-env", "--allow-sys=hostname"],
+    permissions: SERVER_PERMISSIONS,
     include: [],
   },
   {
     name: "p2p_client",
     entrypoint: "p2p_client/main.ts",
-    permissions: [
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys=networkInterfaces,hostname,homedir",
-    ],
+    permissions: CLIENT_PERMISSIONS,
     include: ["resources/stun_servers.json"],
   },
 ];

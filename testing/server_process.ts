@@ -37,6 +37,8 @@ export interface ServerProcessOptions {
   denoFlags?: string[];
 }
 
+import { SERVER_PERMISSIONS } from "../stun_server/permissions.ts";
+
 const REPO = new URL("../", import.meta.url);
 const DEFAULT_ENTRY = new URL("stun_server/main.ts", REPO);
 const MAX_LOG_CHARS = 1 << 20;
@@ -262,7 +264,7 @@ async function spawn(options: ServerProcessOptions, args: string[]): Promise<Sta
     args: [
       "run",
       "--no-prompt",
-      "--allow-net", // all the server needs (least privilege; keep `deno task server` in step)
+      ...SERVER_PERMISSIONS,
       "--config",
       new URL("deno.json", REPO).pathname,
       ...(options.denoFlags ?? []),

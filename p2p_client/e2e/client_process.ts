@@ -5,9 +5,8 @@
  *
  * @module
  */
+import { programRunArgs } from "../../testing/programs.ts";
 
-const REPO = new URL("../../", import.meta.url);
-const MAIN = new URL("p2p_client/main.ts", REPO);
 const MAX_LOG_CHARS = 1 << 20;
 
 /** A parsed `--json` event line. */
@@ -83,22 +82,12 @@ export class ClientProcess {
 
   /** Starts a client. */
   static start(options: ClientProcessOptions): ClientProcess {
-    const denoArgs = [
-      "run",
-      "--no-prompt",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys=networkInterfaces,hostname,homedir",
-      "--config",
-      new URL("deno.json", REPO).pathname,
-      MAIN.pathname,
+    const denoArgs = programRunArgs("p2p_client", [
       "--json",
       ...(options.ephemeral === false ? [] : ["--ephemeral"]),
       ...options.servers.flatMap((server) => ["--server", server]),
       ...(options.args ?? []),
-    ];
+    ]);
     const [command, args] = options.netns
       ? ["ip", ["netns", "exec", options.netns, Deno.execPath(), ...denoArgs]]
       : [Deno.execPath(), denoArgs];

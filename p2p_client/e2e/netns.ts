@@ -5,7 +5,7 @@
  * @module
  */
 
-const REPO = new URL("../../", import.meta.url);
+import { programRunArgs } from "../../testing/programs.ts";
 
 async function run(command: string, args: string[], stdin?: string): Promise<string> {
   const child = new Deno.Command(command, {
@@ -164,20 +164,14 @@ export class NetnsServer {
         "exec",
         ns.name,
         Deno.execPath(),
-        "run",
-        "--no-prompt",
-        "--allow-net",
-        "--allow-env",
-        "--allow-sys=hostname",
-        "--config",
-        new URL("deno.json", REPO).pathname,
-        new URL("stun_server/main.ts", REPO).pathname,
-        "--host",
-        "127.0.0.1",
-        "--tcp-port",
-        String(tcpPort),
-        "--stun-port",
-        String(stunPort),
+        ...programRunArgs("stun_server", [
+          "--host",
+          "127.0.0.1",
+          "--tcp-port",
+          String(tcpPort),
+          "--stun-port",
+          String(stunPort),
+        ]),
       ],
       stdin: "null",
       stdout: "piped",
