@@ -4,17 +4,11 @@
  *
  * @module
  */
+import { CLIENT_PERMISSIONS } from "../p2p_client/permissions.ts";
 import { ChildProcess } from "./process.ts";
 
-/** Permissions the client runs with, as in `deno task client`. */
-export const CLIENT_PERMISSIONS = [
-  "--no-prompt",
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-sys=networkInterfaces,hostname,homedir",
-];
+/** Permissions the client runs with: exactly those of `deno task client` and the binaries. */
+export const CLIENT_RUN_FLAGS: readonly string[] = ["--no-prompt", ...CLIENT_PERMISSIONS];
 
 /** One `--json` event: an object with a string `type`. */
 export type ClientEventLine = { type: string; [key: string]: unknown };
@@ -77,7 +71,7 @@ export class ClientProgram {
       command: "deno",
       args: [
         "run",
-        ...CLIENT_PERMISSIONS,
+        ...CLIENT_RUN_FLAGS,
         `${options.repoRoot}/p2p_client/main.ts`,
         "--ephemeral",
         "--json",

@@ -4,16 +4,12 @@
  *
  * @module
  */
+import { SERVER_PERMISSIONS } from "../stun_server/permissions.ts";
 import { ChildProcess } from "./process.ts";
 import { type ProfileEntry, readNewestProfile, summarizeCpuProfile } from "./profile.ts";
 
-/** Permissions the server runs with, as in `deno task server`. */
-export const SERVER_PERMISSIONS = [
-  "--no-prompt",
-  "--allow-net",
-  "--allow-env",
-  "--allow-sys=hostname",
-];
+/** Permissions the server runs with: exactly those of `deno task server` and the binaries. */
+export const SERVER_RUN_FLAGS: readonly string[] = ["--no-prompt", ...SERVER_PERMISSIONS];
 
 /**
  * Returns the server's `--help` text, or throws an Error saying why the server is not available.
@@ -92,7 +88,7 @@ export function startOurServer(options: OurServerOptions): ChildProcess {
     command: "deno",
     args: [
       "run",
-      ...SERVER_PERMISSIONS,
+      ...SERVER_RUN_FLAGS,
       ...(options.denoArgs ?? []),
       ...(options.profileDir === undefined
         ? []
