@@ -13,6 +13,7 @@ import {
   getXorMappedAddress,
   shortTermKey,
   StunClass,
+  StunDecodeError,
   StunMessageWriter,
   StunMethod,
   unmapIpv4,
@@ -40,29 +41,23 @@ export const stunBindingCodec: StunBindingCodec = {
     return writer.bytes().slice();
   },
   decodeResponse(bytes, password) {
-    let message;
+    // Anything malformed (a StunDecodeError from decoding or from an attribute) is not a response.
     try {
-      message = decodeStunMessage(bytes);
-    } catch {
-      return undefined;
-    }
-    if (message.method !== StunMethod.Binding) return undefined;
-    if (message.messageClass === StunClass.ErrorResponse) {
-      const error = getErrorCode(message);
-      return { transactionId: message.transactionId, errorCode: error?.code ?? 0 };
-    }
-    if (message.messageClass !== StunClass.SuccessResponse) return undefined;
-    if (!verifyFingerprint(message)) return undefined;
-    try {
+      const message = decodeStunMessage(bytes);
+      if (message.method !== StunMethod.Binding) return undefined;
+      const transactionId = message.transactionId.slice();
+      if (message.messageClass === StunClass.ErrorResponse) {
+        return { transactionId, errorCode: getErrorCode(message)?.code ?? 0 };
+      }
+      if (message.messageClass !== StunClass.SuccessResponse) return undefined;
+      if (!verifyFingerprint(message)) return undefined;
       if (!verifyMessageIntegrity(message, shortTermKey(password))) return undefined;
-    } catch {
-      return undefined;
+      const mapped = getXorMappedAddress(message);
+      if (!mapped) return undefined;
+      return { transactionId, mapped: { host: unmapIpv4(mapped.hostname), port: mapped.port } };
+    } catch (error) {
+      if (error instanceof StunDecodeError) return undefined;
+      throw error;
     }
-    const mapped = getXorMappedAddress(message);
-    if (!mapped) return undefined;
-    return {
-      transactionId: message.transactionId,
-      mapped: { host: unmapIpv4(mapped.hostname), port: mapped.port },
-    };
   },
 };

@@ -43,3 +43,25 @@ Deno.test("a response is accepted only with the right integrity", () => {
   assert.equal(stunBindingCodec.decodeResponse(response("forged"), "secret"), undefined);
   assert.equal(stunBindingCodec.decodeResponse(new Uint8Array(10), "secret"), undefined);
 });
+
+Deno.test("a response with a malformed attribute is not a response, and never throws", () => {
+  // An error response whose ERROR-CODE is too short to hold a code.
+  const writer = new StunMessageWriter();
+  writer.start(StunMethod.Binding, StunClass.ErrorResponse, ID);
+  writer.addAttribute(0x0009, new Uint8Array([0, 0]));
+  assert.equal(stunBindingCodec.decodeResponse(writer.bytes().slice(), "secret"), undefined);
+  // A success response whose XOR-MAPPED-ADDRESS has an unknown family.
+  const bad = new StunMessageWriter();
+  bad.start(StunMethod.Binding, StunClass.SuccessResponse, ID);
+  bad.addAttribute(0x0020, new Uint8Array([0, 9, 0, 0, 0, 0, 0, 0]));
+  addMessageIntegrity(bad, shortTermKey("secret"));
+  addFingerprint(bad);
+  assert.equal(stunBindingCodec.decodeResponse(bad.bytes().slice(), "secret"), undefined);
+});
+
+Deno.test("the decoded transaction ID does not alias the receive buffer", () => {
+  const bytes = response("secret");
+  const decoded = stunBindingCodec.decodeResponse(bytes, "secret");
+  bytes.fill(0);
+  assert.deepEqual(decoded?.transactionId, ID);
+});
