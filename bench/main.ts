@@ -153,11 +153,18 @@ async function main(args: string[]): Promise<number> {
   report.machine.load1AtEnd = loadAtEnd;
   out("");
   for (const line of SETUP_NOTES) out(line);
-  if (Math.max(Number(machine.load1), loadAtEnd) > 0.3 * cores) {
+  // The load average at the end includes this run's own server and generator, so only the
+  // reading taken before anything started says whether others were using the machine.
+  if (Number(machine.load1) > 0.3 * cores) {
     out(
-      `Note: load average ${Number(machine.load1).toFixed(2)} at start, ${
-        loadAtEnd.toFixed(2)
-      } at end on ${cores} cores: other work shared the machine, so these figures are provisional.`,
+      `Note: load average ${Number(machine.load1).toFixed(2)} at start on ${cores} cores ` +
+        "(before this run started anything): other work shared the machine, so these figures " +
+        "are provisional.",
+    );
+  } else {
+    out(
+      `Load average ${Number(machine.load1).toFixed(2)} at start, ${loadAtEnd.toFixed(2)} at end ` +
+        "(the end figure includes this run's own processes).",
     );
   }
   for (const profile of profiles) out(`\n${formatProfile(profile.title, profile.entries)}`);
