@@ -266,7 +266,8 @@ export class PathManager {
 
   /**
    * An authenticated PATH_RESPONSE with `nonce` came from `from`. `"validated"`: the round trip
-   * proves the path (the state becomes `direct` if it was not). `"reflexive"`: it came from
+   * proves the path (the state becomes `direct` on it if it was not; a live direct path is kept
+   * even when another address validates too). `"reflexive"`: it came from
    * another address than the probe went to; that address was added as a candidate (probe it).
    * `"unknown"`: no such probe.
    *
@@ -288,11 +289,16 @@ export class PathManager {
       return "reflexive";
     }
     const sample = Math.max(0, now - probe.sentAt);
+    if (this.#state === "direct" && this.#direct && !sameAddress(this.#direct, from)) {
+      // Another address works too, but the live direct path stays: switching between equally
+      // valid paths would only make the path flap (and reorder packets in flight).
+      return "validated";
+    }
     this.#probeRttMs = this.#probeRttMs === undefined
       ? sample
       : this.#probeRttMs * 0.875 + sample * 0.125;
     this.#lastDirectRx = now;
-    if (this.#state !== "direct" || !this.#direct || !sameAddress(this.#direct, from)) {
+    if (this.#state !== "direct") {
       const previous = this.#state;
       this.#direct = from;
       this.#lastKeepaliveAt = now;

@@ -92,3 +92,17 @@ Deno.test("candidates are bounded; reflexive ones replace older reflexive ones",
   assert.equal(path.candidates.length, 3);
   assert.deepEqual(path.candidates[2], { host: "1.1.1.2", port: 1 });
 });
+
+Deno.test("a live direct path stays when another candidate validates too (no flapping)", () => {
+  const path = new PathManager(0);
+  path.introduce(0, [A, B], 0);
+  path.probeTargets(0);
+  path.recordProbe("n-a", A, 0);
+  path.recordProbe("n-b", B, 0);
+  assert.equal(path.probeResponse("n-a", A, 5), "validated");
+  assert.equal(path.path, "udp 10.0.0.2:4000");
+  path.takeChange();
+  assert.equal(path.probeResponse("n-b", B, 6), "validated");
+  assert.equal(path.path, "udp 10.0.0.2:4000", "the first validated path stays");
+  assert.equal(path.takeChange(), undefined, "no state change reported");
+});
