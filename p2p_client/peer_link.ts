@@ -137,8 +137,10 @@ export class PeerLink {
 
   /** A row for `list`. */
   summary(): PeerSummary {
+    // On a direct path the keepalive probes measure the network round trip itself; the channel's
+    // smoothed RTT also counts the receiver's delayed acknowledgements, so it serves the relay only.
     const rtt = this.#path.state === "direct"
-      ? this.#channel?.srttMs ?? this.#path.probeRttMs
+      ? this.#path.probeRttMs ?? this.#channel?.srttMs
       : this.#channel?.srttMs;
     return {
       peer: this.peer,
