@@ -27,6 +27,8 @@ interface DrainWaiter {
 
 const MIN_CHUNK_BYTES = 512;
 const DEFAULT_MAX_CHUNK_BYTES = 256 * 1024;
+/** Largest written chunk kept for reuse (larger ones are released once written). */
+const REUSED_CHUNK_BYTES = 16 * 1024;
 
 /**
  * Per-connection outgoing queue of byte chunks drained by one writer loop.
@@ -256,13 +258,15 @@ export class WriteQueue {
     if (this.#writing || this.#closed) return;
     this.#writing = true;
     try {
+      let own: Uint8Array | null = null;
       while (!this.#closed) {
         let chunk: Uint8Array;
         if (this.#ready !== null && this.#ready.length > 0) {
           chunk = this.#ready.shift()!;
           if (this.#ready.length === 0) this.#ready = null;
         } else if (this.#fill !== null && this.#fillLength > 0) {
-          chunk = this.#fill.subarray(0, this.#fillLength);
+          own = this.#fill;
+          chunk = own.subarray(0, this.#fillLength);
           this.#fill = null;
           this.#fillLength = 0;
         } else {
@@ -272,6 +276,14 @@ export class WriteQueue {
         while (offset < chunk.length) {
           offset += await this.#writer.write(offset === 0 ? chunk : chunk.subarray(offset));
           if (this.#closed) return;
+        }
+        // The chunk is written: reuse it for what comes next instead of allocating a fresh one
+        // per frame (a relay forwarding one small frame per read would otherwise allocate a
+        // chunk for every frame). Only when nothing was appended meanwhile, and only a small
+        // chunk: bulk bursts do not pin a large buffer.
+        if (own !== null) {
+          if (this.#fill === null && own.length <= REUSED_CHUNK_BYTES) this.#fill = own;
+          own = null;
         }
         this.#queued -= chunk.length;
         this.#written += chunk.length;
