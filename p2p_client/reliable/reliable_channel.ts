@@ -6,8 +6,10 @@
  *
  * - Messages up to `maxMessageBytes` (1 MiB) are cut into DATA fragments that fit
  *   {@linkcode MAX_DATA_PAYLOAD_BYTES} and numbered with a 48-bit sequence number per stream.
- * - The receiver acknowledges cumulatively plus up to 64 selective ranges, at once for anything
- *   out of order or duplicated, otherwise every second fragment or after `ackDelayMs`.
+ * - The receiver acknowledges cumulatively plus up to 64 selective ranges: at once for anything
+ *   out of order or duplicated and for every second in-order fragment; a fragment that completes
+ *   a message at the next {@linkcode ReliableChannel.tick} (its deadline is now: the caller runs
+ *   it once the packets already received are processed); any other within `ackDelayMs`.
  * - The sender keeps a sliding window (at most the peer's advertised window of fragments beyond
  *   the cumulative point: the receiver's buffer is bounded), a NewReno-style congestion window,
  *   fast retransmission when three later fragments were acknowledged (fewer for tiny flights,
@@ -80,7 +82,10 @@ export interface ReliableChannelOptions {
   minRtoMs?: number;
   /** Upper bound of the RTO (default 5 s: at least 8 attempts before the 30 s failure timeout). */
   maxRtoMs?: number;
-  /** Longest delay of an acknowledgement for in-order data (default 10 ms). */
+  /**
+   * Longest delay of an acknowledgement for in-order data that does not complete a message
+   * (default 10 ms). A completed message is acknowledged at the next tick.
+   */
   ackDelayMs?: number;
   /** Time without acknowledgement progress, data outstanding, before failing (default 30 s). */
   failureTimeoutMs?: number;
@@ -730,7 +735,13 @@ export class ReliableChannel {
         return;
       case "in-order":
         if (++this.#unackedInOrder >= 2) this.#sendAck();
-        else this.#ackDeadline ??= this.#now() + this.#ackDelay;
+        else if (completed.length > 0) {
+          // A completed message is acknowledged at the next tick, not after the ACK delay: the
+          // sender waits for it to report the message delivered. The caller runs a due tick
+          // once the packets already received are processed, so a burst still gets one ACK per
+          // two fragments, and the message that ends it its ACK at once.
+          this.#ackDeadline = this.#now();
+        } else this.#ackDeadline ??= this.#now() + this.#ackDelay;
         break;
       case "duplicate":
         this.#duplicates++;

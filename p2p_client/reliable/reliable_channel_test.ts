@@ -131,9 +131,10 @@ Deno.test("reliable channel: frames and timers of a single small message", () =>
   now += 30;
   b.receive(fromA[0]);
   assert.deepEqual(received, [new TextEncoder().encode("hello")]);
-  assert.equal(fromB.length, 0); // ACK delayed
-  assert.equal(b.nextDeadline(), 1040);
-  now = 1040;
+  // The message is complete: its ACK is due at the next tick (now), not after the ACK delay;
+  // the caller runs that tick once the packets already received are processed.
+  assert.equal(fromB.length, 0);
+  assert.equal(b.nextDeadline(), 1030);
   b.tick();
   assert.equal(fromB.length, 1);
   assert.deepEqual(decodeFrame(fromB[0]), {
@@ -143,10 +144,10 @@ Deno.test("reliable channel: frames and timers of a single small message", () =>
     window: 512,
     ranges: [],
   });
-  now = 1070;
+  now = 1060;
   a.receive(decodeFrame(fromB[0]) as never);
   assert.deepEqual(acked, [1]);
-  assert.equal(a.stats.srtt, 70);
+  assert.equal(a.stats.srtt, 60);
   assert.equal(a.nextDeadline(), undefined);
   // A replayed DATA frame is not delivered again, but acknowledged at once.
   b.receive(fromA[0]);
@@ -156,6 +157,71 @@ Deno.test("reliable channel: frames and timers of a single small message", () =>
   // Frames of other types are ignored by the channel.
   b.receive(encodeFrame({ type: FrameType.Close, reason: "x" }));
   assert.equal(received.length, 1);
+});
+
+Deno.test("reliable channel: ACK policy: every second fragment at once, a completed message at the next tick, others within the ACK delay", () => {
+  let now = 0;
+  const acks: Uint8Array[] = [];
+  const received: Uint8Array[] = [];
+  const b = new ReliableChannel({
+    now: () => now,
+    send: (f) => acks.push(f),
+    deliver: (m) => received.push(m),
+    streamId: 2,
+  });
+  const data = (seq: number, first: boolean, last: boolean, payload: number, length?: number) =>
+    encodeFrame(
+      first
+        ? {
+          type: FrameType.Data,
+          streamId: 1,
+          seq,
+          first,
+          last,
+          messageLength: length ?? payload,
+          payload: new Uint8Array(payload),
+        }
+        : { type: FrameType.Data, streamId: 1, seq, first, last, payload: new Uint8Array(payload) },
+    );
+  const cumulativeOfLastAck = () =>
+    (decodeFrame(acks[acks.length - 1]) as { cumulative: number })
+      .cumulative;
+  const total = 3 * MAX_DATA_PAYLOAD_BYTES;
+  // The first fragment of a three-fragment message: nothing complete, ACK within the delay.
+  b.receive(data(0, true, false, MAX_DATA_PAYLOAD_BYTES, total));
+  assert.equal(acks.length, 0);
+  assert.equal(b.nextDeadline(), 10);
+  // The second in-order fragment: ACK at once (ack-eliciting threshold of two).
+  now = 1;
+  b.receive(data(1, false, false, MAX_DATA_PAYLOAD_BYTES));
+  assert.equal(acks.length, 1);
+  assert.equal(cumulativeOfLastAck(), 2);
+  assert.equal(b.nextDeadline(), undefined);
+  // The last fragment completes the message: due now, sent by the next tick, not at 12.
+  now = 2;
+  b.receive(data(2, false, true, MAX_DATA_PAYLOAD_BYTES));
+  assert.equal(received.length, 1);
+  assert.equal(acks.length, 1);
+  assert.equal(b.nextDeadline(), 2);
+  // A burst of small messages processed before that tick: one ACK per two fragments, and the
+  // odd one out is acknowledged by the tick.
+  for (let seq = 3; seq < 9; seq++) b.receive(data(seq, true, true, 10));
+  assert.equal(received.length, 7);
+  assert.equal(acks.length, 4); // at 4, 6 and 8 fragments received
+  assert.equal(cumulativeOfLastAck(), 8);
+  assert.equal(b.nextDeadline(), 2);
+  b.tick();
+  assert.equal(acks.length, 5);
+  assert.equal(cumulativeOfLastAck(), 9);
+  assert.equal(b.nextDeadline(), undefined);
+  b.tick();
+  assert.equal(acks.length, 5); // nothing more to acknowledge
+  // Out of order: at once.
+  b.receive(data(10, true, true, 10));
+  assert.equal(acks.length, 6);
+  assert.deepEqual((decodeFrame(acks[5]) as { ranges: unknown[] }).ranges, [
+    { start: 10, end: 11 },
+  ]);
 });
 
 Deno.test("reliable channel: exactly once, in order, under loss, duplication, reordering and path switches (seeded)", () => {
