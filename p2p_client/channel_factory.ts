@@ -34,6 +34,7 @@ export function createChannelFactory(now: () => number): MessageChannelFactory {
     });
     return {
       sendMessage: (message) => channel.sendMessage(message),
+      hasRoomFor: (length) => channel.hasRoomFor(length),
       receive: (frame) => channel.receive(frame as DataFrame | AckFrame),
       tick: () => channel.tick(),
       nextDeadline: () => channel.nextDeadline() ?? Infinity,

@@ -41,6 +41,8 @@ export interface MessageChannelHooks {
 export interface MessageChannel {
   /** Queues a message; returns its channel ID. Throws when too large or the queue is full. */
   sendMessage(message: Uint8Array): number;
+  /** False exactly when `sendMessage` would now throw `SendQueueFullError` for `length` bytes. */
+  hasRoomFor(length: number): boolean;
   /** Feeds a decoded channel frame from the peer. */
   receive(frame: unknown): void;
   /** Runs timers (retransmissions). */

@@ -253,13 +253,14 @@ export class PeerLink {
     const channel = this.#ensureChannel();
     while (this.#held.length > 0) {
       const { id, bytes } = this.#held.at(0)!;
+      // The channel's window of unacknowledged messages is full: the rest waits here and goes
+      // out as acknowledgements arrive.
+      if (!channel.hasRoomFor(bytes.length)) break;
       try {
         this.#inFlight.set(channel.sendMessage(bytes), id);
         this.#held.shift();
         this.#heldBytes -= bytes.length;
       } catch (error) {
-        // The channel's window of unacknowledged messages is full: the rest waits here and goes
-        // out as acknowledgements arrive.
         if ((error as Error).name === "SendQueueFullError") break;
         this.#held.shift();
         this.#heldBytes -= bytes.length;

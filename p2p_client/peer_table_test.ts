@@ -13,6 +13,9 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
   const unacked = new Map<number, { frame: Uint8Array; sentAt: number }>();
   const seen = new Set<number>();
   return {
+    hasRoomFor() {
+      return unacked.size < maxUnacked;
+    },
     sendMessage(message) {
       if (unacked.size >= maxUnacked) {
         const full = new Error(`${unacked.size} messages are not yet acknowledged`);

@@ -344,6 +344,26 @@ export class ReliableChannel {
   }
 
   /**
+   * False exactly when {@linkcode ReliableChannel.sendMessage} would now throw
+   * {@linkcode SendQueueFullError} for a message of `length` bytes: too many messages or bytes
+   * are unacknowledged. A caller holding messages back asks this instead of catching the error
+   * (an exception per attempt is costly when the queue stays full for long).
+   *
+   * @example
+   * ```ts
+   * while (waiting.length > 0 && channel.hasRoomFor(waiting[0].length)) {
+   *   channel.sendMessage(waiting.shift()!);
+   * }
+   * ```
+   */
+  hasRoomFor(length: number): boolean {
+    // Closed or too large: sendMessage throws another error, which the caller reports.
+    if (this.#closed || length > this.#maxMessageBytes) return true;
+    return this.#unackedMessages < this.#maxQueuedMessages &&
+      this.#unackedBytes + length <= this.#maxQueuedBytes;
+  }
+
+  /**
    * Takes a DATA or ACK frame from the peer, encoded (decoded here, throwing `FrameError` when
    * malformed) or already decoded. Other frame types are ignored. May deliver messages and
    * send frames before it returns.

@@ -446,11 +446,16 @@ Deno.test("reliable channel: bounded queue and message size", () => {
     maxQueuedBytes: 10_000,
     maxMessageBytes: 6000,
   });
+  // hasRoomFor is false exactly when sendMessage throws SendQueueFullError.
+  assert.equal(channel.hasRoomFor(6001), true);
   assert.throws(() => channel.sendMessage(new Uint8Array(6001)), MessageTooLargeError);
   channel.sendMessage(new Uint8Array(6000));
+  assert.equal(channel.hasRoomFor(5000), false);
   assert.throws(() => channel.sendMessage(new Uint8Array(5000)), SendQueueFullError);
+  assert.equal(channel.hasRoomFor(10), true);
   channel.sendMessage(new Uint8Array(10));
   channel.sendMessage(new Uint8Array(10));
+  assert.equal(channel.hasRoomFor(1), false);
   assert.throws(() => channel.sendMessage(new Uint8Array(1)), SendQueueFullError);
   assert.equal(channel.stats.queued, 3);
   assert.equal(channel.stats.queuedBytes, 6020);
@@ -466,6 +471,7 @@ Deno.test("reliable channel: bounded queue and message size", () => {
   assert.deepEqual(closing.close(), [1, 2]);
   assert.deepEqual(failures, [[1, 2]]);
   assert.deepEqual(closing.close(), []);
+  assert.equal(closing.hasRoomFor(1), true); // closed: sendMessage throws another error
   assert.throws(() => closing.sendMessage(new Uint8Array(1)), ChannelClosedError);
 });
 
