@@ -130,6 +130,7 @@ async function run(settings: ClientSettings): Promise<number> {
     await prompt.finished;
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
     await client.shutdown(settings.exitTimeout * 1000);
+    prompt.flush();
     if (!settings.json && process.stdout.isTTY) process.stdout.write("bye\n");
     return 0;
   } catch (error) {

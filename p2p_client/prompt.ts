@@ -9,6 +9,7 @@ import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { completeLine, HELP_TEXT, parseCommand } from "./commands.ts";
 import { type ClientEvent, formatJsonEvent, formatTextEvent, type PeerSummary } from "./events.ts";
+import { LineBatcher } from "./line_batcher.ts";
 
 /** What the prompt drives. */
 export interface PromptTarget {
@@ -55,6 +56,8 @@ export class Prompt {
   readonly #target: PromptTarget;
   readonly #options: PromptOptions;
   #rl: readline.Interface | undefined;
+  /** Lines printed without a prompt to redraw (`--json`, or a pipe), written once per turn. */
+  readonly #lines: LineBatcher;
   #finish!: () => void;
   #closed = false;
   /** Resolves when the user typed `exit`/`quit`, pressed Ctrl-D/Ctrl-C, or input ended. */
@@ -71,6 +74,7 @@ export class Prompt {
   constructor(target: PromptTarget, options: PromptOptions) {
     this.#target = target;
     this.#options = options;
+    this.#lines = new LineBatcher({ write: (text) => options.output.write(text) });
     this.finished = new Promise((resolve) => (this.#finish = resolve));
   }
 
@@ -111,19 +115,33 @@ export class Prompt {
    */
   print(event: ClientEvent): void {
     if (this.#options.json) {
-      this.#options.output.write(formatJsonEvent(event) + "\n");
+      this.#lines.push(formatJsonEvent(event));
       return;
     }
     const text = formatTextEvent(event);
     const rl = this.#rl;
     if (rl && this.#options.terminal && !this.#closed) {
+      this.#lines.flush();
       readline.clearLine(this.#options.output, 0);
       readline.cursorTo(this.#options.output, 0);
       this.#options.output.write(text + "\n");
       rl.prompt(true);
     } else {
-      this.#options.output.write(text + "\n");
+      this.#lines.push(text);
     }
+  }
+
+  /**
+   * Writes the printed events that still wait in the output batch (they otherwise leave right
+   * after the current turn of the event loop). Call it before the process exits.
+   *
+   * @example
+   * ```ts
+   * // prompt.flush();
+   * ```
+   */
+  flush(): void {
+    this.#lines.flush();
   }
 
   /**
@@ -135,6 +153,7 @@ export class Prompt {
    * ```
    */
   close(): void {
+    this.#lines.flush();
     this.#rl?.close();
   }
 
