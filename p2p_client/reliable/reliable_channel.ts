@@ -11,7 +11,9 @@
  *   a message at the next {@linkcode ReliableChannel.tick} (its deadline is now: the caller runs
  *   it once the packets already received are processed); any other within `ackDelayMs`.
  * - The sender keeps a sliding window (at most the peer's advertised window of fragments beyond
- *   the cumulative point: the receiver's buffer is bounded), a NewReno-style congestion window,
+ *   the cumulative point: the receiver's buffer is bounded), a NewReno-style congestion window
+ *   that grows only while at least half of it is used (RFC 9002, 7.8) and leaves slow start when
+ *   the round trip time grows (HyStart++, RFC 9406), before the receiver's socket overflows,
  *   fast retransmission when three later fragments were acknowledged (fewer for tiny flights,
  *   RFC 5827), a tail-loss probe after 2·SRTT of silence (RFC 8985), and an RFC 6298
  *   retransmission timeout (SRTT/RTTVAR, Karn's rule, exponential backoff, 200 ms to 5 s).
@@ -49,6 +51,11 @@ export const DEFAULT_MAX_MESSAGE_BYTES: number = 1 << 20;
 
 /** Fragments acknowledged above a missing one before it is deemed lost (as TCP's dupthresh). */
 const REORDERING_THRESHOLD = 3;
+
+/** HyStart++ (RFC 9406): RTT samples per round before its delay test, and the threshold bounds. */
+const HYSTART_SAMPLES = 8;
+const HYSTART_MIN_THRESHOLD_MS = 4;
+const HYSTART_MAX_THRESHOLD_MS = 16;
 
 /** Settings and hooks of a {@linkcode ReliableChannel}. */
 export interface ReliableChannelOptions {
@@ -206,6 +213,14 @@ export class ReliableChannel {
   #ptoDeadline: number | undefined;
   #probeAllowed = true;
   #lastProgressAt = 0;
+  // Per round trip (ends when the fragment sent first after its start is acknowledged): the
+  // smallest RTT sample (HyStart++) and the most fragments in flight (app-limited test).
+  #roundEnd = 0;
+  #roundMinRtt = Infinity;
+  #lastRoundMinRtt = Infinity;
+  #roundSamples = 0;
+  #flightPeak = 0;
+  #lastRoundFlightPeak = 0;
 
   // Receiver.
   #ackDeadline: number | undefined;
@@ -464,6 +479,10 @@ export class ReliableChannel {
     this.#cwnd = Math.min(this.#initialCwnd, this.#window);
     this.#ssthresh = Infinity;
     this.#recoveryEnd = this.#sndNxt;
+    this.#roundEnd = this.#sndNxt;
+    this.#roundMinRtt = Infinity;
+    this.#lastRoundMinRtt = Infinity;
+    this.#roundSamples = 0;
     this.#markAllLost();
     this.#rtoDeadline = undefined;
     this.#ptoDeadline = undefined;
@@ -569,7 +588,7 @@ export class ReliableChannel {
     fragment.sendOrder = this.#sendOrder++;
     fragment.transmissions++;
     if (fragment.transmissions > 1) fragment.ambiguous = true;
-    this.#inFlight++;
+    if (++this.#inFlight > this.#flightPeak) this.#flightPeak = this.#inFlight;
     this.#rtoDeadline ??= now + this.#rtt.rto;
     if (fragment.transmissions === 1) this.#armProbe(now);
     this.#emit(fragment.frame);
@@ -675,16 +694,24 @@ export class ReliableChannel {
       // would, after a switch to a slower path, let a too-short RTO fire forever, every fragment
       // ambiguous and no sample ever taken.
       if (rttSample !== undefined) this.#rtt.sample(rttSample);
+      this.#noteRound(rttSample);
       if (this.#detectLosses()) {
         if (this.#sndUna >= this.#recoveryEnd) {
           this.#ssthresh = Math.max(2, Math.floor(this.#cwnd / 2));
           this.#cwnd = this.#ssthresh;
           this.#recoveryEnd = this.#sndNxt;
         }
-      } else if (this.#cwnd < this.#ssthresh || this.#sndUna >= this.#recoveryEnd) {
-        // Slow start (also after a timeout) or congestion avoidance; no growth in fast recovery.
+      } else if (
+        (this.#cwnd < this.#ssthresh || this.#sndUna >= this.#recoveryEnd) &&
+        2 * Math.max(this.#flightPeak, this.#lastRoundFlightPeak) >= this.#cwnd
+      ) {
+        // Slow start (also after a timeout) or congestion avoidance; no growth in fast recovery,
+        // nor while the window is not used (RFC 9002, 7.8: at least half of it, as Linux counts
+        // slow start): a window grown by a trickle of messages would let a later burst overrun
+        // the receiver's socket buffer at once.
         this.#cwnd += this.#cwnd < this.#ssthresh ? newlyAcked : newlyAcked / this.#cwnd;
         if (this.#cwnd > this.#window) this.#cwnd = this.#window;
+        this.#leaveSlowStartOnDelay();
       }
       this.#rtoDeadline = this.#flight.length > 0 ? now + this.#rtt.rto : undefined;
       this.#probeAllowed = true;
@@ -695,6 +722,40 @@ export class ReliableChannel {
       this.#acknowledged++;
       this.#onAcknowledged?.(id);
     }
+  }
+
+  /** Starts a new round trip when its end is acknowledged; takes the RTT sample into its minimum. */
+  #noteRound(rttSample: number | undefined): void {
+    if (this.#sndUna >= this.#roundEnd) {
+      this.#lastRoundMinRtt = this.#roundSamples >= HYSTART_SAMPLES
+        ? this.#roundMinRtt
+        : Math.min(this.#lastRoundMinRtt, this.#roundMinRtt);
+      this.#roundMinRtt = Infinity;
+      this.#roundSamples = 0;
+      this.#lastRoundFlightPeak = this.#flightPeak;
+      this.#flightPeak = this.#inFlight;
+      this.#roundEnd = this.#sndNxt;
+    }
+    if (rttSample !== undefined) {
+      if (rttSample < this.#roundMinRtt) this.#roundMinRtt = rttSample;
+      this.#roundSamples++;
+    }
+  }
+
+  /**
+   * HyStart++'s delay test (RFC 9406, 4.2; without its conservative phase): once a round has
+   * enough RTT samples and its smallest is above the previous round's by an eighth (4 to 16 ms),
+   * a queue is building up (on loopback, in the receiver's socket buffer): slow start ends
+   * before that queue overflows rather than after.
+   */
+  #leaveSlowStartOnDelay(): void {
+    if (this.#cwnd >= this.#ssthresh || this.#roundSamples < HYSTART_SAMPLES) return;
+    if (this.#lastRoundMinRtt === Infinity) return;
+    const threshold = Math.min(
+      HYSTART_MAX_THRESHOLD_MS,
+      Math.max(HYSTART_MIN_THRESHOLD_MS, this.#lastRoundMinRtt / 8),
+    );
+    if (this.#roundMinRtt >= this.#lastRoundMinRtt + threshold) this.#ssthresh = this.#cwnd;
   }
 
   /** Marks as lost what was sent before an acknowledged fragment and is 3+ fragments behind. */

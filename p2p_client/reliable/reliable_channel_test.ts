@@ -699,3 +699,79 @@ Deno.test("reliable channel: a throwing send hook counts as loss, never as a los
   assert.ok(net.run([a, b.channel], () => acked.length === 1, { maxTimeMs: 10_000 }));
   assert.deepEqual(b.received, [new Uint8Array([7])]);
 });
+
+/** A sender on a fake clock whose DATA frames the test acknowledges by hand. */
+function handDrivenSender(now: () => number) {
+  const outstanding: number[] = [];
+  const channel = new ReliableChannel({
+    now,
+    send: (f) => {
+      const frame = decodeFrame(f);
+      if (frame.type === FrameType.Data) outstanding.push(frame.seq);
+    },
+    deliver: () => {},
+    streamId: 9,
+  });
+  /** Acknowledges every outstanding fragment, one cumulative ACK each, in order. */
+  const ackAll = () => {
+    for (const seq of outstanding.splice(0)) {
+      channel.receive({
+        type: FrameType.Ack,
+        streamId: 9,
+        cumulative: seq + 1,
+        window: 512,
+        ranges: [],
+      });
+    }
+  };
+  return { channel, outstanding, ackAll };
+}
+
+Deno.test("reliable channel: a trickle of messages does not grow the congestion window (app-limited)", () => {
+  let now = 0;
+  const sender = handDrivenSender(() => now);
+  for (let i = 0; i < 100; i++) {
+    sender.channel.sendMessage(new Uint8Array(10));
+    now += 1;
+    sender.ackAll();
+  }
+  assert.equal(sender.channel.stats.acknowledged, 100);
+  // One fragment in flight at a time never used the window of 10: it did not grow (it would
+  // have reached 110 and let a later burst of 110 fragments out at once).
+  assert.equal(sender.channel.stats.congestionWindow, 10);
+  // A burst uses it, and slow start grows it.
+  for (let i = 0; i < 200; i++) sender.channel.sendMessage(new Uint8Array(10));
+  assert.equal(sender.outstanding.length, 10);
+  now += 1;
+  sender.ackAll();
+  assert.equal(sender.channel.stats.congestionWindow, 20);
+});
+
+Deno.test("reliable channel: slow start ends when the round trip time grows (HyStart++ delay test)", () => {
+  let now = 0;
+  const sender = handDrivenSender(() => now);
+  for (let i = 0; i < 1000; i++) sender.channel.sendMessage(new Uint8Array(10));
+  const windows: number[] = [];
+  // Three rounds at 1 ms, then the path's queue grows and every round takes 10 ms.
+  for (let round = 0; round < 6; round++) {
+    now += round < 3 ? 1 : 10;
+    sender.ackAll();
+    windows.push(sender.channel.stats.congestionWindow);
+  }
+  // Doubling while the RTT holds (10 -> 20 -> 40 -> 80); in the first slow round, once 8 of its
+  // samples are 4+ ms above the previous round's minimum, slow start ends: from then on about
+  // one fragment more per round (congestion avoidance), no more doubling.
+  assert.deepEqual(windows.slice(0, 3), [20, 40, 80]);
+  assert.ok(windows[3] < 160, `${windows}`);
+  assert.ok(windows[5] - windows[4] <= 1.5, `${windows}`);
+  assert.equal(sender.channel.stats.retransmissions, 0);
+  // Without the RTT growth, slow start would have gone on doubling.
+  let steadyNow = 0;
+  const steady = handDrivenSender(() => steadyNow);
+  for (let i = 0; i < 1000; i++) steady.channel.sendMessage(new Uint8Array(10));
+  for (let round = 0; round < 5; round++) {
+    steadyNow += 1;
+    steady.ackAll();
+  }
+  assert.equal(steady.channel.stats.congestionWindow, 320);
+});
