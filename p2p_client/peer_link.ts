@@ -357,10 +357,16 @@ export class PeerLink {
     const session = this.#session;
     if (!session) return;
     const direct = to ?? this.#path.directAddress;
-    session.seal(plaintext).then((packet) => {
-      if (direct) this.#ctx.sendUdp(packet, direct);
-      else this.#ctx.sendRelay(this.peer, packet);
-    }, (error) => this.#ctx.log?.(`seal failed for ${this.peer}: ${error}`));
+    let packet: Uint8Array;
+    try {
+      // Synchronous: no promise and no microtask per packet (sealing is synchronous anyway).
+      packet = session.sealSync(plaintext);
+    } catch (error) {
+      this.#ctx.log?.(`seal failed for ${this.peer}: ${error}`);
+      return;
+    }
+    if (direct) this.#ctx.sendUdp(packet, direct);
+    else this.#ctx.sendRelay(this.peer, packet);
   }
 
   /**
@@ -436,13 +442,14 @@ export class PeerLink {
    *
    * @example
    * ```ts
-   * // await link.transportReceived(packet, source);
+   * // link.transportReceived(packet, source);
    * ```
    */
-  async transportReceived(packet: Uint8Array, source: PacketSource): Promise<void> {
+  transportReceived(packet: Uint8Array, source: PacketSource): void {
     const session = this.#session;
     if (!session) return;
-    const plaintext = await session.open(packet);
+    // Synchronous: no promise and no microtask per packet (opening is synchronous anyway).
+    const plaintext = session.openSync(packet);
     if (!plaintext) {
       this.#rejected++;
       this.#ctx.log?.(`dropped an unauthentic or replayed packet from ${this.peer}`);

@@ -159,7 +159,12 @@ export class PeerTable {
         const index = transportReceiverIndex(bytes);
         const link = index === undefined ? undefined : this.#indexes.get(index);
         if (!link || (relayPeer !== undefined && relayPeer !== link.peer)) return;
-        void link.transportReceived(bytes, source);
+        try {
+          link.transportReceived(bytes, source);
+        } catch (error) {
+          // Never let one packet break the socket's or the server session's receive loop.
+          this.#ctx.log?.(`packet from ${link.peer} not handled: ${error}`);
+        }
         return;
       }
       default:
