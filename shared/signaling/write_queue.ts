@@ -27,8 +27,6 @@ interface DrainWaiter {
 
 const MIN_CHUNK_BYTES = 512;
 const DEFAULT_MAX_CHUNK_BYTES = 256 * 1024;
-/** Largest written chunk kept for reuse (larger ones are released once written). */
-const REUSED_CHUNK_BYTES = 16 * 1024;
 
 /**
  * Per-connection outgoing queue of byte chunks drained by one writer loop.
@@ -54,6 +52,7 @@ export class WriteQueue {
   readonly #maxChunk: number;
   #ready: Uint8Array[] | null = null;
   #fill: Uint8Array | null = null;
+  #spare: Uint8Array | null = null;
   #fillLength = 0;
   #queued = 0;
   #scheduled = false;
@@ -121,6 +120,7 @@ export class WriteQueue {
       (this.#ready ??= []).push(this.#fill.subarray(0, this.#fillLength));
     }
     this.#fill = null;
+    this.#spare = null;
     this.#fillLength = 0;
     (this.#ready ??= []).push(bytes);
     this.#queued += bytes.length;
@@ -149,7 +149,9 @@ export class WriteQueue {
         size,
         Math.min(this.#maxChunk, Math.max(MIN_CHUNK_BYTES, this.#queued)),
       );
-      this.#fill = new Uint8Array(capacity);
+      const spare = this.#spare;
+      this.#spare = null;
+      this.#fill = spare !== null && spare.length >= capacity ? spare : new Uint8Array(capacity);
       this.#fillLength = 0;
     }
     const start = this.#fillLength;
@@ -228,6 +230,7 @@ export class WriteQueue {
     this.#closed = true;
     this.#ready = null;
     this.#fill = null;
+    this.#spare = null;
     this.#fillLength = 0;
     this.#queued = 0;
     this.#releaseWaiters();
@@ -277,12 +280,13 @@ export class WriteQueue {
           offset += await this.#writer.write(offset === 0 ? chunk : chunk.subarray(offset));
           if (this.#closed) return;
         }
-        // The chunk is written: reuse it for what comes next instead of allocating a fresh one
-        // per frame (a relay forwarding one small frame per read would otherwise allocate a
-        // chunk for every frame). Only when nothing was appended meanwhile, and only a small
-        // chunk: bulk bursts do not pin a large buffer.
+        // The chunk is written: reuse it for what comes next instead of allocating (and zeroing)
+        // a fresh one per frame or per batch: it becomes the fill chunk when nothing was appended
+        // meanwhile, else the spare. Both are released by the next `pushOwned` (a heartbeat, at
+        // the latest), so an idle connection pins no chunk.
         if (own !== null) {
-          if (this.#fill === null && own.length <= REUSED_CHUNK_BYTES) this.#fill = own;
+          if (this.#fill === null) this.#fill = own;
+          else if (this.#spare === null) this.#spare = own;
           own = null;
         }
         this.#queued -= chunk.length;

@@ -113,3 +113,31 @@ Deno.test("write queue: owned buffers are written as they are, in order with cop
   assert.deepEqual(writer.writes.flatMap((w) => [...w]), [1, 7, 7, 2]);
   assert.equal(writer.originals[1].buffer, shared.buffer, "not copied");
 });
+
+Deno.test("write queue: a written chunk is reused for later frames, which arrive intact and in order", async () => {
+  const writer = gatedWriter(1 << 20);
+  const queue = new WriteQueue(writer);
+  queue.push(new Uint8Array([1, 2]));
+  await until(() => writer.waiting);
+  queue.push(new Uint8Array([3])); // appended while the first chunk is being written
+  writer.release();
+  await until(() => writer.waiting);
+  writer.release();
+  await queue.flush();
+  queue.push(new Uint8Array([4, 5])); // lands in a reused chunk
+  await until(() => writer.waiting);
+  writer.release();
+  await queue.flush();
+  queue.push(new Uint8Array([6]));
+  queue.pushOwned(new Uint8Array([7]));
+  queue.push(new Uint8Array([8]));
+  for (let i = 0; i < 3; i++) {
+    await until(() => writer.waiting);
+    writer.release();
+  }
+  await queue.flush();
+  assert.deepEqual(writer.writes.map((w) => [...w]), [[1, 2], [3], [4, 5], [6], [7], [8]]);
+  // The third write went out of a chunk used before, not a fresh allocation.
+  const buffers = writer.originals.map((w) => w.buffer);
+  assert.ok(buffers.slice(0, 2).includes(buffers[2]), "a written chunk was reused");
+});
