@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { binaryPath, COMPILE_TARGETS, compileArgs, PROGRAMS } from "./compile.ts";
 
 function taskPermissions(task: string): string[] {
-  return task.split(/\s+/).filter((word) => word.startsWith("--allow-")).sort();
+  return task.split(/\s+/).filter((word) =>
+    word.startsWith("--allow-") || word.startsWith("--v8-flags=")
+  ).sort();
 }
 
 Deno.test("compile: binaries carry exactly the permissions of the deno tasks", async () => {

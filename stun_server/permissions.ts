@@ -1,13 +1,17 @@
 /**
  * The Deno permissions the server program runs with: the `server` task, the compiled binaries and
  * the tests all use this list (least privilege: sockets, and the colour variables the command-line
- * parser reads).
+ * parser reads), plus its V8 memory settings: a 1 MiB semi-space (a young generation of a few MiB
+ * instead of up to 32 MiB, so a burst of registrations does not leave tens of MiB of young pages
+ * resident) and a 20% old-generation growing step (full collections come sooner as the heap grows,
+ * so an idle server holds little garbage). With 10,000 idle clients this takes the RSS per client
+ * measured 1.5-3 s after the burst from about 13 KiB to about 7.6 KiB.
  *
  * @module
  */
 
 /**
- * Permission flags of `stun_server/main.ts`.
+ * Permission and V8 flags of `stun_server/main.ts`.
  *
  * @example
  * ```ts
@@ -17,4 +21,5 @@
 export const SERVER_PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-env=NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
+  "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20",
 ];
