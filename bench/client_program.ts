@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { CLIENT_PERMISSIONS } from "../p2p_client/permissions.ts";
+import { CLIENT_RUNTIME_FLAGS } from "../p2p_client/runtime_flags.ts";
 import { ChildProcess } from "./process.ts";
 
 /** Permissions the client runs with: exactly those of `deno task client` and the binaries. */
-export const CLIENT_RUN_FLAGS: readonly string[] = ["--no-prompt", ...CLIENT_PERMISSIONS];
+export const CLIENT_RUN_FLAGS: readonly string[] = ["--no-prompt", ...CLIENT_RUNTIME_FLAGS];
 
 /** One `--json` event: an object with a string `type`. */
 export type ClientEventLine = { type: string; [key: string]: unknown };

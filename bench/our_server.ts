@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { SERVER_PERMISSIONS } from "../stun_server/permissions.ts";
+import { SERVER_RUNTIME_FLAGS } from "../stun_server/runtime_flags.ts";
 import { ChildProcess } from "./process.ts";
 import { type ProfileEntry, readNewestProfile, summarizeCpuProfile } from "./profile.ts";
 
 /** Permissions the server runs with: exactly those of `deno task server` and the binaries. */
-export const SERVER_RUN_FLAGS: readonly string[] = ["--no-prompt", ...SERVER_PERMISSIONS];
+export const SERVER_RUN_FLAGS: readonly string[] = ["--no-prompt", ...SERVER_RUNTIME_FLAGS];
 
 /**
  * Returns the server's `--help` text, or throws an Error saying why the server is not available.

@@ -26,23 +26,23 @@ export const COMPILE_TARGETS = [
 /** A release target triple. */
 export type CompileTarget = typeof COMPILE_TARGETS[number];
 
-import { SERVER_PERMISSIONS } from "../stun_server/permissions.ts";
-import { CLIENT_PERMISSIONS } from "../p2p_client/permissions.ts";
+import { SERVER_RUNTIME_FLAGS } from "../stun_server/runtime_flags.ts";
+import { CLIENT_RUNTIME_FLAGS } from "../p2p_client/runtime_flags.ts";
 
-/** A program the toolset ships, with the permissions baked into its binary. */
+/** A program the toolset ships, with the runtime flags (permissions, V8 settings) baked into its binary. */
 export interface ProgramSpec {
   /** Binary name prefix, e.g. `stun_server`. */
   readonly name: string;
   /** Entrypoint, relative to the repository root. */
   readonly entrypoint: string;
-  /** Permission flags: the same as the program's `deno task`. */
-  readonly permissions: readonly string[];
+  /** Runtime flags (permissions, V8 settings): the same as the program's `deno task`. */
+  readonly runtimeFlags: readonly string[];
   /** Files embedded into the binary. */
   readonly include: readonly string[];
 }
 
 /**
- * Both programs, with each program's own permission list (the `server` and `client` tasks in
+ * Both programs, with each program's own runtime flags (the `server` and `client` tasks in
  * `deno.json` must say the same: `compile_test.ts` checks it).
  *
  * @example
@@ -54,13 +54,13 @@ export const PROGRAMS: readonly ProgramSpec[] = [
   {
     name: "stun_server",
     entrypoint: "stun_server/main.ts",
-    permissions: SERVER_PERMISSIONS,
+    runtimeFlags: SERVER_RUNTIME_FLAGS,
     include: [],
   },
   {
     name: "p2p_client",
     entrypoint: "p2p_client/main.ts",
-    permissions: CLIENT_PERMISSIONS,
+    runtimeFlags: CLIENT_RUNTIME_FLAGS,
     include: ["resources/stun_servers.json"],
   },
 ];
@@ -92,7 +92,7 @@ export function compileArgs(program: ProgramSpec, target: CompileTarget): string
     "compile",
     "--no-prompt",
     "--unstable-net",
-    ...program.permissions,
+    ...program.runtimeFlags,
     ...program.include.flatMap((file) => ["--include", file]),
     "--target",
     target,

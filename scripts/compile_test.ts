@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { binaryPath, COMPILE_TARGETS, compileArgs, PROGRAMS } from "./compile.ts";
 
-function taskPermissions(task: string): string[] {
+function taskRuntimeFlags(task: string): string[] {
   return task.split(/\s+/).filter((word) =>
     word.startsWith("--allow-") || word.startsWith("--v8-flags=")
   ).sort();
 }
 
-Deno.test("compile: binaries carry exactly the permissions of the deno tasks", async () => {
+Deno.test("compile: binaries carry exactly the runtime flags of the deno tasks", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
   const byName: Record<string, string> = {
     stun_server: config.tasks.server,
@@ -16,7 +16,7 @@ Deno.test("compile: binaries carry exactly the permissions of the deno tasks", a
   for (const program of PROGRAMS) {
     const task = byName[program.name];
     assert.ok(task, `no task for ${program.name}`);
-    assert.deepEqual([...program.permissions].sort(), taskPermissions(task), program.name);
+    assert.deepEqual([...program.runtimeFlags].sort(), taskRuntimeFlags(task), program.name);
     assert.ok(task.includes(program.entrypoint), `${program.name} task runs its entrypoint`);
   }
 });

@@ -1,12 +1,12 @@
 /**
  * How tests, the NAT lab and the benchmarks run the real programs: `deno run` with each program's
- * own permissions ({@linkcode SERVER_PERMISSIONS}, {@linkcode CLIENT_PERMISSIONS}) and this
+ * own runtime flags ({@linkcode SERVER_RUNTIME_FLAGS}, {@linkcode CLIENT_RUNTIME_FLAGS}) and this
  * repository's `deno.json`.
  *
  * @module
  */
-import { SERVER_PERMISSIONS } from "../stun_server/permissions.ts";
-import { CLIENT_PERMISSIONS } from "../p2p_client/permissions.ts";
+import { SERVER_RUNTIME_FLAGS } from "../stun_server/runtime_flags.ts";
+import { CLIENT_RUNTIME_FLAGS } from "../p2p_client/runtime_flags.ts";
 
 /** The repository root. */
 export const REPO_ROOT: URL = new URL("../", import.meta.url);
@@ -29,11 +29,11 @@ export function programRunArgs(
   programArgs: readonly string[] = [],
   denoFlags: readonly string[] = [],
 ): string[] {
-  const permissions = program === "stun_server" ? SERVER_PERMISSIONS : CLIENT_PERMISSIONS;
+  const runtimeFlags = program === "stun_server" ? SERVER_RUNTIME_FLAGS : CLIENT_RUNTIME_FLAGS;
   return [
     "run",
     "--no-prompt",
-    ...permissions,
+    ...runtimeFlags,
     "--config",
     new URL("deno.json", REPO_ROOT).pathname,
     ...denoFlags,

@@ -37,7 +37,7 @@ export interface ServerProcessOptions {
   denoFlags?: string[];
 }
 
-import { SERVER_PERMISSIONS } from "../stun_server/permissions.ts";
+import { SERVER_RUNTIME_FLAGS } from "../stun_server/runtime_flags.ts";
 
 const REPO = new URL("../", import.meta.url);
 const DEFAULT_ENTRY = new URL("stun_server/main.ts", REPO);
@@ -264,7 +264,7 @@ async function spawn(options: ServerProcessOptions, args: string[]): Promise<Sta
     args: [
       "run",
       "--no-prompt",
-      ...SERVER_PERMISSIONS,
+      ...SERVER_RUNTIME_FLAGS,
       "--config",
       new URL("deno.json", REPO).pathname,
       ...(options.denoFlags ?? []),

@@ -1,5 +1,5 @@
 /**
- * The Deno permissions the server program runs with: the `server` task, the compiled binaries and
+ * The runtime flags the server program runs with: the `server` task, the compiled binaries and
  * the tests all use this list (least privilege: sockets, and the colour variables the command-line
  * parser reads), plus its V8 memory settings: a 1 MiB semi-space (a young generation of a few MiB
  * instead of up to 32 MiB, so a burst of registrations does not leave tens of MiB of young pages
@@ -15,10 +15,10 @@
  *
  * @example
  * ```ts
- * const args = ["run", "--no-prompt", ...SERVER_PERMISSIONS, "stun_server/main.ts"];
+ * const args = ["run", "--no-prompt", ...SERVER_RUNTIME_FLAGS, "stun_server/main.ts"];
  * ```
  */
-export const SERVER_PERMISSIONS: readonly string[] = [
+export const SERVER_RUNTIME_FLAGS: readonly string[] = [
   "--allow-net",
   "--allow-env=NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
   "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20",
