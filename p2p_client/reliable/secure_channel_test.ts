@@ -2,34 +2,19 @@
 // frames, and the reliable channel, with loss, duplication, reordering and an active attacker
 // who injects tampered and replayed packets.
 import assert from "node:assert/strict";
-import { Identity } from "../../shared/identity/identity.ts";
-import { HandshakeInitiator, HandshakeResponder } from "../../shared/peer/handshake.ts";
 import { MAX_PEER_PACKET_BYTES } from "../../shared/peer/packet.ts";
 import type { SecureSession } from "../../shared/peer/session.ts";
+import { handshakenSessionPair } from "../../shared/peer/testing.ts";
 import { ReliableChannel } from "./reliable_channel.ts";
 import { type End, seededRandom, SimulatedNetwork } from "./simulated_network.ts";
 
 async function sessions(): Promise<Record<End, SecureSession>> {
-  const alice = await Identity.generate();
-  const bob = await Identity.generate();
-  const responder = new HandshakeResponder({
-    identity: bob,
-    now: () => 0,
-    lookupPeer: (id) => (id === alice.id ? alice.publicKey : undefined),
-    allocateIndex: () => 2,
-  });
-  const initiator = await HandshakeInitiator.start({
-    identity: alice,
-    remoteId: bob.id,
-    remotePublicKey: bob.publicKey,
-    localIndex: 1,
+  const [a, b] = await handshakenSessionPair({
+    initiatorIndex: 1,
+    responderIndex: 2,
     now: () => 0,
   });
-  const accepted = await responder.respond(initiator.packet);
-  assert.ok(accepted);
-  const a = await initiator.complete(accepted.response);
-  assert.ok(a);
-  return { a, b: accepted.session };
+  return { a, b };
 }
 
 Deno.test("secure channel: exactly once and in order through loss, reordering and an attacker", async () => {

@@ -1,36 +1,14 @@
 import assert from "node:assert/strict";
-import { Identity } from "../identity/identity.ts";
 import { SessionExpiredError } from "./errors.ts";
-import { HandshakeInitiator, HandshakeResponder } from "./handshake.ts";
 import {
   MAX_PEER_PACKET_BYTES,
   MAX_TRANSPORT_PLAINTEXT_BYTES,
   transportReceiverIndex,
 } from "./packet.ts";
-import type { SecureSession } from "./session.ts";
+import { handshakenSessionPair } from "./testing.ts";
 
-async function sessions(): Promise<[SecureSession, SecureSession]> {
-  const alice = await Identity.generate();
-  const bob = await Identity.generate();
-  const responder = new HandshakeResponder({
-    identity: bob,
-    now: () => 0,
-    lookupPeer: (id) => (id === alice.id ? alice.publicKey : undefined),
-    allocateIndex: () => 0xfeed_beef,
-  });
-  const initiator = await HandshakeInitiator.start({
-    identity: alice,
-    remoteId: bob.id,
-    remotePublicKey: bob.publicKey,
-    localIndex: 42,
-    now: () => 1,
-  });
-  const accepted = await responder.respond(initiator.packet);
-  assert.ok(accepted);
-  const a = await initiator.complete(accepted.response);
-  assert.ok(a);
-  return [a, accepted.session];
-}
+const sessions = () =>
+  handshakenSessionPair({ initiatorIndex: 42, responderIndex: 0xfeed_beef, now: () => 1 });
 
 const text = (s: string) => new TextEncoder().encode(s);
 
