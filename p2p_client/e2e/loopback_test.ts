@@ -4,24 +4,21 @@
  */
 import assert from "node:assert/strict";
 import { ServerProcess } from "../../testing/server_process.ts";
-import { ClientProcess, type JsonEvent } from "./client_process.ts";
+import { ClientProcess } from "./client_process.ts";
 import { containsBytes, RecordingProxy } from "./recording_proxy.ts";
+import { exchangeBetweenAll, messageTexts, peerStateIs } from "./scenarios.ts";
 
 const WAIT = 60_000;
-
-function peerState(peer: string, state: string) {
-  return (e: JsonEvent) => e.type === "peer" && e.peer === peer && e.state === state;
-}
 
 async function connectPair(a: ClientProcess, b: ClientProcess, state: string): Promise<void> {
   await a.command(`connect ${b.id}`);
   await a.waitFor(
-    peerState(b.id, state),
+    peerStateIs(b.id, state),
     WAIT,
     `${a.id.slice(0, 6)} → ${b.id.slice(0, 6)} ${state}`,
   );
   await b.waitFor(
-    peerState(a.id, state),
+    peerStateIs(a.id, state),
     WAIT,
     `${b.id.slice(0, 6)} → ${a.id.slice(0, 6)} ${state}`,
   );
@@ -33,10 +30,6 @@ async function stopAll(clients: ClientProcess[]): Promise<void> {
     assert.equal(status.code, 0, `client ${i} exit code; stderr:\n${clients[i].logs.slice(-2000)}`);
     assert.deepEqual(clients[i].badLines, [], "stdout holds only JSON event lines");
   }
-}
-
-function texts(client: ClientProcess, from: string): string[] {
-  return client.of("message").filter((e) => e.from === from).map((e) => e.text as string);
 }
 
 Deno.test("two clients exchange messages over a direct path", async () => {
@@ -55,15 +48,15 @@ Deno.test("two clients exchange messages over a direct path", async () => {
     await a.command(`send ${stranger} hello?`);
     await a.waitForCount((e) => e.type === "error" && e.peer === stranger, 2, WAIT, "send refused");
     await connectPair(a, b, "direct");
-    const direct = a.events.find(peerState(b.id, "direct"))!;
+    const direct = a.events.find(peerStateIs(b.id, "direct"))!;
     assert.match(direct.path as string, /^udp [0-9.]+:\d+$/);
     await a.command(`send ${b.id} hello from a`);
     await b.command(`send ${a.id} hello from b`);
     await b.waitFor((e) => e.type === "message" && e.from === a.id, WAIT, "message at b");
     await a.waitFor((e) => e.type === "message" && e.from === b.id, WAIT, "message at a");
     await a.waitFor((e) => e.type === "delivered" && e.peer === b.id, WAIT, "delivery report");
-    assert.deepEqual(texts(b, a.id), ["hello from a"]);
-    assert.deepEqual(texts(a, b.id), ["hello from b"]);
+    assert.deepEqual(messageTexts(b, a.id), ["hello from a"]);
+    assert.deepEqual(messageTexts(a, b.id), ["hello from b"]);
     const sent = a.of("sent")[0];
     const delivered = a.of("delivered")[0];
     assert.equal(delivered.messageId, sent.messageId);
@@ -85,27 +78,7 @@ Deno.test("five clients exchange messages pairwise over direct paths", async () 
   const clients = Array.from({ length: 5 }, () => ClientProcess.start({ servers }));
   try {
     await Promise.all(clients.map((c) => c.registered()));
-    for (let i = 0; i < clients.length; i++) {
-      for (let j = i + 1; j < clients.length; j++) {
-        await clients[i].command(`connect ${clients[j].id}`);
-      }
-    }
-    for (const a of clients) {
-      for (const b of clients) {
-        if (a !== b) await a.waitFor(peerState(b.id, "direct"), WAIT, "direct path");
-      }
-    }
-    for (const [i, a] of clients.entries()) {
-      for (const [j, b] of clients.entries()) {
-        if (i !== j) await a.command(`send ${b.id} ${i}->${j}`);
-      }
-    }
-    for (const [j, b] of clients.entries()) {
-      await b.waitForCount((e) => e.type === "message", 4, WAIT, `messages at ${j}`);
-      for (const [i, a] of clients.entries()) {
-        if (i !== j) assert.deepEqual(texts(b, a.id), [`${i}->${j}`]);
-      }
-    }
+    await exchangeBetweenAll(clients, "direct", WAIT);
     for (const a of clients) {
       await a.waitForCount((e) => e.type === "delivered", 4, WAIT, "deliveries");
     }
@@ -181,7 +154,7 @@ Deno.test("the relay sees only ciphertext, and tampered relay packets are reject
     await b.waitFor((e) => e.type === "message" && e.text === secret, WAIT, "secret at b");
     await a.waitFor((e) => e.type === "message" && e.text === `${secret}reply`, WAIT, "reply at a");
     await a.waitFor((e) => e.type === "delivered", WAIT, "delivery report");
-    assert.deepEqual(texts(b, a.id), [secret], "delivered once despite tampering");
+    assert.deepEqual(messageTexts(b, a.id), [secret], "delivered once despite tampering");
     assert.ok(proxy.tampered >= 1, "the proxy corrupted relay packets");
     const recorded = proxy.recorded();
     assert.ok(recorded.length > 0);
@@ -244,7 +217,7 @@ Deno.test("a vanished peer never stalls another; its messages are reported, not 
       await a.command(`send ${c.id} to-c-${i}`);
     }
     await c.waitForCount((e) => e.type === "message", 5, WAIT, "messages at c");
-    assert.deepEqual(texts(c, a.id), [0, 1, 2, 3, 4].map((i) => `to-c-${i}`));
+    assert.deepEqual(messageTexts(c, a.id), [0, 1, 2, 3, 4].map((i) => `to-c-${i}`));
     await a.waitForCount((e) => e.type === "delivered" && e.peer === c.id, 5, WAIT, "c deliveries");
     const failed = await a.waitForCount(
       (e) => e.type === "error" && e.peer === b.id && typeof e.messageId === "number",
@@ -321,7 +294,7 @@ Deno.test("a scripted burst of 3000 messages arrives complete and in order", asy
     const expected = Array.from({ length: 3000 }, (_, i) => `burst ${i}`);
     await a.command(expected.map((text) => `send ${b.id} ${text}`).join("\n"));
     await b.waitForCount((e) => e.type === "message", expected.length, 120_000, "the burst");
-    assert.deepEqual(texts(b, a.id), expected);
+    assert.deepEqual(messageTexts(b, a.id), expected);
     await a.waitForCount((e) => e.type === "delivered", expected.length, 120_000, "deliveries");
     assert.equal(a.of("error").length, 0, "nothing refused");
     await stopAll(clients);

@@ -4,8 +4,9 @@
  * is never touched. They need root; elsewhere they are skipped and say why.
  */
 import assert from "node:assert/strict";
-import { ClientProcess, type JsonEvent } from "./client_process.ts";
+import { ClientProcess } from "./client_process.ts";
 import { NetnsServer, netnsUnavailable, TestNamespace } from "./netns.ts";
+import { exchangeBetweenAll, messageTexts, peerStateIs } from "./scenarios.ts";
 
 const unavailable = await netnsUnavailable();
 const WAIT = 60_000;
@@ -19,14 +20,6 @@ function test(name: string, fn: () => Promise<void>): void {
     ignore: unavailable !== undefined,
     fn,
   });
-}
-
-function isState(peer: string, state: string) {
-  return (e: JsonEvent) => e.type === "peer" && e.peer === peer && e.state === state;
-}
-
-function texts(client: ClientProcess, from: string): string[] {
-  return client.of("message").filter((e) => e.from === from).map((e) => e.text as string);
 }
 
 async function withLab(
@@ -67,49 +60,29 @@ const BLOCK_ALL = `udp sport ${FIRST_UDP_PORT}-${FIRST_UDP_PORT + 9} ` +
 test("two clients with UDP between them blocked exchange messages over the relay", async () => {
   await withLab(2, [BLOCK_ALL], async (_ns, [a, b]) => {
     await a.command(`connect ${b.id}`);
-    await a.waitFor(isState(b.id, "relayed"), WAIT, "a relayed");
-    await b.waitFor(isState(a.id, "relayed"), WAIT, "b relayed");
+    await a.waitFor(peerStateIs(b.id, "relayed"), WAIT, "a relayed");
+    await b.waitFor(peerStateIs(a.id, "relayed"), WAIT, "b relayed");
     await a.command(`send ${b.id} via relay`);
     await b.command(`send ${a.id} back via relay`);
     await b.waitFor((e) => e.type === "message", WAIT, "message at b");
     await a.waitFor((e) => e.type === "message", WAIT, "message at a");
-    assert.deepEqual(texts(b, a.id), ["via relay"]);
-    assert.deepEqual(texts(a, b.id), ["back via relay"]);
-    assert.ok(!a.events.some(isState(b.id, "direct")), "never direct while UDP is blocked");
+    assert.deepEqual(messageTexts(b, a.id), ["via relay"]);
+    assert.deepEqual(messageTexts(a, b.id), ["back via relay"]);
+    assert.ok(!a.events.some(peerStateIs(b.id, "direct")), "never direct while UDP is blocked");
   });
 });
 
 test("five clients with UDP between them blocked exchange messages over the relay", async () => {
   await withLab(5, [BLOCK_ALL], async (_ns, clients) => {
-    for (let i = 0; i < clients.length; i++) {
-      for (let j = i + 1; j < clients.length; j++) {
-        await clients[i].command(`connect ${clients[j].id}`);
-      }
-    }
-    for (const a of clients) {
-      for (const b of clients) {
-        if (a !== b) await a.waitFor(isState(b.id, "relayed"), WAIT, "relayed");
-      }
-    }
-    for (const [i, a] of clients.entries()) {
-      for (const [j, b] of clients.entries()) {
-        if (i !== j) await a.command(`send ${b.id} ${i}->${j}`);
-      }
-    }
-    for (const [j, b] of clients.entries()) {
-      await b.waitForCount((e) => e.type === "message", 4, WAIT, `messages at ${j}`);
-      for (const [i, a] of clients.entries()) {
-        if (i !== j) assert.deepEqual(texts(b, a.id), [`${i}->${j}`]);
-      }
-    }
+    await exchangeBetweenAll(clients, "relayed", WAIT);
   });
 });
 
 test("relay upgrades to direct once UDP is unblocked and falls back when it dies, no message lost or repeated", async () => {
   await withLab(2, [BLOCK_ALL], async (ns, [a, b]) => {
     await a.command(`connect ${b.id}`);
-    await a.waitFor(isState(b.id, "relayed"), WAIT, "a relayed");
-    await b.waitFor(isState(a.id, "relayed"), WAIT, "b relayed");
+    await a.waitFor(peerStateIs(b.id, "relayed"), WAIT, "a relayed");
+    await b.waitFor(peerStateIs(a.id, "relayed"), WAIT, "b relayed");
     const expected: string[] = [];
     for (let i = 0; i < 30; i++) {
       expected.push(`m${i}`);
@@ -121,21 +94,21 @@ test("relay upgrades to direct once UDP is unblocked and falls back when it dies
       await a.command(`send ${b.id} m${i}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await a.waitFor(isState(b.id, "direct"), WAIT, "a upgraded to direct");
-    await b.waitFor(isState(a.id, "direct"), WAIT, "b upgraded to direct");
+    await a.waitFor(peerStateIs(b.id, "direct"), WAIT, "a upgraded to direct");
+    await b.waitFor(peerStateIs(a.id, "direct"), WAIT, "b upgraded to direct");
     for (let i = 60; i < 80; i++) {
       expected.push(`m${i}`);
       await a.command(`send ${b.id} m${i}`);
     }
     await b.waitForCount((e) => e.type === "message", expected.length, WAIT, "all messages");
     await a.waitForCount((e) => e.type === "delivered", expected.length, WAIT, "all delivered");
-    assert.deepEqual(texts(b, a.id), expected, "every message once, in order");
+    assert.deepEqual(messageTexts(b, a.id), expected, "every message once, in order");
     const states = a.events.filter((e) => e.type === "peer" && e.peer === b.id).map((e) => e.state);
     assert.deepEqual(states.slice(0, 3), ["connecting", "relayed", "direct"]);
     // The direct path dies: back to the relay, still exactly once and in order.
     await ns.addRule(BLOCK_ALL);
     const from = a.events.length;
-    await a.waitFor(isState(b.id, "relayed"), WAIT, "fallback to the relay", from);
+    await a.waitFor(peerStateIs(b.id, "relayed"), WAIT, "fallback to the relay", from);
     for (let i = 80; i < 100; i++) {
       expected.push(`m${i}`);
       await a.command(`send ${b.id} m${i}`);
@@ -146,7 +119,11 @@ test("relay upgrades to direct once UDP is unblocked and falls back when it dies
       WAIT,
       "messages after fallback",
     );
-    assert.deepEqual(texts(b, a.id), expected, "every message once, in order, after the fallback");
+    assert.deepEqual(
+      messageTexts(b, a.id),
+      expected,
+      "every message once, in order, after the fallback",
+    );
   });
 });
 
@@ -155,8 +132,8 @@ test("order is kept and nothing is lost or repeated under 5% induced UDP loss", 
     `udp dport ${FIRST_UDP_PORT}-${FIRST_UDP_PORT + 9} numgen random mod 100 < 5 counter drop`;
   await withLab(2, [loss], async (ns, [a, b]) => {
     await a.command(`connect ${b.id}`);
-    await a.waitFor(isState(b.id, "direct"), WAIT, "a direct");
-    await b.waitFor(isState(a.id, "direct"), WAIT, "b direct");
+    await a.waitFor(peerStateIs(b.id, "direct"), WAIT, "a direct");
+    await b.waitFor(peerStateIs(a.id, "direct"), WAIT, "b direct");
     const expectedAtB: string[] = [];
     const expectedAtA: string[] = [];
     for (let i = 0; i < 200; i++) {
@@ -169,8 +146,8 @@ test("order is kept and nothing is lost or repeated under 5% induced UDP loss", 
     }
     await b.waitForCount((e) => e.type === "message", expectedAtB.length, 120_000, "messages at b");
     await a.waitForCount((e) => e.type === "message", expectedAtA.length, 120_000, "messages at a");
-    assert.deepEqual(texts(b, a.id), expectedAtB);
-    assert.deepEqual(texts(a, b.id), expectedAtA);
+    assert.deepEqual(messageTexts(b, a.id), expectedAtB);
+    assert.deepEqual(messageTexts(a, b.id), expectedAtA);
     assert.ok(await ns.countedPackets() > 0, "the loss rule really dropped packets");
   });
 });
