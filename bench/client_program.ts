@@ -5,6 +5,7 @@
  * @module
  */
 import { CLIENT_RUNTIME_FLAGS } from "../p2p_client/runtime_flags.ts";
+import type { BenchContext } from "./context.ts";
 import { ChildProcess } from "./process.ts";
 
 /** Permissions the client runs with: exactly those of `deno task client` and the binaries. */
@@ -140,5 +141,39 @@ export class ClientProgram {
   async stop(): Promise<void> {
     await this.child.writeLine("quit").catch(() => {});
     await this.child.stop("SIGTERM", 3000);
+  }
+}
+
+/**
+ * Starts two clients against the server on `serverPort` — A on the server's CPU, B on the load
+ * generator's — runs `body`, and stops both whatever happens.
+ *
+ * @example
+ * ```ts
+ * // const ms = await withClientPair(context, port, {}, async (a, b) => { ... });
+ * ```
+ */
+export async function withClientPair<T>(
+  context: BenchContext,
+  serverPort: number,
+  options: { relayOnly?: boolean },
+  body: (a: ClientProgram, b: ClientProgram) => Promise<T>,
+): Promise<T> {
+  const start = (cpu: number | undefined, label: string) =>
+    ClientProgram.start({
+      repoRoot: context.repoRoot,
+      serverPort,
+      cpu,
+      relayOnly: options.relayOnly,
+      label,
+    });
+  const a = await start(context.serverCpu, "A");
+  let b: ClientProgram | null = null;
+  try {
+    b = await start(context.loadCpu, "B");
+    return await body(a, b);
+  } finally {
+    await a.stop();
+    if (b !== null) await b.stop();
   }
 }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { ClientProgram } from "./client_program.ts";
+import { withClientPair } from "./client_program.ts";
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
 import { serverHelp, startOurServer, supportedFlags, waitForListening } from "./our_server.ts";
 import type { ChildProcess } from "./process.ts";
@@ -96,22 +96,7 @@ async function directRun(
   relayOnly: boolean,
 ): Promise<DirectRun> {
   const wanted = relayOnly ? "relayed" : "direct";
-  const a = await ClientProgram.start({
-    repoRoot: context.repoRoot,
-    serverPort: port,
-    cpu: context.serverCpu,
-    relayOnly,
-    label: "A",
-  });
-  let b: ClientProgram | null = null;
-  try {
-    b = await ClientProgram.start({
-      repoRoot: context.repoRoot,
-      serverPort: port,
-      cpu: context.loadCpu,
-      relayOnly,
-      label: "B",
-    });
+  return await withClientPair(context, port, { relayOnly }, async (a, b) => {
     const bId = b.id;
     await a.command(`connect ${bId}`);
     await a.waitFor((e) => e.type === "peer" && e.peer === bId && e.state === wanted, 20_000);
@@ -154,10 +139,7 @@ async function directRun(
       messagesPerSecond: batch / seconds,
       problems,
     };
-  } finally {
-    await a.stop();
-    if (b !== null) await b.stop();
-  }
+  });
 }
 
 /** The direct-path section. */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ClientProgram } from "./client_program.ts";
+import { withClientPair } from "./client_program.ts";
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
 import { startServerForClients } from "./direct_bench.ts";
 import { ChildProcess } from "./process.ts";
@@ -81,28 +81,12 @@ export function parseNatlabJson(text: string): NatlabPairResult[] {
 }
 
 async function loopbackSetupMs(context: BenchContext, port: number): Promise<number> {
-  const a = await ClientProgram.start({
-    repoRoot: context.repoRoot,
-    serverPort: port,
-    cpu: context.serverCpu,
-    label: "A",
-  });
-  let b: ClientProgram | null = null;
-  try {
-    b = await ClientProgram.start({
-      repoRoot: context.repoRoot,
-      serverPort: port,
-      cpu: context.loadCpu,
-      label: "B",
-    });
+  return await withClientPair(context, port, {}, async (a, b) => {
     const t0 = performance.now();
     await a.command(`connect ${b.id}\nsend ${b.id} first`);
     await b.waitFor((e) => e.type === "message" && e.text === "first", 30_000);
     return performance.now() - t0;
-  } finally {
-    await a.stop();
-    if (b !== null) await b.stop();
-  }
+  });
 }
 
 async function runNatlab(context: BenchContext): Promise<NatlabPairResult[]> {
