@@ -20,6 +20,8 @@
  */
 export const SERVER_RUNTIME_FLAGS: readonly string[] = [
   "--allow-net",
+  "--allow-sys=networkInterfaces",
+  "--allow-read",
   "--allow-env=NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
   "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20",
 ];
