@@ -12,6 +12,7 @@ import {
   REGISTRATION_TIMEOUT_MS,
 } from "../shared/signaling/mod.ts";
 import { SERVER_VERSION } from "./version.ts";
+import { addStunTurnOptions, type StunTurnConfig, stunTurnConfig } from "./turn_flags.ts";
 
 /** Settings parsed from the command line. */
 export interface ServerConfig {
@@ -35,6 +36,8 @@ export interface ServerConfig {
   heartbeatMs: number;
   /** Time a new connection has to register (ms). */
   registrationTimeoutMs: number;
+  /** STUN/TURN settings (TURN credentials, relay, quotas, RFC 5780; see `turn_flags.ts`). */
+  stun: StunTurnConfig;
 }
 
 /** The outcome of parsing: settings to run with, or an exit code (after help, version, error). */
@@ -137,7 +140,9 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       integer(50, 3_600_000),
       REGISTRATION_TIMEOUT_MS,
     )
-    .exitOverride()
+    .exitOverride();
+  addStunTurnOptions(program as never);
+  program
     .configureOutput({ writeOut: output.writeOut, writeErr: output.writeErr });
   try {
     program.parse(args, { from: "user" });
@@ -158,6 +163,7 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       relayQueue: options.relayQueue,
       heartbeatMs: options.heartbeatMs,
       registrationTimeoutMs: options.registrationTimeoutMs,
+      stun: stunTurnConfig(options as Record<string, unknown>),
     },
   };
 }

@@ -10,6 +10,20 @@ import { Registry, type StunEndpoint } from "./registry.ts";
 import type { Session } from "./session.ts";
 import { SignalingServer } from "./signaling_server.ts";
 import { SERVER_VERSION } from "./version.ts";
+import { systemRuntime } from "../shared/runtime/mod.ts";
+import { systemAddresses } from "./local_addresses.ts";
+import type { AlternateAddress } from "./stun_service.ts";
+import {
+  CombinedCredentials,
+  parseCidr,
+  parseUserFile,
+  PeerPolicy,
+  SharedSecretCredentials,
+  StaticUsers,
+  type TurnCredentialSource,
+  TurnServer,
+} from "./turn/mod.ts";
+import { type StunTurnConfig, turnEnabled } from "./turn_flags.ts";
 
 /** The user directory the STUN service consults for authenticated Bindings. */
 export interface StunUserDirectory {
@@ -31,12 +45,20 @@ export interface StunListenOptions {
   users?: StunUserDirectory;
   /** Rare events of the STUN service (listening, failures, close), for the logs. */
   onEvent?: (event: { type: string; error?: string }) => void;
+  /** The TURN server (when TURN credentials are configured). */
+  turn?: TurnServer;
+  /** RFC 5780 alternate address/port. */
+  alternate?: AlternateAddress;
+  /** Serve STUN/TURN over TCP on the STUN port. */
+  tcp?: boolean;
 }
 
 /** What the server needs of a running STUN service. */
 export interface StunServiceHandle {
   /** The bound UDP addresses. */
   readonly addresses: Deno.NetAddr[];
+  /** The TCP address STUN/TURN is served on, if any. */
+  readonly tcpAddress?: Deno.NetAddr;
   /** Stops the service. */
   close(): Promise<void>;
 }
@@ -59,6 +81,10 @@ export interface ListeningAnnouncement {
   tcp: { hostname: string; port: number };
   /** The STUN service's UDP addresses. */
   stun: { hostname: string; port: number }[];
+  /** STUN/TURN over TCP on the STUN port, if served. */
+  stunTcp?: { hostname: string; port: number };
+  /** Whether TURN is served. */
+  turn?: boolean;
 }
 
 /** A started server. */
@@ -95,7 +121,13 @@ export interface RunningServer {
 export function startServer(config: ServerConfig, listenStun: StunListen): RunningServer {
   const stunLog = getLogger(["stun-server", "stun"]);
   const registry = new Registry<Session>();
+  const turn = makeTurnServer(config.stun, `p2p-rendezvous ${SERVER_VERSION}`);
   const stun = listenStun({
+    turn,
+    tcp: config.stun.stunTcp,
+    alternate: config.stun.altHost !== undefined || config.stun.altPort !== undefined
+      ? { hostname: config.stun.altHost, port: config.stun.altPort }
+      : undefined,
     hostname: config.host,
     port: config.stunPort,
     software: `p2p-rendezvous ${SERVER_VERSION}`,
@@ -121,6 +153,7 @@ export function startServer(config: ServerConfig, listenStun: StunListen): Runni
     });
   } catch (error) {
     stun.close().catch(() => {});
+    turn?.close().catch(() => {});
     throw error;
   }
   const announcement: ListeningAnnouncement = {
@@ -129,6 +162,10 @@ export function startServer(config: ServerConfig, listenStun: StunListen): Runni
     version: SERVER_VERSION,
     tcp: { hostname: signaling.address.hostname, port: signaling.address.port },
     stun: stun.addresses.map((a) => ({ hostname: a.hostname, port: a.port })),
+    ...(stun.tcpAddress === undefined
+      ? {}
+      : { stunTcp: { hostname: stun.tcpAddress.hostname, port: stun.tcpAddress.port } }),
+    turn: turn !== undefined,
   };
   let stopping: Promise<void> | null = null;
   return {
@@ -137,10 +174,64 @@ export function startServer(config: ServerConfig, listenStun: StunListen): Runni
     announcement,
     shutdown() {
       stopping ??= (async () => {
+        turn?.drain();
         await signaling.shutdown();
         await stun.close();
+        await turn?.close();
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * The TURN server the settings ask for, or undefined when no TURN credentials are configured.
+ *
+ * @throws when the user file cannot be read or parsed.
+ *
+ * @example
+ * ```ts
+ * import { stunTurnConfig } from "./turn_flags.ts";
+ * console.log(makeTurnServer(stunTurnConfig({}), "demo")); // undefined
+ * ```
+ */
+export function makeTurnServer(config: StunTurnConfig, software: string): TurnServer | undefined {
+  if (!turnEnabled(config)) return undefined;
+  const turnLog = getLogger(["stun-server", "turn"]);
+  const sources: TurnCredentialSource[] = [];
+  const users = [...config.users];
+  if (config.userFile !== undefined) {
+    users.push(...parseUserFile(Deno.readTextFileSync(config.userFile)));
+  }
+  if (users.length > 0) sources.push(new StaticUsers(users));
+  if (config.secrets.length > 0) sources.push(new SharedSecretCredentials(config.secrets));
+  const familyOf = (h: string) => (h.includes(":") ? "IPv6" : "IPv4");
+  return new TurnServer({
+    runtime: systemRuntime,
+    realm: config.realm,
+    credentials: new CombinedCredentials(sources),
+    peerPolicy: new PeerPolicy({
+      allowLoopback: config.allowLoopbackPeers,
+      allowed: config.allowPeers.map(parseCidr),
+      denied: config.denyPeers.map(parseCidr),
+    }),
+    relayPorts: config.relayPorts,
+    relayAddressFor: (link, family) => {
+      if (config.relayHost !== undefined) {
+        return familyOf(config.relayHost) === family ? config.relayHost : undefined;
+      }
+      const local = link.server.hostname;
+      if (familyOf(local) === family && local !== "::" && local !== "0.0.0.0") return local;
+      return systemAddresses().find((a) =>
+        familyOf(a) === family && a !== "::1" && !a.startsWith("127.")
+      );
+    },
+    userQuota: config.userQuota,
+    totalQuota: config.totalQuota,
+    allocationBytesPerSecond: config.maxBps,
+    totalBytesPerSecond: config.totalBps,
+    alternateServer: config.alternateServer,
+    software,
+    onRefused: (event) => turnLog.debug("TURN request refused: {method} {code} {reason}", event),
+  });
 }

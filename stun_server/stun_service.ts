@@ -445,7 +445,7 @@ export class StunService {
       if (options.alternate !== undefined) {
         const primaryHosts = endpoints.map((e) => e.address.hostname);
         const plan: [string, boolean, boolean][] = [];
-        if (altPort !== undefined) for (const h of primaryHosts) plan.push([h, false, true]);
+        if (altPort !== undefined) { for (const h of primaryHosts) plan.push([h, false, true]); }
         if (altHost !== undefined) {
           plan.push([altHost, true, false]);
           if (altPort !== undefined) plan.push([altHost, true, true]);
@@ -528,7 +528,11 @@ export class StunService {
   #scheduleRefresh(): void {
     const every = this.#options.addressRefreshMs ?? 5000;
     if (this.#options.hostname !== undefined || every <= 0 || this.#closing) return;
-    if ([...this.#endpoints.values()].some((e) => e.address.hostname === "::" || e.address.hostname === "0.0.0.0")) {
+    if (
+      [...this.#endpoints.values()].some((e) =>
+        e.address.hostname === "::" || e.address.hostname === "0.0.0.0"
+      )
+    ) {
       return; // wildcard fallback: nothing to track
     }
     this.#refreshTimer = this.#runtime.setTimer(() => {

@@ -13,18 +13,21 @@ import type { StunMessageWriter } from "./writer.ts";
 
 /** Lowest channel number a client may bind (RFC 8656 section 12). */
 export const MIN_CHANNEL_NUMBER = 0x4000;
-/** Highest channel number a client may bind. */
-export const MAX_CHANNEL_NUMBER = 0x4fff;
+/**
+ * Highest channel number accepted: RFC 8656 narrowed the range to 0x4FFF, but RFC 5766 clients
+ * (coturn's own `turnutils_uclient` among them) still bind up to 0x7FFF, which coturn accepts.
+ */
+export const MAX_CHANNEL_NUMBER = 0x7fff;
 /** Length of the ChannelData header. */
 export const CHANNEL_DATA_HEADER_LENGTH = 4;
 
 /**
- * Whether `channel` is in the bindable range 0x4000..0x4FFF.
+ * Whether `channel` is in the bindable range 0x4000..0x7FFF (see {@linkcode MAX_CHANNEL_NUMBER}).
  *
  * @example
  * ```ts
  * import { isValidChannelNumber } from "./channel_data.ts";
- * console.log(isValidChannelNumber(0x4000), isValidChannelNumber(0x5000)); // true false
+ * console.log(isValidChannelNumber(0x4000), isValidChannelNumber(0x8000)); // true false
  * ```
  */
 export function isValidChannelNumber(channel: number): boolean {
@@ -86,7 +89,7 @@ export function looksLikeChannelData(bytes: Uint8Array): boolean {
 
 /** A decoded ChannelData message. */
 export interface ChannelData {
-  /** The channel number (0x4000..0x4FFF). */
+  /** The channel number (0x4000..0x7FFF). */
   channel: number;
   /** The application data: a view into the input. */
   data: Uint8Array;
@@ -97,7 +100,7 @@ export interface ChannelData {
  * are ignored, as RFC 8656 section 12.4 allows over UDP.
  *
  * @throws {StunDecodeError} when the header is cut off, the channel is outside
- * 0x4000..0x4FFF, or the length exceeds the input.
+ * 0x4000..0x7FFF, or the length exceeds the input.
  *
  * @example
  * ```ts

@@ -20,8 +20,8 @@ Deno.test("channel data: CHANNEL-NUMBER round-trip and range", () => {
   assert.equal(getChannelNumber(decodeStunMessage(writer.bytes())), 0x4fff);
   assert.equal(isValidChannelNumber(0x3fff), false);
   assert.equal(isValidChannelNumber(0x4000), true);
-  assert.equal(isValidChannelNumber(0x4fff), true);
-  assert.equal(isValidChannelNumber(0x5000), false);
+  assert.equal(isValidChannelNumber(0x7fff), true);
+  assert.equal(isValidChannelNumber(0x8000), false);
 });
 
 Deno.test("channel data: framing with and without padding", () => {
@@ -40,7 +40,7 @@ Deno.test("channel data: framing with and without padding", () => {
 
 Deno.test("channel data: bad frames are rejected", () => {
   assert.throws(() => decodeChannelData(Uint8Array.of(0x40, 0)), StunDecodeError);
-  assert.throws(() => decodeChannelData(Uint8Array.of(0x50, 0, 0, 0)), StunDecodeError);
+  assert.throws(() => decodeChannelData(Uint8Array.of(0x80, 0, 0, 0)), StunDecodeError);
   assert.throws(() => decodeChannelData(Uint8Array.of(0x40, 0, 0, 9, 1)), StunDecodeError);
   assert.throws(
     () => encodeChannelData(new Uint8Array(8), 0, 0x3000, new Uint8Array(1)),

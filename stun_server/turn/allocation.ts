@@ -94,7 +94,11 @@ export class Allocation {
     this.link = link;
     this.username = username;
     this.#socket = socket;
-    this.relayed = { transport: "udp", hostname: unmapIpv4(socket.addr.hostname), port: socket.addr.port };
+    this.relayed = {
+      transport: "udp",
+      hostname: unmapIpv4(socket.addr.hostname),
+      port: socket.addr.port,
+    };
     this.transactionId = transactionId;
     this.response = response;
     this.#hooks = hooks;

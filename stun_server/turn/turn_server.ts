@@ -93,6 +93,8 @@ export interface TurnServerOptions {
   alternateServer?: { hostname: string; port: number };
   /** SOFTWARE of answers (default none). */
   software?: string;
+  /** Refused requests (method, code, why), for debug logs. */
+  onRefused?: (event: { method: number; code: number; reason: string }) => void;
 }
 
 /** Counters of a {@linkcode TurnServer}. */
@@ -205,6 +207,7 @@ export class TurnServer {
   readonly #buckets = new WeakMap<Allocation, TokenBucket>();
   readonly #writer = new StunMessageWriter(1500);
   #draining = false;
+  #why: string | undefined;
   #closed = false;
 
   /**
@@ -282,6 +285,7 @@ export class TurnServer {
     });
     const withFingerprint = message.has(AttributeType.Fingerprint);
     if (!verdict.ok) {
+      this.#why = verdict.reason;
       this.#error(message, link, verdict.code, withFingerprint, undefined);
       return;
     }
@@ -591,7 +595,10 @@ export class TurnServer {
     const allocation = this.#allocations.get(link.key);
     if (allocation === undefined) return this.#error(message, link, 437, fp, reply);
     const peers = this.#checkPeers(message, allocation);
-    if (typeof peers === "number") return this.#error(message, link, peers, fp, reply);
+    if (typeof peers === "number") {
+      this.#why = "peer-address";
+      return this.#error(message, link, peers, fp, reply);
+    }
     const now = this.#runtime.now();
     if (!allocation.peers.hasRoomFor(peers.map((p) => p.hostname), now)) {
       return this.#error(message, link, 508, fp, reply);
@@ -611,12 +618,17 @@ export class TurnServer {
       return this.#error(message, link, 400, fp, reply);
     }
     if (channel === undefined || !isValidChannelNumber(channel)) {
+      this.#why = `channel ${channel}`;
       return this.#error(message, link, 400, fp, reply);
     }
     const peers = this.#checkPeers(message, allocation);
-    if (typeof peers === "number") return this.#error(message, link, peers, fp, reply);
+    if (typeof peers === "number") {
+      this.#why = "peer-address";
+      return this.#error(message, link, peers, fp, reply);
+    }
     if (peers.length !== 1) return this.#error(message, link, 400, fp, reply);
     const refusal = allocation.peers.bindChannel(channel, peers[0], this.#runtime.now());
+    this.#why = refusal;
     if (refusal === "too-many") return this.#error(message, link, 508, fp, reply);
     if (refusal !== undefined) return this.#error(message, link, 400, fp, reply);
     this.#success(message, link, reply);
@@ -686,6 +698,12 @@ export class TurnServer {
     reply: Reply | undefined,
     unknown?: readonly number[],
   ): void {
+    try {
+      this.#options.onRefused?.({ method: message.method, code, reason: this.#why ?? "" });
+    } catch {
+      // a logger must not break the server
+    }
+    this.#why = undefined;
     const writer = this.#start(message, StunClass.ErrorResponse);
     addErrorCode(writer, code);
     if (unknown !== undefined) addUnknownAttributes(writer, unknown);
@@ -725,4 +743,3 @@ function defaultRelayAddress(link: ClientLink, family: "IPv4" | "IPv6"): string 
   if (local === "0.0.0.0" || local === "::") return undefined;
   return local;
 }
-
