@@ -860,6 +860,7 @@ export class StunService {
     }
     if (unknown.length === 0) return { from, port };
     unknown = [...new Set(unknown)];
+    // The error goes where RESPONSE-PORT asked (when honoured): that is where the client listens.
     this.#sendError(
       message,
       420,
@@ -868,6 +869,7 @@ export class StunService {
       !message.isLegacy && message.has(AttributeType.Fingerprint),
       origin,
       key,
+      port,
     );
     return undefined;
   }
@@ -962,6 +964,7 @@ export class StunService {
     withFingerprint: boolean,
     origin: Origin,
     key?: Uint8Array,
+    port: number = origin.source.port,
   ): void {
     const writer = this.#writer;
     writer.startAnswer(BINDING_ERROR, message.raw);
@@ -973,7 +976,7 @@ export class StunService {
     }
     if (withFingerprint) addFingerprint(writer);
     this.stats.errors++;
-    this.#send(origin, origin.endpoint, origin.source.port);
+    this.#send(origin, origin.endpoint, port);
   }
 
   #keyFor(username: string): Uint8Array | undefined {
