@@ -70,7 +70,9 @@ export class Chromium {
   static async launch(options: ChromiumOptions = {}): Promise<Chromium> {
     const binary = findChromium();
     if (binary === undefined) {
-      throw new Error("chromium not found on PATH: install the Debian package chromium (.ci/run does)");
+      throw new Error(
+        "chromium not found on PATH: install the Debian package chromium (.ci/run does)",
+      );
     }
     const profile = await Deno.makeTempDir({ prefix: "p2p-chromium-" });
     const chromeArgs = [
@@ -87,7 +89,12 @@ export class Chromium {
       "about:blank",
     ];
     const command = options.netns === undefined
-      ? new Deno.Command(binary, { args: chromeArgs, stdout: "null", stderr: "piped", stdin: "null" })
+      ? new Deno.Command(binary, {
+        args: chromeArgs,
+        stdout: "null",
+        stderr: "piped",
+        stdin: "null",
+      })
       : new Deno.Command("ip", {
         args: ["netns", "exec", options.netns, binary, ...chromeArgs],
         stdout: "null",
@@ -103,7 +110,7 @@ export class Chromium {
       while (endpoint === undefined) {
         const left = deadline - Date.now();
         if (left <= 0) throw new Error(`no DevTools endpoint within the deadline:\n${text}`);
-        let timer: number | undefined;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const chunk = await Promise.race([
           reader.read(),
           new Promise<{ done: true; value: undefined }>((resolve) => {
@@ -163,8 +170,9 @@ export class Chromium {
       }, timeoutMs);
       this.#pending.set(id, (answer) => {
         clearTimeout(timer);
-        if (answer.error !== undefined) reject(new Error(`${method}: ${JSON.stringify(answer.error)}`));
-        else resolve(answer.result);
+        if (answer.error !== undefined) {
+          reject(new Error(`${method}: ${JSON.stringify(answer.error)}`));
+        } else resolve(answer.result);
       });
       this.#socket.send(JSON.stringify(message));
     });
@@ -185,10 +193,15 @@ export class Chromium {
       expression,
       awaitPromise: true,
       returnByValue: true,
-    }, timeoutMs) as { result: { value: T }; exceptionDetails?: { text: string; exception?: { description?: string } } };
+    }, timeoutMs) as {
+      result: { value: T };
+      exceptionDetails?: { text: string; exception?: { description?: string } };
+    };
     if (result.exceptionDetails !== undefined) {
       throw new Error(
-        `page script failed: ${result.exceptionDetails.exception?.description ?? result.exceptionDetails.text}`,
+        `page script failed: ${
+          result.exceptionDetails.exception?.description ?? result.exceptionDetails.text
+        }`,
       );
     }
     return result.result.value;
