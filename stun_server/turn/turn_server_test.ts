@@ -64,7 +64,7 @@ interface Lab {
   close(): Promise<void>;
 }
 
-async function lab(options: Partial<TurnServerOptions> = {}): Promise<Lab> {
+function lab(options: Partial<TurnServerOptions> = {}): Promise<Lab> {
   const runtime = new VirtualRuntime({ seed: 7 });
   const serverRuntime = runtime.forHost(SERVER);
   const turn = new TurnServer({
@@ -83,7 +83,7 @@ async function lab(options: Partial<TurnServerOptions> = {}): Promise<Lab> {
     port: 3478,
     turn,
   });
-  return {
+  return Promise.resolve({
     runtime,
     service,
     turn,
@@ -92,7 +92,7 @@ async function lab(options: Partial<TurnServerOptions> = {}): Promise<Lab> {
       await service.close();
       await turn.close();
     },
-  };
+  });
 }
 
 /** A datagram receiver that queues everything a socket gets. */
