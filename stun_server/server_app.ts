@@ -10,7 +10,7 @@ import { Registry, type StunEndpoint } from "./registry.ts";
 import type { Session } from "./session.ts";
 import { SignalingServer } from "./signaling_server.ts";
 import { SERVER_VERSION } from "./version.ts";
-import { systemRuntime } from "../shared/runtime/mod.ts";
+import { batchedDatagramRuntime, type Runtime, systemRuntime } from "../shared/runtime/mod.ts";
 import { systemAddresses } from "./local_addresses.ts";
 import type { AlternateAddress } from "./stun_service.ts";
 import {
@@ -51,6 +51,8 @@ export interface StunListenOptions {
   alternate?: AlternateAddress;
   /** Serve STUN/TURN over TCP on the STUN port. */
   tcp?: boolean;
+  /** Clock, timers and sockets (batched UDP when asked for). */
+  runtime?: Runtime;
 }
 
 /** What the server needs of a running STUN service. */
@@ -121,8 +123,10 @@ export interface RunningServer {
 export function startServer(config: ServerConfig, listenStun: StunListen): RunningServer {
   const stunLog = getLogger(["stun-server", "stun"]);
   const registry = new Registry<Session>();
-  const turn = makeTurnServer(config.stun, `p2p-rendezvous ${SERVER_VERSION}`);
+  const runtime = config.stun.batchedUdp ? batchedDatagramRuntime(systemRuntime) : systemRuntime;
+  const turn = makeTurnServer(config.stun, `p2p-rendezvous ${SERVER_VERSION}`, runtime);
   const stun = listenStun({
+    runtime,
     turn,
     tcp: config.stun.stunTcp,
     alternate: config.stun.altHost !== undefined || config.stun.altPort !== undefined
@@ -195,7 +199,11 @@ export function startServer(config: ServerConfig, listenStun: StunListen): Runni
  * console.log(makeTurnServer(stunTurnConfig({}), "demo")); // undefined
  * ```
  */
-export function makeTurnServer(config: StunTurnConfig, software: string): TurnServer | undefined {
+export function makeTurnServer(
+  config: StunTurnConfig,
+  software: string,
+  runtime: Runtime = systemRuntime,
+): TurnServer | undefined {
   if (!turnEnabled(config)) return undefined;
   const turnLog = getLogger(["stun-server", "turn"]);
   const sources: TurnCredentialSource[] = [];
@@ -207,7 +215,7 @@ export function makeTurnServer(config: StunTurnConfig, software: string): TurnSe
   if (config.secrets.length > 0) sources.push(new SharedSecretCredentials(config.secrets));
   const familyOf = (h: string) => (h.includes(":") ? "IPv6" : "IPv4");
   return new TurnServer({
-    runtime: systemRuntime,
+    runtime,
     realm: config.realm,
     credentials: new CombinedCredentials(sources),
     peerPolicy: new PeerPolicy({

@@ -49,6 +49,8 @@ export interface StunTurnConfig {
   alternateServer: { hostname: string; port: number } | undefined;
   /** Serve STUN/TURN over TCP on the STUN port too. */
   stunTcp: boolean;
+  /** UDP through recvmmsg/sendmmsg batches (FFI; the server must run with --allow-ffi). */
+  batchedUdp: boolean;
 }
 
 /** Whether TURN is on (some credentials configured). */
@@ -192,6 +194,10 @@ export function addStunTurnOptions(program: OptionTarget): void {
     checked(hostPort) as never,
   );
   add("--no-stun-tcp", "do not serve STUN/TURN over TCP on the STUN port");
+  add(
+    "--batched-udp",
+    "STUN/TURN UDP in recvmmsg/sendmmsg batches through FFI (Linux; run deno with --allow-ffi)",
+  );
 }
 
 /**
@@ -222,5 +228,6 @@ export function stunTurnConfig(options: Record<string, unknown>): StunTurnConfig
     altPort: options.altPort as number | undefined,
     alternateServer: options.alternateServer as { hostname: string; port: number } | undefined,
     stunTcp: options.stunTcp !== false,
+    batchedUdp: options.batchedUdp === true,
   };
 }
