@@ -111,6 +111,39 @@ export const turnSection: BenchSection = {
         },
       },
       {
+        name: "batched",
+        start: async () => {
+          const server = startOurServer({
+            repoRoot: context.repoRoot,
+            stunPort: 0,
+            tcpPort: 0,
+            cpu: context.serverCpu,
+            extraArgs: [
+              "--host",
+              "127.0.0.1",
+              "--log-level",
+              "error",
+              "--turn-user",
+              `${USER}:${PASSWORD}`,
+              "--turn-realm",
+              "bench",
+              "--allow-loopback-peers",
+              "--batched-udp",
+            ],
+            denoArgs: ["--allow-ffi"],
+          });
+          try {
+            const line = await server.waitForLine((l) => l.includes('"listening"'), 20_000);
+            const port = JSON.parse(line)?.stun?.[0]?.port;
+            if (typeof port !== "number") throw new Error(`no STUN port in ${line}`);
+            return { server, port };
+          } catch (error) {
+            await server.stop();
+            throw error;
+          }
+        },
+      },
+      {
         name: "coturn",
         start: () => {
           const port = freePort();
@@ -209,6 +242,31 @@ export function turnRows(
   const cpu = (r: TurnRun) => r.cpuUsPerPacket;
   const cpuRatio = ratioOf(pick(ours, cpu), pick(coturn, cpu));
   const bad = pick(ours, (r) => r.lost + r.invalid);
+  const batched = runs.batched;
+  const batchedCpu = ratioOf(pick(batched, cpu), pick(coturn, cpu));
+  const batchedRows = [
+    makeRow({
+      section: "turn",
+      figure: "ChannelData round trips/s, ours with --batched-udp (FFI recvmmsg/sendmmsg)",
+      unit: "rt/s",
+      ours: pick(batched, rate),
+      referenceName: label,
+      reference: pick(coturn, rate),
+      ratio: ratioOf(pick(batched, rate), pick(coturn, rate)),
+      note: failures.batched ? `batched: ${failures.batched}` : "",
+    }),
+    makeRow({
+      section: "turn",
+      figure: "server CPU per forwarded packet, ours with --batched-udp",
+      unit: "µs",
+      ours: pick(batched, cpu),
+      referenceName: label,
+      reference: pick(coturn, cpu),
+      ratio: batchedCpu,
+      target: "≤ coturn",
+      verdict: batchedCpu === null ? "n/a" : batchedCpu <= 1 ? "met" : "short",
+    }),
+  ];
   return [
     makeRow({
       section: "turn",
@@ -250,5 +308,6 @@ export function turnRows(
       target: "0",
       verdict: bad === null ? "n/a" : bad.max === 0 ? "met" : "short",
     }),
+    ...batchedRows,
   ];
 }
