@@ -235,6 +235,8 @@ class UdpEndpoint {
   readonly altPort: boolean;
   loop: Promise<void> = Promise.resolve();
   closed = false;
+  /** Five-tuple keys by source address object. */
+  readonly keys = new WeakMap<NetAddress, string>();
 
   constructor(socket: DatagramSocket, altIp: boolean, altPort: boolean) {
     this.socket = socket;
@@ -667,6 +669,20 @@ export class StunService {
     return this.#turn?.hasAllocation(key) ?? false;
   }
 
+  /** The five-tuple key of a UDP source (cached per address object: batched sockets reuse them). */
+  #udpKey(endpoint: UdpEndpoint, source: NetAddress): string {
+    let key = endpoint.keys.get(source);
+    if (key === undefined) {
+      key = fiveTupleKey(
+        "udp",
+        { hostname: unmapIpv4(source.hostname), port: source.port },
+        endpoint.address,
+      );
+      endpoint.keys.set(source, key);
+    }
+    return key;
+  }
+
   #linkFor(origin: Origin): ClientLink {
     if (origin.tcp !== undefined) return origin.tcp;
     const endpoint = origin.endpoint!;
@@ -675,12 +691,14 @@ export class StunService {
       hostname: unmapIpv4(origin.source.hostname),
       port: origin.source.port,
     };
-    const send = (bytes: Uint8Array) => this.#sendBytes(bytes.slice(), origin.source, endpoint);
+    const source = origin.source;
+    const send = (bytes: Uint8Array) =>
+      this.#sendBytes(endpoint.socket.copiesOnSend ? bytes : bytes.slice(), source, endpoint);
     return {
       transport: "udp",
       client,
       server: endpoint.address,
-      key: fiveTupleKey("udp", client, endpoint.address),
+      key: this.#udpKey(endpoint, source),
       send,
     };
   }
@@ -695,11 +713,9 @@ export class StunService {
         return;
       }
       stats.turn++;
-      const key = origin.tcp !== undefined ? origin.tcp.key : fiveTupleKey(
-        "udp",
-        { hostname: unmapIpv4(source.hostname), port: source.port },
-        origin.endpoint!.address,
-      );
+      const key = origin.tcp !== undefined
+        ? origin.tcp.key
+        : this.#udpKey(origin.endpoint!, source);
       this.#turn.handleChannelData(data, key);
       return;
     }
@@ -995,9 +1011,12 @@ export class StunService {
       origin.tcp.send(this.#writer.bytes());
       return;
     }
-    // The send is not awaited, so it gets its own copy of the response bytes.
+    // The send is not awaited, so it gets its own copy of the response bytes (unless the socket
+    // copies them itself).
     const to = port === origin.source.port ? origin.source : { ...origin.source, port };
-    this.#sendBytes(this.#writer.bytes().slice(), to, from ?? origin.endpoint!);
+    const endpoint = from ?? origin.endpoint!;
+    const bytes = this.#writer.bytes();
+    this.#sendBytes(endpoint.socket.copiesOnSend ? bytes : bytes.slice(), to, endpoint);
   }
 
   #sendBytes(bytes: Uint8Array, to: NetAddress, endpoint: UdpEndpoint): void {

@@ -169,6 +169,7 @@ function writeSockaddr(view: DataView, offset: number, hostname: string, port: n
 
 class BatchedDatagramSocket implements DatagramSocket {
   readonly addr: NetAddress;
+  readonly copiesOnSend = true;
   readonly #libc: Libc;
   readonly #fd: number;
   readonly #v6: boolean;

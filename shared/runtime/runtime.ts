@@ -44,6 +44,11 @@ export interface DatagramSocket {
   send(bytes: Uint8Array, to: NetAddress): Promise<number>;
   /** Closes the socket; a pending `receive` rejects. */
   close(): void;
+  /**
+   * True when `send` copies `bytes` before it returns, so the caller may reuse them at once
+   * (batched sockets); otherwise the bytes must stay untouched until the send settles.
+   */
+  readonly copiesOnSend?: boolean;
 }
 
 /** A connected byte stream (TCP): the part of `Deno.TcpConn` the programs use. */

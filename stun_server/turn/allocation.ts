@@ -16,7 +16,7 @@ import {
 } from "../../shared/stun/mod.ts";
 import { encodeMessageType } from "../../shared/stun/header.ts";
 import type { ClientLink } from "./client_link.ts";
-import { PeerTables } from "./permissions.ts";
+import { peerKey, PeerTables } from "./permissions.ts";
 
 /** What an allocation asks of its server for each relayed packet. */
 export interface RelayHooks {
@@ -69,6 +69,8 @@ export class Allocation {
   readonly #writer = new StunMessageWriter(RECEIVE_BYTES + 64);
   #timer: TimerId | undefined;
   #closed = false;
+  readonly #peerAddresses = new WeakMap<object, NetAddress>();
+  readonly #sources = new WeakMap<NetAddress, { hostname: string; key: string }>();
   readonly #loop: Promise<void>;
 
   /**
@@ -138,8 +140,11 @@ export class Allocation {
    */
   sendToPeer(data: Uint8Array, peer: { hostname: string; port: number }): void {
     if (this.#closed) return;
-    this.#socket.send(data.slice(), { transport: "udp", hostname: peer.hostname, port: peer.port })
-      .catch(() => {});
+    const socket = this.#socket;
+    const to = this.#peerAddresses.get(peer) ??
+      { transport: "udp" as const, hostname: peer.hostname, port: peer.port };
+    this.#peerAddresses.set(peer, to);
+    socket.send(socket.copiesOnSend ? data : data.slice(), to).catch(() => {});
   }
 
   /**
@@ -190,7 +195,15 @@ export class Allocation {
 
   #fromPeer(buffer: Uint8Array, data: Uint8Array, from: NetAddress): void {
     const now = this.#runtime.now();
-    const hostname = unmapIpv4(from.hostname);
+    // Batched sockets hand out one address object per source: its unmapped IP and table key are
+    // computed once.
+    let source = this.#sources.get(from);
+    if (source === undefined) {
+      const unmapped = unmapIpv4(from.hostname);
+      source = { hostname: unmapped, key: peerKey(unmapped, from.port) };
+      this.#sources.set(from, source);
+    }
+    const hostname = source.hostname;
     if (!this.peers.permitted(hostname, now)) {
       this.#hooks.droppedFromPeer("no-permission");
       return;
@@ -199,7 +212,7 @@ export class Allocation {
       this.#hooks.droppedFromPeer("bandwidth");
       return;
     }
-    const binding = this.peers.channelOf(hostname, from.port, now);
+    const binding = this.peers.channelOfKey(source.key, now);
     if (binding !== undefined && data.length <= 0xffff) {
       // ChannelData: header written in the headroom, padded to 4 bytes over TCP.
       buffer[0] = binding.channel >> 8;

@@ -33,7 +33,16 @@ export interface ChannelBinding {
 /** Why {@linkcode PeerTables.bindChannel} refused. */
 export type BindRefusal = "channel-in-use" | "peer-has-other-channel" | "too-many";
 
-function peerKey(hostname: string, port: number): string {
+/**
+ * The key of a peer transport address in {@linkcode PeerTables}.
+ *
+ * @example
+ * ```ts
+ * import { peerKey } from "./permissions.ts";
+ * console.log(peerKey("192.0.2.1", 5)); // "192.0.2.1 5"
+ * ```
+ */
+export function peerKey(hostname: string, port: number): string {
   return `${hostname} ${port}`;
 }
 
@@ -184,7 +193,20 @@ export class PeerTables {
    * ```
    */
   channelOf(hostname: string, port: number, now: number): ChannelBinding | undefined {
-    const binding = this.#byPeer.get(peerKey(hostname, port));
+    return this.channelOfKey(peerKey(hostname, port), now);
+  }
+
+  /**
+   * As {@linkcode channelOf}, by {@linkcode peerKey} (callers on the hot path cache the key).
+   *
+   * @example
+   * ```ts
+   * import { PeerTables, peerKey } from "./permissions.ts";
+   * console.log(new PeerTables(4, 4).channelOfKey(peerKey("192.0.2.1", 5), 0)); // undefined
+   * ```
+   */
+  channelOfKey(key: string, now: number): ChannelBinding | undefined {
+    const binding = this.#byPeer.get(key);
     return binding !== undefined && binding.expiresAt > now ? binding : undefined;
   }
 
