@@ -62,10 +62,15 @@ function uclientTotals(output: string): { sent: number; received: number; lost: 
 
 const TURN_ARGS = ["--turn-user", "alice:wonderland", "--allow-loopback-peers"];
 
-for (const transport of ["udp", "tcp"] as const) {
-  Deno.test(`turn interop: turnutils_uclient over ${transport}, long-term credentials, channels and Send indications, 0 lost`, async () => {
+for (
+  const [transport, batched] of [["udp", false], ["tcp", false], ["udp", true]] as const
+) {
+  Deno.test(`turn interop: turnutils_uclient over ${transport}${batched ? " (--batched-udp)" : ""}, long-term credentials, channels and Send indications, 0 lost`, async () => {
     const uclient = findOnPath("turnutils_uclient");
-    const server = await ServerProcess.start({ args: TURN_ARGS });
+    const server = await ServerProcess.start({
+      args: batched ? [...TURN_ARGS, "--batched-udp"] : TURN_ARGS,
+      denoFlags: batched ? ["--allow-ffi"] : [],
+    });
     try {
       for (const extra of [[], ["-s"]]) {
         // -y: the client's own two allocations are each other's peers (relayed both ways);
