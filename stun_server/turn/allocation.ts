@@ -25,7 +25,7 @@ export interface RelayHooks {
   /** A packet from a peer was relayed to the client. */
   relayedToClient(bytes: number): void;
   /** A packet from a peer was dropped (no permission, over the limit). */
-  droppedFromPeer(reason: "no-permission" | "bandwidth"): void;
+  droppedFromPeer(reason: "no-permission" | "bandwidth" | "error"): void;
   /** The allocation's lifetime ran out. */
   expired(allocation: Allocation): void;
 }
@@ -189,7 +189,12 @@ export class Allocation {
         continue;
       }
       failures = 0;
-      this.#fromPeer(buffer, data, from);
+      try {
+        this.#fromPeer(buffer, data, from);
+      } catch {
+        // Never expected (a bug): one packet must not stop the relay.
+        this.#hooks.droppedFromPeer("error");
+      }
     }
   }
 

@@ -527,6 +527,7 @@ export class TurnServer {
         },
         droppedFromPeer: (reason) => {
           if (reason === "bandwidth") this.stats.dropped.bandwidth++;
+          else if (reason === "error") this.stats.dropped.malformed++;
           else this.stats.dropped.noPermission++;
         },
         expired: (a) => {
