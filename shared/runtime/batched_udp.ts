@@ -199,6 +199,7 @@ class BatchedDatagramSocket implements DatagramSocket {
   readonly #txIovsView = new DataView(this.#txIovs.buffer);
   #queued = 0;
   #flushScheduled = false;
+  readonly #names = new WeakMap<NetAddress, { bytes: Uint8Array; length: number; port: number }>();
   #closed = false;
 
   constructor(bind: HostPort) {
@@ -337,12 +338,26 @@ class BatchedDatagramSocket implements DatagramSocket {
     if (bytes.length > SLOT_BYTES) return this.#sendLarge(bytes, to);
     if (this.#queued === BATCH) this.#flush();
     const i = this.#queued;
-    let length: number;
-    try {
-      length = writeSockaddr(this.#txNamesView, i * SOCKADDR, this.#mapped(to.hostname), to.port);
-    } catch (error) {
-      return Promise.reject(error);
+    // Destinations are usually address objects this socket handed out: their sockaddr bytes are
+    // encoded once.
+    let name = this.#names.get(to);
+    if (name === undefined || name.port !== to.port) {
+      const bytes = new Uint8Array(SOCKADDR);
+      try {
+        const length = writeSockaddr(
+          new DataView(bytes.buffer),
+          0,
+          this.#mapped(to.hostname),
+          to.port,
+        );
+        name = { bytes, length, port: to.port };
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.#names.set(to, name);
     }
+    const length = name.length;
+    this.#txNames.set(name.bytes, i * SOCKADDR);
     this.#txData.set(bytes, i * SLOT_BYTES);
     this.#txIovsView.setBigUint64(i * IOVEC + 8, BigInt(bytes.length), true);
     this.#txMsgsView.setUint32(i * MMSGHDR + 8, length, true);
