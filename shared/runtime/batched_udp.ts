@@ -42,6 +42,11 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  recvmmsgNow: {
+    name: "recvmmsg",
+    parameters: ["i32", "buffer", "u32", "i32", "pointer"],
+    result: "i32",
+  },
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -182,7 +187,8 @@ class BatchedDatagramSocket implements DatagramSocket {
   readonly #rxIovs = new Uint8Array(BATCH * IOVEC);
   #count = 0;
   #cursor = 0;
-  #filling: Promise<void> | undefined;
+  /** Whether {@linkcode #fill} runs (it may finish synchronously). */
+  #filling = false;
   #waiters: {
     resolve: (value: [Uint8Array, NetAddress]) => void;
     reject: (error: Error) => void;
@@ -308,15 +314,21 @@ class BatchedDatagramSocket implements DatagramSocket {
     if (this.#cursor < this.#count) return Promise.resolve(this.#take(buffer));
     const waiter = Promise.withResolvers<[Uint8Array, NetAddress]>();
     this.#waiters.push({ resolve: waiter.resolve, reject: waiter.reject, buffer });
-    this.#filling ??= this.#fill();
+    if (!this.#filling) this.#fill();
     return waiter.promise;
   }
 
   async #fill(): Promise<void> {
+    this.#filling = true;
     try {
       while (!this.#closed) {
         for (let i = 0; i < BATCH; i++) this.#rxMsgsView.setUint32(i * MMSGHDR + 8, 28, true);
-        const n = await this.#libc.recvmmsg(this.#fd, this.#rxMsgs, BATCH, MSG_WAITFORONE, null);
+        // Under load datagrams are already waiting: take them without the hop to FFI's blocking
+        // thread; only an empty socket is waited on there.
+        let n = this.#libc.recvmmsgNow(this.#fd, this.#rxMsgs, BATCH, MSG_DONTWAIT, null);
+        if (n <= 0) {
+          n = await this.#libc.recvmmsg(this.#fd, this.#rxMsgs, BATCH, MSG_WAITFORONE, null);
+        }
         if (this.#closed) break;
         if (n <= 0) continue; // timeout (or a transient error): wait again
         this.#count = n;
@@ -328,7 +340,7 @@ class BatchedDatagramSocket implements DatagramSocket {
         if (this.#waiters.length === 0) return;
       }
     } finally {
-      this.#filling = undefined;
+      this.#filling = false;
       if (this.#closed) this.#release();
     }
   }
@@ -419,7 +431,7 @@ class BatchedDatagramSocket implements DatagramSocket {
     this.#libc.shutdown(this.#fd, SHUT_RDWR);
     for (const waiter of this.#waiters) waiter.reject(new Deno.errors.BadResource("socket closed"));
     this.#waiters = [];
-    if (this.#filling === undefined) this.#release();
+    if (!this.#filling) this.#release();
   }
 
   #released = false;
