@@ -2,7 +2,7 @@
  * The rendezvous server program: `deno task server [flags]` (see `--help`).
  *
  * Prints one JSON line `{"event":"listening",...}` on stdout once it listens (see
- * `ListeningAnnouncement` in `server_app.ts`); logs are JSON lines on stderr. SIGINT and SIGTERM shut it
+ * `ListeningAnnouncement` in `server.ts`); logs are JSON lines on stderr. SIGINT and SIGTERM shut it
  * down gracefully with exit code 0.
  *
  * @module
@@ -10,8 +10,7 @@
 import { dispose, getLogger } from "@logtape/logtape";
 import { parseServerArgs } from "./cli.ts";
 import { configureServerLogging } from "./logging.ts";
-import { startServer } from "./server_app.ts";
-import { StunService } from "./stun_service.ts";
+import { announce, startServer } from "./server.ts";
 
 const encoder = new TextEncoder();
 
@@ -55,23 +54,34 @@ async function main(): Promise<number> {
 
   let server;
   try {
-    server = startServer(config, (options) => StunService.listen(options));
+    server = startServer({
+      hostname: config.host,
+      tcpPort: config.tcpPort,
+      stunPort: config.stunPort,
+      maxClients: config.maxClients,
+      maxConnectionsPerAddress: config.maxConnsPerIp,
+      relayBytesPerSecond: config.relayRate,
+      relayQueueBytes: config.relayQueue,
+      heartbeatMs: config.heartbeatMs,
+      registrationTimeoutMs: config.registrationTimeoutMs,
+    });
   } catch (error) {
     log.fatal("cannot start: {error}", { error: String(error) });
     for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
     await dispose();
     return 1;
   }
-  writeAll(Deno.stdout, JSON.stringify(server.announcement) + "\n");
+  const announcement = announce(server, Deno.pid);
+  writeAll(Deno.stdout, JSON.stringify(announcement) + "\n");
   log.info("listening: signaling on TCP {tcp}, STUN on UDP {stun}", {
-    tcp: hostPort(server.announcement.tcp),
-    stun: server.announcement.stun.map(hostPort).join(", "),
+    tcp: hostPort(announcement.tcp),
+    stun: announcement.stun.map(hostPort).join(", "),
   });
 
   const signal = await stopped.promise;
   log.info("{signal} received: shutting down", { signal });
   for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
-  await server.shutdown();
+  await server.close();
   log.info("stopped");
   await dispose();
   return 0;

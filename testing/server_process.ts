@@ -6,7 +6,7 @@
  * @module
  */
 
-/** The line the server prints on stdout once it listens (see `stun_server/server_app.ts`). */
+/** The line the server prints on stdout once it listens (see `stun_server/server.ts`). */
 export interface ServerAnnouncement {
   /** Always `"listening"`. */
   event: "listening";
