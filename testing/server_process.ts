@@ -18,6 +18,8 @@ export interface ServerAnnouncement {
   tcp: { hostname: string; port: number };
   /** The STUN service's UDP addresses. */
   stun: { hostname: string; port: number }[];
+  /** The metrics endpoint's address (with `--metrics`). */
+  metrics?: { hostname: string; port: number };
 }
 
 /** Options of {@linkcode ServerProcess.start}. */
