@@ -9,6 +9,7 @@ import { Identity } from "../shared/identity/mod.ts";
 import { type ServerMessage, SignalingConnection } from "../shared/signaling/mod.ts";
 import { findChromium, HeadlessPage } from "../testing/headless_chromium.ts";
 import { ServerProcess } from "../testing/server_process.ts";
+import { ClientProcess } from "../p2p_client/e2e/client_process.ts";
 
 const WAIT_MS = 15_000;
 const REPO = new URL("../", import.meta.url);
@@ -194,6 +195,74 @@ Deno.test("operator: SIGINT (twice, to the group) under deno task server: byes, 
     silent.close();
     a.conn.close();
     b.conn.close();
+    try {
+      Deno.kill(-task.child.pid, "SIGKILL");
+    } catch {
+      // exited
+    }
+  }
+});
+
+Deno.test("operator: deno task server --metrics with two real clients relaying; SIGINT: exit 0, clients told server-shutdown", async () => {
+  const task = await startTask(["--metrics", "127.0.0.1:0"]);
+  const base = `http://127.0.0.1:${task.announcement.metrics.port}`;
+  const servers = [`127.0.0.1:${task.announcement.tcp.port}`];
+  const clients = [
+    ClientProcess.start({ servers, args: ["--relay-only"] }),
+    ClientProcess.start({ servers, args: ["--relay-only"] }),
+  ];
+  const [a, b] = clients;
+  try {
+    await Promise.all(clients.map((c) => c.registered()));
+    await a.command(`connect ${b.id}`);
+    const relayed = (peer: string) => (e: Record<string, unknown>) =>
+      e.type === "peer" && e.peer === peer && e.state === "relayed";
+    await a.waitFor(relayed(b.id), 60_000, "a relayed to b");
+    await b.waitFor(relayed(a.id), 60_000, "b relayed to a");
+    const bytes = async () =>
+      metricValue(await (await fetch(`${base}/metrics`)).text(), "p2p_relay_bytes_total");
+    const exchange = async (round: number) => {
+      await a.command(`send ${b.id} round ${round} from a`);
+      await b.command(`send ${a.id} round ${round} from b`);
+      await b.waitFor(
+        (e) => e.type === "message" && e.text === `round ${round} from a`,
+        60_000,
+        "at b",
+      );
+      await a.waitFor(
+        (e) => e.type === "message" && e.text === `round ${round} from b`,
+        60_000,
+        "at a",
+      );
+    };
+    await exchange(1);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.equal(metricValue(metrics, "p2p_registered_clients"), 2);
+    const before = await bytes();
+    assert.ok(before > 0);
+    await exchange(2);
+    const after = await bytes();
+    assert.ok(after > before, `relayed bytes grow: ${before} then ${after}`);
+    const page = await HeadlessPage.open(`${base}/`);
+    try {
+      await page.waitFor(`document.getElementById("registered").textContent === "2"`);
+      const shown = Number(
+        await page.evaluate(`document.getElementById("relay-bytes").textContent`),
+      );
+      assert.ok(shown >= after, `the page shows ${shown} relayed bytes, /metrics ${after}`);
+    } finally {
+      await page.close();
+    }
+    Deno.kill(-task.child.pid, "SIGINT");
+    const status = await task.child.status;
+    await task.pumps;
+    assert.equal(status.code, 0, `exit code; stderr:\n${task.logs()}`);
+    for (const c of clients) {
+      const gone = await c.waitFor((e) => e.type === "disconnected", 30_000, "disconnected");
+      assert.equal(gone.reason, "server-shutdown");
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.stop().catch(() => {})));
     try {
       Deno.kill(-task.child.pid, "SIGKILL");
     } catch {

@@ -129,11 +129,22 @@ export class HeadlessPage {
     return result.result.value;
   }
 
-  /** Polls `expression` until it is truthy (returns it) or `timeoutMs` pass (throws). */
+  /**
+   * Polls `expression` until it is truthy (returns it) or `timeoutMs` pass (throws with the last
+   * value or error). An expression that throws (the page is still loading) counts as not yet.
+   */
   async waitFor(expression: string, timeoutMs = 15_000): Promise<unknown> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const value = await this.evaluate(expression);
+      let value: unknown;
+      try {
+        value = await this.evaluate(expression);
+      } catch (error) {
+        value = error;
+        if (performance.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
       if (value) return value;
       if (performance.now() > deadline) throw new Error(`page never showed: ${expression}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
