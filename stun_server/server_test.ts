@@ -402,3 +402,54 @@ Deno.test("server in-process: both sides punch at the same moment under 10 ms vs
     await world.close();
   }
 });
+
+Deno.test("server in-process: logs tell each connection's story; a refusal flood is rate-limited", async () => {
+  const lines: { level: string; message: string; properties: Record<string, unknown> }[] = [];
+  const record = (level: string) => (message: string, properties: Record<string, unknown> = {}) =>
+    void lines.push({ level, message, properties });
+  const logger = {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warning"),
+    error: record("error"),
+  } as unknown as ServerOptions["logger"];
+  const world = new World({ logger });
+  try {
+    const a = await world.register();
+    const b = await world.register();
+    a.conn.send({ type: "connect", peer: b.me.id });
+    await world.until(() => b.of("introduce").length === 1, "the introduction");
+    a.conn.sendRelay(b.me.id, new Uint8Array(300));
+    await world.until(() => b.relayed.length === 1, "the relayed frame");
+    a.conn.send({ type: "bye" });
+    await world.until(() => a.closed, "A to close");
+    const info = lines.filter((l) => l.level === "info").map((l) => l.message);
+    assert.equal(info.filter((m) => m.startsWith("registered ")).length, 2);
+    assert.ok(info.some((m) => m.startsWith("introduced ")));
+    const closed = lines.find((l) =>
+      l.message.startsWith("closed ") && l.properties.id === a.me.id
+    );
+    assert.ok(closed, "A's closing line");
+    assert.equal(closed.properties.reason, "client-bye");
+    assert.equal(closed.properties.frames, 1);
+    assert.equal(closed.properties.bytes, 300);
+
+    // 60 impersonation attempts within a few virtual seconds: a handful of WARNING lines.
+    const victim = await Identity.generate();
+    const attacker = await Identity.generate();
+    const signer = { publicKey: victim.publicKey, sign: (d: Uint8Array) => attacker.sign(d) };
+    const { runtime } = world.hostRuntime();
+    for (let i = 0; i < 60; i++) {
+      const conn = await world.connect(runtime);
+      await assert.rejects(world.runtime.drive(conn.register(signer, [])), /auth-failed/);
+      conn.close();
+    }
+    assert.equal(world.server.metrics.registrations.get("auth-failed"), 60);
+    const warnings = lines.filter((l) =>
+      l.level === "warning" && l.properties.kind === "auth-failed"
+    );
+    assert.ok(warnings.length >= 1 && warnings.length <= 15, `${warnings.length} warning lines`);
+  } finally {
+    await world.close();
+  }
+});
