@@ -376,6 +376,22 @@ Deno.test("operator: startup errors are one line naming what failed; usage error
     ]);
     assert.equal(inUse.code, 1);
     assert.equal(inUse.stderr, `stun_server: cannot start: tcp port ${port} is in use\n`);
+    const udpBlocker = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const udpPort = (udpBlocker.addr as Deno.NetAddr).port;
+      const udpInUse = await run([
+        "--host",
+        "127.0.0.1",
+        "--stun-port",
+        String(udpPort),
+        "--tcp-port",
+        "0",
+      ]);
+      assert.equal(udpInUse.code, 1);
+      assert.equal(udpInUse.stderr, `stun_server: cannot start: udp port ${udpPort} is in use\n`);
+    } finally {
+      udpBlocker.close();
+    }
     const usage = await run(["--relay-queue", "100"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--relay-queue/);
