@@ -298,7 +298,7 @@ export class ControlHandler {
         return;
       case "pong": {
         const rtt = this.#context.runtime.now() - message.t;
-        if (rtt >= 0 && rtt <= MAX_RTT_SAMPLE_MS) client.rttMs = rtt;
+        if (rtt >= 0 && rtt <= MAX_RTT_SAMPLE_MS) client.addRttSample(rtt);
         return;
       }
       case "addresses": {
