@@ -161,6 +161,8 @@ export interface RunningServer {
   readonly stats: SignalingStats;
   /** Graceful shutdown of both services (`bye server-shutdown` to every client first). */
   close(): Promise<void>;
+  /** Stops both services at once without a word to anyone, as a crash would (simulations). */
+  abort(): Promise<void>;
 }
 
 /** A startup failure, as one line naming what failed (`tcp port 3478 is in use`). */
@@ -282,6 +284,11 @@ export function startServer(options: ServerOptions = {}): RunningServer {
         await signaling.shutdown();
         await stun.close();
       })();
+      return stopping;
+    },
+    abort() {
+      signaling.abort();
+      stopping ??= stun.close();
       return stopping;
     },
   };

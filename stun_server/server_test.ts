@@ -453,3 +453,27 @@ Deno.test("server in-process: logs tell each connection's story; a refusal flood
     await world.close();
   }
 });
+
+Deno.test("server in-process: a crashed server restarted on the same ports takes the same IDs back", async () => {
+  const world = new World();
+  const me = await Identity.generate();
+  const before = await world.register({ identity: me });
+  await world.runtime.drive(world.server.abort());
+  await world.until(() => before.closed, "the client to see the connection drop");
+  assert.deepEqual(before.of("bye"), [], "a crash says no bye");
+  const restarted = startServer({
+    runtime: world.runtime.forHost(SERVER),
+    tcpPort: TCP_PORT,
+    stunPort: STUN_PORT,
+  });
+  try {
+    const conn = await world.connect();
+    const registered = await world.runtime.drive(conn.register(me, []));
+    assert.equal(registered.id, me.id);
+    assert.equal(restarted.metrics.snapshot().registered, 1);
+    conn.close();
+  } finally {
+    await world.runtime.drive(restarted.close(), 30_000, 10);
+    await world.close();
+  }
+});
