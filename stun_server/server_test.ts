@@ -361,13 +361,23 @@ Deno.test("server in-process: a public endpoint learned after the introduction i
     assert.equal(world.server.metrics.candidateUpdates, 1);
     assert.equal(world.server.metrics.snapshot().stunAnswered.success, 1);
 
-    // New local addresses are passed on too.
-    a.conn.send({ type: "addresses", localAddresses: [{ host: "192.168.1.9", port: 40_001 }] });
+    // New local addresses are passed on too; changes in quick succession are coalesced into
+    // one update a second after the previous one, carrying the latest list.
+    const firstAt = world.runtime.now();
+    for (let i = 0; i < 20; i++) {
+      a.conn.send({
+        type: "addresses",
+        localAddresses: [{ host: "192.168.1.9", port: 41_000 + i }],
+      });
+    }
     await world.until(() => b.of("candidates").length === 2, "the second update");
-    assert.deepEqual(b.of("candidates")[1].candidates.map((c) => c.host), [
-      hostA.address,
-      "192.168.1.9",
+    assert.ok(world.runtime.now() - firstAt <= 1100);
+    assert.deepEqual(b.of("candidates")[1].candidates.map((c) => `${c.host}:${c.port}`), [
+      `${hostA.address}:${udp.addr.port}`,
+      "192.168.1.9:41019",
     ]);
+    await world.runtime.advance(3000);
+    assert.equal(b.of("candidates").length, 2, "no further updates");
   } finally {
     await world.close();
   }

@@ -25,6 +25,9 @@ import type { ClientConnection } from "./connection.ts";
 import type { SignalingContext } from "./context.ts";
 import { RegisteredClient } from "./registered_client.ts";
 
+/** Shortest interval between two `candidates` updates about one client (ms). */
+export const CANDIDATES_INTERVAL_MS = 1000;
+
 /** Largest RTT sample believed (ms); larger ones are ignored. */
 const MAX_RTT_SAMPLE_MS = 60_000;
 
@@ -117,8 +120,25 @@ export class ControlHandler {
     this.#sendCandidates(client);
   }
 
+  /**
+   * Passes `client`'s current candidates on to its peers: at once, unless it did so less than
+   * {@linkcode CANDIDATES_INTERVAL_MS} ago; then once, with the latest list, when that interval
+   * is over (a client flipping its addresses cannot make the server send 1024 updates per
+   * control message it sends).
+   */
   #sendCandidates(client: RegisteredClient): void {
-    if (client.peers.size === 0) return;
+    if (client.peers.size === 0 || client.candidatesPending) return;
+    const { runtime } = this.#context;
+    const wait = client.candidatesSentAt + CANDIDATES_INTERVAL_MS - runtime.now();
+    if (wait > 0) {
+      client.candidatesPending = true;
+      runtime.setTimer(() => {
+        client.candidatesPending = false;
+        if (client.connection.client === client) this.#sendCandidates(client);
+      }, wait);
+      return;
+    }
+    client.candidatesSentAt = runtime.now();
     const candidates = client.candidates();
     for (const peer of client.peers.values()) {
       if (peer.connection.closed) continue;

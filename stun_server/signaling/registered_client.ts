@@ -90,6 +90,10 @@ export class RegisteredClient implements RegistryEntry {
   refusedFrames = 0;
   /** Introductions involving this client. */
   introductions = 0;
+  /** When its candidates were last passed on to its peers (ms; -Infinity: never). */
+  candidatesSentAt = -Infinity;
+  /** A coalesced candidates update is scheduled. */
+  candidatesPending = false;
   readonly #onStunBinding: (client: RegisteredClient, endpoint: Address) => void;
 
   /**
