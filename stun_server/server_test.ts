@@ -210,6 +210,46 @@ Deno.test("server in-process: registration, newer session wins, impersonation re
   }
 });
 
+Deno.test("server in-process: the same instance registering again keeps its introductions", async () => {
+  const world = new World();
+  try {
+    const me = await Identity.generate();
+    const a = await world.register({ identity: me, nonce: "instance-1" });
+    const b = await world.register();
+    a.conn.send({ type: "connect", peer: b.me.id });
+    await world.until(() => b.of("introduce").length === 1, "the introduction");
+    // A's slow registration was retried on a second connection: it replaces the first.
+    const again = await world.register({ identity: me, nonce: "instance-1", localPort: 40_002 });
+    await world.until(() => a.closed, "the first connection to close");
+    assert.deepEqual(a.of("bye"), [{
+      type: "bye",
+      reason: "replaced",
+      registrationNonce: "instance-1",
+    }]);
+    // B is not told A left; it learns A's new candidates; relay works both ways at once.
+    await world.until(() => b.of("candidates").length === 1, "the candidates update");
+    assert.deepEqual(b.of("peer-left"), []);
+    assert.equal(b.of("candidates")[0].candidates[0].port, 40_002);
+    again.conn.sendRelay(b.me.id, new Uint8Array([1]));
+    b.conn.sendRelay(me.id, new Uint8Array([2]));
+    await world.until(
+      () => b.relayed.length === 1 && again.relayed.length === 1,
+      "relay both ways",
+    );
+    assert.deepEqual(again.of("error"), []);
+
+    // Another instance of the same identity (another nonce) is a real replacement.
+    const other = await world.register({ identity: me, nonce: "instance-2" });
+    await world.until(() => b.of("peer-left").length === 1, "peer-left for the replaced instance");
+    assert.deepEqual(b.of("peer-left")[0], { type: "peer-left", peer: me.id, reason: "replaced" });
+    other.conn.sendRelay(b.me.id, new Uint8Array([3]));
+    await world.until(() => other.of("error").length === 1, "relay refused until introduced");
+    assert.equal(other.of("error")[0].code, "relay-not-brokered");
+  } finally {
+    await world.close();
+  }
+});
+
 Deno.test("server in-process: introductions, relay and relay refusals", async () => {
   const world = new World();
   try {

@@ -272,8 +272,9 @@ export class ControlHandler {
       log.info("{older} replaced by a newer registration {client}{own}", {
         older: older.connection.label,
         client: connection.label,
-        own: own ? " (same client instance)" : "",
+        own: own ? " of the same client instance: introductions kept" : "",
       });
+      if (own) this.#takeOverIntroductions(older, client);
       this.#context.close(older.connection, {
         reason: "replaced",
         bye: "replaced",
@@ -308,6 +309,24 @@ export class ControlHandler {
       addresses: message.localAddresses.length,
       rtt: Math.round(rttEstimate),
     });
+  }
+
+  /**
+   * The same client instance registered again (its `registrationNonce` matches): its peers stay
+   * introduced to it, so they are not told it left and relay to and from it goes on; they get its
+   * candidates again if they changed.
+   */
+  #takeOverIntroductions(older: RegisteredClient, newer: RegisteredClient): void {
+    newer.publicEndpoint = older.publicEndpoint;
+    const before = JSON.stringify(older.candidates());
+    for (const peer of older.peers.values()) {
+      peer.peers.set(newer.id, newer);
+      if (peer.lastTarget === older) peer.lastTarget = null;
+      newer.peers.set(peer.id, peer);
+    }
+    older.peers.clear();
+    older.lastTarget = null;
+    if (JSON.stringify(newer.candidates()) !== before) this.#sendCandidates(newer);
   }
 
   #registeredMessage(client: RegisteredClient, message: ClientMessage): void {
