@@ -250,6 +250,27 @@ Deno.test("server in-process: the same instance registering again keeps its intr
   }
 });
 
+Deno.test("server in-process: a stale registration of the same instance never replaces its retry", async () => {
+  const world = new World();
+  try {
+    const me = await Identity.generate();
+    const { runtime } = world.hostRuntime();
+    const slow = await world.connect(runtime); // the first attempt, slow to complete ...
+    const retry = await world.connect(runtime); // ... so the client retried on a new connection
+    const registered = await world.runtime.drive(retry.register(me, [], 10_000, "n"));
+    assert.equal(registered.registrationNonce, "n");
+    await assert.rejects(world.runtime.drive(slow.register(me, [], 10_000, "n")), /replaced/);
+    await world.until(() => slow.isClosed, "the stale connection to close");
+    assert.equal(world.server.signaling.registry.get(me.id)?.connection.serial, 2);
+    retry.send({ type: "ping", t: 5 });
+    await world.runtime.drive(retry.waitFor("pong", 5000));
+    assert.equal(world.server.metrics.registrations.get("superseded"), 1);
+    retry.close();
+  } finally {
+    await world.close();
+  }
+});
+
 Deno.test("server in-process: introductions, relay and relay refusals", async () => {
   const world = new World();
   try {

@@ -247,6 +247,28 @@ export class ControlHandler {
       });
       return;
     }
+    const current = registry.get(id);
+    if (
+      current !== undefined && message.registrationNonce !== undefined &&
+      current.registrationNonce === message.registrationNonce &&
+      current.connection.serial > connection.serial
+    ) {
+      // The same client instance has already registered on a connection it opened later (it
+      // retried while this one was slow): the later attempt is the one it uses, so this stale
+      // one must not replace it. It is told it was replaced by itself.
+      metrics.registrations.inc("superseded");
+      log.info("{client}: a stale registration; the same instance is registered on {current}", {
+        client: connection.label,
+        current: current.connection.label,
+      });
+      this.#context.close(connection, {
+        reason: "superseded",
+        bye: "replaced",
+        byeRegistrationNonce: message.registrationNonce,
+        peerLeft: "replaced",
+      });
+      return;
+    }
     const now = runtime.now();
     // The first RTT estimate: challenge sent to register received (includes the client's
     // signing time, so a slight overestimate); pongs refine it.
