@@ -387,6 +387,10 @@ export class ControlHandler {
     const requestId = message.requestId !== undefined ? { requestId: message.requestId } : {};
     const target = registry.get(message.peer);
     if (target === undefined || target === client) {
+      log.refusal("unknown-peer", "connect from {client} refused: {peer} is not online", {
+        client: connection.label,
+        peer: message.peer.slice(0, 12),
+      });
       connection.send({
         type: "error",
         code: "unknown-peer",
