@@ -142,16 +142,21 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       logLevel,
       "info" as LogLevel,
     )
-    .option("--max-clients <count>", "most registered clients", integer(1, 1_000_000), 10_000)
+    .option(
+      "--max-clients <count>",
+      "most registered clients (1 to 1000000)",
+      integer(1, 1_000_000),
+      10_000,
+    )
     .option(
       "--max-conns-per-ip <count>",
-      "most open TCP connections from one source address",
+      "most open TCP connections from one source address (1 to 1000000)",
       integer(1, 1_000_000),
       64,
     )
     .option(
       "--relay-rate <bytes>",
-      "relayed payload bytes per second per sending client",
+      "relayed payload bytes per second per sending client (at least 1)",
       integer(1, Number.MAX_SAFE_INTEGER),
       4 * 1024 * 1024,
     )
@@ -163,13 +168,13 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
     )
     .option(
       "--heartbeat-ms <ms>",
-      "heartbeat interval; a client silent for 2.5 intervals is dead",
+      "heartbeat interval, 50 to 3600000; a client silent for 2.5 intervals is dead",
       integer(50, 3_600_000),
       DEFAULT_HEARTBEAT_MS,
     )
     .option(
       "--registration-timeout-ms <ms>",
-      "time a new connection has to register",
+      "time a new connection has to register (50 to 3600000)",
       integer(50, 3_600_000),
       REGISTRATION_TIMEOUT_MS,
     )

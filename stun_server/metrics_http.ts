@@ -211,7 +211,7 @@ const STATUS_PAGE = `<!doctype html>
   <tr><th>Clients connected</th><td class="n" id="connected"></td></tr>
   <tr><th>Clients registered</th><td class="n" id="registered"></td></tr>
   <tr><th>Relay throughput</th><td class="n" id="relay-rate"></td></tr>
-  <tr><th>Relayed in total</th><td class="n" id="relay-bytes"></td><td id="relay-frames"></td></tr>
+  <tr><th>Relayed in total (bytes)</th><td class="n" id="relay-bytes"></td><td id="relay-frames"></td></tr>
   <tr><th>Queued for clients</th><td class="n" id="queued"></td></tr>
   <tr><th>STUN requests</th><td class="n" id="stun-rate"></td><td id="stun-total"></td></tr>
   <tr><th>Introductions</th><td class="n" id="introductions"></td></tr>

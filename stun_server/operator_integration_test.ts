@@ -346,6 +346,61 @@ Deno.test("operator: a closed log pipe neither stops nor grows the server; SIGTE
   }
 });
 
+Deno.test("operator: a full disk as the log destination (/dev/full) is counted, not fatal", async () => {
+  const denoCommand = [
+    Deno.execPath(),
+    "run",
+    "--no-prompt",
+    "--allow-net",
+    "--allow-env",
+    "stun_server/main.ts",
+    "--host",
+    "127.0.0.1",
+    "--tcp-port",
+    "0",
+    "--stun-port",
+    "0",
+    "--metrics",
+    "127.0.0.1:0",
+  ].map((a) => `'${a}'`).join(" ");
+  const child = new Deno.Command("sh", {
+    args: ["-c", `exec ${denoCommand} 2>/dev/full`],
+    cwd: REPO.pathname,
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+    stdin: "null",
+    stdout: "piped",
+  }).spawn();
+  let out = "";
+  const decoder = new TextDecoder();
+  const stdoutPump = (async () => {
+    for await (const chunk of child.stdout) out += decoder.decode(chunk, { stream: true });
+  })();
+  try {
+    await until(() => out.includes('"listening"'), "the listening announcement", 60_000);
+    const announcement = JSON.parse(out.split("\n").find((l) => l.includes('"listening"'))!);
+    const a = await client("127.0.0.1", announcement.tcp.port);
+    const b = await client("127.0.0.1", announcement.tcp.port);
+    await relayBetween(a, b, 10);
+    const metrics = await (await fetch(`http://127.0.0.1:${announcement.metrics.port}/metrics`))
+      .text();
+    assert.ok(metricValue(metrics, "p2p_log_lines_dropped_total") > 0);
+    assert.equal(metricValue(metrics, "p2p_registered_clients"), 2);
+    child.kill("SIGTERM");
+    const status = await child.status;
+    assert.equal(status.code, 0);
+    await Promise.all([a.done, b.done]);
+    assert.deepEqual(b.messages.at(-1), { type: "bye", reason: "server-shutdown" });
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited
+    }
+    await child.status;
+    await stdoutPump;
+  }
+});
+
 async function rssKiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   return Number(/^VmRSS:\s+(\d+)\s+kB$/m.exec(status)![1]);
@@ -376,6 +431,22 @@ Deno.test("operator: startup errors are one line naming what failed; usage error
     ]);
     assert.equal(inUse.code, 1);
     assert.equal(inUse.stderr, `stun_server: cannot start: tcp port ${port} is in use\n`);
+    const udpBlocker = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const udpPort = (udpBlocker.addr as Deno.NetAddr).port;
+      const udpInUse = await run([
+        "--host",
+        "127.0.0.1",
+        "--stun-port",
+        String(udpPort),
+        "--tcp-port",
+        "0",
+      ]);
+      assert.equal(udpInUse.code, 1);
+      assert.equal(udpInUse.stderr, `stun_server: cannot start: udp port ${udpPort} is in use\n`);
+    } finally {
+      udpBlocker.close();
+    }
     const usage = await run(["--relay-queue", "100"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--relay-queue/);

@@ -4,12 +4,28 @@
  * system runtime; a simulator runs the very same code on virtual time over an in-memory network:
  *
  * ```ts ignore
- * const runtime = new VirtualRuntime({ seed: 1 });
- * const server = startServer({ runtime: runtime.forHost("10.0.0.1"), tcpPort: 3478, stunPort: 3478 });
- * // ... clients connect to 10.0.0.1:3478 through runtime.forHost("10.0.0.2").net ...
- * console.log(server.metrics.snapshot().registered);
- * await server.close(); // bye server-shutdown to everyone, then both services stop
+ * import { VirtualRuntime } from "../testing/virtual_runtime.ts";
+ * const world = new VirtualRuntime({ seed: 1 });
+ * const server = startServer({
+ *   runtime: world.forHost("10.0.0.1"), // the server's host on the in-memory network
+ *   tcpPort: 3478,
+ *   stunPort: 54321,
+ *   heartbeatMs: 1000, // any option of ServerOptions
+ * });
+ * // Clients dial 10.0.0.1:3478 (TCP) and send STUN to 10.0.0.1:54321 (UDP) through their own
+ * // world.forHost("10.0.0.x") runtimes; the network's policy hook delays, drops, partitions.
+ * server.metrics.snapshot(); // every counter and gauge, as /metrics shows them
+ * server.stats; // connections, registered, relayed frames and bytes, refusals
+ * await server.close(); // graceful: bye server-shutdown to everyone, then both services stop
+ * await server.abort(); // or a crash: every socket closed at once, no bye
+ * // Then startServer(...) again on the same host and ports is a server restart.
  * ```
+ *
+ * Everything the server does with time, timers, randomness and sockets goes through the runtime.
+ * The one thing that is not virtual is WebCrypto: registration verifies an Ed25519 signature and
+ * hashes the key (`crypto.subtle`, asynchronous on the host's thread pool), so a simulation lets
+ * real time pass while a registration is verified (`VirtualRuntime.drive` steps virtual time 1 ms
+ * per host turn until a promise settles).
  *
  * @module
  */
@@ -161,6 +177,8 @@ export interface RunningServer {
   readonly stats: SignalingStats;
   /** Graceful shutdown of both services (`bye server-shutdown` to every client first). */
   close(): Promise<void>;
+  /** Stops both services at once without a word to anyone, as a crash would (simulations). */
+  abort(): Promise<void>;
 }
 
 /** A startup failure, as one line naming what failed (`tcp port 3478 is in use`). */
@@ -282,6 +300,11 @@ export function startServer(options: ServerOptions = {}): RunningServer {
         await signaling.shutdown();
         await stun.close();
       })();
+      return stopping;
+    },
+    abort() {
+      signaling.abort();
+      stopping ??= stun.close();
       return stopping;
     },
   };

@@ -210,6 +210,67 @@ Deno.test("server in-process: registration, newer session wins, impersonation re
   }
 });
 
+Deno.test("server in-process: the same instance registering again keeps its introductions", async () => {
+  const world = new World();
+  try {
+    const me = await Identity.generate();
+    const a = await world.register({ identity: me, nonce: "instance-1" });
+    const b = await world.register();
+    a.conn.send({ type: "connect", peer: b.me.id });
+    await world.until(() => b.of("introduce").length === 1, "the introduction");
+    // A's slow registration was retried on a second connection: it replaces the first.
+    const again = await world.register({ identity: me, nonce: "instance-1", localPort: 40_002 });
+    await world.until(() => a.closed, "the first connection to close");
+    assert.deepEqual(a.of("bye"), [{
+      type: "bye",
+      reason: "replaced",
+      registrationNonce: "instance-1",
+    }]);
+    // B is not told A left; it learns A's new candidates; relay works both ways at once.
+    await world.until(() => b.of("candidates").length === 1, "the candidates update");
+    assert.deepEqual(b.of("peer-left"), []);
+    assert.equal(b.of("candidates")[0].candidates[0].port, 40_002);
+    again.conn.sendRelay(b.me.id, new Uint8Array([1]));
+    b.conn.sendRelay(me.id, new Uint8Array([2]));
+    await world.until(
+      () => b.relayed.length === 1 && again.relayed.length === 1,
+      "relay both ways",
+    );
+    assert.deepEqual(again.of("error"), []);
+
+    // Another instance of the same identity (another nonce) is a real replacement.
+    const other = await world.register({ identity: me, nonce: "instance-2" });
+    await world.until(() => b.of("peer-left").length === 1, "peer-left for the replaced instance");
+    assert.deepEqual(b.of("peer-left")[0], { type: "peer-left", peer: me.id, reason: "replaced" });
+    other.conn.sendRelay(b.me.id, new Uint8Array([3]));
+    await world.until(() => other.of("error").length === 1, "relay refused until introduced");
+    assert.equal(other.of("error")[0].code, "relay-not-brokered");
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("server in-process: a stale registration of the same instance never replaces its retry", async () => {
+  const world = new World();
+  try {
+    const me = await Identity.generate();
+    const { runtime } = world.hostRuntime();
+    const slow = await world.connect(runtime); // the first attempt, slow to complete ...
+    const retry = await world.connect(runtime); // ... so the client retried on a new connection
+    const registered = await world.runtime.drive(retry.register(me, [], 10_000, "n"));
+    assert.equal(registered.registrationNonce, "n");
+    await assert.rejects(world.runtime.drive(slow.register(me, [], 10_000, "n")), /replaced/);
+    await world.until(() => slow.isClosed, "the stale connection to close");
+    assert.equal(world.server.signaling.registry.get(me.id)?.connection.serial, 2);
+    retry.send({ type: "ping", t: 5 });
+    await world.runtime.drive(retry.waitFor("pong", 5000));
+    assert.equal(world.server.metrics.registrations.get("superseded"), 1);
+    retry.close();
+  } finally {
+    await world.close();
+  }
+});
+
 Deno.test("server in-process: introductions, relay and relay refusals", async () => {
   const world = new World();
   try {
@@ -361,13 +422,23 @@ Deno.test("server in-process: a public endpoint learned after the introduction i
     assert.equal(world.server.metrics.candidateUpdates, 1);
     assert.equal(world.server.metrics.snapshot().stunAnswered.success, 1);
 
-    // New local addresses are passed on too.
-    a.conn.send({ type: "addresses", localAddresses: [{ host: "192.168.1.9", port: 40_001 }] });
+    // New local addresses are passed on too; changes in quick succession are coalesced into
+    // one update a second after the previous one, carrying the latest list.
+    const firstAt = world.runtime.now();
+    for (let i = 0; i < 20; i++) {
+      a.conn.send({
+        type: "addresses",
+        localAddresses: [{ host: "192.168.1.9", port: 41_000 + i }],
+      });
+    }
     await world.until(() => b.of("candidates").length === 2, "the second update");
-    assert.deepEqual(b.of("candidates")[1].candidates.map((c) => c.host), [
-      hostA.address,
-      "192.168.1.9",
+    assert.ok(world.runtime.now() - firstAt <= 1100);
+    assert.deepEqual(b.of("candidates")[1].candidates.map((c) => `${c.host}:${c.port}`), [
+      `${hostA.address}:${udp.addr.port}`,
+      "192.168.1.9:41019",
     ]);
+    await world.runtime.advance(3000);
+    assert.equal(b.of("candidates").length, 2, "no further updates");
   } finally {
     await world.close();
   }
@@ -450,6 +521,30 @@ Deno.test("server in-process: logs tell each connection's story; a refusal flood
     );
     assert.ok(warnings.length >= 1 && warnings.length <= 15, `${warnings.length} warning lines`);
   } finally {
+    await world.close();
+  }
+});
+
+Deno.test("server in-process: a crashed server restarted on the same ports takes the same IDs back", async () => {
+  const world = new World();
+  const me = await Identity.generate();
+  const before = await world.register({ identity: me });
+  await world.runtime.drive(world.server.abort());
+  await world.until(() => before.closed, "the client to see the connection drop");
+  assert.deepEqual(before.of("bye"), [], "a crash says no bye");
+  const restarted = startServer({
+    runtime: world.runtime.forHost(SERVER),
+    tcpPort: TCP_PORT,
+    stunPort: STUN_PORT,
+  });
+  try {
+    const conn = await world.connect();
+    const registered = await world.runtime.drive(conn.register(me, []));
+    assert.equal(registered.id, me.id);
+    assert.equal(restarted.metrics.snapshot().registered, 1);
+    conn.close();
+  } finally {
+    await world.runtime.drive(restarted.close(), 30_000, 10);
     await world.close();
   }
 });

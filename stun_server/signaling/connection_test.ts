@@ -79,3 +79,12 @@ Deno.test("connection: an unregistered connection closes from any phase", () => 
   assert.equal(conn.phase.name, "closing");
   assert.throws(() => conn.beginVerify(), PhaseError);
 });
+
+Deno.test("registered client: the first pong replaces the registration RTT, later ones are smoothed", () => {
+  const c = client(connection());
+  c.rttMs = 40; // from registration
+  c.addRttSample(10);
+  assert.equal(c.rttMs, 10);
+  c.addRttSample(50);
+  assert.equal(c.rttMs, 20);
+});

@@ -25,6 +25,9 @@ import type { ClientConnection } from "./connection.ts";
 import type { SignalingContext } from "./context.ts";
 import { RegisteredClient } from "./registered_client.ts";
 
+/** Shortest interval between two `candidates` updates about one client (ms). */
+export const CANDIDATES_INTERVAL_MS = 1000;
+
 /** Largest RTT sample believed (ms); larger ones are ignored. */
 const MAX_RTT_SAMPLE_MS = 60_000;
 
@@ -117,8 +120,25 @@ export class ControlHandler {
     this.#sendCandidates(client);
   }
 
+  /**
+   * Passes `client`'s current candidates on to its peers: at once, unless it did so less than
+   * {@linkcode CANDIDATES_INTERVAL_MS} ago; then once, with the latest list, when that interval
+   * is over (a client flipping its addresses cannot make the server send 1024 updates per
+   * control message it sends).
+   */
   #sendCandidates(client: RegisteredClient): void {
-    if (client.peers.size === 0) return;
+    if (client.peers.size === 0 || client.candidatesPending) return;
+    const { runtime } = this.#context;
+    const wait = client.candidatesSentAt + CANDIDATES_INTERVAL_MS - runtime.now();
+    if (wait > 0) {
+      client.candidatesPending = true;
+      runtime.setTimer(() => {
+        client.candidatesPending = false;
+        if (client.connection.client === client) this.#sendCandidates(client);
+      }, wait);
+      return;
+    }
+    client.candidatesSentAt = runtime.now();
     const candidates = client.candidates();
     for (const peer of client.peers.values()) {
       if (peer.connection.closed) continue;
@@ -227,6 +247,28 @@ export class ControlHandler {
       });
       return;
     }
+    const current = registry.get(id);
+    if (
+      current !== undefined && message.registrationNonce !== undefined &&
+      current.registrationNonce === message.registrationNonce &&
+      current.connection.serial > connection.serial
+    ) {
+      // The same client instance has already registered on a connection it opened later (it
+      // retried while this one was slow): the later attempt is the one it uses, so this stale
+      // one must not replace it. It is told it was replaced by itself.
+      metrics.registrations.inc("superseded");
+      log.info("{client}: a stale registration; the same instance is registered on {current}", {
+        client: connection.label,
+        current: current.connection.label,
+      });
+      this.#context.close(connection, {
+        reason: "superseded",
+        bye: "replaced",
+        byeRegistrationNonce: message.registrationNonce,
+        peerLeft: "replaced",
+      });
+      return;
+    }
     const now = runtime.now();
     // The first RTT estimate: challenge sent to register received (includes the client's
     // signing time, so a slight overestimate); pongs refine it.
@@ -252,8 +294,9 @@ export class ControlHandler {
       log.info("{older} replaced by a newer registration {client}{own}", {
         older: older.connection.label,
         client: connection.label,
-        own: own ? " (same client instance)" : "",
+        own: own ? " of the same client instance: introductions kept" : "",
       });
+      if (own) this.#takeOverIntroductions(older, client);
       this.#context.close(older.connection, {
         reason: "replaced",
         bye: "replaced",
@@ -290,6 +333,24 @@ export class ControlHandler {
     });
   }
 
+  /**
+   * The same client instance registered again (its `registrationNonce` matches): its peers stay
+   * introduced to it, so they are not told it left and relay to and from it goes on; they get its
+   * candidates again if they changed.
+   */
+  #takeOverIntroductions(older: RegisteredClient, newer: RegisteredClient): void {
+    newer.publicEndpoint = older.publicEndpoint;
+    const before = JSON.stringify(older.candidates());
+    for (const peer of older.peers.values()) {
+      peer.peers.set(newer.id, newer);
+      if (peer.lastTarget === older) peer.lastTarget = null;
+      newer.peers.set(peer.id, peer);
+    }
+    older.peers.clear();
+    older.lastTarget = null;
+    if (JSON.stringify(newer.candidates()) !== before) this.#sendCandidates(newer);
+  }
+
   #registeredMessage(client: RegisteredClient, message: ClientMessage): void {
     const connection = client.connection;
     switch (message.type) {
@@ -298,7 +359,7 @@ export class ControlHandler {
         return;
       case "pong": {
         const rtt = this.#context.runtime.now() - message.t;
-        if (rtt >= 0 && rtt <= MAX_RTT_SAMPLE_MS) client.rttMs = rtt;
+        if (rtt >= 0 && rtt <= MAX_RTT_SAMPLE_MS) client.addRttSample(rtt);
         return;
       }
       case "addresses": {
@@ -326,6 +387,10 @@ export class ControlHandler {
     const requestId = message.requestId !== undefined ? { requestId: message.requestId } : {};
     const target = registry.get(message.peer);
     if (target === undefined || target === client) {
+      log.refusal("unknown-peer", "connect from {client} refused: {peer} is not online", {
+        client: connection.label,
+        peer: message.peer.slice(0, 12),
+      });
       connection.send({
         type: "error",
         code: "unknown-peer",

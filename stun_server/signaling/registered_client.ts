@@ -72,8 +72,10 @@ export class RegisteredClient implements RegistryEntry {
   publicEndpoint: Address | null = null;
   /** Clients this one was introduced to, by ID. */
   readonly peers = new Map<string, RegisteredClient>();
-  /** Latest round-trip estimate (ms). */
+  /** Round-trip estimate (ms): from registration, then smoothed over heartbeat pongs. */
   rttMs: number;
+  /** Heartbeat RTT samples taken so far. */
+  rttSamples = 0;
   /** When the server last sent `ping` (ms). */
   lastPingAt: number;
   /** Relayed-bytes rate limit (made on first relay). */
@@ -88,6 +90,10 @@ export class RegisteredClient implements RegistryEntry {
   refusedFrames = 0;
   /** Introductions involving this client. */
   introductions = 0;
+  /** When its candidates were last passed on to its peers (ms; -Infinity: never). */
+  candidatesSentAt = -Infinity;
+  /** A coalesced candidates update is scheduled. */
+  candidatesPending = false;
   readonly #onStunBinding: (client: RegisteredClient, endpoint: Address) => void;
 
   /**
@@ -134,6 +140,16 @@ export class RegisteredClient implements RegistryEntry {
     if (this.publicEndpoint !== null) add(this.publicEndpoint, "public");
     for (const address of this.localAddresses) add(address, "local");
     return candidates;
+  }
+
+  /**
+   * Takes one heartbeat RTT sample: the first replaces the registration estimate, later ones
+   * are smoothed (a quarter weight each, as RFC 6298 smooths, only faster), so one late `pong`
+   * from a busy client does not skew the next punch schedule.
+   */
+  addRttSample(rttMs: number): void {
+    this.rttMs = this.rttSamples === 0 ? rttMs : this.rttMs + (rttMs - this.rttMs) / 4;
+    this.rttSamples++;
   }
 
   /** The ID shortened for logs (first 12 hex digits). */

@@ -289,6 +289,21 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     );
   }
 
+  /**
+   * Stops at once, as a crash would: no `bye`, every socket closed now (clients see the
+   * connection drop). For simulations of a server that dies; operators get
+   * {@linkcode SignalingService.shutdown}.
+   */
+  abort(): void {
+    this.#shuttingDown = true;
+    this.#liveness.stop();
+    for (const listener of this.#listeners) closeQuietly(listener);
+    for (const connection of [...this.#connections]) {
+      connection.beginClose("aborted");
+      this.#release(connection); // also unregisters it
+    }
+  }
+
   // --- ConnectionEvents -------------------------------------------------------------------------
 
   /** {@inheritDoc ConnectionEvents.onFrame} */
