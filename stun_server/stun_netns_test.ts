@@ -5,7 +5,9 @@
 // headless Chromium then gets a server-reflexive candidate from each of the four addresses.
 import assert from "node:assert/strict";
 import { programRunArgs } from "../testing/programs.ts";
-import { findChromium } from "../testing/chromium.ts";
+import { findChromium } from "../testing/headless_chromium.ts";
+
+const chromium = await findChromium();
 
 const V4 = ["10.77.0.1", "10.77.0.2"];
 const V6 = ["fd77::1", "fd77::2"];
@@ -186,7 +188,7 @@ async function runPageInNamespace(
   pageScript: string,
   timeoutMs: number,
 ): Promise<unknown> {
-  const binary = findChromium()!;
+  const binary = chromium!;
   const profile = await Deno.makeTempDir({ prefix: "p2p-chromium-" });
   const page = `<!doctype html><script>(async () => {
     let result;
@@ -227,7 +229,7 @@ async function runPageInNamespace(
 Deno.test({
   name:
     "stun netns: headless Chromium gets a server-reflexive candidate from each of two addresses per family",
-  ignore: !supported || findChromium() === undefined,
+  ignore: !supported || chromium === undefined,
   fn: async () => {
     await withNamespace(async (ns) => {
       const server = await startServer(ns, []);

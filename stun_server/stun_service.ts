@@ -71,7 +71,6 @@ import {
   verifyMessageIntegrity,
   verifyMessageIntegritySha256,
 } from "../shared/stun/mod.ts";
-import { systemAddresses } from "./local_addresses.ts";
 import { type ClientLink, fiveTupleKey } from "./turn/client_link.ts";
 import { TURN_COMPREHENDED, TURN_METHODS, type TurnServer } from "./turn/turn_server.ts";
 
@@ -121,7 +120,10 @@ export interface StunServiceOptions {
   onEvent?: (event: StunServiceEvent) => void;
   /** Clock, timers and sockets (default: the system's). */
   runtime?: Runtime;
-  /** Lists the local addresses to bind when no hostname is given (default: the system's). */
+  /**
+   * Lists the local addresses to bind when no hostname is given (default: the runtime's
+   * `net.interfaceAddresses`, the system's; a network without it binds the wildcard).
+   */
   localAddresses?: () => string[];
   /** How often local addresses are re-enumerated, ms (default 5000; 0: never). */
   addressRefreshMs?: number;
@@ -371,14 +373,21 @@ export class StunService {
       }
     }
     const requested = options.port ?? DEFAULT_STUN_PORT;
-    // With port 0 the UDP port is picked first, then TCP on the same number; retry if taken.
+    // With port 0 the TCP port is picked first, then UDP on the same number; retry if taken.
     for (let attempt = 0;; attempt++) {
       try {
         return StunService.#bindAll(runtime, options, requested);
       } catch (error) {
-        if (requested !== 0 || attempt >= 8 || !isAddressInUse(error)) throw error;
+        if (requested !== 0 || attempt >= 20 || !isAddressInUse(error)) throw error;
       }
     }
+  }
+
+  /** Where local addresses come from: the option, else the runtime's network (none: wildcard). */
+  static #lister(runtime: Runtime, options: StunServiceOptions): () => string[] {
+    if (options.localAddresses !== undefined) return options.localAddresses;
+    const net = runtime.net;
+    return net.interfaceAddresses === undefined ? () => [] : () => net.interfaceAddresses!();
   }
 
   static #bindAll(runtime: Runtime, options: StunServiceOptions, requested: number): StunService {
@@ -398,8 +407,22 @@ export class StunService {
     try {
       let hosts: string[];
       if (options.hostname !== undefined) hosts = [options.hostname];
-      else hosts = (options.localAddresses ?? systemAddresses)();
+      else hosts = StunService.#lister(runtime, options)();
       let port = requested;
+      const listenTcp = () => {
+        const tcpHost = options.hostname ?? "::";
+        try {
+          return runtime.net.listen({ hostname: tcpHost, port });
+        } catch (error) {
+          if (options.hostname !== undefined || isAddressInUse(error)) throw error;
+          return runtime.net.listen({ hostname: "0.0.0.0", port });
+        }
+      };
+      if (options.tcp !== false && port === 0) {
+        // A busy host has far more TCP sockets than UDP ones: let TCP pick the free port first.
+        listener = listenTcp();
+        port = listener.addr.port;
+      }
       if (hosts.length === 0) {
         // Addresses cannot be listed: one wildcard socket (answers may leave from another address).
         let socket: DatagramSocket;
@@ -461,15 +484,7 @@ export class StunService {
           endpoints.push(new UdpEndpoint(socket, isAltIp, isAltPort));
         }
       }
-      if (options.tcp !== false) {
-        const tcpHost = options.hostname ?? "::";
-        try {
-          listener = runtime.net.listen({ hostname: tcpHost, port });
-        } catch (error) {
-          if (options.hostname !== undefined || isAddressInUse(error)) throw error;
-          listener = runtime.net.listen({ hostname: "0.0.0.0", port });
-        }
-      }
+      if (options.tcp !== false && listener === undefined) listener = listenTcp();
       return new StunService(runtime, options, endpoints, port, altPort, listener);
     } catch (error) {
       closeAll();
@@ -550,7 +565,7 @@ export class StunService {
   /** Binds sockets for new local addresses and closes those of vanished ones. */
   #refreshAddresses(): void {
     if (this.#closing) return;
-    const wanted = new Set((this.#options.localAddresses ?? systemAddresses)());
+    const wanted = new Set(StunService.#lister(this.#runtime, this.#options)());
     if (wanted.size === 0) return; // listing failed: keep what we have
     const bound = new Map<string, UdpEndpoint[]>();
     for (const endpoint of this.#endpoints.values()) {

@@ -3,26 +3,23 @@
 // (iceTransportPolicy "relay") exchange data-channel messages through it, over UDP and TCP.
 import assert from "node:assert/strict";
 import { ServerProcess } from "../testing/server_process.ts";
-import { Chromium, findChromium } from "../testing/chromium.ts";
+import { findChromium, HeadlessPage } from "../testing/headless_chromium.ts";
+
+const chromium = await findChromium();
 
 for (const transport of ["udp", "tcp"] as const) {
   Deno.test({
     name:
       `turn chromium: two relay-only peers exchange data-channel messages through our TURN (${transport})`,
-    ignore: findChromium() === undefined,
+    ignore: chromium === undefined,
     fn: async () => {
       const server = await ServerProcess.start({
         args: ["--turn-user", "alice:wonderland", "--allow-loopback-peers"],
       });
-      const browser = await Chromium.launch();
+      const browser = await HeadlessPage.open("about:blank");
       try {
         const url = `turn:127.0.0.1:${server.stunPort}?transport=${transport}`;
-        const result = await browser.evaluate<{
-          state: string;
-          received: string[];
-          candidates: string[];
-          errors: string[];
-        }>(
+        const result = (await browser.evaluate(
           `(async () => {
           const config = {
             iceServers: [{ urls: ${
@@ -57,8 +54,7 @@ for (const transport of ["udp", "tcp"] as const) {
           b.close();
           return { state, received, candidates, errors };
         })()`,
-          90_000,
-        );
+        )) as { state: string; received: string[]; candidates: string[]; errors: string[] };
         assert.equal(result.state, "open", JSON.stringify(result));
         const relays = result.candidates.filter((c) => / typ relay /.test(c));
         assert.ok(relays.length >= 2, `relay candidates: ${JSON.stringify(result.candidates)}`);

@@ -466,6 +466,7 @@ export function batchedDatagramRuntime(base: Runtime): Runtime {
       listenDatagram: (bind: HostPort) => new BatchedDatagramSocket(bind),
       connect: (to) => base.net.connect(to),
       listen: (bind) => base.net.listen(bind),
+      interfaceAddresses: base.net.interfaceAddresses?.bind(base.net),
     },
   };
 }

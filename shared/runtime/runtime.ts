@@ -87,6 +87,12 @@ export interface NetworkRuntime {
   connect(to: HostPort): Promise<StreamConn>;
   /** Starts a TCP listener (throws as `Deno.listen` does). */
   listen(bind: HostPort): StreamListener;
+  /**
+   * The host's own addresses worth binding one by one (IPv4 first, link-local IPv6 left out), or
+   * an empty list when they cannot be listed; absent where the network has no such notion (a
+   * simulated network binds wildcards to its host's one address).
+   */
+  interfaceAddresses?(): string[];
 }
 
 /**
