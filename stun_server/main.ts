@@ -18,6 +18,7 @@ import { type MetricsEndpoint, serveMetrics } from "./metrics_http.ts";
 import { announce, type RunningServer, startServer, StartupError } from "./server.ts";
 import { stunTurnListen } from "./turn_setup.ts";
 import { batchedDatagramRuntime, systemRuntime } from "../shared/runtime/mod.ts";
+import { summarize as summaryOf } from "./summary.ts";
 
 const encoder = new TextEncoder();
 
@@ -48,6 +49,9 @@ function isTerminal(): boolean {
 
 /** How long exit waits for the last log lines to be written. */
 const FINAL_LOG_FLUSH_MS = 2000;
+
+/** Interval of the INFO summary line (written only when something happened meanwhile). */
+const SUMMARY_INTERVAL_MS = 10 * 60 * 1000;
 
 async function main(): Promise<number> {
   const parsed = parseServerArgs(Deno.args, {
@@ -153,7 +157,21 @@ async function main(): Promise<number> {
       : `, metrics and status page on http://${hostPort(metricsEndpoint.addr)}/`,
   });
 
+  let lastSummary = server.metrics.snapshot();
+  let summaryTimer: number | undefined;
+  const summarize = () => {
+    const now = server!.metrics.snapshot();
+    const summary = summaryOf(lastSummary, now);
+    if (summary !== null) {
+      log.info(summary.message, summary.properties);
+      lastSummary = now;
+    }
+    summaryTimer = systemRuntime.setTimer(summarize, SUMMARY_INTERVAL_MS);
+  };
+  summaryTimer = systemRuntime.setTimer(summarize, SUMMARY_INTERVAL_MS);
+
   const signal = await stopped.promise;
+  systemRuntime.clearTimer(summaryTimer);
   const before = server.metrics.snapshot();
   log.info("{signal} received: shutting down ({connected} connected, {registered} registered)", {
     signal,
@@ -164,7 +182,7 @@ async function main(): Promise<number> {
   await metricsEndpoint?.close();
   const after = server.metrics.snapshot();
   log.info(
-    "stopped after {uptime} s: {registrations} registrations, {introductions} introductions, {relayFrames} frames / {relayBytes} bytes relayed, {refused} relay frames refused",
+    "stopped after {uptime} s: {registrations} registrations, {introductions} introductions, {relayFrames} frames / {relayBytes} bytes relayed, {refused} relay frames refused, {stun} STUN requests answered",
     {
       uptime: Math.round(after.uptimeSeconds),
       registrations: after.registrations.accepted ?? 0,
@@ -172,6 +190,7 @@ async function main(): Promise<number> {
       relayFrames: after.relayFrames,
       relayBytes: after.relayBytes,
       refused: Object.values(after.relayRefused).reduce((a, b) => a + b, 0),
+      stun: Object.values(after.stunAnswered).reduce((a, b) => a + b, 0),
       totals: after,
     },
   );
