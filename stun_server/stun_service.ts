@@ -36,7 +36,9 @@
  *    CHANGE-REQUEST names, to the port RESPONSE-PORT names.
  *
  * Speed: one receive buffer per socket and one response writer per service, validation on the
- * raw bytes before decoding, sends not awaited (failures counted).
+ * raw bytes before decoding, sends not awaited (failures counted). Measured (bench/README.md, busy
+ * 2-core machine): 12.8 µs of CPU per Binding on Deno's sockets (a plain Deno responder: 11.5),
+ * 5.8 µs on the batched sockets of `--batched-udp`; coturn `-m 1` 7.7 µs.
  *
  * @module
  */

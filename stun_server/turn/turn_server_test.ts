@@ -14,6 +14,7 @@ import {
   addPasswordAlgorithm,
   addPasswordAlgorithms,
   addRealm,
+  addRequestedAddressFamily,
   addRequestedTransport,
   addUsername,
   addXorPeerAddress,
@@ -581,5 +582,63 @@ Deno.test("turn: over TCP on the STUN port, ChannelData padded; closing the conn
     assert.ok(await l.runtime.runUntil(() => l.turn.stats.allocations === 0, 1000));
   } finally {
     await l.close();
+  }
+});
+
+Deno.test("turn: IPv6 relays on request (REQUESTED-ADDRESS-FAMILY), 440 where the family is missing", async () => {
+  const runtime = new VirtualRuntime({ seed: 9 });
+  const serverRuntime = runtime.forHost("2001:db8::1");
+  const turn = new TurnServer({
+    runtime: serverRuntime,
+    realm: REALM,
+    credentials: new StaticUsers([{ name: "alice", password: "pw" }]),
+    relayPorts: { min: 50000, max: 50099 },
+  });
+  const service = StunService.listen({
+    runtime: serverRuntime,
+    hostname: "2001:db8::1",
+    port: 3478,
+    turn,
+  });
+  const server: NetAddress = { transport: "udp", hostname: "2001:db8::1", port: 3478 };
+  try {
+    const socket = runtime.forHost("2001:db8::9").net.listenDatagram({
+      hostname: "2001:db8::9",
+      port: 0,
+    });
+    const client = new Client(runtime, socket, server, { username: "alice", password: "pw" });
+    // The default family is IPv4, which this IPv6-only server cannot relay.
+    assert.equal(getErrorCode(await client.allocate())?.code, 440);
+    const granted = await client.allocate((w) => addRequestedAddressFamily(w, "IPv6"));
+    assert.ok(isSuccess(granted), `got ${getErrorCode(granted)?.code}`);
+    const relayed = getXorRelayedAddress(granted)!;
+    assert.equal(relayed.family, "IPv6");
+    assert.equal(relayed.hostname, "2001:db8::1");
+    const peer = runtime.forHost("2001:db8::20").net.listenDatagram({
+      hostname: "2001:db8::20",
+      port: 0,
+    });
+    const peerInbox = new Inbox(peer);
+    const v4 = await client.request(
+      TurnMethod.CreatePermission,
+      (w) => addXorPeerAddress(w, { hostname: "192.0.2.1", port: 1 }),
+    );
+    assert.equal(getErrorCode(v4)?.code, 443);
+    assert.ok(isSuccess(
+      await client.request(TurnMethod.ChannelBind, (w) => {
+        addChannelNumber(w, 0x4000);
+        addXorPeerAddress(w, { hostname: "2001:db8::20", port: peer.addr.port });
+      }),
+    ));
+    const frame = new Uint8Array(16);
+    client.send(frame.subarray(0, encodeChannelData(frame, 0, 0x4000, Uint8Array.of(6))));
+    const [data, from] = await peerInbox.next(runtime);
+    assert.deepEqual([...data], [6]);
+    assert.equal(from.hostname, "2001:db8::1");
+    socket.close();
+    peer.close();
+  } finally {
+    await service.close();
+    await turn.close();
   }
 });
