@@ -57,6 +57,10 @@ Deno.test("cli: STUN/TURN flags", () => {
     "--alternate-server",
     "[2001:db8::1]:3478",
     "--no-stun-tcp",
+    "--turn-external-ip",
+    "198.51.100.7/10.0.0.7",
+    "--turn-external-ip",
+    "2001:db8::7",
   ]);
   assert.ok("config" in parsed);
   const stun = parsed.config.stun;
@@ -74,6 +78,10 @@ Deno.test("cli: STUN/TURN flags", () => {
   assert.equal(stun.altPort, 3479);
   assert.deepEqual(stun.alternateServer, { hostname: "2001:db8::1", port: 3478 });
   assert.equal(stun.stunTcp, false);
+  assert.deepEqual(stun.externalIps, [
+    { public: "198.51.100.7", private: "10.0.0.7" },
+    { public: "2001:db8::7", private: undefined },
+  ]);
 });
 
 Deno.test("cli: bad STUN/TURN flags are refused", () => {
@@ -84,6 +92,7 @@ Deno.test("cli: bad STUN/TURN flags are refused", () => {
       ["--turn-allow-peer", "10.0.0.0/99"],
       ["--alternate-server", "example.org:1"],
       ["--alt-host", "not-an-ip"],
+      ["--turn-external-ip", "1.2.3.4/x"],
     ]
   ) {
     const { parsed, err } = run(args);

@@ -27,6 +27,8 @@ export interface StunTurnConfig {
   relayPorts: PortRange;
   /** Address relays are bound to (default: the address the client's request arrived at). */
   relayHost: string | undefined;
+  /** Public addresses advertised for relays bound to private ones (`PUBLIC[/PRIVATE]`). */
+  externalIps: { public: string; private: string | undefined }[];
   /** Most allocations per user. */
   userQuota: number;
   /** Most allocations in total. */
@@ -92,6 +94,17 @@ function address(value: string): string {
   return value;
 }
 
+function externalIp(value: string): { public: string; private: string | undefined } {
+  const [publicIp, privateIp, extra] = value.split("/");
+  if (
+    extra !== undefined || parseIpAddress(publicIp) === undefined ||
+    (privateIp !== undefined && parseIpAddress(privateIp) === undefined)
+  ) {
+    throw new RangeError(`expected PUBLIC or PUBLIC/PRIVATE IP addresses, got "${value}"`);
+  }
+  return { public: publicIp, private: privateIp };
+}
+
 function hostPort(value: string): { hostname: string; port: number } {
   const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(value);
   if (match === null || parseIpAddress(match[1]) === undefined || Number(match[2]) > 65535) {
@@ -146,6 +159,11 @@ export function addStunTurnOptions(program: OptionTarget): void {
     "--turn-relay-host <address>",
     "address relays are bound to (default: the address the client reached)",
     checked(address) as never,
+  );
+  add(
+    "--turn-external-ip <public[/private]>",
+    "behind a 1:1 NAT: advertise PUBLIC for relays bound to PRIVATE (or to any address); repeatable",
+    collect(checked(externalIp)) as never,
   );
   add("--turn-user-quota <count>", "most TURN allocations per user", count(1_000_000) as never, 64);
   add(
@@ -217,6 +235,7 @@ export function stunTurnConfig(options: Record<string, unknown>): StunTurnConfig
     userFile: options.turnUserFile as string | undefined,
     relayPorts: (options.turnRelayPorts as PortRange | undefined) ?? DEFAULT_RELAY_PORTS,
     relayHost: options.turnRelayHost as string | undefined,
+    externalIps: (options.turnExternalIp as StunTurnConfig["externalIps"] | undefined) ?? [],
     userQuota: (options.turnUserQuota as number | undefined) ?? 64,
     totalQuota: (options.turnTotalQuota as number | undefined) ?? 10_000,
     maxBps: options.turnMaxBps as number | undefined,

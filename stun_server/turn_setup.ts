@@ -71,6 +71,13 @@ export function makeTurnServer(
         familyOf(a) === family && a !== "::1" && !a.startsWith("127.")
       );
     },
+    advertisedAddressFor: config.externalIps.length === 0 ? undefined : (bound) => {
+      const match = config.externalIps.find((e) => e.private === bound) ??
+        config.externalIps.find((e) =>
+          e.private === undefined && familyOf(e.public) === familyOf(bound)
+        );
+      return match?.public ?? bound;
+    },
     userQuota: config.userQuota,
     totalQuota: config.totalQuota,
     allocationBytesPerSecond: config.maxBps,

@@ -81,6 +81,12 @@ export interface TurnServerOptions {
    * when of that family, else undefined (440).
    */
   relayAddressFor?: (link: ClientLink, family: "IPv4" | "IPv6") => string | undefined;
+  /**
+   * The address to advertise in XOR-RELAYED-ADDRESS for a relay bound to `bound` (default: `bound`
+   * itself). Behind a 1:1 NAT (cloud hosts) the public address is advertised while the private one
+   * is bound, as coturn's `--external-ip`.
+   */
+  advertisedAddressFor?: (bound: string) => string;
   /** Most allocations per user (default 64). */
   userQuota?: number;
   /** Most allocations in total (default 10,000). */
@@ -499,10 +505,11 @@ export class TurnServer {
 
     // The success response, kept for retransmissions.
     const writer = this.#start(message, StunClass.SuccessResponse);
+    const bound = socket.addr.hostname.startsWith("::ffff:")
+      ? socket.addr.hostname.slice(7)
+      : socket.addr.hostname;
     addXorRelayedAddress(writer, {
-      hostname: socket.addr.hostname.startsWith("::ffff:")
-        ? socket.addr.hostname.slice(7)
-        : socket.addr.hostname,
+      hostname: this.#options.advertisedAddressFor?.(bound) ?? bound,
       port: socket.addr.port,
     });
     addLifetime(writer, lifetime);

@@ -642,3 +642,16 @@ Deno.test("turn: IPv6 relays on request (REQUESTED-ADDRESS-FAMILY), 440 where th
     await turn.close();
   }
 });
+
+Deno.test("turn: behind a 1:1 NAT the public address is advertised for the bound private one", async () => {
+  const l = await lab({
+    advertisedAddressFor: (bound) => bound === SERVER ? "192.0.2.200" : bound,
+  });
+  try {
+    const relayed = getXorRelayedAddress(await udpClient(l).allocate())!;
+    assert.equal(relayed.hostname, "192.0.2.200");
+    assert.ok(relayed.port >= 50000 && relayed.port <= 50099);
+  } finally {
+    await l.close();
+  }
+});
