@@ -17,6 +17,7 @@ import { configureServerLogging, type LogPipe } from "./logging.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics_http.ts";
 import { announce, type RunningServer, startServer, StartupError } from "./server.ts";
 import { stunTurnListen } from "./turn_setup.ts";
+import { relayBudget } from "./relay_budget.ts";
 import { batchedDatagramRuntime, systemRuntime } from "../shared/runtime/mod.ts";
 import { summarize as summaryOf } from "./summary.ts";
 
@@ -120,6 +121,9 @@ async function main(): Promise<number> {
       registrationTimeoutMs: config.registrationTimeoutMs,
       runtime: config.stun.batchedUdp ? batchedDatagramRuntime(systemRuntime) : systemRuntime,
       listenStun: stunTurnListen(config.stun),
+      relayBudget: config.stun.relayTotalBps === undefined
+        ? undefined
+        : relayBudget(config.stun.relayTotalBps, () => systemRuntime.now()),
     });
     const metrics = server.metrics;
     metrics.addCollector(() => metrics.logLinesDropped = logPipe.dropped);

@@ -39,6 +39,7 @@ import {
 } from "../shared/runtime/mod.ts";
 import { DEFAULT_STUN_PORT, DEFAULT_TCP_PORT } from "../shared/signaling/mod.ts";
 import { ServerMetrics } from "./metrics.ts";
+import type { RelayBudget } from "./relay_budget.ts";
 import { Registry, type StunEndpoint } from "./registry.ts";
 import type { RegisteredClient } from "./signaling/registered_client.ts";
 import { SignalingService, type SignalingStats } from "./signaling/service.ts";
@@ -69,6 +70,8 @@ export interface StunListenOptions {
   runtime: Runtime;
   /** The server's counters (STUN answered/dropped by reason). */
   metrics: ServerMetrics;
+  /** The relay budget shared with the signaling relay, if any. */
+  relayBudget?: RelayBudget;
 }
 
 /** What the server needs of a running STUN service. */
@@ -144,6 +147,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** How to start the STUN service (default {@linkcode listenStunService}). */
   listenStun?: StunListen;
+  /** A relay budget both relays draw from (signaling relay and TURN). */
+  relayBudget?: RelayBudget;
 }
 
 /**
@@ -256,6 +261,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
       users: registry,
       runtime,
       metrics,
+      relayBudget: options.relayBudget,
       onEvent: (event) => {
         if (event.error === undefined) stunLog.debug("STUN service: {type}", { type: event.type });
         else {stunLog.warn("STUN service: {type}: {error}", {
@@ -289,6 +295,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     controlMessageBurst: options.controlMessageBurst,
     maxBrokeredPeers: options.maxBrokeredPeers,
     logger: options.logger,
+    relayBudget: options.relayBudget,
   });
   signaling.listen(listener);
   let stopping: Promise<void> | null = null;

@@ -35,8 +35,8 @@ export interface StunTurnConfig {
   totalQuota: number;
   /** Relayed bytes per second per allocation (undefined: no limit). */
   maxBps: number | undefined;
-  /** Relayed bytes per second in total (undefined: no limit). */
-  totalBps: number | undefined;
+  /** Relayed bytes per second over the whole server, TURN and signaling relay (undefined: no limit). */
+  relayTotalBps: number | undefined;
   /** Allow loopback peers. */
   allowLoopbackPeers: boolean;
   /** Peer ranges allowed although denied by default. */
@@ -178,8 +178,8 @@ export function addStunTurnOptions(program: OptionTarget): void {
     count(Number.MAX_SAFE_INTEGER) as never,
   );
   add(
-    "--turn-total-bps <bytes>",
-    "relayed bytes per second over all TURN allocations (default: no limit)",
+    "--relay-total-bps <bytes>",
+    "relayed payload bytes per second over the whole server, TURN and the signaling relay together (default: no limit)",
     count(Number.MAX_SAFE_INTEGER) as never,
   );
   add("--allow-loopback-peers", "let TURN relay to loopback addresses (tests)");
@@ -239,7 +239,7 @@ export function stunTurnConfig(options: Record<string, unknown>): StunTurnConfig
     userQuota: (options.turnUserQuota as number | undefined) ?? 64,
     totalQuota: (options.turnTotalQuota as number | undefined) ?? 10_000,
     maxBps: options.turnMaxBps as number | undefined,
-    totalBps: options.turnTotalBps as number | undefined,
+    relayTotalBps: options.relayTotalBps as number | undefined,
     allowLoopbackPeers: options.allowLoopbackPeers === true,
     allowPeers: (options.turnAllowPeer as string[] | undefined) ?? [],
     denyPeers: (options.turnDenyPeer as string[] | undefined) ?? [],

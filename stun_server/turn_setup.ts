@@ -8,6 +8,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { type Runtime, systemRuntime } from "../shared/runtime/mod.ts";
+import type { RelayBudget } from "./relay_budget.ts";
 import type { StunListen, StunServiceHandle } from "./server.ts";
 import { StunService } from "./stun_service.ts";
 import {
@@ -41,6 +42,7 @@ export function makeTurnServer(
   config: StunTurnConfig,
   software: string,
   runtime: Runtime = systemRuntime,
+  sharedBudget?: RelayBudget,
 ): TurnServer | undefined {
   if (!turnEnabled(config)) return undefined;
   const turnLog = getLogger(["stun-server", "turn"]);
@@ -81,7 +83,7 @@ export function makeTurnServer(
     userQuota: config.userQuota,
     totalQuota: config.totalQuota,
     allocationBytesPerSecond: config.maxBps,
-    totalBytesPerSecond: config.totalBps,
+    sharedBudget,
     alternateServer: config.alternateServer,
     software,
     onRefused: (event) => turnLog.debug("TURN request refused: {method} {code} {reason}", event),
@@ -117,7 +119,12 @@ export interface StunTurnHandle extends StunServiceHandle {
 export function stunTurnListen(config: StunTurnConfig): StunListen {
   return (options) => {
     const runtime = options.runtime;
-    const turn = makeTurnServer(config, options.software ?? "p2p-stun", runtime);
+    const turn = makeTurnServer(
+      config,
+      options.software ?? "p2p-stun",
+      runtime,
+      options.relayBudget,
+    );
     let service: StunService;
     try {
       service = StunService.listen({

@@ -19,15 +19,18 @@ import {
 import { startServer } from "./server.ts";
 import { stunTurnListen } from "./turn_setup.ts";
 import { stunTurnConfig } from "./turn_flags.ts";
+import { relayBudget } from "./relay_budget.ts";
 
 Deno.test("turn setup: TURN through startServer, counted in the server metrics", async () => {
   const runtime = new VirtualRuntime();
+  const budget = relayBudget(1_000_000, () => runtime.now());
   const server = startServer({
     runtime: runtime.forHost("203.0.113.1"),
     hostname: "203.0.113.1",
     tcpPort: 3478,
     stunPort: 3479,
     listenStun: stunTurnListen(stunTurnConfig({ turnUser: [{ name: "alice", password: "pw" }] })),
+    relayBudget: budget,
   });
   const client = runtime.forHost("198.51.100.2").net.listenDatagram({
     hostname: "198.51.100.2",
@@ -59,6 +62,7 @@ Deno.test("turn setup: TURN through startServer, counted in the server metrics",
     assert.equal(snapshot.turnAllocations, 1);
     assert.deepEqual(snapshot.turnRequests, { success: 1, 401: 1 });
     assert.ok(server.stun.some((a) => a.port === 3479));
+    assert.equal(server.signaling.relayBudget, budget, "the signaling relay draws from it too");
   } finally {
     client.close();
     await runtime.drive(server.close(), 30_000, 10);

@@ -95,6 +95,8 @@ export interface TurnServerOptions {
   allocationBytesPerSecond?: number;
   /** Relayed payload bytes per second over all allocations (default: no limit). */
   totalBytesPerSecond?: number;
+  /** A budget shared with other relays of the server (the signaling relay), if any. */
+  sharedBudget?: { take(bytes: number): boolean };
   /** Where to send clients (300) when full or draining. */
   alternateServer?: { hostname: string; port: number };
   /** SOFTWARE of answers (default none). */
@@ -419,7 +421,8 @@ export class TurnServer {
   #admit(allocation: Allocation, bytes: number): boolean {
     const bucket = this.#buckets.get(allocation);
     if (bucket !== undefined && !bucket.take(bytes)) return false;
-    return this.#total === undefined || this.#total.take(bytes);
+    if (this.#total !== undefined && !this.#total.take(bytes)) return false;
+    return this.#options.sharedBudget?.take(bytes) !== false;
   }
 
   #allocate(

@@ -655,3 +655,37 @@ Deno.test("turn: behind a 1:1 NAT the public address is advertised for the bound
     await l.close();
   }
 });
+
+Deno.test("turn: a budget shared with the signaling relay is drawn from, and refuses when spent", async () => {
+  let left = 500;
+  const taken: number[] = [];
+  const sharedBudget = {
+    take(bytes: number) {
+      if (bytes > left) return false;
+      left -= bytes;
+      taken.push(bytes);
+      return true;
+    },
+  };
+  const l = await lab({ sharedBudget });
+  try {
+    const client = udpClient(l);
+    assert.ok(isSuccess(await client.allocate()));
+    const peer = peerSocket(l);
+    assert.ok(isSuccess(
+      await client.request(TurnMethod.ChannelBind, (w) => {
+        addChannelNumber(w, 0x4000);
+        addXorPeerAddress(w, { hostname: PEER, port: peer.socket.addr.port });
+      }),
+    ));
+    const frame = new Uint8Array(600);
+    const length = encodeChannelData(frame, 0, 0x4000, new Uint8Array(200));
+    for (let i = 0; i < 3; i++) client.send(frame.subarray(0, length));
+    await l.runtime.advance(100);
+    assert.deepEqual(taken, [200, 200]);
+    assert.equal(peer.inbox.items.length, 2);
+    assert.equal(l.turn.stats.dropped.bandwidth, 1);
+  } finally {
+    await l.close();
+  }
+});
