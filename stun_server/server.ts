@@ -207,7 +207,11 @@ function describeBindError(
   port: number,
   error: unknown,
 ): string {
-  if (error instanceof Deno.errors.AddrInUse) return `${transport} port ${port} is in use`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    // The STUN service also listens on TCP and says so in its message.
+    if (error.message.startsWith("tcp port")) return error.message;
+    return `${transport} port ${port} is in use`;
+  }
   if (error instanceof Deno.errors.PermissionDenied) {
     return `${transport} port ${port}: permission denied (ports below 1024 need privileges)`;
   }

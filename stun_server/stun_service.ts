@@ -90,6 +90,7 @@ export type StunServiceEvent =
   | { type: "addresses-changed"; added: string[]; removed: string[] }
   | { type: "bind-failed"; address: string; error: string }
   | { type: "ipv6-unavailable"; error: string }
+  | { type: "tcp-unavailable"; error: string }
   | { type: "send-failed"; error: string }
   | { type: "receive-failed"; error: string }
   | { type: "directory-failed"; error: string }
@@ -414,10 +415,17 @@ export class StunService {
       const listenTcp = () => {
         const tcpHost = options.hostname ?? "::";
         try {
-          return runtime.net.listen({ hostname: tcpHost, port });
+          try {
+            return runtime.net.listen({ hostname: tcpHost, port });
+          } catch (error) {
+            if (options.hostname !== undefined || isAddressInUse(error)) throw error;
+            return runtime.net.listen({ hostname: "0.0.0.0", port });
+          }
         } catch (error) {
-          if (options.hostname !== undefined || isAddressInUse(error)) throw error;
-          return runtime.net.listen({ hostname: "0.0.0.0", port });
+          if (!isAddressInUse(error)) throw error;
+          throw new Deno.errors.AddrInUse(
+            `tcp port ${port} (STUN/TURN over TCP; --no-stun-tcp turns it off) is in use`,
+          );
         }
       };
       if (options.tcp !== false && port === 0) {
@@ -486,7 +494,15 @@ export class StunService {
           endpoints.push(new UdpEndpoint(socket, isAltIp, isAltPort));
         }
       }
-      if (options.tcp !== false && listener === undefined) listener = listenTcp();
+      if (options.tcp !== false && listener === undefined) {
+        try {
+          listener = listenTcp();
+        } catch (error) {
+          // UDP is the STUN port's main job: without TCP the service still runs, and says so.
+          if (!isAddressInUse(error)) throw error;
+          onEvent({ type: "tcp-unavailable", error: errorText(error) });
+        }
+      }
       return new StunService(runtime, options, endpoints, port, altPort, listener);
     } catch (error) {
       closeAll();

@@ -252,3 +252,24 @@ Deno.test("stun service sim: Binding over TCP on the STUN port, split across rea
     await service.close();
   }
 });
+
+Deno.test("stun service sim: a taken TCP port leaves UDP serving, and says so", async () => {
+  const runtime = new VirtualRuntime();
+  const host = runtime.forHost("10.0.0.1");
+  const squatter = host.net.listen({ hostname: "10.0.0.1", port: 3478 });
+  const events: StunServiceEvent[] = [];
+  const service = StunService.listen({
+    runtime: host,
+    hostname: "10.0.0.1",
+    port: 3478,
+    onEvent: (e) => events.push(e),
+  });
+  try {
+    assert.equal(service.tcpAddress, undefined);
+    assert.equal(service.addresses[0].port, 3478);
+    assert.ok(events.some((e) => e.type === "tcp-unavailable"));
+  } finally {
+    squatter.close();
+    await service.close();
+  }
+});
