@@ -40,7 +40,7 @@ export class NonceIssuer {
    * @example
    * ```ts
    * import { NonceIssuer } from "./nonce.ts";
-   * new NonceIssuer(crypto.getRandomValues(new Uint8Array(32)), 600_000, () => performance.now());
+   * new NonceIssuer(crypto.getRandomValues(new Uint8Array(32)), 600_000, () => 0);
    * ```
    */
   constructor(key: Uint8Array, lifetimeMs: number, now: () => number) {
