@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { formatIncoming } from "./safe_text.ts";
 
 /** A peer's connection state. */
 export type PeerState = "connecting" | "direct" | "relayed" | "disconnected";
@@ -50,12 +51,6 @@ export function formatJsonEvent(event: ClientEvent): string {
   return JSON.stringify(event);
 }
 
-function clean(text: string): string {
-  // Keep terminal control sequences sent by peers out of the user's terminal.
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f\u009b]/g, "\uFFFD");
-}
-
 /**
  * Renders an event as human-readable text for the interactive prompt.
  *
@@ -75,7 +70,7 @@ export function formatTextEvent(event: ClientEvent): string {
         event.reason ? ` (${event.reason})` : ""
       }`;
     case "message":
-      return `[${short(event.from)}] ${clean(event.text)}`;
+      return formatIncoming(short(event.from), event.text);
     case "delivered":
       return `message ${event.messageId} delivered to ${short(event.peer)}`;
     case "error":
