@@ -20,7 +20,18 @@ export interface PeerSummary {
   path: string | null;
   /** Smoothed round-trip time in milliseconds, or null before any sample. */
   rttMs: number | null;
+  /** The contact's name, when it is one. */
+  name?: string;
+  /** For an offline contact: when it was last connected (ms since the epoch), if known. */
+  lastSeen?: number;
 }
+
+/**
+ * The state of the server connection: `connecting` (an attempt is under way), `registered`,
+ * `unreachable` (no answer, refused connection, timeout — retrying), `refused` (the server said
+ * no: full, bad request, or another client took this identity).
+ */
+export type ServerState = "connecting" | "registered" | "unreachable" | "refused";
 
 /** Every event the client emits. */
 export type ClientEvent =
@@ -36,7 +47,22 @@ export type ClientEvent =
   | { type: "stats"; pendingMessages: number; rejectedPackets: number; peers: number }
   | { type: "disconnected"; server: string; reason: string }
   | { type: "help"; text: string }
-  | { type: "exit" };
+  | { type: "exit" }
+  | { type: "server"; state: ServerState; server: string; id?: string; reason?: string }
+  | { type: "presence"; peer: string; state: "online"; path: string | null }
+  | { type: "verify"; peer: string; safetyNumber: string }
+  | { type: "contact"; peer: string; name: string | null }
+  | {
+    type: "status";
+    id: string;
+    server: ServerState;
+    address: string | null;
+    reason: string | null;
+    pendingMessages: number;
+    connectedPeers: number;
+    contacts: number;
+  }
+  | { type: "info"; text: string };
 
 /**
  * Renders an event as exactly one JSON line (no trailing newline).
@@ -57,35 +83,32 @@ export function formatJsonEvent(event: ClientEvent): string {
  * @example
  * ```ts
  * formatTextEvent({ type: "message", from: "ab".repeat(20), text: "hi" }); // "[abababab…] hi"
+ * formatTextEvent({ type: "message", from: "ab".repeat(20), text: "hi" }, () => "alice"); // "[alice] hi"
  * ```
  */
-export function formatTextEvent(event: ClientEvent): string {
+export function formatTextEvent(event: ClientEvent, label: (id: string) => string = short): string {
   switch (event.type) {
     case "registered":
       return `registered with ${event.server} as ${event.id}`;
     case "endpoint":
       return `public endpoint ${event.public}`;
     case "peer":
-      return `peer ${short(event.peer)} ${event.state}${event.path ? ` via ${event.path}` : ""}${
+      return `peer ${label(event.peer)} ${event.state}${event.path ? ` via ${event.path}` : ""}${
         event.reason ? ` (${event.reason})` : ""
       }`;
     case "message":
-      return formatIncoming(short(event.from), event.text);
+      return formatIncoming(label(event.from), event.text);
     case "delivered":
-      return `message ${event.messageId} delivered to ${short(event.peer)}`;
+      return `message ${event.messageId} delivered to ${label(event.peer)}`;
     case "error":
       return `error (${event.code}): ${event.message}`;
     case "id":
       return event.id;
     case "peers":
       if (event.peers.length === 0) return "no peers yet (connect <peer_id>)";
-      return event.peers.map((row) =>
-        `${row.peer}  ${row.state.padEnd(12)} ${(row.path ?? "-").padEnd(26)} ${
-          row.rttMs === null ? "-" : `${row.rttMs.toFixed(1)} ms`
-        }`
-      ).join("\n");
+      return formatPeerTable(event.peers);
     case "sent":
-      return `message ${event.messageId} queued for ${short(event.peer)}`;
+      return `message ${event.messageId} queued for ${label(event.peer)}`;
     case "stats":
       return `pending messages ${event.pendingMessages}, rejected packets ${event.rejectedPackets}, peers ${event.peers}`;
     case "disconnected":
@@ -94,7 +117,84 @@ export function formatTextEvent(event: ClientEvent): string {
       return event.text;
     case "exit":
       return "bye";
+    case "server":
+      return formatServerState(event, label);
+    case "presence":
+      return `${label(event.peer)} is online${event.path ? ` (${event.path})` : ""}`;
+    case "verify":
+      return `safety number with ${label(event.peer)}: ${event.safetyNumber}\n` +
+        `  (compare it with the one ${label(event.peer)} sees for you; if they differ, a key was substituted)`;
+    case "contact":
+      return event.name === null
+        ? `forgot ${event.peer}`
+        : `${event.peer} is now named ${event.name}`;
+    case "status":
+      return [
+        `id        ${event.id}`,
+        `server    ${event.server}${event.address ? ` ${event.address}` : ""}${
+          event.reason ? ` (${event.reason})` : ""
+        }`,
+        `peers     ${event.connectedPeers} connected, ${event.contacts} contact(s)`,
+        `pending   ${event.pendingMessages} message(s)`,
+      ].join("\n");
+    case "info":
+      return event.text;
   }
+}
+
+function formatServerState(
+  event: { state: ServerState; server: string; id?: string; reason?: string },
+  label: (id: string) => string,
+): string {
+  switch (event.state) {
+    case "connecting":
+      return `connecting to ${event.server}…`;
+    case "registered":
+      return `registered with ${event.server}${event.id ? ` as ${label(event.id)}` : ""}`;
+    case "unreachable":
+      return `server ${event.server} unreachable${
+        event.reason ? `: ${event.reason}` : ""
+      } (retrying; check the address with --server HOST:PORT)`;
+    case "refused":
+      return `server ${event.server} refused us${event.reason ? `: ${event.reason}` : ""}`;
+  }
+}
+
+/**
+ * The rows of `list` as an aligned table; each column as wide as its widest cell, so long paths
+ * (`udp [2001:db8::1]:54321`) never push the next column out of line.
+ *
+ * @example
+ * ```ts
+ * formatPeerTable([{ peer: "ab".repeat(20), state: "direct", path: "udp [::1]:4000", rttMs: 0.4 }]);
+ * ```
+ */
+export function formatPeerTable(rows: PeerSummary[]): string {
+  const cells = rows.map((row) => [
+    row.name ?? "",
+    row.peer,
+    row.state,
+    row.path ?? (row.lastSeen !== undefined ? `last seen ${formatSeen(row.lastSeen)}` : "-"),
+    row.rttMs === null ? "-" : `${row.rttMs.toFixed(1)} ms`,
+  ]);
+  const withNames = rows.some((row) => row.name !== undefined);
+  const widths = [0, 1, 2, 3].map((column) =>
+    Math.max(...cells.map((row) => [...row[column]].length))
+  );
+  return cells.map((row) => {
+    const parts = [
+      row[1].padEnd(widths[1]),
+      row[2].padEnd(widths[2]),
+      row[3].padEnd(widths[3]),
+      row[4],
+    ];
+    if (withNames) parts.unshift(row[0].padEnd(widths[0]));
+    return parts.join("  ");
+  }).join("\n");
+}
+
+function formatSeen(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
 }
 
 function short(id: string): string {
