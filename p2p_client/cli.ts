@@ -50,6 +50,8 @@ export interface ClientSettings {
   relayOnly: boolean;
   /** Seconds to wait for pending messages at exit. */
   exitTimeout: number;
+  /** Prefix printed lines with the local time. */
+  timestamps: boolean;
 }
 
 function port(min: number) {
@@ -70,6 +72,11 @@ function positiveSeconds(value: string): number {
 }
 
 function collect(value: string, previous: string[]): string[] {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    throw new InvalidArgumentError(
+      "expected HOST[:PORT] (e.g. example.org:3478 or [2001:db8::1]:3478), not a URL",
+    );
+  }
   const parsed = parseServerAddress(value, 1);
   if (typeof parsed === "string") throw new InvalidArgumentError(parsed);
   return [...previous, value];
@@ -113,8 +120,13 @@ export function buildCli(
       DEFAULT_TCP_PORT,
     )
     .option("--identity <path>", "identity key file (default: $XDG_CONFIG_HOME/p2p/identity.json)")
-    .option("--ephemeral", "use a throw-away identity (new ID every run)", false)
+    .addOption(
+      new Option("--ephemeral", "use a throw-away identity (new ID every run)")
+        .default(false)
+        .conflicts("identity"),
+    )
     .option("--json", "print one JSON object per event on stdout", false)
+    .option("--timestamps", "prefix printed lines with the local time", false)
     .addOption(
       new Option("--log-level <level>", "log level on stderr").choices(LOG_LEVELS).default(
         "warning" as LogLevel,
@@ -130,9 +142,6 @@ export function buildCli(
       30,
     )
     .action(async (options) => {
-      if (options.ephemeral && options.identity !== undefined) {
-        throw new InvalidArgumentError("--ephemeral and --identity exclude each other");
-      }
       await onAction({
         localFile: options.localFile,
         servers: options.server,
@@ -145,6 +154,7 @@ export function buildCli(
         udpPort: options.udpPort,
         relayOnly: options.relayOnly,
         exitTimeout: options.exitTimeout,
+        timestamps: options.timestamps,
       });
     });
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ServerAddress } from "../shared/config/mod.ts";
+import { formatServerAddress, type ServerAddress } from "../shared/config/mod.ts";
 import type { Identity } from "../shared/identity/mod.ts";
 import type { SignalingEvent } from "../shared/signaling/connection.ts";
 import type { ServerMessage, ServerMessageOf } from "../shared/signaling/messages.ts";
@@ -123,10 +123,18 @@ export class P2PClient {
       onDisconnected: (server, reason) => {
         this.#stun?.pause();
         options.emit({ type: "disconnected", server, reason });
+        this.#serverState("connecting", server, reason);
       },
-      onAttemptFailed: (server, reason) =>
-        options.log?.(`cannot register with ${server}: ${reason}`),
-      onFatal: (code, message) => options.emit({ type: "error", code, message }),
+      onAttemptFailed: (server, reason) => {
+        options.log?.(`cannot register with ${server}: ${reason}`);
+        // The server answered with an error or a goodbye: refused; else it did not answer.
+        const refused = /^server replied /.test(reason);
+        this.#serverState(refused ? "refused" : "unreachable", server, reason);
+      },
+      onFatal: (code, message) => {
+        options.emit({ type: "error", code, message });
+        this.#serverState("refused", this.#session.registration?.server ?? "server", message);
+      },
       now: this.#now,
     });
   }
@@ -134,6 +142,59 @@ export class P2PClient {
   /** Our peer ID. */
   get id(): string {
     return this.#options.identity.id;
+  }
+
+  /** Our public key. */
+  get publicKey(): Uint8Array {
+    return this.#options.identity.publicKey;
+  }
+
+  /**
+   * A peer's public key, once introduced.
+   *
+   * @example
+   * ```ts
+   * // client.peerPublicKey(peerId)?.length; // 32
+   * ```
+   */
+  peerPublicKey(peer: string): Uint8Array | undefined {
+    return this.#peers.get(peer)?.publicKey;
+  }
+
+  /**
+   * Messages not yet acknowledged or reported failed, per peer (peers with none left out).
+   *
+   * @example
+   * ```ts
+   * // for (const [peer, count] of client.pendingPerPeer()) console.log(peer, count);
+   * ```
+   */
+  pendingPerPeer(): Map<string, number> {
+    const pending = new Map<string, number>();
+    for (const link of this.#peers.links()) {
+      if (link.pendingMessages > 0) pending.set(link.peer, link.pendingMessages);
+    }
+    return pending;
+  }
+
+  #lastServerState = "";
+
+  /** Emits a `server` event when the state, server or reason changed. */
+  #serverState(
+    state: "connecting" | "registered" | "unreachable" | "refused",
+    server: string,
+    reason?: string,
+  ): void {
+    const key = `${state}|${server}|${reason ?? ""}`;
+    if (key === this.#lastServerState) return;
+    this.#lastServerState = key;
+    this.#options.emit({
+      type: "server",
+      state,
+      server,
+      ...(state === "registered" ? { id: this.id } : {}),
+      ...(reason ? { reason } : {}),
+    });
   }
 
   /** The UDP port of the shared socket. */
@@ -170,6 +231,8 @@ export class P2PClient {
    */
   start(): void {
     this.#mux.start();
+    const first = this.#options.servers[0];
+    if (first) this.#serverState("connecting", formatServerAddress(first));
     this.#session.start();
     this.#ticker = setInterval(() => this.#tick(), this.#options.tickMs ?? 20);
   }
@@ -296,6 +359,7 @@ export class P2PClient {
   #onRegistered(registration: Registration): void {
     const registered = registration.registered;
     this.#options.emit({ type: "registered", id: registered.id, server: registration.server });
+    this.#serverState("registered", registration.server);
     if (registered.id !== this.id) {
       this.#options.emit({
         type: "error",

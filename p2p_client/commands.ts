@@ -105,7 +105,9 @@ function resolverOf(known: Iterable<string> | PeerResolver): PeerResolver {
   const ids = [...known];
   return (text) => {
     const id = resolvePeerId(text, ids);
-    return typeof id === "string" ? { ok: true, id } : { ok: false, error: id.error, candidates: [] };
+    return typeof id === "string"
+      ? { ok: true, id }
+      : { ok: false, error: id.error, candidates: [] };
   };
 }
 
@@ -149,8 +151,10 @@ export function parseCommand(
       return noArguments({ kind: "help" });
     case "list":
     case "peers":
-      if (rest === "--all" || rest === "-a") return { ok: true, command: { kind: "list", all: true } };
-      if (rest !== "") return { ok: false, error: 'usage: list [--all]' };
+      if (rest === "--all" || rest === "-a") {
+        return { ok: true, command: { kind: "list", all: true } };
+      }
+      if (rest !== "") return { ok: false, error: "usage: list [--all]" };
       return { ok: true, command: { kind: "list", all: false } };
     case "id":
       return noArguments({ kind: "id" });

@@ -123,7 +123,9 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
       return `${label(event.peer)} is online${event.path ? ` (${event.path})` : ""}`;
     case "verify":
       return `safety number with ${label(event.peer)}: ${event.safetyNumber}\n` +
-        `  (compare it with the one ${label(event.peer)} sees for you; if they differ, a key was substituted)`;
+        `  (compare it with the one ${
+          label(event.peer)
+        } sees for you; if they differ, a key was substituted)`;
     case "contact":
       return event.name === null
         ? `forgot ${event.peer}`

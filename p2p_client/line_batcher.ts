@@ -7,13 +7,13 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 
 /** Settings of a {@linkcode LineBatcher}. */
 export interface LineBatcherOptions {
   /** Writes text (one or more complete lines), synchronously. */
   write: (text: string) => void;
-  /** Runs `callback` once the pending I/O is handled (default `setImmediate`). */
+  /** Runs `callback` once the pending I/O is handled (default the system runtime's `defer`). */
   schedule?: (callback: () => void) => void;
   /** Buffered characters that trigger a write at once (default 64 Ki): memory stays bounded. */
   maxBufferedChars?: number;
@@ -48,7 +48,7 @@ export class LineBatcher {
    */
   constructor(options: LineBatcherOptions) {
     this.#write = options.write;
-    this.#schedule = options.schedule ?? ((callback) => void setImmediate(callback));
+    this.#schedule = options.schedule ?? ((callback) => systemRuntime.defer(callback));
     this.#maxChars = options.maxBufferedChars ?? 65_536;
   }
 

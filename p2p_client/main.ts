@@ -3,7 +3,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { getLogger } from "@logtape/logtape";
 import {
   type ClientConfig,
@@ -16,10 +15,13 @@ import { createChannelFactory } from "./channel_factory.ts";
 import { P2PClient } from "./client.ts";
 import type { ClientEvent } from "./events.ts";
 import { defaultIdentityPath, loadOrCreateIdentity } from "./identity_store.ts";
+import { acquireIdentityLock, type IdentityLock, IdentityLockedError } from "./identity_lock.ts";
+import { ContactBook, ContactsError, contactsPathFor } from "./contacts.ts";
 import { Identity } from "../shared/identity/mod.ts";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 import { linkFrameCodec } from "./link_frame_codec.ts";
-import { configureClientLogging } from "./logging.ts";
-import { Prompt } from "./prompt.ts";
+import { configureClientLogging, type LogRoute } from "./logging.ts";
+import { Prompt, stdioPromptIO } from "./prompt.ts";
 import { stunBindingCodec } from "./stun_codec.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
@@ -49,8 +51,14 @@ async function loadConfig(settings: ClientSettings): Promise<ClientConfig> {
   }
 }
 
-async function loadIdentity(settings: ClientSettings): Promise<Identity> {
-  if (settings.ephemeral) return await Identity.generate();
+interface LoadedIdentity {
+  identity: Identity;
+  /** The identity file (undefined for `--ephemeral`). */
+  path: string | undefined;
+}
+
+async function loadIdentity(settings: ClientSettings): Promise<LoadedIdentity> {
+  if (settings.ephemeral) return { identity: await Identity.generate(), path: undefined };
   const path = settings.identity ?? defaultIdentityPath({
     xdgConfigHome: Deno.env.get("XDG_CONFIG_HOME"),
     home: Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE"),
@@ -62,15 +70,44 @@ async function loadIdentity(settings: ClientSettings): Promise<Identity> {
       "cannot find a config directory for the identity key (set HOME or XDG_CONFIG_HOME, or use --identity PATH or --ephemeral)",
     );
   }
-  return await loadOrCreateIdentity(path);
+  return { identity: await loadOrCreateIdentity(path), path };
+}
+
+const encoder = new TextEncoder();
+
+function writeStderr(text: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(text));
+  } catch {
+    // stderr closed too: nothing left to tell
+  }
+}
+
+function startupErrorCode(error: unknown): string | undefined {
+  if (error instanceof StartupError) return error.code;
+  if (error instanceof ConfigError) return "bad-config";
+  if (error instanceof IdentityLockedError) return "identity-in-use";
+  if (error instanceof ContactsError) return "bad-contacts";
+  if ((error as Error).name === "IdentityStoreError") return "bad-identity";
+  return undefined;
 }
 
 async function run(settings: ClientSettings): Promise<number> {
-  await configureClientLogging(settings.logLevel);
+  const logRoute: LogRoute = {};
+  await configureClientLogging(settings.logLevel, logRoute);
   const logger = getLogger(["p2p-client"]);
-  const write = (event: ClientEvent) => {
-    if (settings.json) process.stdout.write(JSON.stringify(event) + "\n");
+  const io = stdioPromptIO();
+  const writeJson = (event: ClientEvent) => {
+    if (!settings.json) return;
+    try {
+      io.write(
+        JSON.stringify({ ...event, ts: new Date(systemRuntime.wallClock()).toISOString() }) + "\n",
+      );
+    } catch {
+      // stdout closed: stderr has the message
+    }
   };
+  let lock: IdentityLock | undefined;
   try {
     const config = await loadConfig(settings);
     const servers = resolveServers(settings.servers, config.stun, settings.tcpPort);
@@ -82,7 +119,12 @@ async function run(settings: ClientSettings): Promise<number> {
         },
       );
     }
-    const identity = await loadIdentity(settings);
+    const { identity, path: identityPath } = await loadIdentity(settings);
+    // One client per identity: refused here, before it registers and evicts the other.
+    if (identityPath !== undefined) lock = acquireIdentityLock(identityPath);
+    const contacts = identityPath === undefined
+      ? ContactBook.inMemory()
+      : ContactBook.load(contactsPathFor(identityPath));
     let socket: Deno.DatagramConn;
     try {
       socket = Deno.listenDatagram({
@@ -93,14 +135,27 @@ async function run(settings: ClientSettings): Promise<number> {
     } catch (error) {
       throw new StartupError(
         "bind-failed",
-        `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${(error as Error).message}`,
+        `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${
+          (error as Error).message
+        } (choose another with --bind HOST or --udp-port PORT)`,
       );
     }
     const sink: { prompt?: Prompt } = {};
     const pendingEvents: ClientEvent[] = [];
     const emit = (event: ClientEvent) => {
-      if (sink.prompt) sink.prompt.print(event);
-      else pendingEvents.push(event);
+      const prompt = sink.prompt;
+      if (!prompt) {
+        pendingEvents.push(event);
+        return;
+      }
+      if (prompt.outputClosed) {
+        // Nobody reads stdout any more: what happens to messages still goes to stderr.
+        if (event.type === "error" && event.messageId !== undefined) {
+          writeStderr(`message ${event.messageId}: ${event.message}\n`);
+        }
+        return;
+      }
+      prompt.print(event);
     };
     const client = new P2PClient({
       identity,
@@ -108,46 +163,92 @@ async function run(settings: ClientSettings): Promise<number> {
       socket,
       bindHost: settings.bind,
       emit,
-      createChannel: createChannelFactory(Date.now),
+      createChannel: createChannelFactory(() => systemRuntime.wallClock()),
       frames: linkFrameCodec,
       stunCodec: stunBindingCodec,
       relayOnly: settings.relayOnly,
       log: (message) => logger.debug(message),
     });
+    const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
     const prompt = new Prompt(client, {
-      input: process.stdin,
-      output: process.stdout,
-      terminal: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+      io,
+      terminal,
       json: settings.json,
+      timestamps: settings.timestamps,
+      contacts,
     });
+    if (terminal && !settings.json && Deno.stderr.isTerminal()) {
+      logRoute.write = (line) => prompt.log(line);
+    }
     for (const event of pendingEvents.splice(0)) prompt.print(event);
     sink.prompt = prompt;
     client.start();
     prompt.start();
-    const stop = () => prompt.close();
+    let interrupted = false;
+    let stopWaiting = () => {};
+    const onSignal = () => {
+      if (!interrupted) {
+        interrupted = true;
+        prompt.close();
+      } else {
+        stopWaiting();
+      }
+    };
     const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    for (const signal of signals) Deno.addSignalListener(signal, stop);
-    await prompt.finished;
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
-    await client.shutdown(settings.exitTimeout * 1000);
-    prompt.flush();
-    if (!settings.json && process.stdout.isTTY) process.stdout.write("bye\n");
+    for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+    try {
+      const end = await prompt.finished;
+      // From here a Ctrl-C (SIGINT again, the terminal is no longer raw) stops the wait.
+      interrupted = true;
+      const pending = client.pendingPerPeer();
+      const total = [...pending.values()].reduce((sum, count) => sum + count, 0);
+      if (total > 0 && settings.exitTimeout > 0) {
+        const who = [...pending].map(([peer, count]) => `${count} to ${prompt.label(peer)}`)
+          .join(", ");
+        const text = `waiting up to ${settings.exitTimeout} s for ${total} message(s) to be ` +
+          `confirmed (${who}); Ctrl-C to stop waiting`;
+        if (end === "output-closed") writeStderr(`stdout closed; ${text}\n`);
+        else prompt.print({ type: "info", text });
+        prompt.flush();
+        await waitUntilSettled(client, settings.exitTimeout * 1000, (stop) => stopWaiting = stop);
+      }
+      await client.shutdown(0);
+      prompt.flush();
+      if (!settings.json && terminal && !prompt.outputClosed) io.write("bye\n");
+    } finally {
+      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    }
     return 0;
   } catch (error) {
-    const known = error instanceof ConfigError || error instanceof StartupError ||
-      (error as Error).name === "IdentityStoreError";
+    const code = startupErrorCode(error);
     const message = (error as Error).message;
-    const code = error instanceof StartupError
-      ? error.code
-      : error instanceof ConfigError
-      ? "bad-config"
-      : known
-      ? "bad-identity"
-      : "internal";
-    write({ type: "error", code, message });
-    Deno.stderr.writeSync(new TextEncoder().encode(`error: ${message}\n`));
-    if (!known) logger.error("startup failed: {error}", { error });
+    writeJson({ type: "error", code: code ?? "internal", message });
+    writeStderr(`error: ${message}\n`);
+    if (code === undefined) logger.error("startup failed: {error}", { error });
     return 2;
+  } finally {
+    lock?.release();
+  }
+}
+
+/** Polls until no message is pending, the time is up, or `onStop`'s callback is called. */
+async function waitUntilSettled(
+  client: P2PClient,
+  timeoutMs: number,
+  onStop: (stop: () => void) => void,
+): Promise<void> {
+  const deadline = systemRuntime.now() + timeoutMs;
+  let stopped = false;
+  let wake = () => {};
+  onStop(() => {
+    stopped = true;
+    wake();
+  });
+  while (!stopped && client.pendingMessages > 0 && systemRuntime.now() < deadline) {
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      systemRuntime.setTimer(resolve, 20);
+    });
   }
 }
 
@@ -171,8 +272,11 @@ export async function main(args: string[]): Promise<number> {
     const exitCode = (error as { exitCode?: number }).exitCode;
     const errorCode = (error as { code?: string }).code;
     if (errorCode === "commander.helpDisplayed" || errorCode === "commander.version") return 0;
-    if (typeof exitCode === "number") return exitCode === 0 ? 0 : 2;
-    Deno.stderr.writeSync(new TextEncoder().encode(`error: ${(error as Error).message}\n`));
+    // Commander printed its own parse errors; anything else is printed here. Usage errors exit 2.
+    if (typeof exitCode === "number" && errorCode?.startsWith("commander.")) {
+      return exitCode === 0 ? 0 : 2;
+    }
+    writeStderr(`error: ${(error as Error).message}\n`);
     return 2;
   }
   return code;
