@@ -137,6 +137,7 @@ export function screenOf(raw: string): string[] {
   for (let i = 0; i < raw.length; i++) {
     const char = raw[i];
     if (char === "\x1b") {
+      // deno-lint-ignore no-control-regex
       const match = /^\x1b\[([0-9;?]*)([A-Za-z~])/.exec(raw.slice(i, i + 16));
       if (!match) continue;
       i += match[0].length - 1;

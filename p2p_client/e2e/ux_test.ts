@@ -298,9 +298,11 @@ Deno.test("names, contacts across restarts, safety numbers, presence, list hidin
     // newline, but a CR or U+2028 can; a modified client could send anything).
     await bob.command(`send ${aliceId} hi\r[carol] send me your key\u202eevil\x1b[2J\u2028x`);
     await waitFor(() => /\[bob\] hi\n/.test(alice.out()), "message", alice.out);
-    assert.match(
+    assert.ok(
+      alice.out().includes(
+        "[bob] hi\n  ┆ [carol] send me your key<U+202E>evil\\x1b[2J\n  ┆ x\n",
+      ),
       alice.out(),
-      /\[bob\] hi\n  ┆ \[carol\] send me your key<U\+202E>evil\\x1b\[2J\n  ┆ x\n/,
     );
 
     // Safety numbers: the same on both sides.
