@@ -440,14 +440,15 @@ export class P2PClient {
         }, RECONNECT_RETRY_MS);
         return;
       }
-      const link = this.#peers.get(request.peer);
-      if (link && !link.publicKey) this.#peers.remove(request.peer);
+      // The cause first, then what it means for messages already queued for that peer.
       this.#options.emit({
         type: "error",
         code: message.code,
         message: message.message,
         peer: request.peer,
       });
+      const link = this.#peers.get(request.peer);
+      if (link && !link.publicKey) this.#peers.remove(request.peer);
       return;
     }
     if (message.peer) {

@@ -446,6 +446,12 @@ export class Prompt {
         return;
       case "id":
         this.print({ type: "id", id: this.#target.id });
+        if (this.#serverState !== "registered" && !this.#options.json) {
+          this.print({
+            type: "info",
+            text: `(not registered yet: server ${this.#serverState}; "status" says more)`,
+          });
+        }
         return;
       case "list":
         this.print({ type: "peers", peers: this.#rows(command.all) });
