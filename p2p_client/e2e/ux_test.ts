@@ -376,3 +376,23 @@ Deno.test("names, contacts across restarts, safety numbers, presence, list hidin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an offline ID: the cause (unknown-peer) comes before the message it fails", async () => {
+  await using server = await ServerProcess.start();
+  const client = ClientProcess.start({ servers: [`127.0.0.1:${server.tcpPort}`] });
+  try {
+    await client.registered();
+    const nobody = "0123456789".repeat(4);
+    await client.command(`connect ${nobody}\nsend ${nobody} lost`);
+    const failed = await client.waitFor(
+      (e) => e.type === "error" && e.code === "delivery-failed",
+      WAIT,
+      "the message reported failed",
+    );
+    const errors = client.of("error");
+    assert.equal(errors[0].code, "unknown-peer", JSON.stringify(errors));
+    assert.ok(errors.indexOf(failed) > 0);
+  } finally {
+    await client.dispose();
+  }
+});
