@@ -75,7 +75,10 @@ export class P2PClient {
   #nextMessageId = 1;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #requestCounter = 0;
-  readonly #connectRequests = new Map<string, { peer: string; retries: number }>();
+  readonly #connectRequests = new Map<
+    string,
+    { peer: string; retries: number; quiet?: boolean }
+  >();
   readonly #reintroduceAt = new Map<string, number>();
   #everRegistered = false;
 
@@ -259,6 +262,26 @@ export class P2PClient {
     this.#requestConnect(peer, 0);
   }
 
+  /**
+   * Asks the server, quietly, whether `peer` is online: an introduction connects as `connect`
+   * does; a refusal (`unknown-peer`: offline) is not reported. For the presence of contacts.
+   *
+   * @example
+   * ```ts
+   * // client.probe(contactId);
+   * ```
+   */
+  probe(peer: string): void {
+    if (peer === this.id) return;
+    const link = this.#peers.get(peer);
+    if (link && link.state !== "disconnected") return;
+    const requestId = `p${++this.#requestCounter}`;
+    this.#connectRequests.set(requestId, { peer, retries: 0, quiet: true });
+    if (!this.#session.send({ type: "connect", peer, requestId })) {
+      this.#connectRequests.delete(requestId);
+    }
+  }
+
   #requestConnect(peer: string, retries: number): void {
     const requestId = `c${++this.#requestCounter}`;
     this.#connectRequests.set(requestId, { peer, retries });
@@ -430,6 +453,7 @@ export class P2PClient {
     const request = message.requestId ? this.#connectRequests.get(message.requestId) : undefined;
     if (request) {
       this.#connectRequests.delete(message.requestId!);
+      if (request.quiet) return; // a presence question: offline (or refused) is not news
       if (message.code === "unknown-peer" && request.retries > 0) {
         // After a server restart the peer may not be back yet.
         setTimeout(() => {

@@ -22,6 +22,7 @@ import { systemRuntime } from "../shared/runtime/mod.ts";
 import { linkFrameCodec } from "./link_frame_codec.ts";
 import { configureClientLogging, type LogRoute } from "./logging.ts";
 import { Prompt, stdioPromptIO } from "./prompt.ts";
+import { PresenceWatcher } from "./presence.ts";
 import { stunBindingCodec } from "./stun_codec.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
@@ -184,6 +185,21 @@ async function run(settings: ClientSettings): Promise<number> {
     sink.prompt = prompt;
     client.start();
     prompt.start();
+    // Presence of contacts: ask the server about offline contacts, paced (see presence.ts).
+    const presence = new PresenceWatcher({ probe: (peer) => client.probe(peer) });
+    let presenceTimer: number | undefined;
+    const watchPresence = () => {
+      if (prompt.serverState === "registered") {
+        const online = new Set(
+          client.list().filter((row) => row.state !== "disconnected").map((row) => row.peer),
+        );
+        presence.tick(systemRuntime.now(), contacts.list().map((c) => c.id), online);
+      } else {
+        presence.reset();
+      }
+      presenceTimer = systemRuntime.setTimer(watchPresence, 250);
+    };
+    watchPresence();
     let interrupted = false;
     let stopWaiting = () => {};
     const onSignal = () => {
@@ -198,6 +214,7 @@ async function run(settings: ClientSettings): Promise<number> {
     for (const signal of signals) Deno.addSignalListener(signal, onSignal);
     try {
       const end = await prompt.finished;
+      systemRuntime.clearTimer(presenceTimer);
       // From here a Ctrl-C (SIGINT again, the terminal is no longer raw) stops the wait.
       interrupted = true;
       const pending = client.pendingPerPeer();

@@ -272,7 +272,8 @@ Deno.test("names, contacts across restarts, safety numbers, presence, list hidin
   const address = `127.0.0.1:${server.tcpPort}`;
   const dir = await Deno.makeTempDir();
   const identity = `${dir}/identity.json`;
-  const bob = ClientProcess.start({ servers: [address] });
+  const bobArgs = ["--identity", `${dir}/bob.json`];
+  let bob = ClientProcess.start({ servers: [address], ephemeral: false, args: bobArgs });
   const carol = ClientProcess.start({ servers: [address] });
   let alice = startClient(["--identity", identity, "--server", address]);
   try {
@@ -349,7 +350,10 @@ Deno.test("names, contacts across restarts, safety numbers, presence, list hidin
       alice.out,
     );
     assert.ok(alice.out().slice(markAll).includes(carolId));
-    // Restart: the contacts are remembered; bob coming back online is announced.
+    // Restart: the contacts are remembered (bob is offline meanwhile).
+    await bob.command(`name ${aliceId} alice`);
+    await bob.waitFor((e) => e.type === "contact", WAIT, "bob names alice");
+    assert.equal((await bob.stop()).code, 0);
     await alice.closeStdin();
     assert.equal(await alice.exit(), 0);
     alice = startClient(["--identity", identity, "--server", address]);
@@ -365,8 +369,12 @@ Deno.test("names, contacts across restarts, safety numbers, presence, list hidin
       alice.out().slice(restart),
       new RegExp(`^bob\\s+${bobId}\\s+disconnected\\s+last seen `, "m"),
     );
-    await bob.command(`connect ${aliceId}`);
+    // Bob comes back: each side has the other as a contact, so they find each other by
+    // themselves (the newcomer asks the server at once) and alice announces it.
+    bob = ClientProcess.start({ servers: [address], ephemeral: false, args: bobArgs });
+    assert.equal(await bob.registered(), bobId);
     await waitFor(() => /^bob is online \(udp /m.test(alice.out()), "presence", alice.out);
+    await bob.waitFor((e) => e.type === "presence" && e.name === "alice", WAIT, "bob sees alice");
     await alice.closeStdin();
     assert.equal(await alice.exit(), 0);
   } finally {
