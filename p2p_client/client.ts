@@ -109,7 +109,10 @@ export class P2PClient {
       now: this.#now,
       sendUdp: (bytes, to) => this.#mux.send(bytes, to),
       sendRelay: (target, bytes) => this.#session.sendRelay(target, bytes),
-      emit: options.emit,
+      emit: (event) => {
+        if (this.#sending) this.#sending.push(event);
+        else options.emit(event);
+      },
       createChannel: options.createChannel,
       frames: options.frames,
       randomNonce: () => crypto.getRandomValues(new Uint8Array(8)),
@@ -181,6 +184,8 @@ export class P2PClient {
   }
 
   #lastServerState = "";
+  /** Events of the peer links held while `send` runs (see there). */
+  #sending: ClientEvent[] | undefined;
 
   /** Emits a `server` event when the state, server or reason changed. */
   #serverState(
@@ -317,8 +322,18 @@ export class P2PClient {
       return undefined;
     }
     const id = this.#nextMessageId++;
-    this.#options.emit({ type: "sent", peer, messageId: id });
-    link.send(id, new TextEncoder().encode(text));
+    // `sent` only for a message that was accepted: one refused at once (peer disconnected, queue
+    // full, too large) gets its error alone, not "queued" then "not sent".
+    const during: ClientEvent[] = [];
+    this.#sending = during;
+    try {
+      link.send(id, new TextEncoder().encode(text));
+    } finally {
+      this.#sending = undefined;
+    }
+    const refused = during.some((event) => event.type === "error" && event.messageId === id);
+    if (!refused) this.#options.emit({ type: "sent", peer, messageId: id });
+    for (const event of during) this.#options.emit(event);
     return id;
   }
 

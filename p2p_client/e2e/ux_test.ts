@@ -404,3 +404,31 @@ Deno.test("an offline ID: the cause (unknown-peer) comes before the message it f
     await client.dispose();
   }
 });
+
+Deno.test("a message refused at once is reported once: no 'queued' before 'not sent'", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const a = ClientProcess.start({ servers });
+  const b = ClientProcess.start({ servers });
+  try {
+    await a.registered();
+    const bId = await b.registered();
+    await a.command(`connect ${bId}`);
+    await a.waitFor((e) => e.type === "peer" && e.state === "direct", WAIT, "direct");
+    assert.equal((await b.stop()).code, 0);
+    await a.waitFor((e) => e.type === "peer" && e.state === "disconnected", WAIT, "b left");
+    await a.command(`send ${bId} too late`);
+    const error = await a.waitFor(
+      (e) => e.type === "error" && e.messageId !== undefined,
+      WAIT,
+      "not sent",
+    );
+    assert.match(String(error.message), /not sent: peer \S+ is disconnected/);
+    await a.command("id");
+    await a.waitFor((e) => e.type === "id", WAIT, "later output");
+    assert.ok(!a.events.some((e) => e.type === "sent" && e.messageId === error.messageId));
+  } finally {
+    await b.dispose();
+    await a.dispose();
+  }
+});
