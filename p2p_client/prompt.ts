@@ -400,7 +400,7 @@ export class Prompt {
         if (!event.hadText) this.#pushText("(Ctrl-C clears the line; Ctrl-D or exit quits)");
         return false;
       case "eof":
-        this.#write("\r\n");
+        this.#write(this.#render() + "\r\n");
         this.#end("exit");
         return true;
       case "redraw-screen":
