@@ -171,6 +171,16 @@ async function run(settings: ClientSettings): Promise<number> {
       log: (message) => logger.debug(message),
     });
     const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+    if (terminal && !settings.json) {
+      // Whatever ends the process, the terminal is not left in raw mode.
+      globalThis.addEventListener("unload", () => {
+        try {
+          Deno.stdin.setRaw(false);
+        } catch {
+          // not a terminal any more
+        }
+      });
+    }
     const prompt = new Prompt(client, {
       io,
       terminal,
