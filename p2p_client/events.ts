@@ -101,7 +101,7 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
     case "delivered":
       return `message ${event.messageId} delivered to ${label(event.peer)}`;
     case "error":
-      return `error (${event.code}): ${event.message}`;
+      return `error (${event.code}): ${event.message}${errorHint(event.code, event.message)}`;
     case "id":
       return event.id;
     case "peers":
@@ -142,6 +142,25 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
     case "info":
       return event.text;
   }
+}
+
+/** What to do about an error, where its message does not say it already. */
+const ERROR_HINTS: Record<string, string> = {
+  "unknown-peer": "check the ID, or connect again once it is online",
+  "replaced": "another client took this identity: run one client per identity (--identity PATH)",
+  "rate-limited": "slow down, then try again",
+  "server-full": "try again later, or another server with --server HOST:PORT",
+  "too-many-connections": "close other clients on this address, or try again later",
+};
+
+function errorHint(code: string, message: string): string {
+  const hint = ERROR_HINTS[code];
+  if (
+    !hint || /:\s*(use|run|check|try|choose|type)\b|\(connect again\)|keep trying/.test(message)
+  ) {
+    return "";
+  }
+  return ` (${hint})`;
 }
 
 function formatServerState(

@@ -44,3 +44,23 @@ Deno.test("text events show names where IDs are, and server states say why", () 
     /^\[cdcdcdcd…\] a\n  ┆ b$/,
   );
 });
+
+Deno.test("errors say what to do", () => {
+  assert.equal(
+    formatTextEvent({
+      type: "error",
+      code: "unknown-peer",
+      message: "no client with that ID is online",
+    }),
+    "error (unknown-peer): no client with that ID is online (check the ID, or connect again once it is online)",
+  );
+  // A message that already says what to do gets no second hint.
+  assert.equal(
+    formatTextEvent({
+      type: "error",
+      code: "unknown-peer",
+      message: 'not connected to x: use "connect x" first',
+    }),
+    'error (unknown-peer): not connected to x: use "connect x" first',
+  );
+});
