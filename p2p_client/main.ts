@@ -13,7 +13,7 @@ import {
 import { buildCli, type ClientSettings, resolveServers } from "./cli.ts";
 import { createChannelFactory } from "./channel_factory.ts";
 import { P2PClient } from "./client.ts";
-import type { ClientEvent } from "./events.ts";
+import { type ClientEvent, formatTextEvent } from "./events.ts";
 import { defaultIdentityPath, loadOrCreateIdentity } from "./identity_store.ts";
 import { acquireIdentityLock, type IdentityLock, IdentityLockedError } from "./identity_lock.ts";
 import { ContactBook, ContactsError, contactsPathFor } from "./contacts.ts";
@@ -151,8 +151,8 @@ async function run(settings: ClientSettings): Promise<number> {
       }
       if (prompt.outputClosed) {
         // Nobody reads stdout any more: what happens to messages still goes to stderr.
-        if (event.type === "error" && event.messageId !== undefined) {
-          writeStderr(`message ${event.messageId}: ${event.message}\n`);
+        if ("messageId" in event && event.messageId !== undefined && event.type !== "sent") {
+          writeStderr(formatTextEvent(event) + "\n");
         }
         return;
       }

@@ -122,6 +122,8 @@ export class Prompt {
   #serverState: ServerState = "connecting";
   #server: { address: string | null; reason: string | null } = { address: null, reason: null };
   readonly #online = new Set<string>();
+  /** Peers that left (closed, timed out): hidden from `list` unless contacts or `--all`. */
+  readonly #gone = new Set<string>();
   /** Resolves when the user typed `exit`/`quit`, pressed Ctrl-D, input ended, or output closed. */
   readonly finished: Promise<PromptEnd>;
 
@@ -290,6 +292,12 @@ export class Prompt {
     } else if (event.type === "peer") {
       if (event.state === "disconnected") this.#online.delete(event.peer);
       else if (event.state !== "connecting") this.#online.add(event.peer);
+      // Gone: closed, or back to `connecting` because it left (the event says why).
+      if (isUp(event.state)) this.#gone.delete(event.peer);
+      else if (event.state === "disconnected" || event.reason) {
+        this.#gone.add(event.peer);
+        this.#online.delete(event.peer);
+      }
       if (event.state !== "connecting" && event.state !== "disconnected") {
         this.#options.contacts?.markSeen(event.peer, this.#wallClock());
       }
@@ -514,7 +522,10 @@ export class Prompt {
       const name = contacts?.nameOf(row.peer);
       return name === undefined ? row : { ...row, name };
     });
-    const shown = rows.filter((row) => all || row.state !== "disconnected" || row.name);
+    const shown = rows.filter((row) =>
+      all || row.name !== undefined ||
+      (row.state !== "disconnected" && !(this.#gone.has(row.peer) && !isUp(row.state)))
+    );
     if (contacts) {
       const listed = new Set(rows.map((row) => row.peer));
       for (const contact of contacts.list()) {
