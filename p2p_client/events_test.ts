@@ -39,9 +39,9 @@ Deno.test("text events show names where IDs are, and server states say why", () 
     }),
     /server 127\.0\.0\.1:1 unreachable: Connection refused \(retrying; check the address/,
   );
-  assert.match(
+  assert.equal(
     formatTextEvent({ type: "message", from: B, text: "a\nb" }),
-    /^\[cdcdcdcd…\] a\n  ┆ b$/,
+    "[cdcdcdcd…] a\n  ┆ b",
   );
 });
 
