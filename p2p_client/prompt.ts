@@ -480,8 +480,7 @@ export class Prompt {
           address: this.#server.address,
           reason: this.#server.reason,
           pendingMessages: this.#target.pendingMessages,
-          connectedPeers: this.#target.list().filter((row) => row.state !== "disconnected")
-            .length,
+          connectedPeers: this.#target.list().filter((row) => isUp(row.state)).length,
           contacts: contacts?.size ?? 0,
         });
         return;
