@@ -124,6 +124,8 @@ export class Prompt {
   readonly #online = new Set<string>();
   /** Peers that left (closed, timed out): hidden from `list` unless contacts or `--all`. */
   readonly #gone = new Set<string>();
+  /** Peers the user asked for in this session (`connect`, `send`): listed while connecting. */
+  readonly #requested = new Set<string>();
   /** Resolves when the user typed `exit`/`quit`, pressed Ctrl-D, input ended, or output closed. */
   readonly finished: Promise<PromptEnd>;
 
@@ -495,9 +497,12 @@ export class Prompt {
           });
           return;
         }
+        this.#requested.add(command.peer);
+        this.#gone.delete(command.peer);
         this.#target.connect(command.peer);
         return;
       case "send":
+        this.#requested.add(command.peer);
         this.#target.send(command.peer, command.text);
         return;
       case "name":
@@ -521,9 +526,11 @@ export class Prompt {
       const name = contacts?.nameOf(row.peer);
       return name === undefined ? row : { ...row, name };
     });
+    // Shown: contacts, peers with a path, and peers the user is connecting to; hidden (unless
+    // --all): peers that left, and peers remembered from an earlier run that are not back.
     const shown = rows.filter((row) =>
-      all || row.name !== undefined ||
-      (row.state !== "disconnected" && !(this.#gone.has(row.peer) && !isUp(row.state)))
+      all || row.name !== undefined || isUp(row.state) ||
+      (row.state === "connecting" && this.#requested.has(row.peer) && !this.#gone.has(row.peer))
     );
     if (contacts) {
       const listed = new Set(rows.map((row) => row.peer));
