@@ -7,13 +7,15 @@
 import type { AckFrame, DataFrame } from "../shared/peer/frames.ts";
 import { ReliableChannel } from "./reliable/reliable_channel.ts";
 import type { MessageChannel, MessageChannelFactory } from "./link_frames.ts";
+import type { Runtime } from "../shared/runtime/mod.ts";
 
 /**
- * A factory of reliable channels on clock `now`.
+ * A factory of reliable channels on the runtime's clock, each with a random stream ID.
  *
  * @example
  * ```ts
- * const factory = createChannelFactory(Date.now);
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
+ * const factory = createChannelFactory(systemRuntime);
  * const channel = factory({
  *   send: () => {},
  *   deliver: () => {},
@@ -23,10 +25,13 @@ import type { MessageChannel, MessageChannelFactory } from "./link_frames.ts";
  * channel.close(new Error("example over"));
  * ```
  */
-export function createChannelFactory(now: () => number): MessageChannelFactory {
+export function createChannelFactory(runtime: Runtime): MessageChannelFactory {
+  const now = () => runtime.now();
   return (hooks): MessageChannel => {
+    const random = runtime.randomBytes(4);
     const channel = new ReliableChannel({
       now,
+      streamId: new DataView(random.buffer, random.byteOffset, 4).getUint32(0),
       send: hooks.send,
       deliver: hooks.deliver,
       onAcknowledged: hooks.onAcknowledged,

@@ -16,38 +16,43 @@ import { formatUdpAddress, type PathManagerOptions } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
 import { type Registration, ServerSession } from "./server_session.ts";
 import { type StunBindingCodec, StunClient } from "./stun_client.ts";
-import { type DatagramSocket, UdpMux } from "./udp_mux.ts";
+import { UdpMux } from "./udp_mux.ts";
+import { type Runtime, sleep } from "../shared/runtime/mod.ts";
+import { createChannelFactory } from "./channel_factory.ts";
+import { linkFrameCodec } from "./link_frame_codec.ts";
+import { stunBindingCodec } from "./stun_codec.ts";
+import { DeadlineTimer } from "./deadline_timer.ts";
 
-/** Everything a {@linkcode P2PClient} is built from. */
+/**
+ * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
+ * (clock, timers, randomness, the UDP socket and the TCP connections); nothing reads process
+ * globals, so several clients run in one process on virtual time.
+ */
 export interface P2PClientOptions {
+  /** Clock, timers, randomness and network. */
+  runtime: Runtime;
   /** Our identity. */
   identity: Identity;
   /** Rendezvous servers (TCP signaling addresses), in order. */
   servers: ServerAddress[];
-  /** The bound UDP socket. */
-  socket: DatagramSocket;
-  /** The host the socket is bound to (`0.0.0.0` for all). */
-  bindHost: string;
-  /** Lists network interface addresses (default `Deno.networkInterfaces`). */
+  /** Where to bind the UDP socket (default `0.0.0.0`, port 0: any). */
+  bind?: { hostname?: string; port?: number };
+  /** Lists network interface addresses for local candidates (default: none). */
   networkInterfaces?: () => InterfaceAddress[];
-  /** Receives every event. */
-  emit: (event: ClientEvent) => void;
-  /** The reliable channel factory (needs the clock). */
-  createChannel: MessageChannelFactory;
-  /** The frame codec. */
-  frames: LinkFrameCodec;
-  /** The STUN codec; without one the client does not learn its public endpoint. */
-  stunCodec?: StunBindingCodec;
-  /** Clock, ms (default `Date.now`). */
-  now?: () => number;
+  /** Receives every event (more listeners: {@linkcode P2PClient.on}). */
+  emit?: (event: ClientEvent) => void;
+  /** The reliable channel factory (default: `p2p_client/reliable/` on the runtime's clock). */
+  createChannel?: MessageChannelFactory;
+  /** The frame codec (default `linkFrameCodec`). */
+  frames?: LinkFrameCodec;
+  /** The STUN codec (default `stunBindingCodec`); `null`: do not learn the public endpoint. */
+  stunCodec?: StunBindingCodec | null;
   /** Never use direct paths. */
   relayOnly?: boolean;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
   /** Debug log. */
   log?: (message: string) => void;
-  /** Timer period, ms (default 20). */
-  tickMs?: number;
 }
 
 const RECONNECT_RETRY_MS = 1000;
@@ -58,63 +63,89 @@ const RECONNECT_RETRIES = 10;
  *
  * @example
  * ```ts
- * // const client = new P2PClient(options);
- * // client.start();
- * // client.connect(peerId);
- * // const id = client.send(peerId, "hello");
- * // await client.shutdown(10_000);
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
+ * import { Identity } from "../shared/identity/mod.ts";
+ * const client = new P2PClient({
+ *   runtime: systemRuntime,
+ *   identity: await Identity.generate(),
+ *   servers: [{ host: "127.0.0.1", port: 3478 }],
+ *   bind: { hostname: "127.0.0.1" },
+ * });
+ * const unsubscribe = client.on((event) => console.log(event.type));
+ * client.start();
+ * await client.shutdown(1000);
+ * unsubscribe();
  * ```
  */
 export class P2PClient {
   readonly #options: P2PClientOptions;
+  readonly #runtime: Runtime;
   readonly #now: () => number;
+  readonly #listeners = new Set<(event: ClientEvent) => void>();
+  readonly #bindHost: string;
+  readonly #timer: DeadlineTimer;
   readonly #mux: UdpMux;
   readonly #session: ServerSession;
   readonly #stun: StunClient | undefined;
   readonly #peers: PeerTable;
   #nextMessageId = 1;
-  #ticker: ReturnType<typeof setInterval> | undefined;
   #requestCounter = 0;
   readonly #connectRequests = new Map<string, { peer: string; retries: number }>();
   readonly #reintroduceAt = new Map<string, number>();
   #everRegistered = false;
 
   /**
-   * Builds a client (call {@linkcode P2PClient.start}).
+   * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
+   * {@linkcode P2PClient.start}.
    *
    * @example
    * ```ts
-   * // new P2PClient({ identity, servers, socket, bindHost: "0.0.0.0", emit, createChannel, frames, stunCodec });
+   * // new P2PClient({ runtime, identity, servers });
    * ```
    */
   constructor(options: P2PClientOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
-    this.#mux = new UdpMux(options.socket, {
-      stun: (bytes, from) => this.#stun?.receive(bytes, from),
+    const runtime = this.#runtime = options.runtime;
+    this.#now = () => runtime.now();
+    this.#bindHost = options.bind?.hostname ?? "0.0.0.0";
+    const emit = (event: ClientEvent) => this.#emit(event);
+    const socket = runtime.net.listenDatagram({
+      hostname: this.#bindHost,
+      port: options.bind?.port ?? 0,
+    });
+    const stunCodec = options.stunCodec === undefined ? stunBindingCodec : options.stunCodec;
+    this.#timer = new DeadlineTimer(runtime, () => this.#tick());
+    this.#mux = new UdpMux(socket, {
+      stun: (bytes, from) => {
+        this.#stun?.receive(bytes, from);
+        this.#arm();
+      },
       peer: (bytes, _type, from) => this.#peers.dispatch(bytes, { kind: "udp", address: from }),
     });
-    this.#stun = options.stunCodec && new StunClient({
-      codec: options.stunCodec,
-      send: (bytes, to) => this.#mux.send(bytes, to),
-      onMapped: (address) => options.log?.(`STUN mapped address ${formatUdpAddress(address)}`),
-      onFailure: (reason) => options.log?.(reason),
-      now: this.#now,
-    });
+    this.#stun = stunCodec
+      ? new StunClient({
+        codec: stunCodec,
+        send: (bytes, to) => this.#mux.send(bytes, to),
+        onMapped: (address) => options.log?.(`STUN mapped address ${formatUdpAddress(address)}`),
+        onFailure: (reason) => options.log?.(reason),
+        now: this.#now,
+        randomTransactionId: () => runtime.randomBytes(12),
+      })
+      : undefined;
     this.#peers = new PeerTable({
       identity: options.identity,
-      now: this.#now,
+      runtime,
       sendUdp: (bytes, to) => this.#mux.send(bytes, to),
       sendRelay: (target, bytes) => this.#session.sendRelay(target, bytes),
-      emit: options.emit,
-      createChannel: options.createChannel,
-      frames: options.frames,
-      randomNonce: () => crypto.getRandomValues(new Uint8Array(8)),
+      emit,
+      createChannel: options.createChannel ?? createChannelFactory(runtime),
+      frames: options.frames ?? linkFrameCodec,
       pathOptions: options.pathOptions,
       relayOnly: options.relayOnly,
       log: options.log,
     });
     this.#session = new ServerSession({
+      runtime,
       servers: options.servers,
       identity: options.identity,
       localAddresses: () => this.#localAddresses(),
@@ -122,13 +153,38 @@ export class P2PClient {
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
         this.#stun?.pause();
-        options.emit({ type: "disconnected", server, reason });
+        emit({ type: "disconnected", server, reason });
       },
       onAttemptFailed: (server, reason) =>
         options.log?.(`cannot register with ${server}: ${reason}`),
-      onFatal: (code, message) => options.emit({ type: "error", code, message }),
-      now: this.#now,
+      onFatal: (code, message) => emit({ type: "error", code, message }),
     });
+  }
+
+  /**
+   * Subscribes to every event (see {@linkcode ClientEvent}); returns the unsubscribe function.
+   * Listeners run synchronously, in subscription order, after the `emit` option.
+   *
+   * @example
+   * ```ts
+   * // const off = client.on((event) => { if (event.type === "message") console.log(event.text); });
+   * // off();
+   * ```
+   */
+  on(listener: (event: ClientEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: ClientEvent): void {
+    this.#options.emit?.(event);
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#options.log?.(`event listener failed: ${error}`);
+      }
+    }
   }
 
   /** Our peer ID. */
@@ -171,7 +227,7 @@ export class P2PClient {
   start(): void {
     this.#mux.start();
     this.#session.start();
-    this.#ticker = setInterval(() => this.#tick(), this.#options.tickMs ?? 20);
+    this.#arm();
   }
 
   /**
@@ -184,7 +240,7 @@ export class P2PClient {
    */
   connect(peer: string): void {
     if (peer === this.id) {
-      this.#options.emit({
+      this.#emit({
         type: "error",
         code: "bad-argument",
         message: "cannot connect to oneself",
@@ -222,7 +278,7 @@ export class P2PClient {
   send(peer: string, text: string): number | undefined {
     const link = this.#peers.get(peer);
     if (!link) {
-      this.#options.emit({
+      this.#emit({
         type: "error",
         code: "unknown-peer",
         message: `not connected to ${peer}: use "connect ${peer}" first`,
@@ -231,7 +287,7 @@ export class P2PClient {
       return undefined;
     }
     const id = this.#nextMessageId++;
-    this.#options.emit({ type: "sent", peer, messageId: id });
+    this.#emit({ type: "sent", peer, messageId: id });
     link.send(id, new TextEncoder().encode(text));
     return id;
   }
@@ -260,15 +316,15 @@ export class P2PClient {
   async shutdown(timeoutMs: number): Promise<void> {
     const deadline = this.#now() + timeoutMs;
     while (this.pendingMessages > 0 && this.#now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(this.#runtime, 20);
     }
     for (const link of this.#peers.links()) {
       if (link.pendingMessages > 0) link.disconnect("client exiting before delivery");
     }
     for (const link of this.#peers.links()) link.close();
     // Give the CLOSE packets a moment to be sealed and sent.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    clearInterval(this.#ticker);
+    await sleep(this.#runtime, 20);
+    this.#timer.cancel();
     await this.#session.stop();
     await this.#mux.close();
   }
@@ -278,14 +334,14 @@ export class P2PClient {
     const serverHost = registration?.host ?? this.#options.servers[0]?.host ?? "";
     let interfaces: InterfaceAddress[] = [];
     try {
-      interfaces = (this.#options.networkInterfaces ?? Deno.networkInterfaces)();
+      interfaces = this.#options.networkInterfaces?.() ?? [];
     } catch (error) {
       this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
     }
     const includeLoopback = isLoopback(serverHost) ||
       this.#options.servers.every((s) => isLoopback(s.host));
     const found = localCandidates(interfaces, {
-      bindHost: this.#options.bindHost,
+      bindHost: this.#bindHost,
       port: this.#mux.port,
       includeLoopback,
     });
@@ -295,9 +351,9 @@ export class P2PClient {
 
   #onRegistered(registration: Registration): void {
     const registered = registration.registered;
-    this.#options.emit({ type: "registered", id: registered.id, server: registration.server });
+    this.#emit({ type: "registered", id: registered.id, server: registration.server });
     if (registered.id !== this.id) {
-      this.#options.emit({
+      this.#emit({
         type: "error",
         code: "id-mismatch",
         message: `server issued ${registered.id}, expected ${this.id}`,
@@ -309,6 +365,7 @@ export class P2PClient {
         registered.stunUsername,
         registered.stunPassword,
       );
+      this.#arm();
     }
     // Connect requests made while unregistered go out now; and a new server session knows
     // nothing of our brokered peers, so they are introduced again (retrying while they come back).
@@ -330,7 +387,7 @@ export class P2PClient {
   #onServerMessage(message: ServerMessage): void {
     switch (message.type) {
       case "endpoint":
-        this.#options.emit({ type: "endpoint", public: formatUdpAddress(message.public) });
+        this.#emit({ type: "endpoint", public: formatUdpAddress(message.public) });
         return;
       case "introduce":
         this.#onIntroduce(message);
@@ -368,7 +425,7 @@ export class P2PClient {
       this.#connectRequests.delete(message.requestId!);
       if (message.code === "unknown-peer" && request.retries > 0) {
         // After a server restart the peer may not be back yet.
-        setTimeout(() => {
+        this.#runtime.setTimer(() => {
           const link = this.#peers.get(request.peer);
           if (link && link.state !== "disconnected") {
             this.#requestConnect(request.peer, request.retries - 1);
@@ -378,7 +435,7 @@ export class P2PClient {
       }
       const link = this.#peers.get(request.peer);
       if (link && !link.publicKey) this.#peers.remove(request.peer);
-      this.#options.emit({
+      this.#emit({
         type: "error",
         code: message.code,
         message: message.message,
@@ -397,11 +454,16 @@ export class P2PClient {
       }
       if (link) return;
     }
-    this.#options.emit({ type: "error", code: message.code, message: message.message });
+    this.#emit({ type: "error", code: message.code, message: message.message });
   }
 
   #tick(): void {
     this.#stun?.tick();
-    this.#peers.tick();
+    this.#arm();
+  }
+
+  /** Arms the client's timer at the STUN client's next deadline (links keep their own). */
+  #arm(): void {
+    if (this.#stun) this.#timer.arm(this.#stun.nextDeadline());
   }
 }

@@ -33,8 +33,11 @@ export interface MessageChannelHooks {
   deliver(message: Uint8Array): void;
   /** The peer acknowledged message `id`. */
   onAcknowledged(id: number): void;
-  /** Messages `ids` could not be delivered. */
-  onFailure(error: Error, ids: number[]): void;
+  /**
+   * Messages `ids` were not acknowledged (some may have arrived); `neverSentIds` (a subset) were
+   * never sent at all, so they certainly did not arrive.
+   */
+  onFailure(error: Error, ids: number[], neverSentIds: number[]): void;
 }
 
 /** A reliable, ordered, exactly-once message channel to one peer. */

@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { clearImmediate, setImmediate } from "node:timers";
 import type { Identity } from "../shared/identity/mod.ts";
 import { HandshakeInitiator, type HandshakeResponse } from "../shared/peer/handshake.ts";
 import { encodePunch } from "../shared/peer/packet.ts";
@@ -18,6 +17,8 @@ import type { ClientEvent, PeerState, PeerSummary } from "./events.ts";
 import type { LinkFrameCodec, MessageChannel, MessageChannelFactory } from "./link_frames.ts";
 import { PathManager, type PathManagerOptions, type UdpAddress } from "./path_manager.ts";
 import { RingBuffer } from "./reliable/ring_buffer.ts";
+import type { Runtime } from "../shared/runtime/mod.ts";
+import { DeadlineTimer } from "./deadline_timer.ts";
 
 /** Where a packet came from: a UDP address, or the relay. */
 export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay" };
@@ -26,8 +27,8 @@ export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay
 export interface PeerLinkContext {
   /** Our identity. */
   identity: Identity;
-  /** Monotonic-enough clock, ms. */
-  now: () => number;
+  /** Clock, timers and randomness. */
+  runtime: Runtime;
   /** Sends a datagram on the shared UDP socket. */
   sendUdp: (bytes: Uint8Array, to: UdpAddress) => void;
   /** Sends a payload through the relay; false when not connected to a server. */
@@ -42,8 +43,6 @@ export interface PeerLinkContext {
   createChannel: MessageChannelFactory;
   /** The frame codec. */
   frames: LinkFrameCodec;
-  /** 8 random bytes for probe nonces. */
-  randomNonce: () => Uint8Array;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
   /** Never use direct paths (diagnostics / tests of the relay). */
@@ -98,8 +97,8 @@ export class PeerLink {
   #lastState: PeerState = "connecting";
   #lastPath: string | null = null;
   #rejected = 0;
-  #channelTimer: (() => void) | undefined;
-  #channelTimerAt = Infinity;
+  /** Runs {@linkcode PeerLink.tick} at the earliest deadline of the path, handshake and channel. */
+  readonly #timer: DeadlineTimer;
 
   /**
    * Creates the link of `peer` (state `connecting`).
@@ -112,7 +111,8 @@ export class PeerLink {
   constructor(peer: string, ctx: PeerLinkContext) {
     this.peer = peer;
     this.#ctx = ctx;
-    this.#path = new PathManager(ctx.now(), ctx.pathOptions);
+    this.#timer = new DeadlineTimer(ctx.runtime, () => this.#runTimers());
+    this.#path = new PathManager(ctx.runtime.now(), ctx.pathOptions);
     ctx.emit({ type: "peer", peer, state: "connecting", path: null });
   }
 
@@ -161,7 +161,7 @@ export class PeerLink {
    * ```
    */
   introduce(intro: Introduction): void {
-    const now = this.#ctx.now();
+    const now = this.#ctx.runtime.now();
     if (this.#publicKey && this.#publicKey.toHex() !== intro.publicKey.toHex()) {
       this.#ctx.log?.(`peer ${this.peer} changed keys; ignoring introduction`);
       return;
@@ -185,7 +185,7 @@ export class PeerLink {
         remoteId: this.peer,
         remotePublicKey: this.#publicKey,
         localIndex: index,
-        now: Date.now,
+        now: () => this.#ctx.runtime.wallClock(),
       });
     } catch (error) {
       this.#ctx.releaseIndex(index);
@@ -204,7 +204,7 @@ export class PeerLink {
 
   #sendInitOverRelay(): void {
     if (!this.#initiator || this.#session) return;
-    this.#initSentAt = this.#ctx.now();
+    this.#initSentAt = this.#ctx.runtime.now();
     this.#ctx.sendRelay(this.peer, this.#initiator.packet);
   }
 
@@ -279,39 +279,34 @@ export class PeerLink {
   }
 
   /**
-   * Runs the channel's timers (delayed ACKs, retransmissions) when they are due, not later. A
-   * deadline that is already due (an ACK owed for a completed message) runs from `setImmediate`:
-   * after the datagrams already waiting on the socket are processed, so a burst is acknowledged
-   * once at its end, and within tens of microseconds when nothing else waits. (`setTimeout(0)`
-   * would take a millisecond or two.)
+   * Arms the link's one timer at its earliest deadline: path probes and timeouts, the INIT
+   * resend, the channel's delayed ACKs and retransmissions. A deadline already due (an ACK owed
+   * for a completed message) runs from the runtime's `defer`: after the datagrams already
+   * waiting on the socket are processed, so a burst is acknowledged once at its end.
    */
   #armChannelTimer(): void {
-    const channel = this.#channel;
-    if (!channel) return;
-    const at = channel.nextDeadline();
-    if (!Number.isFinite(at) || at >= this.#channelTimerAt) return;
-    this.#cancelChannelTimer();
-    this.#channelTimerAt = at;
-    const run = () => {
-      this.#channelTimer = undefined;
-      this.#channelTimerAt = Infinity;
-      this.#channel?.tick();
+    if (this.#path.state === "disconnected") {
+      this.#timer.cancel();
+      return;
+    }
+    const now = this.#ctx.runtime.now();
+    let at = this.#path.nextDeadline(now);
+    if (this.#initiator && !this.#session) at = Math.min(at, this.#initSentAt + INIT_RESEND_MS);
+    if (this.#channel) at = Math.min(at, this.#channel.nextDeadline());
+    this.#timer.arm(at);
+  }
+
+  #runTimers(): void {
+    try {
+      this.tick();
+    } catch (error) {
+      this.#ctx.log?.(`peer ${this.peer}: ${(error as Error).message}`);
       this.#armChannelTimer();
-    };
-    const delay = at - this.#ctx.now();
-    if (delay <= 0) {
-      const immediate = setImmediate(run);
-      this.#channelTimer = () => clearImmediate(immediate);
-    } else {
-      const timeout = setTimeout(run, delay);
-      this.#channelTimer = () => clearTimeout(timeout);
     }
   }
 
   #cancelChannelTimer(): void {
-    this.#channelTimer?.();
-    this.#channelTimer = undefined;
-    this.#channelTimerAt = Infinity;
+    this.#timer.cancel();
   }
 
   #ensureChannel(): MessageChannel {
@@ -460,7 +455,7 @@ export class PeerLink {
       this.#rejected++;
       return;
     }
-    const now = this.#ctx.now();
+    const now = this.#ctx.runtime.now();
     if (source.kind === "udp") {
       this.#path.udpAuthenticated(source.address, now);
       if (!this.#path.directAddress) this.#noteUdp(source.address, false);
@@ -497,10 +492,10 @@ export class PeerLink {
 
   #probeAll(targets: readonly UdpAddress[]): void {
     if (this.#ctx.relayOnly || targets.length === 0) return;
-    const now = this.#ctx.now();
+    const now = this.#ctx.runtime.now();
     if (this.#session) {
       for (const target of targets) {
-        const nonce = this.#ctx.randomNonce();
+        const nonce = this.#ctx.runtime.randomBytes(8);
         this.#path.recordProbe(nonce.toHex(), target, now);
         this.#sendSealed(this.#ctx.frames.encodePathProbe(nonce), target);
       }
@@ -526,7 +521,7 @@ export class PeerLink {
    * ```
    */
   tick(): void {
-    const now = this.#ctx.now();
+    const now = this.#ctx.runtime.now();
     if (this.#path.state === "disconnected") return;
     this.#path.tick(now);
     this.#probeAll(this.#path.probeTargets(now));
@@ -590,6 +585,7 @@ export class PeerLink {
     }
     this.#path.disconnect(reason);
     this.#afterChange();
+    this.#cancelChannelTimer();
   }
 
   /**
@@ -624,5 +620,6 @@ export class PeerLink {
         ...(change ? { reason: change.reason } : {}),
       });
     }
+    this.#armChannelTimer();
   }
 }

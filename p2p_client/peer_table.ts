@@ -47,7 +47,7 @@ export class PeerTable {
     this.#ctx = ctx;
     this.#responder = new HandshakeResponder({
       identity: ctx.identity as Identity,
-      now: ctx.now,
+      now: () => ctx.runtime.now(),
       lookupPeer: (id) => this.#links.get(id)?.publicKey,
       allocateIndex: () => this.#allocateIndex(null),
     });
@@ -107,7 +107,8 @@ export class PeerTable {
 
   #allocateIndex(link: PeerLink | null): number {
     for (let attempt = 0; attempt < 100; attempt++) {
-      const index = crypto.getRandomValues(new Uint32Array(1))[0];
+      const bytes = this.#ctx.runtime.randomBytes(4);
+      const index = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
       if (index === 0 || this.#indexes.has(index)) continue;
       this.#indexes.set(index, link);
       return index;

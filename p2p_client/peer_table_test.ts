@@ -6,6 +6,7 @@ import { linkFrameCodec } from "./link_frame_codec.ts";
 import type { MessageChannel, MessageChannelHooks } from "./link_frames.ts";
 import { formatUdpAddress, type UdpAddress } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 
 /** A minimal stop-and-retransmit channel: one DATA frame per message, acked by seq. */
 function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): MessageChannel {
@@ -67,7 +68,7 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
     srttMs: undefined,
     pathChanged() {},
     close(reason) {
-      hooks.onFailure(reason, [...unacked.keys()]);
+      hooks.onFailure(reason, [...unacked.keys()], []);
       unacked.clear();
     },
   };
@@ -102,7 +103,7 @@ async function pair(
     const self = i;
     const table = new PeerTable({
       identity: identities[i],
-      now: Date.now,
+      runtime: systemRuntime,
       sendUdp: (bytes, to) => {
         if (net.udpBlocked || net.deadAddresses.has(formatUdpAddress(to))) return;
         const other = sides[1 - self];
@@ -123,7 +124,6 @@ async function pair(
       emit: (event) => events.push(event),
       createChannel: (hooks) => fakeChannel(hooks, maxUnacked),
       frames: linkFrameCodec,
-      randomNonce: () => crypto.getRandomValues(new Uint8Array(8)),
       pathOptions: {
         connectTimeoutMs: 400,
         directTimeoutMs: 600,
@@ -135,7 +135,7 @@ async function pair(
     });
     sides.push({ identity: identities[i], table, events, seenAs: addresses[i] });
   }
-  const now = Date.now();
+  const now = systemRuntime.now();
   for (let i = 0; i < 2; i++) {
     sides[i].table.getOrCreate(identities[1 - i].id).introduce({
       publicKey: identities[1 - i].publicKey,

@@ -15,6 +15,7 @@ import {
 } from "../shared/signaling/connection.ts";
 import type { Address, ClientMessage, ServerMessageOf } from "../shared/signaling/messages.ts";
 import { Backoff } from "./backoff.ts";
+import { type Runtime, type StreamConn, type TimerId, withTimeout } from "../shared/runtime/mod.ts";
 
 /** The current registration: which server, what it said, and the measured round trip. */
 export interface Registration {
@@ -46,14 +47,14 @@ export interface ServerSessionOptions {
   onAttemptFailed?: (server: string, reason: string) => void;
   /** Called when the session stops for good (replaced by a newer session of the same ID). */
   onFatal?: (code: string, message: string) => void;
-  /** Opens TCP connections (default `Deno.connect`). */
-  dial?: (options: { hostname: string; port: number }) => Promise<Deno.Conn>;
+  /** Clock, timers, randomness and the network (TCP connections come from `runtime.net`). */
+  runtime: Runtime;
+  /** Opens TCP connections (default `runtime.net.connect`). */
+  dial?: (options: { hostname: string; port: number }) => Promise<StreamConn>;
   /** Backoff between rounds of failed attempts. */
   backoff?: Backoff;
   /** Time allowed for connect + registration, ms (default 5000). */
   attemptTimeoutMs?: number;
-  /** Clock (default `Date.now`). */
-  now?: () => number;
 }
 
 /**
@@ -62,7 +63,9 @@ export interface ServerSessionOptions {
  * @example
  * ```ts
  * import { Identity } from "../shared/identity/mod.ts";
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
  * const session = new ServerSession({
+ *   runtime: systemRuntime,
  *   servers: [{ host: "127.0.0.1", port: 3478 }],
  *   identity: await Identity.generate(),
  *   localAddresses: () => [],
@@ -77,13 +80,13 @@ export interface ServerSessionOptions {
 export class ServerSession {
   readonly #options: ServerSessionOptions;
   readonly #backoff: Backoff;
-  readonly #now: () => number;
+  readonly #runtime: Runtime;
   #connection: SignalingConnection | undefined;
   #registration: Registration | undefined;
   #stopped = false;
   #running: Promise<void> | undefined;
   #wakeSleep: (() => void) | undefined;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #heartbeat: TimerId | undefined;
   #lastReceived = 0;
 
   /**
@@ -97,8 +100,8 @@ export class ServerSession {
   constructor(options: ServerSessionOptions) {
     if (options.servers.length === 0) throw new RangeError("no server to register with");
     this.#options = options;
-    this.#backoff = options.backoff ?? new Backoff();
-    this.#now = options.now ?? Date.now;
+    this.#runtime = options.runtime;
+    this.#backoff = options.backoff ?? new Backoff({ random: () => options.runtime.random() });
   }
 
   /** The current registration, or undefined while not registered. */
@@ -166,7 +169,7 @@ export class ServerSession {
     if (connection && !connection.isClosed) {
       try {
         connection.send({ type: "bye", reason: "client exit" });
-        await Promise.race([connection.flush(), new Promise((r) => setTimeout(r, 500))]);
+        await withTimeout(this.#runtime, connection.flush(), 500, "flush").catch(() => {});
       } catch {
         // closing anyway
       }
@@ -220,6 +223,7 @@ export class ServerSession {
         hostname: server.host,
         port: server.port,
         dial: this.#options.dial,
+        runtime: this.#runtime,
       });
       let gaveUp = false;
       // A connection that completes after the timeout is closed, never leaked.
@@ -227,18 +231,18 @@ export class ServerSession {
         if (gaveUp) late.close();
       }, () => {});
       try {
-        connection = await withTimeout(connecting, timeoutMs);
+        connection = await withTimeout(this.#runtime, connecting, timeoutMs, "answer");
       } catch (error) {
         gaveUp = true;
         throw error;
       }
-      const sentAt = this.#now();
+      const sentAt = this.#runtime.now();
       const registered = await connection.register(
         this.#options.identity,
         this.#options.localAddresses(),
         timeoutMs,
       );
-      const receivedAt = this.#now();
+      const receivedAt = this.#runtime.now();
       if (this.#stopped) {
         connection.close();
         return undefined;
@@ -261,20 +265,24 @@ export class ServerSession {
 
   async #serve(connection: SignalingConnection): Promise<string> {
     const heartbeatMs = this.#registration!.registered.heartbeatMs;
-    this.#lastReceived = this.#now();
+    this.#lastReceived = this.#runtime.now();
     let deadReason: string | undefined;
-    this.#heartbeat = setInterval(() => {
-      if (this.#now() - this.#lastReceived > heartbeatMs * 2.5) {
+    const periodMs = Math.max(200, Math.min(heartbeatMs, 5000));
+    const beat = () => {
+      if (this.#runtime.now() - this.#lastReceived > heartbeatMs * 2.5) {
+        this.#heartbeat = undefined;
         deadReason = "server silent";
         connection.close();
         return;
       }
-      connection.send({ type: "ping", t: this.#now() });
-    }, Math.max(200, Math.min(heartbeatMs, 5000)));
+      connection.send({ type: "ping", t: this.#runtime.now() });
+      this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
+    };
+    this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
     let byeReason: string | undefined;
     try {
       for await (const event of connection) {
-        this.#lastReceived = this.#now();
+        this.#lastReceived = this.#runtime.now();
         if (event.kind === "message") {
           const message = event.message;
           if (message.type === "ping") {
@@ -283,7 +291,7 @@ export class ServerSession {
           }
           if (message.type === "pong") {
             if (this.#registration) {
-              this.#registration.rttMs = Math.max(0, this.#now() - message.t);
+              this.#registration.rttMs = Math.max(0, this.#runtime.now() - message.t);
             }
             continue;
           }
@@ -296,7 +304,7 @@ export class ServerSession {
         this.#options.onEvent(event);
       }
     } finally {
-      clearInterval(this.#heartbeat);
+      this.#runtime.clearTimer(this.#heartbeat);
       this.#heartbeat = undefined;
     }
     return byeReason ?? deadReason ?? connection.closeReason ?? "connection closed";
@@ -304,29 +312,15 @@ export class ServerSession {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.#runtime.setTimer(() => {
         this.#wakeSleep = undefined;
         resolve();
       }, ms);
       this.#wakeSleep = () => {
-        clearTimeout(timer);
+        this.#runtime.clearTimer(timer);
         this.#wakeSleep = undefined;
         resolve();
       };
     });
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Deno.errors.TimedOut(`no answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { encodePunch } from "../shared/peer/packet.ts";
 import { stunBindingCodec } from "./stun_codec.ts";
 import { UdpMux } from "./udp_mux.ts";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 import type { UdpAddress } from "./path_manager.ts";
 
 Deno.test("UdpMux sorts STUN and peer packets from one socket and drops the rest", async () => {
   const received: { kind: string; from: UdpAddress; type?: number }[] = [];
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const socket = systemRuntime.net.listenDatagram({ hostname: "127.0.0.1", port: 0 });
   const mux = new UdpMux(socket, {
     stun: (_bytes, from) => received.push({ kind: "stun", from }),
     peer: (_bytes, type, from) => received.push({ kind: "peer", type, from }),

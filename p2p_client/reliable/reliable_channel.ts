@@ -70,9 +70,10 @@ export interface ReliableChannelOptions {
   /**
    * The channel failed (peer unreachable, protocol violation) or was closed with messages
    * outstanding: `undeliveredMessageIds` were not acknowledged (the peer may still have
-   * received some of them). Called at most once; the channel is closed afterwards.
+   * received some of them). `neverSentIds` is the subset of which not one byte was ever sent:
+   * those certainly did not arrive. Called at most once; the channel is closed afterwards.
    */
-  onFailure?: (error: Error, undeliveredMessageIds: number[]) => void;
+  onFailure?: (error: Error, undeliveredMessageIds: number[], neverSentIds: number[]) => void;
   /** Largest message sent or accepted (default 1 MiB). */
   maxMessageBytes?: number;
   /** Most messages queued or in flight, not yet acknowledged (default 1024). */
@@ -181,7 +182,9 @@ export class ReliableChannel {
   readonly #send: (frame: Uint8Array) => void;
   readonly #deliver: (message: Uint8Array) => void;
   readonly #onAcknowledged: ((messageId: number) => void) | undefined;
-  readonly #onFailure: ((error: Error, ids: number[]) => void) | undefined;
+  readonly #onFailure:
+    | ((error: Error, ids: number[], neverSentIds: number[]) => void)
+    | undefined;
   readonly #maxMessageBytes: number;
   readonly #maxQueuedMessages: number;
   readonly #maxQueuedBytes: number;
@@ -861,9 +864,14 @@ export class ReliableChannel {
       const id = (this.#flight.at(i) as Fragment).messageId;
       if (ids[ids.length - 1] !== id) ids.push(id);
     }
+    const neverSent: number[] = [];
     for (let i = 0; i < this.#pending.length; i++) {
-      const id = (this.#pending.at(i) as PendingMessage).id;
-      if (ids[ids.length - 1] !== id) ids.push(id);
+      const pending = this.#pending.at(i) as PendingMessage;
+      const id = pending.id;
+      if (ids[ids.length - 1] !== id) {
+        ids.push(id);
+        if (pending.offset === 0) neverSent.push(id);
+      }
     }
     this.#flight.clear();
     this.#pending.clear();
@@ -874,7 +882,7 @@ export class ReliableChannel {
     this.#rtoDeadline = undefined;
     this.#ptoDeadline = undefined;
     this.#ackDeadline = undefined;
-    if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids);
+    if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids, neverSent);
     return ids;
   }
 }

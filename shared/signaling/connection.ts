@@ -22,6 +22,7 @@ import {
 } from "./messages.ts";
 import { registrationSignedData } from "./registration.ts";
 import { WriteQueue } from "./write_queue.ts";
+import { type Runtime, type StreamConn, systemRuntime } from "../runtime/mod.ts";
 
 /** Something that arrived from the server: a control message or a relayed payload. */
 export type SignalingEvent =
@@ -42,8 +43,10 @@ export interface SignalingConnectOptions {
   hostname: string;
   /** Server TCP port. */
   port: number;
-  /** Opens the TCP connection (default `Deno.connect`); lets tests inject transports. */
-  dial?: (options: { hostname: string; port: number }) => Promise<Deno.Conn>;
+  /** Opens the TCP connection (default `runtime.net.connect`); lets tests inject transports. */
+  dial?: (options: { hostname: string; port: number }) => Promise<StreamConn>;
+  /** Clock, timers and network (default {@linkcode systemRuntime}). */
+  runtime?: Runtime;
   /** Events buffered before reading pauses (default 4096). */
   maxBufferedEvents?: number;
 }
@@ -88,7 +91,8 @@ const READ_BUFFER_BYTES = 64 * 1024;
  * ```
  */
 export class SignalingConnection {
-  readonly #conn: Deno.Conn;
+  readonly #conn: StreamConn;
+  readonly #runtime: Runtime;
   readonly #queue: WriteQueue;
   readonly #decoder = new FrameDecoder();
   readonly #maxBuffered: number;
@@ -111,9 +115,10 @@ export class SignalingConnection {
    * ```
    */
   static async connect(options: SignalingConnectOptions): Promise<SignalingConnection> {
-    const dial = options.dial ?? ((o) => Deno.connect({ ...o, transport: "tcp" }));
+    const runtime = options.runtime ?? systemRuntime;
+    const dial = options.dial ?? ((o) => runtime.net.connect(o));
     const conn = await dial({ hostname: options.hostname, port: options.port });
-    return new SignalingConnection(conn, options.maxBufferedEvents);
+    return new SignalingConnection(conn, options.maxBufferedEvents, runtime);
   }
 
   /**
@@ -126,8 +131,9 @@ export class SignalingConnection {
    * conn.close();
    * ```
    */
-  constructor(conn: Deno.Conn, maxBufferedEvents = 4096) {
+  constructor(conn: StreamConn, maxBufferedEvents = 4096, runtime: Runtime = systemRuntime) {
     this.#conn = conn;
+    this.#runtime = runtime;
     this.#maxBuffered = maxBufferedEvents;
     this.#queue = new WriteQueue(conn, { onError: () => this.#shutdown("write failed") });
     this.closed = this.#readLoop();
@@ -218,17 +224,17 @@ export class SignalingConnection {
    * ```
    */
   async next(timeoutMs?: number): Promise<SignalingEvent | undefined> {
-    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    const deadline = timeoutMs === undefined ? Infinity : this.#runtime.now() + timeoutMs;
     while (this.#eventHead >= this.#events.length) {
       if (this.#closed) return undefined;
-      const remaining = deadline - Date.now();
+      const remaining = deadline - this.#runtime.now();
       if (remaining <= 0) throw new Deno.errors.TimedOut("no signaling event in time");
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: number | undefined;
       await new Promise<void>((resolve) => {
         this.#waiter = resolve;
-        if (remaining !== Infinity) timer = setTimeout(resolve, remaining);
+        if (remaining !== Infinity) timer = this.#runtime.setTimer(resolve, remaining);
       });
-      clearTimeout(timer);
+      this.#runtime.clearTimer(timer);
       this.#waiter = null;
     }
     const event = this.#events[this.#eventHead];
@@ -263,9 +269,9 @@ export class SignalingConnection {
     type: T,
     timeoutMs: number,
   ): Promise<ServerMessageOf<T>> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.#runtime.now() + timeoutMs;
     for (;;) {
-      const event = await this.next(Math.max(1, deadline - Date.now()));
+      const event = await this.next(Math.max(1, deadline - this.#runtime.now()));
       if (event === undefined) {
         throw new SignalingRequestError(
           `connection closed while waiting for ${type}: ${this.#closeReason ?? "closed"}`,
@@ -303,7 +309,7 @@ export class SignalingConnection {
     localAddresses: Address[],
     timeoutMs = 10_000,
   ): Promise<ServerMessageOf<"registered">> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.#runtime.now() + timeoutMs;
     this.send({
       type: "hello",
       version: SIGNALING_VERSION,
@@ -314,7 +320,7 @@ export class SignalingConnection {
       registrationSignedData(Uint8Array.fromBase64(challenge.nonce)),
     );
     this.send({ type: "register", signature: signature.toBase64(), localAddresses });
-    return await this.waitFor("registered", Math.max(1, deadline - Date.now()));
+    return await this.waitFor("registered", Math.max(1, deadline - this.#runtime.now()));
   }
 
   /**
