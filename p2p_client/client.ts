@@ -1,7 +1,15 @@
 /**
  * The P2P client: one UDP socket, the server session, STUN, and a table of independent peer
  * links. Commands (`connect`, `send`, `list`, `id`) come from the prompt or script; everything
- * that happens is reported as {@linkcode ClientEvent}s.
+ * that happens is reported as {@linkcode ClientEvent}s (`emit` option, or
+ * {@linkcode P2PClient.on}).
+ *
+ * It is built from one injected runtime, an identity and a config, and reads no process globals,
+ * so a simulator runs several real clients and the real server in one process on virtual time.
+ *
+ * Peers are re-introduced automatically: a peer we have messages for or had a session with is
+ * asked for again after it left, after our server connection came back, and after a stalled
+ * session (with backoff from 1 s to 15 s while the server says it is not online).
  *
  * @module
  */
@@ -22,6 +30,10 @@ import { createChannelFactory } from "./channel_factory.ts";
 import { linkFrameCodec } from "./link_frame_codec.ts";
 import { stunBindingCodec } from "./stun_codec.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
+import { classifyPacket } from "./inbound_packet.ts";
+import { ReceivedWindow } from "./received_window.ts";
+import { type ClientStore, SAVE_DELAY_MS, type StoredMessage } from "./client_store.ts";
+import type { UdpAddress } from "./path_manager.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -51,12 +63,28 @@ export interface P2PClientOptions {
   relayOnly?: boolean;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
+  /** Time allowed for each message's outcome, ms (default 30,000). */
+  deliveryTimeoutMs?: number;
+  /**
+   * Where unconfirmed messages and recently received message IDs survive a restart (default:
+   * nowhere, as with `--ephemeral`).
+   */
+  store?: ClientStore;
   /** Debug log. */
   log?: (message: string) => void;
 }
 
-const RECONNECT_RETRY_MS = 1000;
-const RECONNECT_RETRIES = 10;
+/** First retry of an introduction the server could not make (peer not online), ms. */
+const INTRODUCTION_RETRY_MS = 1000;
+/** Longest pause between introduction retries, ms. */
+const MAX_INTRODUCTION_RETRY_MS = 15_000;
+
+interface IntroductionWanted {
+  timer: number | undefined;
+  delayMs: number;
+  /** Asked for by the user (`connect`): an unknown peer is then reported and forgotten. */
+  byUser: boolean;
+}
 
 /**
  * The client.
@@ -84,15 +112,19 @@ export class P2PClient {
   readonly #listeners = new Set<(event: ClientEvent) => void>();
   readonly #bindHost: string;
   readonly #timer: DeadlineTimer;
+  readonly #saveTimer: DeadlineTimer;
   readonly #mux: UdpMux;
   readonly #session: ServerSession;
   readonly #stun: StunClient | undefined;
   readonly #peers: PeerTable;
+  readonly #received = new ReceivedWindow();
   #nextMessageId = 1;
   #requestCounter = 0;
-  readonly #connectRequests = new Map<string, { peer: string; retries: number }>();
-  readonly #reintroduceAt = new Map<string, number>();
-  #everRegistered = false;
+  /** Connect request ID → peer. */
+  readonly #connectRequests = new Map<string, string>();
+  readonly #wanted = new Map<string, IntroductionWanted>();
+  #publicEndpoint: UdpAddress | undefined;
+  #stopped = false;
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -115,18 +147,22 @@ export class P2PClient {
     });
     const stunCodec = options.stunCodec === undefined ? stunBindingCodec : options.stunCodec;
     this.#timer = new DeadlineTimer(runtime, () => this.#tick());
+    this.#saveTimer = new DeadlineTimer(runtime, () => this.#save());
     this.#mux = new UdpMux(socket, {
       stun: (bytes, from) => {
         this.#stun?.receive(bytes, from);
         this.#arm();
       },
-      peer: (bytes, _type, from) => this.#peers.dispatch(bytes, { kind: "udp", address: from }),
+      peer: (packet, from) => this.#peers.dispatch(packet, { kind: "udp", address: from }),
     });
     this.#stun = stunCodec
       ? new StunClient({
         codec: stunCodec,
         send: (bytes, to) => this.#mux.send(bytes, to),
-        onMapped: (address) => options.log?.(`STUN mapped address ${formatUdpAddress(address)}`),
+        onMapped: (address) => {
+          options.log?.(`STUN mapped address ${formatUdpAddress(address)}`);
+          this.#learnedEndpoint(address);
+        },
         onFailure: (reason) => options.log?.(reason),
         now: this.#now,
         randomTransactionId: () => runtime.randomBytes(12),
@@ -140,6 +176,15 @@ export class P2PClient {
       emit,
       createChannel: options.createChannel ?? createChannelFactory(runtime),
       frames: options.frames ?? linkFrameCodec,
+      firstTime: (peer, uid) => {
+        const first = this.#received.firstTime(peer, uid);
+        if (first) this.#scheduleSave();
+        return first;
+      },
+      requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
+      localCandidates: () => this.#candidates(),
+      onOutboxChange: () => this.#scheduleSave(),
+      deliveryTimeoutMs: options.deliveryTimeoutMs,
       pathOptions: options.pathOptions,
       relayOnly: options.relayOnly,
       log: options.log,
@@ -158,7 +203,9 @@ export class P2PClient {
       onAttemptFailed: (server, reason) =>
         options.log?.(`cannot register with ${server}: ${reason}`),
       onFatal: (code, message) => emit({ type: "error", code, message }),
+      log: options.log,
     });
+    this.#restore();
   }
 
   /**
@@ -202,7 +249,7 @@ export class P2PClient {
     return this.#peers.ids;
   }
 
-  /** Messages not yet acknowledged or reported failed, over all peers. */
+  /** Messages without an outcome yet, over all peers. */
   get pendingMessages(): number {
     let total = 0;
     for (const link of this.#peers.links()) total += link.pendingMessages;
@@ -214,6 +261,11 @@ export class P2PClient {
     let total = 0;
     for (const link of this.#peers.links()) total += link.rejectedPackets;
     return total;
+  }
+
+  /** True while registered with a server. */
+  get registered(): boolean {
+    return this.#session.registration !== undefined;
   }
 
   /**
@@ -231,7 +283,8 @@ export class P2PClient {
   }
 
   /**
-   * Asks the server to broker a connection to `peer`.
+   * Asks the server to broker a connection to `peer` (again: refreshes its candidates and
+   * restarts punching).
    *
    * @example
    * ```ts
@@ -247,14 +300,49 @@ export class P2PClient {
       });
       return;
     }
-    // Asking again for a known peer refreshes its candidates and restarts punching.
     this.#peers.getOrCreate(peer);
-    this.#requestConnect(peer, 0);
+    this.#wantIntroduction(peer, true);
   }
 
-  #requestConnect(peer: string, retries: number): void {
+  /** Keeps asking the server to introduce `peer` until it does (or the link is not wanted). */
+  #wantIntroduction(peer: string, byUser: boolean): void {
+    if (this.#stopped) return;
+    const existing = this.#wanted.get(peer);
+    if (existing) {
+      existing.byUser ||= byUser;
+      if (byUser) {
+        // The user asked now: ask now.
+        this.#runtime.clearTimer(existing.timer);
+        existing.timer = undefined;
+        existing.delayMs = INTRODUCTION_RETRY_MS;
+        this.#requestConnect(peer);
+      }
+      return;
+    }
+    this.#wanted.set(peer, { timer: undefined, delayMs: INTRODUCTION_RETRY_MS, byUser });
+    this.#requestConnect(peer);
+  }
+
+  #retryIntroduction(peer: string): void {
+    const wanted = this.#wanted.get(peer);
+    const link = this.#peers.get(peer);
+    if (!wanted || !link || this.#stopped) return;
+    if (!link.wanted && !wanted.byUser) {
+      this.#wanted.delete(peer);
+      return;
+    }
+    this.#runtime.clearTimer(wanted.timer);
+    const delay = wanted.delayMs * (0.75 + 0.5 * this.#runtime.random());
+    wanted.delayMs = Math.min(MAX_INTRODUCTION_RETRY_MS, wanted.delayMs * 2);
+    wanted.timer = this.#runtime.setTimer(() => {
+      wanted.timer = undefined;
+      this.#requestConnect(peer);
+    }, delay);
+  }
+
+  #requestConnect(peer: string): void {
     const requestId = `c${++this.#requestCounter}`;
-    this.#connectRequests.set(requestId, { peer, retries });
+    this.#connectRequests.set(requestId, peer);
     if (this.#connectRequests.size > 1024) {
       const oldest = this.#connectRequests.keys().next().value!;
       this.#connectRequests.delete(oldest);
@@ -267,8 +355,8 @@ export class P2PClient {
   }
 
   /**
-   * Sends a text message to `peer`; returns its message ID (reported in `sent`, then
-   * `delivered` or an `error`).
+   * Sends a text message to `peer`; returns its message ID (reported in `sent`, then exactly one
+   * of `delivered`, `unconfirmed` or an `error` with code `delivery-failed`).
    *
    * @example
    * ```ts
@@ -305,8 +393,10 @@ export class P2PClient {
   }
 
   /**
-   * Waits until every message was delivered or reported failed (at most `timeoutMs`), then says
-   * goodbye to peers and server and releases everything.
+   * Waits until every message has an outcome (at most `timeoutMs`), then says goodbye to peers
+   * and server and releases everything. With a store, messages still without an outcome are kept
+   * for the next start (which sends them again and reports their outcome); without one they are
+   * reported now (`failed` if they never left, `unconfirmed` otherwise).
    *
    * @example
    * ```ts
@@ -318,15 +408,91 @@ export class P2PClient {
     while (this.pendingMessages > 0 && this.#now() < deadline) {
       await sleep(this.#runtime, 20);
     }
+    this.#stopped = true;
+    for (const wanted of this.#wanted.values()) this.#runtime.clearTimer(wanted.timer);
+    this.#wanted.clear();
+    if (this.#options.store) this.#save();
+    const keep = this.#options.store !== undefined;
     for (const link of this.#peers.links()) {
-      if (link.pendingMessages > 0) link.disconnect("client exiting before delivery");
+      if (link.pendingMessages > 0 && !keep) link.disconnect("client exiting before delivery");
     }
-    for (const link of this.#peers.links()) link.close();
+    for (const link of this.#peers.links()) link.close(keep);
     // Give the CLOSE packets a moment to be sealed and sent.
     await sleep(this.#runtime, 20);
     this.#timer.cancel();
+    this.#saveTimer.cancel();
     await this.#session.stop();
     await this.#mux.close();
+  }
+
+  #restore(): void {
+    const store = this.#options.store;
+    if (!store) return;
+    let state;
+    try {
+      state = store.load();
+    } catch (error) {
+      this.#options.log?.(`cannot read the stored outbox: ${(error as Error).message}`);
+      return;
+    }
+    this.#received.restore(state.received);
+    for (const message of state.outbox) {
+      if (message.peer === this.id) continue;
+      this.#nextMessageId = Math.max(this.#nextMessageId, message.id + 1);
+    }
+    for (const message of state.outbox) {
+      if (message.peer === this.id) continue;
+      const link = this.#peers.getOrCreate(message.peer);
+      this.#emit({ type: "sent", peer: message.peer, messageId: message.id });
+      link.send(message.id, new TextEncoder().encode(message.text), message.uid);
+      this.#wantIntroduction(message.peer, false);
+    }
+  }
+
+  #scheduleSave(): void {
+    if (!this.#options.store || this.#stopped) return;
+    this.#saveTimer.arm(this.#now() + SAVE_DELAY_MS);
+  }
+
+  #save(): void {
+    const store = this.#options.store;
+    if (!store) return;
+    const outbox: StoredMessage[] = [];
+    const decoder = new TextDecoder();
+    for (const link of this.#peers.links()) {
+      for (const message of link.outboxMessages()) {
+        outbox.push({
+          peer: link.peer,
+          id: message.id,
+          uid: message.uid,
+          text: decoder.decode(message.bytes),
+        });
+      }
+    }
+    outbox.sort((a, b) => a.id - b.id);
+    try {
+      store.save({ outbox, received: this.#received.snapshot() });
+    } catch (error) {
+      this.#options.log?.(`cannot save the outbox: ${(error as Error).message}`);
+    }
+  }
+
+  /** Our UDP candidates as peers should try them: the public endpoint first, then local ones. */
+  #candidates(): UdpAddress[] {
+    const out: UdpAddress[] = [];
+    if (this.#publicEndpoint) out.push(this.#publicEndpoint);
+    for (const local of this.#localAddresses()) {
+      if (!out.some((c) => c.host === local.host && c.port === local.port)) out.push(local);
+    }
+    return out;
+  }
+
+  #learnedEndpoint(address: UdpAddress): void {
+    const previous = this.#publicEndpoint;
+    if (previous && previous.host === address.host && previous.port === address.port) return;
+    this.#publicEndpoint = { host: address.host, port: address.port };
+    // Peers introduced before we knew it only know our local addresses: tell them in-band.
+    for (const link of this.#peers.links()) link.announceCandidates();
   }
 
   #localAddresses(): { host: string; port: number }[] {
@@ -369,16 +535,25 @@ export class P2PClient {
     }
     // Connect requests made while unregistered go out now; and a new server session knows
     // nothing of our brokered peers, so they are introduced again (retrying while they come back).
-    const retries = this.#everRegistered ? RECONNECT_RETRIES : 0;
     for (const link of this.#peers.links()) {
-      if (link.state !== "disconnected") this.#requestConnect(link.peer, retries);
+      if (link.state === "disconnected" && !link.wanted) continue;
+      const wanted = this.#wanted.get(link.peer);
+      if (wanted) {
+        this.#runtime.clearTimer(wanted.timer);
+        wanted.timer = undefined;
+        wanted.delayMs = INTRODUCTION_RETRY_MS;
+        this.#requestConnect(link.peer);
+      } else if (link.publicKey || link.wanted) {
+        this.#wantIntroduction(link.peer, false);
+      }
     }
-    this.#everRegistered = true;
   }
 
   #onSignaling(event: SignalingEvent): void {
     if (event.kind === "relay") {
-      this.#peers.dispatch(event.payload.slice(), { kind: "relay" }, event.peer);
+      const packet = classifyPacket(event.payload.slice());
+      if (packet?.kind === "stun") return;
+      this.#peers.dispatch(packet, { kind: "relay" }, event.peer);
       return;
     }
     this.#onServerMessage(event.message);
@@ -388,13 +563,17 @@ export class P2PClient {
     switch (message.type) {
       case "endpoint":
         this.#emit({ type: "endpoint", public: formatUdpAddress(message.public) });
+        this.#learnedEndpoint(message.public);
         return;
       case "introduce":
         this.#onIntroduce(message);
         return;
       case "peer-left": {
         const link = this.#peers.get(message.peer);
-        if (link && link.state !== "disconnected") link.disconnect(`peer left (${message.reason})`);
+        if (!link || link.state === "disconnected") return;
+        link.peerLeft(message.reason);
+        // It may come back (a frozen laptop, a restart): ask for it again while it is wanted.
+        if (link.wanted) this.#wantIntroduction(message.peer, false);
         return;
       }
       case "error":
@@ -411,47 +590,49 @@ export class P2PClient {
     const rtt = this.#session.registration?.rttMs ?? 0;
     // punchAt on the server's clock → local: localNow + (punchAt - serverTime) - rtt/2.
     const punchAt = this.#now() + (message.punchAt - message.serverTime) - rtt / 2;
+    const publicKey = Uint8Array.fromBase64(message.publicKey);
     link.introduce({
-      publicKey: Uint8Array.fromBase64(message.publicKey),
+      publicKey,
       candidates: message.candidates.map((c) => ({ host: c.host, port: c.port })),
       role: message.role,
       punchAt,
     });
+    if (link.publicKey && link.publicKey.toHex() === publicKey.toHex()) {
+      const wanted = this.#wanted.get(message.peer);
+      if (wanted) this.#runtime.clearTimer(wanted.timer);
+      this.#wanted.delete(message.peer);
+    }
   }
 
   #onServerError(message: ServerMessageOf<"error">): void {
-    const request = message.requestId ? this.#connectRequests.get(message.requestId) : undefined;
-    if (request) {
+    const peer = message.requestId ? this.#connectRequests.get(message.requestId) : undefined;
+    if (peer !== undefined) {
       this.#connectRequests.delete(message.requestId!);
-      if (message.code === "unknown-peer" && request.retries > 0) {
-        // After a server restart the peer may not be back yet.
-        this.#runtime.setTimer(() => {
-          const link = this.#peers.get(request.peer);
-          if (link && link.state !== "disconnected") {
-            this.#requestConnect(request.peer, request.retries - 1);
-          }
-        }, RECONNECT_RETRY_MS);
+      const link = this.#peers.get(peer);
+      const wanted = this.#wanted.get(peer);
+      if (message.code === "unknown-peer" && link && (link.wanted || link.publicKey)) {
+        // Not online (yet): it may come back (a restart of it or of the server).
+        this.#retryIntroduction(peer);
+        if (wanted?.byUser) {
+          this.#emit({
+            type: "error",
+            code: message.code,
+            message: `${message.message}; will keep trying while messages wait`,
+            peer,
+          });
+          wanted.byUser = false;
+        }
         return;
       }
-      const link = this.#peers.get(request.peer);
-      if (link && !link.publicKey) this.#peers.remove(request.peer);
-      this.#emit({
-        type: "error",
-        code: message.code,
-        message: message.message,
-        peer: request.peer,
-      });
+      if (wanted) this.#runtime.clearTimer(wanted.timer);
+      this.#wanted.delete(peer);
+      if (link && !link.publicKey) this.#peers.remove(peer);
+      this.#emit({ type: "error", code: message.code, message: message.message, peer });
       return;
     }
     if (message.peer) {
       const link = this.#peers.get(message.peer);
-      if (link && link.relayRefused(message.code)) {
-        const now = this.#now();
-        if ((this.#reintroduceAt.get(message.peer) ?? 0) <= now) {
-          this.#reintroduceAt.set(message.peer, now + 2000);
-          this.#requestConnect(message.peer, RECONNECT_RETRIES);
-        }
-      }
+      if (link && link.relayRefused(message.code)) this.#wantIntroduction(message.peer, false);
       if (link) return;
     }
     this.#emit({ type: "error", code: message.code, message: message.message });

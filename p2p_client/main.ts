@@ -13,6 +13,7 @@ import {
 } from "../shared/config/mod.ts";
 import { buildCli, type ClientSettings, resolveServers } from "./cli.ts";
 import { P2PClient } from "./client.ts";
+import { FileClientStore } from "./client_store.ts";
 import type { ClientEvent } from "./events.ts";
 import { defaultIdentityPath, loadOrCreateIdentity } from "./identity_store.ts";
 import { Identity } from "../shared/identity/mod.ts";
@@ -47,8 +48,10 @@ async function loadConfig(settings: ClientSettings): Promise<ClientConfig> {
   }
 }
 
-async function loadIdentity(settings: ClientSettings): Promise<Identity> {
-  if (settings.ephemeral) return await Identity.generate();
+async function loadIdentity(
+  settings: ClientSettings,
+): Promise<{ identity: Identity; path?: string }> {
+  if (settings.ephemeral) return { identity: await Identity.generate() };
   const path = settings.identity ?? defaultIdentityPath({
     xdgConfigHome: Deno.env.get("XDG_CONFIG_HOME"),
     home: Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE"),
@@ -60,7 +63,7 @@ async function loadIdentity(settings: ClientSettings): Promise<Identity> {
       "cannot find a config directory for the identity key (set HOME or XDG_CONFIG_HOME, or use --identity PATH or --ephemeral)",
     );
   }
-  return await loadOrCreateIdentity(path);
+  return { identity: await loadOrCreateIdentity(path), path };
 }
 
 async function run(settings: ClientSettings): Promise<number> {
@@ -80,7 +83,7 @@ async function run(settings: ClientSettings): Promise<number> {
         },
       );
     }
-    const identity = await loadIdentity(settings);
+    const { identity, path: identityPath } = await loadIdentity(settings);
     const sink: { prompt?: Prompt } = {};
     const pendingEvents: ClientEvent[] = [];
     const emit = (event: ClientEvent) => {
@@ -97,6 +100,9 @@ async function run(settings: ClientSettings): Promise<number> {
         networkInterfaces: () => Deno.networkInterfaces(),
         emit,
         relayOnly: settings.relayOnly,
+        // Unconfirmed messages and recently received message IDs survive a restart, beside the
+        // identity file (not with --ephemeral).
+        store: identityPath === undefined ? undefined : new FileClientStore(identityPath),
         log: (message) => logger.debug(message),
       });
     } catch (error) {

@@ -6,6 +6,7 @@ import { linkFrameCodec } from "./link_frame_codec.ts";
 import type { MessageChannel, MessageChannelHooks } from "./link_frames.ts";
 import { formatUdpAddress, type UdpAddress } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
+import { classifyPacket } from "./inbound_packet.ts";
 import { systemRuntime } from "../shared/runtime/mod.ts";
 
 /** A minimal stop-and-retransmit channel: one DATA frame per message, acked by seq. */
@@ -14,6 +15,7 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
   const unacked = new Map<number, { frame: Uint8Array; sentAt: number }>();
   const seen = new Set<number>();
   return {
+    wasSent: () => true,
     hasRoomFor() {
       return unacked.size < maxUnacked;
     },
@@ -110,13 +112,22 @@ async function pair(
         if (formatUdpAddress(to) !== formatUdpAddress(addresses[1 - self])) return;
         const delivered = net.mutate ? net.mutate(bytes) : bytes;
         setTimeout(
-          () => other.table.dispatch(delivered, { kind: "udp", address: sides[self].seenAs }),
+          () =>
+            other.table.dispatch(classifyPacket(delivered), {
+              kind: "udp",
+              address: sides[self].seenAs,
+            }),
           1,
         );
       },
       sendRelay: (_peer, bytes) => {
         setTimeout(
-          () => sides[1 - self].table.dispatch(bytes, { kind: "relay" }, identities[self].id),
+          () =>
+            sides[1 - self].table.dispatch(
+              classifyPacket(bytes),
+              { kind: "relay" },
+              identities[self].id,
+            ),
           1,
         );
         return true;

@@ -51,11 +51,16 @@ export interface ServerSessionOptions {
   runtime: Runtime;
   /** Opens TCP connections (default `runtime.net.connect`). */
   dial?: (options: { hostname: string; port: number }) => Promise<StreamConn>;
+  /** Debug log. */
+  log?: (message: string) => void;
   /** Backoff between rounds of failed attempts. */
   backoff?: Backoff;
   /** Time allowed for connect + registration, ms (default 5000). */
   attemptTimeoutMs?: number;
 }
+
+/** A second `replaced` within this time means another instance holds our identity. */
+const REPLACED_AGAIN_MS = 60_000;
 
 /**
  * Keeps the client registered with one of its servers.
@@ -88,6 +93,7 @@ export class ServerSession {
   #wakeSleep: (() => void) | undefined;
   #heartbeat: TimerId | undefined;
   #lastReceived = 0;
+  #lastReplacedAt = -Infinity;
 
   /**
    * Creates a session (call {@linkcode ServerSession.start}).
@@ -193,6 +199,14 @@ export class ServerSession {
         this.#registration = undefined;
         this.#connection = undefined;
         if (this.#stopped) return;
+        if (reason === "replaced" && this.#mayHaveReplacedItself()) {
+          // Under loss a slow registration may complete after its retry did: the server then
+          // replaces our live connection with our own stale one. Register again (once per
+          // minute): a real second instance replaces us again within the minute, and we stop.
+          this.#options.log?.("replaced by a registration with our key; registering again");
+          this.#options.onDisconnected(name, "replaced (registering again)");
+          break;
+        }
         if (reason === "replaced") {
           this.#stopped = true;
           this.#options.onFatal?.(
@@ -213,6 +227,14 @@ export class ServerSession {
         await this.#sleep(delay);
       }
     }
+  }
+
+  /** True when a `replaced` may be our own late registration (not seen in the last minute). */
+  #mayHaveReplacedItself(): boolean {
+    const now = this.#runtime.now();
+    const recent = now - this.#lastReplacedAt < REPLACED_AGAIN_MS;
+    this.#lastReplacedAt = now;
+    return !recent;
   }
 
   async #attempt(server: ServerAddress, name: string): Promise<SignalingConnection | undefined> {

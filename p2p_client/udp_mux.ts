@@ -1,11 +1,11 @@
 /**
  * The client's one UDP socket, shared by STUN, hole punching and peer traffic: a receive loop
- * that sorts each datagram by its first byte (`classifyDatagram`) and hands it to the matching
- * handler, and a send function that never blocks its caller.
+ * that classifies each datagram once into a typed packet (`classifyPacket`) and hands it to the
+ * matching handler, and a send function that never blocks its caller.
  *
  * @module
  */
-import { classifyDatagram, MAX_PEER_PACKET_BYTES } from "../shared/peer/packet.ts";
+import { classifyPacket, type InboundPacket } from "./inbound_packet.ts";
 import type { UdpAddress } from "./path_manager.ts";
 import type { DatagramSocket, NetAddress } from "../shared/runtime/mod.ts";
 
@@ -15,8 +15,8 @@ export type { DatagramSocket };
 export interface UdpMuxHandlers {
   /** A STUN message. */
   stun: (bytes: Uint8Array, from: UdpAddress) => void;
-  /** A peer packet (PUNCH, HANDSHAKE_INIT/RESPONSE, TRANSPORT). */
-  peer: (bytes: Uint8Array, type: number, from: UdpAddress) => void;
+  /** A peer packet (PUNCH, HANDSHAKE_INIT/RESPONSE, TRANSPORT), classified. */
+  peer: (packet: Exclude<InboundPacket, { kind: "stun" }>, from: UdpAddress) => void;
 }
 
 /** Largest datagram accepted: STUN responses are small, peer packets at most 1200 bytes. */
@@ -134,12 +134,11 @@ export class UdpMux {
       }
       const from = addr;
       const address = { host: from.hostname, port: from.port };
-      const kind = classifyDatagram(bytes);
+      const packet = classifyPacket(bytes.slice());
       try {
-        if (kind === "stun") this.#handlers.stun(bytes.slice(), address);
-        else if (kind !== undefined && bytes.length <= MAX_PEER_PACKET_BYTES) {
-          this.#handlers.peer(bytes.slice(), kind, address);
-        } else this.#dropped++;
+        if (packet === undefined) this.#dropped++;
+        else if (packet.kind === "stun") this.#handlers.stun(packet.bytes, address);
+        else this.#handlers.peer(packet, address);
       } catch {
         this.#dropped++;
       }

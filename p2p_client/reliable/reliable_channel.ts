@@ -362,6 +362,26 @@ export class ReliableChannel {
   }
 
   /**
+   * Whether any fragment of message `messageId` (an ID from `sendMessage`) was ever sent: false
+   * only while it waits whole in the send queue (then it certainly has not arrived). True for
+   * unknown (acknowledged or failed) IDs.
+   *
+   * @example
+   * ```ts
+   * const id = channel.sendMessage(new Uint8Array(1));
+   * console.log(channel.wasSent(id));
+   * ```
+   */
+  wasSent(messageId: number): boolean {
+    // Only the head of the pending queue can be partly sent; anything behind it never left.
+    for (let i = 0; i < this.#pending.length; i++) {
+      const pending = this.#pending.at(i) as PendingMessage;
+      if (pending.id === messageId) return pending.offset > 0;
+    }
+    return true;
+  }
+
+  /**
    * False exactly when {@linkcode ReliableChannel.sendMessage} would now throw
    * {@linkcode SendQueueFullError} for a message of `length` bytes: too many messages or bytes
    * are unacknowledged. A caller holding messages back asks this instead of catching the error
