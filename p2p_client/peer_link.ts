@@ -261,7 +261,9 @@ export class PeerLink {
   addCandidates(candidates: readonly UdpAddress[]): void {
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
-    if (this.#path.addCandidates(now, candidates)) this.#probe(this.#path.probeTargets(now));
+    if (this.#path.addCandidates(now, candidates)) {
+      this.#probe(this.#path.probeTargets(now), true);
+    }
     this.#afterChange();
   }
 
@@ -503,8 +505,13 @@ export class PeerLink {
     if (isNew || wasPunch || !this.#path.directAddress) this.#probe([from]);
   }
 
-  #probe(targets: readonly UdpAddress[]): void {
-    if (this.#ctx.relayOnly || targets.length === 0) return;
+  /**
+   * Probes `targets` (with keys), or sends the INIT to them (our handshake is pending), or, on a
+   * scheduled round only, a PUNCH (a PUNCH is never answered with a PUNCH: two sides without
+   * keys would bounce them forever).
+   */
+  #probe(targets: readonly UdpAddress[], scheduled = false): void {
+    if (this.#ctx.relayOnly || targets.length === 0 || !this.#secure.publicKey) return;
     const now = this.#ctx.runtime.now();
     if (this.#secure.session) {
       for (const target of targets) {
@@ -515,7 +522,7 @@ export class PeerLink {
     } else if (this.#secure.initPacket) {
       const init = this.#secure.initPacket;
       for (const target of targets) this.#ctx.sendUdp(init, target);
-    } else {
+    } else if (scheduled) {
       const punch = encodePunch(this.#ctx.identity.id, this.peer);
       for (const target of targets) this.#ctx.sendUdp(punch, target);
     }
@@ -549,7 +556,7 @@ export class PeerLink {
     this.#secure.tick();
     if (!this.#closed) {
       this.#path.tick(now);
-      this.#probe(this.#path.probeTargets(now));
+      this.#probe(this.#path.probeTargets(now), true);
     }
     this.#outbox.tick();
     this.#afterChange();

@@ -11,6 +11,8 @@ import { MiniSignalingServer } from "./mini_signaling.ts";
 import { Identity } from "../shared/identity/mod.ts";
 import { P2PClient, type P2PClientOptions } from "../p2p_client/client.ts";
 import type { ClientEvent } from "../p2p_client/events.ts";
+import { FreezableRuntime } from "./freezable_runtime.ts";
+import { MemoryClientStore } from "../p2p_client/client_store.ts";
 
 /** One simulated client. */
 export interface SimClient {
@@ -20,8 +22,17 @@ export interface SimClient {
   identity: Identity;
   /** Its host address. */
   host: string;
-  /** Every event it emitted, in order. */
+  /** Every event it emitted, in order (over restarts). */
   events: ClientEvent[];
+  /** Its runtime (freeze / thaw it). */
+  runtime: FreezableRuntime;
+  /** Its restart store. */
+  store: MemoryClientStore;
+  /**
+   * Stops the client (as an exit: stored messages stay) and starts a new one in its place;
+   * `whileStopped` runs in between (to edit the store, say).
+   */
+  restart(whileStopped?: () => void): Promise<void>;
 }
 
 /** A world of clients and a server on virtual time. */
@@ -65,6 +76,15 @@ export function createWorld(seed = 1): Promise<World> {
     port: 3478,
   });
   const clients: SimClient[] = [];
+  /** Advances virtual time until `promise` settles (at most 60 s of it). */
+  const settle = async (promise: Promise<unknown>) => {
+    let done = false;
+    const finished = promise.finally(() => done = true);
+    if (!(await runtime.runUntil(() => done, 60_000, 100))) {
+      throw new Error("did not finish in 60 s of virtual time");
+    }
+    await finished;
+  };
   const world: World = {
     runtime,
     network,
@@ -73,23 +93,39 @@ export function createWorld(seed = 1): Promise<World> {
     async addClient(host, identity, options = {}) {
       const id = identity ?? await Identity.generate();
       const events: ClientEvent[] = [];
-      const client = new P2PClient({
-        runtime: runtime.forHost(host),
+      const hostRuntime = new FreezableRuntime(runtime.forHost(host));
+      const store = new MemoryClientStore();
+      const make = () =>
+        new P2PClient({
+          runtime: hostRuntime,
+          identity: id,
+          servers: [{ host: SERVER_HOST, port: 3478 }],
+          bind: { hostname: host, port: 4000 },
+          emit: (event) => events.push(event),
+          store,
+          ...options,
+        });
+      const sim: SimClient = {
+        client: make(),
         identity: id,
-        servers: [{ host: SERVER_HOST, port: 3478 }],
-        bind: { hostname: host, port: 4000 },
-        emit: (event) => events.push(event),
-        ...options,
-      });
-      client.start();
-      const sim = { client, identity: id, host, events };
+        host,
+        events,
+        runtime: hostRuntime,
+        store,
+        async restart(whileStopped) {
+          await settle(sim.client.shutdown(0));
+          whileStopped?.();
+          sim.client = make();
+          sim.client.start();
+        },
+      };
+      sim.client.start();
       clients.push(sim);
       return sim;
     },
     async close() {
-      const stopping = clients.map((c) => c.client.shutdown(0));
-      await runtime.advance(2000);
-      await Promise.all(stopping);
+      for (const c of clients) c.runtime.thaw();
+      await settle(Promise.all(clients.map((c) => c.client.shutdown(0))));
       server.close();
       await runtime.advance(100);
     },

@@ -58,6 +58,13 @@ export class MiniSignalingServer {
   #closed = false;
   /** Lets a test drop one client's TCP traffic (both ways) while true. */
   blocked: (id: string) => boolean = () => false;
+  /** Lets a test drop relay frames from one client to another. */
+  dropRelay: (from: string, to: string) => boolean = () => false;
+  /** Lets a test rewrite (falsify) an introduction before it is sent to `to`. */
+  rewriteIntroduction: (
+    message: Record<string, unknown> & { type: string },
+    to: string,
+  ) => Record<string, unknown> & { type: string } = (message) => message;
 
   private constructor(runtime: Runtime, listener: StreamListener, options: MiniSignalingOptions) {
     this.#runtime = runtime;
@@ -85,6 +92,21 @@ export class MiniSignalingServer {
   drop(id: string): void {
     const session = this.#byId.get(id);
     if (session) this.#close(session, "disconnected");
+  }
+
+  /** Sends `bye replaced` to a client and closes its connection (as a racing registration would). */
+  replace(id: string): void {
+    const session = this.#byId.get(id);
+    if (!session) return;
+    this.#send(session, { type: "bye", reason: "replaced" });
+    this.#byId.delete(id);
+    this.#close(session, "replaced");
+  }
+
+  /** Tells a client its public endpoint (as the real server does after STUN). */
+  sendEndpoint(id: string, address: { host: string; port: number }): void {
+    const session = this.#byId.get(id);
+    if (session) this.#send(session, { type: "endpoint", public: address });
   }
 
   /** Stops the server. */
@@ -176,7 +198,7 @@ export class MiniSignalingServer {
     if (!session.id) return;
     const { peer, payload } = decodeRelayBody(body);
     const target = this.#byId.get(peer);
-    if (!target || target.closed || this.blocked(peer)) return;
+    if (!target || target.closed || this.blocked(peer) || this.dropRelay(session.id, peer)) return;
     target.conn.write(encodeRelayFrame(session.id, payload)).catch(() => {});
   }
 
@@ -246,8 +268,17 @@ export class MiniSignalingServer {
         const punchAt = now + (this.#options.punchDelayMs ?? 200);
         session.brokered.add(target.id!);
         target.brokered.add(session.id);
-        this.#send(session, this.#introduce(target, "initiator", punchAt, message.requestId));
-        this.#send(target, this.#introduce(session, "responder", punchAt));
+        this.#send(
+          session,
+          this.rewriteIntroduction(
+            this.#introduce(target, "initiator", punchAt, message.requestId),
+            session.id,
+          ),
+        );
+        this.#send(
+          target,
+          this.rewriteIntroduction(this.#introduce(session, "responder", punchAt), target.id!),
+        );
         return;
       }
       case "bye":
