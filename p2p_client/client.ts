@@ -568,6 +568,12 @@ export class P2PClient {
       case "introduce":
         this.#onIntroduce(message);
         return;
+      case "candidates": {
+        // The server learned the peer's public endpoint (or new addresses) after introducing it.
+        const link = this.#peers.get(message.from);
+        link?.addCandidates(message.candidates.map((c) => ({ host: c.host, port: c.port })));
+        return;
+      }
       case "peer-left": {
         const link = this.#peers.get(message.peer);
         if (!link || link.state === "disconnected") return;
@@ -588,8 +594,12 @@ export class P2PClient {
     if (message.requestId) this.#connectRequests.delete(message.requestId);
     const link = this.#peers.getOrCreate(message.peer);
     const rtt = this.#session.registration?.rttMs ?? 0;
-    // punchAt on the server's clock → local: localNow + (punchAt - serverTime) - rtt/2.
-    const punchAt = this.#now() + (message.punchAt - message.serverTime) - rtt / 2;
+    // The server's per-side delay accounts for this side's latency (asymmetric paths punch at
+    // the same instant); without it, punchAt on the server's clock → local:
+    // localNow + (punchAt - serverTime) - rtt/2.
+    const punchAt = message.punchInMs !== undefined
+      ? this.#now() + message.punchInMs
+      : this.#now() + (message.punchAt - message.serverTime) - rtt / 2;
     const publicKey = Uint8Array.fromBase64(message.publicKey);
     link.introduce({
       publicKey,

@@ -184,7 +184,7 @@ Deno.test("a peer introduced but never handshaking: every message gets an outcom
     const b = await world.addClient("10.0.0.2");
     assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
     // B's process hangs right after registering: it is introduced but never answers.
-    world.server.blocked = (id) => id === b.identity.id;
+    world.mini.blocked = (id) => id === b.identity.id;
     world.network.policy = (t) =>
       t.transport === "udp" && t.to.hostname === b.host ? { drop: true } : undefined;
     a.client.connect(b.identity.id);
@@ -210,7 +210,7 @@ Deno.test("a truthful introduction after a lying one is accepted", async () => {
       await world.runtime.runUntil(() => registered(a) && registered(b) && registered(liar), 5000),
     );
     let lies = 1;
-    world.server.rewriteIntroduction = (message, to) => {
+    world.mini.rewriteIntroduction = (message, to) => {
       if (to === a.identity.id && message.peer === b.identity.id && lies-- > 0) {
         return { ...message, publicKey: liar.identity.publicKey.toBase64() };
       }
@@ -244,7 +244,7 @@ Deno.test("a failed channel is replaced: after a 40 s partition the link carries
         [a.host, b.host].includes(t.to.hostname)
         ? { drop: true }
         : undefined;
-    world.server.dropRelay = () => true;
+    world.mini.dropRelay = () => true;
     for (let i = 0; i < 3; i++) send(sent[0], a, b, `cut ${i}`);
     await world.runtime.advance(40_000);
     for (let i = 0; i < 3; i++) {
@@ -252,7 +252,7 @@ Deno.test("a failed channel is replaced: after a 40 s partition the link carries
       assert.deepEqual(outcomes(a).get(id), ["unconfirmed"], "sent, never acknowledged");
     }
     world.network.policy = undefined;
-    world.server.dropRelay = () => false;
+    world.mini.dropRelay = () => false;
     assert.ok(await exchange(world, a, b, sent, "healed", 10_000), "no dead end");
     await world.runtime.advance(35_000);
     checkInvariants(a, b, sent[0]);
@@ -267,14 +267,14 @@ Deno.test("losing the signaling connection for 35 s leaves a healthy direct link
   try {
     const [a, b] = await connectedPair(world);
     const sent: [Map<number, string>, Map<number, string>] = [new Map(), new Map()];
-    world.server.blocked = (id) => id === a.identity.id;
+    world.mini.blocked = (id) => id === a.identity.id;
     await world.runtime.advance(20_000);
     assert.ok(a.events.some((e) => e.type === "disconnected"), "A lost its server");
     assert.equal(stateOf(a, b), "direct");
     assert.equal(stateOf(b, a), "direct");
     assert.ok(await exchange(world, a, b, sent, "while A has no server"), "direct link works");
     await world.runtime.advance(15_000);
-    world.server.blocked = () => false;
+    world.mini.blocked = () => false;
     assert.ok(await world.runtime.runUntil(() => registered(a, 2), 20_000), "A registers again");
     assert.ok(await exchange(world, a, b, sent, "after"));
     checkInvariants(a, b, sent[0]);
@@ -288,7 +288,7 @@ Deno.test("a registration replaced by our own late retry is not taken for anothe
   const world = await createWorld(17);
   try {
     const [a, b] = await connectedPair(world);
-    world.server.replace(a.identity.id);
+    world.mini.replace(a.identity.id);
     assert.ok(await world.runtime.runUntil(() => registered(a, 2), 10_000), "A registers again");
     const sent: [Map<number, string>, Map<number, string>] = [new Map(), new Map()];
     assert.ok(await exchange(world, a, b, sent, "after replace"));
@@ -319,7 +319,7 @@ Deno.test("a public endpoint learned after the introduction reaches the peer (in
     assert.ok(await world.runtime.runUntil(() => stateOf(a, b) === "relayed", 10_000));
     await world.runtime.advance(3000);
     assert.equal(stateOf(a, b), "relayed", "stuck on the relay without B's public endpoint");
-    world.server.sendEndpoint(b.identity.id, { host: b.host, port: 4000 });
+    world.mini.sendEndpoint(b.identity.id, { host: b.host, port: 4000 });
     assert.ok(
       await world.runtime.runUntil(
         () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
@@ -340,7 +340,7 @@ Deno.test("restart safety: a restarted sender sends again, the receiver drops du
     // B hangs; A queues two messages and exits before anything is confirmed.
     world.network.policy = (t) =>
       t.transport === "udp" && t.to.hostname === b.host ? { drop: true } : undefined;
-    world.server.dropRelay = (_from, to) => to === b.identity.id;
+    world.mini.dropRelay = (_from, to) => to === b.identity.id;
     send(sent, a, b, "kept 1");
     send(sent, a, b, "kept 2");
     await world.runtime.advance(1000);
@@ -351,7 +351,7 @@ Deno.test("restart safety: a restarted sender sends again, the receiver drops du
       "stored beside the identity",
     );
     world.network.policy = undefined;
-    world.server.dropRelay = () => false;
+    world.mini.dropRelay = () => false;
     assert.ok(
       await world.runtime.runUntil(
         () => texts(b, a).includes("kept 1") && texts(b, a).includes("kept 2"),
@@ -385,6 +385,134 @@ Deno.test("restart safety: a restarted sender sends again, the receiver drops du
       JSON.stringify([a.events.slice(-8), b.events.slice(-8)]),
     );
     assert.deepEqual(texts(b, a).filter((t) => t === "kept 1").length, 1, "printed once");
+  } finally {
+    await world.close();
+  }
+});
+
+// ---- The same lifecycle against the real server (stun_server/server.ts) on virtual time ----
+
+async function realPair(seed: number): Promise<[World, SimClient, SimClient]> {
+  const world = await createWorld(seed, { server: "real" });
+  const a = await world.addClient("10.0.0.1");
+  const b = await world.addClient("10.0.0.2");
+  assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
+  a.client.connect(b.identity.id);
+  assert.ok(
+    await world.runtime.runUntil(
+      () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
+      5000,
+    ),
+    `direct: ${stateOf(a, b)} ${stateOf(b, a)}`,
+  );
+  return [world, a, b];
+}
+
+Deno.test("real server: a peer frozen for 35 s (the server drops it) comes back by itself", async () => {
+  const [world, a, b] = await realPair(21);
+  try {
+    const sent: [Map<number, string>, Map<number, string>] = [new Map(), new Map()];
+    b.runtime.freeze();
+    for (let i = 0; i < 3; i++) send(sent[0], a, b, `during ${i}`);
+    await world.runtime.advance(35_000);
+    b.runtime.thaw();
+    assert.ok(await exchange(world, a, b, sent, "after", 10_000), "usable again after the thaw");
+    await world.runtime.advance(35_000);
+    checkInvariants(a, b, sent[0]);
+    checkInvariants(b, a, sent[1]);
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("real server: 35 s without signaling (TCP cut, UDP fine) keeps the direct link", async () => {
+  const [world, a, b] = await realPair(22);
+  try {
+    const sent: [Map<number, string>, Map<number, string>] = [new Map(), new Map()];
+    const healAt = world.runtime.now() + 35_000;
+    world.network.policy = (t) =>
+      t.transport === "tcp" && (t.from.hostname === a.host || t.to.hostname === a.host)
+        ? { delayMs: Math.max(0, healAt - world.runtime.now()) }
+        : undefined;
+    await world.runtime.advance(20_000);
+    assert.equal(stateOf(a, b), "direct");
+    assert.equal(stateOf(b, a), "direct", "B keeps the direct link although A left the server");
+    assert.ok(await exchange(world, a, b, sent, "while A is cut off"), "the direct link works");
+    await world.runtime.advance(16_000);
+    world.network.policy = undefined;
+    assert.ok(await world.runtime.runUntil(() => registered(a, 2), 30_000), "A registers again");
+    assert.ok(await exchange(world, a, b, sent, "after"));
+    checkInvariants(a, b, sent[0]);
+    checkInvariants(b, a, sent[1]);
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("real server: a server restart leaves the link usable and both re-register", async () => {
+  const [world, a, b] = await realPair(23);
+  try {
+    const sent: [Map<number, string>, Map<number, string>] = [new Map(), new Map()];
+    await world.restartServer();
+    assert.ok(await exchange(world, a, b, sent, "during the restart"), "the direct link works");
+    assert.ok(
+      await world.runtime.runUntil(() => registered(a, 2) && registered(b, 2), 30_000),
+      "both register again",
+    );
+    // The relay works again too: force it by cutting UDP between them.
+    world.network.policy = (t) =>
+      t.transport === "udp" && [a.host, b.host].includes(t.from.hostname) &&
+        [a.host, b.host].includes(t.to.hostname)
+        ? { drop: true }
+        : undefined;
+    assert.ok(
+      await world.runtime.runUntil(
+        () => stateOf(a, b) === "relayed" && stateOf(b, a) === "relayed",
+        15_000,
+      ),
+    );
+    assert.ok(await exchange(world, a, b, sent, "relayed after the restart", 10_000));
+    await world.runtime.advance(35_000);
+    checkInvariants(a, b, sent[0]);
+    checkInvariants(b, a, sent[1]);
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("real server: a late public endpoint (slow STUN) still leads to a direct path", async () => {
+  const world = await createWorld(24, { server: "real" });
+  try {
+    const a = await world.addClient("10.0.0.1");
+    const b = await world.addClient("10.0.0.2", undefined, {
+      bind: { hostname: "0.0.0.0", port: 4000 },
+      networkInterfaces: () => [{ family: "IPv4", address: "192.168.1.2" }],
+    });
+    // B's STUN requests are slow (its public endpoint is learned only after the introduction);
+    // both sides filter inbound UDP from addresses they never sent to (port-restricted NATs).
+    const start = world.runtime.now();
+    const sentTo = new Set<string>();
+    world.network.policy = (t) => {
+      if (t.transport !== "udp") return undefined;
+      if (t.to.port === 54321) {
+        return t.from.hostname === b.host
+          ? { delayMs: Math.max(0, start + 3000 - world.runtime.now()) }
+          : undefined;
+      }
+      if (t.from.port === 54321) return undefined;
+      sentTo.add(`${t.from.hostname}:${t.from.port}>${t.to.hostname}:${t.to.port}`);
+      const reply = `${t.to.hostname}:${t.to.port}>${t.from.hostname}:${t.from.port}`;
+      return sentTo.has(reply) ? undefined : { drop: true };
+    };
+    assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
+    a.client.connect(b.identity.id);
+    assert.ok(
+      await world.runtime.runUntil(
+        () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
+        10_000,
+      ),
+      `direct once the endpoint is known: ${stateOf(a, b)} ${stateOf(b, a)}`,
+    );
   } finally {
     await world.close();
   }

@@ -94,6 +94,9 @@ export class ServerSession {
   #heartbeat: TimerId | undefined;
   #lastReceived = 0;
   #lastReplacedAt = -Infinity;
+  /** One random value per client process, the same on every retry (`registrationNonce`). */
+  readonly #nonce: string;
+  #replacedByOurselves = false;
 
   /**
    * Creates a session (call {@linkcode ServerSession.start}).
@@ -107,6 +110,7 @@ export class ServerSession {
     if (options.servers.length === 0) throw new RangeError("no server to register with");
     this.#options = options;
     this.#runtime = options.runtime;
+    this.#nonce = options.runtime.randomBytes(16).toHex();
     this.#backoff = options.backoff ?? new Backoff({ random: () => options.runtime.random() });
   }
 
@@ -199,7 +203,7 @@ export class ServerSession {
         this.#registration = undefined;
         this.#connection = undefined;
         if (this.#stopped) return;
-        if (reason === "replaced" && this.#mayHaveReplacedItself()) {
+        if (reason === "replaced" && (this.#replacedByOurselves || this.#mayHaveReplacedItself())) {
           // Under loss a slow registration may complete after its retry did: the server then
           // replaces our live connection with our own stale one. Register again (once per
           // minute): a real second instance replaces us again within the minute, and we stop.
@@ -229,7 +233,10 @@ export class ServerSession {
     }
   }
 
-  /** True when a `replaced` may be our own late registration (not seen in the last minute). */
+  /**
+   * True when a `replaced` without our nonce may still be our own late registration (a server
+   * that does not echo nonces): not seen in the last minute.
+   */
   #mayHaveReplacedItself(): boolean {
     const now = this.#runtime.now();
     const recent = now - this.#lastReplacedAt < REPLACED_AGAIN_MS;
@@ -263,6 +270,7 @@ export class ServerSession {
         this.#options.identity,
         this.#options.localAddresses(),
         timeoutMs,
+        this.#nonce,
       );
       const receivedAt = this.#runtime.now();
       if (this.#stopped) {
@@ -302,6 +310,7 @@ export class ServerSession {
     };
     this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
     let byeReason: string | undefined;
+    this.#replacedByOurselves = false;
     try {
       for await (const event of connection) {
         this.#lastReceived = this.#runtime.now();
@@ -319,6 +328,10 @@ export class ServerSession {
           }
           if (message.type === "bye") {
             byeReason = message.reason;
+            // The server echoes the newer registration's nonce: ours means our own retried
+            // registration replaced this connection (not another instance).
+            this.#replacedByOurselves = message.reason === "replaced" &&
+              message.registrationNonce === this.#nonce;
             connection.close();
             continue;
           }

@@ -13,12 +13,19 @@ function texts(c: SimClient): string[] {
   return c.events.flatMap((e) => e.type === "message" ? [e.text] : []);
 }
 
-Deno.test("virtual time: two real clients register, go direct, and exchange messages", async () => {
-  const world = await createWorld(1);
+Deno.test("virtual time: two real clients and the real server: register, learn the public endpoint, go direct, and exchange messages", async () => {
+  const world = await createWorld(1, { server: "real" });
   try {
     const a = await world.addClient("10.0.0.1");
     const b = await world.addClient("10.0.0.2");
     assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
+    assert.ok(
+      await world.runtime.runUntil(
+        () => a.events.some((e) => e.type === "endpoint" && e.public === "10.0.0.1:4000"),
+        5000,
+      ),
+      "STUN through the real server",
+    );
     a.client.connect(b.identity.id);
     assert.ok(
       await world.runtime.runUntil(

@@ -35,7 +35,17 @@ export interface ServerConfig {
   heartbeatMs: number;
   /** Time a new connection has to register (ms). */
   registrationTimeoutMs: number;
+  /** Where to serve `/metrics` and the status page (undefined: off). */
+  metrics: { hostname: string; port: number } | undefined;
+  /** How log lines look; `auto` is text on a terminal and JSON otherwise. */
+  logFormat: "auto" | "text" | "json";
 }
+
+/** Exit code of a usage error (bad flag or value), as on the client. */
+export const USAGE_EXIT_CODE = 2;
+
+/** The smallest `--relay-queue`: one maximal frame (65,536 bytes + the 4-byte length). */
+export const MIN_RELAY_QUEUE_BYTES = 65_540;
 
 /** The outcome of parsing: settings to run with, or an exit code (after help, version, error). */
 export type ParsedArgs = { config: ServerConfig } | { exitCode: number };
@@ -57,6 +67,32 @@ function integer(min: number, max: number) {
     if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
     return n;
   };
+}
+
+/**
+ * Parses `host:port` (`[v6]:port` for IPv6) for `--metrics`.
+ *
+ * @example
+ * ```ts
+ * console.log(parseHostPort("127.0.0.1:9464")); // { hostname: "127.0.0.1", port: 9464 }
+ * console.log(parseHostPort("[::1]:0")); // { hostname: "::1", port: 0 }
+ * ```
+ */
+export function parseHostPort(value: string): { hostname: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(value);
+  if (match === null) {
+    throw new InvalidArgumentError(`expected host:port (IPv6 as [addr]:port), got "${value}"`);
+  }
+  const port = Number(match[3]);
+  if (port > 65535) throw new InvalidArgumentError(`port must be between 0 and 65535`);
+  return { hostname: match[1] ?? match[2], port };
+}
+
+function logFormat(value: string): "auto" | "text" | "json" {
+  if (value !== "auto" && value !== "text" && value !== "json") {
+    throw new InvalidArgumentError("must be one of auto, text, json");
+  }
+  return value;
 }
 
 function logLevel(value: string): LogLevel {
@@ -106,43 +142,62 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       logLevel,
       "info" as LogLevel,
     )
-    .option("--max-clients <count>", "most registered clients", integer(1, 1_000_000), 10_000)
+    .option(
+      "--max-clients <count>",
+      "most registered clients (1 to 1000000)",
+      integer(1, 1_000_000),
+      10_000,
+    )
     .option(
       "--max-conns-per-ip <count>",
-      "most open TCP connections from one source address",
+      "most open TCP connections from one source address (1 to 1000000)",
       integer(1, 1_000_000),
       64,
     )
     .option(
       "--relay-rate <bytes>",
-      "relayed payload bytes per second per sending client",
+      "relayed payload bytes per second per sending client (at least 1)",
       integer(1, Number.MAX_SAFE_INTEGER),
       4 * 1024 * 1024,
     )
     .option(
       "--relay-queue <bytes>",
-      "bytes that may wait for one receiver before relay frames to it are refused (min 65540)",
-      integer(1, Number.MAX_SAFE_INTEGER),
+      `bytes that may wait for one receiver before relay frames to it are refused (min ${MIN_RELAY_QUEUE_BYTES})`,
+      integer(MIN_RELAY_QUEUE_BYTES, Number.MAX_SAFE_INTEGER),
       1024 * 1024,
     )
     .option(
       "--heartbeat-ms <ms>",
-      "heartbeat interval; a client silent for 2.5 intervals is dead",
+      "heartbeat interval, 50 to 3600000; a client silent for 2.5 intervals is dead",
       integer(50, 3_600_000),
       DEFAULT_HEARTBEAT_MS,
     )
     .option(
       "--registration-timeout-ms <ms>",
-      "time a new connection has to register",
+      "time a new connection has to register (50 to 3600000)",
       integer(50, 3_600_000),
       REGISTRATION_TIMEOUT_MS,
+    )
+    .option(
+      "--metrics <host:port>",
+      "serve Prometheus metrics at /metrics and a status page at / on this address (default: off)",
+      parseHostPort,
+    )
+    .option(
+      "--log-format <format>",
+      "log lines as text or json (auto: text on a terminal, json otherwise)",
+      logFormat,
+      "auto" as "auto" | "text" | "json",
     )
     .exitOverride()
     .configureOutput({ writeOut: output.writeOut, writeErr: output.writeErr });
   try {
     program.parse(args, { from: "user" });
   } catch (error) {
-    if (error instanceof CommanderError) return { exitCode: error.exitCode };
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; every usage error exits 2, as on the client.
+      return { exitCode: error.exitCode === 0 ? 0 : USAGE_EXIT_CODE };
+    }
     throw error;
   }
   const options = program.opts();
@@ -158,6 +213,8 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       relayQueue: options.relayQueue,
       heartbeatMs: options.heartbeatMs,
       registrationTimeoutMs: options.registrationTimeoutMs,
+      metrics: options.metrics,
+      logFormat: options.logFormat,
     },
   };
 }

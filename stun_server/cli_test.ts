@@ -26,6 +26,8 @@ Deno.test("cli: defaults", () => {
     relayQueue: 1024 * 1024,
     heartbeatMs: 10_000,
     registrationTimeoutMs: 10_000,
+    metrics: undefined,
+    logFormat: "auto",
   });
 });
 
@@ -51,6 +53,10 @@ Deno.test("cli: every flag is parsed", () => {
     "200",
     "--registration-timeout-ms",
     "300",
+    "--metrics",
+    "[::1]:9464",
+    "--log-format",
+    "json",
   ]);
   assert.ok("config" in parsed);
   assert.equal(parsed.config.host, "127.0.0.1");
@@ -60,6 +66,8 @@ Deno.test("cli: every flag is parsed", () => {
   assert.equal(parsed.config.relayQueue, 70000);
   assert.equal(parsed.config.heartbeatMs, 200);
   assert.equal(parsed.config.registrationTimeoutMs, 300);
+  assert.deepEqual(parsed.config.metrics, { hostname: "::1", port: 9464 });
+  assert.equal(parsed.config.logFormat, "json");
 });
 
 Deno.test("cli: --version and --help exit 0 with output", () => {
@@ -84,14 +92,28 @@ Deno.test("cli: --version and --help exit 0 with output", () => {
   }
 });
 
-Deno.test("cli: bad values are refused with a non-zero exit and a message", () => {
+Deno.test("cli: bad values are refused with exit code 2 and a message naming the flag", () => {
   for (
-    const args of [["--tcp-port", "70000"], ["--stun-port", "x"], ["--log-level", "loud"], [
-      "--bogus",
-    ], ["--max-clients", "0"]]
+    const args of [
+      ["--tcp-port", "70000"],
+      ["--stun-port", "x"],
+      ["--log-level", "loud"],
+      ["--bogus"],
+      ["--max-clients", "0"],
+      ["--relay-queue", "100"],
+      ["--relay-queue", "65539"],
+      ["--heartbeat-ms", "10"],
+      ["--registration-timeout-ms", "0"],
+      ["--max-conns-per-ip", "-1"],
+      ["--relay-rate", "0"],
+      ["--metrics", "9464"],
+      ["--metrics", "localhost:99999"],
+      ["--log-format", "xml"],
+    ]
   ) {
     const result = run(args);
-    assert.ok("exitCode" in result.parsed && result.parsed.exitCode !== 0, args.join(" "));
-    assert.ok(result.err.length > 0);
+    assert.deepEqual(result.parsed, { exitCode: 2 }, args.join(" "));
+    assert.match(result.err, new RegExp(args[0]), args.join(" "));
   }
+  assert.ok("config" in run(["--relay-queue", "65540"]).parsed);
 });

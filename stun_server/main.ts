@@ -2,23 +2,33 @@
  * The rendezvous server program: `deno task server [flags]` (see `--help`).
  *
  * Prints one JSON line `{"event":"listening",...}` on stdout once it listens (see
- * `ListeningAnnouncement` in `server_app.ts`); logs are JSON lines on stderr. SIGINT and SIGTERM shut it
- * down gracefully with exit code 0.
+ * `ListeningAnnouncement` in `server.ts`); logs go to stderr, human-readable on a terminal and
+ * JSON lines otherwise (`--log-format`). SIGINT and SIGTERM shut it down gracefully (every client
+ * gets `bye server-shutdown`, the final log lines are written) with exit code 0; a repeated signal
+ * during shutdown is noted and ignored, never fatal (a second SIGINT used to kill it with 130 and
+ * cut off the last lines). SIGHUP logs the current totals. Usage errors exit 2, startup errors
+ * (a port in use) exit 1 with one line naming what failed.
  *
  * @module
  */
 import { dispose, getLogger } from "@logtape/logtape";
 import { parseServerArgs } from "./cli.ts";
-import { configureServerLogging } from "./logging.ts";
-import { startServer } from "./server_app.ts";
-import { StunService } from "./stun_service.ts";
+import { configureServerLogging, type LogPipe } from "./logging.ts";
+import { type MetricsEndpoint, serveMetrics } from "./metrics_http.ts";
+import { announce, type RunningServer, startServer, StartupError } from "./server.ts";
 
 const encoder = new TextEncoder();
 
-function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
-  let offset = 0;
-  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+/** Writes all of `text`; false when the stream is gone (closed pipe, full disk). */
+function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): boolean {
+  try {
+    const bytes = encoder.encode(text);
+    let offset = 0;
+    while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function hostPort(address: { hostname: string; port: number }): string {
@@ -26,15 +36,32 @@ function hostPort(address: { hostname: string; port: number }): string {
   return `${host}:${address.port}`;
 }
 
+function isTerminal(): boolean {
+  try {
+    return Deno.stderr.isTerminal();
+  } catch {
+    return false;
+  }
+}
+
+/** How long exit waits for the last log lines to be written. */
+const FINAL_LOG_FLUSH_MS = 2000;
+
 async function main(): Promise<number> {
   const parsed = parseServerArgs(Deno.args, {
-    writeOut: (text) => writeAll(Deno.stdout, text),
-    writeErr: (text) => writeAll(Deno.stderr, text),
+    writeOut: (text) => void writeAll(Deno.stdout, text),
+    writeErr: (text) => void writeAll(Deno.stderr, text),
   });
   if ("exitCode" in parsed) return parsed.exitCode;
   const config = parsed.config;
-  await configureServerLogging(config.logLevel);
+  const format = config.logFormat === "auto" ? (isTerminal() ? "text" : "json") : config.logFormat;
+  const logPipe: LogPipe = await configureServerLogging(config.logLevel, format);
   const log = getLogger(["stun-server"]);
+  const finish = async (code: number) => {
+    await logPipe.flush(FINAL_LOG_FLUSH_MS);
+    await dispose();
+    return code;
+  };
 
   // Nothing one connection does may bring the server down: log strays, keep serving.
   globalThis.addEventListener("unhandledrejection", (event) => {
@@ -46,35 +73,107 @@ async function main(): Promise<number> {
     log.error("uncaught error: {message}", { message: String(event.error ?? event.message) });
   });
 
-  // Signals are caught before anything is announced, so a stop right after start is graceful.
+  // Signals are caught before anything is announced, so a stop right after start is graceful,
+  // and they stay caught until exit: a second SIGINT (an impatient Ctrl-C, or one delivered both
+  // to the process group and by a parent) must not kill the shutdown half-way.
   const stopped = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stopped.resolve(name);
-  const listeners: [Deno.Signal, () => void][] = [["SIGINT", onSignal("SIGINT")]];
-  if (Deno.build.os !== "windows") listeners.push(["SIGTERM", onSignal("SIGTERM")]);
+  let stopping = false;
+  let server: RunningServer | undefined;
+  const onStop = (name: string) => () => {
+    if (stopping) {
+      log.info("{signal} received again: already shutting down", { signal: name });
+      return;
+    }
+    stopping = true;
+    stopped.resolve(name);
+  };
+  const onHangup = () => {
+    if (server === undefined) return;
+    log.info("totals: {totals}", {
+      totals: server.metrics.snapshot(),
+      suppressedWarnings: server.signaling.log.suppressed(),
+    });
+  };
+  const listeners: [Deno.Signal, () => void][] = [["SIGINT", onStop("SIGINT")]];
+  if (Deno.build.os !== "windows") {
+    listeners.push(["SIGTERM", onStop("SIGTERM")], ["SIGHUP", onHangup]);
+  }
   for (const [signal, handler] of listeners) Deno.addSignalListener(signal, handler);
 
-  let server;
+  let metricsEndpoint: MetricsEndpoint | undefined;
   try {
-    server = startServer(config, (options) => StunService.listen(options));
+    server = startServer({
+      hostname: config.host,
+      tcpPort: config.tcpPort,
+      stunPort: config.stunPort,
+      maxClients: config.maxClients,
+      maxConnectionsPerAddress: config.maxConnsPerIp,
+      relayBytesPerSecond: config.relayRate,
+      relayQueueBytes: config.relayQueue,
+      heartbeatMs: config.heartbeatMs,
+      registrationTimeoutMs: config.registrationTimeoutMs,
+    });
+    const metrics = server.metrics;
+    metrics.addCollector(() => metrics.logLinesDropped = logPipe.dropped);
+    if (config.metrics !== undefined) {
+      try {
+        metricsEndpoint = serveMetrics(server.metrics, config.metrics);
+      } catch (error) {
+        await server.close();
+        if (error instanceof Deno.errors.AddrInUse) {
+          throw new StartupError(`metrics port ${config.metrics.port} is in use`);
+        }
+        throw new StartupError(
+          `cannot serve metrics on ${hostPort(config.metrics)}: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      }
+    }
   } catch (error) {
-    log.fatal("cannot start: {error}", { error: String(error) });
+    const what = error instanceof StartupError ? error.message : String(error);
+    writeAll(Deno.stderr, `stun_server: cannot start: ${what}\n`);
     for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
-    await dispose();
-    return 1;
+    return await finish(1);
   }
-  writeAll(Deno.stdout, JSON.stringify(server.announcement) + "\n");
-  log.info("listening: signaling on TCP {tcp}, STUN on UDP {stun}", {
-    tcp: hostPort(server.announcement.tcp),
-    stun: server.announcement.stun.map(hostPort).join(", "),
+  const announcement = {
+    ...announce(server, Deno.pid),
+    ...(metricsEndpoint !== undefined ? { metrics: metricsEndpoint.addr } : {}),
+  };
+  writeAll(Deno.stdout, JSON.stringify(announcement) + "\n");
+  log.info("listening: signaling on TCP {tcp}, STUN on UDP {stun}{metrics}", {
+    tcp: hostPort(announcement.tcp),
+    stun: announcement.stun.map(hostPort).join(", "),
+    metrics: metricsEndpoint === undefined
+      ? ""
+      : `, metrics and status page on http://${hostPort(metricsEndpoint.addr)}/`,
   });
 
   const signal = await stopped.promise;
-  log.info("{signal} received: shutting down", { signal });
+  const before = server.metrics.snapshot();
+  log.info("{signal} received: shutting down ({connected} connected, {registered} registered)", {
+    signal,
+    connected: before.connected,
+    registered: before.registered,
+  });
+  await server.close();
+  await metricsEndpoint?.close();
+  const after = server.metrics.snapshot();
+  log.info(
+    "stopped after {uptime} s: {registrations} registrations, {introductions} introductions, {relayFrames} frames / {relayBytes} bytes relayed, {refused} relay frames refused",
+    {
+      uptime: Math.round(after.uptimeSeconds),
+      registrations: after.registrations.accepted ?? 0,
+      introductions: after.introductions,
+      relayFrames: after.relayFrames,
+      relayBytes: after.relayBytes,
+      refused: Object.values(after.relayRefused).reduce((a, b) => a + b, 0),
+      totals: after,
+    },
+  );
+  const code = await finish(0);
   for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
-  await server.shutdown();
-  log.info("stopped");
-  await dispose();
-  return 0;
+  return code;
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -33,7 +33,8 @@ export class TokenBucket {
    *
    * @example
    * ```ts
-   * const bucket = new TokenBucket(50, 100, () => performance.now());
+   * let now = 0;
+   * const bucket = new TokenBucket(50, 100, () => now);
    * ```
    */
   constructor(ratePerSecond: number, burst: number, clock: MillisecondClock) {

@@ -1,13 +1,15 @@
 /**
- * Two or more real `P2PClient`s and a signaling server on one {@linkcode VirtualRuntime}: each
- * client on its own simulated host, every event recorded, helpers to wait on virtual time. The
- * server is {@linkcode MiniSignalingServer} until the real one runs on the injected runtime.
+ * Two or more real `P2PClient`s and a server on one {@linkcode VirtualRuntime}: each client on
+ * its own simulated host, every event recorded, helpers to wait on virtual time. The server is
+ * the real one (`stun_server/server.ts`: signaling and STUN) or, for faults the real one would
+ * never commit (a lying introduction, a forced `replaced`), {@linkcode MiniSignalingServer}.
  *
  * @module
  */
 import { VirtualRuntime } from "./virtual_runtime.ts";
 import type { MemoryNetwork } from "./memory_network.ts";
 import { MiniSignalingServer } from "./mini_signaling.ts";
+import { type RunningServer, type ServerOptions, startServer } from "../stun_server/server.ts";
 import { Identity } from "../shared/identity/mod.ts";
 import { P2PClient, type P2PClientOptions } from "../p2p_client/client.ts";
 import type { ClientEvent } from "../p2p_client/events.ts";
@@ -41,8 +43,12 @@ export interface World {
   runtime: VirtualRuntime;
   /** The in-memory network (set `policy` for faults). */
   network: MemoryNetwork;
-  /** The signaling server. */
-  server: MiniSignalingServer;
+  /** The minimal signaling server with fault hooks (worlds made with `server: "mini"`). */
+  mini: MiniSignalingServer;
+  /** The real server (worlds made with `server: "real"`). */
+  real: RunningServer;
+  /** Crashes the real server and starts it again on the same address (a server restart). */
+  restartServer(): Promise<void>;
   /** The clients. */
   clients: SimClient[];
   /** Adds and starts a client on `host` (optionally with a given identity). */
@@ -68,13 +74,29 @@ export const SERVER_HOST = "10.0.0.100";
  * await world.close();
  * ```
  */
-export function createWorld(seed = 1): Promise<World> {
+export function createWorld(
+  seed = 1,
+  options: { server?: "real" | "mini"; serverOptions?: ServerOptions } = {},
+): Promise<World> {
   const runtime = new VirtualRuntime({ seed });
   const network = runtime.net as MemoryNetwork;
-  const server = MiniSignalingServer.listen(runtime.forHost(SERVER_HOST), {
-    hostname: SERVER_HOST,
-    port: 3478,
-  });
+  const kind = options.server ?? "mini";
+  const startReal = () =>
+    startServer({
+      runtime: runtime.forHost(SERVER_HOST),
+      hostname: SERVER_HOST,
+      tcpPort: 3478,
+      stunPort: 54321,
+      heartbeatMs: 5000,
+      ...options.serverOptions,
+    });
+  let real = kind === "real" ? startReal() : undefined;
+  const mini = kind === "mini"
+    ? MiniSignalingServer.listen(runtime.forHost(SERVER_HOST), {
+      hostname: SERVER_HOST,
+      port: 3478,
+    })
+    : undefined;
   const clients: SimClient[] = [];
   /** Advances virtual time until `promise` settles (at most 60 s of it). */
   const settle = async (promise: Promise<unknown>) => {
@@ -88,7 +110,19 @@ export function createWorld(seed = 1): Promise<World> {
   const world: World = {
     runtime,
     network,
-    server,
+    get mini(): MiniSignalingServer {
+      if (!mini) throw new Error("this world runs the real server");
+      return mini;
+    },
+    get real(): RunningServer {
+      if (!real) throw new Error("this world runs the minimal server");
+      return real;
+    },
+    async restartServer() {
+      if (!real) throw new Error("this world runs the minimal server");
+      await settle(real.abort());
+      real = startReal();
+    },
     clients,
     async addClient(host, identity, options = {}) {
       const id = identity ?? await Identity.generate();
@@ -126,7 +160,8 @@ export function createWorld(seed = 1): Promise<World> {
     async close() {
       for (const c of clients) c.runtime.thaw();
       await settle(Promise.all(clients.map((c) => c.client.shutdown(0))));
-      server.close();
+      mini?.close();
+      if (real) await settle(real.close());
       await runtime.advance(100);
     },
   };

@@ -6,7 +6,7 @@
  * @module
  */
 
-/** The line the server prints on stdout once it listens (see `stun_server/server_app.ts`). */
+/** The line the server prints on stdout once it listens (see `stun_server/server.ts`). */
 export interface ServerAnnouncement {
   /** Always `"listening"`. */
   event: "listening";
@@ -18,6 +18,8 @@ export interface ServerAnnouncement {
   tcp: { hostname: string; port: number };
   /** The STUN service's UDP addresses. */
   stun: { hostname: string; port: number }[];
+  /** The metrics endpoint's address (with `--metrics`). */
+  metrics?: { hostname: string; port: number };
 }
 
 /** Options of {@linkcode ServerProcess.start}. */

@@ -21,7 +21,7 @@ Deno.test("server process: starts on free ports, announces them, stops with exit
     const status = await server.stop();
     assert.equal(status.code, 0);
   }
-  assert.match(server.logs, /"stopped"/);
+  assert.match(server.logs, /"stopped after /);
 });
 
 Deno.test("server process: a server that cannot start is reported with its stderr", async () => {

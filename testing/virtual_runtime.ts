@@ -189,6 +189,31 @@ export class VirtualRuntime implements Runtime {
     return true;
   }
 
+  /**
+   * Awaits `promise` while moving the clock in `stepMs` steps with a real host turn between
+   * steps, so work that is not virtual (WebCrypto signing and verifying) completes meanwhile.
+   * Rejects when `limitMs` of virtual time pass first.
+   *
+   * @example
+   * ```ts
+   * const runtime = new VirtualRuntime();
+   * const key = await runtime.drive(crypto.subtle.generateKey("Ed25519", false, ["sign"]));
+   * console.log(runtime.now() < 1000, key !== undefined); // true true
+   * ```
+   */
+  async drive<T>(promise: Promise<T>, limitMs = 60_000, stepMs = 1): Promise<T> {
+    let settled = false;
+    promise.then(() => settled = true, () => settled = true);
+    const end = this.#time + limitMs;
+    await this.settle();
+    while (!settled) {
+      if (this.#time >= end) throw new Error(`not settled within ${limitMs} ms of virtual time`);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      await this.advanceTo(this.#time + stepMs);
+    }
+    return await promise;
+  }
+
   #popDue(limit: number): Timer | undefined {
     let best: Timer | undefined;
     for (const timer of this.#timers.values()) {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Runtime, type StreamConn, systemRuntime } from "../runtime/mod.ts";
 import { FRAME_KIND_CONTROL, FRAME_KIND_RELAY, SIGNALING_VERSION } from "./constants.ts";
 import {
   decodeControlBody,
@@ -22,7 +23,6 @@ import {
 } from "./messages.ts";
 import { registrationSignedData } from "./registration.ts";
 import { WriteQueue } from "./write_queue.ts";
-import { type Runtime, type StreamConn, systemRuntime } from "../runtime/mod.ts";
 
 /** Something that arrived from the server: a control message or a relayed payload. */
 export type SignalingEvent =
@@ -44,11 +44,11 @@ export interface SignalingConnectOptions {
   /** Server TCP port. */
   port: number;
   /** Opens the TCP connection (default `runtime.net.connect`); lets tests inject transports. */
-  dial?: (options: { hostname: string; port: number }) => Promise<StreamConn>;
-  /** Clock, timers and network (default {@linkcode systemRuntime}). */
-  runtime?: Runtime;
+  dial?: (options: { hostname: string; port: number }) => Promise<StreamConn | Deno.Conn>;
   /** Events buffered before reading pauses (default 4096). */
   maxBufferedEvents?: number;
+  /** Clock, timers and network (default `systemRuntime`). */
+  runtime?: Runtime;
 }
 
 /** A failure reported by the server (`error` or `bye`) while waiting for a reply. */
@@ -118,7 +118,7 @@ export class SignalingConnection {
     const runtime = options.runtime ?? systemRuntime;
     const dial = options.dial ?? ((o) => runtime.net.connect(o));
     const conn = await dial({ hostname: options.hostname, port: options.port });
-    return new SignalingConnection(conn, options.maxBufferedEvents, runtime);
+    return new SignalingConnection(conn as StreamConn, options.maxBufferedEvents, runtime);
   }
 
   /**
@@ -131,11 +131,18 @@ export class SignalingConnection {
    * conn.close();
    * ```
    */
-  constructor(conn: StreamConn, maxBufferedEvents = 4096, runtime: Runtime = systemRuntime) {
-    this.#conn = conn;
+  constructor(
+    conn: StreamConn | Deno.Conn,
+    maxBufferedEvents = 4096,
+    runtime: Runtime = systemRuntime,
+  ) {
+    this.#conn = conn as StreamConn;
     this.#runtime = runtime;
     this.#maxBuffered = maxBufferedEvents;
-    this.#queue = new WriteQueue(conn, { onError: () => this.#shutdown("write failed") });
+    this.#queue = new WriteQueue(this.#conn, {
+      onError: () => this.#shutdown("write failed"),
+      runtime,
+    });
     this.closed = this.#readLoop();
   }
 
@@ -160,7 +167,7 @@ export class SignalingConnection {
    * @example
    * ```ts
    * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
-   * conn.send({ type: "ping", t: Date.now() });
+   * conn.send({ type: "ping", t: 1 });
    * conn.close();
    * ```
    */
@@ -224,17 +231,18 @@ export class SignalingConnection {
    * ```
    */
   async next(timeoutMs?: number): Promise<SignalingEvent | undefined> {
-    const deadline = timeoutMs === undefined ? Infinity : this.#runtime.now() + timeoutMs;
+    const runtime = this.#runtime;
+    const deadline = timeoutMs === undefined ? Infinity : runtime.now() + timeoutMs;
     while (this.#eventHead >= this.#events.length) {
       if (this.#closed) return undefined;
-      const remaining = deadline - this.#runtime.now();
+      const remaining = deadline - runtime.now();
       if (remaining <= 0) throw new Deno.errors.TimedOut("no signaling event in time");
       let timer: number | undefined;
       await new Promise<void>((resolve) => {
         this.#waiter = resolve;
-        if (remaining !== Infinity) timer = this.#runtime.setTimer(resolve, remaining);
+        if (remaining !== Infinity) timer = runtime.setTimer(resolve, remaining);
       });
-      this.#runtime.clearTimer(timer);
+      runtime.clearTimer(timer);
       this.#waiter = null;
     }
     const event = this.#events[this.#eventHead];
@@ -294,6 +302,9 @@ export class SignalingConnection {
   /**
    * Registers with the server: `hello`, signs the challenge, `register`, and returns the
    * `registered` message. Rejects with {@linkcode SignalingRequestError} when refused.
+   * `registrationNonce` (optional, at most 64 characters, one random value per client process)
+   * is echoed in `registered` and in the `bye {reason: "replaced"}` a superseded connection gets,
+   * so a client can tell its own retried registration from another instance of its identity.
    *
    * @example
    * ```ts
@@ -308,6 +319,7 @@ export class SignalingConnection {
     signer: RegistrationSigner,
     localAddresses: Address[],
     timeoutMs = 10_000,
+    registrationNonce?: string,
   ): Promise<ServerMessageOf<"registered">> {
     const deadline = this.#runtime.now() + timeoutMs;
     this.send({
@@ -319,7 +331,12 @@ export class SignalingConnection {
     const signature = await signer.sign(
       registrationSignedData(Uint8Array.fromBase64(challenge.nonce)),
     );
-    this.send({ type: "register", signature: signature.toBase64(), localAddresses });
+    this.send({
+      type: "register",
+      signature: signature.toBase64(),
+      localAddresses,
+      ...(registrationNonce !== undefined ? { registrationNonce } : {}),
+    });
     return await this.waitFor("registered", Math.max(1, deadline - this.#runtime.now()));
   }
 

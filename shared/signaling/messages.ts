@@ -40,6 +40,8 @@ export type Candidate = z.infer<typeof candidateSchema>;
 const localAddresses = z.array(addressSchema).max(MAX_LOCAL_ADDRESSES);
 const timestamp = z.number().finite();
 const requestId = z.string().max(64);
+/** A client-chosen value echoed back (see `register.registrationNonce`). */
+const registrationNonce = z.string().min(1).max(64);
 
 /** `hello`: opens registration. `version` is checked by the server (`unsupported-version`). */
 export const helloSchema = z.strictObject({
@@ -47,11 +49,17 @@ export const helloSchema = z.strictObject({
   version: z.number().int(),
   publicKey: base64Of(32),
 });
-/** `register`: the signed challenge and the local addresses of the client's UDP socket. */
+/**
+ * `register`: the signed challenge and the local addresses of the client's UDP socket.
+ * `registrationNonce` (optional) is echoed in `registered` and in the `bye {reason: "replaced"}`
+ * the replaced connection gets, so a client tells its own retried registration from another
+ * instance holding its identity.
+ */
 export const registerSchema = z.strictObject({
   type: z.literal("register"),
   signature: base64Of(64),
   localAddresses,
+  registrationNonce: registrationNonce.optional(),
 });
 /** `addresses`: replaces the client's local addresses. */
 export const addressesSchema = z.strictObject({
@@ -109,13 +117,19 @@ export const registeredSchema = z.strictObject({
     maxPayload: z.number().int().positive(),
   }),
   serverTime: timestamp,
+  registrationNonce: registrationNonce.optional(),
 });
 /** `endpoint`: the public UDP endpoint the server saw in an authenticated STUN Binding. */
 export const endpointSchema = z.strictObject({
   type: z.literal("endpoint"),
   public: addressSchema,
 });
-/** `introduce`: a brokered connection, the other side's candidates and key, and when to punch. */
+/**
+ * `introduce`: a brokered connection, the other side's candidates and key, and when to punch.
+ * `punchInMs` (when present) is this receiver's delay from receipt to the common punch instant,
+ * computed by the server from this receiver's own measured RTT (`punchAt - serverTime - rtt/2`);
+ * a client should prefer it to converting `punchAt` itself.
+ */
 export const introduceSchema = z.strictObject({
   type: z.literal("introduce"),
   peer: peerIdSchema,
@@ -124,7 +138,18 @@ export const introduceSchema = z.strictObject({
   role: z.enum(["initiator", "responder"]),
   punchAt: timestamp,
   serverTime: timestamp,
+  punchInMs: z.number().int().nonnegative().max(60_000).optional(),
   requestId: requestId.optional(),
+});
+/**
+ * `candidates`: the server learned new candidates of `from` (its public endpoint over STUN, or new
+ * local addresses) after it had introduced `from` to this client: the complete, current list in
+ * the same order as `introduce.candidates`.
+ */
+export const candidatesSchema = z.strictObject({
+  type: z.literal("candidates"),
+  from: peerIdSchema,
+  candidates: z.array(candidateSchema).max(MAX_LOCAL_ADDRESSES + 1),
 });
 /** `peer-left`: a peer this client was brokered with has gone. */
 export const peerLeftSchema = z.strictObject({
@@ -141,10 +166,14 @@ export const errorSchema = z.strictObject({
   peer: peerIdSchema.optional(),
   bytes: z.number().int().nonnegative().optional(),
 });
-/** `bye` from the server: it is closing this connection, and why. */
+/**
+ * `bye` from the server: it is closing this connection, and why. With `reason: "replaced"`,
+ * `registrationNonce` is the one the newer registration sent (when it sent one).
+ */
 export const serverByeSchema = z.strictObject({
   type: z.literal("bye"),
   reason: z.enum(BYE_REASONS),
+  registrationNonce: registrationNonce.optional(),
 });
 
 /** Any message the server may send. */
@@ -153,6 +182,7 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   registeredSchema,
   endpointSchema,
   introduceSchema,
+  candidatesSchema,
   peerLeftSchema,
   pingSchema,
   pongSchema,

@@ -67,3 +67,43 @@ Deno.test("messages: server messages parse and are strict", () => {
   assert.equal(parseServerMessage({ type: "bye", reason: "whatever" }).ok, false);
   assert.ok(parseServerMessage({ type: "peer-left", peer: PEER, reason: "timeout" }).ok);
 });
+
+Deno.test("messages: candidates updates, per-side punch delays and registration nonces", () => {
+  const candidates = parseServerMessage({
+    type: "candidates",
+    from: "ab".repeat(20),
+    candidates: [{ host: "203.0.113.5", port: 4000, kind: "public" }],
+  });
+  assert.ok(candidates.ok);
+  assert.ok(!parseServerMessage({ type: "candidates", from: "x", candidates: [] }).ok);
+  const register = parseClientMessage({
+    type: "register",
+    signature: "A".repeat(86) + "==",
+    localAddresses: [],
+    registrationNonce: "n-1",
+  });
+  assert.ok(register.ok);
+  assert.ok(
+    !parseClientMessage({
+      type: "register",
+      signature: "A".repeat(86) + "==",
+      localAddresses: [],
+      registrationNonce: "x".repeat(65),
+    }).ok,
+    "a nonce is at most 64 characters",
+  );
+  assert.ok(
+    parseServerMessage({ type: "bye", reason: "replaced", registrationNonce: "n-1" }).ok,
+  );
+  const introduce = {
+    type: "introduce",
+    peer: "ab".repeat(20),
+    publicKey: "A".repeat(43) + "=",
+    candidates: [],
+    role: "initiator",
+    punchAt: 2,
+    serverTime: 1,
+  };
+  assert.ok(parseServerMessage({ ...introduce, punchInMs: 395 }).ok);
+  assert.ok(!parseServerMessage({ ...introduce, punchInMs: -1 }).ok);
+});

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Runtime, systemRuntime } from "../runtime/mod.ts";
 
 /** Where a {@linkcode WriteQueue} writes: anything with a `Deno.Conn`-style `write`. */
 export interface ByteWriter {
@@ -18,6 +19,8 @@ export interface WriteQueueOptions {
   onError?: (error: unknown) => void;
   /** Largest batch chunk the queue allocates (larger single frames get their own chunk). */
   maxChunkBytes?: number;
+  /** Timers for {@linkcode WriteQueue.waitBelow} deadlines (default `systemRuntime`). */
+  runtime?: Pick<Runtime, "setTimer" | "clearTimer">;
 }
 
 interface DrainWaiter {
@@ -50,6 +53,7 @@ export class WriteQueue {
   readonly #writer: ByteWriter;
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #maxChunk: number;
+  readonly #timers: Pick<Runtime, "setTimer" | "clearTimer">;
   #ready: Uint8Array[] | null = null;
   #fill: Uint8Array | null = null;
   #spare: Uint8Array | null = null;
@@ -74,6 +78,7 @@ export class WriteQueue {
     this.#writer = writer;
     this.#onError = options.onError;
     this.#maxChunk = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
+    this.#timers = options.runtime ?? systemRuntime;
   }
 
   /** Bytes appended and not yet written (including a write in progress). */
@@ -196,17 +201,17 @@ export class WriteQueue {
     if (this.#queued <= limit) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
     return new Promise((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: number | undefined;
       const waiter = {
         limit,
         resolve: (reached: boolean) => {
-          clearTimeout(timer);
+          this.#timers.clearTimer(timer);
           resolve(reached);
         },
       };
       (this.#waiters ??= []).push(waiter);
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        timer = this.#timers.setTimer(() => {
           const i = this.#waiters?.indexOf(waiter) ?? -1;
           if (i >= 0) this.#waiters!.splice(i, 1);
           resolve(false);

@@ -1,0 +1,81 @@
+/**
+ * What the parts of the signaling service (admission, control, relay, liveness) share: the
+ * runtime, the log, the metrics, the registry, the limits, and the three ways to end or warn a
+ * connection. The service (`service.ts`) implements it and hands itself to each part.
+ *
+ * @module
+ */
+import type { Runtime } from "../../shared/runtime/mod.ts";
+import type {
+  ByeReason,
+  ErrorCode,
+  PeerLeftReason,
+  ServerMessage,
+} from "../../shared/signaling/mod.ts";
+import type { ServerMetrics } from "../metrics.ts";
+import type { Registry } from "../registry.ts";
+import type { ServerLog } from "../server_log.ts";
+import type { ClientConnection } from "./connection.ts";
+import type { RegisteredClient } from "./registered_client.ts";
+
+/** The service's limits, resolved from its options. */
+export interface SignalingLimits {
+  /** The STUN port announced in `registered`. */
+  stunPort: number;
+  /** Most registered clients. */
+  maxClients: number;
+  /** Most open connections from one source address. */
+  maxConnectionsPerAddress: number;
+  /** Relayed payload bytes per second per sender. */
+  relayBytesPerSecond: number;
+  /** Relay token bucket burst. */
+  relayBurstBytes: number;
+  /** Bytes that may wait for one receiver. */
+  relayQueueBytes: number;
+  /** Heartbeat interval (ms). */
+  heartbeatMs: number;
+  /** Time to register (ms). */
+  registrationTimeoutMs: number;
+  /** Control messages per second per connection. */
+  controlMessagesPerSecond: number;
+  /** Control message burst. */
+  controlMessageBurst: number;
+  /** Most peers one client may be introduced to at once. */
+  maxBrokeredPeers: number;
+}
+
+/** How a connection is closed. */
+export interface CloseHow {
+  /** Why, for the log and the `closes` counter (`client-bye`, `timeout`, `replaced`, ...). */
+  reason: string;
+  /** An `error` sent first. */
+  error?: [ErrorCode, string];
+  /** A `bye` sent after it. */
+  bye?: ByeReason;
+  /** Extra fields of the `bye` (the newer registration's nonce for `replaced`). */
+  byeRegistrationNonce?: string;
+  /** What its peers are told. */
+  peerLeft: PeerLeftReason;
+  /** Already removed from the registry (it was replaced). */
+  unregistered?: boolean;
+}
+
+/** The shared context of the signaling service's parts. */
+export interface SignalingContext {
+  /** Clock, timers, randomness. */
+  readonly runtime: Runtime;
+  /** Logs. */
+  readonly log: ServerLog;
+  /** Counters. */
+  readonly metrics: ServerMetrics;
+  /** Registered clients by ID and STUN username. */
+  readonly registry: Registry<RegisteredClient>;
+  /** Limits. */
+  readonly limits: SignalingLimits;
+  /** Closes a connection (tells it why, unregisters it, tells its peers). */
+  close(connection: ClientConnection, how: CloseHow): void;
+  /** Counts a protocol violation; the third closes the connection. */
+  violation(connection: ClientConnection, code: ErrorCode, message: string): void;
+  /** Sends a control message unless the receiver is so far behind it must be cut off. */
+  sendBounded(connection: ClientConnection, message: ServerMessage): void;
+}

@@ -1,0 +1,159 @@
+/**
+ * What the server knows about a registered client: its ID and key, the STUN credentials it was
+ * issued, its candidates, the peers it was introduced to, its measured round trip and its relay
+ * quota. Created once registration succeeds; it lives as long as its connection is registered.
+ *
+ * @module
+ */
+import type { Address, Candidate } from "../../shared/signaling/mod.ts";
+import { normalizeHost } from "../host_address.ts";
+import type { RegistryEntry, StunEndpoint } from "../registry.ts";
+import type { TokenBucket } from "../token_bucket.ts";
+import type { ClientConnection } from "./connection.ts";
+
+/** What a {@linkcode RegisteredClient} is made from. */
+export interface RegistrationFacts {
+  /** The peer ID (40 hex digits). */
+  id: string;
+  /** The Ed25519 public key, base64 as received. */
+  publicKey: string;
+  /** Issued STUN username. */
+  stunUsername: string;
+  /** Issued STUN password. */
+  stunPassword: string;
+  /** Local UDP addresses from `register`. */
+  localAddresses: Address[];
+  /** The client-chosen nonce echoed in `registered` and `bye replaced`, if it sent one. */
+  registrationNonce: string | undefined;
+  /** Round trip estimated at registration (challenge sent to register received), ms. */
+  rttMs: number;
+  /** When the server last pinged (or should count as having pinged), ms. */
+  lastPingAt: number;
+}
+
+/**
+ * A registered client.
+ *
+ * @example
+ * ```ts
+ * import type { ClientConnection } from "./connection.ts";
+ * declare const connection: ClientConnection;
+ * const client = new RegisteredClient(connection, {
+ *   id: "ab".repeat(20),
+ *   publicKey: "A".repeat(43) + "=",
+ *   stunUsername: "u",
+ *   stunPassword: "p",
+ *   localAddresses: [{ host: "192.168.1.2", port: 4000 }],
+ *   registrationNonce: undefined,
+ *   rttMs: 12,
+ *   lastPingAt: 0,
+ * }, () => {});
+ * console.log(client.candidates().length); // 1
+ * ```
+ */
+export class RegisteredClient implements RegistryEntry {
+  /** The connection it registered on. */
+  readonly connection: ClientConnection;
+  /** The peer ID. */
+  readonly id: string;
+  /** The peer ID's 20 bytes (written into relayed frames). */
+  readonly idBytes: Uint8Array;
+  /** The public key (base64). */
+  readonly publicKey: string;
+  /** Issued STUN username. */
+  readonly stunUsername: string;
+  /** Issued STUN password. */
+  readonly stunPassword: string;
+  /** The client-chosen registration nonce, if any. */
+  readonly registrationNonce: string | undefined;
+  /** Local UDP addresses. */
+  localAddresses: Address[];
+  /** The public UDP endpoint seen over STUN. */
+  publicEndpoint: Address | null = null;
+  /** Clients this one was introduced to, by ID. */
+  readonly peers = new Map<string, RegisteredClient>();
+  /** Round-trip estimate (ms): from registration, then smoothed over heartbeat pongs. */
+  rttMs: number;
+  /** Heartbeat RTT samples taken so far. */
+  rttSamples = 0;
+  /** When the server last sent `ping` (ms). */
+  lastPingAt: number;
+  /** Relayed-bytes rate limit (made on first relay). */
+  relayBucket: TokenBucket | null = null;
+  /** The last relay destination (skips the ID lookup for runs of frames to one peer). */
+  lastTarget: RegisteredClient | null = null;
+  /** Relay frames this client sent that were forwarded. */
+  relayedFrames = 0;
+  /** Relay payload bytes this client sent that were forwarded. */
+  relayedBytes = 0;
+  /** Relay frames of this client that were refused. */
+  refusedFrames = 0;
+  /** Introductions involving this client. */
+  introductions = 0;
+  /** When its candidates were last passed on to its peers (ms; -Infinity: never). */
+  candidatesSentAt = -Infinity;
+  /** A coalesced candidates update is scheduled. */
+  candidatesPending = false;
+  readonly #onStunBinding: (client: RegisteredClient, endpoint: Address) => void;
+
+  /**
+   * @param connection The connection it registered on.
+   * @param facts What registration established.
+   * @param onStunBinding Called when an authenticated STUN Binding for it arrives.
+   */
+  constructor(
+    connection: ClientConnection,
+    facts: RegistrationFacts,
+    onStunBinding: (client: RegisteredClient, endpoint: Address) => void,
+  ) {
+    this.connection = connection;
+    this.id = facts.id;
+    this.idBytes = Uint8Array.fromHex(facts.id);
+    this.publicKey = facts.publicKey;
+    this.stunUsername = facts.stunUsername;
+    this.stunPassword = facts.stunPassword;
+    this.registrationNonce = facts.registrationNonce;
+    this.localAddresses = facts.localAddresses;
+    this.rttMs = facts.rttMs;
+    this.lastPingAt = facts.lastPingAt;
+    this.#onStunBinding = onStunBinding;
+  }
+
+  /** {@inheritDoc RegistryEntry.onStunBinding} */
+  onStunBinding(endpoint: StunEndpoint): void {
+    this.#onStunBinding(this, { host: normalizeHost(endpoint.hostname), port: endpoint.port });
+  }
+
+  /**
+   * The candidates offered to peers: the public endpoint first when known, then the local
+   * addresses, without duplicates.
+   */
+  candidates(): Candidate[] {
+    const candidates: Candidate[] = [];
+    const seen = new Set<string>();
+    const add = (address: Address, kind: Candidate["kind"]) => {
+      const key = `${address.host}|${address.port}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      candidates.push({ host: address.host, port: address.port, kind });
+    };
+    if (this.publicEndpoint !== null) add(this.publicEndpoint, "public");
+    for (const address of this.localAddresses) add(address, "local");
+    return candidates;
+  }
+
+  /**
+   * Takes one heartbeat RTT sample: the first replaces the registration estimate, later ones
+   * are smoothed (a quarter weight each, as RFC 6298 smooths, only faster), so one late `pong`
+   * from a busy client does not skew the next punch schedule.
+   */
+  addRttSample(rttMs: number): void {
+    this.rttMs = this.rttSamples === 0 ? rttMs : this.rttMs + (rttMs - this.rttMs) / 4;
+    this.rttSamples++;
+  }
+
+  /** The ID shortened for logs (first 12 hex digits). */
+  get shortId(): string {
+    return this.id.slice(0, 12);
+  }
+}
