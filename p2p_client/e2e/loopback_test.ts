@@ -306,3 +306,58 @@ Deno.test("a scripted burst of 3000 messages arrives complete and in order", asy
     await Promise.all(clients.map((c) => c.dispose()));
   }
 });
+
+Deno.test({
+  name:
+    "a peer frozen 35 s (SIGSTOP) recovers both ways without a command; nothing failed is printed",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    await using server = await ServerProcess.start();
+    const servers = [`127.0.0.1:${server.tcpPort}`];
+    const clients = [ClientProcess.start({ servers }), ClientProcess.start({ servers })];
+    try {
+      const [a, b] = clients;
+      await Promise.all(clients.map((c) => c.registered()));
+      await connectPair(a, b, "direct");
+      b.signal("SIGSTOP");
+      for (let i = 0; i < 3; i++) await a.command(`send ${b.id} frozen-${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 35_000));
+      b.signal("SIGCONT");
+      const from = a.events.length;
+      await a.command(`send ${b.id} after-a`);
+      await b.command(`send ${a.id} after-b`);
+      await b.waitFor((e) => e.type === "message" && e.text === "after-a", WAIT, "a → b after");
+      await a.waitFor((e) => e.type === "message" && e.text === "after-b", WAIT, "b → a after");
+      await a.waitFor((e) => e.type === "delivered", WAIT, "a's delivery after", from);
+      // Exactly one outcome per message; a message reported failed was never printed.
+      const sent = a.of("sent").filter((e) => e.peer === b.id);
+      await a.waitForCount(
+        (e) =>
+          (e.type === "delivered" || e.type === "unconfirmed" || e.type === "error") &&
+          e.peer === b.id && typeof e.messageId === "number",
+        sent.length,
+        WAIT,
+        "an outcome for every message",
+      );
+      const printed = messageTexts(b, a.id);
+      for (const event of a.of("error").filter((e) => typeof e.messageId === "number")) {
+        const index = sent.findIndex((s) => s.messageId === event.messageId);
+        assert.ok(
+          !printed.includes(index < 3 ? `frozen-${index}` : "after-a"),
+          "failed yet printed",
+        );
+      }
+      assert.equal(new Set(printed).size, printed.length, "printed at most once");
+      await stopAll(clients);
+    } finally {
+      for (const client of clients) {
+        try {
+          client.signal("SIGCONT");
+        } catch {
+          // exited
+        }
+      }
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  },
+});
