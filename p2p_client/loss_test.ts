@@ -46,7 +46,10 @@ for (const [loss, delayMs, seed] of [[0.25, 0, 31], [0.1, 40, 32], [0.25, 40, 33
       }
       const delivered = (c: SimClient) => c.events.filter((e) => e.type === "delivered").length;
       assert.ok(
-        await world.runtime.runUntil(() => delivered(a) === count && delivered(b) === count, 30_000),
+        await world.runtime.runUntil(
+          () => delivered(a) === count && delivered(b) === count,
+          30_000,
+        ),
         `delivered ${delivered(a)} ${delivered(b)}`,
       );
       const texts = (c: SimClient) => c.events.flatMap((e) => e.type === "message" ? [e.text] : []);

@@ -206,8 +206,8 @@ export function encodeFrame(frame: Frame): Uint8Array {
  *
  * @example
  * ```ts
- * const frame = decodeFrame(plaintext);
- * if (frame.type === FrameType.PathProbe) reply(frame.nonce);
+ * const frame = decodeFrame(encodeFrame({ type: FrameType.PathProbe, nonce: new Uint8Array(8) }));
+ * if (frame.type === FrameType.PathProbe) console.log(frame.nonce.length); // 8
  * ```
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
