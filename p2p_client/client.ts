@@ -377,6 +377,7 @@ export class P2PClient {
     const id = this.#nextMessageId++;
     this.#emit({ type: "sent", peer, messageId: id });
     link.send(id, new TextEncoder().encode(text));
+    this.#scheduleSave();
     return id;
   }
 
@@ -411,12 +412,14 @@ export class P2PClient {
     this.#stopped = true;
     for (const wanted of this.#wanted.values()) this.#runtime.clearTimer(wanted.timer);
     this.#wanted.clear();
-    if (this.#options.store) this.#save();
     const keep = this.#options.store !== undefined;
     for (const link of this.#peers.links()) {
       if (link.pendingMessages > 0 && !keep) link.disconnect("client exiting before delivery");
     }
+    // Closed links take no more packets, so no outcome follows the save: a stored message gets
+    // its outcome from the next start only.
     for (const link of this.#peers.links()) link.close(keep);
+    if (keep) this.#save();
     // Give the CLOSE packets a moment to be sealed and sent.
     await sleep(this.#runtime, 20);
     this.#timer.cancel();
@@ -436,15 +439,28 @@ export class P2PClient {
       return;
     }
     this.#received.restore(state.received);
+    if (state.nextMessageId !== undefined) this.#nextMessageId = state.nextMessageId;
     for (const message of state.outbox) {
       if (message.peer === this.id) continue;
       this.#nextMessageId = Math.max(this.#nextMessageId, message.id + 1);
+    }
+    for (const peer of state.peers ?? []) {
+      if (peer === this.id) continue;
+      // A peer we were connected to before the restart: introduced again by itself.
+      this.#peers.getOrCreate(peer).rememberSession();
+      this.#wantIntroduction(peer, false);
     }
     for (const message of state.outbox) {
       if (message.peer === this.id) continue;
       const link = this.#peers.getOrCreate(message.peer);
       this.#emit({ type: "sent", peer: message.peer, messageId: message.id });
-      link.send(message.id, new TextEncoder().encode(message.text), message.uid);
+      link.send(
+        message.id,
+        new TextEncoder().encode(message.text),
+        message.uid,
+        undefined,
+        message.sent ?? true,
+      );
       this.#wantIntroduction(message.peer, false);
     }
   }
@@ -466,12 +482,21 @@ export class P2PClient {
           id: message.id,
           uid: message.uid,
           text: decoder.decode(message.bytes),
+          sent: message.sent,
         });
       }
     }
     outbox.sort((a, b) => a.id - b.id);
     try {
-      store.save({ outbox, received: this.#received.snapshot() });
+      const peers = [...this.#peers.links()].filter((link) => link.hadSession).map((link) =>
+        link.peer
+      );
+      store.save({
+        outbox,
+        received: this.#received.snapshot(),
+        nextMessageId: this.#nextMessageId,
+        peers,
+      });
     } catch (error) {
       this.#options.log?.(`cannot save the outbox: ${(error as Error).message}`);
     }

@@ -3,7 +3,9 @@
  * what was not confirmed and a restarted receiver drops what it already printed.
  *
  * - `outbox.json`: messages without an outcome (peer, message ID, wire ID, text), at most
- *   {@linkcode MAX_STORED_MESSAGES} messages and {@linkcode MAX_STORED_BYTES} bytes of text;
+ *   {@linkcode MAX_STORED_MESSAGES} messages and {@linkcode MAX_STORED_BYTES} bytes of text, the
+ *   next message ID, and the peers we had a session with (at most 256: introduced again at the
+ *   next start);
  * - `received.json`: per peer the wire IDs of the last {@linkcode DEFAULT_RECEIVED_PER_PEER}
  *   messages received, for at most {@linkcode DEFAULT_RECEIVED_PEERS} peers.
  *
@@ -35,6 +37,8 @@ export interface StoredMessage {
   uid: string;
   /** The text. */
   text: string;
+  /** Whether any of it may have left (then it can never be reported `failed`). */
+  sent?: boolean;
 }
 
 /** Everything stored. */
@@ -43,6 +47,10 @@ export interface StoredState {
   outbox: StoredMessage[];
   /** Recently received wire IDs per peer. */
   received: Record<string, string[]>;
+  /** The next message ID (IDs go on across restarts, so an outcome names one message). */
+  nextMessageId?: number;
+  /** Peers we had a session with (introduced again at the next start), at most 256. */
+  peers?: string[];
 }
 
 /** Where a client keeps its restart state (synchronous: small files, written rarely). */
@@ -102,14 +110,21 @@ export function boundState(state: StoredState): StoredState {
   for (const peer of peers) {
     received[peer] = state.received[peer].slice(-DEFAULT_RECEIVED_PER_PEER);
   }
-  return { outbox, received };
+  const knownPeers = (state.peers ?? []).slice(-DEFAULT_RECEIVED_PEERS);
+  return {
+    outbox,
+    received,
+    ...(state.nextMessageId ? { nextMessageId: state.nextMessageId } : {}),
+    ...(knownPeers.length > 0 ? { peers: knownPeers } : {}),
+  };
 }
 
 function isStoredMessage(value: unknown): value is StoredMessage {
   const m = value as StoredMessage;
   return typeof m === "object" && m !== null && typeof m.peer === "string" &&
     /^[0-9a-f]{40}$/.test(m.peer) && Number.isSafeInteger(m.id) && m.id > 0 &&
-    typeof m.uid === "string" && /^[0-9a-f]{16}$/.test(m.uid) && typeof m.text === "string";
+    typeof m.uid === "string" && /^[0-9a-f]{16}$/.test(m.uid) && typeof m.text === "string" &&
+    (m.sent === undefined || typeof m.sent === "boolean");
 }
 
 /**
@@ -124,10 +139,19 @@ function isStoredMessage(value: unknown): value is StoredMessage {
 export function parseStoredState(outboxJson: string, receivedJson: string): StoredState {
   let outbox: StoredMessage[] = [];
   let received: Record<string, string[]> = {};
+  let nextMessageId: number | undefined;
+  let peers: string[] | undefined;
   try {
     const parsed = JSON.parse(outboxJson);
     const list = Array.isArray(parsed?.outbox) ? parsed.outbox : [];
     outbox = list.filter(isStoredMessage);
+    const next = parsed?.nextMessageId;
+    if (Number.isSafeInteger(next) && next > 0) nextMessageId = next;
+    if (Array.isArray(parsed?.peers)) {
+      peers = parsed.peers.filter((p: unknown): p is string =>
+        typeof p === "string" && /^[0-9a-f]{40}$/.test(p)
+      );
+    }
   } catch {
     outbox = [];
   }
@@ -143,7 +167,7 @@ export function parseStoredState(outboxJson: string, receivedJson: string): Stor
   } catch {
     received = {};
   }
-  return boundState({ outbox, received });
+  return boundState({ outbox, received, nextMessageId, peers });
 }
 
 /**
@@ -172,7 +196,14 @@ export class FileClientStore implements ClientStore {
   /** Writes both files atomically, owner-only. */
   save(state: StoredState): void {
     const bounded = boundState(state);
-    writeAtomic(this.#outboxPath, JSON.stringify({ outbox: bounded.outbox }));
+    writeAtomic(
+      this.#outboxPath,
+      JSON.stringify({
+        outbox: bounded.outbox,
+        nextMessageId: bounded.nextMessageId,
+        peers: bounded.peers,
+      }),
+    );
     writeAtomic(this.#receivedPath, JSON.stringify({ received: bounded.received }));
   }
 }

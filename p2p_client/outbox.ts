@@ -134,7 +134,11 @@ export class Outbox {
 
   /** Messages without an outcome, in order (for persistence). */
   messages(): OutboxMessage[] {
-    const out = [...this.#inChannel.values()];
+    const out: OutboxMessage[] = [];
+    for (const [channelId, message] of this.#inChannel) {
+      const sent = message.sent || (this.#channel?.wasSent(channelId) ?? true);
+      out.push({ ...message, sent });
+    }
     for (let i = 0; i < this.#queue.length; i++) out.push(this.#queue.at(i)!);
     return out;
   }

@@ -100,6 +100,8 @@ export class PeerLink {
   readonly #outbox: Outbox;
   readonly #timer: DeadlineTimer;
   #closed = false;
+  /** Closed for good at client exit: inert (no timers, no packets, no events). */
+  #exited = false;
   #hadSession = false;
   #peerOffline = false;
   #lastState: PeerState | undefined;
@@ -178,6 +180,24 @@ export class PeerLink {
   /** True while the link should be kept alive: messages wait, or it had a session. */
   get wanted(): boolean {
     return !this.#closed && (this.#outbox.pending > 0 || this.#hadSession);
+  }
+
+  /** True once a session existed (kept across restarts: the peer is introduced again). */
+  get hadSession(): boolean {
+    return this.#hadSession;
+  }
+
+  /**
+   * Marks the link as one that had a session (restored after a restart): it is kept alive and
+   * introduced again.
+   *
+   * @example
+   * ```ts
+   * // link.rememberSession();
+   * ```
+   */
+  rememberSession(): void {
+    this.#hadSession = true;
   }
 
   /** True when the server said the peer left and it has not been introduced again. */
@@ -292,14 +312,18 @@ export class PeerLink {
    * // link.send(1, new TextEncoder().encode("hi"));
    * ```
    */
-  send(id: number, bytes: Uint8Array, uid?: string, deadline?: number): void {
+  send(id: number, bytes: Uint8Array, uid?: string, deadline?: number, sent = false): void {
+    if (this.#exited) {
+      this.#outcome(id, "failed", "the client is exiting");
+      return;
+    }
     const now = this.#ctx.runtime.now();
     this.#outbox.enqueue({
       id,
       uid: uid ?? this.#ctx.runtime.randomBytes(8).toHex(),
       bytes,
       deadline: deadline ?? now + (this.#ctx.deliveryTimeoutMs ?? DEFAULT_DELIVERY_TIMEOUT_MS),
-      sent: false,
+      sent,
     });
     if (this.#closed) {
       // A link closed by the user comes back to life for a new message.
@@ -552,6 +576,7 @@ export class PeerLink {
    * ```
    */
   tick(): void {
+    if (this.#exited) return;
     const now = this.#ctx.runtime.now();
     this.#secure.tick();
     if (!this.#closed) {
@@ -591,7 +616,7 @@ export class PeerLink {
     this.#secure.close();
     this.#path.reset(reason);
     this.#closed = true;
-    this.#hadSession = false;
+    if (!keepMessages) this.#hadSession = false;
     this.#afterChange(reason);
     this.#timer.cancel();
   }
@@ -608,9 +633,12 @@ export class PeerLink {
   close(keepMessages = false): void {
     if (this.#secure.session) this.#sendSealed(this.#ctx.frames.encodeClose(), undefined, true);
     this.disconnect("client exit", keepMessages);
+    this.#exited = true;
+    this.#timer.cancel();
   }
 
   #afterChange(reason?: string): void {
+    if (this.#exited) return;
     const change = this.#path.takeChange();
     this.#outbox.setReady(
       !this.#closed && this.#secure.session !== undefined && this.#path.state !== "none",
