@@ -32,7 +32,13 @@ import { stunBindingCodec } from "./stun_codec.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { classifyPacket } from "./inbound_packet.ts";
 import { ReceivedWindow } from "./received_window.ts";
-import { type ClientStore, SAVE_DELAY_MS, type StoredMessage } from "./client_store.ts";
+import {
+  boundState,
+  type ClientStore,
+  MAX_STORED_MESSAGES,
+  SAVE_DELAY_MS,
+  type StoredMessage,
+} from "./client_store.ts";
 import type { UdpAddress } from "./path_manager.ts";
 
 /**
@@ -416,6 +422,7 @@ export class P2PClient {
     for (const link of this.#peers.links()) {
       if (link.pendingMessages > 0 && !keep) link.disconnect("client exiting before delivery");
     }
+    if (keep) this.#resolveUnstorable();
     // Closed links take no more packets, so no outcome follows the save: a stored message gets
     // its outcome from the next start only.
     for (const link of this.#peers.links()) link.close(keep);
@@ -465,18 +472,28 @@ export class P2PClient {
     }
   }
 
-  #scheduleSave(): void {
-    if (!this.#options.store || this.#stopped) return;
-    this.#saveTimer.arm(this.#now() + SAVE_DELAY_MS);
+  /** Messages beyond what the store keeps get their outcome now (the oldest go first). */
+  #resolveUnstorable(): void {
+    const all = this.#outboxMessages(Infinity);
+    const kept = new Set(boundState({ outbox: all, received: {} }).outbox.map((m) => m.id));
+    const dropped = new Map<string, Set<number>>();
+    for (const message of all) {
+      if (kept.has(message.id)) continue;
+      const ids = dropped.get(message.peer) ?? new Set<number>();
+      ids.add(message.id);
+      dropped.set(message.peer, ids);
+    }
+    for (const [peer, ids] of dropped) {
+      this.#peers.get(peer)?.resolveNow(ids, "client exiting: the stored outbox is full");
+    }
   }
 
-  #save(): void {
-    const store = this.#options.store;
-    if (!store) return;
+  /** Every link's unresolved messages (the newest `limit` per link), oldest first. */
+  #outboxMessages(limit = MAX_STORED_MESSAGES): StoredMessage[] {
     const outbox: StoredMessage[] = [];
     const decoder = new TextDecoder();
     for (const link of this.#peers.links()) {
-      for (const message of link.outboxMessages()) {
+      for (const message of link.outboxMessages(limit)) {
         outbox.push({
           peer: link.peer,
           id: message.id,
@@ -486,7 +503,18 @@ export class P2PClient {
         });
       }
     }
-    outbox.sort((a, b) => a.id - b.id);
+    return outbox.sort((a, b) => a.id - b.id);
+  }
+
+  #scheduleSave(): void {
+    if (!this.#options.store || this.#stopped) return;
+    this.#saveTimer.arm(this.#now() + SAVE_DELAY_MS);
+  }
+
+  #save(): void {
+    const store = this.#options.store;
+    if (!store) return;
+    const outbox = this.#outboxMessages();
     try {
       const peers = [...this.#peers.links()].filter((link) => link.hadSession).map((link) =>
         link.peer

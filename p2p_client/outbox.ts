@@ -132,15 +132,20 @@ export class Outbox {
     return this.#channel?.srttMs;
   }
 
-  /** Messages without an outcome, in order (for persistence). */
-  messages(): OutboxMessage[] {
+  /** Messages without an outcome, in order, the newest `limit` of them (for persistence). */
+  messages(limit = Infinity): OutboxMessage[] {
     const out: OutboxMessage[] = [];
-    for (const [channelId, message] of this.#inChannel) {
+    // The newest `limit` only: the queue's tail, then (if room is left) the channel's.
+    for (let i = this.#queue.length - 1; i >= 0 && out.length < limit; i--) {
+      out.push(this.#queue.at(i)!);
+    }
+    const inChannel = [...this.#inChannel];
+    for (let i = inChannel.length - 1; i >= 0 && out.length < limit; i--) {
+      const [channelId, message] = inChannel[i];
       const sent = message.sent || (this.#channel?.wasSent(channelId) ?? true);
       out.push({ ...message, sent });
     }
-    for (let i = 0; i < this.#queue.length; i++) out.push(this.#queue.at(i)!);
-    return out;
+    return out.reverse();
   }
 
   /**
@@ -294,6 +299,36 @@ export class Outbox {
     this.#queuedBytes = 0;
     channel?.close(new Error(reason));
     this.#options.onChange?.();
+  }
+
+  /**
+   * Ends the messages `ids` now (`failed` if they never left, `unconfirmed` otherwise): those a
+   * client exiting cannot keep for its next start.
+   *
+   * @example
+   * ```ts
+   * // outbox.resolve(new Set([3, 4]), "not kept at exit: the stored outbox is full");
+   * ```
+   */
+  resolve(ids: ReadonlySet<number>, reason: string): void {
+    for (const [channelId, message] of this.#inChannel) {
+      if (!ids.has(message.id)) continue;
+      this.#inChannel.delete(channelId);
+      const sent = message.sent || (this.#channel?.wasSent(channelId) ?? true);
+      this.#options.onOutcome(message.id, sent ? "unconfirmed" : "failed", reason);
+    }
+    const keep: OutboxMessage[] = [];
+    while (this.#queue.length > 0) {
+      const message = this.#queue.shift()!;
+      if (ids.has(message.id)) {
+        this.#options.onOutcome(message.id, message.sent ? "unconfirmed" : "failed", reason);
+      } else keep.push(message);
+    }
+    this.#queuedBytes = 0;
+    for (const message of keep) {
+      this.#queue.push(message);
+      this.#queuedBytes += message.bytes.length;
+    }
   }
 
   #expire(): void {

@@ -206,8 +206,20 @@ export class PeerLink {
   }
 
   /** Unresolved messages (for persistence). */
-  outboxMessages(): OutboxMessage[] {
-    return this.#outbox.messages();
+  outboxMessages(limit = Infinity): OutboxMessage[] {
+    return this.#outbox.messages(limit);
+  }
+
+  /**
+   * Ends the messages `ids` now (see {@linkcode Outbox.resolve}).
+   *
+   * @example
+   * ```ts
+   * // link.resolveNow(new Set([3]), "not kept at exit");
+   * ```
+   */
+  resolveNow(ids: ReadonlySet<number>, reason: string): void {
+    this.#outbox.resolve(ids, reason);
   }
 
   /** A row for `list`. */
