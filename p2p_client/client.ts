@@ -38,6 +38,7 @@ import {
   MAX_STORED_MESSAGES,
   SAVE_DELAY_MS,
   type StoredMessage,
+  type StoreEntry,
 } from "./client_store.ts";
 import type { UdpAddress } from "./path_manager.ts";
 
@@ -184,9 +185,14 @@ export class P2PClient {
       frames: options.frames ?? linkFrameCodec,
       firstTime: (peer, uid) => {
         const first = this.#received.firstTime(peer, uid);
-        if (first) this.#scheduleSave();
+        if (first) {
+          // Recorded before the message is printed: a restart never prints it again.
+          this.#record({ kind: "received", peer, uid });
+          this.#scheduleSave();
+        }
         return first;
       },
+      onResolved: (id) => this.#record({ kind: "resolved", id }),
       requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
       localCandidates: () => this.#candidates(),
       onOutboxChange: () => this.#scheduleSave(),
@@ -381,8 +387,11 @@ export class P2PClient {
       return undefined;
     }
     const id = this.#nextMessageId++;
+    const uid = this.#runtime.randomBytes(8).toHex();
+    // Recorded before it is reported, so not even a crash loses it.
+    this.#record({ kind: "queued", message: { peer, id, uid, text, sent: false } });
     this.#emit({ type: "sent", peer, messageId: id });
-    link.send(id, new TextEncoder().encode(text));
+    link.send(id, new TextEncoder().encode(text), uid);
     this.#scheduleSave();
     return id;
   }
@@ -432,6 +441,26 @@ export class P2PClient {
     this.#timer.cancel();
     this.#saveTimer.cancel();
     await this.#session.stop();
+    await this.#mux.close();
+  }
+
+  /**
+   * Stops at once, as a crash would: no goodbye to peers or server, no outcomes, no final save
+   * (the store keeps what was saved and recorded). For simulations of a crashing client.
+   *
+   * @example
+   * ```ts
+   * // await client.abort();
+   * ```
+   */
+  async abort(): Promise<void> {
+    this.#stopped = true;
+    for (const wanted of this.#wanted.values()) this.#runtime.clearTimer(wanted.timer);
+    this.#wanted.clear();
+    for (const link of this.#peers.links()) link.abandon();
+    this.#timer.cancel();
+    this.#saveTimer.cancel();
+    this.#session.abort();
     await this.#mux.close();
   }
 
@@ -504,6 +533,16 @@ export class P2PClient {
       }
     }
     return outbox.sort((a, b) => a.id - b.id);
+  }
+
+  #record(entry: StoreEntry): void {
+    const store = this.#options.store;
+    if (!store || this.#stopped) return;
+    try {
+      store.record(entry);
+    } catch (error) {
+      this.#options.log?.(`cannot record in the store: ${(error as Error).message}`);
+    }
   }
 
   #scheduleSave(): void {

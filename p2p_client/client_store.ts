@@ -10,8 +10,9 @@
  *   messages received, for at most {@linkcode DEFAULT_RECEIVED_PEERS} peers.
  *
  * Both are written atomically (a temporary file renamed over the old one) shortly after each
- * change (batched: at most every {@linkcode SAVE_DELAY_MS} ms), and once more at exit. A crash
- * loses at most that last moment: a message printed in it may be printed again after a restart.
+ * change (batched: at most every {@linkcode SAVE_DELAY_MS} ms), and once more at exit; between
+ * saves each change is appended to a journal at once (a message queued, an outcome reported, a
+ * message received before it is printed), so even a crash loses nothing.
  *
  * The {@linkcode ClientStore} interface keeps file I/O out of the client (the simulator passes an
  * in-memory one); {@linkcode FileClientStore} is the real one.
@@ -53,12 +54,61 @@ export interface StoredState {
   peers?: string[];
 }
 
-/** Where a client keeps its restart state (synchronous: small files, written rarely). */
+/** One change recorded at once (crash-safe) between two saves. */
+export type StoreEntry =
+  | { kind: "queued"; message: StoredMessage }
+  | { kind: "resolved"; id: number }
+  | { kind: "received"; peer: string; uid: string };
+
+/**
+ * Where a client keeps its restart state: a snapshot saved shortly after changes, and each change
+ * recorded at once (before the message is printed, before `sent` is reported, when an outcome is
+ * reported), so even a crash loses nothing.
+ */
 export interface ClientStore {
-  /** The stored state (empty when nothing is stored yet). */
+  /** The stored state (empty when nothing is stored yet), with the recorded changes applied. */
   load(): StoredState;
-  /** Replaces the stored state. */
+  /** Replaces the stored state (and drops the recorded changes it includes). */
   save(state: StoredState): void;
+  /** Records one change at once. */
+  record(entry: StoreEntry): void;
+}
+
+/**
+ * Applies recorded changes to a state (in order; idempotent). A message restored from a record
+ * only may have left before the crash: it counts as sent (never reported `failed`).
+ *
+ * @example
+ * ```ts
+ * applyEntries({ outbox: [], received: {} }, [{ kind: "received", peer: "p", uid: "00" }]).received;
+ * // { p: ["00"] }
+ * ```
+ */
+export function applyEntries(state: StoredState, entries: readonly StoreEntry[]): StoredState {
+  let outbox = state.outbox.slice();
+  const received: Record<string, string[]> = {};
+  for (const [peer, ids] of Object.entries(state.received)) received[peer] = ids.slice();
+  let nextMessageId = state.nextMessageId;
+  for (const entry of entries) {
+    if (entry.kind === "queued") {
+      if (!outbox.some((m) => m.id === entry.message.id)) {
+        outbox.push({ ...entry.message, sent: true });
+      }
+      nextMessageId = Math.max(nextMessageId ?? 1, entry.message.id + 1);
+    } else if (entry.kind === "resolved") {
+      outbox = outbox.filter((m) => m.id !== entry.id);
+      nextMessageId = Math.max(nextMessageId ?? 1, entry.id + 1);
+    } else {
+      const ids = received[entry.peer] ??= [];
+      if (!ids.includes(entry.uid)) ids.push(entry.uid);
+    }
+  }
+  return {
+    ...state,
+    outbox,
+    received,
+    ...(nextMessageId !== undefined ? { nextMessageId } : {}),
+  };
 }
 
 /**
@@ -73,15 +123,22 @@ export interface ClientStore {
  */
 export class MemoryClientStore implements ClientStore {
   #state: StoredState = { outbox: [], received: {} };
+  #entries: StoreEntry[] = [];
 
   /** The stored state. */
   load(): StoredState {
-    return structuredClone(this.#state);
+    return boundState(applyEntries(structuredClone(this.#state), this.#entries));
   }
 
   /** Replaces the stored state. */
   save(state: StoredState): void {
     this.#state = structuredClone(state);
+    this.#entries = [];
+  }
+
+  /** Records one change. */
+  record(entry: StoreEntry): void {
+    this.#entries.push(structuredClone(entry));
   }
 }
 
@@ -171,7 +228,9 @@ export function parseStoredState(outboxJson: string, receivedJson: string): Stor
 }
 
 /**
- * The files beside the identity: `<identity>.outbox.json` and `<identity>.received.json`.
+ * The files beside the identity: `<identity>.outbox.json` and `<identity>.received.json` (the
+ * snapshot), and `<identity>.journal` (one JSON line per change since the snapshot, appended at
+ * once; emptied by each save).
  *
  * @example
  * ```ts
@@ -181,16 +240,36 @@ export function parseStoredState(outboxJson: string, receivedJson: string): Stor
 export class FileClientStore implements ClientStore {
   readonly #outboxPath: string;
   readonly #receivedPath: string;
+  readonly #journalPath: string;
 
   /** @param identityPath The identity file; the store's files sit beside it. */
   constructor(identityPath: string) {
     this.#outboxPath = `${identityPath}.outbox.json`;
     this.#receivedPath = `${identityPath}.received.json`;
+    this.#journalPath = `${identityPath}.journal`;
   }
 
-  /** Reads both files (missing or damaged files count as empty). */
+  /** Reads the files (missing or damaged files and lines count as empty). */
   load(): StoredState {
-    return parseStoredState(readOrEmpty(this.#outboxPath), readOrEmpty(this.#receivedPath));
+    const state = parseStoredState(
+      readOrEmpty(this.#outboxPath),
+      readOrEmpty(this.#receivedPath),
+    );
+    const entries: StoreEntry[] = [];
+    const journal = readOrEmpty(this.#journalPath);
+    for (const line of journal.split("\n").slice(-MAX_JOURNAL_LINES)) {
+      const entry = parseEntry(line);
+      if (entry) entries.push(entry);
+    }
+    return boundState(applyEntries(state, entries));
+  }
+
+  /** Appends one change to the journal (owner-only). */
+  record(entry: StoreEntry): void {
+    Deno.writeTextFileSync(this.#journalPath, JSON.stringify(entry) + "\n", {
+      append: true,
+      mode: 0o600,
+    });
   }
 
   /** Writes both files atomically, owner-only. */
@@ -205,7 +284,30 @@ export class FileClientStore implements ClientStore {
       }),
     );
     writeAtomic(this.#receivedPath, JSON.stringify({ received: bounded.received }));
+    Deno.writeTextFileSync(this.#journalPath, "", { mode: 0o600 });
   }
+}
+
+/** Journal lines read at most (a journal is emptied at every save, 200 ms after changes). */
+const MAX_JOURNAL_LINES = 100_000;
+
+function parseEntry(line: string): StoreEntry | undefined {
+  if (line.trim() === "") return undefined;
+  try {
+    const entry = JSON.parse(line);
+    if (entry?.kind === "queued" && isStoredMessage(entry.message)) return entry;
+    if (entry?.kind === "resolved" && Number.isSafeInteger(entry.id)) return entry;
+    if (
+      entry?.kind === "received" && typeof entry.peer === "string" &&
+      /^[0-9a-f]{40}$/.test(entry.peer) && typeof entry.uid === "string" &&
+      /^[0-9a-f]{16}$/.test(entry.uid)
+    ) {
+      return entry;
+    }
+  } catch {
+    // a torn last line after a crash
+  }
+  return undefined;
 }
 
 function readOrEmpty(path: string): string {

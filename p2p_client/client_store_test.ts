@@ -60,3 +60,31 @@ Deno.test("stored state is validated and bounded", () => {
   assert.equal(bounded.outbox.length, MAX_STORED_MESSAGES);
   assert.equal(bounded.outbox[0].text, "m5", "the newest are kept");
 });
+
+Deno.test("file store: the journal keeps every change made since the last save (a crash loses none)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = new FileClientStore(`${dir}/identity.key`);
+    store.save({ outbox: [], received: {}, nextMessageId: 5 });
+    store.record({
+      kind: "queued",
+      message: { peer: PEER, id: 5, uid: "0123456789abcdef", text: "a", sent: false },
+    });
+    store.record({
+      kind: "queued",
+      message: { peer: PEER, id: 6, uid: "1123456789abcdef", text: "b", sent: false },
+    });
+    store.record({ kind: "resolved", id: 5 });
+    store.record({ kind: "received", peer: PEER, uid: "2123456789abcdef" });
+    await Deno.writeTextFile(`${dir}/identity.key.journal`, '{"kind":"rec', { append: true });
+    const loaded = store.load();
+    assert.deepEqual(loaded.outbox.map((m) => [m.id, m.text, m.sent]), [[6, "b", true]]);
+    assert.deepEqual(loaded.received, { [PEER]: ["2123456789abcdef"] });
+    assert.equal(loaded.nextMessageId, 7);
+    store.save(loaded);
+    assert.equal(await Deno.readTextFile(`${dir}/identity.key.journal`), "", "emptied by a save");
+    assert.deepEqual(store.load().outbox.map((m) => m.id), [6]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * Random fault schedules against two real clients and the real server on virtual time (a small
  * cousin of the simulator in `testing/sim/`): loss, one-way loss, partitions, freezes of either
- * client, cut signaling, restarts of either client (with its stored outbox) and of the server,
+ * client, cut signaling, restarts and crashes of either client (with its stored outbox) and
+ * restarts of the server,
  * with messages both ways throughout; then everything heals. Checked
  * on every schedule: one outcome per message, nothing reported failed was printed, nothing
  * printed twice or out of order, and the link is usable again without a command. Each failure
@@ -117,6 +118,7 @@ for (let seed = 1; seed <= SCHEDULES; seed++) {
             "freeze",
             "cut-signaling",
             "restart-client",
+            "crash-client",
             "restart-server",
             "none",
           ];
@@ -135,6 +137,7 @@ for (let seed = 1; seed <= SCHEDULES; seed++) {
             console.log(`t=${world.runtime.now()} fault ${kind} ${who}`);
           }
           if (kind === "restart-client") await pair[who].restart();
+          if (kind === "crash-client") await pair[who].crashRestart();
           if (kind === "restart-server") await world.restartServer();
         }
         for (const [i, [x, y]] of [[a, b], [b, a]].entries()) {

@@ -56,6 +56,8 @@ export interface PeerLinkContext {
   localCandidates?: () => UdpAddress[];
   /** The outbox changed (for persistence). */
   onOutboxChange?: () => void;
+  /** A message got its outcome (for persistence: recorded at once). */
+  onResolved?: (id: number) => void;
   /** Time allowed for each message's outcome, ms (default 30,000). */
   deliveryTimeoutMs?: number;
   /** Path timing overrides. */
@@ -346,6 +348,7 @@ export class PeerLink {
   }
 
   #outcome(id: number, outcome: MessageOutcome, reason: string, code?: string): void {
+    this.#ctx.onResolved?.(id);
     switch (outcome) {
       case "delivered":
         this.#ctx.emit({ type: "delivered", peer: this.peer, messageId: id });
@@ -647,6 +650,20 @@ export class PeerLink {
     this.disconnect("client exit", keepMessages);
     this.#exited = true;
     this.#timer.cancel();
+  }
+
+  /**
+   * Stops everything at once, silently (the process crashed): no packets, events or timers.
+   *
+   * @example
+   * ```ts
+   * // link.abandon();
+   * ```
+   */
+  abandon(): void {
+    this.#exited = true;
+    this.#timer.cancel();
+    this.#secure.close();
   }
 
   #afterChange(reason?: string): void {

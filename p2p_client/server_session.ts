@@ -165,6 +165,20 @@ export class ServerSession {
   }
 
   /**
+   * Stops at once without a word to the server (as a crash would).
+   *
+   * @example
+   * ```ts
+   * // session.abort();
+   * ```
+   */
+  abort(): void {
+    this.#stopped = true;
+    this.#wakeSleep?.();
+    this.#connection?.close();
+  }
+
+  /**
    * Says goodbye to the server and stops (no reconnect).
    *
    * @example

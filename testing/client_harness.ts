@@ -35,6 +35,8 @@ export interface SimClient {
    * `whileStopped` runs in between (to edit the store, say).
    */
   restart(whileStopped?: () => void): Promise<void>;
+  /** Crashes the client (no goodbye, no final save) and starts a new one in its place. */
+  crashRestart(): Promise<void>;
 }
 
 /** A world of clients and a server on virtual time. */
@@ -146,6 +148,11 @@ export function createWorld(
         events,
         runtime: hostRuntime,
         store,
+        async crashRestart() {
+          await settle(sim.client.abort());
+          sim.client = make();
+          sim.client.start();
+        },
         async restart(whileStopped) {
           await settle(sim.client.shutdown(0));
           whileStopped?.();
