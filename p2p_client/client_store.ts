@@ -26,7 +26,7 @@ export const MAX_STORED_MESSAGES = 1000;
 /** Most text bytes kept in the stored outbox (UTF-8). */
 export const MAX_STORED_BYTES = 4 << 20;
 /** Delay before a change is saved, ms. */
-export const SAVE_DELAY_MS = 200;
+export const SAVE_DELAY_MS = 5000;
 
 /** One stored unconfirmed message. */
 export interface StoredMessage {
@@ -288,7 +288,7 @@ export class FileClientStore implements ClientStore {
   }
 }
 
-/** Journal lines read at most (a journal is emptied at every save, 200 ms after changes). */
+/** Journal lines read at most (a journal is emptied at every save, 5 s after changes). */
 const MAX_JOURNAL_LINES = 100_000;
 
 function parseEntry(line: string): StoreEntry | undefined {
