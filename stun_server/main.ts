@@ -16,6 +16,10 @@ import { parseServerArgs } from "./cli.ts";
 import { configureServerLogging, type LogPipe } from "./logging.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics_http.ts";
 import { announce, type RunningServer, startServer, StartupError } from "./server.ts";
+import { stunTurnListen } from "./turn_setup.ts";
+import { relayBudget } from "./relay_budget.ts";
+import { batchedDatagramRuntime, systemRuntime } from "../shared/runtime/mod.ts";
+import { summarize as summaryOf } from "./summary.ts";
 
 const encoder = new TextEncoder();
 
@@ -46,6 +50,9 @@ function isTerminal(): boolean {
 
 /** How long exit waits for the last log lines to be written. */
 const FINAL_LOG_FLUSH_MS = 2000;
+
+/** Interval of the INFO summary line (written only when something happened meanwhile). */
+const SUMMARY_INTERVAL_MS = 10 * 60 * 1000;
 
 async function main(): Promise<number> {
   const parsed = parseServerArgs(Deno.args, {
@@ -112,6 +119,11 @@ async function main(): Promise<number> {
       relayQueueBytes: config.relayQueue,
       heartbeatMs: config.heartbeatMs,
       registrationTimeoutMs: config.registrationTimeoutMs,
+      runtime: config.stun.batchedUdp ? batchedDatagramRuntime(systemRuntime) : systemRuntime,
+      listenStun: stunTurnListen(config.stun),
+      relayBudget: config.stun.relayTotalBps === undefined
+        ? undefined
+        : relayBudget(config.stun.relayTotalBps, () => systemRuntime.now()),
     });
     const metrics = server.metrics;
     metrics.addCollector(() => metrics.logLinesDropped = logPipe.dropped);
@@ -149,7 +161,21 @@ async function main(): Promise<number> {
       : `, metrics and status page on http://${hostPort(metricsEndpoint.addr)}/`,
   });
 
+  let lastSummary = server.metrics.snapshot();
+  let summaryTimer: number | undefined;
+  const summarize = () => {
+    const now = server!.metrics.snapshot();
+    const summary = summaryOf(lastSummary, now);
+    if (summary !== null) {
+      log.info(summary.message, summary.properties);
+      lastSummary = now;
+    }
+    summaryTimer = systemRuntime.setTimer(summarize, SUMMARY_INTERVAL_MS);
+  };
+  summaryTimer = systemRuntime.setTimer(summarize, SUMMARY_INTERVAL_MS);
+
   const signal = await stopped.promise;
+  systemRuntime.clearTimer(summaryTimer);
   const before = server.metrics.snapshot();
   log.info("{signal} received: shutting down ({connected} connected, {registered} registered)", {
     signal,
@@ -160,7 +186,7 @@ async function main(): Promise<number> {
   await metricsEndpoint?.close();
   const after = server.metrics.snapshot();
   log.info(
-    "stopped after {uptime} s: {registrations} registrations, {introductions} introductions, {relayFrames} frames / {relayBytes} bytes relayed, {refused} relay frames refused",
+    "stopped after {uptime} s: {registrations} registrations, {introductions} introductions, {relayFrames} frames / {relayBytes} bytes relayed, {refused} relay frames refused, {stun} STUN requests answered",
     {
       uptime: Math.round(after.uptimeSeconds),
       registrations: after.registrations.accepted ?? 0,
@@ -168,6 +194,7 @@ async function main(): Promise<number> {
       relayFrames: after.relayFrames,
       relayBytes: after.relayBytes,
       refused: Object.values(after.relayRefused).reduce((a, b) => a + b, 0),
+      stun: Object.values(after.stunAnswered).reduce((a, b) => a + b, 0),
       totals: after,
     },
   );

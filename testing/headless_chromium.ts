@@ -62,7 +62,7 @@ export class HeadlessPage {
   }
 
   /** Starts Chromium on `url` and connects to the page (within `timeoutMs`). */
-  static async open(url: string, timeoutMs = 30_000): Promise<HeadlessPage> {
+  static async open(url: string, timeoutMs = 60_000): Promise<HeadlessPage> {
     const executable = await findChromium();
     if (executable === undefined) throw new Error("chromium is not installed");
     const profile = await Deno.makeTempDir({ prefix: "chromium-test-" });
@@ -133,7 +133,7 @@ export class HeadlessPage {
    * Polls `expression` until it is truthy (returns it) or `timeoutMs` pass (throws with the last
    * value or error). An expression that throws (the page is still loading) counts as not yet.
    */
-  async waitFor(expression: string, timeoutMs = 15_000): Promise<unknown> {
+  async waitFor(expression: string, timeoutMs = 30_000): Promise<unknown> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       let value: unknown;

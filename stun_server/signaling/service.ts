@@ -39,6 +39,7 @@ import { acceptLoop } from "./listener.ts";
 import { CONTROL_SLACK_BYTES, LivenessSweep } from "./liveness.ts";
 import type { RegisteredClient } from "./registered_client.ts";
 import { Relay } from "./relay.ts";
+import type { RelayBudget } from "../relay_budget.ts";
 
 /** Grace for flushing a last error or bye before the socket is closed. */
 const CLOSE_FLUSH_MS = 2000;
@@ -73,6 +74,8 @@ export interface SignalingServiceOptions {
   controlMessageBurst?: number;
   /** Most peers one client may be introduced to at once (default 1024). */
   maxBrokeredPeers?: number;
+  /** A relay budget shared with the TURN relay (bytes per second over the whole server). */
+  relayBudget?: RelayBudget;
   /** Logger (default category `["stun-server", "signaling"]`). */
   logger?: Logger;
 }
@@ -126,6 +129,8 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
   readonly registry: Registry<RegisteredClient>;
   /** {@inheritDoc SignalingContext.limits} */
   readonly limits: SignalingLimits;
+  /** The relay budget shared with the TURN relay, if any. */
+  readonly relayBudget: RelayBudget | undefined;
   readonly #connections = new Set<ClientConnection>();
   readonly #admission: Admission;
   readonly #control: ControlHandler;
@@ -144,6 +149,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     this.metrics = options.metrics ?? new ServerMetrics(SERVER_VERSION, clock);
     this.registry = options.registry ?? new Registry<RegisteredClient>();
     const relayRate = options.relayBytesPerSecond ?? 4 * 1024 * 1024;
+    this.relayBudget = options.relayBudget;
     this.limits = {
       stunPort: options.stunPort ?? 54321,
       maxClients: options.maxClients ?? 10_000,
