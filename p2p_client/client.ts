@@ -56,7 +56,10 @@ export interface P2PClientOptions {
   servers: ServerAddress[];
   /** Where to bind the UDP socket (default `0.0.0.0`, port 0: any). */
   bind?: { hostname?: string; port?: number };
-  /** Lists network interface addresses for local candidates (default: none). */
+  /**
+   * Lists network interface addresses for local candidates (default: the runtime's
+   * `net.interfaceAddresses`, if it has one; none otherwise).
+   */
   networkInterfaces?: () => InterfaceAddress[];
   /** Receives every event (more listeners: {@linkcode P2PClient.on}). */
   emit?: (event: ClientEvent) => void;
@@ -592,7 +595,11 @@ export class P2PClient {
     const serverHost = registration?.host ?? this.#options.servers[0]?.host ?? "";
     let interfaces: InterfaceAddress[] = [];
     try {
-      interfaces = this.#options.networkInterfaces?.() ?? [];
+      interfaces = this.#options.networkInterfaces?.() ??
+        (this.#runtime.net.interfaceAddresses?.() ?? []).map((address) => ({
+          family: address.includes(":") ? "IPv6" as const : "IPv4" as const,
+          address,
+        }));
     } catch (error) {
       this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
     }
