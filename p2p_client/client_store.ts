@@ -242,7 +242,11 @@ export class FileClientStore implements ClientStore {
   readonly #receivedPath: string;
   readonly #journalPath: string;
 
-  /** @param identityPath The identity file; the store's files sit beside it. */
+  /**
+   * A store beside an identity file.
+   *
+   * @param identityPath The identity file; the store's files sit beside it.
+   */
   constructor(identityPath: string) {
     this.#outboxPath = `${identityPath}.outbox.json`;
     this.#receivedPath = `${identityPath}.received.json`;

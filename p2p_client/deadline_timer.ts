@@ -27,6 +27,8 @@ export class DeadlineTimer {
   #generation = 0;
 
   /**
+   * Creates an idle timer.
+   *
    * @param runtime Clock and timers.
    * @param callback Runs when the armed deadline comes (then the timer is idle).
    */

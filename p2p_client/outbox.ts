@@ -63,7 +63,7 @@ export interface OutboxOptions {
 const UID_BYTES = 8;
 
 /** Bytes the envelope (the wire message ID) adds to each message. */
-export const ENVELOPE_BYTES = UID_BYTES;
+export const ENVELOPE_BYTES: number = UID_BYTES;
 
 /**
  * Prefixes `bytes` with the 8-byte wire ID `uid`.
@@ -117,7 +117,11 @@ export class Outbox {
   #blocked = false;
   #ready = false;
 
-  /** @param options Hooks and limits. */
+  /**
+   * Creates an empty outbox.
+   *
+   * @param options Hooks and limits.
+   */
   constructor(options: OutboxOptions) {
     this.#options = options;
   }

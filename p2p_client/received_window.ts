@@ -27,6 +27,8 @@ export class ReceivedWindow {
   readonly #peers = new Map<string, Set<string>>();
 
   /**
+   * Creates an empty window.
+   *
    * @param perPeer IDs remembered per peer.
    * @param maxPeers Peers remembered (the least recently active is forgotten).
    */

@@ -63,7 +63,11 @@ export class SecureLink {
   #ownSessionAt = -Infinity;
   #closed = false;
 
-  /** @param options Hooks. */
+  /**
+   * Creates a link with no key and no session yet.
+   *
+   * @param options Hooks.
+   */
   constructor(options: SecureLinkOptions) {
     this.#options = options;
   }

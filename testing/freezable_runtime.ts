@@ -35,7 +35,11 @@ export class FreezableRuntime implements Runtime {
   #release: () => void = () => {};
   readonly net: NetworkRuntime;
 
-  /** @param base The host's runtime. */
+  /**
+   * Wraps a host's runtime, not frozen.
+   *
+   * @param base The host's runtime.
+   */
   constructor(base: Runtime) {
     this.#base = base;
     const gate = () => this.#gate();
