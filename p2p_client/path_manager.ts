@@ -16,7 +16,13 @@
  *
  * Only a round trip proves a path: a packet merely received on it does not (with UDP lost in one
  * direction the receiving side would otherwise keep a path the other side cannot use). Both
- * sides thus detect one-way loss and fall back together.
+ * sides thus detect one-way loss and fall back together. This is QUIC's path validation
+ * (RFC 9000, 8.2) kept up as ICE consent freshness is (RFC 7675: lost consent after 30 s; here a
+ * path in doubt after 4 s already carries traffic over the relay too).
+ *
+ * Measured in the NAT lab (`deno task natlab --impaired`, two runs): port-restricted pairs with
+ * 10 ms / 150 ms asymmetric delay direct after 0.7 s, restricted-cone × symmetric 1.2 s, 10 % loss
+ * with 40 ms delay 0.4-0.6 s, 25 % loss 0.8-0.9 s; every one of them ended relayed before.
  *
  * Pure logic: the caller passes the clock, sends the probes it is told to, reports what arrives,
  * and arms one timer at {@linkcode PathManager.nextDeadline}.
