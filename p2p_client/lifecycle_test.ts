@@ -517,3 +517,26 @@ Deno.test("real server: a late public endpoint (slow STUN) still leads to a dire
     await world.close();
   }
 });
+
+Deno.test("real server: another instance with our identity takes over; we stop, it stays", async () => {
+  const world = await createWorld(25, { server: "real" });
+  try {
+    const first = await world.addClient("10.0.0.1");
+    assert.ok(await world.runtime.runUntil(() => registered(first), 5000));
+    const second = await world.addClient("10.0.0.2", first.identity);
+    assert.ok(await world.runtime.runUntil(() => registered(second), 5000));
+    assert.ok(
+      await world.runtime.runUntil(
+        () => first.events.some((e) => e.type === "error" && e.code === "replaced"),
+        5000,
+      ),
+      "the first instance learns (by the registration nonce) that another one took over",
+    );
+    await world.runtime.advance(30_000);
+    assert.equal(registered(first, 2), false, "the first does not fight back");
+    assert.equal(second.events.filter((e) => e.type === "registered").length, 1);
+    assert.equal(second.client.registered, true);
+  } finally {
+    await world.close();
+  }
+});

@@ -96,7 +96,8 @@ export class ServerSession {
   #lastReplacedAt = -Infinity;
   /** One random value per client process, the same on every retry (`registrationNonce`). */
   readonly #nonce: string;
-  #replacedByOurselves = false;
+  /** Whose registration replaced ours, by the nonce in `bye replaced` (unknown without one). */
+  #replacedBy: "us" | "another" | "unknown" = "unknown";
 
   /**
    * Creates a session (call {@linkcode ServerSession.start}).
@@ -217,7 +218,11 @@ export class ServerSession {
         this.#registration = undefined;
         this.#connection = undefined;
         if (this.#stopped) return;
-        if (reason === "replaced" && (this.#replacedByOurselves || this.#mayHaveReplacedItself())) {
+        if (
+          reason === "replaced" &&
+          (this.#replacedBy === "us" ||
+            (this.#replacedBy === "unknown" && this.#mayHaveReplacedItself()))
+        ) {
           // Under loss a slow registration may complete after its retry did: the server then
           // replaces our live connection with our own stale one. Register again (once per
           // minute): a real second instance replaces us again within the minute, and we stop.
@@ -324,7 +329,7 @@ export class ServerSession {
     };
     this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
     let byeReason: string | undefined;
-    this.#replacedByOurselves = false;
+    this.#replacedBy = "unknown";
     try {
       for await (const event of connection) {
         this.#lastReceived = this.#runtime.now();
@@ -344,8 +349,9 @@ export class ServerSession {
             byeReason = message.reason;
             // The server echoes the newer registration's nonce: ours means our own retried
             // registration replaced this connection (not another instance).
-            this.#replacedByOurselves = message.reason === "replaced" &&
-              message.registrationNonce === this.#nonce;
+            if (message.reason === "replaced" && message.registrationNonce !== undefined) {
+              this.#replacedBy = message.registrationNonce === this.#nonce ? "us" : "another";
+            }
             connection.close();
             continue;
           }
