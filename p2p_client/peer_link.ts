@@ -108,6 +108,8 @@ export class PeerLink {
   #peerOffline = false;
   #lastState: PeerState | undefined;
   #lastPath: string | null = null;
+  /** Where packets mainly go (the direct address, else the relay): its change resets the RTT. */
+  #lastPrimary: string | null = null;
   #rejected = 0;
   #candidatesSentFor = "";
 
@@ -674,10 +676,20 @@ export class PeerLink {
     );
     const state = this.state;
     const path = this.#closed ? null : this.#path.path;
+    const route = this.#path.route;
+    const primary = this.#closed
+      ? null
+      : route.udp
+      ? `${route.udp.host} ${route.udp.port}`
+      : route.relay
+      ? "relay"
+      : null;
+    if (primary !== this.#lastPrimary) {
+      // direct ↔ mixed keeps the direct address: no change for the channel's RTT estimate.
+      if (primary !== null && this.#lastPrimary !== null) this.#outbox.pathChanged();
+      this.#lastPrimary = primary;
+    }
     if (state !== this.#lastState || path !== this.#lastPath) {
-      if (path !== this.#lastPath && path !== null && this.#lastPath !== null) {
-        this.#outbox.pathChanged();
-      }
       this.#lastState = state;
       this.#lastPath = path;
       const why = reason ?? change?.reason;
