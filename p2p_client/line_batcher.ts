@@ -2,7 +2,7 @@
  * Output lines gathered into one write per turn of the event loop. A busy client prints an event
  * per message sent, acknowledged and received; written one by one, each is a system call (and a
  * wake-up of whoever reads the pipe). Gathered, the lines printed while a burst of datagrams or a
- * chunk of piped commands is processed leave in one write, right after it: `setImmediate` runs
+ * chunk of piped commands is processed leave in one write, right after it: a deferred callback runs
  * once the I/O already waiting is handled, tens of microseconds later when nothing waits.
  *
  * @module

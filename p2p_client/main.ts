@@ -11,19 +11,17 @@ import {
   parseClientConfig,
 } from "../shared/config/mod.ts";
 import { buildCli, type ClientSettings, resolveServers } from "./cli.ts";
-import { createChannelFactory } from "./channel_factory.ts";
 import { P2PClient } from "./client.ts";
+import { FileClientStore } from "./client_store.ts";
 import { type ClientEvent, formatTextEvent } from "./events.ts";
 import { defaultIdentityPath, loadOrCreateIdentity } from "./identity_store.ts";
 import { acquireIdentityLock, type IdentityLock, IdentityLockedError } from "./identity_lock.ts";
 import { ContactBook, ContactsError, contactsPathFor } from "./contacts.ts";
 import { Identity } from "../shared/identity/mod.ts";
 import { systemRuntime } from "../shared/runtime/mod.ts";
-import { linkFrameCodec } from "./link_frame_codec.ts";
 import { configureClientLogging, type LogRoute } from "./logging.ts";
 import { Prompt, stdioPromptIO } from "./prompt.ts";
 import { PresenceWatcher } from "./presence.ts";
-import { stunBindingCodec } from "./stun_codec.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
 const BUILTIN_CONFIG = { stun: ["127.0.0.1:54321"], turn: [] };
@@ -126,21 +124,6 @@ async function run(settings: ClientSettings): Promise<number> {
     const contacts = identityPath === undefined
       ? ContactBook.inMemory()
       : ContactBook.load(contactsPathFor(identityPath));
-    let socket: Deno.DatagramConn;
-    try {
-      socket = Deno.listenDatagram({
-        transport: "udp",
-        hostname: settings.bind,
-        port: settings.udpPort,
-      });
-    } catch (error) {
-      throw new StartupError(
-        "bind-failed",
-        `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${
-          (error as Error).message
-        } (choose another with --bind HOST or --udp-port PORT)`,
-      );
-    }
     const sink: { prompt?: Prompt } = {};
     const pendingEvents: ClientEvent[] = [];
     const emit = (event: ClientEvent) => {
@@ -158,18 +141,29 @@ async function run(settings: ClientSettings): Promise<number> {
       }
       prompt.print(event);
     };
-    const client = new P2PClient({
-      identity,
-      servers,
-      socket,
-      bindHost: settings.bind,
-      emit,
-      createChannel: createChannelFactory(() => systemRuntime.wallClock()),
-      frames: linkFrameCodec,
-      stunCodec: stunBindingCodec,
-      relayOnly: settings.relayOnly,
-      log: (message) => logger.debug(message),
-    });
+    let client: P2PClient;
+    try {
+      client = new P2PClient({
+        runtime: systemRuntime,
+        identity,
+        servers,
+        bind: { hostname: settings.bind, port: settings.udpPort },
+        networkInterfaces: () => Deno.networkInterfaces(),
+        emit,
+        relayOnly: settings.relayOnly,
+        // Unconfirmed messages and recently received message IDs survive a restart, beside the
+        // identity file (not with --ephemeral); the identity lock keeps it to one client.
+        store: identityPath === undefined ? undefined : new FileClientStore(identityPath),
+        log: (message) => logger.debug(message),
+      });
+    } catch (error) {
+      throw new StartupError(
+        "bind-failed",
+        `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${
+          (error as Error).message
+        } (choose another with --bind HOST or --udp-port PORT)`,
+      );
+    }
     const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
     if (terminal && !settings.json) {
       // Whatever ends the process, the terminal is not left in raw mode.
@@ -238,6 +232,18 @@ async function run(settings: ClientSettings): Promise<number> {
         else prompt.print({ type: "info", text });
         prompt.flush();
         await waitUntilSettled(client, settings.exitTimeout * 1000, (stop) => stopWaiting = stop);
+      }
+      if (identityPath !== undefined) {
+        // With an identity the client keeps what is still unconfirmed and sends it again at the
+        // next start: say so for each message (with --ephemeral, shutdown reports each outcome).
+        for (const [peer, ids] of client.pendingMessageIds()) {
+          for (const id of ids) {
+            const text = `message ${id} to ${prompt.label(peer)} not confirmed yet: kept, and ` +
+              "sent again at the next start";
+            if (end === "output-closed") writeStderr(text + "\n");
+            else prompt.print({ type: "info", text });
+          }
+        }
       }
       await client.shutdown(0);
       prompt.flush();

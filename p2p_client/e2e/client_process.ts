@@ -210,7 +210,7 @@ export class ClientProcess {
     return this.#child.status;
   }
 
-  /** Sends a signal (e.g. `SIGSTOP` to make a peer unresponsive, `SIGCONT` to resume it). */
+  /** Sends a signal (SIGSTOP / SIGCONT freeze and resume the process, as a closed laptop lid). */
   signal(signal: Deno.Signal): void {
     this.#child.kill(signal);
   }

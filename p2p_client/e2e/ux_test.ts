@@ -443,3 +443,67 @@ Deno.test("a message refused at once is reported once: no 'queued' before 'not s
     await a.dispose();
   }
 });
+
+Deno.test("exit with a stored identity: each unconfirmed message is reported as kept for the next start", async () => {
+  await using server = await ServerProcess.start();
+  const address = `127.0.0.1:${server.tcpPort}`;
+  const dir = await Deno.makeTempDir();
+  const peer = ClientProcess.start({ servers: [address] });
+  const client = startClient([
+    "--identity",
+    `${dir}/identity.json`,
+    "--server",
+    address,
+    "--exit-timeout",
+    "3600",
+  ]);
+  try {
+    const peerId = await peer.registered();
+    await waitFor(() => /registered with/.test(client.out()), "registration", client.err);
+    await client.write(`connect ${peerId}\n`);
+    await waitFor(() => /direct via udp/.test(client.out()), "direct", client.out);
+    peer.signal("SIGSTOP");
+    await client.write(`send ${peerId} one\nsend ${peerId} two\n`);
+    await waitFor(() => /message 2 queued/.test(client.out()), "queued", client.out);
+    await client.closeStdin(); // exit: waits for the two messages
+    await waitFor(
+      () => /waiting up to 3600 s for 2 message\(s\) to be confirmed/.test(client.out()),
+      "the wait",
+      client.out,
+    );
+    client.signal("SIGINT"); // Ctrl-C: stop waiting
+    assert.equal(await client.exit(), 0);
+    for (const id of [1, 2]) {
+      assert.match(
+        client.out(),
+        new RegExp(`message ${id} to [0-9a-f]{8}… not confirmed yet: kept, and sent again`),
+      );
+    }
+  } finally {
+    peer.signal("SIGCONT");
+    await client.dispose();
+    await peer.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--relay-only: the relayed line gives the true reason", async () => {
+  await using server = await ServerProcess.start();
+  const servers = [`127.0.0.1:${server.tcpPort}`];
+  const a = ClientProcess.start({ servers, args: ["--relay-only"] });
+  const b = ClientProcess.start({ servers });
+  try {
+    await a.registered();
+    const bId = await b.registered();
+    await a.command(`connect ${bId}`);
+    const relayed = await a.waitFor(
+      (e) => e.type === "peer" && e.state === "relayed",
+      WAIT,
+      "relayed",
+    );
+    assert.equal(relayed.reason, "no direct candidates to try");
+  } finally {
+    await b.dispose();
+    await a.dispose();
+  }
+});
