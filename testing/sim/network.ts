@@ -94,7 +94,9 @@ export interface SimNetworkOptions {
   /** Datagrams a socket queues unread (e.g. while its process is frozen); default 256. */
   socketQueueLimit?: number;
   /** Receives one line per network event (for traces and their hashes). */
-  trace?: (line: string) => void;
+  trace?: (line: string, packet: boolean) => void;
+  /** Also trace every datagram's fate (default false). */
+  tracePackets?: boolean;
 }
 
 type Transport = "udp" | "tcp";
@@ -673,7 +675,8 @@ export class SimNetwork {
   readonly socketQueueLimit: number;
   /** Datagrams dropped, by cause (for tests and reports). */
   readonly dropped = { loss: 0, blocked: 0, nat: 0, unbound: 0 };
-  readonly #trace: ((line: string) => void) | undefined;
+  readonly #trace: ((line: string, packet: boolean) => void) | undefined;
+  readonly #tracePackets: boolean;
   readonly #hosts = new Map<string, SimHost>();
   readonly #hostByIp = new Map<string, SimHost>();
   readonly #natByIp = new Map<string, NatBox>();
@@ -689,6 +692,7 @@ export class SimNetwork {
     this.tcpResetAfterMs = options.tcpResetAfterMs ?? 30_000;
     this.socketQueueLimit = options.socketQueueLimit ?? 256;
     this.#trace = options.trace;
+    this.#tracePackets = options.tracePackets ?? false;
   }
 
   /** Adds a host (its NAT, if any, is registered by its public address). */
@@ -736,8 +740,8 @@ export class SimNetwork {
   }
 
   /** @internal */
-  traceLine(line: string): void {
-    this.#trace?.(`${this.clock.now().toFixed(3)} ${line}`);
+  traceLine(line: string, packet = false): void {
+    this.#trace?.(`${this.clock.now().toFixed(3)} ${line}`, packet);
   }
 
   /** @internal */
@@ -818,6 +822,9 @@ export class SimNetwork {
       }
     }
     const socket = this.#bound.get(bindKey("udp", destination.hostname, destination.port));
+    if (this.#tracePackets) {
+      this.traceLine(`udp ${endpoint(from)}>${endpoint(destination)} ${bytes.length}`, true);
+    }
     if (!(socket instanceof SimDatagramSocket)) {
       this.dropped.unbound++;
       return;

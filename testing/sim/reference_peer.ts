@@ -336,13 +336,15 @@ export class ReferencePeer implements PeerApp {
     const peer = packet.from;
     const disk = this.#disk;
     let next = disk.receivedUpTo[peer] ?? 1;
-    if (this.#bug === "no-dedupe" || this.#bug === "no-order") {
-      if (this.#bug === "no-order" || packet.seq >= next) {
-        this.#context.emit({ type: "message", from: peer, text: packet.text });
-      }
+    if (this.#bug === "no-order") {
+      this.#context.emit({ type: "message", from: peer, text: packet.text });
       disk.receivedUpTo[peer] = Math.max(next, packet.seq + 1);
       this.#deliver(peer, { t: "ack", from: this.id, seq: packet.seq });
       return;
+    }
+    if (this.#bug === "no-dedupe" && packet.seq < next) {
+      // The duplicate check dropped: a copy of a message already printed is printed again.
+      this.#context.emit({ type: "message", from: peer, text: packet.text });
     }
     let buffer = this.#buffers.get(peer);
     if (!buffer) this.#buffers.set(peer, buffer = new Map());

@@ -40,8 +40,8 @@ export class TraceHash {
     this.#keep = keep;
   }
 
-  /** Adds one line. */
-  add(line: string): void {
+  /** Adds one line (kept for printing unless `keep` is false). */
+  add(line: string, keep = true): void {
     let low = this.#low;
     let high = this.#high;
     for (let i = 0; i < line.length; i++) {
@@ -54,7 +54,7 @@ export class TraceHash {
     this.#low = low;
     this.#high = high;
     this.count++;
-    if (this.#keep > 0) {
+    if (keep && this.#keep > 0) {
       this.#lines.push(line);
       if (this.#lines.length > this.#keep) this.#lines.shift();
     }
@@ -179,8 +179,10 @@ export interface SimWorldOptions {
   seed?: number;
   /** See {@linkcode SimNetworkOptions.tcpResetAfterMs}. */
   tcpResetAfterMs?: number;
-  /** Trace lines of network events too (packets are not traced; faults, resets are). */
+  /** Trace network events (blocks, heals, TCP resets; default true). */
   traceNetwork?: boolean;
+  /** Trace every datagram that arrives, too (default true: the hash then covers packets). */
+  tracePackets?: boolean;
   /** Keep the latest this many trace lines for printing (default 0). */
   keepTrace?: number;
 }
@@ -217,7 +219,10 @@ export class SimWorld {
     this.clock = new VirtualRuntime({ seed: this.seed });
     this.network = new SimNetwork(this.clock, {
       tcpResetAfterMs: options.tcpResetAfterMs,
-      trace: options.traceNetwork === false ? undefined : (line) => this.trace.add(line),
+      tracePackets: options.tracePackets ?? true,
+      trace: options.traceNetwork === false
+        ? undefined
+        : (line, packet) => this.trace.add(line, !packet),
     });
   }
 
