@@ -60,6 +60,10 @@ export function messageText(from: string, to: string, seq: number): string {
   return `${from}>${to}#${seq}`;
 }
 
+function ms(time: number): string {
+  return `${time.toFixed(1)} ms`;
+}
+
 function parseText(text: string): { from: string; to: string; seq: number } | undefined {
   const match = /^([a-z]+)>([a-z]+)#(\d+)$/.exec(text);
   return match ? { from: match[1], to: match[2], seq: Number(match[3]) } : undefined;
@@ -86,6 +90,8 @@ export class InvariantChecker {
   readonly #printed = new Map<string, number>(); // tag → time first printed
   readonly #lastSeq = new Map<string, number>(); // "from>to" → last printed seq
   readonly #killedAt = new Map<string, number>(); // "node#incarnation" → time
+  // Outcomes reported before `send` returned their ID (an error emitted inside `send`).
+  readonly #early = new Map<string, Array<{ at: number; outcome: Outcome }>>();
   /** Counts for reports. */
   readonly counts = { sent: 0, delivered: 0, failed: 0, unconfirmed: 0, printed: 0 };
 
@@ -124,6 +130,9 @@ export class InvariantChecker {
       this.#violate("outcome", at, `${from} reused message ID ${messageId} for ${text}`);
     }
     this.#byId.set(key, record);
+    const early = this.#early.get(key);
+    this.#early.delete(key);
+    for (const { at: when, outcome } of early ?? []) this.#setOutcome(record, when, outcome);
   }
 
   /** Records an outcome reported by `node`'s process `incarnation`. */
@@ -134,11 +143,18 @@ export class InvariantChecker {
     messageId: number,
     outcome: Outcome,
   ): void {
-    const record = this.#byId.get(`${node}#${incarnation}#${messageId}`);
-    // An outcome for a message of an earlier incarnation (a restored outbox) cannot be matched
-    // by ID; it is checked through printing only.
-    if (!record) return;
-    this.#setOutcome(record, at, outcome);
+    const key = `${node}#${incarnation}#${messageId}`;
+    const record = this.#byId.get(key);
+    if (record) {
+      this.#setOutcome(record, at, outcome);
+      return;
+    }
+    // Either `send` has not returned this ID yet (an outcome emitted inside `send`), or it is a
+    // message of an earlier incarnation (a restored outbox), which is checked through printing
+    // only. Keep a few for the former.
+    const early = this.#early.get(key) ?? [];
+    if (early.length < 4) early.push({ at, outcome });
+    this.#early.set(key, early);
   }
 
   /** Records a message printed by `node`, from the node `from`. */
@@ -170,7 +186,9 @@ export class InvariantChecker {
       this.#violate(
         "usable",
         at,
-        `probe ${text} sent at ${record.at} ms printed only at ${at} ms (deadline ${record.probeDeadline})`,
+        `probe ${text} sent at ${ms(record.at)} printed only at ${ms(at)} (deadline ${
+          ms(record.probeDeadline)
+        })`,
       );
     }
   }
@@ -187,7 +205,9 @@ export class InvariantChecker {
     this.#violate(
       "usable",
       at,
-      `link ${record.from}>${record.to} not usable: probe ${text} sent at ${record.at} ms not printed by ${at} ms`,
+      `link ${record.from}>${record.to} not usable: probe ${text} sent at ${
+        ms(record.at)
+      } not printed by ${ms(at)}`,
     );
   }
 
@@ -216,7 +236,7 @@ export class InvariantChecker {
       this.#violate(
         "outcome",
         at,
-        `${record.tag} (message ${record.messageId} sent at ${record.at} ms) has no outcome`,
+        `${record.tag} (message ${record.messageId} sent at ${ms(record.at)}) has no outcome`,
       );
     }
   }

@@ -160,3 +160,12 @@ for (
     assert.deepEqual(fixed.violations, []);
   });
 }
+
+Deno.test("checker: an outcome reported inside send, before its ID is known, counts", () => {
+  const c = new InvariantChecker();
+  c.outcome(0, "a", 1, 1, "failed");
+  c.sent(0, "a", 1, "b", t(1), 1);
+  c.finish(100, () => 1);
+  assert.deepEqual(c.violations, []);
+  assert.equal(c.counts.failed, 1);
+});

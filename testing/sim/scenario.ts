@@ -61,7 +61,7 @@ export interface SystemUnderTest {
   /** A label for reports. */
   name: string;
   /** Runs before the clock starts (e.g. to create identities on each node's disk). */
-  prepare?(nodes: SimNode<unknown>[]): Promise<void>;
+  prepare?(nodes: SimNode<unknown>[], seed: number): Promise<void>;
   /** Starts the server on its node. */
   server(context: NodeContext): unknown;
   /** Starts a client on its node. */
@@ -180,7 +180,7 @@ export async function runSchedule(
   await system.prepare?.([
     server as SimNode<unknown>,
     ...names.map((n) => clients.get(n)!.node as SimNode<unknown>),
-  ]);
+  ], schedule.seed);
 
   // Record process deaths for the outcome invariant.
   for (const name of names) {
@@ -304,7 +304,8 @@ export async function runSchedule(
  */
 export function formatFailure(result: RunResult, system: string): string {
   const lines = [
-    `seed ${result.seed} FAILED against ${system}: rerun with deno task sim --seed ${result.seed}`,
+    `seed ${result.seed} FAILED against ${system} (trace hash ${result.traceHash}): rerun with ` +
+    `deno task sim --system ${system} --runs 1 --seed ${result.seed} --trace`,
     `  clients: ${result.nats.join(" ")}`,
     ...result.faults.map((f) => `  fault ${f}`),
     ...result.violations.slice(0, 10).map((v) =>
