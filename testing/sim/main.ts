@@ -11,19 +11,21 @@
  */
 import { parseArgs } from "node:util";
 import { formatFailure, runBatch } from "./batch.ts";
-import { generateSchedule } from "./schedule.ts";
+import { type Fault, FAULT_KINDS, generateSchedule } from "./schedule.ts";
 import { runSchedule } from "./scenario.ts";
 import { DEFAULT_SYSTEM, SYSTEM_NAMES, systemByName } from "./systems.ts";
 
 const USAGE = `usage: deno task sim [--runs N] [--seed S] [--system NAME] [--workers W]
-                     [--clients K] [--fault-period-ms MS] [--trace] [--quiet]
+                     [--clients K] [--fault-period-ms MS] [--kinds K1,K2] [--trace [--packets]] [--quiet]
   --runs N            schedules to run (default 100)
   --seed S            first seed (default: random, printed); seeds S..S+N-1 run
   --system NAME       ${SYSTEM_NAMES.join(" | ")} (default ${DEFAULT_SYSTEM})
   --workers W         worker threads (default 1)
   --clients K         clients per schedule (default 2)
   --fault-period-ms   length of the fault period (default 40000)
+  --kinds K1,K2       only these fault kinds (${FAULT_KINDS.join(",")})
   --trace             print every trace line (one seed only)
+  --packets           with --trace, print every datagram arrival too
   --quiet             print failures and the summary only`;
 
 function fail(message: string): never {
@@ -50,7 +52,9 @@ if (import.meta.main) {
         workers: { type: "string" },
         clients: { type: "string" },
         "fault-period-ms": { type: "string" },
+        kinds: { type: "string" },
         trace: { type: "boolean" },
+        packets: { type: "boolean" },
         quiet: { type: "boolean" },
         help: { type: "boolean" },
       },
@@ -72,9 +76,14 @@ if (import.meta.main) {
   );
   const system = values.system ?? DEFAULT_SYSTEM;
   if (!SYSTEM_NAMES.includes(system)) fail(`unknown system ${system}`);
+  const kinds = values.kinds?.split(",").map((k) => k.trim()) as Fault["kind"][] | undefined;
+  for (const kind of kinds ?? []) {
+    if (!FAULT_KINDS.includes(kind)) fail(`unknown fault kind ${kind}`);
+  }
   const schedule = {
     clients: integer(values.clients, "clients", 2, 2),
     faultPeriodMs: integer(values["fault-period-ms"], "fault-period-ms", 40_000, 0),
+    kinds,
   };
   const seeds = Array.from({ length: runs }, (_, i) => firstSeed + i);
   console.log(
@@ -87,7 +96,7 @@ if (import.meta.main) {
     const result = await runSchedule(
       await systemByName(system),
       generateSchedule(firstSeed, schedule),
-      { echoTrace: true },
+      { echoTrace: true, echoPackets: values.packets },
     );
     console.log(
       `seed ${firstSeed} ${

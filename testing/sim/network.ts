@@ -424,6 +424,7 @@ class SimStream implements StreamConn, OwnedResource {
   #lastDeliveryAt = 0;
   #stalledSince: number | undefined;
   #retryScheduled = false;
+  #rto = 200;
   /** Called once when both ends are done (frees a NAT port). */
   onGone: (() => void) | undefined;
 
@@ -526,36 +527,48 @@ class SimStream implements StreamConn, OwnedResource {
     }
   }
 
-  /** Sends what is queued, unless the path is blocked (then retries, and resets in the end). */
+  /**
+   * Sends what is queued. A segment lost (drawn from the path's loss both ways, as the data or
+   * its ACK) or blocked is retransmitted after the retransmission timeout, which doubles each
+   * time (200 ms up to 60 s, as Linux does), with every later segment waiting behind it; a
+   * connection stalled longer than `tcpResetAfterMs` is reset on both ends.
+   */
   #pump(): void {
     const network = this.#network;
     const now = network.clock.now();
+    if (this.#retryScheduled) return;
     while (this.#outgoing.length > 0 && !this.#reset) {
-      const delay = network.tcpDelay(this.host, this.peer.host);
-      if (delay === undefined) {
+      const path = network.tcpPath(this.host, this.peer.host);
+      if (path === undefined || network.clock.random() < path.loss) {
         this.#stalledSince ??= now;
         if (now - this.#stalledSince >= network.tcpResetAfterMs) {
           this.resetBoth();
           return;
         }
-        if (!this.#retryScheduled) {
-          this.#retryScheduled = true;
-          network.clock.setTimer(() => {
-            this.#retryScheduled = false;
-            this.#pump();
-          }, 500);
-        }
+        this.#retryScheduled = true;
+        network.clock.setTimer(() => {
+          this.#retryScheduled = false;
+          this.#pump();
+        }, this.#rto);
+        this.#rto = Math.min(this.#rto * 2, 60_000);
         return;
       }
       this.#stalledSince = undefined;
+      this.#rto = 200;
       const segment = this.#outgoing.shift() as Segment;
-      const at = Math.max(now + delay, this.#lastDeliveryAt);
+      const at = Math.max(now + path.delayMs, this.#lastDeliveryAt);
       this.#lastDeliveryAt = at;
       network.clock.setTimer(() => this.peer.#arrive(segment), at - now);
     }
   }
 
   #arrive(segment: Segment): void {
+    this.#network.traceLine(
+      `tcp ${endpoint(this.remoteAddr)}>${endpoint(this.localAddr)} ${
+        segment.bytes?.length ?? "FIN"
+      }`,
+      true,
+    );
     if (this.#reset) return;
     if (segment.bytes === null) {
       this.#eof = true;
@@ -749,21 +762,18 @@ export class SimNetwork {
     this.#bound.delete(bindKey(addr.transport, addr.hostname, addr.port));
   }
 
-  /** @internal One-way TCP delay from `from` to `to` now, or undefined while stalled. */
-  tcpDelay(from: SimHost, to: SimHost): number | undefined {
+  /**
+   * @internal The TCP path from `from` to `to` now: one-way delay and the chance a segment or
+   * its ACK is lost; undefined while blocked either way.
+   */
+  tcpPath(from: SimHost, to: SimHost): { delayMs: number; loss: number } | undefined {
     if (this.blocked(from, to, "tcp") || this.blocked(to, from, "tcp")) return undefined;
-    const loss = combinedLoss(from.uplink, to.downlink);
+    const there = combinedLoss(from.uplink, to.downlink);
     const back = combinedLoss(to.uplink, from.downlink);
-    if (loss >= 1 || back >= 1) return undefined;
-    let delay = from.uplink.delayMs + to.downlink.delayMs;
-    // A lost segment (or its lost ACK) costs a retransmission timeout, doubling each time.
-    let rto = 200;
-    for (let attempt = 0; attempt < 6; attempt++) {
-      if (this.clock.random() >= 1 - (1 - loss) * (1 - back)) break;
-      delay += rto;
-      rto *= 2;
-    }
-    return delay;
+    return {
+      delayMs: from.uplink.delayMs + to.downlink.delayMs,
+      loss: 1 - (1 - there) * (1 - back),
+    };
   }
 
   /** @internal */
@@ -858,26 +868,26 @@ export class SimNetwork {
         release();
         owner.post(() => reject(error));
       };
+      // SYNs are retransmitted after 1, 2, 4, 8… s (Linux), until tcpResetAfterMs has passed.
+      let synTimeout = 1000;
       const attempt = () => {
         if (owner.state === "dead") return release();
         const target = this.#hostByIp.get(to.hostname);
-        if (!target) {
-          // Nobody answers at that address (or a NAT with no forwarding): SYNs vanish.
-          if (this.clock.now() - started >= this.tcpResetAfterMs) {
-            return fail(new Deno.errors.TimedOut(`connect to ${endpoint(to)} timed out`));
+        const there = target && this.tcpPath(host, target);
+        if (!target || !there || this.clock.random() < there.loss) {
+          // Nobody answers at that address (a NAT forwards nothing), or the SYN is lost.
+          if (this.clock.now() + synTimeout - started > this.tcpResetAfterMs) {
+            this.clock.setTimer(
+              () => fail(new Deno.errors.TimedOut(`connect to ${endpoint(to)} timed out`)),
+              Math.max(0, started + this.tcpResetAfterMs - this.clock.now()),
+            );
+            return;
           }
-          this.clock.setTimer(attempt, 1000);
+          this.clock.setTimer(attempt, synTimeout);
+          synTimeout *= 2;
           return;
         }
-        const there = this.tcpDelay(host, target);
-        const back = there === undefined ? undefined : this.tcpDelay(target, host);
-        if (there === undefined || back === undefined) {
-          if (this.clock.now() - started >= this.tcpResetAfterMs) {
-            return fail(new Deno.errors.TimedOut(`connect to ${endpoint(to)} timed out`));
-          }
-          this.clock.setTimer(attempt, 1000);
-          return;
-        }
+        const back = target.uplink.delayMs + host.downlink.delayMs;
         this.clock.setTimer(() => {
           const listener = this.#bound.get(bindKey("tcp", to.hostname, to.port));
           if (!(listener instanceof SimListener) || listener.incoming.closed) {
@@ -898,7 +908,7 @@ export class SimNetwork {
             owner.adopt(client);
             owner.post(() => resolve(client));
           }, back);
-        }, there);
+        }, there.delayMs);
       };
       attempt();
     });

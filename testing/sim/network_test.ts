@@ -250,11 +250,19 @@ Deno.test("TCP through a NAT: ordered, stalls during a partition, resumes on hea
   assert.equal(accepted.remoteAddr.hostname, "203.0.113.9");
   const heal = world.network.block(["c"], ["s"]);
   await conn.write(new TextEncoder().encode("held"));
-  const reading = readAll(accepted);
+  let arrived: number | undefined;
+  const reading = readAll(accepted).then((text) => {
+    arrived = world.clock.now();
+    return text;
+  });
   await world.runFor(20_000);
+  assert.equal(arrived, undefined, "nothing crosses a partition");
   heal();
-  await world.runFor(1000);
+  // Retransmissions back off (0.2, 0.4, … 12.8 s after the first): the next one after the heal
+  // at 25.4 s gets through.
+  await world.runFor(10_000);
   assert.equal(await reading, "held");
+  assert.ok(arrived! > 25_000 && arrived! < 25_600, `arrived at ${arrived}`);
 });
 
 Deno.test("TCP: a partition longer than the reset time resets both ends", async () => {
@@ -275,7 +283,7 @@ Deno.test("TCP: a partition longer than the reset time resets both ends", async 
   await conn.write(new Uint8Array([1]));
   const serverRead = assert.rejects(accepted.read(new Uint8Array(10)), Deno.errors.ConnectionReset);
   const clientRead = assert.rejects(conn.read(new Uint8Array(10)), Deno.errors.ConnectionReset);
-  await world.runFor(11_000);
+  await world.runFor(20_000);
   await serverRead;
   await clientRead;
   await assert.rejects(conn.write(new Uint8Array([1])), Deno.errors.ConnectionReset);
@@ -305,4 +313,65 @@ Deno.test("TCP: killing the server process ends the client's stream; connect is 
   );
   await world.runFor(10);
   await refused;
+});
+
+Deno.test("TCP: SYNs back off through a partition; connect times out after the reset time", async () => {
+  const world = new SimWorld({ seed: 5, tcpResetAfterMs: 20_000 });
+  const server = world.addNode(
+    { name: "s", ip: SERVER },
+    ({ runtime }) => runtime.net.listen({ hostname: "0.0.0.0", port: 3478 }),
+  );
+  const client = world.addNode({ name: "c", ip: "10.1.0.2" }, ({ runtime }) => runtime);
+  server.start();
+  const runtime = client.start();
+  const heal = world.network.block(["c"], ["s"]);
+  let connectedAt: number | undefined;
+  const connecting = runtime.net.connect({ hostname: SERVER, port: 3478 }).then((conn) => {
+    connectedAt = world.clock.now();
+    return conn;
+  });
+  await world.runFor(5_000);
+  heal();
+  await world.runFor(5_000);
+  await connecting;
+  assert.equal(connectedAt, 7_000, "the SYN sent at 0, 1, 3, 7 s gets through at 7 s");
+
+  world.network.block(["c"], ["s"]);
+  const timedOut = assert.rejects(
+    runtime.net.connect({ hostname: SERVER, port: 3478 }),
+    Deno.errors.TimedOut,
+  );
+  await world.runFor(21_000);
+  await timedOut;
+});
+
+Deno.test("TCP: loss delays segments but keeps them whole and in order", async () => {
+  const world = new SimWorld({ seed: 8 });
+  const server = world.addNode(
+    { name: "s", ip: SERVER },
+    ({ runtime }) => runtime.net.listen({ hostname: "0.0.0.0", port: 3478 }),
+  );
+  const client = world.addNode({ name: "c", ip: "10.1.0.2" }, ({ runtime }) => runtime);
+  const listener = server.start();
+  const runtime = client.start();
+  const accepting = listener.accept();
+  const connecting = runtime.net.connect({ hostname: SERVER, port: 3478 });
+  await world.runFor(10);
+  const conn = await connecting;
+  const accepted = await accepting;
+  world.network.host("c").uplink = { ...world.network.host("c").uplink, loss: 0.3, delayMs: 10 };
+  for (let i = 0; i < 100; i++) await conn.write(new Uint8Array([i]));
+  await conn.closeWrite();
+  const got: number[] = [];
+  const reading = (async () => {
+    const buffer = new Uint8Array(10);
+    for (;;) {
+      const n = await accepted.read(buffer);
+      if (n === null) return;
+      got.push(...buffer.subarray(0, n));
+    }
+  })();
+  await world.runFor(120_000);
+  await reading;
+  assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => i));
 });

@@ -78,6 +78,8 @@ export interface RunOptions {
   keepTrace?: number;
   /** Print trace lines as they happen. */
   echoTrace?: boolean;
+  /** With `echoTrace`, print every datagram arrival too. */
+  echoPackets?: boolean;
 }
 
 /** The result of one schedule. */
@@ -128,10 +130,8 @@ export async function runSchedule(
   const checkMs = options.checkMs ?? 2_000;
   const world = new SimWorld({ seed: schedule.seed, keepTrace: options.keepTrace });
   if (options.echoTrace) {
-    const record = world.record.bind(world);
-    world.record = (line) => {
-      console.log(`${world.clock.now().toFixed(1)} ${line}`);
-      record(line);
+    world.echo = (line, packet) => {
+      if (!packet || options.echoPackets) console.log(line);
     };
   }
   const checker = new InvariantChecker();

@@ -157,7 +157,8 @@ export interface ScheduleOptions {
 /** The server's address in every schedule. */
 export const SERVER_IP = "198.51.100.1";
 
-const ALL_KINDS: Fault["kind"][] = [
+/** Every fault kind, in the order the generator knows them. */
+export const FAULT_KINDS: readonly Fault["kind"][] = [
   "loss",
   "one-way",
   "delay",
@@ -212,7 +213,7 @@ export function generateSchedule(seed: number, options: ScheduleOptions = {}): S
   }
   const names = clients.map((c) => c.name);
   const nodes = [...names, "server"];
-  const kinds = options.kinds ?? ALL_KINDS;
+  const kinds = options.kinds ?? FAULT_KINDS;
 
   const startMs = 2_000;
   const periodStart = startMs + settleMs + checkMs; // the first check runs on a clean world

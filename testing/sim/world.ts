@@ -211,6 +211,8 @@ export class SimWorld {
   /** The hash of everything recorded. */
   readonly trace: TraceHash;
   readonly #nodes = new Map<string, SimNode<unknown>>();
+  /** Receives every trace line as it is recorded (`packet`: a datagram arrival). */
+  echo: ((line: string, packet: boolean) => void) | undefined;
 
   /** @param options Seed and network options. */
   constructor(options: SimWorldOptions = {}) {
@@ -220,9 +222,10 @@ export class SimWorld {
     this.network = new SimNetwork(this.clock, {
       tcpResetAfterMs: options.tcpResetAfterMs,
       tracePackets: options.tracePackets ?? true,
-      trace: options.traceNetwork === false
-        ? undefined
-        : (line, packet) => this.trace.add(line, !packet),
+      trace: options.traceNetwork === false ? undefined : (line, packet) => {
+        this.trace.add(line, !packet);
+        this.echo?.(line, packet);
+      },
     });
   }
 
@@ -242,7 +245,9 @@ export class SimWorld {
 
   /** Adds a line to the trace, stamped with the virtual time. */
   record(line: string): void {
-    this.trace.add(`${this.clock.now().toFixed(3)} ${line}`);
+    const stamped = `${this.clock.now().toFixed(3)} ${line}`;
+    this.trace.add(stamped);
+    this.echo?.(stamped, false);
   }
 
   /** Runs `action` at virtual time `at` (at once if past). */
