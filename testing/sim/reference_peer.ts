@@ -206,6 +206,10 @@ export class ReferencePeer implements PeerApp {
     return messageId;
   }
 
+  ready(): boolean {
+    return this.#runtime.now() - this.#lastRoster <= 3000;
+  }
+
   pathState(peer: string): PathState {
     const now = this.#runtime.now();
     if (now - (this.#lastPong.get(peer) ?? -Infinity) <= DIRECT_ALIVE_MS) return "direct";

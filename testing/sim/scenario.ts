@@ -44,6 +44,11 @@ export interface PeerApp {
   send(peer: string, text: string): number | undefined;
   /** The path state towards `peer`. */
   pathState(peer: string): PathState;
+  /**
+   * Whether it is registered with the server (the workload types its first `connect` once every
+   * client is; without this method, at `startMs`).
+   */
+  ready?(): boolean;
 }
 
 /** How a client is started. */
@@ -200,8 +205,16 @@ export async function runSchedule(
   const appOf = (name: string) => clients.get(name)!.node.app;
   const idOf = (name: string) => clients.get(name)!.id!;
 
-  // Connect commands.
-  world.at(schedule.startMs, () => {
+  // Connect commands, once every client is registered (a script would wait for "registered"),
+  // at most `settleMs` after `startMs`.
+  let connectedAt: number | undefined;
+  const connectAll = () => {
+    const ready = names.every((n) => running(n) && (appOf(n)!.ready?.() ?? true));
+    if (!ready && world.clock.now() < schedule.startMs + settleMs) {
+      world.at(world.clock.now() + 100, connectAll);
+      return;
+    }
+    connectedAt = world.clock.now();
     for (let i = 0; i < names.length; i++) {
       for (let j = i + 1; j < names.length; j++) {
         if (!running(names[i])) continue;
@@ -209,7 +222,8 @@ export async function runSchedule(
         appOf(names[i])!.connect(idOf(names[j]));
       }
     }
-  });
+  };
+  world.at(schedule.startMs, connectAll);
 
   // Sends.
   const seqs = new Map<string, number>();
@@ -241,38 +255,55 @@ export async function runSchedule(
   }
 
   // Liveness checks.
+  const firstFault = schedule.faults[0]?.at ?? Infinity;
+  const check = (probeAt: number) => {
+    const probes: string[] = [];
+    for (const from of names) {
+      for (const to of names) {
+        if (from === to) continue;
+        const text = send(from, to, probeAt + checkMs);
+        if (text) probes.push(text);
+        else {
+          checker.violations.push({
+            invariant: "usable",
+            at: probeAt,
+            detail: `${from} is not running at a check time (the schedule is broken)`,
+          });
+        }
+      }
+    }
+    for (let i = 0; i < names.length; i++) {
+      for (let j = i + 1; j < names.length; j++) {
+        const [a, b] = [names[i], names[j]];
+        const specA = schedule.clients[i];
+        const specB = schedule.clients[j];
+        const ab = appOf(a)?.pathState(idOf(b)) ?? "none";
+        const ba = appOf(b)?.pathState(idOf(a)) ?? "none";
+        world.record(`path ${a}-${b} ${ab} ${ba}`);
+        if (directCapable(specA.nat, specB.nat)) checker.checkDirect(probeAt, a, b, ab, ba);
+      }
+    }
+    world.at(probeAt + checkMs, () => {
+      for (const text of probes) checker.checkProbe(world.clock.now(), text);
+    });
+  };
   for (const clear of schedule.clearTimes) {
-    const probeAt = clear + settleMs;
-    world.at(probeAt, () => {
-      const probes: string[] = [];
-      for (const from of names) {
-        for (const to of names) {
-          if (from === to) continue;
-          const text = send(from, to, probeAt + checkMs);
-          if (text) probes.push(text);
-          else {
-            checker.violations.push({
-              invariant: "usable",
-              at: probeAt,
-              detail: `${from} is not running at a check time (the schedule is broken)`,
-            });
-          }
+    if (clear !== schedule.startMs) {
+      world.at(clear + settleMs, () => check(clear + settleMs));
+      continue;
+    }
+    // The first check counts from the connect command.
+    world.at(schedule.startMs, () => {
+      const wait = () => {
+        if (connectedAt === undefined) {
+          world.at(world.clock.now() + 100, wait);
+          return;
         }
-      }
-      for (let i = 0; i < names.length; i++) {
-        for (let j = i + 1; j < names.length; j++) {
-          const [a, b] = [names[i], names[j]];
-          const specA = schedule.clients[i];
-          const specB = schedule.clients[j];
-          const ab = appOf(a)?.pathState(idOf(b)) ?? "none";
-          const ba = appOf(b)?.pathState(idOf(a)) ?? "none";
-          world.record(`path ${a}-${b} ${ab} ${ba}`);
-          if (directCapable(specA.nat, specB.nat)) checker.checkDirect(probeAt, a, b, ab, ba);
-        }
-      }
-      world.at(probeAt + checkMs, () => {
-        for (const text of probes) checker.checkProbe(world.clock.now(), text);
-      });
+        const probeAt = connectedAt + settleMs;
+        if (probeAt + checkMs <= firstFault) world.at(probeAt, () => check(probeAt));
+        else world.record("first check skipped: the clients registered late");
+      };
+      wait();
     });
   }
 
