@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { InvariantChecker, messageText } from "./checker.ts";
-import { directCapable, generateSchedule, NAT_TYPES } from "./schedule.ts";
+import {
+  buildSchedule,
+  clientSpec,
+  directCapable,
+  generateSchedule,
+  NAT_TYPES,
+} from "./schedule.ts";
 import { runSchedule } from "./scenario.ts";
 import { type ReferenceBug, referenceSystem } from "./reference_peer.ts";
 
@@ -168,4 +174,17 @@ Deno.test("checker: an outcome reported inside send, before its ID is known, cou
   c.finish(100, () => 1);
   assert.deepEqual(c.violations, []);
   assert.equal(c.counts.failed, 1);
+});
+
+Deno.test("hand-written scenario: a 35 s freeze of one peer behind a port-restricted NAT", async () => {
+  const schedule = buildSchedule(7, [
+    clientSpec("a", "port-restricted", { uplink: { delayMs: 10 } }),
+    clientSpec("b", "restricted-cone", { uplink: { delayMs: 150 } }),
+  ], [{ kind: "freeze", node: "b", at: 10_000, durationMs: 35_000 }]);
+  assert.deepEqual(schedule.clearTimes, [2_000, 45_000]);
+  const result = await runSchedule(referenceSystem(), schedule, { keepTrace: 50 });
+  assert.deepEqual(result.violations, []);
+  assert.ok(result.counts.unconfirmed + result.counts.failed > 0, "the freeze cost some messages");
+  const broken = await runSchedule(referenceSystem("failed-for-unconfirmed"), schedule);
+  assert.ok(broken.violations.some((v) => v.invariant === "outcome"));
 });

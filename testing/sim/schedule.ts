@@ -13,7 +13,7 @@
  * @module
  */
 import { seededRandom } from "../../p2p_client/reliable/simulated_network.ts";
-import { type LinkConditions, type NatBehaviour, NatBox } from "./network.ts";
+import { CLEAN_LINK, type LinkConditions, type NatBehaviour, NatBox } from "./network.ts";
 import type { SimWorld } from "./world.ts";
 
 /** A NAT type by its RFC 4787 behaviours, or none (a public address). */
@@ -303,15 +303,38 @@ export function generateSchedule(seed: number, options: ScheduleOptions = {}): S
       }
     }
   }
-  faults.sort((x, y) => x.at - y.at);
+  return buildSchedule(seed, clients, faults, { ...options, startMs });
+}
 
+/**
+ * A schedule from explicit clients and faults (for hand-written scenarios): sorts the faults and
+ * works out the clear times and the end.
+ *
+ * @example
+ * ```ts
+ * const schedule = buildSchedule(1, [clientSpec("a", "port-restricted"), clientSpec("b", "none")], [
+ *   { kind: "freeze", node: "b", at: 10_000, durationMs: 35_000 },
+ * ]);
+ * console.log(schedule.clearTimes); // [ 2000, 45000 ]
+ * ```
+ */
+export function buildSchedule(
+  seed: number,
+  clients: ClientSpec[],
+  faults: Fault[],
+  options: ScheduleOptions & { startMs?: number } = {},
+): Schedule {
+  const settleMs = options.settleMs ?? 5_000;
+  const checkMs = options.checkMs ?? 2_000;
+  const startMs = options.startMs ?? 2_000;
+  const sorted = [...faults].sort((x, y) => x.at - y.at);
   // Clear windows: the start (after the first connect), and every fault end with no fault
   // active for settle + check afterwards.
   const clearTimes: number[] = [startMs];
-  const ends = [...new Set(faults.map((f) => f.at + f.durationMs))].sort((x, y) => x - y);
+  const ends = [...new Set(sorted.map((f) => f.at + f.durationMs))].sort((x, y) => x - y);
   for (const end of ends) {
-    const active = faults.some((f) => f.at <= end && end < f.at + f.durationMs);
-    const next = faults.find((f) => f.at > end)?.at ?? Infinity;
+    const active = sorted.some((f) => f.at <= end && end < f.at + f.durationMs);
+    const next = sorted.find((f) => f.at > end)?.at ?? Infinity;
     if (!active && next >= end + settleMs + checkMs) clearTimes.push(end);
   }
   const lastEnd = Math.max(startMs, ...ends);
@@ -319,10 +342,43 @@ export function generateSchedule(seed: number, options: ScheduleOptions = {}): S
   return {
     seed,
     clients,
-    faults,
+    faults: sorted,
     startMs,
     endMs: Math.max(lastEnd, lastCheck) + (options.tailMs ?? 40_000),
     clearTimes,
+  };
+}
+
+/**
+ * A client for {@linkcode buildSchedule}: named `a`, `b`, … behind a NAT type by name, with clean
+ * links unless given.
+ *
+ * @example
+ * ```ts
+ * const a = clientSpec("a", "symmetric", { uplink: { delayMs: 150 } });
+ * console.log(a.nat.mapping, a.uplink.delayMs); // address-and-port-dependent 150
+ * ```
+ */
+export function clientSpec(
+  name: string,
+  nat: string,
+  options: {
+    uplink?: Partial<LinkConditions>;
+    downlink?: Partial<LinkConditions>;
+    mappingTimeoutMs?: number;
+  } = {},
+): ClientSpec {
+  const type = NAT_TYPES.find((t) => t.name === nat);
+  if (!type) throw new Error(`unknown NAT type ${nat}`);
+  const index = name.charCodeAt(0) - 96;
+  return {
+    name,
+    ip: type.mapping ? `192.168.${index}.2` : `198.51.100.${9 + index}`,
+    nat: type,
+    publicIp: type.mapping ? `203.0.113.${index}` : undefined,
+    mappingTimeoutMs: options.mappingTimeoutMs ?? 30_000,
+    uplink: { ...CLEAN_LINK, ...options.uplink },
+    downlink: { ...CLEAN_LINK, ...options.downlink },
   };
 }
 
