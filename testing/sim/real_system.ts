@@ -5,8 +5,10 @@
  * Why: the simulator exists to find the link-lifecycle bugs of issue 9 in the code users run;
  * this adapter only translates the client's events into the checker's vocabulary — `delivered`,
  * an error with a message ID (`failed`), `unconfirmed` — and its peer list into path states.
- * Identities are created before the clock starts (key generation is WebCrypto, not virtual) and
- * kept on each node's disk, so a restarted client is the same peer.
+ * Identities are derived from the seed before the clock starts (importing a key is WebCrypto, not
+ * virtual; Ed25519 signing is deterministic, so the whole run is) and kept on each node's disk
+ * with an in-memory restart store (`MemoryClientStore`), so a restarted client is the same peer
+ * and keeps its outbox and its window of received message IDs, as with its files on a real disk.
  *
  * @module
  */
