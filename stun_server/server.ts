@@ -138,6 +138,8 @@ export interface ServerOptions {
   controlMessageBurst?: number;
   /** Most peers per client (default 1024). */
   maxBrokeredPeers?: number;
+  /** Most connections open and not yet registered (default 1024). */
+  maxPendingConnections?: number;
   /** Logger of the signaling service (default category `["stun-server", "signaling"]`). */
   logger?: Logger;
   /** How to start the STUN service (default {@linkcode listenStunService}). */
@@ -282,6 +284,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     controlMessagesPerSecond: options.controlMessagesPerSecond,
     controlMessageBurst: options.controlMessageBurst,
     maxBrokeredPeers: options.maxBrokeredPeers,
+    maxPendingConnections: options.maxPendingConnections,
     logger: options.logger,
   });
   signaling.listen(listener);

@@ -18,5 +18,6 @@ export * from "./errors.ts";
 export * from "./frame.ts";
 export * from "./messages.ts";
 export * from "./registration.ts";
+export * from "./puzzle.ts";
 export * from "./write_queue.ts";
 export * from "./connection.ts";

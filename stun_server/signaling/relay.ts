@@ -80,8 +80,9 @@ export class Relay {
       const id = body.subarray(0, RELAY_PEER_ID_BYTES).toHex();
       target = sender.peers.get(id) ?? null;
       if (target === null) {
-        const code = context.registry.get(id) !== undefined ? "relay-not-brokered" : "peer-offline";
-        this.#refuse(sender, code, id, payloadBytes);
+        // The same answer whether the ID is online or not: a stranger must not learn that
+        // (issue 11, consent before addresses).
+        this.#refuse(sender, "relay-not-brokered", id, payloadBytes);
         return;
       }
       sender.lastTarget = target;
