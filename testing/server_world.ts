@@ -120,10 +120,14 @@ export class ServerWorld {
   readonly clients: WorldClient[] = [];
   #nextHost = 2;
 
-  /** @param options Server options. */
-  constructor(options: ServerOptions = {}) {
+  /**
+   * @param options Server options.
+   * @param wrapServerRuntime Wraps the server's runtime (to shape its sockets).
+   */
+  constructor(options: ServerOptions = {}, wrapServerRuntime?: (runtime: Runtime) => Runtime) {
+    const serverRuntime = this.runtime.forHost(WORLD_SERVER);
     this.server = startServer({
-      runtime: this.runtime.forHost(WORLD_SERVER),
+      runtime: wrapServerRuntime?.(serverRuntime) ?? serverRuntime,
       tcpPort: WORLD_TCP_PORT,
       stunPort: 54321,
       ...options,
