@@ -6,7 +6,7 @@
  * `work` is 8 bytes such that `SHA-256("p2p-puzzle/v1" || nonce || publicKey || work)` starts
  * with at least `bits` zero bits. The nonce is the connection's 32-byte challenge nonce, so a
  * solution is good for one connection only. Measured: about 2 µs per hash on this project's CI
- * machines, so 17 bits (the most the server asks) take about 0.3 s on average.
+ * machines, so 16 bits (the most the server asks) take about 0.15 s on average.
  *
  * @module
  */
@@ -101,10 +101,10 @@ export function solvePuzzle(
  *
  * @example
  * ```ts
- * console.log(puzzleBitsForLoad(0.3), puzzleBitsForLoad(0.5), puzzleBitsForLoad(1, 17)); // 0 8 17
+ * console.log(puzzleBitsForLoad(0.3), puzzleBitsForLoad(0.5), puzzleBitsForLoad(1, 16)); // 0 8 16
  * ```
  */
-export function puzzleBitsForLoad(load: number, maxBits = 17): number {
+export function puzzleBitsForLoad(load: number, maxBits = 16): number {
   if (!(load >= 0.5)) return 0;
   const bits = 8 + Math.round((Math.min(load, 1) - 0.5) / 0.5 * (maxBits - 8));
   return Math.min(bits, maxBits, MAX_PUZZLE_BITS);

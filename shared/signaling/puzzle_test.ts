@@ -21,9 +21,9 @@ Deno.test("puzzle: difficulty rises with load, none below half", () => {
   assert.equal(puzzleBitsForLoad(0), 0);
   assert.equal(puzzleBitsForLoad(0.49), 0);
   assert.equal(puzzleBitsForLoad(0.5), 8);
-  assert.ok(puzzleBitsForLoad(0.75) > 8 && puzzleBitsForLoad(0.75) < 17);
-  assert.equal(puzzleBitsForLoad(1), 17);
-  assert.equal(puzzleBitsForLoad(5), 17);
+  assert.ok(puzzleBitsForLoad(0.75) > 8 && puzzleBitsForLoad(0.75) < 16);
+  assert.equal(puzzleBitsForLoad(1), 16);
+  assert.equal(puzzleBitsForLoad(5), 16);
   assert.throws(() => solvePuzzle(new Uint8Array(32), new Uint8Array(32), 30), RangeError);
 });
 
