@@ -42,6 +42,8 @@ import { ServerMetrics } from "./metrics.ts";
 import { Registry, type StunEndpoint } from "./registry.ts";
 import type { RegisteredClient } from "./signaling/registered_client.ts";
 import { SignalingService, type SignalingStats } from "./signaling/service.ts";
+import { StunFreshness } from "./stun_freshness.ts";
+import { SourceRateLimiter } from "./stun_rate_limit.ts";
 import { StunService } from "./stun_service.ts";
 import { SERVER_VERSION } from "./version.ts";
 
@@ -93,6 +95,8 @@ export const listenStunService: StunListen = (options) => {
     software: options.software,
     users: options.users,
     onEvent: options.onEvent,
+    rateLimit: new SourceRateLimiter(() => options.runtime.now()),
+    freshness: new StunFreshness(),
     listenDatagram: (bind) =>
       options.runtime.net.listenDatagram({
         hostname: bind.hostname ?? "0.0.0.0",

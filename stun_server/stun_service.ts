@@ -34,6 +34,8 @@
  *
  * @module
  */
+import { decodeFreshness, P2P_FRESHNESS_ATTRIBUTE } from "../shared/stun/freshness.ts";
+import type { StunFreshness } from "./stun_freshness.ts";
 import {
   addAddressAttribute,
   addErrorCode,
@@ -89,6 +91,10 @@ export interface StunServiceOptions {
   onEvent?: (event: StunServiceEvent) => void;
   /** Binds a UDP socket (injected in tests; default `Deno.listenDatagram`). */
   listenDatagram?: (options: Deno.UdpListenOptions & { transport: "udp" }) => Deno.DatagramConn;
+  /** Per-source answer limit (issue 11; `stun_rate_limit.ts`); null/absent: unlimited. */
+  rateLimit?: { allow(host: string): unknown };
+  /** Replay filter of authenticated requests (issue 11; `stun_freshness.ts`). */
+  freshness?: StunFreshness;
 }
 
 /** Why a datagram was dropped without an answer. */
@@ -103,6 +109,10 @@ export interface StunDropCounters {
   malformed: number;
   /** FINGERPRINT present but wrong. */
   badFingerprint: number;
+  /** Over the per-source answer rate. */
+  rateLimited: number;
+  /** An authenticated request seen before (a replay): it changes nothing. */
+  replayed: number;
 }
 
 /** Live counters of a {@linkcode StunService}. */
@@ -195,11 +205,21 @@ export class StunService {
     authenticated: 0,
     sendFailures: 0,
     internalErrors: 0,
-    dropped: { notStun: 0, notRequest: 0, unsupportedMethod: 0, malformed: 0, badFingerprint: 0 },
+    dropped: {
+      notStun: 0,
+      notRequest: 0,
+      unsupportedMethod: 0,
+      malformed: 0,
+      badFingerprint: 0,
+      rateLimited: 0,
+      replayed: 0,
+    },
   };
 
   readonly #connections: Deno.DatagramConn[];
   readonly #users: StunUserDirectory | undefined;
+  readonly #rateLimit: { allow(host: string): unknown } | undefined;
+  readonly #freshness: StunFreshness | undefined;
   readonly #onEvent: (event: StunServiceEvent) => void;
   readonly #software: Uint8Array | undefined;
   readonly #writer = new StunMessageWriter(1280);
@@ -213,6 +233,8 @@ export class StunService {
     this.#connections = connections;
     this.addresses = connections.map((c) => c.addr as Deno.NetAddr);
     this.#users = options.users;
+    this.#rateLimit = options.rateLimit;
+    this.#freshness = options.freshness;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#software = softwareBytes(options.software);
     this.#loops = connections.map((connection) => this.#serve(connection));
@@ -343,6 +365,10 @@ export class StunService {
       else stats.dropped.unsupportedMethod++;
       return;
     }
+    if (this.#rateLimit !== undefined && this.#rateLimit.allow(unmapIpv4(source.hostname)) !== null) {
+      stats.dropped.rateLimited++;
+      return;
+    }
     const legacy = data[4] !== 0x21 || data[5] !== 0x12 || data[6] !== 0xa4 || data[7] !== 0x42;
     if (data.length === HEADER_LENGTH) {
       // Fast path for the common attribute-less request: nothing to decode or check.
@@ -396,10 +422,23 @@ export class StunService {
           return;
         }
         if (!this.#rejectUnknown(message, key, sha256, source, connection)) {
+          const freshnessValue = message.get(P2P_FRESHNESS_ATTRIBUTE)?.value;
+          const verdict = this.#freshness?.check(
+            name,
+            message.transactionId,
+            freshnessValue === undefined ? undefined : decodeFreshness(freshnessValue),
+            `${hostname}|${source.port}`,
+          ) ?? "fresh";
+          if (verdict === "replayed") {
+            stats.dropped.replayed++; // a replay changes nothing and is not answered
+            return;
+          }
           // Accepted: tell the directory, then answer (signed, with FINGERPRINT).
           stats.authenticated++;
           try {
-            this.#users!.onAuthenticatedBinding(name, { hostname, port: source.port });
+            if (verdict === "fresh") {
+              this.#users!.onAuthenticatedBinding(name, { hostname, port: source.port });
+            }
           } catch (error) {
             this.#safeEvent({ type: "directory-failed", error: errorText(error) });
           }
