@@ -21,7 +21,8 @@ Deno.test("abuse: throwaway keys introduced to one victim cannot lock it out", a
       attackers.push(await world.register({ host: `10.66.0.${1 + (i % 2)}` }));
     }
     for (const attacker of attackers) attacker.conn.send({ type: "connect", peer: victim.me.id });
-    const refused = () => attackers.filter((a) => a.of("error").some((e) => e.code === "rate-limited"));
+    const refused = () =>
+      attackers.filter((a) => a.of("error").some((e) => e.code === "rate-limited"));
     await world.until(
       () => world.server.metrics.introductions === max && refused().length === 8,
       "the victim full of throwaway introductions",
@@ -214,12 +215,15 @@ Deno.test("abuse: connect tells a stranger nothing before the callee consents", 
       assert.equal(callee.relayed.length, 1);
     });
 
-    await t.step("a client without the consent feature is introduced at once (anyone)", async () => {
-      const legacy = await world.register({ host: "10.0.0.4" });
-      stranger.conn.send({ type: "connect", peer: legacy.me.id, requestId: "legacy" });
-      await world.until(() => legacy.of("introduce").length === 1, "the introduction", 1000);
-      assert.equal(legacy.of("introduce-request").length, 0);
-    });
+    await t.step(
+      "a client without the consent feature is introduced at once (anyone)",
+      async () => {
+        const legacy = await world.register({ host: "10.0.0.4" });
+        stranger.conn.send({ type: "connect", peer: legacy.me.id, requestId: "legacy" });
+        await world.until(() => legacy.of("introduce").length === 1, "the introduction", 1000);
+        assert.equal(legacy.of("introduce-request").length, 0);
+      },
+    );
   } finally {
     await world.close();
   }

@@ -14,7 +14,10 @@ Deno.test("address prefixes: IPv4 /32 and /24, IPv6 /64 and /48, mapped IPv4 as 
     sourcePrefixes("2001:0DB8:0000:0001:ffff::1").narrow,
     sourcePrefixes("[2001:db8:0:1:1:2:3:4%eth0]").narrow,
   );
-  assert.notEqual(sourcePrefixes("2001:db8:0:2::1").narrow, sourcePrefixes("2001:db8:0:1::1").narrow);
+  assert.notEqual(
+    sourcePrefixes("2001:db8:0:2::1").narrow,
+    sourcePrefixes("2001:db8:0:1::1").narrow,
+  );
   assert.equal(sourcePrefixes("2001:db8:0:2::1").wide, sourcePrefixes("2001:db8:0:1::1").wide);
   assert.deepEqual(ipv6Groups("::"), ["0", "0", "0", "0", "0", "0", "0", "0"]);
   assert.equal(ipv6Groups("1:2:3:4:5:6:7:8:9"), null);

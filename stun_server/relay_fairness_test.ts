@@ -96,7 +96,9 @@ Deno.test("abuse: 16 senders flooding one receiver leave an honest sender's late
           10_000,
         );
         const got = victim.relayed.filter((r) => r.peer === honest.me.id).at(-1)!;
-        result.push(got.at - new DataView(got.payload.buffer, got.payload.byteOffset).getFloat64(0));
+        result.push(
+          got.at - new DataView(got.payload.buffer, got.payload.byteOffset).getFloat64(0),
+        );
         await world.runtime.runUntil(() => false, 50, 5);
       }
       return result;
@@ -108,7 +110,9 @@ Deno.test("abuse: 16 senders flooding one receiver leave an honest sender's late
     const frame = new Uint8Array(60_000);
     const pump = () => {
       if (!flooding) return;
-      for (const f of flooders) while (f.conn.queuedBytes < 128 * 1024) f.conn.sendRelay(victim.me.id, frame);
+      for (const f of flooders) {
+        while (f.conn.queuedBytes < 128 * 1024) f.conn.sendRelay(victim.me.id, frame);
+      }
       world.runtime.setTimer(pump, 5);
     };
     pump();
@@ -125,7 +129,10 @@ Deno.test("abuse: 16 senders flooding one receiver leave an honest sender's late
     const linkShare = floodFrames * 60_000 / (floodMs * LINK_BYTES_PER_MS);
     assert.ok(linkShare > 0.5, `the flood used ${(linkShare * 100).toFixed(0)} % of the link`);
     const q = median(quiet), f = median(flooded);
-    assert.ok(f <= q + 15, `honest p50 ${f.toFixed(1)} ms under the flood vs ${q.toFixed(1)} quiet`);
+    assert.ok(
+      f <= q + 15,
+      `honest p50 ${f.toFixed(1)} ms under the flood vs ${q.toFixed(1)} quiet`,
+    );
     assert.ok(Math.max(...flooded) <= q + 40, `honest max ${Math.max(...flooded).toFixed(1)} ms`);
   } finally {
     await world.close();

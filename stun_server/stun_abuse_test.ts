@@ -48,7 +48,11 @@ Deno.test("abuse: forged-source STUN requests get a few answers per second per s
     // 60,000 requests/s for 2 s, 60 per virtual millisecond, "from" the victim.
     for (let ms = 0; ms < 2000; ms += 10) {
       for (let i = 0; i < 600; i++) {
-        victim.send(bindingRequest(i), { transport: "udp", hostname: WORLD_SERVER, port: STUN_PORT });
+        victim.send(bindingRequest(i), {
+          transport: "udp",
+          hostname: WORLD_SERVER,
+          port: STUN_PORT,
+        });
       }
       await world.runtime.advance(10);
     }
@@ -57,8 +61,15 @@ Deno.test("abuse: forged-source STUN requests get a few answers per second per s
     assert.ok(reflected <= 40 + 20 * seconds + 1, `${reflected} answers reflected in ${seconds} s`);
     assert.ok((world.server.metrics.snapshot().stunDropped.rateLimited ?? 0) >= 100_000);
     // An honest STUN client elsewhere is answered during the flood, and an honest pair is served.
-    const honest = world.hostRuntime("203.0.113.5").net.listenDatagram({ hostname: "0.0.0.0", port: 0 });
-    await honest.send(bindingRequest(1), { transport: "udp", hostname: WORLD_SERVER, port: STUN_PORT });
+    const honest = world.hostRuntime("203.0.113.5").net.listenDatagram({
+      hostname: "0.0.0.0",
+      port: 0,
+    });
+    await honest.send(bindingRequest(1), {
+      transport: "udp",
+      hostname: WORLD_SERVER,
+      port: STUN_PORT,
+    });
     const [answer] = await world.runtime.drive(honest.receive(), 5000);
     assert.equal(decodeStunMessage(answer).messageClass, StunClass.SuccessResponse);
     honest.close();
@@ -79,7 +90,9 @@ Deno.test("abuse: a captured authenticated STUN request replayed elsewhere chang
       const writer = new StunMessageWriter();
       writer.start(StunMethod.Binding, StunClass.Request, new Uint8Array(12).fill(id));
       addUsername(writer, a.registered!.stunUsername);
-      if (counter !== undefined) writer.addAttribute(P2P_FRESHNESS_ATTRIBUTE, encodeFreshness(counter));
+      if (counter !== undefined) {
+        writer.addAttribute(P2P_FRESHNESS_ATTRIBUTE, encodeFreshness(counter));
+      }
       addMessageIntegrity(writer, shortTermKey(a.registered!.stunPassword));
       addFingerprint(writer);
       return writer.bytes().slice();

@@ -22,11 +22,15 @@ Deno.test("STUN rate limit: one IPv6 /64 is one source; the /48 is capped", () =
   let now = 0;
   const limiter = new SourceRateLimiter(() => now);
   let answered = 0;
-  for (let a = 0; a < 1000; a++) if (limiter.allow(`2001:db8:0:1::${a.toString(16)}`) === null) answered++;
+  for (let a = 0; a < 1000; a++) {
+    if (limiter.allow(`2001:db8:0:1::${a.toString(16)}`) === null) answered++;
+  }
   assert.equal(answered, 40);
   let wide = 0;
   for (let n = 2; n < 100; n++) {
-    for (let a = 0; a < 40; a++) if (limiter.allow(`2001:db8:0:${n.toString(16)}::${a}`) === null) wide++;
+    for (let a = 0; a < 40; a++) {
+      if (limiter.allow(`2001:db8:0:${n.toString(16)}::${a}`) === null) wide++;
+    }
   }
   assert.equal(wide + answered, 400);
   now += 1000;
@@ -34,7 +38,7 @@ Deno.test("STUN rate limit: one IPv6 /64 is one source; the /48 is capped", () =
 });
 
 Deno.test("STUN rate limit: random sources hit the global cap; the table stays bounded", () => {
-  let now = 0;
+  const now = 0;
   const limiter = new SourceRateLimiter(() => now, { globalPerSecond: 1000, maxEntries: 512 });
   let answered = 0;
   for (let i = 0; i < 50_000; i++) {

@@ -365,7 +365,9 @@ export class StunService {
       else stats.dropped.unsupportedMethod++;
       return;
     }
-    if (this.#rateLimit !== undefined && this.#rateLimit.allow(unmapIpv4(source.hostname)) !== null) {
+    if (
+      this.#rateLimit !== undefined && this.#rateLimit.allow(unmapIpv4(source.hostname)) !== null
+    ) {
       stats.dropped.rateLimited++;
       return;
     }

@@ -205,7 +205,8 @@ export async function honestPairServed(
   const b = await world.register({ host: hosts[1] });
   a.conn.send({ type: "connect", peer: b.me.id, requestId: "honest" });
   await world.until(
-    () => a.of("introduce").some((m) => m.peer === b.me.id) &&
+    () =>
+      a.of("introduce").some((m) => m.peer === b.me.id) &&
       b.of("introduce").some((m) => m.peer === a.me.id),
     "the honest pair's introductions",
     limitMs,

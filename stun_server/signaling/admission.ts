@@ -12,7 +12,7 @@
  */
 import type { StreamConn } from "../../shared/runtime/mod.ts";
 import { encodeControlFrame, type ErrorCode } from "../../shared/signaling/mod.ts";
-import { type PrefixLimitHit, PrefixCounter } from "../address_prefix.ts";
+import { PrefixCounter, type PrefixLimitHit } from "../address_prefix.ts";
 import type { SignalingContext } from "./context.ts";
 
 /** After the last words, how long a refused connection may linger. */
@@ -80,7 +80,9 @@ export class Admission {
       this.refuse(
         conn,
         "too-many-connections",
-        hit === "narrow" ? "too many connections from your address" : "too many connections from your network",
+        hit === "narrow"
+          ? "too many connections from your address"
+          : "too many connections from your network",
       );
       return false;
     }

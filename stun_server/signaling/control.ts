@@ -243,7 +243,9 @@ export class ControlHandler {
     const publicKey = Uint8Array.fromBase64(publicKeyText);
     if (puzzleBits > 0) {
       // One hash, before the costlier signature check.
-      const work = message.work === undefined ? new Uint8Array(0) : Uint8Array.fromBase64(message.work);
+      const work = message.work === undefined
+        ? new Uint8Array(0)
+        : Uint8Array.fromBase64(message.work);
       if (!verifyPuzzle(nonce, publicKey, puzzleBits, work)) {
         metrics.registrations.inc("bad-puzzle");
         log.refusal("bad-puzzle", "registration from {client} refused: puzzle not solved", {
@@ -544,7 +546,9 @@ export class ControlHandler {
 
   /** A client left: its unanswered requests are refused to their callers. */
   forgetClient(client: RegisteredClient): void {
-    for (const callerId of [...client.pendingRequests.keys()]) this.#answer(client, callerId, false);
+    for (const callerId of [...client.pendingRequests.keys()]) {
+      this.#answer(client, callerId, false);
+    }
   }
 
   #refuseIntroduction(
@@ -610,7 +614,9 @@ export class ControlHandler {
     const connection = client.connection;
     const request = requestId !== undefined ? { requestId } : {};
     const already = client.peers.has(target.id);
-    if (!already && (!this.#makeRoom(client, target, false) || !this.#makeRoom(target, client, true))) {
+    if (
+      !already && (!this.#makeRoom(client, target, false) || !this.#makeRoom(target, client, true))
+    ) {
       log.refusal("too-many-peers", "connect from {client} refused: {max} peers", {
         client: connection.label,
         max: limits.maxBrokeredPeers,

@@ -29,7 +29,7 @@ interface Flow<K> {
  * for (let i = 0; i < 10; i++) queue.enqueue("flood", new Uint8Array(1000));
  * queue.enqueue("honest", new Uint8Array([42]));
  * queue.dequeue(); // a flood frame (it came first)
- * console.log(queue.dequeue()?.[0]); // 42: the sparse flow is served next
+ * console.log(queue.dequeue()?.frame[0]); // 42: the sparse flow is served next
  * ```
  */
 export class FairQueue<K> {

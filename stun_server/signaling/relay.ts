@@ -120,7 +120,9 @@ export class Relay {
       const flows = (inbox?.queue.activeFlows ?? 0) + (mine === 0 ? 1 : 0);
       share = Math.max(frameBytes, Math.floor(limits.relayQueueBytes / flows));
       const waiting = inbox?.queue.totalBytes ?? 0;
-      if (mine > 0 && (mine + frameBytes > share || waiting + frameBytes > limits.relayQueueBytes)) {
+      if (
+        mine > 0 && (mine + frameBytes > share || waiting + frameBytes > limits.relayQueueBytes)
+      ) {
         this.#refuse(sender, "relay-queue-full", target.id, payloadBytes);
         return;
       }
