@@ -117,6 +117,8 @@ async function main(): Promise<number> {
       relayQueueBytes: config.relayQueue,
       heartbeatMs: config.heartbeatMs,
       registrationTimeoutMs: config.registrationTimeoutMs,
+      maxPendingConnections: config.maxPending,
+      maxPuzzleBits: config.puzzleBits,
     });
     const metrics = server.metrics;
     metrics.addCollector(() => metrics.logLinesDropped = logPipe.dropped);

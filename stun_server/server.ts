@@ -144,6 +144,8 @@ export interface ServerOptions {
   maxBrokeredPeers?: number;
   /** Most connections open and not yet registered (default 1024). */
   maxPendingConnections?: number;
+  /** Most bits of the admission puzzle under load (default 16; 0: never ask one). */
+  maxPuzzleBits?: number;
   /** Logger of the signaling service (default category `["stun-server", "signaling"]`). */
   logger?: Logger;
   /** How to start the STUN service (default {@linkcode listenStunService}). */
@@ -289,6 +291,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     controlMessageBurst: options.controlMessageBurst,
     maxBrokeredPeers: options.maxBrokeredPeers,
     maxPendingConnections: options.maxPendingConnections,
+    maxPuzzleBits: options.maxPuzzleBits,
     logger: options.logger,
   });
   signaling.listen(listener);

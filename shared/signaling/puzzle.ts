@@ -105,7 +105,8 @@ export function solvePuzzle(
  * ```
  */
 export function puzzleBitsForLoad(load: number, maxBits = 16): number {
-  if (!(load >= 0.5)) return 0;
-  const bits = 8 + Math.round((Math.min(load, 1) - 0.5) / 0.5 * (maxBits - 8));
+  if (!(load >= 0.5) || maxBits <= 0) return 0;
+  const low = Math.min(8, maxBits);
+  const bits = low + Math.round((Math.min(load, 1) - 0.5) / 0.5 * (maxBits - low));
   return Math.min(bits, maxBits, MAX_PUZZLE_BITS);
 }

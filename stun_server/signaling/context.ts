@@ -44,6 +44,8 @@ export interface SignalingLimits {
   maxBrokeredPeers: number;
   /** Most connections open and not yet registered (beyond it the least fair one is evicted). */
   maxPendingConnections: number;
+  /** Most bits of the admission puzzle under load (0: never ask one). */
+  maxPuzzleBits: number;
 }
 
 /** How a connection is closed. */

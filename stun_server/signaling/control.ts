@@ -208,7 +208,7 @@ export class ControlHandler {
       return;
     }
     const features = message.features ?? [];
-    const bits = puzzleBitsForLoad(this.#context.load());
+    const bits = puzzleBitsForLoad(this.#context.load(), this.#context.limits.maxPuzzleBits);
     if (bits > 0 && !features.includes("puzzle")) {
       metrics.registrations.inc("server-busy");
       log.refusal("registration-busy", "registration from {client} refused: busy, no puzzle", {

@@ -76,6 +76,8 @@ export interface SignalingServiceOptions {
   maxBrokeredPeers?: number;
   /** Most connections open and not yet registered (default 1024); see `SignalingLimits`. */
   maxPendingConnections?: number;
+  /** Most bits of the admission puzzle under load (default 16; 0: never ask one). */
+  maxPuzzleBits?: number;
   /** Logger (default category `["stun-server", "signaling"]`). */
   logger?: Logger;
 }
@@ -162,6 +164,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
       controlMessageBurst: options.controlMessageBurst ?? 100,
       maxBrokeredPeers: options.maxBrokeredPeers ?? 1024,
       maxPendingConnections: options.maxPendingConnections ?? PENDING_CONNECTION_ALLOWANCE,
+      maxPuzzleBits: options.maxPuzzleBits ?? 16,
     };
     this.#admission = new Admission(this);
     this.#control = new ControlHandler(this);
