@@ -228,3 +228,28 @@ Deno.test("abuse: connect tells a stranger nothing before the callee consents", 
     await world.close();
   }
 });
+
+Deno.test("abuse: unspecified, broadcast and multicast addresses are never passed on as candidates", async () => {
+  const world = new ServerWorld();
+  try {
+    const honest = await world.register({ host: "10.0.0.2" });
+    const conn = await world.connect(world.hostRuntime("10.0.0.3"));
+    const liar = await Identity.generate();
+    await world.runtime.drive(conn.register(liar, [
+      { host: "0.0.0.0", port: 9 },
+      { host: "255.255.255.255", port: 9 },
+      { host: "224.0.0.1", port: 9 },
+      { host: "::", port: 9 },
+      { host: "ff02::1", port: 9 },
+      { host: "192.168.5.5", port: 4000 },
+    ]));
+    conn.send({ type: "connect", peer: honest.me.id });
+    await world.until(() => honest.of("introduce").length === 1, "the introduction");
+    assert.deepEqual(honest.of("introduce")[0].candidates, [
+      { host: "192.168.5.5", port: 4000, kind: "local" },
+    ]);
+    conn.close();
+  } finally {
+    await world.close();
+  }
+});

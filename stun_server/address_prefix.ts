@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { ipv6GroupsOf } from "../shared/signaling/ipv6.ts";
 
 /** The two prefixes a source is counted under: narrow (/32, /64) and wide (/24, /48). */
 export interface SourcePrefixes {
@@ -28,26 +29,7 @@ export interface SourcePrefixes {
  * ```
  */
 export function ipv6Groups(host: string): string[] | null {
-  let h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  const zone = h.indexOf("%");
-  if (zone >= 0) h = h.slice(0, zone);
-  if (!h.includes(":")) return null;
-  const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  if (v4 !== null) {
-    const b = v4.slice(1).map(Number);
-    if (b.some((x) => x > 255)) return null;
-    h = h.slice(0, v4.index) + ((b[0] << 8) | b[1]).toString(16) + ":" +
-      ((b[2] << 8) | b[3]).toString(16);
-  }
-  const halves = h.split("::");
-  if (halves.length > 2) return null;
-  const head = halves[0] === "" ? [] : halves[0].split(":");
-  const tail = halves.length === 2 && halves[1] !== "" ? halves[1].split(":") : [];
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
-  const groups = [...head, ...Array(halves.length === 2 ? missing : 0).fill("0"), ...tail];
-  if (groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return null;
-  return groups.map((g) => parseInt(g, 16).toString(16));
+  return ipv6GroupsOf(host)?.map((g) => g.toString(16)) ?? null;
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Address, Candidate } from "../../shared/signaling/mod.ts";
+import { type Address, type Candidate, isCandidateHost } from "../../shared/signaling/mod.ts";
 import { normalizeHost } from "../host_address.ts";
 import type { RegistryEntry, StunEndpoint } from "../registry.ts";
 import type { TokenBucket } from "../token_bucket.ts";
@@ -166,14 +166,15 @@ export class RegisteredClient implements RegistryEntry {
 
   /**
    * The candidates offered to peers: the public endpoint first when known, then the local
-   * addresses, without duplicates.
+   * addresses, without duplicates, and without addresses that may never be probed
+   * (unspecified, broadcast, multicast: `isCandidateHost`).
    */
   candidates(): Candidate[] {
     const candidates: Candidate[] = [];
     const seen = new Set<string>();
     const add = (address: Address, kind: Candidate["kind"]) => {
       const key = `${address.host}|${address.port}`;
-      if (seen.has(key)) return;
+      if (seen.has(key) || !isCandidateHost(address.host)) return; // never a packet cannon
       seen.add(key);
       candidates.push({ host: address.host, port: address.port, kind });
     };
