@@ -18,6 +18,8 @@ interface Flow<K> {
   deficit: number;
   /** In `new` or `old` list (false: idle, in neither). */
   listed: boolean;
+  /** In the `new` list. */
+  fresh: boolean;
 }
 
 /**
@@ -68,15 +70,32 @@ export class FairQueue<K> {
   enqueue(key: K, frame: Uint8Array): void {
     let flow = this.#flows.get(key);
     if (flow === undefined) {
-      flow = { key, frames: [], head: 0, bytes: 0, deficit: this.#quantum, listed: false };
+      flow = {
+        key,
+        frames: [],
+        head: 0,
+        bytes: 0,
+        deficit: this.#quantum,
+        listed: false,
+        fresh: false,
+      };
       this.#flows.set(key, flow);
     }
+    const wasEmpty = flow.bytes === 0;
     flow.frames.push(frame);
     flow.bytes += frame.length;
     this.#bytes += frame.length;
     if (!flow.listed) {
       flow.listed = true;
+      flow.fresh = true;
       flow.deficit = this.#quantum;
+      this.#newFlows.push(flow);
+    } else if (wasEmpty && !flow.fresh && flow.deficit > 0) {
+      // Still in the old list only because the round has not come back to it, with nothing
+      // queued and credit left: it is sparse, not backlogged. Waiting for the round would put
+      // it behind one frame of every backlogged sender (48 × 60 KB measured: 170 ms).
+      this.#oldFlows.splice(this.#oldFlows.indexOf(flow), 1);
+      flow.fresh = true;
       this.#newFlows.push(flow);
     }
   }
@@ -93,13 +112,16 @@ export class FairQueue<K> {
       if (flow.deficit <= 0) {
         flow.deficit += this.#quantum;
         list.shift();
+        flow.fresh = false;
         this.#oldFlows.push(flow);
         continue;
       }
       if (flow.head >= flow.frames.length) {
         list.shift();
-        if (fromNew) this.#oldFlows.push(flow); // RFC 8290: an emptied new flow moves to old once
-        else {
+        if (fromNew) {
+          flow.fresh = false;
+          this.#oldFlows.push(flow); // RFC 8290: an emptied new flow moves to old once
+        } else {
           flow.listed = false;
           this.#flows.delete(flow.key);
         }

@@ -53,3 +53,23 @@ Deno.test("fair queue: frames of one sender keep their order; totals and clear",
   assert.equal(queue.totalBytes, 0);
   assert.equal(queue.dequeue(), undefined);
 });
+
+Deno.test("fair queue: a sparse sender still in the old round is not put behind the round", () => {
+  const queue = new FairQueue<string>(8192);
+  for (let f = 0; f < 48; f++) {
+    for (let i = 0; i < 20; i++) queue.enqueue(`flood${f}`, new Uint8Array(60_000));
+  }
+  for (let i = 0; i < 100; i++) queue.dequeue();
+  // The honest sender sends one small frame, it is served and its flow sits in the old list.
+  queue.enqueue("honest", new Uint8Array([1]));
+  assert.equal(queue.dequeue()?.key, "honest");
+  for (let i = 0; i < 3; i++) queue.dequeue();
+  queue.enqueue("honest", new Uint8Array([2]));
+  let before = 0;
+  for (;;) {
+    const next = queue.dequeue()!;
+    if (next.key === "honest") break;
+    before++;
+  }
+  assert.equal(before, 0, `${before} flood frames went before the honest one`);
+});
