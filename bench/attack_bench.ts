@@ -149,12 +149,14 @@ async function announceFlood(port: number): Promise<Deno.Conn[]> {
 }
 
 /** One run: every figure quiet and under its flood, each on a fresh server. */
-async function oneRun(): Promise<Record<string, number>> {
+async function oneRun(failures: string[]): Promise<Record<string, number>> {
   const result: Record<string, number> = {};
   const withServer = async (body: (port: number) => Promise<void>) => {
     const server = await ServerProcess.start({ args: SERVER_ARGS });
     try {
       await body(server.tcpPort);
+    } catch (error) {
+      failures.push((error as Error).message);
     } finally {
       await server.stop().catch(() => {});
     }
@@ -190,15 +192,16 @@ export const attackSection: BenchSection = {
   name: "attack",
   async run(context: BenchContext): Promise<SectionResult> {
     const runs: Record<string, number>[] = [];
-    let note = "";
+    const failures: string[] = [];
     for (let i = 0; i < context.runs; i++) {
       try {
-        runs.push(await oneRun());
+        runs.push(await oneRun(failures));
       } catch (error) {
-        note = `a run failed: ${(error as Error).message}`;
-        context.log(`attack: ${note}`);
+        failures.push((error as Error).message);
       }
     }
+    for (const failure of failures) context.log(`attack: a step failed: ${failure}`);
+    const note = failures.length === 0 ? "" : `${failures.length} step(s) failed: ${failures[0]}`;
     const figure = (key: string) => {
       const values = runs.map((r) => r[key]).filter((v) => typeof v === "number");
       return values.length === 0 ? null : summarize(values);

@@ -50,11 +50,11 @@ export class Admission {
 
   /**
    * Admits `conn` from `host` (taking a per-address slot) or refuses it (answered and closed);
-   * `open` is the number of connections open now.
+   * `open` is the number of connections registered or registering now.
    */
   admit(conn: StreamConn, host: string, open: number): boolean {
     const { limits, metrics, log } = this.#context;
-    if (open >= limits.maxClients + PENDING_CONNECTION_ALLOWANCE) {
+    if (open >= limits.maxClients + limits.maxPendingConnections) {
       metrics.connections.inc("server-full");
       log.refusal("connection-server-full", "refused a connection from {host}: server full", {
         host,

@@ -250,7 +250,9 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
       this.#admission.refuse(conn, "server-busy", "too many connections are registering: retry");
       return;
     }
-    if (!this.#admission.admit(conn, host, this.#connections.size)) return;
+    // Registered and pending connections count; closing ones (lingering for their last words)
+    // do not, or a flood closed for its frames would keep honest newcomers out for 2 s.
+    if (!this.#admission.admit(conn, host, this.registry.size + this.#pending.size)) return;
     try {
       conn.setNoDelay?.(true);
     } catch {
