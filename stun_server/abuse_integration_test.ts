@@ -3,9 +3,9 @@
  * send a 25-byte header announcing a 65,536-byte frame (server memory went from 147 to 462 MB
  * and stayed at 453 MB after they closed), then 2,560 more announcing 4,000-byte frames (under
  * the pre-registration limit) and stalling. Bound asserted: the server's resident memory grows
- * by less than 100 MB (measured: +26 MB for the first 2,560, +50 MB for all 5,120: about 10 KB per
- * connection of socket and bookkeeping, no frame buffers); an honest pair (from ::1, another source) registers, is introduced and
- * exchanges a message within 5 s while the attack connections are open.
+ * by less than 100 MB (measured: +26 MB for the first 2,560, about +50 MB for all 5,120: some
+ * 10 KB per connection of socket and bookkeeping, no frame buffers); an honest pair (from ::1,
+ * another source) registers, is introduced and exchanges a message within 5 s meanwhile.
  */
 import assert from "node:assert/strict";
 import { Identity } from "../shared/identity/mod.ts";
