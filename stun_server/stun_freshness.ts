@@ -41,9 +41,9 @@ export class StunFreshness {
 
   /**
    * @param maxUsers Most USERNAMEs tracked (default 65,536: above the default 10,000 clients).
-   * @param recentIds Transaction IDs remembered per USERNAME without a counter (default 32).
+   * @param recentIds Transaction IDs remembered per USERNAME without a counter (default 8).
    */
-  constructor(maxUsers = 65_536, recentIds = 32) {
+  constructor(maxUsers = 65_536, recentIds = 8) {
     this.#maxUsers = Math.max(1, maxUsers);
     this.#recentIds = Math.max(1, recentIds);
   }
