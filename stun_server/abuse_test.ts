@@ -253,3 +253,43 @@ Deno.test("abuse: unspecified, broadcast and multicast addresses are never passe
     await world.close();
   }
 });
+
+Deno.test("abuse: strangers flooding a consent callee with requests cannot crowd out a friend", async () => {
+  const world = new ServerWorld();
+  try {
+    const callee = await world.register({ host: "10.0.0.2", consent: true });
+    callee.consentAnswer = undefined; // it answers by hand below
+    const friend = await world.register({ host: "10.0.9.9" });
+    const strangers: WorldClient[] = [];
+    for (let i = 0; i < 40; i++) strangers.push(await world.register({ host: "10.77.0.1" }));
+    const floodAt = world.runtime.now();
+    for (const s of strangers) s.conn.send({ type: "connect", peer: callee.me.id });
+    await world.until(
+      () => callee.of("introduce-request").length === 32,
+      "the callee's request table full",
+    );
+    // The friend asks while the table is full of strangers' unanswered requests.
+    friend.conn.send({ type: "connect", peer: callee.me.id, requestId: "friend" });
+    await world.until(
+      () => callee.of("introduce-request").some((m) => m.peer === friend.me.id),
+      "the friend's request reaching the callee",
+      5000,
+    );
+    assert.ok(world.runtime.now() - floodAt < CONSENT_TIMEOUT_MS, "before any request expired");
+    callee.conn.send({ type: "introduce-answer", peer: friend.me.id, accept: true });
+    await world.until(
+      () => friend.of("introduce").some((m) => m.peer === callee.me.id),
+      "the friend's introduction",
+      5000,
+    );
+    // Every stranger is refused like an offline ID; none learned anything.
+    await world.until(
+      () => strangers.every((s) => s.of("error").some((e) => e.code === "unknown-peer")),
+      "every stranger refused",
+      5000,
+    );
+    assert.ok(strangers.every((s) => s.of("introduce").length === 0));
+  } finally {
+    await world.close();
+  }
+});
