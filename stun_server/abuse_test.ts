@@ -293,3 +293,24 @@ Deno.test("abuse: strangers flooding a consent callee with requests cannot crowd
     await world.close();
   }
 });
+
+Deno.test("abuse: connections that never register cannot keep honest ones out", async () => {
+  const world = new ServerWorld({ maxPendingConnections: 32, maxConnectionsPerAddress: 64 });
+  try {
+    const idle = [];
+    const attacker = world.hostRuntime("10.88.0.1");
+    for (let i = 0; i < 48; i++) idle.push(await world.connect(attacker));
+    await world.until(
+      () => world.server.metrics.connections.get("server-busy") === 16,
+      "the connections beyond the pending limit refused (one network cannot evict itself)",
+    );
+    assert.equal(world.server.stats.connections, 32);
+    // Honest newcomers from elsewhere evict the idle ones (and pay a puzzle: load is full).
+    await honestPairServed(world, ["10.0.60.2", "10.0.61.2"]);
+    assert.ok(world.server.metrics.connections.get("evicted") >= 1);
+    assert.ok(world.server.stats.connections <= 32 + 2, "pending never above its limit");
+    for (const conn of idle) conn.close();
+  } finally {
+    await world.close();
+  }
+});
