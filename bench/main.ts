@@ -16,11 +16,13 @@ import { directSection } from "./direct_bench.ts";
 import { relaySection } from "./relay_bench.ts";
 import { setupSection } from "./setup_bench.ts";
 import { stunSection } from "./stun_bench.ts";
+import { turnSection } from "./turn_bench.ts";
 import { formatTable } from "./table.ts";
 import { formatProfile, type ProfileEntry } from "./profile.ts";
 
 const SECTIONS: Record<string, BenchSection> = {
   stun: stunSection,
+  turn: turnSection,
   relay: relaySection,
   direct: directSection,
   capacity: capacitySection,
@@ -35,6 +37,11 @@ const SETUP_NOTES = [
   "  utime+stime delta of /proc/<pid>/stat over the window / answered; coturn = turnserver -n",
   "  --stun-only -m 1 -L 127.0.0.1 --no-cli --no-tls --no-dtls; plain Deno responder =",
   "  bench/deno_stun_responder.ts; C recvmmsg = bench/native/stun_responder.c.",
+  "  turn = native generator bench/native/turn_load.c (allocates with long-term credentials, binds",
+  "  a channel to its own peer socket, 128 ChannelData of 100 bytes in flight client -> server ->",
+  "  peer -> server -> client, every payload checked); CPU per forwarded packet = CPU delta /",
+  "  (2 x round trips); coturn = turnserver -n -m 1 -L 127.0.0.1 --lt-cred-mech",
+  "  --allow-loopback-peers.",
   "  relay = native client bench/native/sig_load.c (one thread; registers with Ed25519 and `connect`",
   "  exactly as docs/protocol.md says; bulk sender keeps <= 4 MiB in flight), C relay =",
   "  bench/native/tcp_relay.c (epoll, same framing), plain Deno relay = bench/deno_relay.ts (a",

@@ -19,6 +19,7 @@ export const NATIVE_SOURCES: readonly NativeSource[] = [
   { name: "stun_responder" },
   { name: "tcp_relay" },
   { name: "sig_load", libs: ["-lcrypto"] },
+  { name: "turn_load", libs: ["-lcrypto"] },
 ];
 
 /**

@@ -166,6 +166,32 @@ export const stunSection: BenchSection = {
     } catch (error) {
       oursMissing = `not available: ${(error as Error).message}`;
     }
+    if (oursMissing === "") {
+      targets.push({
+        name: "batched",
+        start: async () => {
+          const help = await serverHelp(context.repoRoot);
+          if (!help.includes("--batched-udp")) throw new Error("no --batched-udp flag");
+          const server = startOurServer({
+            repoRoot: context.repoRoot,
+            stunPort: 0,
+            tcpPort: 0,
+            cpu: context.serverCpu,
+            extraArgs: ["--host", "127.0.0.1", "--log-level", "error", "--batched-udp"],
+            denoArgs: ["--allow-ffi"],
+          });
+          try {
+            const line = await server.waitForLine((l) => l.includes('"listening"'), 20_000);
+            const port = JSON.parse(line)?.stun?.[0]?.port;
+            if (typeof port !== "number") throw new Error(`no STUN port in ${line}`);
+            return { server, port };
+          } catch (error) {
+            await server.stop();
+            throw error;
+          }
+        },
+      });
+    }
     targets.push({
       name: "coturn",
       start: () => {
@@ -339,6 +365,32 @@ export function stunRows(
       ratio: cpuRatio,
       target: ref === "coturn" ? "≤ 1.4× coturn" : "",
       verdict: ref !== "coturn" || cpuRatio === null ? "n/a" : cpuRatio <= 1.4 ? "met" : "short",
+    }));
+  }
+  const batched = runs.batched;
+  if (batched !== undefined || failures.batched !== undefined) {
+    const batchedNote = failures.batched ? `batched: ${failures.batched}` : "";
+    rows.push(makeRow({
+      section: "stun",
+      figure: "Binding answered/s, ours with --batched-udp (FFI recvmmsg/sendmmsg)",
+      unit: "req/s",
+      ours: pick(batched, rate),
+      referenceName: "coturn -m 1",
+      reference: pick(runs.coturn, rate),
+      ratio: ratioOf(pick(batched, rate), pick(runs.coturn, rate)),
+      note: batchedNote,
+    }));
+    const batchedCpu = ratioOf(pick(batched, cpu), pick(runs.coturn, cpu));
+    rows.push(makeRow({
+      section: "stun",
+      figure: "server CPU per answered request, ours with --batched-udp",
+      unit: "µs",
+      ours: pick(batched, cpu),
+      referenceName: "coturn -m 1",
+      reference: pick(runs.coturn, cpu),
+      ratio: batchedCpu,
+      target: "≤ coturn",
+      verdict: batchedCpu === null ? "n/a" : batchedCpu <= 1 ? "met" : "short",
     }));
   }
   const p99 = pick(ours, (r) => r.p99Us);

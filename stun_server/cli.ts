@@ -12,6 +12,7 @@ import {
   REGISTRATION_TIMEOUT_MS,
 } from "../shared/signaling/mod.ts";
 import { SERVER_VERSION } from "./version.ts";
+import { addStunTurnOptions, type StunTurnConfig, stunTurnConfig } from "./turn_flags.ts";
 
 /** Settings parsed from the command line. */
 export interface ServerConfig {
@@ -43,6 +44,8 @@ export interface ServerConfig {
   metrics: { hostname: string; port: number } | undefined;
   /** How log lines look; `auto` is text on a terminal and JSON otherwise. */
   logFormat: "auto" | "text" | "json";
+  /** STUN/TURN settings (TURN credentials, relay, quotas, RFC 5780; see `turn_flags.ts`). */
+  stun: StunTurnConfig;
 }
 
 /** Exit code of a usage error (bad flag or value), as on the client. */
@@ -205,7 +208,9 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       logFormat,
       "auto" as "auto" | "text" | "json",
     )
-    .exitOverride()
+    .exitOverride();
+  addStunTurnOptions(program as never);
+  program
     .configureOutput({ writeOut: output.writeOut, writeErr: output.writeErr });
   try {
     program.parse(args, { from: "user" });
@@ -233,6 +238,7 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       puzzleBits: options.puzzleBits,
       metrics: options.metrics,
       logFormat: options.logFormat,
+      stun: stunTurnConfig(options as Record<string, unknown>),
     },
   };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseServerArgs } from "./cli.ts";
 import { SERVER_VERSION } from "./version.ts";
+import { stunTurnConfig } from "./turn_flags.ts";
 
 function run(args: string[]) {
   const out: string[] = [];
@@ -30,7 +31,76 @@ Deno.test("cli: defaults", () => {
     puzzleBits: 16,
     metrics: undefined,
     logFormat: "auto",
+    stun: stunTurnConfig({}),
   });
+});
+
+Deno.test("cli: STUN/TURN flags", () => {
+  const { parsed } = run([
+    "--turn-user",
+    "alice:a:b",
+    "--turn-user",
+    "bob:pw",
+    "--turn-secret",
+    "s3",
+    "--turn-realm",
+    "example.org",
+    "--turn-relay-ports",
+    "50000-50100",
+    "--turn-user-quota",
+    "2",
+    "--turn-max-bps",
+    "1000",
+    "--allow-loopback-peers",
+    "--turn-allow-peer",
+    "10.0.0.0/8",
+    "--alt-port",
+    "3479",
+    "--alternate-server",
+    "[2001:db8::1]:3478",
+    "--no-stun-tcp",
+    "--turn-external-ip",
+    "198.51.100.7/10.0.0.7",
+    "--turn-external-ip",
+    "2001:db8::7",
+  ]);
+  assert.ok("config" in parsed);
+  const stun = parsed.config.stun;
+  assert.deepEqual(stun.users, [{ name: "alice", password: "a:b" }, {
+    name: "bob",
+    password: "pw",
+  }]);
+  assert.deepEqual(stun.secrets, ["s3"]);
+  assert.equal(stun.realm, "example.org");
+  assert.deepEqual(stun.relayPorts, { min: 50000, max: 50100 });
+  assert.equal(stun.userQuota, 2);
+  assert.equal(stun.maxBps, 1000);
+  assert.equal(stun.allowLoopbackPeers, true);
+  assert.deepEqual(stun.allowPeers, ["10.0.0.0/8"]);
+  assert.equal(stun.altPort, 3479);
+  assert.deepEqual(stun.alternateServer, { hostname: "2001:db8::1", port: 3478 });
+  assert.equal(stun.stunTcp, false);
+  assert.deepEqual(stun.externalIps, [
+    { public: "198.51.100.7", private: "10.0.0.7" },
+    { public: "2001:db8::7", private: undefined },
+  ]);
+});
+
+Deno.test("cli: bad STUN/TURN flags are refused", () => {
+  for (
+    const args of [
+      ["--turn-user", "nocolon"],
+      ["--turn-relay-ports", "9-1"],
+      ["--turn-allow-peer", "10.0.0.0/99"],
+      ["--alternate-server", "example.org:1"],
+      ["--alt-host", "not-an-ip"],
+      ["--turn-external-ip", "1.2.3.4/x"],
+    ]
+  ) {
+    const { parsed, err } = run(args);
+    assert.ok("exitCode" in parsed && parsed.exitCode !== 0, args.join(" "));
+    assert.ok(err.length > 0);
+  }
 });
 
 Deno.test("cli: every flag is parsed", () => {

@@ -16,7 +16,9 @@ import { parseServerArgs } from "./cli.ts";
 import { configureServerLogging, type LogPipe } from "./logging.ts";
 import { type MetricsEndpoint, serveMetrics } from "./metrics_http.ts";
 import { announce, type RunningServer, startServer, StartupError } from "./server.ts";
-import { systemRuntime } from "../shared/runtime/mod.ts";
+import { stunTurnListen } from "./turn_setup.ts";
+import { relayBudget } from "./relay_budget.ts";
+import { batchedDatagramRuntime, systemRuntime } from "../shared/runtime/mod.ts";
 import { summarize as summaryOf } from "./summary.ts";
 
 const encoder = new TextEncoder();
@@ -119,6 +121,11 @@ async function main(): Promise<number> {
       registrationTimeoutMs: config.registrationTimeoutMs,
       maxPendingConnections: config.maxPending,
       maxPuzzleBits: config.puzzleBits,
+      runtime: config.stun.batchedUdp ? batchedDatagramRuntime(systemRuntime) : systemRuntime,
+      listenStun: stunTurnListen(config.stun),
+      relayBudget: config.stun.relayTotalBps === undefined
+        ? undefined
+        : relayBudget(config.stun.relayTotalBps, () => systemRuntime.now()),
     });
     const metrics = server.metrics;
     metrics.addCollector(() => metrics.logLinesDropped = logPipe.dropped);

@@ -103,6 +103,16 @@ export interface MetricsSnapshot {
   stunAnswered: Record<string, number>;
   /** STUN datagrams dropped, by reason. */
   stunDropped: Record<string, number>;
+  /** TURN allocations now. */
+  turnAllocations: number;
+  /** TURN requests answered, by outcome (`success`, or the error code). */
+  turnRequests: Record<string, number>;
+  /** TURN packets relayed, by direction (`to-peer`, `to-client`). */
+  turnRelayedPackets: Record<string, number>;
+  /** TURN payload bytes relayed, by direction. */
+  turnRelayedBytes: Record<string, number>;
+  /** TURN packets dropped, by reason. */
+  turnDropped: Record<string, number>;
   /** Log lines dropped because the log destination failed or was too slow. */
   logLinesDropped: number;
 }
@@ -151,6 +161,16 @@ export class ServerMetrics {
   readonly stunAnswered = new LabeledCounter();
   /** STUN datagrams dropped by reason: the STUN service's counter API. */
   readonly stunDropped = new LabeledCounter();
+  /** TURN allocations now (copied from the TURN server at every read). */
+  turnAllocations = 0;
+  /** TURN requests by outcome (`success`, or the error code). */
+  readonly turnRequests = new LabeledCounter();
+  /** TURN packets relayed by direction (`to-peer`, `to-client`). */
+  readonly turnRelayedPackets = new LabeledCounter();
+  /** TURN payload bytes relayed by direction. */
+  readonly turnRelayedBytes = new LabeledCounter();
+  /** TURN packets dropped by reason. */
+  readonly turnDropped = new LabeledCounter();
   /** Log lines dropped. */
   logLinesDropped = 0;
 
@@ -219,6 +239,11 @@ export class ServerMetrics {
       closes: this.closes.toJSON(),
       stunAnswered: this.stunAnswered.toJSON(),
       stunDropped: this.stunDropped.toJSON(),
+      turnAllocations: this.turnAllocations,
+      turnRequests: this.turnRequests.toJSON(),
+      turnRelayedPackets: this.turnRelayedPackets.toJSON(),
+      turnRelayedBytes: this.turnRelayedBytes.toJSON(),
+      turnDropped: this.turnDropped.toJSON(),
       logLinesDropped: this.logLinesDropped,
     };
   }

@@ -101,6 +101,31 @@ export function prometheusRegistry(metrics: ServerMetrics): Registry {
     "reason",
     metrics.stunDropped,
   );
+  gauge("p2p_turn_allocations", "TURN allocations now", () => metrics.turnAllocations);
+  labeled(
+    "p2p_turn_requests_total",
+    "TURN requests answered, by outcome (success, or the error code)",
+    "outcome",
+    metrics.turnRequests,
+  );
+  labeled(
+    "p2p_turn_relayed_packets_total",
+    "TURN packets relayed, by direction (to-peer, to-client)",
+    "direction",
+    metrics.turnRelayedPackets,
+  );
+  labeled(
+    "p2p_turn_relayed_bytes_total",
+    "TURN payload bytes relayed, by direction (to-peer, to-client)",
+    "direction",
+    metrics.turnRelayedBytes,
+  );
+  labeled(
+    "p2p_turn_dropped_total",
+    "TURN packets dropped by reason",
+    "reason",
+    metrics.turnDropped,
+  );
   counter(
     "p2p_log_lines_dropped_total",
     "Log lines dropped because the log destination failed or was too slow",
@@ -246,6 +271,8 @@ function refusals(s) {
   add("relay frame", s.relayRefused);
   add("protocol error", s.protocolErrors);
   add("STUN dropped", s.stunDropped);
+  add("TURN refused", s.turnRequests ?? {}, "success");
+  add("TURN dropped", s.turnDropped ?? {});
   const table = document.getElementById("refusals");
   table.replaceChildren();
   if (rows.length === 0) {

@@ -1,7 +1,8 @@
 /**
  * The runtime flags the server program runs with: the `server` task, the compiled binaries and
- * the tests all use this list (least privilege: sockets, and the colour variables the command-line
- * parser reads), plus its V8 memory settings: a 1 MiB semi-space (a young generation of a few MiB
+ * the tests all use this list (least privilege: sockets, the list of network interfaces (one STUN
+ * socket per local address), reading files (`--turn-user-file`), and the colour variables the
+ * command-line parser reads), plus its V8 memory settings: a 1 MiB semi-space (a young generation of a few MiB
  * instead of up to 32 MiB, so a burst of registrations does not leave tens of MiB of young pages
  * resident) and a 20% old-generation growing step (full collections come sooner as the heap grows,
  * so an idle server holds little garbage). With 10,000 idle clients this takes the RSS per client
@@ -20,6 +21,8 @@
  */
 export const SERVER_RUNTIME_FLAGS: readonly string[] = [
   "--allow-net",
+  "--allow-sys=networkInterfaces",
+  "--allow-read",
   "--allow-env=NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
   "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20",
 ];

@@ -39,6 +39,7 @@ import {
 } from "../shared/runtime/mod.ts";
 import { DEFAULT_STUN_PORT, DEFAULT_TCP_PORT } from "../shared/signaling/mod.ts";
 import { ServerMetrics } from "./metrics.ts";
+import type { RelayBudget } from "./relay_budget.ts";
 import { Registry, type StunEndpoint } from "./registry.ts";
 import type { RegisteredClient } from "./signaling/registered_client.ts";
 import { SignalingService, type SignalingStats } from "./signaling/service.ts";
@@ -71,12 +72,20 @@ export interface StunListenOptions {
   runtime: Runtime;
   /** The server's counters (STUN answered/dropped by reason). */
   metrics: ServerMetrics;
+  /** The relay budget shared with the signaling relay, if any. */
+  relayBudget?: RelayBudget;
 }
 
 /** What the server needs of a running STUN service. */
 export interface StunServiceHandle {
   /** The bound UDP addresses. */
   readonly addresses: { hostname: string; port: number }[];
+  /** STUN/TURN over TCP on the STUN port, if served. */
+  readonly tcpAddress?: { hostname: string; port: number };
+  /** Whether TURN is served. */
+  readonly turn?: unknown;
+  /** Stops taking new work (TURN: new allocations are sent to the alternate server). */
+  drain?(): void;
   /** Stops the service. */
   close(): Promise<void>;
 }
@@ -95,13 +104,9 @@ export const listenStunService: StunListen = (options) => {
     software: options.software,
     users: options.users,
     onEvent: options.onEvent,
+    runtime: options.runtime,
     rateLimit: new SourceRateLimiter(() => options.runtime.now()),
     freshness: new StunFreshness(),
-    listenDatagram: (bind) =>
-      options.runtime.net.listenDatagram({
-        hostname: bind.hostname ?? "0.0.0.0",
-        port: bind.port ?? 0,
-      }) as unknown as Deno.DatagramConn,
   });
   options.metrics.addCollector(() => {
     const stats = service.stats;
@@ -150,6 +155,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** How to start the STUN service (default {@linkcode listenStunService}). */
   listenStun?: StunListen;
+  /** A relay budget both relays draw from (signaling relay and TURN). */
+  relayBudget?: RelayBudget;
 }
 
 /**
@@ -167,6 +174,10 @@ export interface ListeningAnnouncement {
   tcp: { hostname: string; port: number };
   /** The STUN service's UDP addresses. */
   stun: { hostname: string; port: number }[];
+  /** STUN/TURN over TCP on the STUN port, if served. */
+  stunTcp?: { hostname: string; port: number };
+  /** Whether TURN is served (present when the STUN service says). */
+  turn?: boolean;
 }
 
 /** A started server. */
@@ -204,7 +215,11 @@ function describeBindError(
   port: number,
   error: unknown,
 ): string {
-  if (error instanceof Deno.errors.AddrInUse) return `${transport} port ${port} is in use`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    // The STUN service also listens on TCP and says so in its message.
+    if (error.message.startsWith("tcp port")) return error.message;
+    return `${transport} port ${port} is in use`;
+  }
   if (error instanceof Deno.errors.PermissionDenied) {
     return `${transport} port ${port}: permission denied (ports below 1024 need privileges)`;
   }
@@ -258,6 +273,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
       users: registry,
       runtime,
       metrics,
+      relayBudget: options.relayBudget,
       onEvent: (event) => {
         if (event.error === undefined) stunLog.debug("STUN service: {type}", { type: event.type });
         else {stunLog.warn("STUN service: {type}: {error}", {
@@ -293,6 +309,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     maxPendingConnections: options.maxPendingConnections,
     maxPuzzleBits: options.maxPuzzleBits,
     logger: options.logger,
+    relayBudget: options.relayBudget,
   });
   signaling.listen(listener);
   let stopping: Promise<void> | null = null;
@@ -307,6 +324,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     },
     close() {
       stopping ??= (async () => {
+        stun.drain?.();
         await signaling.shutdown();
         await stun.close();
       })();
@@ -337,5 +355,12 @@ export function announce(server: RunningServer, pid: number): ListeningAnnouncem
     version: SERVER_VERSION,
     tcp: { hostname: server.tcp.hostname, port: server.tcp.port },
     stun: server.stun,
+    ...(server.stunService.tcpAddress === undefined ? {} : {
+      stunTcp: {
+        hostname: server.stunService.tcpAddress.hostname,
+        port: server.stunService.tcpAddress.port,
+      },
+    }),
+    ...("turn" in server.stunService ? { turn: server.stunService.turn !== undefined } : {}),
   };
 }

@@ -548,3 +548,29 @@ Deno.test("server in-process: a crashed server restarted on the same ports takes
     await world.close();
   }
 });
+
+Deno.test("server in-process: a relay budget shared with TURN refuses relay frames once spent", async () => {
+  let left = 300;
+  const world = new World({
+    relayBudget: {
+      take(bytes) {
+        if (bytes > left) return false;
+        left -= bytes;
+        return true;
+      },
+    },
+  });
+  try {
+    const a = await world.register();
+    const b = await world.register();
+    a.conn.send({ type: "connect", peer: b.me.id });
+    await world.until(() => a.of("introduce").length === 1, "the introduction");
+    for (let i = 0; i < 3; i++) a.conn.sendRelay(b.me.id, new Uint8Array(150).fill(i));
+    await world.until(() => a.of("error").length === 1, "the refusal");
+    assert.equal(a.of("error")[0].code, "relay-quota");
+    assert.equal(b.relayed.length, 2);
+    assert.equal(left, 0);
+  } finally {
+    await world.close();
+  }
+});

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { unmapIpv4 } from "../shared/stun/mod.ts";
 import { StunService } from "./stun_service.ts";
+import { type DatagramSocket, type NetAddress, systemRuntime } from "../shared/runtime/mod.ts";
 
 const CLIENT = "turnutils_stunclient";
 
@@ -18,19 +19,19 @@ function findOnPath(name: string): string | undefined {
 }
 
 /** Wraps a socket so that the source of every received datagram is recorded. */
-function recordingSocket(inner: Deno.DatagramConn, sources: Deno.NetAddr[]): Deno.DatagramConn {
+function recordingSocket(inner: DatagramSocket, sources: NetAddress[]): DatagramSocket {
   return {
     get addr() {
       return inner.addr;
     },
     async receive(buffer?: Uint8Array) {
       const received = await inner.receive(buffer);
-      sources.push(received[1] as Deno.NetAddr);
+      sources.push(received[1]);
       return received;
     },
-    send: (bytes: Uint8Array, to: Deno.Addr) => inner.send(bytes, to),
+    send: (bytes, to) => inner.send(bytes, to),
     close: () => inner.close(),
-  } as Deno.DatagramConn;
+  };
 }
 
 /** Runs the client with a deadline; returns its exit code and output. */
@@ -83,10 +84,17 @@ for (const host of ["127.0.0.1", "::1"]) {
       );
       // Default bind (all interfaces, dual-stack), as the server runs it. The socket is wrapped to
       // record every source the server really saw, to compare with what the client prints.
-      const sources: Deno.NetAddr[] = [];
+      const sources: NetAddress[] = [];
       const service = StunService.listen({
         port: 0,
-        listenDatagram: (options) => recordingSocket(Deno.listenDatagram(options), sources),
+        runtime: {
+          ...systemRuntime,
+          net: {
+            ...systemRuntime.net,
+            listenDatagram: (options) =>
+              recordingSocket(systemRuntime.net.listenDatagram(options), sources),
+          },
+        },
       });
       try {
         const port = service.addresses[0].port;

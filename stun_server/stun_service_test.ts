@@ -22,6 +22,17 @@ import {
   verifyMessageIntegritySha256,
 } from "../shared/stun/mod.ts";
 import { StunService, type StunServiceEvent, type StunUserDirectory } from "./stun_service.ts";
+import {
+  type DatagramSocket,
+  type HostPort,
+  type Runtime,
+  systemRuntime,
+} from "../shared/runtime/mod.ts";
+
+/** The system runtime with UDP binding replaced (and no TCP, to keep these tests about UDP). */
+function withListen(listenDatagram: (bind: HostPort) => DatagramSocket): Runtime {
+  return { ...systemRuntime, net: { ...systemRuntime.net, listenDatagram } };
+}
 
 const DEADLINE_MS = 5000;
 
@@ -172,11 +183,13 @@ Deno.test("stun service: falls back to 0.0.0.0 when IPv6 cannot be bound", async
   const events: StunServiceEvent[] = [];
   const service = StunService.listen({
     port: 0,
+    tcp: false,
+    localAddresses: () => [],
     onEvent: (event) => events.push(event),
-    listenDatagram: (options) => {
+    runtime: withListen((options) => {
       if (options.hostname === "::") throw new Deno.errors.AddrNotAvailable("no IPv6 here");
-      return Deno.listenDatagram(options);
-    },
+      return systemRuntime.net.listenDatagram(options);
+    }),
   });
   try {
     assert.equal(service.addresses.length, 1);
@@ -487,11 +500,14 @@ Deno.test("stun service: where :: is IPv6-only, a second 0.0.0.0 socket on the s
   // Simulated with real sockets: "::" becomes ::1 and "0.0.0.0" becomes 127.0.0.1.
   const service = StunService.listen({
     port: 0,
-    listenDatagram: (options) =>
-      Deno.listenDatagram({
+    tcp: false,
+    localAddresses: () => [],
+    runtime: withListen((options) =>
+      systemRuntime.net.listenDatagram({
         ...options,
         hostname: options.hostname === "::" ? (ipv6Available ? "::1" : "127.0.0.2") : "127.0.0.1",
-      }),
+      })
+    ),
   });
   const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
@@ -517,8 +533,8 @@ Deno.test("stun service: a datagram whose handling throws is counted and the ser
     hostname: "127.0.0.1",
     port: 0,
     onEvent: (event) => events.push(event),
-    listenDatagram: (options) => {
-      const inner = Deno.listenDatagram(options);
+    runtime: withListen((options) => {
+      const inner = systemRuntime.net.listenDatagram(options);
       return {
         get addr() {
           return inner.addr;
@@ -527,12 +543,12 @@ Deno.test("stun service: a datagram whose handling throws is counted and the ser
           const [data, from] = await inner.receive(buffer);
           if (!first) return [data, from];
           first = false; // the first source is not an IP address: encoding the answer throws
-          return [data, { ...(from as Deno.NetAddr), hostname: "not-an-address" }];
+          return [data, { ...from, hostname: "not-an-address" }];
         },
-        send: (bytes: Uint8Array, to: Deno.Addr) => inner.send(bytes, to),
+        send: (bytes, to) => inner.send(bytes, to),
         close: () => inner.close(),
-      } as Deno.DatagramConn;
-    },
+      };
+    }),
   });
   const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
@@ -555,10 +571,10 @@ Deno.test("stun service: an over-long SOFTWARE is refused before anything is bou
       StunService.listen({
         port: 0,
         software: "x".repeat(128),
-        listenDatagram: (options) => {
+        runtime: withListen((options) => {
           bound++;
-          return Deno.listenDatagram(options);
-        },
+          return systemRuntime.net.listenDatagram(options);
+        }),
       }),
     RangeError,
   );

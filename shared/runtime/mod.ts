@@ -15,3 +15,4 @@
 export * from "./runtime.ts";
 export * from "./system.ts";
 export * from "./timing.ts";
+export * from "./batched_udp.ts";

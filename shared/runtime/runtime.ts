@@ -44,6 +44,11 @@ export interface DatagramSocket {
   send(bytes: Uint8Array, to: NetAddress): Promise<number>;
   /** Closes the socket; a pending `receive` rejects. */
   close(): void;
+  /**
+   * True when `send` copies `bytes` before it returns, so the caller may reuse them at once
+   * (batched sockets); otherwise the bytes must stay untouched until the send settles.
+   */
+  readonly copiesOnSend?: boolean;
 }
 
 /** A connected byte stream (TCP): the part of `Deno.TcpConn` the programs use. */
@@ -82,6 +87,12 @@ export interface NetworkRuntime {
   connect(to: HostPort): Promise<StreamConn>;
   /** Starts a TCP listener (throws as `Deno.listen` does). */
   listen(bind: HostPort): StreamListener;
+  /**
+   * The host's own addresses worth binding one by one (IPv4 first, link-local IPv6 left out), or
+   * an empty list when they cannot be listed; absent where the network has no such notion (a
+   * simulated network binds wildcards to its host's one address).
+   */
+  interfaceAddresses?(): string[];
 }
 
 /**

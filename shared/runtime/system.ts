@@ -28,6 +28,22 @@ function listenDatagram(bind: HostPort): DatagramSocket {
   };
 }
 
+/** The host's bindable addresses (needs `--allow-sys=networkInterfaces`; empty without it). */
+function interfaceAddresses(): string[] {
+  let interfaces: Deno.NetworkInterfaceInfo[];
+  try {
+    interfaces = Deno.networkInterfaces();
+  } catch {
+    return [];
+  }
+  const v4 = new Set<string>(), v6 = new Set<string>();
+  for (const entry of interfaces) {
+    if (entry.family === "IPv4") v4.add(entry.address);
+    else if (!/^fe[89ab]/i.test(entry.address)) v6.add(entry.address.split("%")[0].toLowerCase());
+  }
+  return [...v4, ...v6];
+}
+
 /**
  * The system's clock, timers, randomness and network.
  *
@@ -56,5 +72,6 @@ export const systemRuntime: Runtime = {
       (await Deno.connect({ transport: "tcp", ...to })) as unknown as StreamConn,
     listen: (bind: HostPort): StreamListener =>
       Deno.listen({ transport: "tcp", ...bind }) as unknown as StreamListener,
+    interfaceAddresses,
   },
 };

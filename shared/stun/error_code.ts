@@ -25,8 +25,16 @@ const REASONS: Record<number, string> = {
   400: "Bad Request",
   401: "Unauthenticated",
   420: "Unknown Attribute",
+  403: "Forbidden",
+  437: "Allocation Mismatch",
   438: "Stale Nonce",
+  440: "Address Family not Supported",
+  441: "Wrong Credentials",
+  442: "Unsupported Transport Protocol",
+  443: "Peer Address Family Mismatch",
+  486: "Allocation Quota Reached",
   500: "Server Error",
+  508: "Insufficient Capacity",
 };
 
 /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { RelayBudget } from "../relay_budget.ts";
 import type { Runtime } from "../../shared/runtime/mod.ts";
 import type {
   ByeReason,
@@ -76,6 +77,8 @@ export interface SignalingContext {
   readonly registry: Registry<RegisteredClient>;
   /** Limits. */
   readonly limits: SignalingLimits;
+  /** A relay budget shared with the TURN relay, if any. */
+  readonly relayBudget?: RelayBudget;
   /** Closes a connection (tells it why, unregisters it, tells its peers). */
   close(connection: ClientConnection, how: CloseHow): void;
   /** Counts a protocol violation; the third closes the connection. */

@@ -132,7 +132,8 @@ export class Relay {
       limits.relayBurstBytes,
       () => context.runtime.now(),
     );
-    if (!bucket.take(Math.max(payloadBytes, RELAY_MIN_CHARGE_BYTES))) {
+    const charge = Math.max(payloadBytes, RELAY_MIN_CHARGE_BYTES);
+    if (!bucket.take(charge) || context.relayBudget?.take(charge) === false) {
       this.#refuse(sender, "relay-quota", target.id, payloadBytes);
       return;
     }

@@ -40,6 +40,7 @@ import { acceptLoop } from "./listener.ts";
 import { CONTROL_SLACK_BYTES, LivenessSweep } from "./liveness.ts";
 import type { RegisteredClient } from "./registered_client.ts";
 import { Relay } from "./relay.ts";
+import type { RelayBudget } from "../relay_budget.ts";
 
 /** Grace for flushing a last error or bye before the socket is closed. */
 const CLOSE_FLUSH_MS = 2000;
@@ -78,6 +79,8 @@ export interface SignalingServiceOptions {
   maxPendingConnections?: number;
   /** Most bits of the admission puzzle under load (default 16; 0: never ask one). */
   maxPuzzleBits?: number;
+  /** A relay budget shared with the TURN relay (bytes per second over the whole server). */
+  relayBudget?: RelayBudget;
   /** Logger (default category `["stun-server", "signaling"]`). */
   logger?: Logger;
 }
@@ -131,6 +134,8 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
   readonly registry: Registry<RegisteredClient>;
   /** {@inheritDoc SignalingContext.limits} */
   readonly limits: SignalingLimits;
+  /** The relay budget shared with the TURN relay, if any. */
+  readonly relayBudget: RelayBudget | undefined;
   readonly #connections = new Set<ClientConnection>();
   /** Open connections not registered yet (pruned lazily of registered and closing ones). */
   readonly #pending = new Set<ClientConnection>();
@@ -151,6 +156,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     this.metrics = options.metrics ?? new ServerMetrics(SERVER_VERSION, clock);
     this.registry = options.registry ?? new Registry<RegisteredClient>();
     const relayRate = options.relayBytesPerSecond ?? 4 * 1024 * 1024;
+    this.relayBudget = options.relayBudget;
     this.limits = {
       stunPort: options.stunPort ?? 54321,
       maxClients: options.maxClients ?? 10_000,
