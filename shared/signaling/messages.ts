@@ -55,13 +55,15 @@ export type ClientFeature = typeof CLIENT_FEATURES[number];
 
 /**
  * `hello`: opens registration. `version` is checked by the server (`unsupported-version`).
- * `features` (optional) lists what the client supports beyond version 1's core.
+ * `features` (optional) lists what the client supports beyond version 1's core
+ * ({@linkcode CLIENT_FEATURES}; names it does not know the server ignores).
  */
 export const helloSchema = z.strictObject({
   type: z.literal("hello"),
   version: z.number().int(),
   publicKey: base64Of(32),
-  features: z.array(z.enum(CLIENT_FEATURES)).max(8).optional(),
+  // Unknown features are ignored (a newer client may name more), not refused.
+  features: z.array(z.string().min(1).max(32)).max(16).optional(),
 });
 /**
  * `register`: the signed challenge and the local addresses of the client's UDP socket.
