@@ -70,9 +70,10 @@ export interface ReliableChannelOptions {
   /**
    * The channel failed (peer unreachable, protocol violation) or was closed with messages
    * outstanding: `undeliveredMessageIds` were not acknowledged (the peer may still have
-   * received some of them). Called at most once; the channel is closed afterwards.
+   * received some of them). `neverSentIds` is the subset of which not one byte was ever sent:
+   * those certainly did not arrive. Called at most once; the channel is closed afterwards.
    */
-  onFailure?: (error: Error, undeliveredMessageIds: number[]) => void;
+  onFailure?: (error: Error, undeliveredMessageIds: number[], neverSentIds: number[]) => void;
   /** Largest message sent or accepted (default 1 MiB). */
   maxMessageBytes?: number;
   /** Most messages queued or in flight, not yet acknowledged (default 1024). */
@@ -181,7 +182,9 @@ export class ReliableChannel {
   readonly #send: (frame: Uint8Array) => void;
   readonly #deliver: (message: Uint8Array) => void;
   readonly #onAcknowledged: ((messageId: number) => void) | undefined;
-  readonly #onFailure: ((error: Error, ids: number[]) => void) | undefined;
+  readonly #onFailure:
+    | ((error: Error, ids: number[], neverSentIds: number[]) => void)
+    | undefined;
   readonly #maxMessageBytes: number;
   readonly #maxQueuedMessages: number;
   readonly #maxQueuedBytes: number;
@@ -356,6 +359,26 @@ export class ReliableChannel {
     this.#unackedBytes += bytes.length;
     this.#pump(this.#now());
     return id;
+  }
+
+  /**
+   * Whether any fragment of message `messageId` (an ID from `sendMessage`) was ever sent: false
+   * only while it waits whole in the send queue (then it certainly has not arrived). True for
+   * unknown (acknowledged or failed) IDs.
+   *
+   * @example
+   * ```ts
+   * const id = channel.sendMessage(new Uint8Array(1));
+   * console.log(channel.wasSent(id));
+   * ```
+   */
+  wasSent(messageId: number): boolean {
+    // Only the head of the pending queue can be partly sent; anything behind it never left.
+    for (let i = 0; i < this.#pending.length; i++) {
+      const pending = this.#pending.at(i) as PendingMessage;
+      if (pending.id === messageId) return pending.offset > 0;
+    }
+    return true;
   }
 
   /**
@@ -861,9 +884,14 @@ export class ReliableChannel {
       const id = (this.#flight.at(i) as Fragment).messageId;
       if (ids[ids.length - 1] !== id) ids.push(id);
     }
+    const neverSent: number[] = [];
     for (let i = 0; i < this.#pending.length; i++) {
-      const id = (this.#pending.at(i) as PendingMessage).id;
-      if (ids[ids.length - 1] !== id) ids.push(id);
+      const pending = this.#pending.at(i) as PendingMessage;
+      const id = pending.id;
+      if (ids[ids.length - 1] !== id) {
+        ids.push(id);
+        if (pending.offset === 0) neverSent.push(id);
+      }
     }
     this.#flight.clear();
     this.#pending.clear();
@@ -874,7 +902,7 @@ export class ReliableChannel {
     this.#rtoDeadline = undefined;
     this.#ptoDeadline = undefined;
     this.#ackDeadline = undefined;
-    if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids);
+    if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids, neverSent);
     return ids;
   }
 }
