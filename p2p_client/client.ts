@@ -71,6 +71,13 @@ export interface P2PClientOptions {
   stunCodec?: StunBindingCodec | null;
   /** Never use direct paths. */
   relayOnly?: boolean;
+  /**
+   * Who may be introduced to this client (issue 11, consent before addresses). Absent: policy
+   * `anyone` (the server introduces whoever knows the ID). Given: the client declares `consent`
+   * and the server asks it first (`introduce-request`); it answers with this function's verdict,
+   * e.g. `(peer) => contacts.has(peer)` for `--accept contacts`.
+   */
+  acceptPeer?: (peer: string) => boolean;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
   /** Time allowed for each message's outcome, ms (default 30,000). */
@@ -117,6 +124,7 @@ interface IntroductionWanted {
  */
 export class P2PClient {
   readonly #options: P2PClientOptions;
+  readonly #acceptPeer: ((peer: string) => boolean) | undefined;
   readonly #runtime: Runtime;
   readonly #now: () => number;
   readonly #listeners = new Set<(event: ClientEvent) => void>();
@@ -229,7 +237,9 @@ export class P2PClient {
         this.#serverState("refused", this.#session.registration?.server ?? "server", message);
       },
       log: options.log,
+      consent: options.acceptPeer !== undefined,
     });
+    this.#acceptPeer = options.acceptPeer;
     this.#restore();
   }
 
@@ -803,6 +813,21 @@ export class P2PClient {
       case "error":
         this.#onServerError(message);
         return;
+      case "introduce-request": {
+        // Only sent when we declared consent: answer per policy; nothing about us has been
+        // given out yet, and a refusal looks to the caller like being offline.
+        let accept = false;
+        try {
+          accept = this.#acceptPeer?.(message.peer) ?? true;
+        } catch (error) {
+          this.#options.log?.(`consent policy failed: ${String(error)}`);
+        }
+        this.#options.log?.(
+          `introduction request from ${message.peer}: ${accept ? "accepted" : "declined"}`,
+        );
+        this.#session.send({ type: "introduce-answer", peer: message.peer, accept });
+        return;
+      }
       default:
         return;
     }
