@@ -246,6 +246,15 @@ Deno.test("UPnP: SSDP search and answer, description, SOAP request and answers",
     ),
     { ok: false, errorCode: 718, description: "ConflictInMappingEntry" },
   );
+  // miniupnpd answers AddPortMapping with an empty element.
+  assert.deepEqual(
+    decodeSoapResponse(
+      '<s:Envelope><s:Body><u:AddPortMappingResponse xmlns:u="urn:schemas-upnp-org:service:' +
+        'WANIPConnection:2"/></s:Body></s:Envelope>',
+      "AddPortMapping",
+    ),
+    { ok: true, values: {} },
+  );
   assert.throws(() => decodeSoapResponse("<html/>", "AddPortMapping"), { reason: "not-found" });
 });
 

@@ -317,6 +317,9 @@ export function decodeSoapResponse(body: string, action: string): SoapResponse {
   );
   const match = pattern.exec(body);
   if (match === null) {
+    // An action without out-arguments may answer with an empty element: `<u:XResponse .../>`.
+    const empty = new RegExp(`<(?:[A-Za-z0-9_]+:)?${action}Response(?:\\s[^>]*)?/>`, "i");
+    if (empty.test(body)) return { ok: true, values: {} };
     throw new PortMapDecodeError("not-found", `no ${action}Response in the SOAP answer`);
   }
   const values: Record<string, string> = {};
