@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { classifyNat, type NatObservations, punchable } from "./classify.ts";
+import { formatNatReport, planDirect } from "./explain.ts";
 
 const base: NatObservations = {
   localPort: 40000,
@@ -60,4 +61,69 @@ Deno.test("punchable follows the textbook pairs", () => {
   assert.equal(punchable(portRestricted, symmetric), false);
   assert.equal(punchable(symmetric, restricted), true);
   assert.equal(punchable(portRestricted, portRestricted), true);
+});
+
+Deno.test("planDirect: port mapping, birthday roles, relay reasons", () => {
+  const eim = "endpoint-independent" as const;
+  const apd = "address-and-port-dependent" as const;
+  const side = (
+    mapping: typeof eim | typeof apd,
+    filtering: typeof apd | typeof eim,
+    udp = true,
+  ) => ({
+    nat: { udpReachable: udp, mapping, filtering },
+    portMapped: false,
+  });
+  const symmetric = side(apd, apd);
+  const portRestricted = side(eim, apd);
+  const fullCone = side(eim, eim);
+  assert.deepEqual(planDirect(symmetric, portRestricted), { kind: "birthday", role: "hard" });
+  assert.deepEqual(planDirect(portRestricted, symmetric), { kind: "birthday", role: "easy" });
+  assert.deepEqual(planDirect(symmetric, symmetric), {
+    kind: "relay",
+    why: "both sides map per destination",
+  });
+  assert.deepEqual(planDirect({ ...symmetric, portMapped: true }, symmetric), {
+    kind: "port-mapping",
+  });
+  assert.deepEqual(planDirect(symmetric, fullCone), { kind: "plain" });
+  assert.deepEqual(planDirect(side(eim, eim, false), fullCone), {
+    kind: "relay",
+    why: "udp blocked here",
+  });
+  assert.deepEqual(planDirect(fullCone, side(eim, eim, false)), {
+    kind: "relay",
+    why: "peer unreachable over UDP",
+  });
+  assert.deepEqual(planDirect(fullCone, fullCone, true), { kind: "relay", why: "relay-only" });
+});
+
+Deno.test("formatNatReport says what the nat command prints", () => {
+  const lines = formatNatReport({
+    udpReachable: true,
+    behindNat: true,
+    mapping: "address-and-port-dependent",
+    filtering: "address-and-port-dependent",
+    portPreserved: false,
+    ipv4: "198.18.0.6:61234",
+    ipv6: undefined,
+    rfc5780: true,
+    latency: [{ server: "198.18.0.1:3578", rttMs: 1.4 }, {
+      server: "[2001:db8::1]:3478",
+      rttMs: undefined,
+    }],
+    portMapping: { pcp: true, natPmp: true, upnp: false },
+  });
+  assert.deepEqual(lines, [
+    "UDP: reachable",
+    "public IPv4: 198.18.0.6:61234",
+    "public IPv6: none",
+    "behind a NAT: yes",
+    "mapping: address-and-port-dependent",
+    "filtering: address-and-port-dependent",
+    "port preserved: no",
+    "port mapping: PCP, NAT-PMP",
+    "latency 198.18.0.1:3578: 1 ms",
+    "latency [2001:db8::1]:3478: no answer",
+  ]);
 });

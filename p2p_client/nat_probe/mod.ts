@@ -13,3 +13,4 @@
  */
 export * from "./classify.ts";
 export * from "./nat_probe.ts";
+export * from "./explain.ts";
