@@ -185,6 +185,68 @@ Deno.test({
         });
       }
 
+      if (host.kind === "symmetric") {
+        await t.step(
+          "symmetric with a mapping: answers leave through the mapping only if the peer sent first",
+          async () => {
+            for (const order of ["peer-first", "mapped-first"] as const) {
+              const tool = await startTool(lab, host.namespace, "pcp");
+              await using peer = await ProbeProcess.start(lab, lab.host("portr").namespace, [
+                "--udp",
+                "0.0.0.0:0",
+              ]);
+              try {
+                const mapping = tool.started.mapping as {
+                  externalAddress: string;
+                  externalPort: number;
+                };
+                const external = `${mapping.externalAddress}:${mapping.externalPort}`;
+                const peerPublic = `${lab.host("portr").publicAddress}:${
+                  peer.udp[0].split(":").at(-1)
+                }`;
+                if (order === "mapped-first") {
+                  await tool.command(`send ${peerPublic} first-${order}`);
+                  await tool.log.waitFor((e) => e.type === "sent", 15_000, "sent");
+                }
+                // The peer's packets reach the socket through the mapping either way.
+                await pollUntil(
+                  async () => {
+                    await peer.command(`send 0 ${external} in-${order}`);
+                    await new Promise((resolve) => setTimeout(resolve, 100));
+                    return tool.log.events.some((e) =>
+                      e.type === "recv" && e.text === `in-${order}`
+                    );
+                  },
+                  15_000,
+                  "the peer's datagram through the mapping",
+                );
+                // The answer: from the mapped address when the peer sent first; from another
+                // port (the earlier flow's), dropped by the peer's NAT, when the mapped side did.
+                const unsolicited = await lab.natCounter("portr", "unsolicited");
+                await tool.command(`send ${peerPublic} answer-${order}`);
+                if (order === "peer-first") {
+                  const answer = await peer.log.waitFor(
+                    (e) => e.type === "recv" && e.text === `answer-${order}`,
+                    15_000,
+                    "the answer",
+                  );
+                  assert.equal(answer.from, external);
+                } else {
+                  await pollUntil(
+                    async () => (await lab.natCounter("portr", "unsolicited")) > unsolicited,
+                    15_000,
+                    "the peer's NAT to drop the answer from another port",
+                  );
+                  assert.equal(peer.received(0).some((e) => e.text === `answer-${order}`), false);
+                }
+              } finally {
+                await tool.close();
+              }
+            }
+          },
+        );
+      }
+
       await t.step(
         `${host.kind}: the reference clients natpmpc and upnpc map and unmap`,
         async () => {

@@ -3,8 +3,8 @@
  * default gateway in `/proc/net/route`, binds a UDP socket, maps it with
  * {@linkcode PortMapper} (the protocols named by `--protocol`, default all) and prints JSON
  * lines: `{"type":"started","mapping":…,"offer":…}`, `{"type":"mapping",…}` on each change,
- * `{"type":"recv","text":…,"from":…}` for each datagram. Commands on stdin: `unmap` (delete the
- * mapping, keep the socket), `exit`.
+ * `{"type":"recv","text":…,"from":…}` for each datagram. Commands on stdin: `send HOST:PORT TEXT`,
+ * `unmap` (delete the mapping, keep the socket), `exit`.
  *
  * @module
  */
@@ -73,7 +73,15 @@ async function main(): Promise<void> {
     const parts = (rest + chunk).split("\n");
     rest = parts.pop() ?? "";
     for (const line of parts) {
-      if (line.trim() === "unmap") {
+      const send = /^send (\S+):(\d+) (\S+)$/.exec(line.trim());
+      if (send) {
+        await socket.send(new TextEncoder().encode(send[3]), {
+          transport: "udp",
+          hostname: send[1],
+          port: Number(send[2]),
+        }).catch(() => {});
+        print({ type: "sent", text: send[3] });
+      } else if (line.trim() === "unmap") {
         await mapper.close();
         print({ type: "unmapped" });
       } else if (line.trim() === "exit") {

@@ -44,10 +44,9 @@ function dependent(facts: SideFacts): boolean {
  * - Either side unable to use UDP: relay (`udp blocked here` / `peer unreachable over UDP`).
  * - A port mapping on either side: the mapped address is a candidate anyone can reach. The side
  *   without the mapping sends first; the mapped side only answers what arrives through the
- *   mapping, because behind a per-destination NAT its own first packet toward the peer gets
- *   another public port, and the connection-tracking entry of that flow would then clash with
- *   the peer's packets arriving through the mapping (seen in the NAT lab: symmetric router with
- *   miniupnpd).
+ *   mapping. Behind a per-destination NAT, a packet the mapped side sends to the peer first
+ *   opens a flow with another public port, and its answers then leave from that port, which
+ *   the peer's port-filtering NAT drops (`natlab/port_mapping_test.ts` shows both orders).
  * - Both map per destination: relay (`both sides map per destination`).
  * - One maps per destination and the other filters by sender port: birthday punching.
  * - Otherwise: plain simultaneous punching.
