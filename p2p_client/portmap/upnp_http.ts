@@ -75,7 +75,8 @@ async function exchange(
     controller.abort();
   }, timeoutMs);
   try {
-    const response = await fetchFn(url, { ...init, signal: controller.signal });
+    // No redirects: a description or control URL must be served by the gateway itself.
+    const response = await fetchFn(url, { ...init, redirect: "manual", signal: controller.signal });
     const text = await boundedText(response, UPNP_MAX_DESCRIPTION);
     return { status: response.status, text };
   } catch (error) {
