@@ -23,3 +23,4 @@ export * from "./pcp_codec.ts";
 export * from "./upnp_codec.ts";
 export * from "./upnp_http.ts";
 export * from "./port_mapper.ts";
+export * from "./service.ts";

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { VirtualRuntime } from "../../testing/virtual_runtime.ts";
 import { FakeGateway, type FakeGatewayOptions } from "../../testing/fake_gateway.ts";
 import { PortMapper, type PortMapping, type PortMapProtocol } from "./port_mapper.ts";
+import { startPortMapping } from "./service.ts";
 
 const GATEWAY = "10.0.1.1";
 const LOCAL = "10.0.1.2";
@@ -141,4 +142,42 @@ Deno.test("a gateway that stops answering: the mapping is reported lost at expir
   await runtime.runUntil(() => gateway.mappings.size === 0, 5000);
   await closing;
   gateway.close();
+});
+
+Deno.test("startPortMapping finds the gateway in the routing table and reports the candidate", async () => {
+  const runtime = new VirtualRuntime({ seed: 8 });
+  const gateway = new FakeGateway(runtime.forHost(GATEWAY), GATEWAY, {});
+  const candidates: Array<PortMapping | undefined> = [];
+  let service: Awaited<ReturnType<typeof startPortMapping>> | undefined;
+  startPortMapping({
+    runtime: runtime.forHost(LOCAL),
+    internalPort: 40000,
+    readFile: () =>
+      Promise.resolve(
+        "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n" +
+          "eth0\t00000000\t0101000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n",
+      ),
+    interfaces: [{ name: "eth0", family: "IPv4", address: LOCAL, netmask: "255.255.255.0" }],
+    fetch: gateway.fetch,
+    onCandidate: (mapping) => candidates.push(mapping),
+  }).then((s) => service = s);
+  assert.ok(await runtime.runUntil(() => service !== undefined, 10_000));
+  assert.ok(service?.ok);
+  assert.equal(service.gateway, GATEWAY);
+  assert.equal(service.localAddress, LOCAL);
+  assert.equal(service.mapping?.externalPort, 40000);
+  assert.equal(candidates[0]?.externalAddress, "198.18.0.2");
+  const closing = service.close();
+  await runtime.runUntil(() => gateway.mappings.size === 0, 5000);
+  await closing;
+  assert.equal(candidates.at(-1), undefined);
+  gateway.close();
+
+  const none = await startPortMapping({
+    runtime: runtime.forHost(LOCAL),
+    internalPort: 40000,
+    readFile: () => Promise.reject(new Error("NotCapable")),
+    interfaces: [],
+  });
+  assert.deepEqual(none, { ok: false, reason: "no-gateway" });
 });
