@@ -21,7 +21,7 @@ const skipReason = skip === undefined ? "" : ` (SKIPPED: ${skip})`;
 
 const TOOL = new URL("./nat_probe_tool.ts", import.meta.url).pathname;
 
-const HOSTS: { name: string; kind: NatKind; portMapping?: boolean }[] = [
+const HOSTS: { name: string; kind: NatKind; portMapping?: boolean; remap?: boolean }[] = [
   { name: "none", kind: "none" },
   { name: "full", kind: "full-cone" },
   { name: "restricted", kind: "restricted-cone" },
@@ -29,6 +29,7 @@ const HOSTS: { name: string; kind: NatKind; portMapping?: boolean }[] = [
   { name: "symmetric", kind: "symmetric" },
   { name: "blocked", kind: "udp-blocked" },
   { name: "sym-pm", kind: "symmetric", portMapping: true },
+  { name: "portr-remap", kind: "port-restricted", remap: true },
 ];
 
 const FILTERING = {
@@ -84,7 +85,7 @@ Deno.test({
         where,
       );
       assert.equal(got.filtering, FILTERING[expected.filtering], where);
-      assert.equal(got.portPreserved, spec.kind !== "symmetric", where);
+      assert.equal(got.portPreserved, spec.kind !== "symmetric" && !spec.remap, where);
       assert.ok((got.latency[0].rttMs ?? -1) >= 0, where);
       assert.deepEqual(
         got.portMapping,
