@@ -20,7 +20,7 @@ import {
   encodeSsdpSearch,
   findWanService,
 } from "./upnp_codec.ts";
-import { localAddressToward, parseDefaultRoute } from "./gateway.ts";
+import { guessGateway, localAddressToward, parseDefaultRoute } from "./gateway.ts";
 
 Deno.test("NAT-PMP requests follow RFC 6886 figures (sections 3.2, 3.3)", () => {
   // Section 3.2: version 0, opcode 0.
@@ -276,6 +276,19 @@ Deno.test("default route from /proc/net/route and the local address toward it", 
     "10.0.1.2",
   );
   assert.equal(localAddressToward("172.16.0.1", []), undefined);
+  assert.deepEqual(
+    guessGateway([
+      { name: "lo", family: "IPv4", address: "127.0.0.1", netmask: "255.0.0.0" },
+      { name: "pub", family: "IPv4", address: "198.18.0.5", netmask: "255.254.0.0" },
+      { name: "wlan0", family: "IPv4", address: "192.168.178.23", netmask: "255.255.255.0" },
+    ]),
+    { iface: "wlan0", gateway: "192.168.178.1" },
+  );
+  assert.equal(
+    guessGateway([{ name: "e", family: "IPv4", address: "10.0.0.1", netmask: "255.255.255.0" }]),
+    undefined,
+    "this host is the .1 itself",
+  );
 });
 
 /** Runs `decode` and asserts it either returns or throws PortMapDecodeError, nothing else. */

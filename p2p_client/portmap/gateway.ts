@@ -127,3 +127,40 @@ export function localAddressToward(
   });
   return (matches.find((entry) => entry.name === iface) ?? matches[0])?.address;
 }
+
+function isPrivateIpv4(value: number): boolean {
+  const a = value >>> 24;
+  const b = (value >>> 16) & 0xff;
+  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127);
+}
+
+/**
+ * A likely gateway when the routing table cannot be read (Deno 2 grants `/proc/net/route` only
+ * with `--allow-all`): the first host address (`.1` of a /24) of the first private IPv4 network
+ * this host is on, as home routers number themselves. Only a guess: a port-mapping request to it
+ * that gets no answer costs one probe's retransmissions and nothing else.
+ *
+ * @example
+ * ```ts
+ * guessGateway([
+ *   { name: "lo", family: "IPv4", address: "127.0.0.1", netmask: "255.0.0.0" },
+ *   { name: "eth0", family: "IPv4", address: "10.0.1.2", netmask: "255.255.255.0" },
+ * ]); // { iface: "eth0", gateway: "10.0.1.1" }
+ * ```
+ */
+export function guessGateway(interfaces: readonly InterfaceAddress[]): DefaultRoute | undefined {
+  for (const entry of interfaces) {
+    if (entry.family !== "IPv4") continue;
+    const address = ipv4Number(entry.address);
+    const mask = ipv4Number(entry.netmask);
+    if (address === undefined || mask === undefined || !isPrivateIpv4(address)) continue;
+    if (mask === 0xffffffff || mask === 0xfffffffe) continue;
+    const first = (((address & mask) >>> 0) + 1) >>> 0;
+    if (first === address) continue;
+    const gateway = [first >>> 24, (first >>> 16) & 0xff, (first >>> 8) & 0xff, first & 0xff]
+      .join(".");
+    return { iface: entry.name, gateway };
+  }
+  return undefined;
+}

@@ -181,3 +181,25 @@ Deno.test("startPortMapping finds the gateway in the routing table and reports t
   });
   assert.deepEqual(none, { ok: false, reason: "no-gateway" });
 });
+
+Deno.test("startPortMapping guesses the gateway when the routing table is unreadable", async () => {
+  const runtime = new VirtualRuntime({ seed: 9 });
+  const gateway = new FakeGateway(runtime.forHost(GATEWAY), GATEWAY, {});
+  let service: Awaited<ReturnType<typeof startPortMapping>> | undefined;
+  startPortMapping({
+    runtime: runtime.forHost(LOCAL),
+    internalPort: 40000,
+    readFile: () => Promise.reject(new Error("NotCapable")),
+    guessGateway: true,
+    interfaces: [{ name: "eth0", family: "IPv4", address: LOCAL, netmask: "255.255.255.0" }],
+    fetch: gateway.fetch,
+  }).then((s) => service = s);
+  assert.ok(await runtime.runUntil(() => service !== undefined, 10_000));
+  assert.ok(service?.ok);
+  assert.equal(service.gateway, GATEWAY);
+  assert.equal(service.mapping?.protocol, "pcp");
+  const closing = service.close();
+  await runtime.runUntil(() => gateway.mappings.size === 0, 5000);
+  await closing;
+  gateway.close();
+});

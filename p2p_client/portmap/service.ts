@@ -5,13 +5,15 @@
  * candidate. One call at start-up, one at exit.
  *
  * Reading `/proc/net/route` needs `--allow-all` under Deno 2 (it refuses `/proc/net` to
- * `--allow-read`); without it, or off Linux, pass `gateway` explicitly or the service reports
- * `no-gateway` and the client goes on without a mapping.
+ * `--allow-read`); without it, or off Linux, pass `gateway`, or `guessGateway` (the first host
+ * of the private network), or the service reports `no-gateway` and the client goes on without
+ * a mapping.
  *
  * @module
  */
 import type { Runtime } from "../../shared/runtime/runtime.ts";
 import {
+  guessGateway,
   type InterfaceAddress,
   localAddressToward,
   readDefaultRoute,
@@ -37,6 +39,8 @@ export interface PortMappingServiceOptions {
   interfaces: readonly InterfaceAddress[];
   /** The gateway, when known (skips the routing table). */
   gateway?: string;
+  /** When the routing table gives no gateway, try the `.1` of the private network (guessGateway). */
+  guessGateway?: boolean;
   /** HTTP for UPnP. */
   fetch?: HttpFetch;
   /** Protocols to use (default all). */
@@ -84,6 +88,11 @@ export async function startPortMapping(
     const route = await readDefaultRoute(options.readFile);
     gateway = route?.gateway;
     iface = route?.iface;
+  }
+  if (gateway === undefined && options.guessGateway) {
+    const guess = guessGateway(options.interfaces);
+    gateway = guess?.gateway;
+    iface = guess?.iface;
   }
   if (gateway === undefined) return { ok: false, reason: "no-gateway" };
   const localAddress = localAddressToward(gateway, options.interfaces, iface);
