@@ -47,7 +47,6 @@ async function report(lab: NatLab, namespace: string): Promise<NatReport> {
     "--allow-all",
     TOOL,
     `${RFC5780_ADDRESSES[0]}:${RFC5780_PORT}`,
-    "--port-mapping",
   ], { stdin: false, stderr: "null" });
   const log = new EventLog(child.stdout);
   const event = await log.waitFor((e) => e.type === "report", 60_000, "the NAT report");

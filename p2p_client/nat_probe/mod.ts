@@ -14,3 +14,4 @@
 export * from "./classify.ts";
 export * from "./nat_probe.ts";
 export * from "./explain.ts";
+export * from "./diagnose.ts";
