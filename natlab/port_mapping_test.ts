@@ -319,3 +319,76 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    `natlab: a mapping behind a symmetric NAT gives a two-way path with every peer kind but udp-blocked${skipReason}`,
+  ignore: skip !== undefined,
+  fn: async (t) => {
+    await sweepStaleNamespaces();
+    const peers = [
+      { name: "none", kind: "none" },
+      { name: "full", kind: "full-cone" },
+      { name: "restricted", kind: "restricted-cone" },
+      { name: "portr", kind: "port-restricted" },
+      { name: "symmetric", kind: "symmetric" },
+      { name: "blocked", kind: "udp-blocked" },
+    ] as const;
+    await using lab = await NatLab.create({
+      hosts: [{ name: "mapped", kind: "symmetric", portMapping: true }, ...peers],
+    });
+    const tool = await startTool(lab, lab.host("mapped").namespace, "all");
+    try {
+      const mapping = tool.started.mapping as { externalAddress: string; externalPort: number };
+      assert.ok(mapping, JSON.stringify(tool.started));
+      const external = `${mapping.externalAddress}:${mapping.externalPort}`;
+      for (const { name, kind } of peers) {
+        await t.step(`${kind} peer`, async () => {
+          await using peer = await ProbeProcess.start(lab, lab.host(name).namespace, [
+            "--udp",
+            "0.0.0.0:0",
+          ]);
+          if (kind === "udp-blocked") {
+            const before = await lab.natCounter(name, "udp_blocked");
+            await peer.command(`send 0 ${external} hello-${name}`);
+            await pollUntil(
+              async () => (await lab.natCounter(name, "udp_blocked")) > before,
+              15_000,
+              "the peer's NAT to drop UDP",
+            );
+            assert.equal(
+              tool.log.events.some((e: JsonEvent) => e.text === `hello-${name}`),
+              false,
+            );
+            return;
+          }
+          // The peer sends first (planDirect's order); the mapped side answers the sender.
+          await pollUntil(
+            async () => {
+              await peer.command(`send 0 ${external} hello-${name}`);
+              await new Promise((resolve) => setTimeout(resolve, 100));
+              return tool.log.events.some((e: JsonEvent) =>
+                e.type === "recv" && e.text === `hello-${name}`
+              );
+            },
+            15_000,
+            "the peer's datagram through the mapping",
+          );
+          const hello = tool.log.events.find((e: JsonEvent) =>
+            e.type === "recv" && e.text === `hello-${name}`
+          )!;
+          assert.equal(String(hello.from).split(":")[0], lab.host(name).publicAddress);
+          await tool.command(`send ${hello.from} answer-${name}`);
+          const answer = await peer.log.waitFor(
+            (e) => e.type === "recv" && e.text === `answer-${name}`,
+            15_000,
+            "the answer",
+          );
+          assert.equal(answer.from, external, "the answer comes from the mapped address");
+        });
+      }
+    } finally {
+      await tool.close();
+    }
+  },
+});
