@@ -1,6 +1,6 @@
 /**
  * Parsing of the prompt's commands: `help`, `list`, `connect <peer_id>`, `send <peer_id> <message>`,
- * `id`, `exit` | `quit`.
+ * `id`, `stats`, `nat`, `exit` | `quit`.
  *
  * @module
  */
@@ -11,6 +11,7 @@ export type PromptCommand =
   | { kind: "list" }
   | { kind: "id" }
   | { kind: "stats" }
+  | { kind: "nat" }
   | { kind: "exit" }
   | { kind: "connect"; peer: string }
   | { kind: "send"; peer: string; text: string };
@@ -35,6 +36,7 @@ export const COMMAND_NAMES = [
   "send",
   "id",
   "stats",
+  "nat",
   "exit",
   "quit",
 ] as const;
@@ -55,6 +57,7 @@ export const HELP_TEXT: string = [
   "  send <peer_id> <message>    send a message (the rest of the line)",
   "  id                          print this client's peer ID",
   "  stats                       counters: pending messages, rejected packets",
+  "  nat                         NAT behaviour, public endpoints, port mapping, server latency",
   "  exit | quit                 leave (pending messages are delivered or reported first)",
 ].join("\n");
 
@@ -111,6 +114,8 @@ export function parseCommand(line: string, known: Iterable<string> = []): Comman
       return noArguments({ kind: "id" });
     case "stats":
       return noArguments({ kind: "stats" });
+    case "nat":
+      return noArguments({ kind: "nat" });
     case "exit":
     case "quit":
       return noArguments({ kind: "exit" });

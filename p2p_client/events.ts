@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { formatNatReport } from "./nat_probe/explain.ts";
+import type { NatReport } from "./nat_probe/nat_probe.ts";
 
 /**
  * A peer's connection state: `connecting` (no path yet: introduced and punching, or the peer is
@@ -38,6 +40,7 @@ export type ClientEvent =
   | { type: "peers"; peers: PeerSummary[] }
   | { type: "sent"; peer: string; messageId: number }
   | { type: "stats"; pendingMessages: number; rejectedPackets: number; peers: number }
+  | { type: "nat"; report: NatReport }
   | { type: "disconnected"; server: string; reason: string }
   | { type: "help"; text: string }
   | { type: "exit" };
@@ -100,6 +103,8 @@ export function formatTextEvent(event: ClientEvent): string {
       ).join("\n");
     case "sent":
       return `message ${event.messageId} queued for ${short(event.peer)}`;
+    case "nat":
+      return formatNatReport(event.report).join("\n");
     case "stats":
       return `pending messages ${event.pendingMessages}, rejected packets ${event.rejectedPackets}, peers ${event.peers}`;
     case "disconnected":

@@ -10,6 +10,7 @@ import type { Readable, Writable } from "node:stream";
 import { completeLine, HELP_TEXT, parseCommand } from "./commands.ts";
 import { type ClientEvent, formatJsonEvent, formatTextEvent, type PeerSummary } from "./events.ts";
 import { LineBatcher } from "./line_batcher.ts";
+import type { NatReport } from "./nat_probe/nat_probe.ts";
 
 /** What the prompt drives. */
 export interface PromptTarget {
@@ -27,6 +28,8 @@ export interface PromptTarget {
   readonly pendingMessages: number;
   /** Packets rejected (failed authentication, replays). */
   readonly rejectedPackets: number;
+  /** `nat`: the NAT diagnosis. */
+  natReport(): Promise<NatReport>;
 }
 
 /** Settings of a {@linkcode Prompt}. */
@@ -196,6 +199,13 @@ export class Prompt {
           rejectedPackets: this.#target.rejectedPackets,
           peers: this.#target.knownPeers.length,
         });
+        return;
+      case "nat":
+        this.#target.natReport().then(
+          (report) => this.print({ type: "nat", report }),
+          (error) =>
+            this.print({ type: "error", code: "nat-failed", message: (error as Error).message }),
+        );
         return;
       case "connect":
         this.#target.connect(command.peer);
