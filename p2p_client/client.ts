@@ -20,6 +20,9 @@ import type { ServerMessage, ServerMessageOf } from "../shared/signaling/message
 import type { ClientEvent, PeerSummary } from "./events.ts";
 import type { LinkFrameCodec, MessageChannelFactory } from "./link_frames.ts";
 import { type InterfaceAddress, isLoopback, localCandidates } from "./local_addresses.ts";
+import { diagnoseNat } from "./nat_probe/diagnose.ts";
+import type { NatReport } from "./nat_probe/nat_probe.ts";
+import type { InterfaceAddress as GatewayInterface } from "./portmap/gateway.ts";
 import { formatUdpAddress, type PathManagerOptions } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
 import { type Registration, ServerSession } from "./server_session.ts";
@@ -372,6 +375,34 @@ export class P2PClient {
     let total = 0;
     for (const link of this.#peers.links()) total += link.rejectedPackets;
     return total;
+  }
+
+  /**
+   * The `nat` command: NAT behaviour measured against the registered server's STUN port (RFC
+   * 5780 when the server has an alternate address and port), the public endpoints, latency, and
+   * the port-mapping protocols the gateway offers (gateway guessed from the interfaces: the
+   * client runs without the `--allow-all` Deno needs for /proc/net/route).
+   */
+  async natReport(): Promise<NatReport> {
+    const registration = this.#session.registration;
+    const servers = registration !== undefined && registration.registered.stunPort > 0
+      ? [{ hostname: registration.host, port: registration.registered.stunPort }]
+      : [];
+    let interfaces: GatewayInterface[] = [];
+    try {
+      interfaces = (this.#options.networkInterfaces?.() ?? []).map((entry) => {
+        const info = entry as InterfaceAddress & { name?: string; netmask?: string };
+        return {
+          name: info.name ?? "",
+          family: info.family,
+          address: info.address,
+          netmask: info.netmask ?? "",
+        };
+      });
+    } catch (error) {
+      this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
+    }
+    return await diagnoseNat({ runtime: this.#runtime, servers, interfaces });
   }
 
   /** True while registered with a server. */

@@ -1,7 +1,7 @@
 /**
  * Parsing of the prompt's commands: `help`, `list [--all]`, `connect <peer>`,
  * `send <peer> <message>`, `name <peer> <name>`, `forget <peer>`, `verify <peer>`, `status`,
- * `id`, `stats`, `exit` | `quit`. A `<peer>` is a full ID, a contact's name, or a unique prefix
+ * `id`, `stats`, `nat`, `exit` | `quit`. A `<peer>` is a full ID, a contact's name, or a unique prefix
  * of either (see {@linkcode resolvePeer}).
  *
  * @module
@@ -15,6 +15,7 @@ export type PromptCommand =
   | { kind: "id" }
   | { kind: "stats" }
   | { kind: "status" }
+  | { kind: "nat" }
   | { kind: "exit" }
   | { kind: "connect"; peer: string }
   | { kind: "send"; peer: string; text: string }
@@ -49,6 +50,7 @@ export const COMMAND_NAMES = [
   "status",
   "id",
   "stats",
+  "nat",
   "exit",
   "quit",
 ] as const;
@@ -76,6 +78,7 @@ export const HELP_TEXT: string = [
   "  status                   the server connection, this client's ID, pending messages",
   "  id                       print this client's peer ID",
   "  stats                    counters: pending messages, rejected packets",
+  "  nat                      NAT behaviour, public endpoints, port mapping, server latency",
   "  exit | quit | Ctrl-D     leave (pending messages are delivered or reported first)",
   "keys: Tab completes, Up/Down recall, Ctrl-C clears the line",
 ].join("\n");
@@ -162,6 +165,8 @@ export function parseCommand(
       return noArguments({ kind: "stats" });
     case "status":
       return noArguments({ kind: "status" });
+    case "nat":
+      return noArguments({ kind: "nat" });
     case "exit":
     case "quit":
       return noArguments({ kind: "exit" });

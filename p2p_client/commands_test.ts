@@ -16,6 +16,8 @@ Deno.test("parseCommand reads every command", () => {
     command: { kind: "name", peer: A, name: "alice" },
   });
   assert.deepEqual(parseCommand("id"), { ok: true, command: { kind: "id" } });
+  assert.deepEqual(parseCommand("nat"), { ok: true, command: { kind: "nat" } });
+  assert.equal(parseCommand("nat now").ok, false);
   assert.deepEqual(parseCommand("exit"), { ok: true, command: { kind: "exit" } });
   assert.deepEqual(parseCommand("quit"), { ok: true, command: { kind: "exit" } });
   assert.deepEqual(parseCommand(""), { ok: true, command: undefined });

@@ -6,6 +6,8 @@
  * @module
  */
 import { formatIncoming } from "./safe_text.ts";
+import { formatNatReport } from "./nat_probe/explain.ts";
+import type { NatReport } from "./nat_probe/nat_probe.ts";
 
 /**
  * A peer's connection state: `connecting` (no path yet: introduced and punching, or the peer is
@@ -50,6 +52,7 @@ export type ClientEvent =
   | { type: "peers"; peers: PeerSummary[] }
   | { type: "sent"; peer: string; messageId: number }
   | { type: "stats"; pendingMessages: number; rejectedPackets: number; peers: number }
+  | { type: "nat"; report: NatReport }
   | { type: "disconnected"; server: string; reason: string }
   | { type: "help"; text: string }
   | { type: "exit" }
@@ -118,6 +121,8 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
       return formatPeerTable(event.peers);
     case "sent":
       return `message ${event.messageId} queued for ${label(event.peer)}`;
+    case "nat":
+      return formatNatReport(event.report).join("\n");
     case "stats":
       return `pending messages ${event.pendingMessages}, rejected packets ${event.rejectedPackets}, peers ${event.peers}`;
     case "disconnected":

@@ -20,6 +20,7 @@ import { type ClientEvent, formatTextEvent, type PeerSummary, type ServerState }
 import { type EditorEvent, LineEditor } from "./line_editor.ts";
 import { LineBatcher } from "./line_batcher.ts";
 import { safetyNumber } from "./safety_number.ts";
+import type { NatReport } from "./nat_probe/nat_probe.ts";
 
 /** What the prompt drives. */
 export interface PromptTarget {
@@ -41,6 +42,8 @@ export interface PromptTarget {
   readonly publicKey?: Uint8Array;
   /** A connected peer's public key (for `verify`), if known. */
   peerPublicKey?(peer: string): Uint8Array | undefined;
+  /** `nat`: the NAT diagnosis. */
+  natReport(): Promise<NatReport>;
 }
 
 /** The prompt's input and output. */
@@ -485,6 +488,13 @@ export class Prompt {
           connectedPeers: this.#target.list().filter((row) => isUp(row.state)).length,
           contacts: contacts?.size ?? 0,
         });
+        return;
+      case "nat":
+        this.#target.natReport().then(
+          (report) => this.print({ type: "nat", report }),
+          (error) =>
+            this.print({ type: "error", code: "nat-failed", message: (error as Error).message }),
+        );
         return;
       case "connect":
         if (this.#target.list().some((row) => row.peer === command.peer && isUp(row.state))) {

@@ -16,6 +16,7 @@ function fakeTarget(sent: [string, string][] = []): PromptTarget {
     list: () => [{ peer: A, state: "direct", path: "udp 127.0.0.1:1", rttMs: 1 }],
     pendingMessages: 0,
     rejectedPackets: 0,
+    natReport: () => Promise.reject(new Error("no NAT report in this test")),
   };
 }
 
