@@ -5,7 +5,10 @@
  * runs {@linkcode ReliableChannel.tick} at {@linkcode ReliableChannel.nextDeadline}.
  *
  * - Messages up to `maxMessageBytes` (1 MiB) are cut into DATA fragments that fit
- *   {@linkcode MAX_DATA_PAYLOAD_BYTES} and numbered with a 48-bit sequence number per stream.
+ *   {@linkcode MAX_DATA_PAYLOAD_BYTES} (a 1200-byte packet) and numbered with a 48-bit sequence
+ *   number per stream; once the path is known to carry larger packets (a PMTU prober, RFC 8899),
+ *   {@linkcode ReliableChannel.setMaxFrameBytes} lets later fragments grow up to a 65,507-byte
+ *   TRANSPORT_LARGE packet (fragments already cut keep their size).
  * - The receiver acknowledges cumulatively plus up to 64 selective ranges: at once for anything
  *   out of order or duplicated and for every second in-order fragment; a fragment that completes
  *   a message at the next {@linkcode ReliableChannel.tick} (its deadline is now: the caller runs
@@ -28,11 +31,14 @@
  */
 import {
   type AckFrame,
+  DATA_FIRST_HEADER_BYTES,
   type DataFrame,
   decodeFrame,
   encodeFrame,
   FrameType,
   MAX_DATA_PAYLOAD_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_LARGE_FRAME_BYTES,
   MAX_SEQUENCE,
 } from "../../shared/peer/frames.ts";
 import {
@@ -65,7 +71,10 @@ export interface ReliableChannelOptions {
   send: (frame: Uint8Array) => void;
   /** Receives each complete message, in order, exactly once. */
   deliver: (message: Uint8Array) => void;
-  /** The peer has received message `messageId` (called in order). */
+  /**
+   * The peer has received message `messageId` (called in the order the messages went on the wire:
+   * a `normal` message may overtake `bulk` ones queued before it).
+   */
   onAcknowledged?: (messageId: number) => void;
   /**
    * The channel failed (peer unreachable, protocol violation) or was closed with messages
@@ -79,6 +88,11 @@ export interface ReliableChannelOptions {
   maxQueuedMessages?: number;
   /** Most bytes queued or in flight, not yet acknowledged (default 16 MiB). */
   maxQueuedBytes?: number;
+  /**
+   * Most bytes of `bulk` messages queued or in flight, not yet acknowledged (default 8 MiB),
+   * counted apart from the limits above so bulk data never fills the queue of ordinary messages.
+   */
+  maxBulkBytes?: number;
   /** Receive window advertised to the peer and largest send window, in fragments (default 512). */
   windowFragments?: number;
   /** Congestion window at the start and after a path change, in fragments (default 10). */
@@ -98,6 +112,12 @@ export interface ReliableChannelOptions {
   failureTimeoutMs?: number;
   /** This channel's stream ID (u32); random by default. A new channel must use a new one. */
   streamId?: number;
+  /**
+   * Largest DATA frame at the start (default and least {@linkcode MAX_FRAME_BYTES}, 1171, which a
+   * 1200-byte packet carries; at most {@linkcode MAX_LARGE_FRAME_BYTES}). See
+   * {@linkcode ReliableChannel.setMaxFrameBytes}.
+   */
+  maxFrameBytes?: number;
 }
 
 /** Counters and estimates of a {@linkcode ReliableChannel}. */
@@ -142,6 +162,8 @@ interface Fragment {
   messageId: number;
   /** The message's length when this is its last fragment, else -1. */
   lastOfMessage: number;
+  /** Its message was sent as `bulk`. */
+  bulk: boolean;
   sentAt: number;
   sendOrder: number;
   transmissions: number;
@@ -155,7 +177,15 @@ interface PendingMessage {
   id: number;
   bytes: Uint8Array;
   offset: number;
+  bulk: boolean;
 }
+
+/**
+ * How a message is scheduled: `normal` ones (chat lines, control) are cut into fragments before
+ * any `bulk` one (file data) not yet started, so a line never waits behind queued bulk data, only
+ * behind the rest of the bulk message being cut and what is in flight.
+ */
+export type MessagePriority = "normal" | "bulk";
 
 /**
  * One peer's reliable message channel.
@@ -191,9 +221,16 @@ export class ReliableChannel {
   readonly #failureTimeout: number;
   readonly #rtt: RttEstimator;
   readonly #receiver: ReceiveBuffer;
+  #fragmentPayload = MAX_DATA_PAYLOAD_BYTES;
 
   // Sender.
   readonly #pending = new RingBuffer<PendingMessage>();
+  readonly #bulkPending = new RingBuffer<PendingMessage>();
+  /** The message being cut into fragments (its fragments must be consecutive). */
+  #current: PendingMessage | undefined;
+  readonly #maxBulkBytes: number;
+  #unackedBulkBytes = 0;
+  #unackedBulkMessages = 0;
   readonly #flight = new RingBuffer<Fragment>(); // seq sndUna + i at index i
   readonly #lostQueue = new RingBuffer<Fragment>();
   #nextMessageId = 1;
@@ -258,6 +295,7 @@ export class ReliableChannel {
     if (this.#maxMessageBytes > 0xffff_ffff) throw new RangeError("maxMessageBytes above u32");
     this.#maxQueuedMessages = positive("maxQueuedMessages", options.maxQueuedMessages, 1024);
     this.#maxQueuedBytes = positive("maxQueuedBytes", options.maxQueuedBytes, 16 << 20);
+    this.#maxBulkBytes = positive("maxBulkBytes", options.maxBulkBytes, 8 << 20);
     this.#window = positive("windowFragments", options.windowFragments, 512);
     if (!Number.isInteger(this.#window) || this.#window > 1 << 20) {
       throw new RangeError("windowFragments must be an integer up to 2^20");
@@ -276,10 +314,44 @@ export class ReliableChannel {
     });
     this.#peerWindow = this.#window;
     this.#cwnd = Math.min(this.#initialCwnd, this.#window);
+    if (options.maxFrameBytes !== undefined) this.setMaxFrameBytes(options.maxFrameBytes);
     this.streamId = options.streamId ?? crypto.getRandomValues(new Uint32Array(1))[0];
     if (!Number.isInteger(this.streamId) || this.streamId < 0 || this.streamId > 0xffff_ffff) {
       throw new RangeError(`streamId is not a u32: ${this.streamId}`);
     }
+  }
+
+  /**
+   * Sets the largest DATA frame the channel cuts from now on (clamped to
+   * [{@linkcode MAX_FRAME_BYTES}, {@linkcode MAX_LARGE_FRAME_BYTES}]): the path's probed packet size
+   * minus the 29 bytes of TRANSPORT header and tag. Fragments already cut keep their size (a
+   * retransmission of a large one after the path shrank must go where it fits, e.g. the relay,
+   * which carries up to 65,515 bytes).
+   *
+   * @example
+   * ```ts
+   * channel.setMaxFrameBytes(prober.size - 29);
+   * ```
+   */
+  setMaxFrameBytes(frameBytes: number): void {
+    const clamped = Math.max(
+      MAX_FRAME_BYTES,
+      Math.min(MAX_LARGE_FRAME_BYTES, Math.floor(frameBytes)),
+    );
+    if (!Number.isFinite(clamped)) throw new RangeError(`bad frame size ${frameBytes}`);
+    this.#fragmentPayload = clamped - DATA_FIRST_HEADER_BYTES;
+  }
+
+  /**
+   * The largest DATA frame cut now, in bytes.
+   *
+   * @example
+   * ```ts
+   * console.log(channel.maxFrameBytes); // 1171 until setMaxFrameBytes
+   * ```
+   */
+  get maxFrameBytes(): number {
+    return this.#fragmentPayload + DATA_FIRST_HEADER_BYTES;
   }
 
   /**
@@ -309,8 +381,8 @@ export class ReliableChannel {
       rto: this.#rtt.rto,
       congestionWindow: this.#cwnd,
       inFlight: this.#inFlight,
-      queued: this.#unackedMessages,
-      queuedBytes: this.#unackedBytes,
+      queued: this.#unackedMessages + this.#unackedBulkMessages,
+      queuedBytes: this.#unackedBytes + this.#unackedBulkBytes,
       retransmissions: this.#retransmissions,
       timeouts: this.#timeouts,
       probes: this.#probes,
@@ -325,25 +397,36 @@ export class ReliableChannel {
 
   /**
    * Queues a message and returns its ID (1, 2, 3, ...). Throws {@linkcode MessageTooLargeError},
-   * {@linkcode SendQueueFullError} (too many unacknowledged messages or bytes) or
-   * {@linkcode ChannelClosedError}. The bytes are copied.
+   * {@linkcode SendQueueFullError} (too many unacknowledged messages or bytes of that priority) or
+   * {@linkcode ChannelClosedError}. The bytes are copied. A `bulk` message (file data) is cut
+   * only when no `normal` one waits (see {@linkcode MessagePriority}); the peer receives every
+   * message once, in the order they went on the wire.
    *
    * @example
    * ```ts
    * const id = channel.sendMessage(new TextEncoder().encode("hi"));
    * ```
    */
-  sendMessage(bytes: Uint8Array): number {
+  sendMessage(bytes: Uint8Array, priority: MessagePriority = "normal"): number {
     if (this.#closed) throw new ChannelClosedError();
     if (bytes.length > this.#maxMessageBytes) {
       throw new MessageTooLargeError(
         `message of ${bytes.length} bytes exceeds the limit of ${this.#maxMessageBytes}`,
       );
     }
-    if (this.#unackedMessages >= this.#maxQueuedMessages) {
+    const bulk = priority === "bulk";
+    if (bulk) {
+      if (
+        this.#unackedBulkBytes > 0 && this.#unackedBulkBytes + bytes.length > this.#maxBulkBytes
+      ) {
+        throw new SendQueueFullError(
+          `${this.#unackedBulkBytes} bulk bytes are not yet acknowledged`,
+        );
+      }
+    } else if (this.#unackedMessages >= this.#maxQueuedMessages) {
       throw new SendQueueFullError(`${this.#unackedMessages} messages are not yet acknowledged`);
     }
-    if (this.#unackedBytes + bytes.length > this.#maxQueuedBytes) {
+    if (!bulk && this.#unackedBytes + bytes.length > this.#maxQueuedBytes) {
       throw new SendQueueFullError(`${this.#unackedBytes} bytes are not yet acknowledged`);
     }
     if (this.#sndNxt + Math.ceil(bytes.length / MAX_DATA_PAYLOAD_BYTES) + 1 > MAX_SEQUENCE) {
@@ -351,9 +434,16 @@ export class ReliableChannel {
     }
     if (!this.#busy()) this.#lastProgressAt = this.#now();
     const id = this.#nextMessageId++;
-    this.#pending.push({ id, bytes: bytes.slice(), offset: 0 });
-    this.#unackedMessages++;
-    this.#unackedBytes += bytes.length;
+    const message = { id, bytes: bytes.slice(), offset: 0, bulk };
+    if (bulk) {
+      this.#bulkPending.push(message);
+      this.#unackedBulkMessages++;
+      this.#unackedBulkBytes += bytes.length;
+    } else {
+      this.#pending.push(message);
+      this.#unackedMessages++;
+      this.#unackedBytes += bytes.length;
+    }
     this.#pump(this.#now());
     return id;
   }
@@ -371,9 +461,12 @@ export class ReliableChannel {
    * }
    * ```
    */
-  hasRoomFor(length: number): boolean {
+  hasRoomFor(length: number, priority: MessagePriority = "normal"): boolean {
     // Closed or too large: sendMessage throws another error, which the caller reports.
     if (this.#closed || length > this.#maxMessageBytes) return true;
+    if (priority === "bulk") {
+      return this.#unackedBulkBytes === 0 || this.#unackedBulkBytes + length <= this.#maxBulkBytes;
+    }
     return this.#unackedMessages < this.#maxQueuedMessages &&
       this.#unackedBytes + length <= this.#maxQueuedBytes;
   }
@@ -506,7 +599,11 @@ export class ReliableChannel {
   }
 
   #busy(): boolean {
-    return this.#flight.length > 0 || this.#pending.length > 0;
+    return this.#flight.length > 0 || this.#hasUnsent();
+  }
+
+  #hasUnsent(): boolean {
+    return this.#current !== undefined || this.#pending.length > 0 || this.#bulkPending.length > 0;
   }
 
   #emit(frame: Uint8Array): void {
@@ -542,10 +639,11 @@ export class ReliableChannel {
   }
 
   #nextFragment(now: number): Fragment | undefined {
-    const message = this.#pending.at(0);
+    const message = this.#current ?? this.#pending.shift() ?? this.#bulkPending.shift();
     if (message === undefined) return undefined;
+    this.#current = message;
     const first = message.offset === 0;
-    const end = Math.min(message.bytes.length, message.offset + MAX_DATA_PAYLOAD_BYTES);
+    const end = Math.min(message.bytes.length, message.offset + this.#fragmentPayload);
     const last = end === message.bytes.length;
     const frame = encodeFrame(
       first
@@ -568,12 +666,13 @@ export class ReliableChannel {
         },
     );
     message.offset = end;
-    if (last) this.#pending.shift();
+    if (last) this.#current = undefined;
     return {
       seq: this.#sndNxt++,
       frame,
       messageId: message.id,
       lastOfMessage: last ? message.bytes.length : -1,
+      bulk: message.bulk,
       sentAt: now,
       sendOrder: 0,
       transmissions: 0,
@@ -666,8 +765,13 @@ export class ReliableChannel {
       fragment.sacked = true;
       if (fragment.lastOfMessage >= 0) {
         acknowledged.push(fragment.messageId);
-        this.#unackedMessages--;
-        this.#unackedBytes -= fragment.lastOfMessage;
+        if (fragment.bulk) {
+          this.#unackedBulkMessages--;
+          this.#unackedBulkBytes -= fragment.lastOfMessage;
+        } else {
+          this.#unackedMessages--;
+          this.#unackedBytes -= fragment.lastOfMessage;
+        }
       }
     }
     for (const range of ack.ranges) {
@@ -763,7 +867,7 @@ export class ReliableChannel {
     // Early retransmit (RFC 5827): with fewer than four fragments outstanding and nothing new to
     // send, three later acknowledgements can never arrive, so fewer suffice.
     const outstanding = this.#flight.length;
-    const threshold = outstanding < REORDERING_THRESHOLD + 1 && this.#pending.length === 0
+    const threshold = outstanding < REORDERING_THRESHOLD + 1 && !this.#hasUnsent()
       ? Math.max(1, outstanding - 1)
       : REORDERING_THRESHOLD;
     const limit = this.#highestSacked - threshold;
@@ -861,16 +965,24 @@ export class ReliableChannel {
       const id = (this.#flight.at(i) as Fragment).messageId;
       if (ids[ids.length - 1] !== id) ids.push(id);
     }
+    const unsent = this.#current === undefined ? [] : [this.#current];
     for (let i = 0; i < this.#pending.length; i++) {
-      const id = (this.#pending.at(i) as PendingMessage).id;
-      if (ids[ids.length - 1] !== id) ids.push(id);
+      unsent.push(this.#pending.at(i) as PendingMessage);
     }
+    for (let i = 0; i < this.#bulkPending.length; i++) {
+      unsent.push(this.#bulkPending.at(i) as PendingMessage);
+    }
+    for (const { id } of unsent) if (!ids.includes(id)) ids.push(id);
     this.#flight.clear();
     this.#pending.clear();
+    this.#bulkPending.clear();
+    this.#current = undefined;
     this.#lostQueue.clear();
     this.#inFlight = 0;
     this.#unackedMessages = 0;
     this.#unackedBytes = 0;
+    this.#unackedBulkMessages = 0;
+    this.#unackedBulkBytes = 0;
     this.#rtoDeadline = undefined;
     this.#ptoDeadline = undefined;
     this.#ackDeadline = undefined;
