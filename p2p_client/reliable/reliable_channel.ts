@@ -34,6 +34,7 @@ import {
   DATA_FIRST_HEADER_BYTES,
   type DataFrame,
   decodeFrame,
+  encodeDataHead,
   encodeFrame,
   FrameType,
   MAX_DATA_PAYLOAD_BYTES,
@@ -69,6 +70,12 @@ export interface ReliableChannelOptions {
   now: () => number;
   /** Sends one encoded DATA or ACK frame (plaintext): the caller seals it and sends it. */
   send: (frame: Uint8Array) => void;
+  /**
+   * When given, DATA frames go through this hook instead of `send`, as their header and a view
+   * of the message bytes they carry (the frame is `head ‖ payload`): the caller seals the two
+   * without joining them (`SecureSession.sealPartsSync`), one copy fewer per fragment.
+   */
+  sendParts?: (head: Uint8Array, payload: Uint8Array) => void;
   /** Receives each complete message, in order, exactly once. */
   deliver: (message: Uint8Array) => void;
   /**
@@ -158,7 +165,9 @@ export interface ReliableChannelStats {
 
 interface Fragment {
   seq: number;
+  /** The encoded frame, or only its header when `payload` is set (`sendParts`). */
   frame: Uint8Array;
+  payload: Uint8Array | undefined;
   messageId: number;
   /** The message's length when this is its last fragment, else -1. */
   lastOfMessage: number;
@@ -209,6 +218,7 @@ export class ReliableChannel {
   readonly streamId: number;
   readonly #now: () => number;
   readonly #send: (frame: Uint8Array) => void;
+  readonly #sendParts: ((head: Uint8Array, payload: Uint8Array) => void) | undefined;
   readonly #deliver: (message: Uint8Array) => void;
   readonly #onAcknowledged: ((messageId: number) => void) | undefined;
   readonly #onFailure: ((error: Error, ids: number[]) => void) | undefined;
@@ -284,6 +294,7 @@ export class ReliableChannel {
   constructor(options: ReliableChannelOptions) {
     this.#now = options.now;
     this.#send = options.send;
+    this.#sendParts = options.sendParts;
     this.#deliver = options.deliver;
     this.#onAcknowledged = options.onAcknowledged;
     this.#onFailure = options.onFailure;
@@ -398,7 +409,8 @@ export class ReliableChannel {
   /**
    * Queues a message and returns its ID (1, 2, 3, ...). Throws {@linkcode MessageTooLargeError},
    * {@linkcode SendQueueFullError} (too many unacknowledged messages or bytes of that priority) or
-   * {@linkcode ChannelClosedError}. The bytes are copied. A `bulk` message (file data) is cut
+   * {@linkcode ChannelClosedError}. The bytes of a `normal` message are copied; those of a `bulk`
+   * one are not (the caller must leave them unchanged until acknowledged). A `bulk` message (file data) is cut
    * only when no `normal` one waits (see {@linkcode MessagePriority}); the peer receives every
    * message once, in the order they went on the wire.
    *
@@ -434,7 +446,8 @@ export class ReliableChannel {
     }
     if (!this.#busy()) this.#lastProgressAt = this.#now();
     const id = this.#nextMessageId++;
-    const message = { id, bytes: bytes.slice(), offset: 0, bulk };
+    // Bulk data is large and handed over (a file chunk just read): not copied.
+    const message = { id, bytes: bulk ? bytes : bytes.slice(), offset: 0, bulk };
     if (bulk) {
       this.#bulkPending.push(message);
       this.#unackedBulkMessages++;
@@ -606,10 +619,11 @@ export class ReliableChannel {
     return this.#current !== undefined || this.#pending.length > 0 || this.#bulkPending.length > 0;
   }
 
-  #emit(frame: Uint8Array): void {
+  #emit(frame: Uint8Array, payload?: Uint8Array): void {
     this.#framesSent++;
     try {
-      this.#send(frame);
+      if (payload !== undefined && this.#sendParts !== undefined) this.#sendParts(frame, payload);
+      else this.#send(frame);
     } catch {
       // A frame the hook could not send is a lost frame: retransmission repairs it, and the
       // state above stays consistent (the caller's sendMessage still gets its message ID).
@@ -645,7 +659,9 @@ export class ReliableChannel {
     const first = message.offset === 0;
     const end = Math.min(message.bytes.length, message.offset + this.#fragmentPayload);
     const last = end === message.bytes.length;
-    const frame = encodeFrame(
+    const encode = this.#sendParts === undefined ? encodeFrame : encodeDataHead;
+    const payload = message.bytes.subarray(message.offset, end);
+    const frame = encode(
       first
         ? {
           type: FrameType.Data,
@@ -654,7 +670,7 @@ export class ReliableChannel {
           first,
           last,
           messageLength: message.bytes.length,
-          payload: message.bytes.subarray(message.offset, end),
+          payload,
         }
         : {
           type: FrameType.Data,
@@ -662,7 +678,7 @@ export class ReliableChannel {
           seq: this.#sndNxt,
           first,
           last,
-          payload: message.bytes.subarray(message.offset, end),
+          payload,
         },
     );
     message.offset = end;
@@ -670,6 +686,7 @@ export class ReliableChannel {
     return {
       seq: this.#sndNxt++,
       frame,
+      payload: this.#sendParts === undefined ? undefined : payload,
       messageId: message.id,
       lastOfMessage: last ? message.bytes.length : -1,
       bulk: message.bulk,
@@ -690,7 +707,7 @@ export class ReliableChannel {
     if (++this.#inFlight > this.#flightPeak) this.#flightPeak = this.#inFlight;
     this.#rtoDeadline ??= now + this.#rtt.rto;
     if (fragment.transmissions === 1) this.#armProbe(now);
-    this.#emit(fragment.frame);
+    this.#emit(fragment.frame, fragment.payload);
   }
 
   /**

@@ -301,7 +301,23 @@ function isSequence(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= MAX_SEQUENCE;
 }
 
-function encodeData(frame: DataFrame): Uint8Array {
+/**
+ * Encodes the header of a DATA frame only (validated as {@linkcode encodeFrame} does): the whole
+ * frame is these bytes followed by `frame.payload`, which the caller seals in place of a copy
+ * (`SecureSession.sealPartsSync`).
+ *
+ * @example
+ * ```ts
+ * const payload = new Uint8Array(100);
+ * const head = encodeDataHead({ type: FrameType.Data, streamId: 1, seq: 0, first: true, last: true, messageLength: 100, payload });
+ * console.log(head.length); // 16
+ * ```
+ */
+export function encodeDataHead(frame: DataFrame): Uint8Array {
+  return encodeData(frame, false);
+}
+
+function encodeData(frame: DataFrame, withPayload = true): Uint8Array {
   if (!isU32(frame.streamId)) throw new FrameError(`bad stream ID ${frame.streamId}`);
   if (!isSequence(frame.seq)) throw new FrameError(`bad sequence number ${frame.seq}`);
   const headerBytes = frame.first ? DATA_FIRST_HEADER_BYTES : DATA_HEADER_BYTES;
@@ -313,13 +329,13 @@ function encodeData(frame: DataFrame): Uint8Array {
     throw new FrameError("only a FIRST fragment carries messageLength");
   }
   checkDataPayload(frame.first, frame.last, frame.messageLength, frame.payload.length);
-  const out = new Uint8Array(headerBytes + frame.payload.length);
+  const out = new Uint8Array(headerBytes + (withPayload ? frame.payload.length : 0));
   out[0] = FrameType.Data;
   out[1] = (frame.first ? FLAG_FIRST : 0) | (frame.last ? FLAG_LAST : 0);
   writeU32(out, 2, frame.streamId);
   writeU48(out, 6, frame.seq);
   if (frame.first) writeU32(out, DATA_HEADER_BYTES, frame.messageLength as number);
-  out.set(frame.payload, headerBytes);
+  if (withPayload) out.set(frame.payload, headerBytes);
   return out;
 }
 

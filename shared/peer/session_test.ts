@@ -148,3 +148,20 @@ Deno.test("session: synchronous seal and open match the promise forms", async ()
   a.close();
   assert.throws(() => a.sealSync(text("y")), SessionExpiredError);
 });
+
+Deno.test("session: sealing head and tail apart equals sealing them joined", async () => {
+  const [a, b] = await sessions();
+  const head = text("head:");
+  const tail = new Uint8Array(5000).fill(3);
+  const packet = a.sealPartsSync(head, tail);
+  assert.equal(classifyDatagram(packet), PeerPacketType.TransportLarge);
+  const joined = new Uint8Array(head.length + tail.length);
+  joined.set(head);
+  joined.set(tail, head.length);
+  assert.deepEqual(b.openSync(packet), joined);
+  assert.deepEqual(b.openSync(a.sealPartsSync(head, new Uint8Array(0))), head);
+  assert.throws(
+    () => a.sealPartsSync(head, new Uint8Array(MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES)),
+    RangeError,
+  );
+});
