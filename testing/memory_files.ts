@@ -70,7 +70,7 @@ export class MemoryDownloadStore implements DownloadStore {
   readonly files = new Map<string, Uint8Array>();
   /** Partial downloads by peer and ID. */
   readonly partials = new Map<string, Stored>();
-  /** Most bytes written to any partial file beyond what the receiver had flushed (a memory bound). */
+  /** Writes made to partial files. */
   writes = 0;
 
   /**
@@ -114,7 +114,9 @@ export class MemoryDownloadStore implements DownloadStore {
   }
 
   #open(key: string, stored: Stored): PartialFile {
-    const store = this;
+    const files = this.files;
+    const partials = this.partials;
+    const countWrite = () => this.writes++;
     return {
       record: stored.record,
       write(offset: number, bytes: Uint8Array): Promise<void> {
@@ -123,7 +125,7 @@ export class MemoryDownloadStore implements DownloadStore {
         }
         stored.chunks.push(bytes.slice());
         stored.length += bytes.length;
-        store.writes++;
+        countWrite();
         return Promise.resolve();
       },
       checkpoint(offset: number): Promise<void> {
@@ -145,13 +147,13 @@ export class MemoryDownloadStore implements DownloadStore {
         return Promise.resolve(n);
       },
       finish(): Promise<string> {
-        const name = freeName(safeBaseName(stored.record.name), (n) => store.files.has(n));
-        store.files.set(name, join(stored.chunks, stored.length));
-        store.partials.delete(key);
+        const name = freeName(safeBaseName(stored.record.name), (n) => files.has(n));
+        files.set(name, join(stored.chunks, stored.length));
+        partials.delete(key);
         return Promise.resolve(`/downloads/${name}`);
       },
       discard(): Promise<void> {
-        store.partials.delete(key);
+        partials.delete(key);
         return Promise.resolve();
       },
     };
