@@ -156,6 +156,7 @@ export class MemoryDownloadStore implements DownloadStore {
         partials.delete(key);
         return Promise.resolve();
       },
+      close(): void {},
     };
   }
 }

@@ -165,6 +165,7 @@ const DEFAULTS = {
 export class FileTransfers {
   readonly #o: FileTransfersOptions & typeof DEFAULTS;
   readonly #transfers = new Map<string, Transfer>();
+  #closed = false;
 
   /**
    * @example
@@ -323,6 +324,7 @@ export class FileTransfers {
    * ```
    */
   onMessage(peer: string, bytes: Uint8Array): void {
+    if (this.#closed) return;
     let message: FileMessage;
     try {
       message = decodeFileMessage(bytes);
@@ -382,10 +384,18 @@ export class FileTransfers {
    * ```
    */
   close(): void {
+    this.#closed = true;
     for (const t of this.#transfers.values()) {
       this.#o.runtime.clearTimer(t.timer);
       t.timer = undefined;
-      if (t.direction === "send" && t.state !== "done" && t.state !== "failed") t.source.close();
+      if (t.state === "done" || t.state === "failed") continue;
+      if (t.direction === "send") {
+        t.epoch++;
+        t.source.close();
+      } else {
+        t.queue = [];
+        if (!t.writing) t.partial?.close();
+      }
     }
   }
 
@@ -783,9 +793,15 @@ export class FileTransfers {
     t.writing = true;
     const partial = t.partial as PartialFile;
     try {
-      while (t.queue.length > 0 && t.state === "receiving") {
+      while (t.queue.length > 0 && t.state === "receiving" && !this.#closed) {
         const { offset, bytes } = t.queue.shift() as { offset: number; bytes: Uint8Array };
         await partial.write(offset, bytes);
+        if (this.#closed) {
+          // At exit: record what is written, for a resume by the next run.
+          await partial.checkpoint(offset + bytes.length).catch(() => {});
+          partial.close();
+          break;
+        }
         if (t.state !== "receiving") break;
         t.bytes = offset + bytes.length;
         if (t.bytes - t.checkpointed >= this.#o.checkpointBytes) {

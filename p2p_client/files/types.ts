@@ -53,6 +53,8 @@ export interface PartialFile {
   finish(): Promise<string>;
   /** Deletes the partial file and its sidecar. */
   discard(): Promise<void>;
+  /** Closes the file, keeping it and its sidecar (at exit). */
+  close(): void;
 }
 
 /** The downloads folder. */
