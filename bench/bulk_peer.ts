@@ -15,6 +15,14 @@ import { decodeFrame, FrameType } from "../shared/peer/frames.ts";
 import { SecureSession } from "../shared/peer/session.ts";
 import { ReliableChannel } from "../p2p_client/reliable/reliable_channel.ts";
 import { systemRuntime } from "../shared/runtime/system.ts";
+import { readCpuSeconds } from "./proc.ts";
+
+/** Peak resident memory of this process (VmHWM), MiB. */
+async function peakRssMiB(): Promise<number> {
+  const status = await Deno.readTextFile("/proc/self/status");
+  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+  return match === null ? 0 : Number(match[1]) / 1024;
+}
 
 const MESSAGE_BYTES = 1 << 20;
 
@@ -51,6 +59,7 @@ async function main(): Promise<void> {
   let delivered = 0;
   let firstAt = 0;
   let doneAt = 0;
+  let cpuAtStart = sender ? await readCpuSeconds(Deno.pid) : 0;
   let acknowledged = 0;
   const messages = Math.ceil(total / MESSAGE_BYTES);
   let finished: () => void = () => {};
@@ -126,7 +135,10 @@ async function main(): Promise<void> {
       } catch {
         return;
       }
-      if (firstAt === 0) firstAt = systemRuntime.now();
+      if (firstAt === 0) {
+        firstAt = systemRuntime.now();
+        if (!sender) cpuAtStart = await readCpuSeconds(Deno.pid);
+      }
       peer ??= from as Deno.NetAddr;
       const plaintext = secure.openSync(datagram);
       if (plaintext === undefined) continue;
@@ -138,12 +150,16 @@ async function main(): Promise<void> {
   if (!sender) console.log("ready");
   pump();
   await done;
+  const cpuSeconds = (await readCpuSeconds(Deno.pid)) - cpuAtStart;
+  const rssMiB = await peakRssMiB();
   const stats = channel.stats;
   if (!sender) {
     console.log(JSON.stringify({
       bytes: delivered,
       seconds: (doneAt - firstAt) / 1000,
       duplicates: stats.duplicatesReceived,
+      cpuSeconds,
+      rssMiB,
     }));
     // Let the last acknowledgements go out before leaving.
     await new Promise((resolve) => systemRuntime.setTimer(() => resolve(undefined), 300));
@@ -152,6 +168,8 @@ async function main(): Promise<void> {
       retransmissions: stats.retransmissions,
       timeouts: stats.timeouts,
       framesSent: stats.framesSent,
+      cpuSeconds,
+      rssMiB,
     }));
   }
   socket.close();

@@ -10,6 +10,7 @@ import { buildNative, ensureTools } from "./native.ts";
 import { parseBenchOptions, USAGE } from "./options.ts";
 import type { BenchReport, BenchRow } from "./report.ts";
 import { makeRow } from "./report.ts";
+import { bulkSection } from "./bulk_bench.ts";
 import { capacitySection } from "./capacity_bench.ts";
 import { directSection } from "./direct_bench.ts";
 import { relaySection } from "./relay_bench.ts";
@@ -26,6 +27,7 @@ const SECTIONS: Record<string, BenchSection> = {
   direct: directSection,
   capacity: capacitySection,
   setup: setupSection,
+  bulk: bulkSection,
 };
 
 /** How each figure was taken, printed under the table. */
