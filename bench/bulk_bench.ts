@@ -147,7 +147,7 @@ export function bulkRows(
   const largeRatio = ratioOf(oursLarge, plainLarge);
   rows.push(makeRow({
     section: "bulk",
-    figure: `direct, ${LARGE}-byte packets (ChaCha20-Poly1305), 256 MiB [MB/s]`,
+    figure: `direct, ${LARGE}-byte packets (ChaCha20-Poly1305)`,
     unit: "MB/s",
     ours: oursLarge,
     referenceName: `plain Deno UDP pair, ${LARGE} B`,
@@ -164,7 +164,7 @@ export function bulkRows(
   const plainSmall = rate(runs.plainSmall);
   rows.push(makeRow({
     section: "bulk",
-    figure: `direct, ${SMALL}-byte packets (AES-256-GCM), 256 MiB [MB/s]`,
+    figure: `direct, ${SMALL}-byte packets (AES-256-GCM)`,
     unit: "MB/s",
     ours: oursSmall,
     referenceName: `plain Deno UDP pair, ${SMALL} B`,
@@ -174,7 +174,7 @@ export function bulkRows(
   const tcp = rate(runs.tcp);
   rows.push(makeRow({
     section: "bulk",
-    figure: `direct, ${LARGE}-byte packets [MB/s]`,
+    figure: `direct, ${LARGE}-byte packets`,
     unit: "MB/s",
     ours: oursLarge,
     referenceName: "plain Deno TCP loopback copy",
@@ -183,7 +183,7 @@ export function bulkRows(
   }));
   rows.push(makeRow({
     section: "bulk",
-    figure: `CPU per MB moved, both ends, ${LARGE}-byte packets [µs]`,
+    figure: `CPU per MB moved, both ends, ${LARGE}-byte packets`,
     unit: "µs",
     ours: cpu(runs.oursLarge),
     referenceName: `plain Deno UDP pair, ${LARGE} B`,
@@ -192,7 +192,7 @@ export function bulkRows(
   }));
   rows.push(makeRow({
     section: "bulk",
-    figure: `CPU per MB moved, both ends, ${SMALL}-byte packets [µs]`,
+    figure: `CPU per MB moved, both ends, ${SMALL}-byte packets`,
     unit: "µs",
     ours: cpu(runs.oursSmall),
     referenceName: `plain Deno UDP pair, ${SMALL} B`,
@@ -202,7 +202,7 @@ export function bulkRows(
   const rss = runs.oursLarge.map((r) => r.rssMiB).filter((v) => v > 0);
   rows.push(makeRow({
     section: "bulk",
-    figure: "peak RSS of either end, 256 MiB moved [MiB]",
+    figure: "peak RSS of either end, large packets",
     unit: "MiB",
     ours: rss.length > 0 ? summarize(rss) : null,
     target: "≤ 64 MiB",
@@ -215,7 +215,7 @@ export function bulkRows(
     const refSummary = ref === undefined ? null : summarize([ref]);
     rows.push(makeRow({
       section: "bulk",
-      figure: `seal + open, ${label} [µs/packet]`,
+      figure: `seal + open, ${label}`,
       unit: "µs",
       ours,
       referenceName: reference?.[0] ?? "",

@@ -51,7 +51,9 @@ async function main(): Promise<void> {
     const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
     const datagram = new Uint8Array(size).fill(0x5a);
+    const cpuAtStart = await readCpuSeconds(Deno.pid);
     for (let sent = 0; sent < total; sent += size) await socket.send(datagram, to);
+    console.log(JSON.stringify({ cpuSeconds: (await readCpuSeconds(Deno.pid)) - cpuAtStart }));
     socket.close();
   } else if (mode === "tcp-recv") {
     const listener = Deno.listen({ hostname: "127.0.0.1", port });
@@ -77,10 +79,12 @@ async function main(): Promise<void> {
   } else if (mode === "tcp-send") {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     const chunk = new Uint8Array(size).fill(0x5a);
+    const cpuAtStart = await readCpuSeconds(Deno.pid);
     for (let sent = 0; sent < total; sent += size) {
       let done = 0;
       while (done < chunk.length) done += await conn.write(chunk.subarray(done));
     }
+    console.log(JSON.stringify({ cpuSeconds: (await readCpuSeconds(Deno.pid)) - cpuAtStart }));
     conn.close();
   } else {
     console.error("usage: bulk_plain.ts udp-recv|udp-send|tcp-recv|tcp-send PORT SIZE TOTAL");
