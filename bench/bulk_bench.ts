@@ -103,6 +103,42 @@ async function pair(
   }
 }
 
+/** The file layer alone, disk to disk, both sides in one process (`bench/bulk_files.ts`). */
+export interface FilesRun {
+  /** File size. */
+  bytes: number;
+  /** Seconds from offer to `sent`. */
+  seconds: number;
+  /** Peak RSS of the process (both sides). */
+  rssMiB: number;
+  /** Whether the SHA-256 matched. */
+  intact: boolean;
+}
+
+async function filesRun(context: BenchContext, size: number): Promise<FilesRun> {
+  const dir = await Deno.makeTempDir({ dir: context.tmpDir, prefix: "files-" });
+  const child = ChildProcess.start({
+    command: Deno.execPath(),
+    args: [
+      "run",
+      "--no-prompt",
+      "-A",
+      "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20",
+      `${context.repoRoot}/bench/bulk_files.ts`,
+      dir,
+      String(size),
+    ],
+    cpu: context.serverCpu,
+    label: "bulk_files",
+  });
+  try {
+    return JSON.parse(await child.waitForLine((l) => l.startsWith("{"), 300_000));
+  } finally {
+    await child.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 async function aeadCosts(context: BenchContext): Promise<Record<string, number>> {
   const child = ChildProcess.start({
     command: Deno.execPath(),
@@ -138,6 +174,7 @@ const LARGE = 65_507;
 export function bulkRows(
   runs: Record<"oursSmall" | "oursLarge" | "plainSmall" | "plainLarge" | "tcp", BulkRun[]>,
   aead: Record<string, number>,
+  files?: FilesRun,
 ): BenchRow[] {
   const rate = (list: BulkRun[]) => list.length > 0 ? summarize(list.map(rateOf)) : null;
   const cpu = (list: BulkRun[]) => list.length > 0 ? summarize(list.map(cpuPerMb)) : null;
@@ -208,6 +245,24 @@ export function bulkRows(
     target: "≤ 64 MiB",
     verdict: rss.length === 0 ? "n/a" : summarize(rss).median <= 64 ? "met" : "short",
   }));
+  if (files !== undefined) {
+    const gib = (files.bytes / 2 ** 30).toFixed(2).replace(/\.00$/, "");
+    rows.push(makeRow({
+      section: "bulk",
+      figure: `file layer alone, ${gib} GiB disk to disk, both sides in one process`,
+      unit: "MB/s",
+      ours: summarize([files.bytes / files.seconds / MB]),
+      note: files.intact ? "" : "SHA-256 did not match",
+    }));
+    rows.push(makeRow({
+      section: "bulk",
+      figure: `… peak RSS of that process (both sides), ${gib} GiB`,
+      unit: "MiB",
+      ours: summarize([files.rssMiB]),
+      target: "≤ 64 MiB per side",
+      verdict: files.rssMiB <= 64 ? "met" : "n/a",
+    }));
+  }
   const aeadRow = (label: string, key: string, reference?: [string, string]) => {
     const value = aead[key];
     const ref = reference === undefined ? undefined : aead[reference[1]];
@@ -301,14 +356,21 @@ export const bulkSection: BenchSection = {
         () => pair(context, "bulk_plain.ts", "tcp-recv", "tcp-send", 65_536, total),
       );
     }
+    let files: FilesRun | undefined;
+    try {
+      context.log("bulk: file layer, disk to disk");
+      files = await filesRun(context, context.quick ? 256 << 20 : 1 << 30);
+    } catch (error) {
+      errors.push(`files: ${(error as Error).message}`);
+    }
     let aead: Record<string, number> = {};
     try {
       aead = await aeadCosts(context);
     } catch (error) {
       errors.push(`aead: ${(error as Error).message}`);
     }
-    const rows = bulkRows(runs, aead);
+    const rows = bulkRows(runs, aead, files);
     if (errors.length > 0) rows[0].note = `errors: ${errors.slice(0, 3).join("; ")}`;
-    return { rows, details: { runs, aead, errors } };
+    return { rows, details: { runs, aead, files, errors } };
   },
 };
