@@ -28,6 +28,13 @@
  * @module
  */
 
+import {
+  encodeFrame,
+  FrameType,
+  type PmtuAckFrame,
+  type PmtuProbeFrame,
+} from "../../shared/peer/frames.ts";
+
 /** States of RFC 8899, 5.2 (DISABLED is the absence of a prober). */
 export type PmtuState = "base" | "searching" | "search-complete" | "error";
 
@@ -318,4 +325,59 @@ export class PmtuProber {
     this.#deadline = now + timeout;
     return { id, size };
   }
+}
+
+/** Bytes a TRANSPORT packet adds to its frame: 13-byte header and 16-byte tag. */
+export const TRANSPORT_OVERHEAD_BYTES = 29;
+
+/**
+ * The PMTU_PROBE frame of `probe`, padded so that its sealed TRANSPORT packet is `probe.size`
+ * bytes. Seal it with `SecureSession.sealLargeSync`.
+ *
+ * @example
+ * ```ts
+ * const probe = prober.poll(now);
+ * if (probe) socket.send(session.sealLargeSync(probeFrame(probe)), address);
+ * ```
+ */
+export function probeFrame(probe: PmtuProbe): Uint8Array {
+  return encodeFrame({
+    type: FrameType.PmtuProbe,
+    nonce: probeNonce(probe.id),
+    size: probe.size - TRANSPORT_OVERHEAD_BYTES,
+  });
+}
+
+/**
+ * The answer to a PMTU_PROBE frame received (send it back the way the probe came, sealed as
+ * usual: it is small).
+ *
+ * @example
+ * ```ts
+ * if (frame.type === FrameType.PmtuProbe) send(session.sealSync(probeAnswer(frame)));
+ * ```
+ */
+export function probeAnswer(frame: PmtuProbeFrame): Uint8Array {
+  return encodeFrame({ type: FrameType.PmtuAck, nonce: frame.nonce, size: frame.size });
+}
+
+/**
+ * The probe ID a PMTU_ACK answers (its nonce read as a number), for {@linkcode PmtuProber.onAck}.
+ *
+ * @example
+ * ```ts
+ * if (frame.type === FrameType.PmtuAck) prober.onAck(probeIdOf(frame), now);
+ * ```
+ */
+export function probeIdOf(frame: PmtuAckFrame): number {
+  const view = new DataView(frame.nonce.buffer, frame.nonce.byteOffset, frame.nonce.byteLength);
+  return view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+}
+
+function probeNonce(id: number): Uint8Array {
+  const nonce = new Uint8Array(8);
+  const view = new DataView(nonce.buffer);
+  view.setUint32(0, Math.floor(id / 2 ** 32));
+  view.setUint32(4, id >>> 0);
+  return nonce;
 }

@@ -114,3 +114,40 @@ Deno.test("pmtu: bad sizes are refused", () => {
   assert.deepEqual(drive(same, { pathMax: 1200, rtt: 1 }, 0, 10_000), [1200]);
   assert.equal(same.state, "search-complete");
 });
+
+Deno.test("pmtu: real probes through sealed sessions over a path that drops large packets", async () => {
+  const { handshakenSessionPair } = await import("../../shared/peer/testing.ts");
+  const { decodeFrame, FrameType } = await import("../../shared/peer/frames.ts");
+  const { probeAnswer, probeFrame, probeIdOf } = await import("./prober.ts");
+  const [a, b] = await handshakenSessionPair({
+    initiatorIndex: 1,
+    responderIndex: 2,
+    now: () => 0,
+  });
+  const pathMax = 9000; // a jumbo-frame path: 9000-byte UDP payloads at most
+  const prober = new PmtuProber(options);
+  prober.start(0);
+  let now = 0;
+  for (let step = 0; step < 200 && prober.state !== "search-complete"; step++) {
+    const probe = prober.poll(now);
+    if (probe === undefined) {
+      now = prober.nextDeadline() ?? now + 1;
+      continue;
+    }
+    const packet = a.sealLargeSync(probeFrame(probe));
+    assert.equal(packet.length, probe.size);
+    if (packet.length > pathMax) continue; // dropped by the path
+    const frame = decodeFrame(b.openSync(packet)!);
+    assert.equal(frame.type, FrameType.PmtuProbe);
+    if (frame.type !== FrameType.PmtuProbe) return;
+    const answer = decodeFrame(a.openSync(b.sealSync(probeAnswer(frame)))!);
+    if (answer.type !== FrameType.PmtuAck) throw new Error("not an ack");
+    assert.equal(answer.size, probe.size - 29);
+    now += 1;
+    prober.onAck(probeIdOf(answer), now);
+  }
+  assert.equal(prober.state, "search-complete");
+  assert.equal(prober.size, 8952);
+  // The answer was sealed 0xE5 too: both sides learnt that the other reads large packets.
+  assert.equal(a.peerReadsLarge && b.peerReadsLarge, true);
+});
