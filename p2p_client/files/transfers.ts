@@ -69,7 +69,7 @@ export interface FileTransfersOptions {
   store: DownloadStore;
   /** The accept policy for an offer. */
   decide: (peer: string, name: string, size: number) => OfferDecision;
-  /** Bytes per CHUNK (default 256 KiB). */
+  /** Bytes per CHUNK (default 64 KiB: a chat line waits at most for the rest of one chunk). */
   chunkBytes?: number;
   /** Receiver's credit beyond what it has written (default 8 MiB). */
   windowBytes?: number;
@@ -137,7 +137,7 @@ interface Incoming extends Common {
 type Transfer = Outgoing | Incoming;
 
 const DEFAULTS = {
-  chunkBytes: 256 << 10,
+  chunkBytes: 64 << 10,
   windowBytes: 8 << 20,
   checkpointBytes: 4 << 20,
   progressIntervalMs: 500,
