@@ -52,7 +52,8 @@ export function defaultAcceptFiles(options: { json: boolean }): AcceptFilesPolic
  *
  * @example
  * ```ts
- * const decision = offerDecision("contacts", peer, (p) => connected.has(p)); // "accept" or "ask"
+ * const connected = new Set(["c0ffee"]);
+ * const decision = offerDecision("contacts", "c0ffee", (p) => connected.has(p)); // "accept" or "ask"
  * ```
  */
 export function offerDecision(

@@ -85,7 +85,7 @@ export function finalLine(event: FileEvent): string | undefined {
  *
  * @example
  * ```ts
- * const view = new FileProgressView(process.stdout);
+ * const view = new FileProgressView({ write: () => true, isTTY: true, columns: 100 });
  * // for every file event: view.update(event);
  * view.stop();
  * ```
@@ -120,7 +120,9 @@ export class FileProgressView {
    *
    * @example
    * ```ts
-   * console.log(view.bars);
+   * const view = new FileProgressView({ write: () => true });
+   * console.log(view.bars); // 0
+   * view.stop();
    * ```
    */
   get bars(): number {
@@ -132,6 +134,9 @@ export class FileProgressView {
    *
    * @example
    * ```ts
+   * import type { FileEvent } from "./types.ts";
+   * declare const event: FileEvent;
+   * const view = new FileProgressView({ write: () => true, isTTY: true });
    * view.update(event);
    * ```
    */
@@ -176,6 +181,7 @@ export class FileProgressView {
    *
    * @example
    * ```ts
+   * const view = new FileProgressView({ write: () => true });
    * view.stop();
    * ```
    */

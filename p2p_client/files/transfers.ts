@@ -150,10 +150,19 @@ const DEFAULTS = {
  *
  * @example
  * ```ts
+ * import { systemRuntime } from "../../shared/runtime/system.ts";
+ * import { FsDownloadStore, openFileSource } from "./fs_store.ts";
+ * declare const channelOf: (peer: string) => {
+ *   hasRoomFor(length: number, priority: "normal" | "bulk"): boolean;
+ *   sendMessage(message: Uint8Array, priority: "normal" | "bulk"): number;
+ * };
+ * declare const peerId: string;
  * const transfers = new FileTransfers({
  *   runtime: systemRuntime,
- *   send: (peer, message, priority) => link(peer).sendFileMessage(message, priority),
- *   emit: (event) => print(event),
+ *   send: (peer, message, priority) =>
+ *     channelOf(peer).hasRoomFor(message.length, priority) &&
+ *     channelOf(peer).sendMessage(message, priority) > 0,
+ *   emit: (event) => console.log(JSON.stringify(event)),
  *   openSource: openFileSource,
  *   store: new FsDownloadStore("/home/me/Downloads/p2p"),
  *   decide: () => "accept",
@@ -170,6 +179,7 @@ export class FileTransfers {
   /**
    * @example
    * ```ts
+   * declare const options: FileTransfersOptions;
    * const transfers = new FileTransfers(options);
    * ```
    */
@@ -188,6 +198,8 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
+   * declare const peer: string;
    * const id = await transfers.sendFile(peer, "notes.txt");
    * ```
    */
@@ -231,6 +243,8 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
+   * declare const id: string;
    * transfers.accept(id);
    * ```
    */
@@ -246,6 +260,8 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
+   * declare const id: string;
    * transfers.reject(id);
    * ```
    */
@@ -267,6 +283,7 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
    * transfers.cancel("3fa2");
    * ```
    */
@@ -283,6 +300,7 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
    * for (const t of transfers.list()) console.log(t.id, t.state, t.bytes, t.size);
    * ```
    */
@@ -304,6 +322,7 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
    * if (transfers.active) console.log("transfers running");
    * ```
    */
@@ -320,6 +339,10 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * import { isFileMessage } from "../../shared/files/codec.ts";
+   * declare const transfers: FileTransfers;
+   * declare const peer: string;
+   * declare const message: Uint8Array;
    * if (isFileMessage(message)) transfers.onMessage(peer, message);
    * ```
    */
@@ -348,7 +371,9 @@ export class FileTransfers {
    *
    * @example
    * ```ts
-   * channel.onAcknowledged = () => transfers.roomAvailable(peer);
+   * declare const transfers: FileTransfers;
+   * declare const peer: string;
+   * const onAcknowledged = () => transfers.roomAvailable(peer);
    * ```
    */
   roomAvailable(peer: string): void {
@@ -363,6 +388,8 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
+   * declare const peer: string;
    * transfers.peerReset(peer);
    * ```
    */
@@ -380,6 +407,7 @@ export class FileTransfers {
    *
    * @example
    * ```ts
+   * declare const transfers: FileTransfers;
    * transfers.close();
    * ```
    */

@@ -168,7 +168,8 @@ export class PmtuProber {
    *
    * @example
    * ```ts
-   * prober.start(runtime.now());
+   * const prober = new PmtuProber();
+   * prober.start(performance.now());
    * ```
    */
   start(now: number): void {
@@ -182,7 +183,8 @@ export class PmtuProber {
    *
    * @example
    * ```ts
-   * prober.pathChanged(runtime.now());
+   * const prober = new PmtuProber();
+   * prober.pathChanged(performance.now());
    * ```
    */
   pathChanged(now: number): void {
@@ -195,7 +197,9 @@ export class PmtuProber {
    *
    * @example
    * ```ts
-   * if (lostLargeInARow >= 3) prober.blackHole(runtime.now());
+   * const prober = new PmtuProber();
+   * const lostLargeInARow = 3;
+   * if (lostLargeInARow >= 3) prober.blackHole(performance.now());
    * ```
    */
   blackHole(now: number): void {
@@ -208,7 +212,9 @@ export class PmtuProber {
    *
    * @example
    * ```ts
-   * const at = prober.nextDeadline();
+   * const prober = new PmtuProber();
+   * prober.start(0);
+   * const at = prober.nextDeadline(); // 0: the first probe is due
    * ```
    */
   nextDeadline(): number | undefined {
@@ -221,8 +227,10 @@ export class PmtuProber {
    *
    * @example
    * ```ts
-   * const probe = prober.poll(runtime.now());
-   * if (probe) sendProbe(probe.id, probe.size);
+   * const prober = new PmtuProber();
+   * prober.start(0);
+   * const probe = prober.poll(0);
+   * if (probe) console.log(`send a PMTU_PROBE of ${probe.size} bytes, nonce ${probe.id}`);
    * ```
    */
   poll(now: number): PmtuProbe | undefined {
@@ -259,7 +267,10 @@ export class PmtuProber {
    *
    * @example
    * ```ts
-   * prober.onAck(ackFrameNonceAsNumber, runtime.now());
+   * const prober = new PmtuProber();
+   * prober.start(0);
+   * const probe = prober.poll(0)!;
+   * prober.onAck(probe.id, 0.3);
    * ```
    */
   onAck(id: number, now: number): void {
@@ -336,8 +347,13 @@ export const TRANSPORT_OVERHEAD_BYTES = 29;
  *
  * @example
  * ```ts
- * const probe = prober.poll(now);
- * if (probe) socket.send(session.sealLargeSync(probeFrame(probe)), address);
+ * import type { SecureSession } from "../../shared/peer/session.ts";
+ * declare const session: SecureSession;
+ * declare const socket: { send(bytes: Uint8Array): void };
+ * const prober = new PmtuProber();
+ * prober.start(0);
+ * const probe = prober.poll(0);
+ * if (probe) socket.send(session.sealLargeSync(probeFrame(probe)));
  * ```
  */
 export function probeFrame(probe: PmtuProbe): Uint8Array {
@@ -354,6 +370,12 @@ export function probeFrame(probe: PmtuProbe): Uint8Array {
  *
  * @example
  * ```ts
+ * import { decodeFrame, FrameType } from "../../shared/peer/frames.ts";
+ * import type { SecureSession } from "../../shared/peer/session.ts";
+ * declare const session: SecureSession;
+ * declare const plaintext: Uint8Array;
+ * declare const send: (packet: Uint8Array) => void;
+ * const frame = decodeFrame(plaintext);
  * if (frame.type === FrameType.PmtuProbe) send(session.sealSync(probeAnswer(frame)));
  * ```
  */
@@ -366,7 +388,11 @@ export function probeAnswer(frame: PmtuProbeFrame): Uint8Array {
  *
  * @example
  * ```ts
- * if (frame.type === FrameType.PmtuAck) prober.onAck(probeIdOf(frame), now);
+ * import { decodeFrame, FrameType } from "../../shared/peer/frames.ts";
+ * declare const plaintext: Uint8Array;
+ * const prober = new PmtuProber();
+ * const frame = decodeFrame(plaintext);
+ * if (frame.type === FrameType.PmtuAck) prober.onAck(probeIdOf(frame), performance.now());
  * ```
  */
 export function probeIdOf(frame: PmtuAckFrame): number {
