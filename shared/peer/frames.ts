@@ -9,8 +9,8 @@
  * | 0x03 | PATH_PROBE    | nonce (8 bytes) |
  * | 0x04 | PATH_RESPONSE | nonce (8 bytes) |
  * | 0x05 | CLOSE         | reason (UTF-8, at most 256 bytes) |
- * | 0x06 | PMTU_PROBE    | nonce (8 bytes), padding (zero bytes, any length) |
- * | 0x07 | PMTU_ACK      | nonce (8 bytes), probed frame size u32 |
+ * | 0x07 | PMTU_PROBE    | nonce (8 bytes), padding (zero bytes, any length) |
+ * | 0x08 | PMTU_ACK      | nonce (8 bytes), probed frame size u32 |
  *
  * Frames fit a 1200-byte TRANSPORT packet ({@linkcode MAX_FRAME_BYTES}) unless the path was probed
  * larger (PMTU_PROBE / PMTU_ACK, RFC 8899): then DATA and PMTU_PROBE frames up to
@@ -35,9 +35,9 @@ export const FrameType = {
   /** The sender is closing the connection. */
   Close: 0x05,
   /** A padded probe of the path's packet size (RFC 8899); answered with PMTU_ACK. */
-  PmtuProbe: 0x06,
+  PmtuProbe: 0x07,
   /** The answer to a PMTU_PROBE: its nonce and the probe frame's size. */
-  PmtuAck: 0x07,
+  PmtuAck: 0x08,
 } as const;
 
 /** One of the {@linkcode FrameType} values. */

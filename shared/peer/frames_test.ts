@@ -77,9 +77,9 @@ Deno.test("frames: PMTU probe and ack", () => {
   );
   assert.equal(
     encodeFrame({ type: FrameType.PmtuAck, nonce, size: 1400 }).toHex(),
-    "07" + "0102030405060708" + "00000578",
+    "08" + "0102030405060708" + "00000578",
   );
-  assert.throws(() => decodeFrame(Uint8Array.fromHex("070102030405060708000005")), FrameError);
+  assert.throws(() => decodeFrame(Uint8Array.fromHex("080102030405060708000005")), FrameError);
 });
 
 Deno.test("frames: limits", () => {
