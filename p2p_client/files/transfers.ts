@@ -81,6 +81,12 @@ export interface FileTransfersOptions {
   stallMs?: number;
   /** No progress for this long: the transfer fails (default 10 min). */
   giveUpMs?: number;
+  /** Most offers from one peer being asked about or received at once (default 8). */
+  maxIncomingPerPeer?: number;
+  /** Most offers being asked about or received at once, all peers (default 32). */
+  maxIncoming?: number;
+  /** Finished transfers kept for `files` (default 100; the oldest are forgotten). */
+  keepFinished?: number;
   /** Debug logging. */
   log?: (message: string) => void;
 }
@@ -143,6 +149,9 @@ const DEFAULTS = {
   progressIntervalMs: 500,
   stallMs: 15_000,
   giveUpMs: 600_000,
+  maxIncomingPerPeer: 8,
+  maxIncoming: 32,
+  keepFinished: 100,
 };
 
 /**
@@ -231,6 +240,7 @@ export class FileTransfers {
       epoch: 0,
       lastOfferAt: now,
     };
+    this.#prune();
     this.#transfers.set(id, t);
     this.#sendOffer(t);
     this.#event(t, "offered");
@@ -641,6 +651,24 @@ export class FileTransfers {
       if (other.state !== "asking") this.#sendAccept(other, other.expected);
       return;
     }
+    let fromPeer = 0;
+    let incoming = 0;
+    for (const other of this.#transfers.values()) {
+      if (other.direction !== "receive" || other.state === "done" || other.state === "failed") {
+        continue;
+      }
+      incoming++;
+      if (other.peer === peer) fromPeer++;
+    }
+    if (fromPeer >= this.#o.maxIncomingPerPeer || incoming >= this.#o.maxIncoming) {
+      this.#o.send(
+        peer,
+        encodeFileMessage({ kind: "reject", id: offer.id, reason: "too many transfers at once" }),
+        "normal",
+      );
+      return;
+    }
+    this.#prune();
     const now = this.#o.runtime.now();
     const t: Incoming = {
       direction: "receive",
@@ -970,6 +998,21 @@ export class FileTransfers {
       rate: Math.round(t.rate),
       ...(etaSeconds === undefined ? {} : { etaSeconds: Math.round(etaSeconds * 10) / 10 }),
     });
+  }
+
+  /** Forgets the oldest finished transfers beyond `keepFinished`. */
+  #prune(): void {
+    let finished = 0;
+    for (const t of this.#transfers.values()) {
+      if (t.state === "done" || t.state === "failed") finished++;
+    }
+    for (const [id, t] of this.#transfers) {
+      if (finished <= this.#o.keepFinished) break;
+      if (t.state !== "done" && t.state !== "failed") continue;
+      if (t.direction === "receive" && t.resumable) continue; // a later offer may resume it
+      this.#transfers.delete(id);
+      finished--;
+    }
   }
 
   #event(t: Transfer, state: FileEvent["state"], extra: Partial<FileEvent> = {}): void {

@@ -387,3 +387,21 @@ Deno.test("files: an empty file, a missing file, and names made safe by the stor
   assert.ok(pair.stores[B].files.has("passwd (1)"));
   await assert.rejects(() => pair.sides[A].sendFile(B, "missing"), /no file missing/);
 });
+
+Deno.test("files: a peer cannot flood offers; finished transfers are forgotten beyond a limit", async () => {
+  const pair = new Pair("ask", { maxIncomingPerPeer: 3, keepFinished: 2 });
+  for (let i = 0; i < 5; i++) pair.sources.set(`f${i}`, patternSource(`f${i}.txt`, 10, i));
+  for (let i = 0; i < 5; i++) await pair.sides[A].sendFile(B, `f${i}`);
+  await pair.runtime.advance(100);
+  assert.equal(pair.sides[B].list().length, 3);
+  const refused = pair.events.filter((e) => e.peer === "a>b" && e.state === "failed");
+  assert.equal(refused.length, 2);
+  assert.match(refused[0].reason ?? "", /too many transfers at once/);
+  // A's list: three waiting, two failed; after more finish, only the newest two finished stay.
+  for (const t of pair.sides[B].list()) pair.sides[B].reject(t.id);
+  await pair.runtime.advance(100);
+  pair.sources.set("g", patternSource("g.txt", 10, 9));
+  await pair.sides[A].sendFile(B, "g");
+  const states = pair.sides[A].list().map((t) => t.state);
+  assert.deepEqual(states.filter((s) => s === "failed").length, 2);
+});
