@@ -35,6 +35,28 @@ export interface BulkRun {
   senderCpu: number;
   /** Peak RSS of the receiver and the sender, MiB (0 when not reported). */
   rssMiB: number;
+  /** A file transfer: the SHA-256 the receiver verified. */
+  sha256?: string;
+}
+
+/** Writes a file of `size` pattern bytes; resolves with its SHA-256. */
+async function makeFile(path: string, size: number): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    const piece = new Uint8Array(1 << 20);
+    for (let at = 0; at < size; at += piece.length) {
+      const part = piece.subarray(0, Math.min(piece.length, size - at));
+      for (let i = 0; i < part.length; i += 256) part[i] = (at + i) >>> 8;
+      hash.update(part);
+      let done = 0;
+      while (done < part.length) done += await file.write(part.subarray(done));
+    }
+  } finally {
+    file.close();
+  }
+  return hash.digest("hex");
 }
 
 /** MB/s of a run. */
@@ -53,7 +75,7 @@ async function pair(
   receiverMode: string,
   senderMode: string,
   size: number,
-  total: number,
+  total: number | [string, string],
 ): Promise<BulkRun> {
   const port = freePort();
   const deno = Deno.execPath();
@@ -66,7 +88,7 @@ async function pair(
     mode,
     String(port),
     String(size),
-    String(total),
+    typeof total === "number" ? String(total) : mode === receiverMode ? total[0] : total[1],
   ];
   const receiver = ChildProcess.start({
     command: deno,
@@ -84,16 +106,18 @@ async function pair(
     });
     let senderLine = "";
     try {
-      const line = await receiver.waitForLine((l) => l.startsWith("{"), 120_000);
+      const line = await receiver.waitForLine((l) => l.startsWith("{"), 300_000);
       senderLine = await sender.waitForLine((l) => l.startsWith("{"), 5_000).catch(() => "");
       const r = JSON.parse(line);
       const s = senderLine === "" ? {} : JSON.parse(senderLine);
+      if (r.failed !== undefined) throw new Error(`transfer failed: ${r.failed}`);
       return {
         bytes: r.bytes,
         seconds: r.seconds,
         receiverCpu: r.cpuSeconds ?? 0,
         senderCpu: s.cpuSeconds ?? 0,
         rssMiB: Math.max(r.rssMiB ?? 0, s.rssMiB ?? 0),
+        ...(r.sha256 === undefined ? {} : { sha256: r.sha256 }),
       };
     } finally {
       await sender.stop();
@@ -172,7 +196,9 @@ const LARGE = 65_507;
  * ```
  */
 export function bulkRows(
-  runs: Record<"oursSmall" | "oursLarge" | "plainSmall" | "plainLarge" | "tcp", BulkRun[]>,
+  runs:
+    & Record<"oursSmall" | "oursLarge" | "plainSmall" | "plainLarge" | "tcp", BulkRun[]>
+    & { file?: BulkRun[] },
   aead: Record<string, number>,
   files?: FilesRun,
 ): BenchRow[] {
@@ -245,6 +271,36 @@ export function bulkRows(
     target: "≤ 64 MiB",
     verdict: rss.length === 0 ? "n/a" : summarize(rss).median <= 64 ? "met" : "short",
   }));
+  const file = runs.file ?? [];
+  if (file.length > 0) {
+    const gib = (file[0].bytes / 2 ** 30).toFixed(2).replace(/\.00$/, "");
+    const fileRate = rate(file);
+    const fileRatio = ratioOf(fileRate, plainLarge);
+    rows.push(makeRow({
+      section: "bulk",
+      figure: `file transfer over our direct stack, ${gib} GiB disk to disk, ${LARGE}-byte packets`,
+      unit: "MB/s",
+      ours: fileRate,
+      referenceName: `plain Deno UDP pair, ${LARGE} B`,
+      reference: plainLarge,
+      ratio: fileRatio,
+      target: "≥ 0.5× and ≥ 100 MB/s",
+      verdict: fileRate === null || fileRatio === null
+        ? "n/a"
+        : fileRatio >= 0.5 && fileRate.median >= 100
+        ? "met"
+        : "short",
+    }));
+    const fileRss = summarize(file.map((r) => r.rssMiB));
+    rows.push(makeRow({
+      section: "bulk",
+      figure: `… peak RSS of either end (separate processes), ${gib} GiB file`,
+      unit: "MiB",
+      ours: fileRss,
+      target: "≤ 64 MiB",
+      verdict: fileRss.median <= 64 ? "met" : "short",
+    }));
+  }
   if (files !== undefined) {
     const gib = (files.bytes / 2 ** 30).toFixed(2).replace(/\.00$/, "");
     rows.push(makeRow({
@@ -323,7 +379,12 @@ export const bulkSection: BenchSection = {
       plainSmall: [] as BulkRun[],
       plainLarge: [] as BulkRun[],
       tcp: [] as BulkRun[],
+      file: [] as BulkRun[],
     };
+    const fileSize = context.quick ? 256 << 20 : 1 << 30;
+    const fileDir = await Deno.makeTempDir({ dir: context.tmpDir, prefix: "file-" });
+    const input = `${fileDir}/input.bin`;
+    const expectedSha = await makeFile(input, fileSize);
     const errors: string[] = [];
     const attempt = async (list: BulkRun[], measure: () => Promise<BulkRun>) => {
       try {
@@ -355,7 +416,19 @@ export const bulkSection: BenchSection = {
         runs.tcp,
         () => pair(context, "bulk_plain.ts", "tcp-recv", "tcp-send", 65_536, total),
       );
+      const out = `${fileDir}/out-${run}`;
+      await Deno.mkdir(out);
+      await attempt(runs.file, async () => {
+        const result = await pair(context, "bulk_peer.ts", "file-recv", "file-send", LARGE - 29, [
+          out,
+          input,
+        ]);
+        if (result.sha256 !== expectedSha) throw new Error("file arrived with another SHA-256");
+        return result;
+      });
+      await Deno.remove(out, { recursive: true }).catch(() => {});
     }
+    await Deno.remove(fileDir, { recursive: true }).catch(() => {});
     let files: FilesRun | undefined;
     try {
       context.log("bulk: file layer, disk to disk");

@@ -36,3 +36,20 @@ Deno.test("bulk bench: rates, CPU per MB and the target verdict", () => {
   assert.equal(met[0].verdict, "met");
   assert.equal(met[1].ours, null);
 });
+
+Deno.test("bulk bench: file transfer rows", () => {
+  const rows = bulkRows({
+    oursLarge: [],
+    plainLarge: [run(1000, 1)],
+    oursSmall: [],
+    plainSmall: [],
+    tcp: [],
+    file: [{ ...run(2 ** 30 / 1e6, 4, 1, 70) }],
+  }, {});
+  const file = rows.find((r) => r.figure.startsWith("file transfer over our direct stack, 1 GiB"));
+  assert.ok(file);
+  assert.equal(Math.round(file.ours!.median), 268);
+  assert.equal(file.verdict, "short"); // 0.27× the plain pair
+  const rss = rows.find((r) => r.figure.includes("separate processes"));
+  assert.equal(rss?.verdict, "short");
+});
