@@ -3,7 +3,7 @@
  * can do on the same machine in the same run.
  *
  * - ours: `bench/bulk_peer.ts`, the reliable channel over a secure session over Deno UDP (the
- *   per-packet path of a direct peer link), 256 MiB as 1 MiB bulk messages, with 1,200-byte
+ *   per-packet path of a direct peer link), 256 MiB as bulk messages of about 1 MiB, with 1,200-byte
  *   packets (AES-256-GCM, what every client speaks) and with 65,507-byte packets (ChaCha20-Poly1305,
  *   TRANSPORT_LARGE, what a path probed that large carries: loopback).
  * - references: a plain Deno UDP sender and receiver with datagrams of the same size

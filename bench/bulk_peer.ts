@@ -5,7 +5,7 @@
  * program around it.
  *
  * - `recv`/`send PORT FRAME TOTAL`: the sender streams `TOTAL` bytes as 1 MiB `bulk` messages with
- *   fragments of `FRAME` bytes; the receiver prints one JSON line: bytes delivered, seconds from
+ *   fragments of `FRAME` bytes (messages of 16 fragments of the largest packet, about 1 MiB); the receiver prints one JSON line: bytes delivered, seconds from
  *   the first datagram to the last message, CPU seconds, peak RSS.
  * - `file-recv PORT FRAME DIR` / `file-send PORT FRAME PATH`: a file transfer
  *   (`p2p_client/files/`) over the same stack, the receiver saving into DIR; the receiver prints
@@ -16,7 +16,7 @@
  * @module
  */
 import { isFileMessage } from "../shared/files/codec.ts";
-import { decodeFrame, FrameType } from "../shared/peer/frames.ts";
+import { decodeFrame, FrameType, MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
 import { SecureSession } from "../shared/peer/session.ts";
 import { systemRuntime } from "../shared/runtime/system.ts";
 import { FsDownloadStore, openFileSource } from "../p2p_client/files/fs_store.ts";
@@ -25,7 +25,8 @@ import type { FileEvent } from "../p2p_client/files/types.ts";
 import { ReliableChannel } from "../p2p_client/reliable/reliable_channel.ts";
 import { readCpuSeconds } from "./proc.ts";
 
-const MESSAGE_BYTES = 1 << 20;
+// 16 full fragments of the largest packet: no sliver of a fragment at the end of each message.
+const MESSAGE_BYTES = 16 * MAX_LARGE_DATA_PAYLOAD_BYTES;
 const SENDER_ID = "5".repeat(40);
 const RECEIVER_ID = "7".repeat(40);
 

@@ -37,6 +37,7 @@ import {
   FileMessageError,
   MAX_CHUNK_BYTES,
 } from "../../shared/files/codec.ts";
+import { MAX_LARGE_DATA_PAYLOAD_BYTES } from "../../shared/peer/frames.ts";
 import type { Runtime, TimerId } from "../../shared/runtime/runtime.ts";
 import type {
   DownloadStore,
@@ -69,7 +70,11 @@ export interface FileTransfersOptions {
   store: DownloadStore;
   /** The accept policy for an offer. */
   decide: (peer: string, name: string, size: number) => OfferDecision;
-  /** Bytes per CHUNK (default 64 KiB: a chat line waits at most for the rest of one chunk). */
+  /**
+   * File bytes per CHUNK (default 65,436: a CHUNK message then fills exactly one DATA fragment of
+   * the largest TRANSPORT_LARGE packet, rather than one and a sliver; and a chat line waits at most
+   * for the rest of one chunk).
+   */
   chunkBytes?: number;
   /** Receiver's credit beyond what it has written (default 8 MiB). */
   windowBytes?: number;
@@ -143,7 +148,7 @@ interface Incoming extends Common {
 type Transfer = Outgoing | Incoming;
 
 const DEFAULTS = {
-  chunkBytes: 64 << 10,
+  chunkBytes: MAX_LARGE_DATA_PAYLOAD_BYTES - CHUNK_HEADER_BYTES,
   windowBytes: 8 << 20,
   checkpointBytes: 4 << 20,
   progressIntervalMs: 500,
