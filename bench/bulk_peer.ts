@@ -239,20 +239,20 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
   let cpuAtStart = sender ? await readCpuSeconds(Deno.pid) : 0;
   let finished: (event: FileEvent) => void = () => {};
   const done = new Promise<FileEvent>((resolve) => finished = resolve);
-  let files: FileTransfers | undefined;
+  const late: { files?: FileTransfers } = {};
   const link = openPeerChannel({
     sender,
     port,
     frameBytes,
     deliver: (message) => {
-      if (isFileMessage(message)) files?.onMessage(other, message);
+      if (isFileMessage(message)) late.files?.onMessage(other, message);
     },
-    onAcknowledged: () => files?.roomAvailable(other),
+    onAcknowledged: () => late.files?.roomAvailable(other),
     onFirstDatagram: () => {
       if (!sender) readCpuSeconds(Deno.pid).then((cpu) => cpuAtStart = cpu);
     },
   });
-  files = new FileTransfers({
+  const files = late.files = new FileTransfers({
     runtime: systemRuntime,
     send: (_to, message, priority) => {
       if (!link.channel.hasRoomFor(message.length, priority)) return false;
