@@ -857,3 +857,29 @@ Deno.test("reliable channel: DATA through sendParts (header and payload view) ar
   assert.deepEqual(b.received, sent);
   assert.ok(parts >= a.channel.stats.framesSent / 2, `${parts} of ${a.channel.stats.framesSent}`);
 });
+
+Deno.test("reliable channel: on a sub-2 ms path what is in flight fits the peer's UDP buffer", () => {
+  for (const [delayMs, expectLimited] of [[0.05, true], [20, false]] as const) {
+    const net = new SimulatedNetwork(6, { delayMs, jitterMs: 0, loss: 0, duplicate: 0 });
+    let maxInFlight = 0;
+    const send = net.sender("a");
+    const a: Endpoint = endpoint(net, "a", {
+      maxFrameBytes: 65_478,
+      maxBulkBytes: 64 << 20,
+      send: (frame) => {
+        send(frame);
+        maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight); // this one included
+      },
+    });
+    const b = endpoint(net, "b");
+    const chunk = new Uint8Array(1 << 20).fill(1);
+    for (let i = 0; i < 16; i++) a.channel.sendMessage(chunk, "bulk");
+    assert.ok(
+      net.run([a.channel, b.channel], () => a.acknowledged.length === 16, { maxTimeMs: 60_000 }),
+    );
+    // 65,507-byte datagrams: three fit 192 KiB; a 40 ms round trip is cwnd-limited only.
+    if (expectLimited) assert.ok(maxInFlight <= 3, `${maxInFlight} in flight`);
+    else assert.ok(maxInFlight > 3, `${maxInFlight} in flight`);
+    assert.equal(b.received.length, 16);
+  }
+});
