@@ -81,6 +81,31 @@ export function finalLine(event: FileEvent): string | undefined {
 }
 
 /**
+ * One line for a `progress` event, its bar drawn by `cli-progress`'s formatter, for output that
+ * prints events as lines (the prompt prints them above the line being typed):
+ * `→ big.iso [████████░░░░░░░░░░░░] 42% 27.3 MB/64.0 MB 12.0 MB/s ETA 3 s`.
+ *
+ * @example
+ * ```ts
+ * console.log(progressLine({ type: "file", id: "ab", peer: "p", direction: "send", name: "a.bin", bytes: 50, size: 100, state: "progress", rate: 10, etaSeconds: 5 }));
+ * ```
+ */
+export function progressLine(event: FileEvent): string {
+  const fraction = event.size > 0 ? Math.min(1, event.bytes / event.size) : 1;
+  const bar = cliProgress.Format.BarFormat(fraction, {
+    barsize: 20,
+    barCompleteString: "█".repeat(20),
+    barIncompleteString: "░".repeat(20),
+    barGlue: "",
+  });
+  const rate = event.rate === undefined ? "" : ` ${formatBytes(event.rate)}/s`;
+  const eta = event.etaSeconds === undefined ? "" : ` ETA ${formatEta(event.etaSeconds)}`;
+  return `${event.direction === "send" ? "→" : "←"} ${event.name} [${bar}] ${
+    Math.floor(fraction * 100)
+  }% ${formatBytes(event.bytes)}/${formatBytes(event.size)}${rate}${eta}`;
+}
+
+/**
  * One multi-bar for all transfers.
  *
  * @example

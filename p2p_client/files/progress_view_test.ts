@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { FileProgressView, finalLine, formatBytes, formatEta } from "./progress_view.ts";
+import {
+  FileProgressView,
+  finalLine,
+  formatBytes,
+  formatEta,
+  progressLine,
+} from "./progress_view.ts";
 import type { FileEvent } from "./types.ts";
 
 const base: FileEvent = {
@@ -53,4 +59,12 @@ Deno.test("progress view: bars drawn with cli-progress, one per transfer, remove
   view.stop();
   assert.match(out, /holiday\.mp4 \[[█░]+\] +50% \| 25\.0 MB\/50\.0 MB \| 5\.00 MB\/s \| ETA 5 s/);
   assert.match(out, /saved to \/dl\/holiday\.mp4/);
+});
+
+Deno.test("progress view: one line per progress event, bar by cli-progress", () => {
+  assert.equal(
+    progressLine({ ...base, state: "progress", bytes: 21_000_000, rate: 7_000_000, etaSeconds: 4 }),
+    "← holiday.mp4 [████████░░░░░░░░░░░░] 42% 21.0 MB/50.0 MB 7.00 MB/s ETA 4 s",
+  );
+  assert.match(progressLine({ ...base, state: "progress", bytes: 0, size: 0 }), /100%/);
 });
