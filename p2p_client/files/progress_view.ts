@@ -21,6 +21,20 @@ export interface ProgressStream {
 }
 
 /**
+ * A name from a peer made safe to print on a terminal: control characters (escape sequences
+ * included) and bidirectional overrides become U+FFFD.
+ *
+ * @example
+ * ```ts
+ * console.log(printable("evil\u001b[2Jname")); // "evil\ufffd[2Jname"
+ * ```
+ */
+export function printable(name: string): string {
+  // deno-lint-ignore no-control-regex
+  return name.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "\ufffd");
+}
+
+/**
  * Formats a byte count: `999 B`, `1.5 kB`, `12.3 MB`, `1.07 GB` (SI units, as rates are).
  *
  * @example
@@ -65,7 +79,7 @@ export function formatEta(seconds: number | undefined): string {
  * ```
  */
 export function finalLine(event: FileEvent): string | undefined {
-  const what = `${event.direction === "send" ? "→" : "←"} ${event.name} (${
+  const what = `${event.direction === "send" ? "→" : "←"} ${printable(event.name)} (${
     formatBytes(event.size)
   }) ${event.direction === "send" ? "to" : "from"} ${event.peer.slice(0, 8)}`;
   switch (event.state) {
@@ -100,7 +114,7 @@ export function progressLine(event: FileEvent): string {
   });
   const rate = event.rate === undefined ? "" : ` ${formatBytes(event.rate)}/s`;
   const eta = event.etaSeconds === undefined ? "" : ` ETA ${formatEta(event.etaSeconds)}`;
-  return `${event.direction === "send" ? "→" : "←"} ${event.name} [${bar}] ${
+  return `${event.direction === "send" ? "→" : "←"} ${printable(event.name)} [${bar}] ${
     Math.floor(fraction * 100)
   }% ${formatBytes(event.bytes)}/${formatBytes(event.size)}${rate}${eta}`;
 }
@@ -168,7 +182,7 @@ export class FileProgressView {
   update(event: FileEvent): void {
     const payload = {
       arrow: event.direction === "send" ? "→" : "←",
-      name: event.name.length > 28 ? `${event.name.slice(0, 27)}…` : event.name,
+      name: printable(event.name.length > 28 ? `${event.name.slice(0, 27)}…` : event.name),
       done: formatBytes(event.bytes),
       all: formatBytes(event.size),
       rate: event.rate === undefined ? "–" : `${formatBytes(event.rate)}/s`,
@@ -188,7 +202,9 @@ export class FileProgressView {
     }
     if (event.state === "offered" && event.direction === "receive" && bar === undefined) {
       this.#multi.log(
-        `← ${event.peer.slice(0, 8)} offers ${event.name} (${formatBytes(event.size)}): ` +
+        `← ${event.peer.slice(0, 8)} offers ${printable(event.name)} (${
+          formatBytes(event.size)
+        }): ` +
           `accept ${event.id.slice(0, 8)} / reject ${event.id.slice(0, 8)}\n`,
       );
     }

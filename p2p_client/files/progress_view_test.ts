@@ -4,6 +4,7 @@ import {
   finalLine,
   formatBytes,
   formatEta,
+  printable,
   progressLine,
 } from "./progress_view.ts";
 import type { FileEvent } from "./types.ts";
@@ -67,4 +68,13 @@ Deno.test("progress view: one line per progress event, bar by cli-progress", () 
     "← holiday.mp4 [████████░░░░░░░░░░░░] 42% 21.0 MB/50.0 MB 7.00 MB/s ETA 4 s",
   );
   assert.match(progressLine({ ...base, state: "progress", bytes: 0, size: 0 }), /100%/);
+});
+
+Deno.test("progress view: names from peers cannot drive the terminal", () => {
+  assert.equal(printable("a\u001b[2Jb\u202ec\u0007"), "a\ufffd[2Jb\ufffdc\ufffd");
+  const line = progressLine({ ...base, name: "x\u001b]0;pwned\u0007", state: "progress" });
+  assert.ok(!line.includes("\u001b") && !line.includes("\u0007"));
+  assert.ok(
+    !finalLine({ ...base, name: "\u001b[31m", state: "failed", reason: "r" })!.includes("\u001b"),
+  );
 });
