@@ -3,7 +3,8 @@
  *
  * Flags: `--json` (print the results as JSON instead of the table), `--loss 0,5` (loss rates in
  * percent), `--pairs a+b,...` (only these pairs; leaves out the delayed pair), `--no-remap` (skip
- * the port-remapping pair), `--no-delay` (skip the delayed pair), `--no-cut` (skip the pair whose
+ * the port-remapping pair), `--no-delay` (skip the delayed pair), `--no-impaired` (skip the
+ * impaired rows: asymmetric delay, 10 % loss with delay, 25 % loss), `--impaired` (only those), `--no-cut` (skip the pair whose
  * direct path is cut and restored), `--cut` (cut and restore the direct path of every
  * direct-capable run), `--delay-ms N` (delay every NAT's public side by N ms each way),
  * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 50).
@@ -32,6 +33,10 @@ export interface NatlabArgs {
   delayPair: boolean;
   /** Include the cut-and-restore pair (when no `--pairs` is given). */
   cutPair: boolean;
+  /** Include the impaired rows (when no `--pairs` is given). */
+  impaired: boolean;
+  /** Run only the impaired rows. */
+  onlyImpaired: boolean;
   /** Cut and restore the direct path of every direct-capable run. */
   cutAll: boolean;
   /** Delay of every other run, ms each way. */
@@ -75,6 +80,8 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     remap: true,
     delayPair: true,
     cutPair: true,
+    impaired: true,
+    onlyImpaired: false,
     cutAll: false,
     delayMs: 0,
     concurrency: 3,
@@ -86,6 +93,8 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     else if (flag === "--no-remap") parsed.remap = false;
     else if (flag === "--no-delay") parsed.delayPair = false;
     else if (flag === "--no-cut") parsed.cutPair = false;
+    else if (flag === "--no-impaired") parsed.impaired = false;
+    else if (flag === "--impaired") parsed.onlyImpaired = true;
     else if (flag === "--cut") parsed.cutAll = true;
     else if (flag === "--delay-ms") {
       const text = args[++i];
@@ -127,11 +136,15 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
  * ```
  */
 export function selectPairs(args: NatlabArgs): PairSpec[] {
+  if (args.onlyImpaired) {
+    return matrixPairs({ lossPercents: [], remapPair: false, impairedPairs: true });
+  }
   const all = matrixPairs({
     lossPercents: args.lossPercents,
     remapPair: args.remap,
     delayPair: args.delayPair && args.pairs === undefined,
     cutPair: args.cutPair && args.pairs === undefined && !args.cutAll,
+    impairedPairs: args.impaired && args.pairs === undefined && !args.cutAll && args.delayMs === 0,
     delayMs: args.delayMs,
   });
   const wanted = args.pairs;

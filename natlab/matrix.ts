@@ -35,6 +35,8 @@ export interface PairSpec {
   remap: boolean;
   /** Delay (ms) on each NAT's public side, each way (0: none). */
   delayMs: number;
+  /** Delay (ms) on B's NAT's public side when it differs from A's (asymmetric paths). */
+  delayMsB?: number;
   /**
    * Once direct, cut UDP between the two NATs (messages must go over the relay), then restore
    * it (the path must become direct again), with messages in every phase.
@@ -86,13 +88,45 @@ export interface PairResult extends PairSpec {
  * ```
  */
 export function pairName(spec: PairSpec): string {
-  return `${spec.a}+${spec.b}${spec.remap ? " (remap)" : ""}${
-    spec.delayMs > 0 ? ` (delay ${spec.delayMs} ms)` : ""
-  }${spec.cutDirect ? " (direct cut, restored)" : ""}`;
+  const delayB = spec.delayMsB ?? spec.delayMs;
+  const delay = delayB !== spec.delayMs
+    ? ` (delay ${spec.delayMs}/${delayB} ms)`
+    : spec.delayMs > 0
+    ? ` (delay ${spec.delayMs} ms)`
+    : "";
+  return `${spec.a}+${spec.b}${spec.remap ? " (remap)" : ""}${delay}${
+    spec.cutDirect ? " (direct cut, restored)" : ""
+  }`;
 }
 
 /** The delay (ms, each way, on each NAT's public side) of the matrix's delayed pair. */
 export const DELAYED_PAIR_MS = 50;
+
+/**
+ * The impaired rows (issue 9): direct-capable pairs that once ended relayed under asymmetric
+ * delay (10 ms on A's side, 150 ms on B's), 10 % loss with 40 ms delay, and 25 % loss. Every
+ * one of them must end direct.
+ */
+export const IMPAIRED_PAIRS: readonly PairSpec[] = [
+  {
+    a: "port-restricted",
+    b: "port-restricted",
+    lossPercent: 0,
+    remap: false,
+    delayMs: 10,
+    delayMsB: 150,
+  },
+  {
+    a: "restricted-cone",
+    b: "symmetric",
+    lossPercent: 0,
+    remap: false,
+    delayMs: 10,
+    delayMsB: 150,
+  },
+  { a: "port-restricted", b: "port-restricted", lossPercent: 10, remap: false, delayMs: 40 },
+  { a: "full-cone", b: "port-restricted", lossPercent: 25, remap: false, delayMs: 0 },
+];
 
 /**
  * Every unordered pair of kinds (21 with same-kind pairs), at each loss rate, plus one pair of
@@ -109,6 +143,8 @@ export function matrixPairs(
     remapPair: boolean;
     delayPair?: boolean;
     cutPair?: boolean;
+    /** Add {@linkcode IMPAIRED_PAIRS} (they need the delay holder). */
+    impairedPairs?: boolean;
     kinds?: readonly NatKind[];
     delayMs?: number;
   },
@@ -152,6 +188,7 @@ export function matrixPairs(
       delayMs: DELAYED_PAIR_MS,
     });
   }
+  if (options.impairedPairs) specs.push(...IMPAIRED_PAIRS.map((spec) => ({ ...spec })));
   return specs;
 }
 
@@ -335,7 +372,7 @@ function createPairLab(spec: PairSpec): Promise<NatLab> {
         kind: spec.b,
         remap: spec.remap,
         lossPercent: spec.lossPercent,
-        delayMs: spec.delayMs,
+        delayMs: spec.delayMsB ?? spec.delayMs,
       },
     ],
   });

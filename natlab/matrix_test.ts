@@ -90,8 +90,17 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
 Deno.test("parseNatlabArgs and selectPairs choose the runs", () => {
   const args = parseNatlabArgs(["--pairs", "symmetric+none", "--loss", "0", "--no-remap"]);
   assert.deepEqual(selectPairs(args).map(pairName), ["none+symmetric"]);
-  assert.equal(selectPairs(parseNatlabArgs([])).length, 45);
-  assert.equal(selectPairs(parseNatlabArgs(["--no-delay", "--no-cut"])).length, 43);
+  assert.equal(selectPairs(parseNatlabArgs([])).length, 49);
+  assert.equal(
+    selectPairs(parseNatlabArgs(["--no-delay", "--no-cut", "--no-impaired"])).length,
+    43,
+  );
+  assert.deepEqual(selectPairs(parseNatlabArgs(["--impaired"])).map(pairName), [
+    "port-restricted+port-restricted (delay 10/150 ms)",
+    "restricted-cone+symmetric (delay 10/150 ms)",
+    "port-restricted+port-restricted (delay 40 ms)",
+    "full-cone+port-restricted",
+  ]);
   const cutAll = selectPairs(parseNatlabArgs(["--cut", "--pairs", "restricted-cone+symmetric"]));
   assert.deepEqual(cutAll.map(pairName), [
     "restricted-cone+symmetric (direct cut, restored)",

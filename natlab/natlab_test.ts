@@ -34,9 +34,10 @@ const delaySkip = await delaySkipReason();
 Deno.test({
   name: `natlab: direct paths where hole punching can work, the relay elsewhere, every message ` +
     `exactly once and in order, for every pair of NAT kinds at 0% and 5% loss, a remapping ` +
-    `pair, a delayed pair, and a direct path cut (relay) and restored (direct again)` +
+    `pair, a delayed pair, a direct path cut (relay) and restored (direct again), and the ` +
+    `impaired rows (asymmetric 10/150 ms delay, 10% loss with 40 ms, 25% loss) all direct` +
     (skip === undefined
-      ? delaySkip === undefined ? "" : ` (delayed pair SKIPPED: ${delaySkip})`
+      ? delaySkip === undefined ? "" : ` (delayed and impaired pairs SKIPPED: ${delaySkip})`
       : ` (SKIPPED: ${skip})`),
   ignore: skip !== undefined,
   fn: async () => {
@@ -45,6 +46,7 @@ Deno.test({
       lossPercents: [0, 5],
       remapPair: true,
       delayPair: delaySkip === undefined,
+      impairedPairs: delaySkip === undefined,
       cutPair: true,
     });
     const results = await runMatrix(specs, { concurrency: 3 });

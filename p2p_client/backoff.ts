@@ -10,8 +10,8 @@ export interface BackoffOptions {
   initialMs?: number;
   /** Largest delay in milliseconds (default 10,000). */
   maxMs?: number;
-  /** Random source in [0, 1) (default `Math.random`). */
-  random?: () => number;
+  /** Random source in [0, 1) (the runtime's `random`). */
+  random: () => number;
 }
 
 /**
@@ -37,13 +37,13 @@ export class Backoff {
    *
    * @example
    * ```ts
-   * const backoff = new Backoff();
+   * const backoff = new Backoff({ random: () => 0.5 });
    * ```
    */
-  constructor(options: BackoffOptions = {}) {
+  constructor(options: BackoffOptions) {
     this.#initialMs = options.initialMs ?? 250;
     this.#maxMs = options.maxMs ?? 10_000;
-    this.#random = options.random ?? Math.random;
+    this.#random = options.random;
   }
 
   /**
@@ -51,7 +51,7 @@ export class Backoff {
    *
    * @example
    * ```ts
-   * const delay = new Backoff().next();
+   * const delay = new Backoff({ random: () => 0.5 }).next();
    * ```
    */
   next(): number {
@@ -65,7 +65,7 @@ export class Backoff {
    *
    * @example
    * ```ts
-   * const backoff = new Backoff();
+   * const backoff = new Backoff({ random: () => 0.5 });
    * backoff.next();
    * backoff.reset();
    * ```

@@ -5,15 +5,18 @@
  * @module
  */
 import type { AckFrame, DataFrame } from "../shared/peer/frames.ts";
-import { ReliableChannel } from "./reliable/reliable_channel.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES, ReliableChannel } from "./reliable/reliable_channel.ts";
+import { ENVELOPE_BYTES } from "./outbox.ts";
 import type { MessageChannel, MessageChannelFactory } from "./link_frames.ts";
+import type { Runtime } from "../shared/runtime/mod.ts";
 
 /**
- * A factory of reliable channels on clock `now`.
+ * A factory of reliable channels on the runtime's clock, each with a random stream ID.
  *
  * @example
  * ```ts
- * const factory = createChannelFactory(Date.now);
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
+ * const factory = createChannelFactory(systemRuntime);
  * const channel = factory({
  *   send: () => {},
  *   deliver: () => {},
@@ -23,10 +26,15 @@ import type { MessageChannel, MessageChannelFactory } from "./link_frames.ts";
  * channel.close(new Error("example over"));
  * ```
  */
-export function createChannelFactory(now: () => number): MessageChannelFactory {
+export function createChannelFactory(runtime: Runtime): MessageChannelFactory {
+  const now = () => runtime.now();
   return (hooks): MessageChannel => {
+    const random = runtime.randomBytes(4);
     const channel = new ReliableChannel({
       now,
+      // A 1 MiB message plus its envelope (the wire message ID).
+      maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES + ENVELOPE_BYTES,
+      streamId: new DataView(random.buffer, random.byteOffset, 4).getUint32(0),
       send: hooks.send,
       deliver: hooks.deliver,
       onAcknowledged: hooks.onAcknowledged,
@@ -35,6 +43,7 @@ export function createChannelFactory(now: () => number): MessageChannelFactory {
     return {
       sendMessage: (message) => channel.sendMessage(message),
       hasRoomFor: (length) => channel.hasRoomFor(length),
+      wasSent: (id) => channel.wasSent(id),
       receive: (frame) => channel.receive(frame as DataFrame | AckFrame),
       tick: () => channel.tick(),
       nextDeadline: () => channel.nextDeadline() ?? Infinity,

@@ -1,7 +1,15 @@
 /**
  * The P2P client: one UDP socket, the server session, STUN, and a table of independent peer
  * links. Commands (`connect`, `send`, `list`, `id`) come from the prompt or script; everything
- * that happens is reported as {@linkcode ClientEvent}s.
+ * that happens is reported as {@linkcode ClientEvent}s (`emit` option, or
+ * {@linkcode P2PClient.on}).
+ *
+ * It is built from one injected runtime, an identity and a config, and reads no process globals,
+ * so a simulator runs several real clients and the real server in one process on virtual time.
+ *
+ * Peers are re-introduced automatically: a peer we have messages for or had a session with is
+ * asked for again after it left, after our server connection came back, and after a stalled
+ * session (with backoff from 1 s to 15 s while the server says it is not online).
  *
  * @module
  */
@@ -16,105 +24,188 @@ import { formatUdpAddress, type PathManagerOptions } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
 import { type Registration, ServerSession } from "./server_session.ts";
 import { type StunBindingCodec, StunClient } from "./stun_client.ts";
-import { type DatagramSocket, UdpMux } from "./udp_mux.ts";
+import { UdpMux } from "./udp_mux.ts";
+import { type Runtime, sleep } from "../shared/runtime/mod.ts";
+import { createChannelFactory } from "./channel_factory.ts";
+import { linkFrameCodec } from "./link_frame_codec.ts";
+import { stunBindingCodec } from "./stun_codec.ts";
+import { DeadlineTimer } from "./deadline_timer.ts";
+import { classifyPacket } from "./inbound_packet.ts";
+import { ReceivedWindow } from "./received_window.ts";
+import {
+  boundState,
+  type ClientStore,
+  MAX_STORED_MESSAGES,
+  SAVE_DELAY_MS,
+  type StoredMessage,
+  type StoreEntry,
+} from "./client_store.ts";
+import type { UdpAddress } from "./path_manager.ts";
 
-/** Everything a {@linkcode P2PClient} is built from. */
+/**
+ * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
+ * (clock, timers, randomness, the UDP socket and the TCP connections); nothing reads process
+ * globals, so several clients run in one process on virtual time.
+ */
 export interface P2PClientOptions {
+  /** Clock, timers, randomness and network. */
+  runtime: Runtime;
   /** Our identity. */
   identity: Identity;
   /** Rendezvous servers (TCP signaling addresses), in order. */
   servers: ServerAddress[];
-  /** The bound UDP socket. */
-  socket: DatagramSocket;
-  /** The host the socket is bound to (`0.0.0.0` for all). */
-  bindHost: string;
-  /** Lists network interface addresses (default `Deno.networkInterfaces`). */
+  /** Where to bind the UDP socket (default `0.0.0.0`, port 0: any). */
+  bind?: { hostname?: string; port?: number };
+  /**
+   * Lists network interface addresses for local candidates (default: the runtime's
+   * `net.interfaceAddresses`, if it has one; none otherwise).
+   */
   networkInterfaces?: () => InterfaceAddress[];
-  /** Receives every event. */
-  emit: (event: ClientEvent) => void;
-  /** The reliable channel factory (needs the clock). */
-  createChannel: MessageChannelFactory;
-  /** The frame codec. */
-  frames: LinkFrameCodec;
-  /** The STUN codec; without one the client does not learn its public endpoint. */
-  stunCodec?: StunBindingCodec;
-  /** Clock, ms (default `Date.now`). */
-  now?: () => number;
+  /** Receives every event (more listeners: {@linkcode P2PClient.on}). */
+  emit?: (event: ClientEvent) => void;
+  /** The reliable channel factory (default: `p2p_client/reliable/` on the runtime's clock). */
+  createChannel?: MessageChannelFactory;
+  /** The frame codec (default `linkFrameCodec`). */
+  frames?: LinkFrameCodec;
+  /** The STUN codec (default `stunBindingCodec`); `null`: do not learn the public endpoint. */
+  stunCodec?: StunBindingCodec | null;
   /** Never use direct paths. */
   relayOnly?: boolean;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
+  /** Time allowed for each message's outcome, ms (default 30,000). */
+  deliveryTimeoutMs?: number;
+  /**
+   * Where unconfirmed messages and recently received message IDs survive a restart (default:
+   * nowhere, as with `--ephemeral`).
+   */
+  store?: ClientStore;
   /** Debug log. */
   log?: (message: string) => void;
-  /** Timer period, ms (default 20). */
-  tickMs?: number;
 }
 
-const RECONNECT_RETRY_MS = 1000;
-const RECONNECT_RETRIES = 10;
+/** First retry of an introduction the server could not make (peer not online), ms. */
+const INTRODUCTION_RETRY_MS = 1000;
+/** Longest pause between introduction retries, ms. */
+const MAX_INTRODUCTION_RETRY_MS = 15_000;
+
+interface IntroductionWanted {
+  timer: number | undefined;
+  delayMs: number;
+  /** Asked for by the user (`connect`): an unknown peer is then reported and forgotten. */
+  byUser: boolean;
+}
 
 /**
  * The client.
  *
  * @example
  * ```ts
- * // const client = new P2PClient(options);
- * // client.start();
- * // client.connect(peerId);
- * // const id = client.send(peerId, "hello");
- * // await client.shutdown(10_000);
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
+ * import { Identity } from "../shared/identity/mod.ts";
+ * const client = new P2PClient({
+ *   runtime: systemRuntime,
+ *   identity: await Identity.generate(),
+ *   servers: [{ host: "127.0.0.1", port: 3478 }],
+ *   bind: { hostname: "127.0.0.1" },
+ * });
+ * const unsubscribe = client.on((event) => console.log(event.type));
+ * client.start();
+ * await client.shutdown(1000);
+ * unsubscribe();
  * ```
  */
 export class P2PClient {
   readonly #options: P2PClientOptions;
+  readonly #runtime: Runtime;
   readonly #now: () => number;
+  readonly #listeners = new Set<(event: ClientEvent) => void>();
+  readonly #bindHost: string;
+  readonly #timer: DeadlineTimer;
+  readonly #saveTimer: DeadlineTimer;
   readonly #mux: UdpMux;
   readonly #session: ServerSession;
   readonly #stun: StunClient | undefined;
   readonly #peers: PeerTable;
+  readonly #received = new ReceivedWindow();
   #nextMessageId = 1;
-  #ticker: ReturnType<typeof setInterval> | undefined;
   #requestCounter = 0;
-  readonly #connectRequests = new Map<string, { peer: string; retries: number }>();
-  readonly #reintroduceAt = new Map<string, number>();
-  #everRegistered = false;
+  /** Connect request ID → peer. */
+  readonly #connectRequests = new Map<string, string>();
+  readonly #wanted = new Map<string, IntroductionWanted>();
+  #publicEndpoint: UdpAddress | undefined;
+  #stopped = false;
 
   /**
-   * Builds a client (call {@linkcode P2PClient.start}).
+   * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
+   * {@linkcode P2PClient.start}.
    *
    * @example
    * ```ts
-   * // new P2PClient({ identity, servers, socket, bindHost: "0.0.0.0", emit, createChannel, frames, stunCodec });
+   * // new P2PClient({ runtime, identity, servers });
    * ```
    */
   constructor(options: P2PClientOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
-    this.#mux = new UdpMux(options.socket, {
-      stun: (bytes, from) => this.#stun?.receive(bytes, from),
-      peer: (bytes, _type, from) => this.#peers.dispatch(bytes, { kind: "udp", address: from }),
+    const runtime = this.#runtime = options.runtime;
+    this.#now = () => runtime.now();
+    this.#bindHost = options.bind?.hostname ?? "0.0.0.0";
+    const emit = (event: ClientEvent) => this.#emit(event);
+    const socket = runtime.net.listenDatagram({
+      hostname: this.#bindHost,
+      port: options.bind?.port ?? 0,
     });
-    this.#stun = options.stunCodec && new StunClient({
-      codec: options.stunCodec,
-      send: (bytes, to) => this.#mux.send(bytes, to),
-      onMapped: (address) => options.log?.(`STUN mapped address ${formatUdpAddress(address)}`),
-      onFailure: (reason) => options.log?.(reason),
-      now: this.#now,
+    const stunCodec = options.stunCodec === undefined ? stunBindingCodec : options.stunCodec;
+    this.#timer = new DeadlineTimer(runtime, () => this.#tick());
+    this.#saveTimer = new DeadlineTimer(runtime, () => this.#save());
+    this.#mux = new UdpMux(socket, {
+      stun: (bytes, from) => {
+        this.#stun?.receive(bytes, from);
+        this.#arm();
+      },
+      peer: (packet, from) => this.#peers.dispatch(packet, { kind: "udp", address: from }),
     });
+    this.#stun = stunCodec
+      ? new StunClient({
+        codec: stunCodec,
+        send: (bytes, to) => this.#mux.send(bytes, to),
+        onMapped: (address) => {
+          options.log?.(`STUN mapped address ${formatUdpAddress(address)}`);
+          this.#learnedEndpoint(address);
+        },
+        onFailure: (reason) => options.log?.(reason),
+        now: this.#now,
+        randomTransactionId: () => runtime.randomBytes(12),
+      })
+      : undefined;
     this.#peers = new PeerTable({
       identity: options.identity,
-      now: this.#now,
+      runtime,
       sendUdp: (bytes, to) => this.#mux.send(bytes, to),
       sendRelay: (target, bytes) => this.#session.sendRelay(target, bytes),
-      emit: options.emit,
-      createChannel: options.createChannel,
-      frames: options.frames,
-      randomNonce: () => crypto.getRandomValues(new Uint8Array(8)),
+      emit,
+      createChannel: options.createChannel ?? createChannelFactory(runtime),
+      frames: options.frames ?? linkFrameCodec,
+      firstTime: (peer, uid) => {
+        const first = this.#received.firstTime(peer, uid);
+        if (first) {
+          // Recorded before the message is printed: a restart never prints it again.
+          this.#record({ kind: "received", peer, uid });
+          this.#scheduleSave();
+        }
+        return first;
+      },
+      onResolved: (id) => this.#record({ kind: "resolved", id }),
+      requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
+      localCandidates: () => this.#candidates(),
+      onOutboxChange: () => this.#scheduleSave(),
+      deliveryTimeoutMs: options.deliveryTimeoutMs,
       pathOptions: options.pathOptions,
       relayOnly: options.relayOnly,
       log: options.log,
     });
     this.#session = new ServerSession({
+      runtime,
       servers: options.servers,
       identity: options.identity,
       localAddresses: () => this.#localAddresses(),
@@ -122,13 +213,40 @@ export class P2PClient {
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
         this.#stun?.pause();
-        options.emit({ type: "disconnected", server, reason });
+        emit({ type: "disconnected", server, reason });
       },
       onAttemptFailed: (server, reason) =>
         options.log?.(`cannot register with ${server}: ${reason}`),
-      onFatal: (code, message) => options.emit({ type: "error", code, message }),
-      now: this.#now,
+      onFatal: (code, message) => emit({ type: "error", code, message }),
+      log: options.log,
     });
+    this.#restore();
+  }
+
+  /**
+   * Subscribes to every event (see {@linkcode ClientEvent}); returns the unsubscribe function.
+   * Listeners run synchronously, in subscription order, after the `emit` option.
+   *
+   * @example
+   * ```ts
+   * // const off = client.on((event) => { if (event.type === "message") console.log(event.text); });
+   * // off();
+   * ```
+   */
+  on(listener: (event: ClientEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: ClientEvent): void {
+    this.#options.emit?.(event);
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#options.log?.(`event listener failed: ${error}`);
+      }
+    }
   }
 
   /** Our peer ID. */
@@ -146,7 +264,7 @@ export class P2PClient {
     return this.#peers.ids;
   }
 
-  /** Messages not yet acknowledged or reported failed, over all peers. */
+  /** Messages without an outcome yet, over all peers. */
   get pendingMessages(): number {
     let total = 0;
     for (const link of this.#peers.links()) total += link.pendingMessages;
@@ -160,6 +278,11 @@ export class P2PClient {
     return total;
   }
 
+  /** True while registered with a server. */
+  get registered(): boolean {
+    return this.#session.registration !== undefined;
+  }
+
   /**
    * Starts the socket, the server session and the timers.
    *
@@ -171,11 +294,12 @@ export class P2PClient {
   start(): void {
     this.#mux.start();
     this.#session.start();
-    this.#ticker = setInterval(() => this.#tick(), this.#options.tickMs ?? 20);
+    this.#arm();
   }
 
   /**
-   * Asks the server to broker a connection to `peer`.
+   * Asks the server to broker a connection to `peer` (again: refreshes its candidates and
+   * restarts punching).
    *
    * @example
    * ```ts
@@ -184,21 +308,56 @@ export class P2PClient {
    */
   connect(peer: string): void {
     if (peer === this.id) {
-      this.#options.emit({
+      this.#emit({
         type: "error",
         code: "bad-argument",
         message: "cannot connect to oneself",
       });
       return;
     }
-    // Asking again for a known peer refreshes its candidates and restarts punching.
     this.#peers.getOrCreate(peer);
-    this.#requestConnect(peer, 0);
+    this.#wantIntroduction(peer, true);
   }
 
-  #requestConnect(peer: string, retries: number): void {
+  /** Keeps asking the server to introduce `peer` until it does (or the link is not wanted). */
+  #wantIntroduction(peer: string, byUser: boolean): void {
+    if (this.#stopped) return;
+    const existing = this.#wanted.get(peer);
+    if (existing) {
+      existing.byUser ||= byUser;
+      if (byUser) {
+        // The user asked now: ask now.
+        this.#runtime.clearTimer(existing.timer);
+        existing.timer = undefined;
+        existing.delayMs = INTRODUCTION_RETRY_MS;
+        this.#requestConnect(peer);
+      }
+      return;
+    }
+    this.#wanted.set(peer, { timer: undefined, delayMs: INTRODUCTION_RETRY_MS, byUser });
+    this.#requestConnect(peer);
+  }
+
+  #retryIntroduction(peer: string): void {
+    const wanted = this.#wanted.get(peer);
+    const link = this.#peers.get(peer);
+    if (!wanted || !link || this.#stopped) return;
+    if (!link.wanted && !wanted.byUser) {
+      this.#wanted.delete(peer);
+      return;
+    }
+    this.#runtime.clearTimer(wanted.timer);
+    const delay = wanted.delayMs * (0.75 + 0.5 * this.#runtime.random());
+    wanted.delayMs = Math.min(MAX_INTRODUCTION_RETRY_MS, wanted.delayMs * 2);
+    wanted.timer = this.#runtime.setTimer(() => {
+      wanted.timer = undefined;
+      this.#requestConnect(peer);
+    }, delay);
+  }
+
+  #requestConnect(peer: string): void {
     const requestId = `c${++this.#requestCounter}`;
-    this.#connectRequests.set(requestId, { peer, retries });
+    this.#connectRequests.set(requestId, peer);
     if (this.#connectRequests.size > 1024) {
       const oldest = this.#connectRequests.keys().next().value!;
       this.#connectRequests.delete(oldest);
@@ -211,8 +370,8 @@ export class P2PClient {
   }
 
   /**
-   * Sends a text message to `peer`; returns its message ID (reported in `sent`, then
-   * `delivered` or an `error`).
+   * Sends a text message to `peer`; returns its message ID (reported in `sent`, then exactly one
+   * of `delivered`, `unconfirmed` or an `error` with code `delivery-failed`).
    *
    * @example
    * ```ts
@@ -222,7 +381,7 @@ export class P2PClient {
   send(peer: string, text: string): number | undefined {
     const link = this.#peers.get(peer);
     if (!link) {
-      this.#options.emit({
+      this.#emit({
         type: "error",
         code: "unknown-peer",
         message: `not connected to ${peer}: use "connect ${peer}" first`,
@@ -231,8 +390,12 @@ export class P2PClient {
       return undefined;
     }
     const id = this.#nextMessageId++;
-    this.#options.emit({ type: "sent", peer, messageId: id });
-    link.send(id, new TextEncoder().encode(text));
+    const uid = this.#runtime.randomBytes(8).toHex();
+    // Recorded before it is reported, so not even a crash loses it.
+    this.#record({ kind: "queued", message: { peer, id, uid, text, sent: false } });
+    this.#emit({ type: "sent", peer, messageId: id });
+    link.send(id, new TextEncoder().encode(text), uid);
+    this.#scheduleSave();
     return id;
   }
 
@@ -249,8 +412,10 @@ export class P2PClient {
   }
 
   /**
-   * Waits until every message was delivered or reported failed (at most `timeoutMs`), then says
-   * goodbye to peers and server and releases everything.
+   * Waits until every message has an outcome (at most `timeoutMs`), then says goodbye to peers
+   * and server and releases everything. With a store, messages still without an outcome are kept
+   * for the next start (which sends them again and reports their outcome); without one they are
+   * reported now (`failed` if they never left, `unconfirmed` otherwise).
    *
    * @example
    * ```ts
@@ -260,17 +425,169 @@ export class P2PClient {
   async shutdown(timeoutMs: number): Promise<void> {
     const deadline = this.#now() + timeoutMs;
     while (this.pendingMessages > 0 && this.#now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(this.#runtime, 20);
     }
+    this.#stopped = true;
+    for (const wanted of this.#wanted.values()) this.#runtime.clearTimer(wanted.timer);
+    this.#wanted.clear();
+    const keep = this.#options.store !== undefined;
     for (const link of this.#peers.links()) {
-      if (link.pendingMessages > 0) link.disconnect("client exiting before delivery");
+      if (link.pendingMessages > 0 && !keep) link.disconnect("client exiting before delivery");
     }
-    for (const link of this.#peers.links()) link.close();
+    if (keep) this.#resolveUnstorable();
+    // Closed links take no more packets, so no outcome follows the save: a stored message gets
+    // its outcome from the next start only.
+    for (const link of this.#peers.links()) link.close(keep);
+    if (keep) this.#save();
     // Give the CLOSE packets a moment to be sealed and sent.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    clearInterval(this.#ticker);
+    await sleep(this.#runtime, 20);
+    this.#timer.cancel();
+    this.#saveTimer.cancel();
     await this.#session.stop();
     await this.#mux.close();
+  }
+
+  /**
+   * Stops at once, as a crash would: no goodbye to peers or server, no outcomes, no final save
+   * (the store keeps what was saved and recorded). For simulations of a crashing client.
+   *
+   * @example
+   * ```ts
+   * // await client.abort();
+   * ```
+   */
+  async abort(): Promise<void> {
+    this.#stopped = true;
+    for (const wanted of this.#wanted.values()) this.#runtime.clearTimer(wanted.timer);
+    this.#wanted.clear();
+    for (const link of this.#peers.links()) link.abandon();
+    this.#timer.cancel();
+    this.#saveTimer.cancel();
+    this.#session.abort();
+    await this.#mux.close();
+  }
+
+  #restore(): void {
+    const store = this.#options.store;
+    if (!store) return;
+    let state;
+    try {
+      state = store.load();
+    } catch (error) {
+      this.#options.log?.(`cannot read the stored outbox: ${(error as Error).message}`);
+      return;
+    }
+    this.#received.restore(state.received);
+    if (state.nextMessageId !== undefined) this.#nextMessageId = state.nextMessageId;
+    for (const message of state.outbox) {
+      if (message.peer === this.id) continue;
+      this.#nextMessageId = Math.max(this.#nextMessageId, message.id + 1);
+    }
+    for (const peer of state.peers ?? []) {
+      if (peer === this.id) continue;
+      // A peer we were connected to before the restart: introduced again by itself.
+      this.#peers.getOrCreate(peer).rememberSession();
+      this.#wantIntroduction(peer, false);
+    }
+    for (const message of state.outbox) {
+      if (message.peer === this.id) continue;
+      const link = this.#peers.getOrCreate(message.peer);
+      this.#emit({ type: "sent", peer: message.peer, messageId: message.id });
+      link.send(
+        message.id,
+        new TextEncoder().encode(message.text),
+        message.uid,
+        undefined,
+        message.sent ?? true,
+      );
+      this.#wantIntroduction(message.peer, false);
+    }
+  }
+
+  /** Messages beyond what the store keeps get their outcome now (the oldest go first). */
+  #resolveUnstorable(): void {
+    const all = this.#outboxMessages(Infinity);
+    const kept = new Set(boundState({ outbox: all, received: {} }).outbox.map((m) => m.id));
+    const dropped = new Map<string, Set<number>>();
+    for (const message of all) {
+      if (kept.has(message.id)) continue;
+      const ids = dropped.get(message.peer) ?? new Set<number>();
+      ids.add(message.id);
+      dropped.set(message.peer, ids);
+    }
+    for (const [peer, ids] of dropped) {
+      this.#peers.get(peer)?.resolveNow(ids, "client exiting: the stored outbox is full");
+    }
+  }
+
+  /** Every link's unresolved messages (the newest `limit` per link), oldest first. */
+  #outboxMessages(limit = MAX_STORED_MESSAGES): StoredMessage[] {
+    const outbox: StoredMessage[] = [];
+    const decoder = new TextDecoder();
+    for (const link of this.#peers.links()) {
+      for (const message of link.outboxMessages(limit)) {
+        outbox.push({
+          peer: link.peer,
+          id: message.id,
+          uid: message.uid,
+          text: decoder.decode(message.bytes),
+          sent: message.sent,
+        });
+      }
+    }
+    return outbox.sort((a, b) => a.id - b.id);
+  }
+
+  #record(entry: StoreEntry): void {
+    const store = this.#options.store;
+    if (!store || this.#stopped) return;
+    try {
+      store.record(entry);
+    } catch (error) {
+      this.#options.log?.(`cannot record in the store: ${(error as Error).message}`);
+    }
+  }
+
+  #scheduleSave(): void {
+    if (!this.#options.store || this.#stopped) return;
+    this.#saveTimer.arm(this.#now() + SAVE_DELAY_MS);
+  }
+
+  #save(): void {
+    const store = this.#options.store;
+    if (!store) return;
+    const outbox = this.#outboxMessages();
+    try {
+      const peers = [...this.#peers.links()].filter((link) => link.hadSession).map((link) =>
+        link.peer
+      );
+      store.save({
+        outbox,
+        received: this.#received.snapshot(),
+        nextMessageId: this.#nextMessageId,
+        peers,
+      });
+    } catch (error) {
+      this.#options.log?.(`cannot save the outbox: ${(error as Error).message}`);
+    }
+  }
+
+  /** Our UDP candidates as peers should try them: the public endpoint first, then local ones. */
+  #candidates(): UdpAddress[] {
+    const out: UdpAddress[] = [];
+    if (this.#publicEndpoint) out.push(this.#publicEndpoint);
+    for (const local of this.#localAddresses()) {
+      if (!out.some((c) => c.host === local.host && c.port === local.port)) out.push(local);
+    }
+    return out;
+  }
+
+  #learnedEndpoint(address: UdpAddress): void {
+    const previous = this.#publicEndpoint;
+    if (previous && previous.host === address.host && previous.port === address.port) return;
+    this.#publicEndpoint = { host: address.host, port: address.port };
+    // Peers introduced before we knew it only know our local addresses: tell them in-band.
+    for (const link of this.#peers.links()) link.announceCandidates();
   }
 
   #localAddresses(): { host: string; port: number }[] {
@@ -278,14 +595,18 @@ export class P2PClient {
     const serverHost = registration?.host ?? this.#options.servers[0]?.host ?? "";
     let interfaces: InterfaceAddress[] = [];
     try {
-      interfaces = (this.#options.networkInterfaces ?? Deno.networkInterfaces)();
+      interfaces = this.#options.networkInterfaces?.() ??
+        (this.#runtime.net.interfaceAddresses?.() ?? []).map((address) => ({
+          family: address.includes(":") ? "IPv6" as const : "IPv4" as const,
+          address,
+        }));
     } catch (error) {
       this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
     }
     const includeLoopback = isLoopback(serverHost) ||
       this.#options.servers.every((s) => isLoopback(s.host));
     const found = localCandidates(interfaces, {
-      bindHost: this.#options.bindHost,
+      bindHost: this.#bindHost,
       port: this.#mux.port,
       includeLoopback,
     });
@@ -295,9 +616,9 @@ export class P2PClient {
 
   #onRegistered(registration: Registration): void {
     const registered = registration.registered;
-    this.#options.emit({ type: "registered", id: registered.id, server: registration.server });
+    this.#emit({ type: "registered", id: registered.id, server: registration.server });
     if (registered.id !== this.id) {
-      this.#options.emit({
+      this.#emit({
         type: "error",
         code: "id-mismatch",
         message: `server issued ${registered.id}, expected ${this.id}`,
@@ -309,19 +630,29 @@ export class P2PClient {
         registered.stunUsername,
         registered.stunPassword,
       );
+      this.#arm();
     }
     // Connect requests made while unregistered go out now; and a new server session knows
     // nothing of our brokered peers, so they are introduced again (retrying while they come back).
-    const retries = this.#everRegistered ? RECONNECT_RETRIES : 0;
     for (const link of this.#peers.links()) {
-      if (link.state !== "disconnected") this.#requestConnect(link.peer, retries);
+      if (link.state === "disconnected" && !link.wanted) continue;
+      const wanted = this.#wanted.get(link.peer);
+      if (wanted) {
+        this.#runtime.clearTimer(wanted.timer);
+        wanted.timer = undefined;
+        wanted.delayMs = INTRODUCTION_RETRY_MS;
+        this.#requestConnect(link.peer);
+      } else if (link.publicKey || link.wanted) {
+        this.#wantIntroduction(link.peer, false);
+      }
     }
-    this.#everRegistered = true;
   }
 
   #onSignaling(event: SignalingEvent): void {
     if (event.kind === "relay") {
-      this.#peers.dispatch(event.payload.slice(), { kind: "relay" }, event.peer);
+      const packet = classifyPacket(event.payload.slice());
+      if (packet?.kind === "stun") return;
+      this.#peers.dispatch(packet, { kind: "relay" }, event.peer);
       return;
     }
     this.#onServerMessage(event.message);
@@ -330,14 +661,24 @@ export class P2PClient {
   #onServerMessage(message: ServerMessage): void {
     switch (message.type) {
       case "endpoint":
-        this.#options.emit({ type: "endpoint", public: formatUdpAddress(message.public) });
+        this.#emit({ type: "endpoint", public: formatUdpAddress(message.public) });
+        this.#learnedEndpoint(message.public);
         return;
       case "introduce":
         this.#onIntroduce(message);
         return;
+      case "candidates": {
+        // The server learned the peer's public endpoint (or new addresses) after introducing it.
+        const link = this.#peers.get(message.from);
+        link?.addCandidates(message.candidates.map((c) => ({ host: c.host, port: c.port })));
+        return;
+      }
       case "peer-left": {
         const link = this.#peers.get(message.peer);
-        if (link && link.state !== "disconnected") link.disconnect(`peer left (${message.reason})`);
+        if (!link || link.state === "disconnected") return;
+        link.peerLeft(message.reason);
+        // It may come back (a frozen laptop, a restart): ask for it again while it is wanted.
+        if (link.wanted) this.#wantIntroduction(message.peer, false);
         return;
       }
       case "error":
@@ -352,56 +693,67 @@ export class P2PClient {
     if (message.requestId) this.#connectRequests.delete(message.requestId);
     const link = this.#peers.getOrCreate(message.peer);
     const rtt = this.#session.registration?.rttMs ?? 0;
-    // punchAt on the server's clock → local: localNow + (punchAt - serverTime) - rtt/2.
-    const punchAt = this.#now() + (message.punchAt - message.serverTime) - rtt / 2;
+    // The server's per-side delay accounts for this side's latency (asymmetric paths punch at
+    // the same instant); without it, punchAt on the server's clock → local:
+    // localNow + (punchAt - serverTime) - rtt/2.
+    const punchAt = message.punchInMs !== undefined
+      ? this.#now() + message.punchInMs
+      : this.#now() + (message.punchAt - message.serverTime) - rtt / 2;
+    const publicKey = Uint8Array.fromBase64(message.publicKey);
     link.introduce({
-      publicKey: Uint8Array.fromBase64(message.publicKey),
+      publicKey,
       candidates: message.candidates.map((c) => ({ host: c.host, port: c.port })),
       role: message.role,
       punchAt,
     });
+    if (link.publicKey && link.publicKey.toHex() === publicKey.toHex()) {
+      const wanted = this.#wanted.get(message.peer);
+      if (wanted) this.#runtime.clearTimer(wanted.timer);
+      this.#wanted.delete(message.peer);
+    }
   }
 
   #onServerError(message: ServerMessageOf<"error">): void {
-    const request = message.requestId ? this.#connectRequests.get(message.requestId) : undefined;
-    if (request) {
+    const peer = message.requestId ? this.#connectRequests.get(message.requestId) : undefined;
+    if (peer !== undefined) {
       this.#connectRequests.delete(message.requestId!);
-      if (message.code === "unknown-peer" && request.retries > 0) {
-        // After a server restart the peer may not be back yet.
-        setTimeout(() => {
-          const link = this.#peers.get(request.peer);
-          if (link && link.state !== "disconnected") {
-            this.#requestConnect(request.peer, request.retries - 1);
-          }
-        }, RECONNECT_RETRY_MS);
+      const link = this.#peers.get(peer);
+      const wanted = this.#wanted.get(peer);
+      if (message.code === "unknown-peer" && link && (link.wanted || link.publicKey)) {
+        // Not online (yet): it may come back (a restart of it or of the server).
+        this.#retryIntroduction(peer);
+        if (wanted?.byUser) {
+          this.#emit({
+            type: "error",
+            code: message.code,
+            message: `${message.message}; will keep trying while messages wait`,
+            peer,
+          });
+          wanted.byUser = false;
+        }
         return;
       }
-      const link = this.#peers.get(request.peer);
-      if (link && !link.publicKey) this.#peers.remove(request.peer);
-      this.#options.emit({
-        type: "error",
-        code: message.code,
-        message: message.message,
-        peer: request.peer,
-      });
+      if (wanted) this.#runtime.clearTimer(wanted.timer);
+      this.#wanted.delete(peer);
+      if (link && !link.publicKey) this.#peers.remove(peer);
+      this.#emit({ type: "error", code: message.code, message: message.message, peer });
       return;
     }
     if (message.peer) {
       const link = this.#peers.get(message.peer);
-      if (link && link.relayRefused(message.code)) {
-        const now = this.#now();
-        if ((this.#reintroduceAt.get(message.peer) ?? 0) <= now) {
-          this.#reintroduceAt.set(message.peer, now + 2000);
-          this.#requestConnect(message.peer, RECONNECT_RETRIES);
-        }
-      }
+      if (link && link.relayRefused(message.code)) this.#wantIntroduction(message.peer, false);
       if (link) return;
     }
-    this.#options.emit({ type: "error", code: message.code, message: message.message });
+    this.#emit({ type: "error", code: message.code, message: message.message });
   }
 
   #tick(): void {
     this.#stun?.tick();
-    this.#peers.tick();
+    this.#arm();
+  }
+
+  /** Arms the client's timer at the STUN client's next deadline (links keep their own). */
+  #arm(): void {
+    if (this.#stun) this.#timer.arm(this.#stun.nextDeadline());
   }
 }

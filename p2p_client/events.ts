@@ -6,8 +6,12 @@
  * @module
  */
 
-/** A peer's connection state. */
-export type PeerState = "connecting" | "direct" | "relayed" | "disconnected";
+/**
+ * A peer's connection state: `connecting` (no path yet: introduced and punching, or the peer is
+ * away), `direct` (a proven UDP path), `mixed` (the direct path is in doubt: traffic goes over
+ * it and the relay at once), `relayed` (over the server), `disconnected` (closed).
+ */
+export type PeerState = "connecting" | "direct" | "mixed" | "relayed" | "disconnected";
 
 /** One row of `list`. */
 export interface PeerSummary {
@@ -15,7 +19,7 @@ export interface PeerSummary {
   peer: string;
   /** Its state. */
   state: PeerState;
-  /** `"udp ip:port"`, `"relay"`, or null while no path is in use. */
+  /** `"udp ip:port"`, `"udp ip:port + relay"` (mixed), `"relay"`, or null while no path is in use. */
   path: string | null;
   /** Smoothed round-trip time in milliseconds, or null before any sample. */
   rttMs: number | null;
@@ -28,6 +32,7 @@ export type ClientEvent =
   | { type: "peer"; peer: string; state: PeerState; path: string | null; reason?: string }
   | { type: "message"; from: string; text: string }
   | { type: "delivered"; peer: string; messageId: number }
+  | { type: "unconfirmed"; peer: string; messageId: number; reason: string }
   | { type: "error"; code: string; message: string; peer?: string; messageId?: number }
   | { type: "id"; id: string }
   | { type: "peers"; peers: PeerSummary[] }
@@ -78,6 +83,10 @@ export function formatTextEvent(event: ClientEvent): string {
       return `[${short(event.from)}] ${clean(event.text)}`;
     case "delivered":
       return `message ${event.messageId} delivered to ${short(event.peer)}`;
+    case "unconfirmed":
+      return `message ${event.messageId} to ${
+        short(event.peer)
+      } unconfirmed: it may have arrived (${event.reason})`;
     case "error":
       return `error (${event.code}): ${event.message}`;
     case "id":

@@ -2,18 +2,18 @@
  * Output lines gathered into one write per turn of the event loop. A busy client prints an event
  * per message sent, acknowledged and received; written one by one, each is a system call (and a
  * wake-up of whoever reads the pipe). Gathered, the lines printed while a burst of datagrams or a
- * chunk of piped commands is processed leave in one write, right after it: `setImmediate` runs
+ * chunk of piped commands is processed leave in one write, right after it: a deferred callback runs
  * once the I/O already waiting is handled, tens of microseconds later when nothing waits.
  *
  * @module
  */
-import { setImmediate } from "node:timers";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 
 /** Settings of a {@linkcode LineBatcher}. */
 export interface LineBatcherOptions {
   /** Writes text (one or more complete lines), synchronously. */
   write: (text: string) => void;
-  /** Runs `callback` once the pending I/O is handled (default `setImmediate`). */
+  /** Runs `callback` once the pending I/O is handled (default the system runtime's `defer`). */
   schedule?: (callback: () => void) => void;
   /** Buffered characters that trigger a write at once (default 64 Ki): memory stays bounded. */
   maxBufferedChars?: number;
@@ -48,7 +48,7 @@ export class LineBatcher {
    */
   constructor(options: LineBatcherOptions) {
     this.#write = options.write;
-    this.#schedule = options.schedule ?? ((callback) => void setImmediate(callback));
+    this.#schedule = options.schedule ?? ((callback) => systemRuntime.defer(callback));
     this.#maxChars = options.maxBufferedChars ?? 65_536;
   }
 

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { decodeFrame, encodeFrame, FrameType } from "../shared/peer/frames.ts";
+import {
+  decodeFrame,
+  encodeFrame,
+  FrameType,
+  MAX_CANDIDATE_ADDRESSES,
+} from "../shared/peer/frames.ts";
 import type { LinkFrame, LinkFrameCodec } from "./link_frames.ts";
 
 /**
@@ -20,6 +25,11 @@ export const linkFrameCodec: LinkFrameCodec = {
   encodePathProbe: (nonce) => encodeFrame({ type: FrameType.PathProbe, nonce }),
   encodePathResponse: (nonce) => encodeFrame({ type: FrameType.PathResponse, nonce }),
   encodeClose: () => encodeFrame({ type: FrameType.Close, reason: "bye" }),
+  encodeCandidates: (addresses) =>
+    encodeFrame({
+      type: FrameType.Candidates,
+      addresses: addresses.slice(0, MAX_CANDIDATE_ADDRESSES),
+    }),
   decode(bytes: Uint8Array): LinkFrame | undefined {
     let frame;
     try {
@@ -34,6 +44,8 @@ export const linkFrameCodec: LinkFrameCodec = {
         return { kind: "path-response", nonce: frame.nonce };
       case FrameType.Close:
         return { kind: "close" };
+      case FrameType.Candidates:
+        return { kind: "candidates", addresses: frame.addresses };
       default:
         return { kind: "channel", frame };
     }

@@ -11,6 +11,7 @@ export type LinkFrame =
   | { kind: "path-probe"; nonce: Uint8Array }
   | { kind: "path-response"; nonce: Uint8Array }
   | { kind: "close" }
+  | { kind: "candidates"; addresses: { host: string; port: number }[] }
   | { kind: "channel"; frame: unknown };
 
 /** The frame codec the link uses. */
@@ -21,6 +22,8 @@ export interface LinkFrameCodec {
   encodePathResponse(nonce: Uint8Array): Uint8Array;
   /** Encodes a CLOSE. */
   encodeClose(): Uint8Array;
+  /** Encodes a CANDIDATES frame (the first 16 addresses). */
+  encodeCandidates(addresses: readonly { host: string; port: number }[]): Uint8Array;
   /** Decodes a frame; undefined when malformed. */
   decode(bytes: Uint8Array): LinkFrame | undefined;
 }
@@ -33,14 +36,19 @@ export interface MessageChannelHooks {
   deliver(message: Uint8Array): void;
   /** The peer acknowledged message `id`. */
   onAcknowledged(id: number): void;
-  /** Messages `ids` could not be delivered. */
-  onFailure(error: Error, ids: number[]): void;
+  /**
+   * Messages `ids` were not acknowledged (some may have arrived); `neverSentIds` (a subset) were
+   * never sent at all, so they certainly did not arrive.
+   */
+  onFailure(error: Error, ids: number[], neverSentIds: number[]): void;
 }
 
 /** A reliable, ordered, exactly-once message channel to one peer. */
 export interface MessageChannel {
   /** Queues a message; returns its channel ID. Throws when too large or the queue is full. */
   sendMessage(message: Uint8Array): number;
+  /** Whether any byte of message `id` was ever sent (false: it certainly did not arrive). */
+  wasSent(id: number): boolean;
   /** False exactly when `sendMessage` would now throw `SendQueueFullError` for `length` bytes. */
   hasRoomFor(length: number): boolean;
   /** Feeds a decoded channel frame from the peer. */

@@ -12,15 +12,14 @@ import {
   parseClientConfig,
 } from "../shared/config/mod.ts";
 import { buildCli, type ClientSettings, resolveServers } from "./cli.ts";
-import { createChannelFactory } from "./channel_factory.ts";
 import { P2PClient } from "./client.ts";
+import { FileClientStore } from "./client_store.ts";
 import type { ClientEvent } from "./events.ts";
 import { defaultIdentityPath, loadOrCreateIdentity } from "./identity_store.ts";
 import { Identity } from "../shared/identity/mod.ts";
-import { linkFrameCodec } from "./link_frame_codec.ts";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 import { configureClientLogging } from "./logging.ts";
 import { Prompt } from "./prompt.ts";
-import { stunBindingCodec } from "./stun_codec.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
 const BUILTIN_CONFIG = { stun: ["127.0.0.1:54321"], turn: [] };
@@ -49,8 +48,10 @@ async function loadConfig(settings: ClientSettings): Promise<ClientConfig> {
   }
 }
 
-async function loadIdentity(settings: ClientSettings): Promise<Identity> {
-  if (settings.ephemeral) return await Identity.generate();
+async function loadIdentity(
+  settings: ClientSettings,
+): Promise<{ identity: Identity; path?: string }> {
+  if (settings.ephemeral) return { identity: await Identity.generate() };
   const path = settings.identity ?? defaultIdentityPath({
     xdgConfigHome: Deno.env.get("XDG_CONFIG_HOME"),
     home: Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE"),
@@ -62,7 +63,7 @@ async function loadIdentity(settings: ClientSettings): Promise<Identity> {
       "cannot find a config directory for the identity key (set HOME or XDG_CONFIG_HOME, or use --identity PATH or --ephemeral)",
     );
   }
-  return await loadOrCreateIdentity(path);
+  return { identity: await loadOrCreateIdentity(path), path };
 }
 
 async function run(settings: ClientSettings): Promise<number> {
@@ -82,13 +83,27 @@ async function run(settings: ClientSettings): Promise<number> {
         },
       );
     }
-    const identity = await loadIdentity(settings);
-    let socket: Deno.DatagramConn;
+    const { identity, path: identityPath } = await loadIdentity(settings);
+    const sink: { prompt?: Prompt } = {};
+    const pendingEvents: ClientEvent[] = [];
+    const emit = (event: ClientEvent) => {
+      if (sink.prompt) sink.prompt.print(event);
+      else pendingEvents.push(event);
+    };
+    let client: P2PClient;
     try {
-      socket = Deno.listenDatagram({
-        transport: "udp",
-        hostname: settings.bind,
-        port: settings.udpPort,
+      client = new P2PClient({
+        runtime: systemRuntime,
+        identity,
+        servers,
+        bind: { hostname: settings.bind, port: settings.udpPort },
+        networkInterfaces: () => Deno.networkInterfaces(),
+        emit,
+        relayOnly: settings.relayOnly,
+        // Unconfirmed messages and recently received message IDs survive a restart, beside the
+        // identity file (not with --ephemeral).
+        store: identityPath === undefined ? undefined : new FileClientStore(identityPath),
+        log: (message) => logger.debug(message),
       });
     } catch (error) {
       throw new StartupError(
@@ -96,24 +111,6 @@ async function run(settings: ClientSettings): Promise<number> {
         `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${(error as Error).message}`,
       );
     }
-    const sink: { prompt?: Prompt } = {};
-    const pendingEvents: ClientEvent[] = [];
-    const emit = (event: ClientEvent) => {
-      if (sink.prompt) sink.prompt.print(event);
-      else pendingEvents.push(event);
-    };
-    const client = new P2PClient({
-      identity,
-      servers,
-      socket,
-      bindHost: settings.bind,
-      emit,
-      createChannel: createChannelFactory(Date.now),
-      frames: linkFrameCodec,
-      stunCodec: stunBindingCodec,
-      relayOnly: settings.relayOnly,
-      log: (message) => logger.debug(message),
-    });
     const prompt = new Prompt(client, {
       input: process.stdin,
       output: process.stdout,

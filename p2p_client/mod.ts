@@ -7,7 +7,7 @@
  * ```ts
  * import { parseCommand, PathManager } from "./mod.ts";
  * console.log(parseCommand("list")); // { ok: true, command: { kind: "list" } }
- * console.log(new PathManager(0).state); // "connecting"
+ * console.log(new PathManager(0).state); // "none"
  * ```
  *
  * @module
@@ -38,4 +38,10 @@ export type { RegistrationSigner, SignalingEvent } from "../shared/signaling/con
 export type { HandshakeResponse } from "../shared/peer/handshake.ts";
 export type { SecureSession } from "../shared/peer/session.ts";
 export * from "./backoff.ts";
+export * from "./outbox.ts";
+export * from "./secure_link.ts";
+export * from "./inbound_packet.ts";
+export * from "./received_window.ts";
+export * from "./client_store.ts";
+export * from "./deadline_timer.ts";
 export type { Command } from "@commander-js/extra-typings";

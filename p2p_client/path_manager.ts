@@ -1,19 +1,38 @@
 /**
- * The path state machine of one peer (magicsock style: explicit and observable).
+ * The path module of one peer: it owns every candidate address, all probing (hole punching,
+ * validation, keepalives) and the choice of path, as a typed state with an observer (magicsock
+ * style: explicit and observable, never a display string).
  *
- * States: `connecting` (introduced, no path chosen yet), `direct` (a UDP address validated by an
- * authenticated PATH_PROBE / PATH_RESPONSE round trip), `relayed` (no direct path within
- * `connectTimeoutMs`, or the direct path went silent for `directTimeoutMs`; probing goes on at a
- * bounded rate so the path upgrades to direct when it can) and `disconnected`.
+ * States ({@linkcode PathState}):
+ * - `none`: no usable path yet (introduced, punching, within `connectTimeoutMs`), or none at all
+ *   (the server says the peer is gone and no direct path is proven).
+ * - `direct`: a UDP address proven both ways by an authenticated PATH_PROBE / PATH_RESPONSE round
+ *   trip within `doubtAfterMs` (keepalive probes refresh the proof every `keepaliveMs`).
+ * - `mixed`: the direct path is in doubt (no proof for `doubtAfterMs`): traffic goes over the
+ *   relay and the direct path at once, and the direct address is probed every `doubtProbeMs`.
+ *   Proof brings it back to `direct`; `directTimeoutMs` without proof drops it to `relayed`.
+ * - `relayed`: over the server. Probing goes on (a fast burst at each introduction or path
+ *   loss, then every `slowIntervalMs`), so the path upgrades as soon as a direct one works.
  *
- * Pure logic: the caller passes the clock, sends the probes it is told to, and reports what arrives.
+ * Only a round trip proves a path: a packet merely received on it does not (with UDP lost in one
+ * direction the receiving side would otherwise keep a path the other side cannot use). Both
+ * sides thus detect one-way loss and fall back together. This is QUIC's path validation
+ * (RFC 9000, 8.2) kept up as ICE consent freshness is (RFC 7675: lost consent after 30 s; here a
+ * path in doubt after 4 s already carries traffic over the relay too).
+ *
+ * Measured in the NAT lab (`deno task natlab --impaired`, two runs): port-restricted pairs with
+ * 10 ms / 150 ms asymmetric delay direct after 0.7 s, restricted-cone × symmetric 1.2 s, 10 % loss
+ * with 40 ms delay 0.4-0.6 s, 25 % loss 0.8-0.9 s; every one of them ended relayed before.
+ *
+ * Pure logic: the caller passes the clock, sends the probes it is told to, reports what arrives,
+ * and arms one timer at {@linkcode PathManager.nextDeadline}.
  *
  * @module
  */
 import { PunchScheduler, type PunchTiming } from "./punch_scheduler.ts";
 
 /** A peer's path state. */
-export type PathState = "connecting" | "direct" | "relayed" | "disconnected";
+export type PathState = "none" | "direct" | "relayed" | "mixed";
 
 /** A UDP address. */
 export interface UdpAddress {
@@ -28,12 +47,16 @@ export type CandidateSource = "public" | "local" | "reflexive";
 
 /** Settings of a {@linkcode PathManager}. */
 export interface PathManagerOptions extends PunchTiming {
-  /** Time without a direct path before falling back to the relay, ms (default 3000). */
+  /** Time from the introduction without a direct path before using the relay, ms (default 3000). */
   connectTimeoutMs?: number;
-  /** Silence on the direct path before it counts as dead, ms (default 8000). */
+  /** Time without proof before the direct path is in doubt (`mixed`), ms (default 4000). */
+  doubtAfterMs?: number;
+  /** Time without proof before the direct path is dropped (`relayed`), ms (default 8000). */
   directTimeoutMs?: number;
   /** Keepalive probe interval on a direct path, ms (default 2000). */
   keepaliveMs?: number;
+  /** Probe interval once a keepalive went unanswered, and while `mixed`, ms (default 500). */
+  doubtProbeMs?: number;
   /** Most candidates kept (default 24). */
   maxCandidates?: number;
 }
@@ -42,10 +65,18 @@ export interface PathManagerOptions extends PunchTiming {
 export interface PathChange {
   /** The new state. */
   state: PathState;
-  /** The new path, as shown to users: `"udp ip:port"`, `"relay"` or null. */
+  /** The new path, as shown to users: `"udp ip:port"`, `"udp ip:port + relay"`, `"relay"`, null. */
   path: string | null;
   /** Why, for logs. */
   reason: string;
+}
+
+/** Where to send a packet now. */
+export interface Route {
+  /** The direct address, when it is used. */
+  udp?: UdpAddress;
+  /** Whether the relay is used too (or alone). */
+  relay: boolean;
 }
 
 const MAX_OUTSTANDING_PROBES = 256;
@@ -83,35 +114,44 @@ function sameAddress(a: UdpAddress, b: UdpAddress): boolean {
  * ```
  */
 export class PathManager {
-  #state: PathState = "connecting";
+  #state: PathState = "none";
   #direct: UdpAddress | undefined;
-  #lastDirectRx = 0;
+  #lastProofAt = -Infinity;
   #lastKeepaliveAt = -Infinity;
-  #connectingSince: number;
+  #connectUntil = -Infinity;
+  #relayAvailable = false;
+  #introduced = false;
   #candidates: { address: UdpAddress; source: CandidateSource }[] = [];
   readonly #probes = new Map<string, { address: UdpAddress; sentAt: number }>();
   readonly #scheduler: PunchScheduler;
   readonly #connectTimeoutMs: number;
+  readonly #doubtAfterMs: number;
   readonly #directTimeoutMs: number;
   readonly #keepaliveMs: number;
+  readonly #doubtProbeMs: number;
   readonly #maxCandidates: number;
   #probeRttMs: number | undefined;
   #pendingChange: PathChange | undefined;
+  readonly #observers = new Set<(change: PathChange) => void>();
 
   /**
-   * Creates the path state of a peer, `connecting` from `now`.
+   * Creates the path state of a peer (`none` until introduced).
    *
    * @example
    * ```ts
-   * const path = new PathManager(Date.now(), { connectTimeoutMs: 3000 });
+   * const path = new PathManager(0, { connectTimeoutMs: 3000 });
    * ```
    */
-  constructor(now: number, options: PathManagerOptions = {}) {
-    this.#connectingSince = now;
+  constructor(_now: number, options: PathManagerOptions = {}) {
     this.#scheduler = new PunchScheduler(Infinity, options);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000;
-    this.#directTimeoutMs = options.directTimeoutMs ?? 8000;
+    this.#doubtAfterMs = options.doubtAfterMs ?? 4000;
+    this.#directTimeoutMs = Math.max(
+      options.directTimeoutMs ?? 8000,
+      (options.doubtAfterMs ?? 0) + 1,
+    );
     this.#keepaliveMs = options.keepaliveMs ?? 2000;
+    this.#doubtProbeMs = options.doubtProbeMs ?? 500;
     this.#maxCandidates = options.maxCandidates ?? 24;
   }
 
@@ -120,16 +160,47 @@ export class PathManager {
     return this.#state;
   }
 
-  /** The validated direct address, while `direct`. */
+  /** True while introduced and still within the connect window (no path chosen yet). */
+  get connecting(): boolean {
+    return this.#state === "none" && this.#introduced && this.#relayAvailable;
+  }
+
+  /** The direct address in use (`direct` or `mixed`). */
   get directAddress(): UdpAddress | undefined {
-    return this.#state === "direct" ? this.#direct : undefined;
+    return this.#state === "direct" || this.#state === "mixed" ? this.#direct : undefined;
+  }
+
+  /** True while the direct path is proven (`direct`). */
+  get directValidated(): boolean {
+    return this.#state === "direct";
+  }
+
+  /** Where packets go now. */
+  get route(): Route {
+    switch (this.#state) {
+      case "direct":
+        return { udp: this.#direct, relay: false };
+      case "mixed":
+        return { udp: this.#direct, relay: this.#relayAvailable };
+      case "relayed":
+        return { relay: true };
+      default:
+        return { relay: false };
+    }
   }
 
   /** The path shown to users. */
   get path(): string | null {
-    if (this.#state === "direct" && this.#direct) return `udp ${formatUdpAddress(this.#direct)}`;
-    if (this.#state === "relayed") return "relay";
-    return null;
+    switch (this.#state) {
+      case "direct":
+        return `udp ${formatUdpAddress(this.#direct!)}`;
+      case "mixed":
+        return `udp ${formatUdpAddress(this.#direct!)}${this.#relayAvailable ? " + relay" : ""}`;
+      case "relayed":
+        return "relay";
+      default:
+        return null;
+    }
   }
 
   /** Latest RTT measured by a probe round trip, ms. */
@@ -140,6 +211,21 @@ export class PathManager {
   /** Current candidate addresses. */
   get candidates(): readonly UdpAddress[] {
     return this.#candidates.map((c) => c.address);
+  }
+
+  /**
+   * Calls `observer` on every state change; returns the unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const path = new PathManager(0);
+   * const off = path.observe((change) => console.log(change.state));
+   * off();
+   * ```
+   */
+  observe(observer: (change: PathChange) => void): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
   }
 
   /**
@@ -158,7 +244,8 @@ export class PathManager {
   }
 
   /**
-   * A (new) introduction: the peer's candidates and the local time to start punching.
+   * A (new) introduction: the peer's candidates and the local time to start punching. The relay
+   * is usable again (the server brokered the pair).
    *
    * @example
    * ```ts
@@ -176,9 +263,51 @@ export class PathManager {
     for (const address of candidates) this.#add(address, source);
     for (const c of reflexive) this.#add(c.address, "reflexive");
     this.#scheduler.restart(Math.max(now, punchAt));
-    if (this.#state === "disconnected") {
-      this.#set("connecting", "introduced again");
-      this.#connectingSince = now;
+    this.#introduced = true;
+    const wasAvailable = this.#relayAvailable;
+    this.#relayAvailable = true;
+    if (this.#state === "none") {
+      // A first introduction waits for a direct path a moment; a later one (the peer came back)
+      // uses the relay at once.
+      this.#connectUntil = wasAvailable || this.#connectUntil === -Infinity
+        ? now + this.#connectTimeoutMs
+        : now;
+      if (this.#connectUntil <= now) this.#set("relayed", "introduced again");
+    }
+  }
+
+  /**
+   * More candidates of the peer (sent in-band, or pushed by the server): added, and a new punch
+   * burst starts if any is new.
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).addCandidates(0, [{ host: "192.0.2.1", port: 5 }]); // true
+   * ```
+   */
+  addCandidates(now: number, candidates: readonly UdpAddress[]): boolean {
+    let added = false;
+    for (const address of candidates) added = this.#add(address, "public") || added;
+    if (added && this.#state !== "direct") this.#scheduler.restart(now);
+    return added;
+  }
+
+  /**
+   * The server says the relay cannot reach the peer (it left) or can again.
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).setRelayAvailable(false);
+   * ```
+   */
+  setRelayAvailable(available: boolean): void {
+    if (this.#relayAvailable === available) return;
+    this.#relayAvailable = available;
+    if (!available && this.#state === "relayed") this.#set("none", "relay cannot reach the peer");
+    else if (available && this.#state === "none" && this.#connectUntil !== -Infinity) {
+      this.#set("relayed", "relay available");
+    } else if (this.#state === "mixed") {
+      this.#set("mixed", available ? "relay available" : "relay cannot reach the peer");
     }
   }
 
@@ -208,8 +337,10 @@ export class PathManager {
   }
 
   /**
-   * The addresses to probe now (possibly none). While `direct`, a keepalive to the direct address
-   * every `keepaliveMs`; otherwise every candidate, at the punch scheduler's pace.
+   * The addresses to probe now (possibly none): while `direct`, a keepalive every `keepaliveMs`
+   * (every `doubtProbeMs` once one went unanswered); while `mixed`, the direct address every
+   * `doubtProbeMs` and every candidate at the punch pace; otherwise every candidate at the punch
+   * scheduler's pace.
    *
    * @example
    * ```ts
@@ -218,30 +349,46 @@ export class PathManager {
    * ```
    */
   probeTargets(now: number): UdpAddress[] {
-    if (this.#state === "disconnected") return [];
     if (this.#state === "direct" && this.#direct) {
-      if (now - this.#lastKeepaliveAt < this.#keepaliveMs) return [];
+      if (now < this.#keepaliveAt()) return [];
       this.#lastKeepaliveAt = now;
       return [this.#direct];
     }
-    if (this.#candidates.length === 0 || !this.#scheduler.due(now)) return [];
-    return this.candidates.slice();
+    const targets: UdpAddress[] = [];
+    if (this.#state === "mixed" && this.#direct && now >= this.#keepaliveAt()) {
+      this.#lastKeepaliveAt = now;
+      targets.push(this.#direct);
+    }
+    if (this.#candidates.length > 0 && this.#introduced && this.#scheduler.due(now)) {
+      for (const c of this.candidates) {
+        if (!targets.some((t) => sameAddress(t, c))) targets.push(c);
+      }
+    }
+    return targets;
+  }
+
+  #keepaliveAt(): number {
+    if (this.#state === "mixed") return this.#lastKeepaliveAt + this.#doubtProbeMs;
+    // A keepalive not answered within a round trip or so is followed by quicker probes.
+    const answered = this.#lastProofAt >= this.#lastKeepaliveAt;
+    return this.#lastKeepaliveAt + (answered ? this.#keepaliveMs : this.#doubtProbeMs);
   }
 
   /** The next local time at which {@linkcode PathManager.probeTargets} or `tick` may act. */
   nextDeadline(now: number): number {
-    if (this.#state === "disconnected") return Infinity;
     if (this.#state === "direct") {
-      return Math.min(
-        this.#lastKeepaliveAt + this.#keepaliveMs,
-        this.#lastDirectRx + this.#directTimeoutMs,
-      );
+      return Math.min(this.#keepaliveAt(), this.#lastProofAt + this.#doubtAfterMs);
     }
-    const probeAt = this.#candidates.length > 0 ? this.#scheduler.nextAt(now) : Infinity;
-    if (this.#state === "connecting") {
-      return Math.min(probeAt, this.#connectingSince + this.#connectTimeoutMs);
+    let at = this.#candidates.length > 0 && this.#introduced
+      ? this.#scheduler.nextAt(now)
+      : Infinity;
+    if (this.#state === "mixed") {
+      at = Math.min(at, this.#keepaliveAt(), this.#lastProofAt + this.#directTimeoutMs);
     }
-    return probeAt;
+    if (this.#state === "none" && this.#relayAvailable && this.#connectUntil > -Infinity) {
+      at = Math.min(at, this.#connectUntil);
+    }
+    return at;
   }
 
   /**
@@ -266,10 +413,9 @@ export class PathManager {
 
   /**
    * An authenticated PATH_RESPONSE with `nonce` came from `from`. `"validated"`: the round trip
-   * proves the path (the state becomes `direct` on it if it was not; a live direct path is kept
-   * even when another address validates too). `"reflexive"`: it came from
-   * another address than the probe went to; that address was added as a candidate (probe it).
-   * `"unknown"`: no such probe.
+   * proves the path (the state becomes `direct` on it; a live direct path is kept even when
+   * another address validates too). `"reflexive"`: it came from another address than the probe
+   * went to; that address was added as a candidate (probe it). `"unknown"`: no such probe.
    *
    * @example
    * ```ts
@@ -297,65 +443,105 @@ export class PathManager {
     this.#probeRttMs = this.#probeRttMs === undefined
       ? sample
       : this.#probeRttMs * 0.875 + sample * 0.125;
-    this.#lastDirectRx = now;
+    this.#lastProofAt = now;
     if (this.#state !== "direct") {
       const previous = this.#state;
       this.#direct = from;
       this.#lastKeepaliveAt = now;
-      this.#set("direct", previous === "relayed" ? "upgraded from relay" : "probe round trip");
+      this.#set(
+        "direct",
+        previous === "relayed"
+          ? "upgraded from relay"
+          : previous === "mixed"
+          ? "direct path confirmed"
+          : "probe round trip",
+      );
     }
     return "validated";
   }
 
   /**
-   * Any authenticated packet arrived over UDP from `from`: keeps the direct path alive.
+   * Any authenticated packet arrived over UDP from `from`. It does not prove the path (only a
+   * round trip does), but a packet from the direct address while in doubt earns a probe at once.
+   * Returns true when a probe of `from` is worth sending now.
    *
    * @example
    * ```ts
-   * new PathManager(0).udpAuthenticated({ host: "10.0.0.1", port: 1 }, 0);
+   * new PathManager(0).udpAuthenticated({ host: "10.0.0.1", port: 1 }, 0); // false
    * ```
    */
-  udpAuthenticated(from: UdpAddress, now: number): void {
-    if (this.#direct && sameAddress(this.#direct, from)) this.#lastDirectRx = now;
+  udpAuthenticated(from: UdpAddress, now: number): boolean {
+    if (this.#state !== "mixed" || !this.#direct || !sameAddress(this.#direct, from)) return false;
+    return now >= this.#lastKeepaliveAt + Math.min(100, this.#doubtProbeMs);
   }
 
   /**
-   * Advances timers: `connecting` → `relayed` after `connectTimeoutMs`; a silent `direct` path →
-   * `relayed` (probing continues, to upgrade again).
+   * Advances timers: `none` → `relayed` after the connect window; `direct` → `mixed` after
+   * `doubtAfterMs` without proof; `mixed` → `relayed` (or `none` without a relay) after
+   * `directTimeoutMs` (probing continues, to upgrade again).
    *
    * @example
    * ```ts
    * const path = new PathManager(0);
+   * path.introduce(0, [], 0);
    * path.tick(5000);
    * console.log(path.state); // "relayed"
    * ```
    */
   tick(now: number): void {
-    if (this.#state === "connecting" && now - this.#connectingSince >= this.#connectTimeoutMs) {
-      this.#set("relayed", "no direct path in time");
-    } else if (this.#state === "direct" && now - this.#lastDirectRx > this.#directTimeoutMs) {
+    if (this.#state === "none") {
+      if (this.#relayAvailable && this.#introduced && now >= this.#connectUntil) {
+        this.#set("relayed", "no direct path in time");
+      }
+    } else if (this.#state === "direct" && now - this.#lastProofAt >= this.#doubtAfterMs) {
+      this.#set("mixed", "direct path in doubt");
+    }
+    if (this.#state === "mixed" && now - this.#lastProofAt >= this.#directTimeoutMs) {
       this.#direct = undefined;
-      this.#set("relayed", "direct path went silent");
+      this.#set(this.#relayAvailable ? "relayed" : "none", "direct path went silent");
       this.#scheduler.restart(now);
     }
   }
 
   /**
-   * The peer left: no path until it is introduced again.
+   * The peer closed its side (it exited): no path until it is introduced again; candidates are
+   * kept for the next punch.
    *
    * @example
    * ```ts
-   * new PathManager(0).disconnect("peer-left");
+   * new PathManager(0).peerGone("peer closed the connection");
    * ```
    */
-  disconnect(reason: string): void {
+  peerGone(reason: string): void {
     this.#direct = undefined;
     this.#probes.clear();
-    if (this.#state !== "disconnected") this.#set("disconnected", reason);
+    this.#relayAvailable = false;
+    this.#scheduler.restart(Infinity);
+    if (this.#state !== "none") this.#set("none", reason);
+  }
+
+  /**
+   * Forgets the path (the link is closed for good, or the peer must be introduced again).
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).reset("client exit");
+   * ```
+   */
+  reset(reason: string): void {
+    this.#direct = undefined;
+    this.#probes.clear();
+    this.#introduced = false;
+    this.#relayAvailable = false;
+    this.#connectUntil = -Infinity;
+    this.#scheduler.restart(Infinity);
+    if (this.#state !== "none") this.#set("none", reason);
   }
 
   #set(state: PathState, reason: string): void {
     this.#state = state;
-    this.#pendingChange = { state, path: this.path, reason };
+    const change = { state, path: this.path, reason };
+    this.#pendingChange = change;
+    for (const observer of this.#observers) observer(change);
   }
 }

@@ -31,7 +31,7 @@ Deno.test("a response from another address adds a peer-reflexive candidate, not 
   path.probeTargets(0);
   path.recordProbe("n1", B, 0);
   assert.equal(path.probeResponse("n1", NAT, 10), "reflexive");
-  assert.equal(path.state, "connecting");
+  assert.equal(path.state, "none");
   assert.deepEqual(path.candidates, [B, NAT]);
   path.recordProbe("n2", NAT, 20);
   assert.equal(path.probeResponse("n2", NAT, 30), "validated");
@@ -42,7 +42,7 @@ Deno.test("no direct path within the connect timeout falls back to the relay and
   const path = new PathManager(0, { connectTimeoutMs: 3000, burstMs: 1000, slowIntervalMs: 2000 });
   path.introduce(0, [A], 0);
   path.tick(2999);
-  assert.equal(path.state, "connecting");
+  assert.equal(path.state, "none");
   path.tick(3000);
   assert.equal(path.state, "relayed");
   assert.equal(path.path, "relay");
@@ -56,32 +56,68 @@ Deno.test("no direct path within the connect timeout falls back to the relay and
   assert.equal(path.takeChange()?.reason, "upgraded from relay");
 });
 
-Deno.test("a silent direct path falls back to the relay; keepalives hold it while alive", () => {
-  const path = new PathManager(0, { directTimeoutMs: 8000, keepaliveMs: 2000 });
+Deno.test("an unanswered direct path goes mixed (relay too), then relayed; answers hold it", () => {
+  const path = new PathManager(0, {
+    doubtAfterMs: 4000,
+    directTimeoutMs: 8000,
+    keepaliveMs: 2000,
+    doubtProbeMs: 500,
+  });
   path.introduce(0, [A], 0);
   path.probeTargets(0);
   path.recordProbe("n", A, 0);
   path.probeResponse("n", A, 1);
+  assert.deepEqual(path.route, { udp: A, relay: false });
   assert.deepEqual(path.probeTargets(1000), []);
   assert.deepEqual(path.probeTargets(2001), [A], "keepalive");
-  path.udpAuthenticated(A, 6000);
-  path.tick(13_000);
-  assert.equal(path.state, "direct");
-  path.udpAuthenticated({ host: "10.9.9.9", port: 1 }, 13_500);
-  path.tick(14_001);
+  path.recordProbe("k1", A, 2001);
+  path.probeResponse("k1", A, 2010);
+  path.tick(5000);
+  assert.equal(path.state, "direct", "answered keepalives hold the path");
+  assert.deepEqual(path.probeTargets(4010), [A]);
+  assert.deepEqual(path.probeTargets(4100), [], "an unanswered keepalive: quicker probes");
+  assert.deepEqual(path.probeTargets(4510), [A]);
+  // A packet merely received proves nothing: one-way loss would otherwise go unnoticed.
+  assert.equal(path.udpAuthenticated(A, 5000), false);
+  path.tick(6010);
+  assert.equal(path.state, "mixed");
+  assert.equal(path.takeChange()?.reason, "direct path in doubt");
+  assert.deepEqual(path.route, { udp: A, relay: true }, "both paths while in doubt");
+  assert.equal(path.path, "udp 10.0.0.2:4000 + relay");
+  path.tick(10_010);
   assert.equal(path.state, "relayed");
   assert.equal(path.takeChange()?.reason, "direct path went silent");
+  assert.deepEqual(path.route, { relay: true });
 });
 
-Deno.test("disconnect stops probing until introduced again", () => {
+Deno.test("mixed returns to direct on proof", () => {
+  const path = new PathManager(0, { doubtAfterMs: 1000, directTimeoutMs: 5000 });
+  path.introduce(0, [A], 0);
+  path.recordProbe("n", A, 0);
+  path.probeResponse("n", A, 1);
+  path.tick(1001);
+  assert.equal(path.state, "mixed");
+  path.recordProbe("m", A, 1100);
+  assert.equal(path.probeResponse("m", A, 1110), "validated");
+  assert.equal(path.state, "direct");
+  assert.equal(path.takeChange()?.reason, "direct path confirmed");
+});
+
+Deno.test("reset stops probing until introduced again; a peer gone leaves no path", () => {
   const path = new PathManager(0);
   path.introduce(0, [A], 0);
-  path.disconnect("peer left");
-  assert.equal(path.state, "disconnected");
-  assert.deepEqual(path.probeTargets(100), []);
-  path.introduce(200, [A], 200);
-  assert.equal(path.state, "connecting");
-  assert.deepEqual(path.probeTargets(200), [A]);
+  path.tick(3000);
+  assert.equal(path.state, "relayed");
+  path.setRelayAvailable(false);
+  assert.equal(path.state, "none", "the relay cannot reach a peer that left");
+  path.introduce(3500, [A], 3500);
+  assert.equal(path.state, "relayed", "a peer introduced again uses the relay at once");
+  path.reset("closed");
+  assert.equal(path.state, "none");
+  assert.deepEqual(path.probeTargets(4000), []);
+  path.introduce(4200, [A], 4200);
+  assert.equal(path.state, "none");
+  assert.deepEqual(path.probeTargets(4200), [A]);
 });
 
 Deno.test("candidates are bounded; reflexive ones replace older reflexive ones", () => {

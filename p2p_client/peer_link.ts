@@ -1,23 +1,29 @@
 /**
- * One peer: its handshake, its secure session, its path (connecting / direct / relayed) and the
- * reliable message channel that survives path switches.
+ * One peer, put together from parts that each have one job: the {@linkcode SecureLink}
+ * (handshake and session), the {@linkcode PathManager} (candidates, probing, path choice and
+ * the typed path state), and the {@linkcode Outbox} (our messages, their IDs, outcomes and the
+ * reliable channel). This module only wires them: it seals and routes what they send, opens and
+ * dispatches what arrives, runs their timers from one deadline timer, and reports events.
  *
- * Packets arrive from the UDP socket (with their source address) or from the relay; the link
- * answers a peer at the address its authenticated packets really come from (peer-reflexive
- * candidates), validates direct paths with encrypted PATH_PROBE / PATH_RESPONSE round trips, and
- * sends over the direct path when there is one, over the relay otherwise.
+ * The link never dead-ends: it is never torn down by the server's news alone (`peer-left` only
+ * makes the relay unusable; a proven direct path carries on), a stalled channel re-handshakes and
+ * sends its unacknowledged messages again on a fresh one (the receiver drops duplicates by
+ * message ID), and a link that lost its peer asks to be introduced again for as long as it has
+ * messages to send or had a session.
  *
  * @module
  */
-import { clearImmediate, setImmediate } from "node:timers";
 import type { Identity } from "../shared/identity/mod.ts";
-import { HandshakeInitiator, type HandshakeResponse } from "../shared/peer/handshake.ts";
+import type { HandshakeResponse } from "../shared/peer/handshake.ts";
 import { encodePunch } from "../shared/peer/packet.ts";
 import type { SecureSession } from "../shared/peer/session.ts";
+import type { Runtime } from "../shared/runtime/mod.ts";
+import { DeadlineTimer } from "./deadline_timer.ts";
 import type { ClientEvent, PeerState, PeerSummary } from "./events.ts";
-import type { LinkFrameCodec, MessageChannel, MessageChannelFactory } from "./link_frames.ts";
+import type { LinkFrameCodec, MessageChannelFactory } from "./link_frames.ts";
+import { type MessageOutcome, Outbox, type OutboxMessage } from "./outbox.ts";
 import { PathManager, type PathManagerOptions, type UdpAddress } from "./path_manager.ts";
-import { RingBuffer } from "./reliable/ring_buffer.ts";
+import { SecureLink } from "./secure_link.ts";
 
 /** Where a packet came from: a UDP address, or the relay. */
 export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay" };
@@ -26,8 +32,8 @@ export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay
 export interface PeerLinkContext {
   /** Our identity. */
   identity: Identity;
-  /** Monotonic-enough clock, ms. */
-  now: () => number;
+  /** Clock, timers and randomness. */
+  runtime: Runtime;
   /** Sends a datagram on the shared UDP socket. */
   sendUdp: (bytes: Uint8Array, to: UdpAddress) => void;
   /** Sends a payload through the relay; false when not connected to a server. */
@@ -42,8 +48,18 @@ export interface PeerLinkContext {
   createChannel: MessageChannelFactory;
   /** The frame codec. */
   frames: LinkFrameCodec;
-  /** 8 random bytes for probe nonces. */
-  randomNonce: () => Uint8Array;
+  /** True the first time a message ID arrives from `peer` (duplicates are dropped). */
+  firstTime?: (peer: string, uid: string) => boolean;
+  /** Asks the server to introduce the peer again (it left, or the session stalled). */
+  requestIntroduction?: (peer: string) => void;
+  /** Our current UDP candidates, to tell the peer in-band (a late public endpoint). */
+  localCandidates?: () => UdpAddress[];
+  /** The outbox changed (for persistence). */
+  onOutboxChange?: () => void;
+  /** A message got its outcome (for persistence: recorded at once). */
+  onResolved?: (id: number) => void;
+  /** Time allowed for each message's outcome, ms (default 30,000). */
+  deliveryTimeoutMs?: number;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
   /** Never use direct paths (diagnostics / tests of the relay). */
@@ -64,9 +80,8 @@ export interface Introduction {
   punchAt: number;
 }
 
-const INIT_RESEND_MS = 1000;
-const MAX_HELD_MESSAGES = 100_000;
-const MAX_HELD_BYTES = 256 << 20;
+/** Default time for a message's outcome. */
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 30_000;
 
 /**
  * The state of one peer.
@@ -82,24 +97,21 @@ export class PeerLink {
   /** The peer's ID. */
   readonly peer: string;
   readonly #ctx: PeerLinkContext;
-  #path: PathManager;
-  #publicKey: Uint8Array | undefined;
-  #role: "initiator" | "responder" | undefined;
-  #initiator: HandshakeInitiator | undefined;
-  #initiatorStarting = false;
-  #initSentAt = -Infinity;
-  #session: SecureSession | undefined;
-  #channel: MessageChannel | undefined;
-  /** Our message IDs, in order, waiting for a path before they go to the channel. */
-  #held = new RingBuffer<{ id: number; bytes: Uint8Array }>();
-  #heldBytes = 0;
-  /** Channel ID → our message ID. */
-  readonly #inFlight = new Map<number, number>();
-  #lastState: PeerState = "connecting";
+  readonly #path: PathManager;
+  readonly #secure: SecureLink;
+  readonly #outbox: Outbox;
+  readonly #timer: DeadlineTimer;
+  #closed = false;
+  /** Closed for good at client exit: inert (no timers, no packets, no events). */
+  #exited = false;
+  #hadSession = false;
+  #peerOffline = false;
+  #lastState: PeerState | undefined;
   #lastPath: string | null = null;
+  /** Where packets mainly go (the direct address, else the relay): its change resets the RTT. */
+  #lastPrimary: string | null = null;
   #rejected = 0;
-  #channelTimer: (() => void) | undefined;
-  #channelTimerAt = Infinity;
+  #candidatesSentFor = "";
 
   /**
    * Creates the link of `peer` (state `connecting`).
@@ -112,23 +124,56 @@ export class PeerLink {
   constructor(peer: string, ctx: PeerLinkContext) {
     this.peer = peer;
     this.#ctx = ctx;
-    this.#path = new PathManager(ctx.now(), ctx.pathOptions);
-    ctx.emit({ type: "peer", peer, state: "connecting", path: null });
+    const runtime = ctx.runtime;
+    this.#timer = new DeadlineTimer(runtime, () => this.#runTimers());
+    this.#path = new PathManager(runtime.now(), ctx.pathOptions);
+    this.#secure = new SecureLink({
+      peer,
+      identity: ctx.identity,
+      runtime,
+      allocateIndex: () => ctx.allocateIndex(this),
+      releaseIndex: (index) => ctx.releaseIndex(index),
+      sendInit: (packet) => {
+        ctx.sendRelay(peer, packet);
+        if (!ctx.relayOnly) {
+          for (const target of this.#path.candidates) ctx.sendUdp(packet, target);
+        }
+        this.#afterChange();
+      },
+      onSession: (session, reason) => this.#onSession(session, reason),
+      log: ctx.log,
+    });
+    this.#outbox = new Outbox({
+      now: () => runtime.now(),
+      createChannel: ctx.createChannel,
+      sendFrame: (frame) => this.#sendSealed(frame),
+      deliver: (uid, bytes) => this.#deliver(uid, bytes),
+      onOutcome: (id, outcome, reason, code) => this.#outcome(id, outcome, reason, code),
+      onChannelFailed: (reason) => {
+        ctx.log?.(`channel to ${peer} failed (${reason}): re-handshaking`);
+        this.#secure.initiate(`channel failed: ${reason}`);
+        ctx.requestIntroduction?.(peer);
+      },
+      onChange: ctx.onOutboxChange,
+    });
+    this.#afterChange();
   }
 
   /** The peer's public key, once introduced. */
   get publicKey(): Uint8Array | undefined {
-    return this.#publicKey;
+    return this.#secure.publicKey;
   }
 
   /** The current state. */
   get state(): PeerState {
-    return this.#path.state;
+    if (this.#closed) return "disconnected";
+    const path = this.#path.state;
+    return path === "none" ? "connecting" : path;
   }
 
-  /** Messages sent and not yet acknowledged or reported failed. */
+  /** Messages sent and without an outcome yet. */
   get pendingMessages(): number {
-    return this.#held.length + this.#inFlight.size;
+    return this.#outbox.pending;
   }
 
   /** Packets from this peer that failed authentication or were malformed. */
@@ -136,237 +181,256 @@ export class PeerLink {
     return this.#rejected;
   }
 
+  /** True while the link should be kept alive: messages wait, or it had a session. */
+  get wanted(): boolean {
+    return !this.#closed && (this.#outbox.pending > 0 || this.#hadSession);
+  }
+
+  /** True once a session existed (kept across restarts: the peer is introduced again). */
+  get hadSession(): boolean {
+    return this.#hadSession;
+  }
+
+  /**
+   * Marks the link as one that had a session (restored after a restart): it is kept alive and
+   * introduced again.
+   *
+   * @example
+   * ```ts
+   * // link.rememberSession();
+   * ```
+   */
+  rememberSession(): void {
+    this.#hadSession = true;
+  }
+
+  /** True when the server said the peer left and it has not been introduced again. */
+  get peerOffline(): boolean {
+    return this.#peerOffline;
+  }
+
+  /** Unresolved messages (for persistence). */
+  outboxMessages(limit = Infinity): OutboxMessage[] {
+    return this.#outbox.messages(limit);
+  }
+
+  /**
+   * Ends the messages `ids` now (see {@linkcode Outbox.resolve}).
+   *
+   * @example
+   * ```ts
+   * // link.resolveNow(new Set([3]), "not kept at exit");
+   * ```
+   */
+  resolveNow(ids: ReadonlySet<number>, reason: string): void {
+    this.#outbox.resolve(ids, reason);
+  }
+
   /** A row for `list`. */
   summary(): PeerSummary {
     // On a direct path the keepalive probes measure the network round trip itself; the channel's
     // smoothed RTT also counts the receiver's delayed acknowledgements, so it serves the relay only.
     const rtt = this.#path.state === "direct"
-      ? this.#path.probeRttMs ?? this.#channel?.srttMs
-      : this.#channel?.srttMs;
+      ? this.#path.probeRttMs ?? this.#outbox.srttMs
+      : this.#outbox.srttMs;
     return {
       peer: this.peer,
-      state: this.#path.state,
-      path: this.#path.path,
+      state: this.state,
+      path: this.#closed ? null : this.#path.path,
       rttMs: rtt === undefined ? null : Math.round(rtt * 10) / 10,
     };
   }
 
   /**
    * A (new) introduction: learn the peer's key and candidates, start the handshake (initiator)
-   * and the punching.
+   * and the punching. An introduction whose key does not belong to the peer's ID is ignored.
    *
    * @example
    * ```ts
-   * // link.introduce({ publicKey, candidates, role: "initiator", punchAt: Date.now() + 100 });
+   * // link.introduce({ publicKey, candidates, role: "initiator", punchAt: runtime.now() + 100 });
    * ```
    */
   introduce(intro: Introduction): void {
-    const now = this.#ctx.now();
-    if (this.#publicKey && this.#publicKey.toHex() !== intro.publicKey.toHex()) {
-      this.#ctx.log?.(`peer ${this.peer} changed keys; ignoring introduction`);
+    const now = this.#ctx.runtime.now();
+    if (!this.#secure.setPublicKey(intro.publicKey)) {
+      this.#ctx.emit({
+        type: "error",
+        code: "bad-introduction",
+        message: `introduction of ${this.peer} carried a key that is not the peer's: ignored`,
+        peer: this.peer,
+      });
       return;
     }
-    this.#publicKey = intro.publicKey;
+    this.#closed = false;
+    this.#peerOffline = false;
     this.#path.introduce(now, this.#ctx.relayOnly ? [] : intro.candidates, intro.punchAt);
-    if (!this.#session) {
-      this.#role = intro.role;
-      if (intro.role === "initiator") void this.#startHandshake();
+    // The initiator (re)starts a handshake at each introduction: the peer may have restarted and
+    // lost the session (a session still good is simply replaced).
+    if (intro.role === "initiator") this.#secure.initiate("introduced as initiator");
+    this.#afterChange();
+  }
+
+  /**
+   * The server says the peer left: the relay cannot reach it. A proven direct path carries on;
+   * messages keep waiting (until their deadline) and the client asks for the peer again.
+   *
+   * @example
+   * ```ts
+   * // link.peerLeft("timeout");
+   * ```
+   */
+  peerLeft(reason: string): void {
+    this.#peerOffline = true;
+    this.#ctx.log?.(`server: ${this.peer} left (${reason})`);
+    this.#path.setRelayAvailable(false);
+    this.#afterChange();
+  }
+
+  /**
+   * Candidates of the peer learned later (in-band, or pushed by the server).
+   *
+   * @example
+   * ```ts
+   * // link.addCandidates([{ host: "198.51.100.7", port: 40000 }]);
+   * ```
+   */
+  addCandidates(candidates: readonly UdpAddress[]): void {
+    if (this.#ctx.relayOnly) return;
+    const now = this.#ctx.runtime.now();
+    if (this.#path.addCandidates(now, candidates)) {
+      this.#probe(this.#path.probeTargets(now), true);
     }
     this.#afterChange();
   }
 
-  async #startHandshake(): Promise<void> {
-    if (this.#initiatorStarting || !this.#publicKey) return;
-    this.#initiatorStarting = true;
-    const index = this.#ctx.allocateIndex(this);
-    try {
-      this.#initiator = await HandshakeInitiator.start({
-        identity: this.#ctx.identity,
-        remoteId: this.peer,
-        remotePublicKey: this.#publicKey,
-        localIndex: index,
-        now: Date.now,
-      });
-    } catch (error) {
-      this.#ctx.releaseIndex(index);
-      this.#ctx.emit({
-        type: "error",
-        code: "handshake-failed",
-        message: `cannot start a handshake with ${this.peer}: ${(error as Error).message}`,
-        peer: this.peer,
-      });
-      return;
-    } finally {
-      this.#initiatorStarting = false;
-    }
-    this.#sendInitOverRelay();
-  }
-
-  #sendInitOverRelay(): void {
-    if (!this.#initiator || this.#session) return;
-    this.#initSentAt = this.#ctx.now();
-    this.#ctx.sendRelay(this.peer, this.#initiator.packet);
+  /**
+   * Tells the peer our current candidates in-band, when they changed since last told.
+   *
+   * @example
+   * ```ts
+   * // link.announceCandidates();
+   * ```
+   */
+  announceCandidates(): void {
+    const candidates = this.#ctx.localCandidates?.() ?? [];
+    if (!this.#secure.session || candidates.length === 0 || this.#ctx.relayOnly) return;
+    const key = JSON.stringify(candidates);
+    if (key === this.#candidatesSentFor) return;
+    this.#candidatesSentFor = key;
+    this.#sendSealed(this.#ctx.frames.encodeCandidates(candidates), undefined, true);
   }
 
   /**
-   * Queues a message (text bytes) and returns nothing: the caller assigned `id` and reports
-   * `sent`; `delivered` or an error follows.
+   * Queues a message; `delivered`, `failed` or `unconfirmed` follows by its deadline.
    *
    * @example
    * ```ts
    * // link.send(1, new TextEncoder().encode("hi"));
    * ```
    */
-  send(id: number, bytes: Uint8Array): void {
-    if (this.#path.state === "disconnected") {
-      this.#ctx.emit({
-        type: "error",
-        code: "peer-disconnected",
-        message: `message ${id} not sent: peer ${this.peer} is disconnected (connect again)`,
-        peer: this.peer,
-        messageId: id,
-      });
+  send(id: number, bytes: Uint8Array, uid?: string, deadline?: number, sent = false): void {
+    if (this.#exited) {
+      this.#outcome(id, "failed", "the client is exiting");
       return;
     }
-    if (this.#held.length >= MAX_HELD_MESSAGES || this.#heldBytes + bytes.length > MAX_HELD_BYTES) {
-      this.#ctx.emit({
-        type: "error",
-        code: "queue-full",
-        message: `message ${id} not sent: ${this.#held.length} messages (${this.#heldBytes} ` +
-          `bytes) already wait for ${this.peer}`,
-        peer: this.peer,
-        messageId: id,
-      });
-      return;
+    const now = this.#ctx.runtime.now();
+    this.#outbox.enqueue({
+      id,
+      uid: uid ?? this.#ctx.runtime.randomBytes(8).toHex(),
+      bytes,
+      deadline: deadline ?? now + (this.#ctx.deliveryTimeoutMs ?? DEFAULT_DELIVERY_TIMEOUT_MS),
+      sent,
+    });
+    if (this.#closed) {
+      // A link closed by the user comes back to life for a new message.
+      this.#closed = false;
+      this.#ctx.requestIntroduction?.(this.peer);
     }
-    this.#held.push({ id, bytes });
-    this.#heldBytes += bytes.length;
-    this.#flushHeld();
+    this.#afterChange();
   }
 
-  #flushHeld(): void {
-    if (
-      !this.#session || this.#path.state === "connecting" || this.#path.state === "disconnected"
-    ) {
-      return;
-    }
-    const channel = this.#ensureChannel();
-    while (this.#held.length > 0) {
-      const { id, bytes } = this.#held.at(0)!;
-      // The channel's window of unacknowledged messages is full: the rest waits here and goes
-      // out as acknowledgements arrive.
-      if (!channel.hasRoomFor(bytes.length)) break;
-      try {
-        this.#inFlight.set(channel.sendMessage(bytes), id);
-        this.#held.shift();
-        this.#heldBytes -= bytes.length;
-      } catch (error) {
-        if ((error as Error).name === "SendQueueFullError") break;
-        this.#held.shift();
-        this.#heldBytes -= bytes.length;
+  #outcome(id: number, outcome: MessageOutcome, reason: string, code?: string): void {
+    this.#ctx.onResolved?.(id);
+    switch (outcome) {
+      case "delivered":
+        this.#ctx.emit({ type: "delivered", peer: this.peer, messageId: id });
+        return;
+      case "unconfirmed":
+        this.#ctx.emit({
+          type: "unconfirmed",
+          peer: this.peer,
+          messageId: id,
+          reason,
+        });
+        return;
+      case "failed":
         this.#ctx.emit({
           type: "error",
-          code: (error as Error).name === "MessageTooLargeError"
-            ? "message-too-large"
-            : "queue-full",
-          message: `message ${id} to ${this.peer} not sent: ${(error as Error).message}`,
+          code: code ?? "delivery-failed",
+          message: `message ${id} to ${this.peer} not sent: ${reason}`,
           peer: this.peer,
           messageId: id,
         });
-      }
-    }
-    this.#armChannelTimer();
-  }
-
-  /**
-   * Runs the channel's timers (delayed ACKs, retransmissions) when they are due, not later. A
-   * deadline that is already due (an ACK owed for a completed message) runs from `setImmediate`:
-   * after the datagrams already waiting on the socket are processed, so a burst is acknowledged
-   * once at its end, and within tens of microseconds when nothing else waits. (`setTimeout(0)`
-   * would take a millisecond or two.)
-   */
-  #armChannelTimer(): void {
-    const channel = this.#channel;
-    if (!channel) return;
-    const at = channel.nextDeadline();
-    if (!Number.isFinite(at) || at >= this.#channelTimerAt) return;
-    this.#cancelChannelTimer();
-    this.#channelTimerAt = at;
-    const run = () => {
-      this.#channelTimer = undefined;
-      this.#channelTimerAt = Infinity;
-      this.#channel?.tick();
-      this.#armChannelTimer();
-    };
-    const delay = at - this.#ctx.now();
-    if (delay <= 0) {
-      const immediate = setImmediate(run);
-      this.#channelTimer = () => clearImmediate(immediate);
-    } else {
-      const timeout = setTimeout(run, delay);
-      this.#channelTimer = () => clearTimeout(timeout);
+        return;
     }
   }
 
-  #cancelChannelTimer(): void {
-    this.#channelTimer?.();
-    this.#channelTimer = undefined;
-    this.#channelTimerAt = Infinity;
-  }
-
-  #ensureChannel(): MessageChannel {
-    this.#channel ??= this.#ctx.createChannel({
-      send: (frame) => this.#sendSealed(frame),
-      deliver: (message) => this.#deliver(message),
-      onAcknowledged: (channelId) => {
-        const id = this.#inFlight.get(channelId);
-        if (id === undefined) return;
-        this.#inFlight.delete(channelId);
-        this.#ctx.emit({ type: "delivered", peer: this.peer, messageId: id });
-      },
-      onFailure: (error, channelIds) => {
-        for (const channelId of channelIds) {
-          const id = this.#inFlight.get(channelId);
-          if (id === undefined) continue;
-          this.#inFlight.delete(channelId);
-          this.#ctx.emit({
-            type: "error",
-            code: "delivery-failed",
-            message: `message ${id} to ${this.peer} not delivered: ${error.message}`,
-            peer: this.peer,
-            messageId: id,
-          });
-        }
-      },
-    });
-    return this.#channel;
-  }
-
-  #deliver(message: Uint8Array): void {
+  #deliver(uid: string, bytes: Uint8Array): void {
+    if (this.#ctx.firstTime && !this.#ctx.firstTime(this.peer, uid)) {
+      this.#ctx.log?.(`duplicate message ${uid} from ${this.peer} dropped`);
+      return;
+    }
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(message);
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     } catch {
-      text = new TextDecoder().decode(message);
+      text = new TextDecoder().decode(bytes);
     }
     this.#ctx.emit({ type: "message", from: this.peer, text });
   }
 
-  /** Seals `plaintext` and sends it over the current path (direct, else relay). */
-  #sendSealed(plaintext: Uint8Array, to?: UdpAddress): void {
-    const session = this.#session;
+  /**
+   * Seals `plaintext` and sends it: to `to` only when given, else along the path's route (direct,
+   * relay, or both while the direct path is in doubt); `anyway` also uses the relay while no
+   * path is chosen yet.
+   */
+  #sendSealed(plaintext: Uint8Array, to?: UdpAddress, anyway = false): void {
+    const session = this.#secure.session;
     if (!session) return;
-    const direct = to ?? this.#path.directAddress;
     let packet: Uint8Array;
     try {
       // Synchronous: no promise and no microtask per packet (sealing is synchronous anyway).
       packet = session.sealSync(plaintext);
     } catch (error) {
       this.#ctx.log?.(`seal failed for ${this.peer}: ${error}`);
+      if (session.closed || (error as Error).name === "SessionExpiredError") {
+        this.#secure.initiate("session exhausted");
+      }
       return;
     }
-    if (direct) this.#ctx.sendUdp(packet, direct);
-    else this.#ctx.sendRelay(this.peer, packet);
+    if (to) {
+      this.#ctx.sendUdp(packet, to);
+      return;
+    }
+    const route = this.#path.route;
+    if (route.udp) this.#ctx.sendUdp(packet, route.udp);
+    if (route.relay || (anyway && !route.udp && !this.#peerOffline)) {
+      this.#ctx.sendRelay(this.peer, packet);
+    }
+  }
+
+  #onSession(session: SecureSession, reason: string): void {
+    this.#ctx.log?.(
+      `session with ${this.peer} established (${reason}, index ${session.localIndex})`,
+    );
+    this.#hadSession = true;
+    // A new session: both sides start fresh channels; what was not acknowledged goes again.
+    this.#outbox.resetChannel(`new session (${reason})`);
+    this.#candidatesSentFor = "";
+    // Probe every candidate at once: keys exist now.
+    this.#probe(this.#path.candidates);
+    this.announceCandidates();
+    this.#afterChange();
   }
 
   /**
@@ -378,11 +442,15 @@ export class PeerLink {
    * ```
    */
   acceptHandshake(accepted: HandshakeResponse, source: PacketSource): void {
+    if (this.#closed) {
+      accepted.session.close();
+      this.#ctx.releaseIndex(accepted.session.localIndex);
+      return;
+    }
+    if (!this.#secure.accept(accepted)) return;
     this.#reply(accepted.response, source);
     if (source.kind === "udp") this.#noteUdp(source.address, false);
-    if (accepted.isNew || !this.#session) {
-      this.#adopt(accepted.session);
-    }
+    this.#afterChange();
   }
 
   /**
@@ -394,34 +462,11 @@ export class PeerLink {
    * ```
    */
   async completeHandshake(packet: Uint8Array, source: PacketSource): Promise<void> {
-    const initiator = this.#initiator;
-    if (!initiator || initiator.completed) return;
-    const session = await initiator.complete(packet);
-    if (!session) {
-      this.#rejected++;
+    if (!(await this.#secure.complete(packet))) {
+      if (this.#secure.handshaking) this.#rejected++;
       return;
     }
-    this.#initiator = undefined;
     if (source.kind === "udp") this.#noteUdp(source.address, false);
-    this.#adopt(session);
-  }
-
-  #adopt(session: SecureSession): void {
-    const previous = this.#session;
-    this.#session = session;
-    if (previous && previous !== session) {
-      // The peer ran a new handshake while ours was alive: it lost its state (a restart), so
-      // the old channel's sequence space means nothing to it. Unacknowledged messages are
-      // reported; new ones start a fresh channel.
-      if (previous.localIndex !== session.localIndex) this.#ctx.releaseIndex(previous.localIndex);
-      previous.close();
-      this.#channel?.close(new Error("the peer restarted its session"));
-      this.#channel = undefined;
-      this.#inFlight.clear();
-    }
-    this.#ctx.log?.(`session with ${this.peer} established (index ${session.localIndex})`);
-    // Probe every candidate at once: keys exist now.
-    this.#probeAll(this.#path.candidates);
     this.#afterChange();
   }
 
@@ -435,6 +480,7 @@ export class PeerLink {
    */
   punchReceived(from: UdpAddress): void {
     this.#noteUdp(from, true);
+    this.#afterChange();
   }
 
   /**
@@ -446,8 +492,8 @@ export class PeerLink {
    * ```
    */
   transportReceived(packet: Uint8Array, source: PacketSource): void {
-    const session = this.#session;
-    if (!session) return;
+    const session = this.#secure.session;
+    if (!session || this.#closed) return;
     // Synchronous: no promise and no microtask per packet (opening is synchronous anyway).
     const plaintext = session.openSync(packet);
     if (!plaintext) {
@@ -460,9 +506,9 @@ export class PeerLink {
       this.#rejected++;
       return;
     }
-    const now = this.#ctx.now();
-    if (source.kind === "udp") {
-      this.#path.udpAuthenticated(source.address, now);
+    const now = this.#ctx.runtime.now();
+    if (source.kind === "udp" && !this.#ctx.relayOnly) {
+      if (this.#path.udpAuthenticated(source.address, now)) this.#probe([source.address]);
       if (!this.#path.directAddress) this.#noteUdp(source.address, false);
     }
     switch (frame.kind) {
@@ -474,15 +520,20 @@ export class PeerLink {
       case "path-response":
         if (source.kind === "udp" && !this.#ctx.relayOnly) {
           const outcome = this.#path.probeResponse(frame.nonce.toHex(), source.address, now);
-          if (outcome === "reflexive") this.#probeAll([source.address]);
+          if (outcome === "reflexive") this.#probe([source.address]);
         }
         break;
+      case "candidates":
+        this.addCandidates(frame.addresses);
+        break;
       case "close":
-        this.disconnect("peer closed the connection");
-        return;
+        // The peer exited: its session is gone. Messages wait for it to come back.
+        this.#ctx.log?.(`${this.peer} closed the connection`);
+        this.#path.peerGone("peer closed the connection");
+        this.#peerOffline = true;
+        break;
       case "channel":
-        this.#ensureChannel().receive(frame.frame);
-        this.#armChannelTimer();
+        this.#outbox.receiveFrame(frame.frame);
         break;
     }
     this.#afterChange();
@@ -492,21 +543,27 @@ export class PeerLink {
   #noteUdp(from: UdpAddress, wasPunch: boolean): void {
     if (this.#ctx.relayOnly) return;
     const isNew = this.#path.addReflexive(from);
-    if (isNew || wasPunch || !this.#path.directAddress) this.#probeAll([from]);
+    if (isNew || wasPunch || !this.#path.directAddress) this.#probe([from]);
   }
 
-  #probeAll(targets: readonly UdpAddress[]): void {
-    if (this.#ctx.relayOnly || targets.length === 0) return;
-    const now = this.#ctx.now();
-    if (this.#session) {
+  /**
+   * Probes `targets` (with keys), or sends the INIT to them (our handshake is pending), or, on a
+   * scheduled round only, a PUNCH (a PUNCH is never answered with a PUNCH: two sides without
+   * keys would bounce them forever).
+   */
+  #probe(targets: readonly UdpAddress[], scheduled = false): void {
+    if (this.#ctx.relayOnly || targets.length === 0 || !this.#secure.publicKey) return;
+    const now = this.#ctx.runtime.now();
+    if (this.#secure.session) {
       for (const target of targets) {
-        const nonce = this.#ctx.randomNonce();
+        const nonce = this.#ctx.runtime.randomBytes(8);
         this.#path.recordProbe(nonce.toHex(), target, now);
         this.#sendSealed(this.#ctx.frames.encodePathProbe(nonce), target);
       }
-    } else if (this.#role === "initiator" && this.#initiator) {
-      for (const target of targets) this.#ctx.sendUdp(this.#initiator.packet, target);
-    } else if (this.#role === "responder") {
+    } else if (this.#secure.initPacket) {
+      const init = this.#secure.initPacket;
+      for (const target of targets) this.#ctx.sendUdp(init, target);
+    } else if (scheduled) {
       const punch = encodePunch(this.#ctx.identity.id, this.peer);
       for (const target of targets) this.#ctx.sendUdp(punch, target);
     }
@@ -517,8 +574,18 @@ export class PeerLink {
     else this.#ctx.sendRelay(this.peer, packet);
   }
 
+  #runTimers(): void {
+    try {
+      this.tick();
+    } catch (error) {
+      this.#ctx.log?.(`peer ${this.peer}: ${(error as Error).message}`);
+      this.#arm();
+    }
+  }
+
   /**
-   * Runs timers: path state, probes, handshake resends, channel retransmissions.
+   * Runs timers: path state, probes, handshake resends, channel retransmissions, message
+   * deadlines. Called by the link's own deadline timer; extra calls are harmless.
    *
    * @example
    * ```ts
@@ -526,15 +593,14 @@ export class PeerLink {
    * ```
    */
   tick(): void {
-    const now = this.#ctx.now();
-    if (this.#path.state === "disconnected") return;
-    this.#path.tick(now);
-    this.#probeAll(this.#path.probeTargets(now));
-    if (this.#initiator && !this.#session && now - this.#initSentAt >= INIT_RESEND_MS) {
-      this.#sendInitOverRelay();
+    if (this.#exited) return;
+    const now = this.#ctx.runtime.now();
+    this.#secure.tick();
+    if (!this.#closed) {
+      this.#path.tick(now);
+      this.#probe(this.#path.probeTargets(now), true);
     }
-    this.#channel?.tick();
-    this.#armChannelTimer();
+    this.#outbox.tick();
     this.#afterChange();
   }
 
@@ -553,76 +619,96 @@ export class PeerLink {
   }
 
   /**
-   * The peer is gone: pending messages are reported failed, the link waits for a new
-   * introduction.
+   * Ends the link: every message without an outcome gets one now (`failed` if it never left,
+   * `unconfirmed` otherwise) unless `keepMessages`; a new `send` or introduction brings the link
+   * back.
    *
    * @example
    * ```ts
-   * // link.disconnect("peer left (timeout)");
+   * // link.disconnect("client exiting before delivery");
    * ```
    */
-  disconnect(reason: string): void {
-    const error = new Error(reason);
-    for (let i = 0; i < this.#held.length; i++) {
-      const { id } = this.#held.at(i)!;
-      this.#ctx.emit({
-        type: "error",
-        code: "delivery-failed",
-        message: `message ${id} to ${this.peer} not delivered: ${reason}`,
-        peer: this.peer,
-        messageId: id,
-      });
-    }
-    this.#held.clear();
-    this.#heldBytes = 0;
-    this.#cancelChannelTimer();
-    this.#channel?.close(error);
-    this.#channel = undefined;
-    this.#inFlight.clear();
-    if (this.#session) {
-      this.#session.close();
-      this.#ctx.releaseIndex(this.#session.localIndex);
-      this.#session = undefined;
-    }
-    if (this.#initiator) {
-      this.#ctx.releaseIndex(this.#initiator.localIndex);
-      this.#initiator = undefined;
-    }
-    this.#path.disconnect(reason);
-    this.#afterChange();
+  disconnect(reason: string, keepMessages = false): void {
+    if (!keepMessages) this.#outbox.close(reason);
+    this.#secure.close();
+    this.#path.reset(reason);
+    this.#closed = true;
+    if (!keepMessages) this.#hadSession = false;
+    this.#afterChange(reason);
+    this.#timer.cancel();
   }
 
   /**
-   * Tells the peer we are leaving (best effort) and releases everything.
+   * Tells the peer we are leaving (best effort) and releases everything. `keepMessages`: the
+   * messages without an outcome get none now (they are stored for the next start).
    *
    * @example
    * ```ts
    * // link.close();
    * ```
    */
-  close(): void {
-    if (this.#session) this.#sendSealed(this.#ctx.frames.encodeClose());
-    this.disconnect("client exit");
+  close(keepMessages = false): void {
+    if (this.#secure.session) this.#sendSealed(this.#ctx.frames.encodeClose(), undefined, true);
+    this.disconnect("client exit", keepMessages);
+    this.#exited = true;
+    this.#timer.cancel();
   }
 
-  #afterChange(): void {
+  /**
+   * Stops everything at once, silently (the process crashed): no packets, events or timers.
+   *
+   * @example
+   * ```ts
+   * // link.abandon();
+   * ```
+   */
+  abandon(): void {
+    this.#exited = true;
+    this.#timer.cancel();
+    this.#secure.close();
+  }
+
+  #afterChange(reason?: string): void {
+    if (this.#exited) return;
     const change = this.#path.takeChange();
-    this.#flushHeld();
-    const state = this.#path.state;
-    const path = this.#path.path;
+    this.#outbox.setReady(
+      !this.#closed && this.#secure.session !== undefined && this.#path.state !== "none",
+    );
+    const state = this.state;
+    const path = this.#closed ? null : this.#path.path;
+    const route = this.#path.route;
+    const primary = this.#closed
+      ? null
+      : route.udp
+      ? `${route.udp.host} ${route.udp.port}`
+      : route.relay
+      ? "relay"
+      : null;
+    if (primary !== this.#lastPrimary) {
+      // direct ↔ mixed keeps the direct address: no change for the channel's RTT estimate.
+      if (primary !== null && this.#lastPrimary !== null) this.#outbox.pathChanged();
+      this.#lastPrimary = primary;
+    }
     if (state !== this.#lastState || path !== this.#lastPath) {
-      if (path !== this.#lastPath && path !== null && this.#lastPath !== null) {
-        this.#channel?.pathChanged();
-      }
       this.#lastState = state;
       this.#lastPath = path;
+      const why = reason ?? change?.reason;
       this.#ctx.emit({
         type: "peer",
         peer: this.peer,
         state,
         path,
-        ...(change ? { reason: change.reason } : {}),
+        ...(why ? { reason: why } : {}),
       });
     }
+    this.#arm();
+  }
+
+  /** Arms the one timer at the earliest deadline of the path, handshake and outbox. */
+  #arm(): void {
+    const now = this.#ctx.runtime.now();
+    let at = Math.min(this.#secure.nextDeadline(), this.#outbox.nextDeadline());
+    if (!this.#closed) at = Math.min(at, this.#path.nextDeadline(now));
+    this.#timer.arm(at);
   }
 }

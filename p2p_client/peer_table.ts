@@ -1,6 +1,6 @@
 /**
  * The client's peers: one {@linkcode PeerLink} per peer ID, the session indexes that route
- * TRANSPORT and HANDSHAKE_RESPONSE packets to their link, and the handshake responder that
+ * classified TRANSPORT and HANDSHAKE_RESPONSE packets to their link, and the handshake responder that
  * answers HANDSHAKE_INITs from introduced peers. Peers are independent: one slow or vanished peer
  * never holds up another.
  *
@@ -8,12 +8,7 @@
  */
 import type { Identity } from "../shared/identity/mod.ts";
 import { HandshakeResponder } from "../shared/peer/handshake.ts";
-import {
-  decodePunch,
-  handshakeResponseReceiverIndex,
-  PeerPacketType,
-  transportReceiverIndex,
-} from "../shared/peer/packet.ts";
+import type { InboundPacket } from "./inbound_packet.ts";
 import { type PacketSource, PeerLink, type PeerLinkContext } from "./peer_link.ts";
 
 /** What the table needs to build links (everything of a link context but the index routing). */
@@ -47,7 +42,7 @@ export class PeerTable {
     this.#ctx = ctx;
     this.#responder = new HandshakeResponder({
       identity: ctx.identity as Identity,
-      now: ctx.now,
+      now: () => ctx.runtime.now(),
       lookupPeer: (id) => this.#links.get(id)?.publicKey,
       allocateIndex: () => this.#allocateIndex(null),
     });
@@ -107,7 +102,8 @@ export class PeerTable {
 
   #allocateIndex(link: PeerLink | null): number {
     for (let attempt = 0; attempt < 100; attempt++) {
-      const index = crypto.getRandomValues(new Uint32Array(1))[0];
+      const bytes = this.#ctx.runtime.randomBytes(4);
+      const index = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
       if (index === 0 || this.#indexes.has(index)) continue;
       this.#indexes.set(index, link);
       return index;
@@ -116,51 +112,49 @@ export class PeerTable {
   }
 
   /**
-   * Routes a peer packet to its link. `relayPeer` is the relay frame's source ID (packets from the
-   * relay must belong to that peer).
+   * Routes a classified peer packet to its link. `relayPeer` is the relay frame's source ID
+   * (packets from the relay must belong to that peer).
    *
    * @example
    * ```ts
-   * // table.dispatch(bytes, { kind: "relay" }, sourcePeerId);
+   * // table.dispatch(classifyPacket(bytes), { kind: "relay" }, sourcePeerId);
    * ```
    */
-  dispatch(bytes: Uint8Array, source: PacketSource, relayPeer?: string): void {
-    switch (bytes[0]) {
-      case PeerPacketType.Punch: {
-        if (source.kind !== "udp") return;
-        let punch;
-        try {
-          punch = decodePunch(bytes);
-        } catch {
-          return;
-        }
-        if (punch.to !== this.#ctx.identity.id) return;
-        this.#links.get(punch.from)?.punchReceived(source.address);
+  dispatch(packet: InboundPacket | undefined, source: PacketSource, relayPeer?: string): void {
+    if (!packet) return;
+    switch (packet.kind) {
+      case "punch":
+        if (source.kind !== "udp" || packet.to !== this.#ctx.identity.id) return;
+        this.#links.get(packet.from)?.punchReceived(source.address);
         return;
-      }
-      case PeerPacketType.HandshakeInit:
-        void this.#responder.respond(bytes).then((accepted) => {
+      case "handshake-init":
+        if (relayPeer !== undefined && relayPeer !== packet.sender) return;
+        if (!this.#links.has(packet.sender)) return;
+        void this.#responder.respond(packet.bytes).then((accepted) => {
           if (!accepted) return;
-          if (relayPeer !== undefined && relayPeer !== accepted.remoteId) return;
           const link = this.#links.get(accepted.remoteId);
-          if (!link) return;
+          if (!link) {
+            if (accepted.isNew) {
+              accepted.session.close();
+              this.#indexes.delete(accepted.session.localIndex);
+            }
+            return;
+          }
           this.#indexes.set(accepted.session.localIndex, link);
           link.acceptHandshake(accepted, source);
         }, (error) => this.#ctx.log?.(`handshake failed: ${error}`));
         return;
-      case PeerPacketType.HandshakeResponse: {
-        const index = handshakeResponseReceiverIndex(bytes);
-        const link = index === undefined ? undefined : this.#indexes.get(index);
+      case "handshake-response": {
+        const link = this.#indexes.get(packet.receiverIndex);
         if (!link || (relayPeer !== undefined && relayPeer !== link.peer)) return;
-        void link.completeHandshake(bytes, source);
+        void link.completeHandshake(packet.bytes, source);
         return;
       }
-      case PeerPacketType.Transport: {
-        const index = transportReceiverIndex(bytes);
-        const link = index === undefined ? undefined : this.#indexes.get(index);
+      case "transport": {
+        const link = this.#indexes.get(packet.receiverIndex);
         if (!link || (relayPeer !== undefined && relayPeer !== link.peer)) return;
         try {
-          link.transportReceived(bytes, source);
+          link.transportReceived(packet.bytes, source);
         } catch (error) {
           // Never let one packet break the socket's or the server session's receive loop.
           this.#ctx.log?.(`packet from ${link.peer} not handled: ${error}`);
@@ -173,7 +167,8 @@ export class PeerTable {
   }
 
   /**
-   * Runs every link's timers; an error in one link never stops the others.
+   * Runs every link's timers now (each link also runs them itself, by deadline); an error in one
+   * link never stops the others.
    *
    * @example
    * ```ts

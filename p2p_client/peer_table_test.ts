@@ -6,6 +6,8 @@ import { linkFrameCodec } from "./link_frame_codec.ts";
 import type { MessageChannel, MessageChannelHooks } from "./link_frames.ts";
 import { formatUdpAddress, type UdpAddress } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
+import { classifyPacket } from "./inbound_packet.ts";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 
 /** A minimal stop-and-retransmit channel: one DATA frame per message, acked by seq. */
 function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): MessageChannel {
@@ -13,6 +15,7 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
   const unacked = new Map<number, { frame: Uint8Array; sentAt: number }>();
   const seen = new Set<number>();
   return {
+    wasSent: () => true,
     hasRoomFor() {
       return unacked.size < maxUnacked;
     },
@@ -67,7 +70,7 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
     srttMs: undefined,
     pathChanged() {},
     close(reason) {
-      hooks.onFailure(reason, [...unacked.keys()]);
+      hooks.onFailure(reason, [...unacked.keys()], []);
       unacked.clear();
     },
   };
@@ -102,20 +105,29 @@ async function pair(
     const self = i;
     const table = new PeerTable({
       identity: identities[i],
-      now: Date.now,
+      runtime: systemRuntime,
       sendUdp: (bytes, to) => {
         if (net.udpBlocked || net.deadAddresses.has(formatUdpAddress(to))) return;
         const other = sides[1 - self];
         if (formatUdpAddress(to) !== formatUdpAddress(addresses[1 - self])) return;
         const delivered = net.mutate ? net.mutate(bytes) : bytes;
         setTimeout(
-          () => other.table.dispatch(delivered, { kind: "udp", address: sides[self].seenAs }),
+          () =>
+            other.table.dispatch(classifyPacket(delivered), {
+              kind: "udp",
+              address: sides[self].seenAs,
+            }),
           1,
         );
       },
       sendRelay: (_peer, bytes) => {
         setTimeout(
-          () => sides[1 - self].table.dispatch(bytes, { kind: "relay" }, identities[self].id),
+          () =>
+            sides[1 - self].table.dispatch(
+              classifyPacket(bytes),
+              { kind: "relay" },
+              identities[self].id,
+            ),
           1,
         );
         return true;
@@ -123,7 +135,6 @@ async function pair(
       emit: (event) => events.push(event),
       createChannel: (hooks) => fakeChannel(hooks, maxUnacked),
       frames: linkFrameCodec,
-      randomNonce: () => crypto.getRandomValues(new Uint8Array(8)),
       pathOptions: {
         connectTimeoutMs: 400,
         directTimeoutMs: 600,
@@ -135,7 +146,7 @@ async function pair(
     });
     sides.push({ identity: identities[i], table, events, seenAs: addresses[i] });
   }
-  const now = Date.now();
+  const now = systemRuntime.now();
   for (let i = 0; i < 2; i++) {
     sides[i].table.getOrCreate(identities[1 - i].id).introduce({
       publicKey: identities[1 - i].publicKey,

@@ -15,6 +15,7 @@ import {
 } from "../shared/signaling/connection.ts";
 import type { Address, ClientMessage, ServerMessageOf } from "../shared/signaling/messages.ts";
 import { Backoff } from "./backoff.ts";
+import { type Runtime, type StreamConn, type TimerId, withTimeout } from "../shared/runtime/mod.ts";
 
 /** The current registration: which server, what it said, and the measured round trip. */
 export interface Registration {
@@ -46,15 +47,20 @@ export interface ServerSessionOptions {
   onAttemptFailed?: (server: string, reason: string) => void;
   /** Called when the session stops for good (replaced by a newer session of the same ID). */
   onFatal?: (code: string, message: string) => void;
-  /** Opens TCP connections (default `Deno.connect`). */
-  dial?: (options: { hostname: string; port: number }) => Promise<Deno.Conn>;
+  /** Clock, timers, randomness and the network (TCP connections come from `runtime.net`). */
+  runtime: Runtime;
+  /** Opens TCP connections (default `runtime.net.connect`). */
+  dial?: (options: { hostname: string; port: number }) => Promise<StreamConn>;
+  /** Debug log. */
+  log?: (message: string) => void;
   /** Backoff between rounds of failed attempts. */
   backoff?: Backoff;
   /** Time allowed for connect + registration, ms (default 5000). */
   attemptTimeoutMs?: number;
-  /** Clock (default `Date.now`). */
-  now?: () => number;
 }
+
+/** A second `replaced` within this time means another instance holds our identity. */
+const REPLACED_AGAIN_MS = 60_000;
 
 /**
  * Keeps the client registered with one of its servers.
@@ -62,7 +68,9 @@ export interface ServerSessionOptions {
  * @example
  * ```ts
  * import { Identity } from "../shared/identity/mod.ts";
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
  * const session = new ServerSession({
+ *   runtime: systemRuntime,
  *   servers: [{ host: "127.0.0.1", port: 3478 }],
  *   identity: await Identity.generate(),
  *   localAddresses: () => [],
@@ -77,14 +85,19 @@ export interface ServerSessionOptions {
 export class ServerSession {
   readonly #options: ServerSessionOptions;
   readonly #backoff: Backoff;
-  readonly #now: () => number;
+  readonly #runtime: Runtime;
   #connection: SignalingConnection | undefined;
   #registration: Registration | undefined;
   #stopped = false;
   #running: Promise<void> | undefined;
   #wakeSleep: (() => void) | undefined;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #heartbeat: TimerId | undefined;
   #lastReceived = 0;
+  #lastReplacedAt = -Infinity;
+  /** One random value per client process, the same on every retry (`registrationNonce`). */
+  readonly #nonce: string;
+  /** Whose registration replaced ours, by the nonce in `bye replaced` (unknown without one). */
+  #replacedBy: "us" | "another" | "unknown" = "unknown";
 
   /**
    * Creates a session (call {@linkcode ServerSession.start}).
@@ -97,8 +110,9 @@ export class ServerSession {
   constructor(options: ServerSessionOptions) {
     if (options.servers.length === 0) throw new RangeError("no server to register with");
     this.#options = options;
-    this.#backoff = options.backoff ?? new Backoff();
-    this.#now = options.now ?? Date.now;
+    this.#runtime = options.runtime;
+    this.#nonce = options.runtime.randomBytes(16).toHex();
+    this.#backoff = options.backoff ?? new Backoff({ random: () => options.runtime.random() });
   }
 
   /** The current registration, or undefined while not registered. */
@@ -152,6 +166,20 @@ export class ServerSession {
   }
 
   /**
+   * Stops at once without a word to the server (as a crash would).
+   *
+   * @example
+   * ```ts
+   * // session.abort();
+   * ```
+   */
+  abort(): void {
+    this.#stopped = true;
+    this.#wakeSleep?.();
+    this.#connection?.close();
+  }
+
+  /**
    * Says goodbye to the server and stops (no reconnect).
    *
    * @example
@@ -166,7 +194,7 @@ export class ServerSession {
     if (connection && !connection.isClosed) {
       try {
         connection.send({ type: "bye", reason: "client exit" });
-        await Promise.race([connection.flush(), new Promise((r) => setTimeout(r, 500))]);
+        await withTimeout(this.#runtime, connection.flush(), 500, "flush").catch(() => {});
       } catch {
         // closing anyway
       }
@@ -190,6 +218,18 @@ export class ServerSession {
         this.#registration = undefined;
         this.#connection = undefined;
         if (this.#stopped) return;
+        if (
+          reason === "replaced" &&
+          (this.#replacedBy === "us" ||
+            (this.#replacedBy === "unknown" && this.#mayHaveReplacedItself()))
+        ) {
+          // Under loss a slow registration may complete after its retry did: the server then
+          // replaces our live connection with our own stale one. Register again (once per
+          // minute): a real second instance replaces us again within the minute, and we stop.
+          this.#options.log?.("replaced by a registration with our key; registering again");
+          this.#options.onDisconnected(name, "replaced (registering again)");
+          break;
+        }
         if (reason === "replaced") {
           this.#stopped = true;
           this.#options.onFatal?.(
@@ -212,6 +252,17 @@ export class ServerSession {
     }
   }
 
+  /**
+   * True when a `replaced` without our nonce may still be our own late registration (a server
+   * that does not echo nonces): not seen in the last minute.
+   */
+  #mayHaveReplacedItself(): boolean {
+    const now = this.#runtime.now();
+    const recent = now - this.#lastReplacedAt < REPLACED_AGAIN_MS;
+    this.#lastReplacedAt = now;
+    return !recent;
+  }
+
   async #attempt(server: ServerAddress, name: string): Promise<SignalingConnection | undefined> {
     const timeoutMs = this.#options.attemptTimeoutMs ?? 5000;
     let connection: SignalingConnection | undefined;
@@ -220,6 +271,7 @@ export class ServerSession {
         hostname: server.host,
         port: server.port,
         dial: this.#options.dial,
+        runtime: this.#runtime,
       });
       let gaveUp = false;
       // A connection that completes after the timeout is closed, never leaked.
@@ -227,18 +279,19 @@ export class ServerSession {
         if (gaveUp) late.close();
       }, () => {});
       try {
-        connection = await withTimeout(connecting, timeoutMs);
+        connection = await withTimeout(this.#runtime, connecting, timeoutMs, "answer");
       } catch (error) {
         gaveUp = true;
         throw error;
       }
-      const sentAt = this.#now();
+      const sentAt = this.#runtime.now();
       const registered = await connection.register(
         this.#options.identity,
         this.#options.localAddresses(),
         timeoutMs,
+        this.#nonce,
       );
-      const receivedAt = this.#now();
+      const receivedAt = this.#runtime.now();
       if (this.#stopped) {
         connection.close();
         return undefined;
@@ -261,20 +314,25 @@ export class ServerSession {
 
   async #serve(connection: SignalingConnection): Promise<string> {
     const heartbeatMs = this.#registration!.registered.heartbeatMs;
-    this.#lastReceived = this.#now();
+    this.#lastReceived = this.#runtime.now();
     let deadReason: string | undefined;
-    this.#heartbeat = setInterval(() => {
-      if (this.#now() - this.#lastReceived > heartbeatMs * 2.5) {
+    const periodMs = Math.max(200, Math.min(heartbeatMs, 5000));
+    const beat = () => {
+      if (this.#runtime.now() - this.#lastReceived > heartbeatMs * 2.5) {
+        this.#heartbeat = undefined;
         deadReason = "server silent";
         connection.close();
         return;
       }
-      connection.send({ type: "ping", t: this.#now() });
-    }, Math.max(200, Math.min(heartbeatMs, 5000)));
+      connection.send({ type: "ping", t: this.#runtime.now() });
+      this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
+    };
+    this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
     let byeReason: string | undefined;
+    this.#replacedBy = "unknown";
     try {
       for await (const event of connection) {
-        this.#lastReceived = this.#now();
+        this.#lastReceived = this.#runtime.now();
         if (event.kind === "message") {
           const message = event.message;
           if (message.type === "ping") {
@@ -283,12 +341,17 @@ export class ServerSession {
           }
           if (message.type === "pong") {
             if (this.#registration) {
-              this.#registration.rttMs = Math.max(0, this.#now() - message.t);
+              this.#registration.rttMs = Math.max(0, this.#runtime.now() - message.t);
             }
             continue;
           }
           if (message.type === "bye") {
             byeReason = message.reason;
+            // The server echoes the newer registration's nonce: ours means our own retried
+            // registration replaced this connection (not another instance).
+            if (message.reason === "replaced" && message.registrationNonce !== undefined) {
+              this.#replacedBy = message.registrationNonce === this.#nonce ? "us" : "another";
+            }
             connection.close();
             continue;
           }
@@ -296,7 +359,7 @@ export class ServerSession {
         this.#options.onEvent(event);
       }
     } finally {
-      clearInterval(this.#heartbeat);
+      this.#runtime.clearTimer(this.#heartbeat);
       this.#heartbeat = undefined;
     }
     return byeReason ?? deadReason ?? connection.closeReason ?? "connection closed";
@@ -304,29 +367,15 @@ export class ServerSession {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.#runtime.setTimer(() => {
         this.#wakeSleep = undefined;
         resolve();
       }, ms);
       this.#wakeSleep = () => {
-        clearTimeout(timer);
+        this.#runtime.clearTimer(timer);
         this.#wakeSleep = undefined;
         resolve();
       };
     });
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Deno.errors.TimedOut(`no answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

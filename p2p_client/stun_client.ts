@@ -42,9 +42,9 @@ export interface StunClientOptions {
   /** A round of retransmissions got no answer, or an error response. */
   onFailure?: (reason: string) => void;
   /** Clock, ms. */
-  now?: () => number;
+  now: () => number;
   /** 12 random bytes. */
-  randomTransactionId?: () => Uint8Array;
+  randomTransactionId: () => Uint8Array;
   /** Interval between keepalive requests, ms (default 15,000). */
   keepaliveMs?: number;
   /** Initial retransmission timeout, ms (default 500). */
@@ -68,7 +68,7 @@ interface Transaction {
  * ```ts
  * // const stun = new StunClient({ codec, send, onMapped: (a) => console.log(a) });
  * // stun.configure({ host: "127.0.0.1", port: 54321 }, "user", "pass");
- * // setInterval(() => stun.tick(), 50);
+ * // timer.arm(stun.nextDeadline()); // then stun.tick() when due
  * ```
  */
 export class StunClient {
@@ -91,7 +91,7 @@ export class StunClient {
    */
   constructor(options: StunClientOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
   }
 
   /** The last mapped address. */
@@ -131,6 +131,19 @@ export class StunClient {
   }
 
   /**
+   * When {@linkcode StunClient.tick} next has work (runtime ms), or `Infinity` while idle.
+   *
+   * @example
+   * ```ts
+   * // timer.arm(stun.nextDeadline());
+   * ```
+   */
+  nextDeadline(): number {
+    if (!this.#server) return Infinity;
+    return this.#transaction ? this.#transaction.nextAt : this.#nextRequestAt;
+  }
+
+  /**
    * Runs timers: starts a keepalive request when due, retransmits the pending one.
    *
    * @example
@@ -144,8 +157,7 @@ export class StunClient {
     const now = this.#now();
     const maxSends = this.#options.maxSends ?? 7;
     if (!this.#transaction && now >= this.#nextRequestAt) {
-      const id = this.#options.randomTransactionId?.() ??
-        crypto.getRandomValues(new Uint8Array(12));
+      const id = this.#options.randomTransactionId();
       this.#transaction = {
         id,
         request: this.#options.codec.encodeRequest(id, this.#username, this.#password),

@@ -1,31 +1,22 @@
 /**
  * The client's one UDP socket, shared by STUN, hole punching and peer traffic: a receive loop
- * that sorts each datagram by its first byte (`classifyDatagram`) and hands it to the matching
- * handler, and a send function that never blocks its caller.
+ * that classifies each datagram once into a typed packet (`classifyPacket`) and hands it to the
+ * matching handler, and a send function that never blocks its caller.
  *
  * @module
  */
-import { classifyDatagram, MAX_PEER_PACKET_BYTES } from "../shared/peer/packet.ts";
+import { classifyPacket, type InboundPacket } from "./inbound_packet.ts";
 import type { UdpAddress } from "./path_manager.ts";
+import type { DatagramSocket, NetAddress } from "../shared/runtime/mod.ts";
 
-/** The part of `Deno.DatagramConn` used here. */
-export interface DatagramSocket {
-  /** The bound address. */
-  readonly addr: Deno.Addr;
-  /** Receives one datagram. */
-  receive(buffer?: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
-  /** Sends one datagram. */
-  send(bytes: Uint8Array, to: Deno.Addr): Promise<number>;
-  /** Closes the socket. */
-  close(): void;
-}
+export type { DatagramSocket };
 
 /** Handlers of a {@linkcode UdpMux}. */
 export interface UdpMuxHandlers {
   /** A STUN message. */
   stun: (bytes: Uint8Array, from: UdpAddress) => void;
-  /** A peer packet (PUNCH, HANDSHAKE_INIT/RESPONSE, TRANSPORT). */
-  peer: (bytes: Uint8Array, type: number, from: UdpAddress) => void;
+  /** A peer packet (PUNCH, HANDSHAKE_INIT/RESPONSE, TRANSPORT), classified. */
+  peer: (packet: Exclude<InboundPacket, { kind: "stun" }>, from: UdpAddress) => void;
 }
 
 /** Largest datagram accepted: STUN responses are small, peer packets at most 1200 bytes. */
@@ -36,7 +27,8 @@ const MAX_DATAGRAM_BYTES = 2048;
  *
  * @example
  * ```ts
- * const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
+ * const socket = systemRuntime.net.listenDatagram({ hostname: "127.0.0.1", port: 0 });
  * const mux = new UdpMux(socket, { stun: () => {}, peer: () => {} });
  * mux.start();
  * mux.close();
@@ -55,7 +47,7 @@ export class UdpMux {
    *
    * @example
    * ```ts
-   * // new UdpMux(Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 }), handlers);
+   * // new UdpMux(runtime.net.listenDatagram({ hostname: "0.0.0.0", port: 0 }), handlers);
    * ```
    */
   constructor(socket: DatagramSocket, handlers: UdpMuxHandlers) {
@@ -65,7 +57,7 @@ export class UdpMux {
 
   /** The local port. */
   get port(): number {
-    return (this.#socket.addr as Deno.NetAddr).port;
+    return this.#socket.addr.port;
   }
 
   /** Datagrams dropped as unknown or oversized. */
@@ -128,7 +120,7 @@ export class UdpMux {
     const buffer = new Uint8Array(65_536);
     while (!this.#closed) {
       let bytes: Uint8Array;
-      let addr: Deno.Addr;
+      let addr: NetAddress;
       try {
         [bytes, addr] = await this.#socket.receive(buffer);
       } catch (error) {
@@ -140,14 +132,13 @@ export class UdpMux {
         this.#dropped++;
         continue;
       }
-      const from = addr as Deno.NetAddr;
+      const from = addr;
       const address = { host: from.hostname, port: from.port };
-      const kind = classifyDatagram(bytes);
+      const packet = classifyPacket(bytes.slice());
       try {
-        if (kind === "stun") this.#handlers.stun(bytes.slice(), address);
-        else if (kind !== undefined && bytes.length <= MAX_PEER_PACKET_BYTES) {
-          this.#handlers.peer(bytes.slice(), kind, address);
-        } else this.#dropped++;
+        if (packet === undefined) this.#dropped++;
+        else if (packet.kind === "stun") this.#handlers.stun(packet.bytes, address);
+        else this.#handlers.peer(packet, address);
       } catch {
         this.#dropped++;
       }

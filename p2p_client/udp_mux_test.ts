@@ -2,14 +2,15 @@ import assert from "node:assert/strict";
 import { encodePunch } from "../shared/peer/packet.ts";
 import { stunBindingCodec } from "./stun_codec.ts";
 import { UdpMux } from "./udp_mux.ts";
+import { systemRuntime } from "../shared/runtime/mod.ts";
 import type { UdpAddress } from "./path_manager.ts";
 
 Deno.test("UdpMux sorts STUN and peer packets from one socket and drops the rest", async () => {
-  const received: { kind: string; from: UdpAddress; type?: number }[] = [];
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const received: { kind: string; from: UdpAddress; type?: string }[] = [];
+  const socket = systemRuntime.net.listenDatagram({ hostname: "127.0.0.1", port: 0 });
   const mux = new UdpMux(socket, {
     stun: (_bytes, from) => received.push({ kind: "stun", from }),
-    peer: (_bytes, type, from) => received.push({ kind: "peer", type, from }),
+    peer: (packet, from) => received.push({ kind: "peer", type: packet.kind, from }),
   });
   mux.start();
   const sender = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -26,7 +27,7 @@ Deno.test("UdpMux sorts STUN and peer packets from one socket and drops the rest
     const senderPort = (sender.addr as Deno.NetAddr).port;
     assert.deepEqual(received, [
       { kind: "stun", from: { host: "127.0.0.1", port: senderPort } },
-      { kind: "peer", type: 0xe1, from: { host: "127.0.0.1", port: senderPort } },
+      { kind: "peer", type: "punch", from: { host: "127.0.0.1", port: senderPort } },
     ]);
     assert.equal(mux.dropped, 2, "unknown and oversized datagrams are dropped and counted");
     mux.send(new Uint8Array([0xe1]), { host: "127.0.0.1", port: senderPort });

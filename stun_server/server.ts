@@ -22,10 +22,9 @@
  * ```
  *
  * Everything the server does with time, timers, randomness and sockets goes through the runtime.
- * The one thing that is not virtual is WebCrypto: registration verifies an Ed25519 signature and
- * hashes the key (`crypto.subtle`, asynchronous on the host's thread pool), so a simulation lets
- * real time pass while a registration is verified (`VirtualRuntime.drive` steps virtual time 1 ms
- * per host turn until a promise settles).
+ * Registration verifies an Ed25519 signature and hashes the key with synchronous node:crypto
+ * (`shared/identity`), so it is microtask-only and deterministic on virtual time too
+ * (`VirtualRuntime.drive` still helps for host work that is not virtual).
  *
  * @module
  */

@@ -202,6 +202,11 @@ export class ClientProcess {
     return status;
   }
 
+  /** Sends a signal (SIGSTOP / SIGCONT freeze and resume the process, as a closed laptop lid). */
+  signal(signal: Deno.Signal): void {
+    this.#child.kill(signal);
+  }
+
   /** Kills the client at once. */
   kill(): void {
     try {

@@ -86,9 +86,10 @@ export interface ReliableChannelOptions {
   /**
    * The channel failed (peer unreachable, protocol violation) or was closed with messages
    * outstanding: `undeliveredMessageIds` were not acknowledged (the peer may still have
-   * received some of them). Called at most once; the channel is closed afterwards.
+   * received some of them). `neverSentIds` is the subset of which not one byte was ever sent:
+   * those certainly did not arrive. Called at most once; the channel is closed afterwards.
    */
-  onFailure?: (error: Error, undeliveredMessageIds: number[]) => void;
+  onFailure?: (error: Error, undeliveredMessageIds: number[], neverSentIds: number[]) => void;
   /** Largest message sent or accepted (default 1 MiB). */
   maxMessageBytes?: number;
   /** Most messages queued or in flight, not yet acknowledged (default 1024). */
@@ -233,7 +234,9 @@ export class ReliableChannel {
   readonly #sendParts: ((head: Uint8Array, payload: Uint8Array) => void) | undefined;
   readonly #deliver: (message: Uint8Array) => void;
   readonly #onAcknowledged: ((messageId: number) => void) | undefined;
-  readonly #onFailure: ((error: Error, ids: number[]) => void) | undefined;
+  readonly #onFailure:
+    | ((error: Error, ids: number[], neverSentIds: number[]) => void)
+    | undefined;
   readonly #maxMessageBytes: number;
   readonly #maxQueuedMessages: number;
   readonly #maxQueuedBytes: number;
@@ -481,6 +484,27 @@ export class ReliableChannel {
     }
     this.#pump(this.#now());
     return id;
+  }
+
+  /**
+   * Whether any fragment of message `messageId` (an ID from `sendMessage`) was ever sent: false
+   * only while it waits whole in the send queue (then it certainly has not arrived). True for
+   * unknown (acknowledged or failed) IDs.
+   *
+   * @example
+   * ```ts
+   * const id = channel.sendMessage(new Uint8Array(1));
+   * console.log(channel.wasSent(id));
+   * ```
+   */
+  wasSent(messageId: number): boolean {
+    // Only the message being cut (`#current`) can be partly sent; the queued ones never left.
+    for (const queue of [this.#pending, this.#bulkPending]) {
+      for (let i = 0; i < queue.length; i++) {
+        if ((queue.at(i) as PendingMessage).id === messageId) return false;
+      }
+    }
+    return true;
   }
 
   /**
@@ -1020,6 +1044,8 @@ export class ReliableChannel {
       const id = (this.#flight.at(i) as Fragment).messageId;
       if (ids[ids.length - 1] !== id) ids.push(id);
     }
+    const neverSent: number[] = [];
+    // Queued messages were never cut into fragments; the one being cut (`#current`) was.
     const unsent = this.#current === undefined ? [] : [this.#current];
     for (let i = 0; i < this.#pending.length; i++) {
       unsent.push(this.#pending.at(i) as PendingMessage);
@@ -1027,7 +1053,11 @@ export class ReliableChannel {
     for (let i = 0; i < this.#bulkPending.length; i++) {
       unsent.push(this.#bulkPending.at(i) as PendingMessage);
     }
-    for (const { id } of unsent) if (!ids.includes(id)) ids.push(id);
+    for (const { id, offset } of unsent) {
+      if (ids.includes(id)) continue;
+      ids.push(id);
+      if (offset === 0) neverSent.push(id);
+    }
     this.#flight.clear();
     this.#pending.clear();
     this.#bulkPending.clear();
@@ -1042,7 +1072,7 @@ export class ReliableChannel {
     this.#rtoDeadline = undefined;
     this.#ptoDeadline = undefined;
     this.#ackDeadline = undefined;
-    if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids);
+    if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids, neverSent);
     return ids;
   }
 }

@@ -49,6 +49,24 @@ export class RingBuffer<T> {
   }
 
   /**
+   * Inserts an item at the front.
+   *
+   * @example
+   * ```ts
+   * const ring = new RingBuffer<string>();
+   * ring.push("b");
+   * ring.unshift("a");
+   * console.log(ring.at(0)); // "a"
+   * ```
+   */
+  unshift(item: T): void {
+    if (this.#length === this.#items.length) this.#grow();
+    this.#head = (this.#head - 1) & (this.#items.length - 1);
+    this.#items[this.#head] = item;
+    this.#length++;
+  }
+
+  /**
    * Removes and returns the front item, or `undefined` when empty.
    *
    * @example

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from "node:crypto";
 import { type PeerId, peerIdFromPublicKey } from "./peer_id.ts";
 
 /** An Ed25519 key pair with the peer ID it is bound to. */
@@ -13,9 +14,13 @@ export class Identity {
   /** The peer ID derived from {@linkcode Identity.publicKey}. */
   readonly id: PeerId;
   readonly #privateKey: CryptoKey;
+  /** The same key for node:crypto, which signs synchronously (WebCrypto's Ed25519 runs on a
+   * host thread pool: not deterministic on virtual time). */
+  readonly #signingKey: KeyObject;
 
   private constructor(privateKey: CryptoKey, publicKey: Uint8Array, id: PeerId) {
     this.#privateKey = privateKey;
+    this.#signingKey = KeyObject.from(privateKey);
     this.publicKey = publicKey;
     this.id = id;
   }
@@ -84,10 +89,21 @@ export class Identity {
    * console.log(await verifySignature(me.publicKey, new TextEncoder().encode("hello"), signature));
    * ```
    */
-  async sign(data: Uint8Array): Promise<Uint8Array> {
-    return new Uint8Array(
-      await crypto.subtle.sign("Ed25519", this.#privateKey, data as Uint8Array<ArrayBuffer>),
-    );
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    return Promise.resolve(this.signSync(data));
+  }
+
+  /**
+   * {@linkcode Identity.sign}, synchronously.
+   *
+   * @example
+   * ```ts
+   * const me = await Identity.generate();
+   * console.log(me.signSync(new Uint8Array([1])).length); // 64
+   * ```
+   */
+  signSync(data: Uint8Array): Uint8Array {
+    return new Uint8Array(nodeSign(null, data, this.#signingKey));
   }
 
   /**
@@ -115,26 +131,40 @@ export class Identity {
  * console.log(await verifySignature(me.publicKey, data, await me.sign(data))); // true
  * ```
  */
-export async function verifySignature(
+export function verifySignature(
   publicKey: Uint8Array,
   data: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
+  return Promise.resolve(verifySignatureSync(publicKey, data, signature));
+}
+
+/**
+ * {@linkcode verifySignature}, synchronously (node:crypto).
+ *
+ * @example
+ * ```ts
+ * const me = await Identity.generate();
+ * const data = new TextEncoder().encode("x");
+ * console.log(verifySignatureSync(me.publicKey, data, me.signSync(data))); // true
+ * ```
+ */
+export function verifySignatureSync(
+  publicKey: Uint8Array,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
-    const key = await crypto.subtle.importKey(
-      "raw",
-      publicKey as Uint8Array<ArrayBuffer>,
-      { name: "Ed25519" },
-      false,
-      ["verify"],
-    );
-    return await crypto.subtle.verify(
-      "Ed25519",
-      key,
-      signature as Uint8Array<ArrayBuffer>,
-      data as Uint8Array<ArrayBuffer>,
-    );
+    const key = createPublicKey({
+      key: {
+        kty: "OKP",
+        crv: "Ed25519",
+        x: publicKey.toBase64({ alphabet: "base64url", omitPadding: true }),
+      },
+      format: "jwk",
+    });
+    return nodeVerify(null, data, key, signature);
   } catch {
     return false;
   }

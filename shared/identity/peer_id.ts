@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 
 /** Length of a peer ID in bytes. */
 export const PEER_ID_BYTES = 20;
@@ -30,14 +31,31 @@ const PEER_ID_PATTERN = /^[0-9a-f]{40}$/;
  * console.log(id.length); // 40
  * ```
  */
-export async function peerIdFromPublicKey(publicKey: Uint8Array): Promise<PeerId> {
+export function peerIdFromPublicKey(publicKey: Uint8Array): Promise<PeerId> {
+  try {
+    return Promise.resolve(peerIdFromPublicKeySync(publicKey));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * {@linkcode peerIdFromPublicKey}, synchronously (node:crypto, no WebCrypto thread-pool hop: a
+ * handshake's work stays microtask-only, hence deterministic on virtual time).
+ *
+ * @example
+ * ```ts
+ * console.log(peerIdFromPublicKeySync(new Uint8Array(32)).length); // 40
+ * ```
+ */
+export function peerIdFromPublicKeySync(publicKey: Uint8Array): PeerId {
   if (publicKey.length !== 32) {
     throw new RangeError(`Ed25519 public key must be 32 bytes, got ${publicKey.length}`);
   }
   const input = new Uint8Array(DOMAIN.length + publicKey.length);
   input.set(DOMAIN, 0);
   input.set(publicKey, DOMAIN.length);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", input));
+  const digest = new Uint8Array(createHash("sha256").update(input).digest());
   return digest.subarray(0, PEER_ID_BYTES).toHex();
 }
 

@@ -21,6 +21,7 @@
 import { readU32, readU48, writeU32, writeU48 } from "./bytes.ts";
 import { FrameError } from "./errors.ts";
 import { MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES, MAX_TRANSPORT_PLAINTEXT_BYTES } from "./packet.ts";
+import { formatIpAddress, parseIpAddress } from "../stun/ip.ts";
 
 /** Frame type bytes. */
 export const FrameType = {
@@ -38,7 +39,15 @@ export const FrameType = {
   PmtuProbe: 0x07,
   /** The answer to a PMTU_PROBE: its nonce and the probe frame's size. */
   PmtuAck: 0x08,
+  /**
+   * The sender's current UDP candidates (a public endpoint learned after the introduction, a
+   * new mapping), so a peer already introduced can punch to them.
+   */
+  Candidates: 0x06,
 } as const;
+
+/** Most addresses in a CANDIDATES frame. */
+export const MAX_CANDIDATE_ADDRESSES = 16;
 
 /** One of the {@linkcode FrameType} values. */
 export type FrameType = typeof FrameType[keyof typeof FrameType];
@@ -170,6 +179,15 @@ export interface PmtuAckFrame {
 }
 
 /** Any frame. */
+/** The sender's UDP candidates: `[type][count]` then per address `[4|6][IP][port u16]`. */
+export interface CandidatesFrame {
+  /** Frame type. */
+  type: typeof FrameType.Candidates;
+  /** Literal IPs and ports, at most {@linkcode MAX_CANDIDATE_ADDRESSES}. */
+  addresses: { host: string; port: number }[];
+}
+
+/** Any frame. */
 export type Frame =
   | DataFrame
   | AckFrame
@@ -177,7 +195,8 @@ export type Frame =
   | PathResponseFrame
   | CloseFrame
   | PmtuProbeFrame
-  | PmtuAckFrame;
+  | PmtuAckFrame
+  | CandidatesFrame;
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -244,6 +263,8 @@ export function encodeFrame(frame: Frame): Uint8Array {
       writeU32(out, 9, frame.size);
       return out;
     }
+    case FrameType.Candidates:
+      return encodeCandidates(frame);
     default:
       throw new FrameError(`unknown frame type ${(frame as { type: unknown }).type}`);
   }
@@ -255,8 +276,8 @@ export function encodeFrame(frame: Frame): Uint8Array {
  *
  * @example
  * ```ts
- * const frame = decodeFrame(plaintext);
- * if (frame.type === FrameType.PathProbe) reply(frame.nonce);
+ * const frame = decodeFrame(encodeFrame({ type: FrameType.PathProbe, nonce: new Uint8Array(8) }));
+ * if (frame.type === FrameType.PathProbe) console.log(frame.nonce.length); // 8
  * ```
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
@@ -288,9 +309,57 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.PmtuAck:
       if (bytes.length !== PMTU_ACK_BYTES) throw new FrameError("bad PMTU ACK length");
       return { type: FrameType.PmtuAck, nonce: bytes.subarray(1, 9), size: readU32(bytes, 9) };
+    case FrameType.Candidates:
+      return decodeCandidates(bytes);
     default:
       throw new FrameError(`unknown frame type 0x${bytes[0].toString(16).padStart(2, "0")}`);
   }
+}
+
+function encodeCandidates(frame: CandidatesFrame): Uint8Array {
+  if (frame.addresses.length > MAX_CANDIDATE_ADDRESSES) {
+    throw new FrameError(`more than ${MAX_CANDIDATE_ADDRESSES} candidates`);
+  }
+  const out = new Uint8Array(2 + frame.addresses.length * 19);
+  out[0] = FrameType.Candidates;
+  out[1] = frame.addresses.length;
+  let offset = 2;
+  for (const { host, port } of frame.addresses) {
+    const ip = parseIpAddress(host);
+    if (!ip || !Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw new FrameError(`bad candidate ${host}:${port}`);
+    }
+    out[offset] = ip.length === 4 ? 4 : 6;
+    out.set(ip, offset + 1);
+    offset += 1 + ip.length;
+    out[offset] = port >> 8;
+    out[offset + 1] = port & 0xff;
+    offset += 2;
+  }
+  return out.slice(0, offset);
+}
+
+function decodeCandidates(bytes: Uint8Array): CandidatesFrame {
+  if (bytes.length < 2) throw new FrameError("truncated CANDIDATES frame");
+  const count = bytes[1];
+  if (count > MAX_CANDIDATE_ADDRESSES) throw new FrameError("too many candidates");
+  const addresses: { host: string; port: number }[] = [];
+  let offset = 2;
+  for (let i = 0; i < count; i++) {
+    const family = bytes[offset];
+    const length = family === 4 ? 4 : family === 6 ? 16 : 0;
+    if (length === 0 || offset + 1 + length + 2 > bytes.length) {
+      throw new FrameError("bad CANDIDATES entry");
+    }
+    const host = formatIpAddress(bytes.subarray(offset + 1, offset + 1 + length));
+    offset += 1 + length;
+    const port = (bytes[offset] << 8) | bytes[offset + 1];
+    offset += 2;
+    if (port === 0) throw new FrameError("candidate port 0");
+    addresses.push({ host, port });
+  }
+  if (offset !== bytes.length) throw new FrameError("bad CANDIDATES length");
+  return { type: FrameType.Candidates, addresses };
 }
 
 function isU32(value: number): boolean {

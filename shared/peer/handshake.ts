@@ -1,6 +1,6 @@
 /**
  * The authenticated key exchange between two peers: a signed ephemeral X25519 Diffie-Hellman
- * (SIGMA-style, as TLS 1.3 signs its transcript), over WebCrypto.
+ * (SIGMA-style, as TLS 1.3 signs its transcript), on synchronous node:crypto.
  *
  * - INIT (initiator → responder) carries the initiator's index, both peer IDs, a timestamp, a
  *   fresh ephemeral X25519 key, and the initiator's Ed25519 signature over
@@ -20,6 +20,14 @@
  *
  * @module
  */
+import {
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+} from "node:crypto";
 import { type Identity, verifySignature } from "../identity/identity.ts";
 import { PEER_ID_BYTES, type PeerId, peerIdFromPublicKey } from "../identity/peer_id.ts";
 import { bytesEqual, readU32, readU64, writeU32, writeU64 } from "./bytes.ts";
@@ -93,12 +101,12 @@ export class HandshakeInitiator {
   readonly localIndex: number;
   readonly #remotePublicKey: Uint8Array;
   readonly #now: () => number;
-  #ephemeral: CryptoKey | undefined;
+  #ephemeral: KeyObject | undefined;
 
   private constructor(
     packet: Uint8Array,
     options: HandshakeInitiatorOptions,
-    ephemeral: CryptoKey,
+    ephemeral: KeyObject,
   ) {
     this.packet = packet;
     this.remoteId = options.remoteId;
@@ -132,7 +140,7 @@ export class HandshakeInitiator {
     if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
       throw new HandshakeError(`clock reading out of range: ${options.now()}`);
     }
-    const ephemeral = await generateEphemeral();
+    const ephemeral = generateEphemeral();
     const packet = new Uint8Array(HANDSHAKE_INIT_BYTES);
     packet[0] = PeerPacketType.HandshakeInit;
     writeU32(packet, INIT_SENDER_INDEX, localIndex);
@@ -177,7 +185,7 @@ export class HandshakeInitiator {
     if (!(await verifySignature(this.#remotePublicKey, signed, signature))) return undefined;
     const ephemeral = this.#ephemeral;
     if (ephemeral === undefined) return undefined;
-    const keys = await deriveSessionKeys(
+    const keys = deriveSessionKeys(
       ephemeral,
       response.subarray(RESPONSE_EPHEMERAL, RESPONSE_SIGNATURE),
       this.packet,
@@ -333,13 +341,13 @@ export class HandshakeResponder {
     init: Uint8Array,
     remoteId: PeerId,
   ): Promise<Omit<HandshakeResponse, "isNew"> | undefined> {
-    const ephemeral = await generateEphemeral();
+    const ephemeral = generateEphemeral();
     const response = new Uint8Array(HANDSHAKE_RESPONSE_BYTES);
     response[0] = PeerPacketType.HandshakeResponse;
     response.set(ephemeral.publicKey, RESPONSE_EPHEMERAL);
     writeU32(response, RESPONSE_RECEIVER_INDEX, readU32(init, INIT_SENDER_INDEX));
     // Fail before allocating an index when the initiator's ephemeral key is unusable.
-    const secret = await x25519(
+    const secret = x25519(
       ephemeral.privateKey,
       init.subarray(INIT_EPHEMERAL, INIT_SIGNATURE),
     );
@@ -349,7 +357,7 @@ export class HandshakeResponder {
     writeU32(response, RESPONSE_SENDER_INDEX, localIndex);
     const signed = concat(RESPONSE_LABEL, init, response.subarray(0, RESPONSE_SIGNATURE));
     response.set(await this.#identity.sign(signed), RESPONSE_SIGNATURE);
-    const keys = await keysFromSecret(secret, init, response);
+    const keys = keysFromSecret(secret, init, response);
     const session = new SecureSession({
       remoteId,
       localIndex,
@@ -378,30 +386,31 @@ interface SessionKeys {
   responderToInitiator: Uint8Array;
 }
 
-async function generateEphemeral(): Promise<{ privateKey: CryptoKey; publicKey: Uint8Array }> {
-  // The private key is not extractable: it never leaves WebCrypto and dies with its reference.
-  const pair = await crypto.subtle.generateKey({ name: "X25519" }, false, [
-    "deriveBits",
-  ]) as CryptoKeyPair;
-  const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+// Synchronous node:crypto throughout (X25519, SHA-256, HKDF): WebCrypto runs digest and HKDF on a
+// host thread pool, which virtual time cannot control; this way a handshake is microtask-only.
+function generateEphemeral(): { privateKey: KeyObject; publicKey: Uint8Array } {
+  // The private key is never exported: it dies with its reference.
+  const pair = generateKeyPairSync("x25519");
+  const jwk = pair.publicKey.export({ format: "jwk" });
+  const publicKey = Uint8Array.fromBase64(jwk.x as string, { alphabet: "base64url" });
   return { privateKey: pair.privateKey, publicKey };
 }
 
-async function x25519(
-  privateKey: CryptoKey,
+function x25519(
+  privateKey: KeyObject,
   remotePublic: Uint8Array,
-): Promise<Uint8Array<ArrayBuffer> | undefined> {
+): Uint8Array<ArrayBuffer> | undefined {
   try {
-    const key = await crypto.subtle.importKey(
-      "raw",
-      remotePublic.slice(),
-      { name: "X25519" },
-      false,
-      [],
-    );
-    const secret = new Uint8Array(
-      await crypto.subtle.deriveBits({ name: "X25519", public: key }, privateKey, 256),
-    );
+    if (remotePublic.length !== 32) return undefined;
+    const key = createPublicKey({
+      key: {
+        kty: "OKP",
+        crv: "X25519",
+        x: remotePublic.toBase64({ alphabet: "base64url", omitPadding: true }),
+      },
+      format: "jwk",
+    });
+    const secret = new Uint8Array(diffieHellman({ privateKey, publicKey: key }));
     // A low-order public key gives the all-zero secret: refuse it (RFC 7748, section 6.1).
     return secret.some((byte) => byte !== 0) ? secret : undefined;
   } catch {
@@ -409,31 +418,24 @@ async function x25519(
   }
 }
 
-async function deriveSessionKeys(
-  privateKey: CryptoKey,
+function deriveSessionKeys(
+  privateKey: KeyObject,
   remotePublic: Uint8Array,
   init: Uint8Array,
   response: Uint8Array,
-): Promise<SessionKeys | undefined> {
-  const secret = await x25519(privateKey, remotePublic);
-  return secret && await keysFromSecret(secret, init, response);
+): SessionKeys | undefined {
+  const secret = x25519(privateKey, remotePublic);
+  return secret && keysFromSecret(secret, init, response);
 }
 
-async function keysFromSecret(
+function keysFromSecret(
   secret: Uint8Array<ArrayBuffer>,
   init: Uint8Array,
   response: Uint8Array,
-): Promise<SessionKeys> {
-  const salt = await crypto.subtle.digest("SHA-256", concat(init, response));
-  const hkdf = await crypto.subtle.importKey("raw", secret, "HKDF", false, ["deriveBits"]);
+): SessionKeys {
+  const salt = createHash("sha256").update(concat(init, response)).digest();
+  const okm = new Uint8Array(hkdfSync("sha256", secret, salt, KEY_INFO, 64));
   secret.fill(0);
-  const okm = new Uint8Array(
-    await crypto.subtle.deriveBits(
-      { name: "HKDF", hash: "SHA-256", salt, info: KEY_INFO },
-      hkdf,
-      512,
-    ),
-  );
   const initiatorToResponder = okm.slice(0, 32);
   const responderToInitiator = okm.slice(32, 64);
   okm.fill(0);
