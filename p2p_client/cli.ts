@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type AcceptFilesPolicy, parseAcceptFiles } from "./files/policy.ts";
 import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import { parseServerAddress, type ServerAddress } from "../shared/config/mod.ts";
 import { DEFAULT_TCP_PORT } from "../shared/signaling/constants.ts";
@@ -50,6 +51,10 @@ export interface ClientSettings {
   relayOnly: boolean;
   /** Seconds to wait for pending messages at exit. */
   exitTimeout: number;
+  /** `--accept-files`, when given. */
+  acceptFiles?: AcceptFilesPolicy;
+  /** `--downloads`, when given. */
+  downloads?: string;
 }
 
 function port(min: number) {
@@ -129,6 +134,18 @@ export function buildCli(
       positiveSeconds,
       30,
     )
+    .option(
+      "--accept-files <policy>",
+      "who may send files: ask, contacts (peers you connected to), anyone, none (default: ask; none with --json)",
+      (value: string) => {
+        try {
+          return parseAcceptFiles(value);
+        } catch (error) {
+          throw new InvalidArgumentError((error as Error).message);
+        }
+      },
+    )
+    .option("--downloads <dir>", "where received files go (default: ~/Downloads/p2p)")
     .action(async (options) => {
       if (options.ephemeral && options.identity !== undefined) {
         throw new InvalidArgumentError("--ephemeral and --identity exclude each other");
@@ -145,6 +162,8 @@ export function buildCli(
         udpPort: options.udpPort,
         relayOnly: options.relayOnly,
         exitTimeout: options.exitTimeout,
+        ...(options.acceptFiles === undefined ? {} : { acceptFiles: options.acceptFiles }),
+        ...(options.downloads === undefined ? {} : { downloads: options.downloads }),
       });
     });
 }

@@ -25,6 +25,9 @@ export interface PeerSummary {
   rttMs: number | null;
 }
 
+import type { FileEvent, TransferSummary } from "./files/types.ts";
+import { finalLine, formatBytes, progressLine } from "./files/progress_view.ts";
+
 /** Every event the client emits. */
 export type ClientEvent =
   | { type: "registered"; id: string; server: string }
@@ -40,6 +43,8 @@ export type ClientEvent =
   | { type: "stats"; pendingMessages: number; rejectedPackets: number; peers: number }
   | { type: "disconnected"; server: string; reason: string }
   | { type: "help"; text: string }
+  | FileEvent
+  | { type: "files"; transfers: TransferSummary[] }
   | { type: "exit" };
 
 /**
@@ -106,6 +111,23 @@ export function formatTextEvent(event: ClientEvent): string {
       return `lost server ${event.server} (${event.reason}); reconnecting`;
     case "help":
       return event.text;
+    case "file":
+      if (event.state === "progress") return progressLine(event);
+      return finalLine(event) ??
+        `file ${event.id.slice(0, 8)} ${event.direction === "send" ? "offered to" : "offered by"} ${
+          short(event.peer)
+        }: ${clean(event.name)} (${formatBytes(event.size)})${
+          event.direction === "receive"
+            ? ` — accept ${event.id.slice(0, 8)} / reject ${event.id.slice(0, 8)}`
+            : ""
+        }`;
+    case "files":
+      if (event.transfers.length === 0) return "no file transfers";
+      return event.transfers.map((t) =>
+        `${t.id.slice(0, 8)}  ${t.direction === "send" ? "→" : "←"} ${short(t.peer)}  ${
+          t.state.padEnd(10)
+        } ${formatBytes(t.bytes)}/${formatBytes(t.size)}  ${clean(t.name)}`
+      ).join("\n");
     case "exit":
       return "bye";
   }

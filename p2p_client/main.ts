@@ -20,6 +20,8 @@ import { Identity } from "../shared/identity/mod.ts";
 import { systemRuntime } from "../shared/runtime/mod.ts";
 import { configureClientLogging } from "./logging.ts";
 import { Prompt } from "./prompt.ts";
+import { defaultDownloadsDir, FsDownloadStore } from "./files/fs_store.ts";
+import { defaultAcceptFiles, offerDecision } from "./files/policy.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
 const BUILTIN_CONFIG = { stun: ["127.0.0.1:54321"], turn: [] };
@@ -84,6 +86,11 @@ async function run(settings: ClientSettings): Promise<number> {
       );
     }
     const { identity, path: identityPath } = await loadIdentity(settings);
+    const policy = settings.acceptFiles ?? defaultAcceptFiles({ json: settings.json });
+    const downloads = settings.downloads ??
+      defaultDownloadsDir((name) => Deno.env.get(name)) ?? "downloads";
+    /** Peers this client connected to itself: `--accept-files contacts` accepts their files. */
+    const contacts = new Set<string>();
     const sink: { prompt?: Prompt } = {};
     const pendingEvents: ClientEvent[] = [];
     const emit = (event: ClientEvent) => {
@@ -103,6 +110,10 @@ async function run(settings: ClientSettings): Promise<number> {
         // Unconfirmed messages and recently received message IDs survive a restart, beside the
         // identity file (not with --ephemeral).
         store: identityPath === undefined ? undefined : new FileClientStore(identityPath),
+        files: {
+          store: new FsDownloadStore(downloads),
+          decide: (peer) => offerDecision(policy, peer, (p) => contacts.has(p)),
+        },
         log: (message) => logger.debug(message),
       });
     } catch (error) {
@@ -111,6 +122,15 @@ async function run(settings: ClientSettings): Promise<number> {
         `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${(error as Error).message}`,
       );
     }
+    // `connect <peer>` and `send <peer>` make a peer a contact (for `--accept-files contacts`).
+    const connect = client.connect.bind(client);
+    client.connect = (peer: string) => {
+      contacts.add(peer);
+      connect(peer);
+    };
+    client.on((event) => {
+      if (event.type === "sent") contacts.add(event.peer);
+    });
     const prompt = new Prompt(client, {
       input: process.stdin,
       output: process.stdout,

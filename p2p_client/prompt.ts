@@ -7,7 +7,9 @@
  */
 import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import { completeLine, HELP_TEXT, parseCommand } from "./commands.ts";
+import { completeLine, HELP_TEXT, parseCommand, resolvePeerId } from "./commands.ts";
+import { FILE_HELP_TEXT, parseFileCommand } from "./files/commands.ts";
+import type { TransferSummary } from "./files/types.ts";
 import { type ClientEvent, formatJsonEvent, formatTextEvent, type PeerSummary } from "./events.ts";
 import { LineBatcher } from "./line_batcher.ts";
 
@@ -27,6 +29,16 @@ export interface PromptTarget {
   readonly pendingMessages: number;
   /** Packets rejected (failed authentication, replays). */
   readonly rejectedPackets: number;
+  /** `sendfile`. */
+  sendFile?(peer: string, path: string): Promise<string | undefined>;
+  /** `files`. */
+  files?(): TransferSummary[];
+  /** `cancel`. */
+  cancelFile?(id: string): boolean;
+  /** `accept`. */
+  acceptFile?(id: string): boolean;
+  /** `reject`. */
+  rejectFile?(id: string): boolean;
 }
 
 /** Settings of a {@linkcode Prompt}. */
@@ -171,7 +183,47 @@ export class Prompt {
     if (!this.#closed && this.#options.terminal && !this.#options.json) this.#rl?.prompt();
   }
 
+  #runFile(line: string): boolean {
+    const file = parseFileCommand(line);
+    if (file === undefined || this.#target.sendFile === undefined) return false;
+    if ("error" in file) {
+      this.print({ type: "error", code: "bad-command", message: file.error });
+      return true;
+    }
+    const target = this.#target;
+    switch (file.kind) {
+      case "sendfile": {
+        const peer = resolvePeerId(file.peer, target.knownPeers);
+        if (typeof peer !== "string") {
+          this.print({ type: "error", code: "bad-command", message: peer.error });
+          return true;
+        }
+        void target.sendFile!(peer, file.path);
+        return true;
+      }
+      case "files":
+        this.print({ type: "files", transfers: target.files?.() ?? [] });
+        return true;
+      default: {
+        const done = file.kind === "cancel"
+          ? target.cancelFile?.(file.transfer)
+          : file.kind === "accept"
+          ? target.acceptFile?.(file.transfer)
+          : target.rejectFile?.(file.transfer);
+        if (!done) {
+          this.print({
+            type: "error",
+            code: "unknown-transfer",
+            message: `no transfer ${file.transfer} to ${file.kind} (see files)`,
+          });
+        }
+        return true;
+      }
+    }
+  }
+
   #run(line: string): void {
+    if (this.#runFile(line)) return;
     const parsed = parseCommand(line, this.#target.knownPeers);
     if (!parsed.ok) {
       this.print({ type: "error", code: "bad-command", message: parsed.error });
@@ -181,7 +233,10 @@ export class Prompt {
     if (!command) return;
     switch (command.kind) {
       case "help":
-        this.print({ type: "help", text: HELP_TEXT });
+        this.print({
+          type: "help",
+          text: this.#target.sendFile ? `${HELP_TEXT}\n${FILE_HELP_TEXT}` : HELP_TEXT,
+        });
         return;
       case "id":
         this.print({ type: "id", id: this.#target.id });
