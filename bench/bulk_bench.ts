@@ -16,6 +16,8 @@
  * @module
  */
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
+import { withClientPair } from "./client_program.ts";
+import { startServerForClients } from "./direct_bench.ts";
 import { freePort } from "./ports.ts";
 import { ChildProcess } from "./process.ts";
 import { type BenchRow, makeRow } from "./report.ts";
@@ -163,6 +165,48 @@ async function filesRun(context: BenchContext, size: number): Promise<FilesRun> 
   }
 }
 
+/**
+ * `sendfile` between two real client programs (`p2p_client/main.ts --json`) through our server
+ * (relay rate raised), direct or `--relay-only`: seconds from the command to `received`.
+ */
+async function clientFileRun(
+  context: BenchContext,
+  input: string,
+  size: number,
+  relayOnly: boolean,
+): Promise<BulkRun> {
+  const { server, port } = await startServerForClients(context);
+  const out = await Deno.makeTempDir({ dir: context.tmpDir, prefix: "client-files-" });
+  try {
+    return await withClientPair(context, port, {
+      relayOnly,
+      extraArgs: (label) => ["--accept-files", "anyone", "--downloads", `${out}/${label}`],
+    }, async (a, b) => {
+      await a.command(`connect ${b.id}`);
+      const wanted = relayOnly ? "relayed" : "direct";
+      await a.waitFor((e) => e.type === "peer" && e.peer === b.id && e.state === wanted, 30_000);
+      const start = performance.now();
+      await a.command(`sendfile ${b.id} ${input}`);
+      const received = await b.waitFor(
+        (e) => e.type === "file" && (e.state === "received" || e.state === "failed"),
+        300_000,
+      );
+      if (received.state !== "received") throw new Error(`sendfile failed: ${received.reason}`);
+      return {
+        bytes: size,
+        seconds: (performance.now() - start) / 1000,
+        receiverCpu: 0,
+        senderCpu: 0,
+        rssMiB: 0,
+        sha256: String(received.sha256),
+      };
+    });
+  } finally {
+    await server.stop();
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+}
+
 async function aeadCosts(context: BenchContext): Promise<Record<string, number>> {
   const child = ChildProcess.start({
     command: Deno.execPath(),
@@ -198,7 +242,7 @@ const LARGE = 65_507;
 export function bulkRows(
   runs:
     & Record<"oursSmall" | "oursLarge" | "plainSmall" | "plainLarge" | "tcp", BulkRun[]>
-    & { file?: BulkRun[] },
+    & { file?: BulkRun[]; clientDirect?: BulkRun[]; clientRelay?: BulkRun[] },
   aead: Record<string, number>,
   files?: FilesRun,
 ): BenchRow[] {
@@ -301,6 +345,35 @@ export function bulkRows(
       verdict: fileRss.median <= 64 ? "met" : "short",
     }));
   }
+  const clientDirect = runs.clientDirect ?? [];
+  const clientRelay = runs.clientRelay ?? [];
+  if (clientDirect.length > 0 || clientRelay.length > 0) {
+    const mib = Math.round((clientDirect[0] ?? clientRelay[0]).bytes / 2 ** 20);
+    const direct = rate(clientDirect);
+    const directRatio = ratioOf(direct, plainLarge);
+    rows.push(makeRow({
+      section: "bulk",
+      figure: `sendfile between two client programs, direct, ${mib} MiB`,
+      unit: "MB/s",
+      ours: direct,
+      referenceName: `plain Deno UDP pair, ${LARGE} B`,
+      reference: plainLarge,
+      ratio: directRatio,
+      target: "≥ 0.5× and ≥ 100 MB/s",
+      verdict: direct === null || directRatio === null
+        ? "n/a"
+        : directRatio >= 0.5 && direct.median >= 100
+        ? "met"
+        : "short",
+    }));
+    rows.push(makeRow({
+      section: "bulk",
+      figure: `sendfile between two client programs, --relay-only, ${mib} MiB`,
+      unit: "MB/s",
+      ours: rate(clientRelay),
+      note: "target: ≥ 0.5× the relay section's bulk figure (`--only relay`), relay rate raised",
+    }));
+  }
   if (files !== undefined) {
     const gib = (files.bytes / 2 ** 30).toFixed(2).replace(/\.00$/, "");
     rows.push(makeRow({
@@ -355,12 +428,6 @@ export function bulkRows(
   ]);
   rows.push(makeRow({
     section: "bulk",
-    figure: "relayed bulk through our server (file transfer over the relay)",
-    unit: "MB/s",
-    note: "not available: needs `sendfile` in the client (p2p_client/files/ not yet plugged in)",
-  }));
-  rows.push(makeRow({
-    section: "bulk",
     figure: "Deno.QuicEndpoint on the punched socket",
     unit: "",
     note: "not available: it binds its own socket (AddrInUse on the punched port), cannot share it",
@@ -380,6 +447,8 @@ export const bulkSection: BenchSection = {
       plainLarge: [] as BulkRun[],
       tcp: [] as BulkRun[],
       file: [] as BulkRun[],
+      clientDirect: [] as BulkRun[],
+      clientRelay: [] as BulkRun[],
     };
     const fileSize = context.quick ? 256 << 20 : 1 << 30;
     const fileDir = await Deno.makeTempDir({ dir: context.tmpDir, prefix: "file-" });
@@ -427,6 +496,15 @@ export const bulkSection: BenchSection = {
         return result;
       });
       await Deno.remove(out, { recursive: true }).catch(() => {});
+      const clientSize = context.quick ? 64 << 20 : 256 << 20;
+      const clientInput = `${fileDir}/client.bin`;
+      if (run === 0) await makeFile(clientInput, clientSize);
+      for (const relayOnly of [false, true]) {
+        await attempt(
+          relayOnly ? runs.clientRelay : runs.clientDirect,
+          () => clientFileRun(context, clientInput, clientSize, relayOnly),
+        );
+      }
     }
     await Deno.remove(fileDir, { recursive: true }).catch(() => {});
     let files: FilesRun | undefined;
