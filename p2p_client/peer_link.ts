@@ -26,6 +26,7 @@ import { PathManager, type PathManagerOptions, type UdpAddress } from "./path_ma
 import { SecureLink } from "./secure_link.ts";
 import { PmtuProber, probeAnswer, probeFrame, TRANSPORT_OVERHEAD_BYTES } from "./pmtu/prober.ts";
 import { FILE_MESSAGE_UID } from "./outbox.ts";
+import { isLoopback } from "./local_addresses.ts";
 
 /** Where a packet came from: a UDP address, or the relay. */
 export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay" };
@@ -121,7 +122,7 @@ export class PeerLink {
   #rejected = 0;
   #candidatesSentFor = "";
   /** The packet size the current route carries (RFC 8899), probed with 0xE5 packets. */
-  readonly #pmtu = new PmtuProber();
+  #pmtu = new PmtuProber();
   #pmtuRoute = "";
 
   /**
@@ -740,7 +741,13 @@ export class PeerLink {
       const key = `${route.udp ? `${route.udp.host}:${route.udp.port}` : ""}|${route.relay}`;
       if (key !== this.#pmtuRoute) {
         this.#pmtuRoute = key;
-        this.#pmtu.pathChanged(now);
+        // Deno cannot set DF on UDP: a datagram larger than the first link's MTU is fragmented by
+        // the kernel and a probe of it "succeeds", while one lost fragment loses the datagram. So
+        // only loopback (MTU 65,536) and the relay (TCP) are probed up to 65,507 bytes; other UDP
+        // paths up to 1,452 (a 1,500-byte Ethernet MTU less IPv6 and UDP headers).
+        const large = route.udp === undefined || isLoopback(route.udp.host);
+        this.#pmtu = new PmtuProber({ maxSize: large ? 65_507 : 1_452 });
+        this.#pmtu.start(now);
         this.#applyPmtu();
       }
     }
