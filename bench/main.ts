@@ -11,6 +11,7 @@ import { parseBenchOptions, USAGE } from "./options.ts";
 import type { BenchReport, BenchRow } from "./report.ts";
 import { makeRow } from "./report.ts";
 import { attackSection } from "./attack_bench.ts";
+import { bulkSection } from "./bulk_bench.ts";
 import { capacitySection } from "./capacity_bench.ts";
 import { directSection } from "./direct_bench.ts";
 import { relaySection } from "./relay_bench.ts";
@@ -28,6 +29,7 @@ const SECTIONS: Record<string, BenchSection> = {
   capacity: capacitySection,
   setup: setupSection,
   attack: attackSection,
+  bulk: bulkSection,
 };
 
 /** How each figure was taken, printed under the table. */

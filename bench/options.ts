@@ -14,6 +14,7 @@ export const SECTION_NAMES = [
   "capacity",
   "setup",
   "attack",
+  "bulk",
 ] as const;
 
 /** A section name. */

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type AcceptFilesPolicy, parseAcceptFiles } from "./files/policy.ts";
 import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import { parseServerAddress, type ServerAddress } from "../shared/config/mod.ts";
 import { DEFAULT_TCP_PORT } from "../shared/signaling/constants.ts";
@@ -52,6 +53,10 @@ export interface ClientSettings {
   exitTimeout: number;
   /** Prefix printed lines with the local time. */
   timestamps: boolean;
+  /** `--accept-files`, when given. */
+  acceptFiles?: AcceptFilesPolicy;
+  /** `--downloads`, when given. */
+  downloads?: string;
 }
 
 function port(min: number) {
@@ -141,6 +146,18 @@ export function buildCli(
       positiveSeconds,
       30,
     )
+    .option(
+      "--accept-files <policy>",
+      "who may send files: ask, contacts (peers you connected to), anyone, none (default: ask; none with --json)",
+      (value: string) => {
+        try {
+          return parseAcceptFiles(value);
+        } catch (error) {
+          throw new InvalidArgumentError((error as Error).message);
+        }
+      },
+    )
+    .option("--downloads <dir>", "where received files go (default: ~/Downloads/p2p)")
     .action(async (options) => {
       await onAction({
         localFile: options.localFile,
@@ -155,6 +172,8 @@ export function buildCli(
         relayOnly: options.relayOnly,
         exitTimeout: options.exitTimeout,
         timestamps: options.timestamps,
+        ...(options.acceptFiles === undefined ? {} : { acceptFiles: options.acceptFiles }),
+        ...(options.downloads === undefined ? {} : { downloads: options.downloads }),
       });
     });
 }

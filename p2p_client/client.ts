@@ -44,6 +44,9 @@ import {
   type StoreEntry,
 } from "./client_store.ts";
 import type { UdpAddress } from "./path_manager.ts";
+import { FileTransfers, type OfferDecision } from "./files/transfers.ts";
+import type { DownloadStore, FileSource, TransferSummary } from "./files/types.ts";
+import { openFileSource } from "./files/fs_store.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -90,6 +93,12 @@ export interface P2PClientOptions {
    * nowhere, as with `--ephemeral`).
    */
   store?: ClientStore;
+  /** File transfers: the downloads folder, the accept policy, how files are opened. */
+  files?: {
+    store: DownloadStore;
+    decide: (peer: string, name: string, size: number) => OfferDecision;
+    openSource?: (path: string) => Promise<FileSource>;
+  };
   /** Debug log. */
   log?: (message: string) => void;
 }
@@ -148,6 +157,7 @@ export class P2PClient {
   readonly #probes = new Set<string>();
   #publicEndpoint: UdpAddress | undefined;
   #stopped = false;
+  readonly #files: FileTransfers | undefined;
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -216,7 +226,23 @@ export class P2PClient {
       pathOptions: options.pathOptions,
       relayOnly: options.relayOnly,
       log: options.log,
+      onFileMessage: (peer, bytes) => this.#files?.onMessage(peer, bytes),
+      onFileRoom: (peer) => this.#files?.roomAvailable(peer),
+      onFileReset: (peer) => this.#files?.peerReset(peer),
     });
+    const files = options.files;
+    this.#files = files
+      ? new FileTransfers({
+        runtime,
+        send: (peer, message, priority) =>
+          this.#peers.get(peer)?.sendFileMessage(message, priority) ?? priority === "normal",
+        emit,
+        openSource: files.openSource ?? openFileSource,
+        store: files.store,
+        decide: files.decide,
+        log: options.log,
+      })
+      : undefined;
     this.#session = new ServerSession({
       runtime,
       servers: options.servers,
@@ -559,6 +585,62 @@ export class P2PClient {
   }
 
   /**
+   * Offers the file at `path` to `peer` (connected or known); `file` events follow. Resolves with
+   * the transfer ID, or undefined after reporting an `error` (unknown peer, unreadable file).
+   *
+   * @example
+   * ```ts
+   * // const id = await client.sendFile(peerId, "/tmp/photo.jpg");
+   * ```
+   */
+  async sendFile(peer: string, path: string): Promise<string | undefined> {
+    if (!this.#files) {
+      this.#emit({ type: "error", code: "files-disabled", message: "file transfer is off" });
+      return undefined;
+    }
+    if (!this.#peers.get(peer)) {
+      this.#emit({
+        type: "error",
+        code: "unknown-peer",
+        message: `not connected to ${peer}: use "connect ${peer}" first`,
+        peer,
+      });
+      return undefined;
+    }
+    try {
+      return await this.#files.sendFile(peer, path);
+    } catch (error) {
+      this.#emit({ type: "error", code: "file-unreadable", message: (error as Error).message });
+      return undefined;
+    }
+  }
+
+  /** File transfers (for `files`). */
+  files(): TransferSummary[] {
+    return this.#files?.list() ?? [];
+  }
+
+  /** Cancels a transfer (ID or unique prefix); false when none matches or it has ended. */
+  cancelFile(id: string): boolean {
+    return this.#files?.cancel(id) ?? false;
+  }
+
+  /** Accepts a file offered to us (policy `ask`). */
+  acceptFile(id: string): boolean {
+    return this.#files?.accept(id) ?? false;
+  }
+
+  /** Declines a file offered to us. */
+  rejectFile(id: string): boolean {
+    return this.#files?.reject(id) ?? false;
+  }
+
+  /** Whether file transfers are still running. */
+  get transfersActive(): boolean {
+    return this.#files?.active ?? false;
+  }
+
+  /**
    * The rows of `list`.
    *
    * @example
@@ -583,7 +665,7 @@ export class P2PClient {
    */
   async shutdown(timeoutMs: number): Promise<void> {
     const deadline = this.#now() + timeoutMs;
-    while (this.pendingMessages > 0 && this.#now() < deadline) {
+    while ((this.pendingMessages > 0 || this.transfersActive) && this.#now() < deadline) {
       await sleep(this.#runtime, 20);
     }
     this.#stopped = true;
@@ -600,6 +682,7 @@ export class P2PClient {
     if (keep) this.#save();
     // Give the CLOSE packets a moment to be sealed and sent.
     await sleep(this.#runtime, 20);
+    this.#files?.close();
     this.#timer.cancel();
     this.#saveTimer.cancel();
     await this.#session.stop();

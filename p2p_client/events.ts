@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { formatIncoming } from "./safe_text.ts";
+import { escapeUntrusted, formatIncoming } from "./safe_text.ts";
 import { formatNatReport } from "./nat_probe/explain.ts";
 import type { NatReport } from "./nat_probe/nat_probe.ts";
 
@@ -32,6 +32,8 @@ export interface PeerSummary {
   lastSeen?: number;
 }
 
+import type { FileEvent, TransferSummary } from "./files/types.ts";
+import { finalLine, formatBytes, progressLine } from "./files/progress_view.ts";
 /**
  * The state of the server connection: `connecting` (an attempt is under way), `registered`,
  * `unreachable` (no answer, refused connection, timeout — retrying), `refused` (the server said
@@ -55,6 +57,8 @@ export type ClientEvent =
   | { type: "nat"; report: NatReport }
   | { type: "disconnected"; server: string; reason: string }
   | { type: "help"; text: string }
+  | FileEvent
+  | { type: "files"; transfers: TransferSummary[] }
   | { type: "exit" }
   | { type: "server"; state: ServerState; server: string; id?: string; reason?: string }
   | { type: "presence"; peer: string; state: "online"; path: string | null }
@@ -129,6 +133,23 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
       return `lost server ${event.server} (${event.reason}); reconnecting`;
     case "help":
       return event.text;
+    case "file":
+      if (event.state === "progress") return progressLine(event);
+      return finalLine(event) ??
+        `file ${event.id.slice(0, 8)} ${event.direction === "send" ? "offered to" : "offered by"} ${
+          short(event.peer)
+        }: ${escapeUntrusted(event.name)} (${formatBytes(event.size)})${
+          event.direction === "receive"
+            ? ` — accept ${event.id.slice(0, 8)} / reject ${event.id.slice(0, 8)}`
+            : ""
+        }`;
+    case "files":
+      if (event.transfers.length === 0) return "no file transfers";
+      return event.transfers.map((t) =>
+        `${t.id.slice(0, 8)}  ${t.direction === "send" ? "→" : "←"} ${short(t.peer)}  ${
+          t.state.padEnd(10)
+        } ${formatBytes(t.bytes)}/${formatBytes(t.size)}  ${escapeUntrusted(t.name)}`
+      ).join("\n");
     case "exit":
       return "bye";
     case "server":

@@ -22,6 +22,8 @@ import { systemRuntime } from "../shared/runtime/mod.ts";
 import { configureClientLogging, type LogRoute } from "./logging.ts";
 import { Prompt, stdioPromptIO } from "./prompt.ts";
 import { PresenceWatcher } from "./presence.ts";
+import { defaultDownloadsDir, FsDownloadStore } from "./files/fs_store.ts";
+import { defaultAcceptFiles, offerDecision } from "./files/policy.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
 const BUILTIN_CONFIG = { stun: ["127.0.0.1:54321"], turn: [] };
@@ -124,6 +126,9 @@ async function run(settings: ClientSettings): Promise<number> {
     const contacts = identityPath === undefined
       ? ContactBook.inMemory()
       : ContactBook.load(contactsPathFor(identityPath));
+    const policy = settings.acceptFiles ?? defaultAcceptFiles({ json: settings.json });
+    const downloads = settings.downloads ??
+      defaultDownloadsDir((name) => Deno.env.get(name)) ?? "downloads";
     const sink: { prompt?: Prompt } = {};
     const pendingEvents: ClientEvent[] = [];
     const emit = (event: ClientEvent) => {
@@ -154,6 +159,10 @@ async function run(settings: ClientSettings): Promise<number> {
         // Unconfirmed messages and recently received message IDs survive a restart, beside the
         // identity file (not with --ephemeral); the identity lock keeps it to one client.
         store: identityPath === undefined ? undefined : new FileClientStore(identityPath),
+        files: {
+          store: new FsDownloadStore(downloads),
+          decide: (peer) => offerDecision(policy, peer, (p) => contacts.has(p)),
+        },
         log: (message) => logger.debug(message),
       });
     } catch (error) {

@@ -15,9 +15,11 @@
  */
 import { systemRuntime } from "../shared/runtime/mod.ts";
 import { completeLine, HELP_TEXT, parseCommand } from "./commands.ts";
-import type { ContactBook } from "./contacts.ts";
+import { type ContactBook, resolvePeer } from "./contacts.ts";
 import { type ClientEvent, formatTextEvent, type PeerSummary, type ServerState } from "./events.ts";
 import { type EditorEvent, LineEditor } from "./line_editor.ts";
+import { FILE_HELP_TEXT, parseFileCommand } from "./files/commands.ts";
+import type { TransferSummary } from "./files/types.ts";
 import { LineBatcher } from "./line_batcher.ts";
 import { safetyNumber } from "./safety_number.ts";
 import type { NatReport } from "./nat_probe/nat_probe.ts";
@@ -44,6 +46,16 @@ export interface PromptTarget {
   peerPublicKey?(peer: string): Uint8Array | undefined;
   /** `nat`: the NAT diagnosis. */
   natReport(): Promise<NatReport>;
+  /** `sendfile`. */
+  sendFile?(peer: string, path: string): Promise<string | undefined>;
+  /** `files`. */
+  files?(): TransferSummary[];
+  /** `cancel`. */
+  cancelFile?(id: string): boolean;
+  /** `accept`. */
+  acceptFile?(id: string): boolean;
+  /** `reject`. */
+  rejectFile?(id: string): boolean;
 }
 
 /** The prompt's input and output. */
@@ -439,7 +451,50 @@ export class Prompt {
     else this.#run(line);
   }
 
+  #runFile(line: string): boolean {
+    const file = parseFileCommand(line);
+    if (file === undefined || this.#target.sendFile === undefined) return false;
+    if ("error" in file) {
+      this.print({ type: "error", code: "bad-command", message: file.error });
+      return true;
+    }
+    const target = this.#target;
+    switch (file.kind) {
+      case "sendfile": {
+        const contacts = this.#options.contacts;
+        const resolved = contacts
+          ? contacts.resolve(file.peer, target.knownPeers)
+          : resolvePeer(file.peer, target.knownPeers, new Map());
+        if (!resolved.ok) {
+          this.print({ type: "error", code: "bad-command", message: resolved.error });
+          return true;
+        }
+        void target.sendFile!(resolved.id, file.path);
+        return true;
+      }
+      case "files":
+        this.print({ type: "files", transfers: target.files?.() ?? [] });
+        return true;
+      default: {
+        const done = file.kind === "cancel"
+          ? target.cancelFile?.(file.transfer)
+          : file.kind === "accept"
+          ? target.acceptFile?.(file.transfer)
+          : target.rejectFile?.(file.transfer);
+        if (!done) {
+          this.print({
+            type: "error",
+            code: "unknown-transfer",
+            message: `no transfer ${file.transfer} to ${file.kind} (see files)`,
+          });
+        }
+        return true;
+      }
+    }
+  }
+
   #run(line: string): void {
+    if (this.#runFile(line)) return;
     const contacts = this.#options.contacts;
     const parsed = parseCommand(
       line,
@@ -455,7 +510,10 @@ export class Prompt {
     if (!command) return;
     switch (command.kind) {
       case "help":
-        this.print({ type: "help", text: HELP_TEXT });
+        this.print({
+          type: "help",
+          text: this.#target.sendFile ? `${HELP_TEXT}\n${FILE_HELP_TEXT}` : HELP_TEXT,
+        });
         return;
       case "id":
         this.print({ type: "id", id: this.#target.id });
