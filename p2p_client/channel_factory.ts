@@ -44,6 +44,7 @@ export function createChannelFactory(runtime: Runtime): MessageChannelFactory {
       sendMessage: (message) => channel.sendMessage(message),
       hasRoomFor: (length) => channel.hasRoomFor(length),
       wasSent: (id) => channel.wasSent(id),
+      cancel: (id) => channel.cancel(id),
       receive: (frame) => channel.receive(frame as DataFrame | AckFrame),
       tick: () => channel.tick(),
       nextDeadline: () => channel.nextDeadline() ?? Infinity,
