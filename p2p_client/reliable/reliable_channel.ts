@@ -746,6 +746,10 @@ export class ReliableChannel {
       // would, after a switch to a slower path, let a too-short RTO fire forever, every fragment
       // ambiguous and no sample ever taken.
       if (rttSample !== undefined) this.#rtt.sample(rttSample);
+      // Without one, progress still undoes one doubling: under heavy random loss nearly every
+      // acknowledged fragment was retransmitted, and a backoff held until a valid sample keeps
+      // the RTO at its maximum (one fragment every 5 s: a stall of one direction for 30 s).
+      else this.#rtt.relax();
       this.#noteRound(rttSample);
       if (this.#detectLosses()) {
         if (this.#sndUna >= this.#recoveryEnd) {
