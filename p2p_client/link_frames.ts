@@ -57,6 +57,8 @@ export interface MessageChannel {
   setMaxFrameBytes?(frameBytes: number): void;
   /** Whether any byte of message `id` was ever sent (false: it certainly did not arrive). */
   wasSent(id: number): boolean;
+  /** Withdraws message `id` if none of it was sent yet (true: it never will be). */
+  cancel(id: number): boolean;
   /** False exactly when `sendMessage` would now throw `SendQueueFullError` for `length` bytes. */
   hasRoomFor(length: number, priority?: "normal" | "bulk"): boolean;
   /** Feeds a decoded channel frame from the peer. */

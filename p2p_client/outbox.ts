@@ -379,7 +379,7 @@ export class Outbox {
     for (const [channelId, message] of this.#inChannel) {
       if (!ids.has(message.id)) continue;
       this.#inChannel.delete(channelId);
-      const sent = message.sent || (this.#channel?.wasSent(channelId) ?? true);
+      const sent = !this.#withdraw(message, channelId);
       this.#options.onOutcome(message.id, sent ? "unconfirmed" : "failed", reason);
     }
     const keep: OutboxMessage[] = [];
@@ -396,13 +396,21 @@ export class Outbox {
     }
   }
 
+  /** True when `message` never left and is now withdrawn from the channel for good. */
+  #withdraw(message: OutboxMessage, channelId: number): boolean {
+    if (message.sent) return false;
+    return this.#channel?.cancel(channelId) ?? false;
+  }
+
   #expire(): void {
     const now = this.#options.now();
     let changed = false;
     for (const [channelId, message] of this.#inChannel) {
       if (message.deadline > now) break;
       this.#inChannel.delete(channelId);
-      const sent = message.sent || (this.#channel?.wasSent(channelId) ?? true);
+      // A message still waiting whole in the channel is withdrawn (then it never leaves, and is
+      // `failed`); one that (partly) left may still arrive (`unconfirmed`).
+      const sent = !this.#withdraw(message, channelId);
       this.#options.onOutcome(
         message.id,
         sent ? "unconfirmed" : "failed",

@@ -16,6 +16,7 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
   const seen = new Set<number>();
   return {
     wasSent: () => true,
+    cancel: () => false,
     hasRoomFor() {
       return unacked.size < maxUnacked;
     },

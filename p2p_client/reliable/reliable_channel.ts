@@ -508,6 +508,35 @@ export class ReliableChannel {
   }
 
   /**
+   * Withdraws message `messageId` if not one byte of it was sent yet (it waits whole in the send
+   * queue): it will never be sent, and true is returned. False when it was (partly) sent, or is
+   * unknown: then it may still arrive.
+   *
+   * @example
+   * ```ts
+   * const id = channel.sendMessage(new Uint8Array(1));
+   * if (channel.cancel(id)) console.log("withdrawn before it left");
+   * ```
+   */
+  cancel(messageId: number): boolean {
+    for (let i = 0; i < this.#pending.length; i++) {
+      const pending = this.#pending.at(i) as PendingMessage;
+      if (pending.id !== messageId) continue;
+      if (pending.offset > 0) return false;
+      const rest: PendingMessage[] = [];
+      while (this.#pending.length > 0) {
+        const item = this.#pending.shift() as PendingMessage;
+        if (item !== pending) rest.push(item);
+      }
+      for (const item of rest) this.#pending.push(item);
+      this.#unackedMessages--;
+      this.#unackedBytes -= pending.bytes.length;
+      return true;
+    }
+    return false;
+  }
+
+  /**
    * False exactly when {@linkcode ReliableChannel.sendMessage} would now throw
    * {@linkcode SendQueueFullError} for a message of `length` bytes: too many messages or bytes
    * are unacknowledged. A caller holding messages back asks this instead of catching the error
@@ -877,6 +906,10 @@ export class ReliableChannel {
       // would, after a switch to a slower path, let a too-short RTO fire forever, every fragment
       // ambiguous and no sample ever taken.
       if (rttSample !== undefined) this.#rtt.sample(rttSample);
+      // Without one, progress still undoes one doubling: under heavy random loss nearly every
+      // acknowledged fragment was retransmitted, and a backoff held until a valid sample keeps
+      // the RTO at its maximum (one fragment every 5 s: a stall of one direction for 30 s).
+      else this.#rtt.relax();
       this.#noteRound(rttSample);
       if (this.#detectLosses()) {
         if (this.#sndUna >= this.#recoveryEnd) {

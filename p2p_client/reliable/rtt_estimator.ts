@@ -35,6 +35,8 @@ export class RttEstimator {
   #srtt: number | undefined;
   #rttvar: number | undefined;
   #rto: number;
+  /** The RTO without backoff. */
+  #base: number;
 
   /**
    * Creates an estimator with no measurement yet.
@@ -53,6 +55,7 @@ export class RttEstimator {
       throw new RangeError("need 0 < minRtoMs <= maxRtoMs");
     }
     this.#rto = this.#clamp(this.#initialRto);
+    this.#base = this.#rto;
   }
 
   /**
@@ -110,6 +113,25 @@ export class RttEstimator {
       this.#srtt = 0.875 * this.#srtt + 0.125 * r;
     }
     this.#rto = this.#clamp(this.#srtt + Math.max(this.#granularity, 4 * this.#rttvar));
+    this.#base = this.#rto;
+  }
+
+  /**
+   * Undoes one doubling of a backoff (never below the RTO of the measurements): for progress
+   * without a valid sample (every fragment acknowledged was retransmitted). Under heavy random
+   * loss nearly every fragment is, and a backoff that only a sample ends would keep the RTO at
+   * its maximum: one fragment every 5 s, a stall.
+   *
+   * @example
+   * ```ts
+   * const rtt = new RttEstimator();
+   * rtt.backoff();
+   * rtt.relax();
+   * console.log(rtt.rto); // 1000
+   * ```
+   */
+  relax(): void {
+    this.#rto = Math.max(this.#base, this.#clamp(this.#rto / 2));
   }
 
   /**
@@ -123,6 +145,7 @@ export class RttEstimator {
    * ```
    */
   backoff(): void {
+    this.#base = Math.min(this.#base, this.#rto);
     this.#rto = this.#clamp(this.#rto * 2);
   }
 
@@ -138,6 +161,7 @@ export class RttEstimator {
     this.#srtt = undefined;
     this.#rttvar = undefined;
     this.#rto = this.#clamp(this.#initialRto);
+    this.#base = this.#rto;
   }
 
   #clamp(rto: number): number {
