@@ -22,6 +22,7 @@ export interface RttEstimatorOptions {
  *
  * @example
  * ```ts
+ * import { RttEstimator } from "./rtt_estimator.ts";
  * const rtt = new RttEstimator();
  * rtt.sample(100);
  * console.log(rtt.srtt, rtt.rttvar, rtt.rto); // 100 50 300
@@ -41,6 +42,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * const rtt = new RttEstimator({ minRtoMs: 100, maxRtoMs: 5000 });
    * ```
    */
@@ -60,6 +62,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * console.log(new RttEstimator().srtt); // undefined
    * ```
    */
@@ -72,6 +75,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * console.log(new RttEstimator().rttvar); // undefined
    * ```
    */
@@ -84,6 +88,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * console.log(new RttEstimator().rto); // 1000
    * ```
    */
@@ -96,6 +101,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * const rtt = new RttEstimator();
    * rtt.sample(40);
    * ```
@@ -117,6 +123,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * const rtt = new RttEstimator();
    * rtt.backoff();
    * console.log(rtt.rto); // 2000
@@ -131,6 +138,8 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
+   * const rtt = new RttEstimator();
    * rtt.reset();
    * ```
    */
