@@ -38,7 +38,9 @@ export class PunchScheduler {
    *
    * @example
    * ```ts
-   * const scheduler = new PunchScheduler(Date.now(), { burstMs: 3000 });
+   * import { systemRuntime } from "../shared/runtime/mod.ts";
+   * import { PunchScheduler } from "./punch_scheduler.ts";
+   * const scheduler = new PunchScheduler(systemRuntime.now(), { burstMs: 3000 });
    * ```
    */
   constructor(startAt: number, timing: PunchTiming = {}) {

@@ -238,8 +238,10 @@ export class ClientProcess {
  *
  * @example
  * ```ts
+ * import { systemRuntime } from "../../shared/runtime/mod.ts";
+ * import { waitUntil } from "./client_process.ts";
  * let done = false;
- * setTimeout(() => (done = true), 10);
+ * systemRuntime.setTimer(() => (done = true), 10);
  * await waitUntil(() => done, 1000, "done");
  * ```
  */

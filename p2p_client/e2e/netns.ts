@@ -141,6 +141,8 @@ export class TestNamespace {
  *
  * @example
  * ```ts
+ * import { NetnsServer, type TestNamespace } from "./netns.ts";
+ * declare const ns: TestNamespace;
  * const server = await NetnsServer.start(ns, 3478, 54321);
  * await server.stop();
  * ```

@@ -11,6 +11,10 @@ import type { ClientProcess, JsonEvent } from "./client_process.ts";
  *
  * @example
  * ```ts
+ * import type { ClientProcess } from "./client_process.ts";
+ * import { peerStateIs } from "./scenarios.ts";
+ * declare const a: ClientProcess;
+ * declare const b: ClientProcess;
  * await a.waitFor(peerStateIs(b.id, "direct"), 60_000, "direct path");
  * ```
  */
@@ -23,6 +27,11 @@ export function peerStateIs(peer: string, state: string): (event: JsonEvent) => 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ClientProcess } from "./client_process.ts";
+ * import { messageTexts } from "./scenarios.ts";
+ * declare const a: ClientProcess;
+ * declare const b: ClientProcess;
  * assert.deepEqual(messageTexts(b, a.id), ["hello"]);
  * ```
  */
@@ -36,6 +45,9 @@ export function messageTexts(client: ClientProcess, from: string): string[] {
  *
  * @example
  * ```ts
+ * import type { ClientProcess } from "./client_process.ts";
+ * import { exchangeBetweenAll } from "./scenarios.ts";
+ * declare const clients: ClientProcess[];
  * await exchangeBetweenAll(clients, "relayed", 60_000);
  * ```
  */

@@ -168,8 +168,10 @@ export class PmtuProber {
    *
    * @example
    * ```ts
+   * import { systemRuntime } from "../../shared/runtime/mod.ts";
+   * import { PmtuProber } from "./prober.ts";
    * const prober = new PmtuProber();
-   * prober.start(performance.now());
+   * prober.start(systemRuntime.now());
    * ```
    */
   start(now: number): void {
@@ -183,8 +185,10 @@ export class PmtuProber {
    *
    * @example
    * ```ts
+   * import { systemRuntime } from "../../shared/runtime/mod.ts";
+   * import { PmtuProber } from "./prober.ts";
    * const prober = new PmtuProber();
-   * prober.pathChanged(performance.now());
+   * prober.pathChanged(systemRuntime.now());
    * ```
    */
   pathChanged(now: number): void {
@@ -197,9 +201,11 @@ export class PmtuProber {
    *
    * @example
    * ```ts
+   * import { systemRuntime } from "../../shared/runtime/mod.ts";
+   * import { PmtuProber } from "./prober.ts";
    * const prober = new PmtuProber();
    * const lostLargeInARow = 3;
-   * if (lostLargeInARow >= 3) prober.blackHole(performance.now());
+   * if (lostLargeInARow >= 3) prober.blackHole(systemRuntime.now());
    * ```
    */
   blackHole(now: number): void {
@@ -389,10 +395,12 @@ export function probeAnswer(frame: PmtuProbeFrame): Uint8Array {
  * @example
  * ```ts
  * import { decodeFrame, FrameType } from "../../shared/peer/frames.ts";
+ * import { systemRuntime } from "../../shared/runtime/mod.ts";
+ * import { PmtuProber, probeIdOf } from "./prober.ts";
  * declare const plaintext: Uint8Array;
  * const prober = new PmtuProber();
  * const frame = decodeFrame(plaintext);
- * if (frame.type === FrameType.PmtuAck) prober.onAck(probeIdOf(frame), performance.now());
+ * if (frame.type === FrameType.PmtuAck) prober.onAck(probeIdOf(frame), systemRuntime.now());
  * ```
  */
 export function probeIdOf(frame: PmtuAckFrame): number {

@@ -10,6 +10,9 @@
  *
  * @example
  * ```ts
+ * import { ChannelClosedError, type ReliableChannel } from "./mod.ts";
+ * declare const channel: ReliableChannel;
+ * declare const bytes: Uint8Array;
  * try {
  *   channel.sendMessage(bytes);
  * } catch (error) {
@@ -34,6 +37,8 @@ export class ChannelClosedError extends Error {
  *
  * @example
  * ```ts
+ * import { PeerUnreachableError, ReliableChannel, type ReliableChannelOptions } from "./mod.ts";
+ * declare const options: ReliableChannelOptions;
  * new ReliableChannel({ ...options, onFailure: (error, ids) => {
  *   if (error instanceof PeerUnreachableError) console.log(`lost contact; ${ids.length} undelivered`);
  * } });
@@ -56,6 +61,9 @@ export class PeerUnreachableError extends Error {
  *
  * @example
  * ```ts
+ * import { type ReliableChannel, SendQueueFullError } from "./mod.ts";
+ * declare const channel: ReliableChannel;
+ * declare const bytes: Uint8Array;
  * try {
  *   channel.sendMessage(bytes);
  * } catch (error) {
@@ -80,6 +88,8 @@ export class SendQueueFullError extends Error {
  *
  * @example
  * ```ts
+ * import { MessageTooLargeError, type ReliableChannel } from "./mod.ts";
+ * declare const channel: ReliableChannel;
  * try {
  *   channel.sendMessage(new Uint8Array(2 << 20));
  * } catch (error) {
@@ -105,6 +115,8 @@ export class MessageTooLargeError extends RangeError {
  *
  * @example
  * ```ts
+ * import { ChannelProtocolError, ReliableChannel, type ReliableChannelOptions } from "./mod.ts";
+ * declare const options: ReliableChannelOptions;
  * new ReliableChannel({ ...options, onFailure: (error) => {
  *   if (error instanceof ChannelProtocolError) console.log(`peer bug: ${error.message}`);
  * } });

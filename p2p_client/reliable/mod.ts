@@ -4,10 +4,12 @@
  *
  * @example
  * ```ts
+ * import { systemRuntime } from "../../shared/runtime/mod.ts";
  * import { ReliableChannel } from "./mod.ts";
  *
+ * declare function sealAndSend(frame: Uint8Array): void;
  * const channel = new ReliableChannel({
- *   now: () => performance.now(),
+ *   now: () => systemRuntime.now(),
  *   send: (frame) => sealAndSend(frame),
  *   deliver: (message) => console.log(new TextDecoder().decode(message)),
  * });

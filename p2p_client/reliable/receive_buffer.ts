@@ -51,6 +51,10 @@ interface Assembly {
  *
  * @example
  * ```ts
+ * import { type DataFrame, decodeFrame } from "../../shared/peer/frames.ts";
+ * import { ReceiveBuffer } from "./receive_buffer.ts";
+ * declare const plaintext: Uint8Array;
+ * declare function deliver(message: Uint8Array): void;
  * const buffer = new ReceiveBuffer({ windowFragments: 64, maxMessageBytes: 1 << 20 });
  * const messages: Uint8Array[] = [];
  * buffer.accept(decodeFrame(plaintext) as DataFrame, messages);
@@ -73,6 +77,7 @@ export class ReceiveBuffer {
    *
    * @example
    * ```ts
+   * import { ReceiveBuffer } from "./receive_buffer.ts";
    * const buffer = new ReceiveBuffer({ windowFragments: 512, maxMessageBytes: 1 << 20 });
    * ```
    */
@@ -86,6 +91,8 @@ export class ReceiveBuffer {
    *
    * @example
    * ```ts
+   * import type { ReceiveBuffer } from "./receive_buffer.ts";
+   * declare const buffer: ReceiveBuffer;
    * console.log(buffer.cumulative);
    * ```
    */
@@ -98,6 +105,8 @@ export class ReceiveBuffer {
    *
    * @example
    * ```ts
+   * import type { ReceiveBuffer } from "./receive_buffer.ts";
+   * declare const buffer: ReceiveBuffer;
    * console.log(buffer.bufferedFragments <= 512); // true
    * ```
    */
@@ -110,6 +119,8 @@ export class ReceiveBuffer {
    *
    * @example
    * ```ts
+   * import type { ReceiveBuffer } from "./receive_buffer.ts";
+   * declare const buffer: ReceiveBuffer;
    * console.log(buffer.assemblingBytes);
    * ```
    */
@@ -122,6 +133,8 @@ export class ReceiveBuffer {
    *
    * @example
    * ```ts
+   * import type { ReceiveBuffer } from "./receive_buffer.ts";
+   * declare const buffer: ReceiveBuffer;
    * console.log(buffer.streamId);
    * ```
    */
@@ -137,6 +150,10 @@ export class ReceiveBuffer {
    *
    * @example
    * ```ts
+   * import type { DataFrame } from "../../shared/peer/frames.ts";
+   * import type { ReceiveBuffer } from "./receive_buffer.ts";
+   * declare const buffer: ReceiveBuffer;
+   * declare const frame: DataFrame;
    * const completed: Uint8Array[] = [];
    * const outcome = buffer.accept(frame, completed);
    * ```
@@ -182,6 +199,10 @@ export class ReceiveBuffer {
    *
    * @example
    * ```ts
+   * import { encodeFrame } from "../../shared/peer/frames.ts";
+   * import type { ReceiveBuffer } from "./receive_buffer.ts";
+   * declare const buffer: ReceiveBuffer;
+   * declare function send(frame: Uint8Array): void;
    * const ack = buffer.ackFrame();
    * if (ack) send(encodeFrame(ack));
    * ```

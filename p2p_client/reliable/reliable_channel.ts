@@ -214,8 +214,11 @@ export type MessagePriority = "normal" | "bulk";
  *
  * @example
  * ```ts
+ * import { systemRuntime } from "../../shared/runtime/mod.ts";
+ * import { ReliableChannel } from "./reliable_channel.ts";
+ * declare function sealAndSend(frame: Uint8Array): void;
  * const channel = new ReliableChannel({
- *   now: () => performance.now(),
+ *   now: () => systemRuntime.now(),
  *   send: (frame) => sealAndSend(frame),
  *   deliver: (message) => console.log(new TextDecoder().decode(message)),
  *   onAcknowledged: (id) => console.log(`message ${id} delivered`),
@@ -307,7 +310,11 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
-   * const channel = new ReliableChannel({ now: Date.now, send, deliver });
+   * import { systemRuntime } from "../../shared/runtime/mod.ts";
+   * import { ReliableChannel } from "./reliable_channel.ts";
+   * declare function send(frame: Uint8Array): void;
+   * declare function deliver(message: Uint8Array): void;
+   * const channel = new ReliableChannel({ now: () => systemRuntime.now(), send, deliver });
    * ```
    */
   constructor(options: ReliableChannelOptions) {
@@ -366,6 +373,10 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import type { PmtuProber } from "../pmtu/prober.ts";
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
+   * declare const prober: PmtuProber;
    * channel.setMaxFrameBytes(prober.size - 29);
    * ```
    */
@@ -383,6 +394,8 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * console.log(channel.maxFrameBytes); // 1171 until setMaxFrameBytes
    * ```
    */
@@ -395,6 +408,9 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare let channel: ReliableChannel;
+   * declare function newChannel(): ReliableChannel;
    * if (channel.closed) channel = newChannel();
    * ```
    */
@@ -407,6 +423,8 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * const { srtt, inFlight, retransmissions } = channel.stats;
    * ```
    */
@@ -441,6 +459,8 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * const id = channel.sendMessage(new TextEncoder().encode("hi"));
    * ```
    */
@@ -493,6 +513,8 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * const id = channel.sendMessage(new Uint8Array(1));
    * console.log(channel.wasSent(id));
    * ```
@@ -544,6 +566,9 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
+   * declare const waiting: Uint8Array[];
    * while (waiting.length > 0 && channel.hasRoomFor(waiting[0].length)) {
    *   channel.sendMessage(waiting.shift()!);
    * }
@@ -566,6 +591,10 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { decodeFrame, FrameType } from "../../shared/peer/frames.ts";
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
+   * declare const plaintext: Uint8Array;
    * const frame = decodeFrame(plaintext);
    * if (frame.type === FrameType.Data || frame.type === FrameType.Ack) channel.receive(frame);
    * ```
@@ -588,8 +617,11 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { systemRuntime } from "../../shared/runtime/mod.ts";
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * const deadline = channel.nextDeadline();
-   * if (deadline !== undefined) setTimeout(() => channel.tick(), Math.max(0, deadline - now()));
+   * if (deadline !== undefined) systemRuntime.setTimer(() => channel.tick(), deadline - systemRuntime.now());
    * ```
    */
   tick(): void {
@@ -618,6 +650,8 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * const deadline = channel.nextDeadline();
    * ```
    */
@@ -649,6 +683,10 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
+   * declare let currentPath: string;
+   * declare const relayPath: string;
    * currentPath = relayPath;
    * channel.pathChanged();
    * ```
@@ -678,6 +716,8 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * const undelivered = channel.close();
    * ```
    */

@@ -22,6 +22,7 @@ export interface RttEstimatorOptions {
  *
  * @example
  * ```ts
+ * import { RttEstimator } from "./rtt_estimator.ts";
  * const rtt = new RttEstimator();
  * rtt.sample(100);
  * console.log(rtt.srtt, rtt.rttvar, rtt.rto); // 100 50 300
@@ -43,6 +44,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * const rtt = new RttEstimator({ minRtoMs: 100, maxRtoMs: 5000 });
    * ```
    */
@@ -63,6 +65,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * console.log(new RttEstimator().srtt); // undefined
    * ```
    */
@@ -75,6 +78,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * console.log(new RttEstimator().rttvar); // undefined
    * ```
    */
@@ -87,6 +91,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * console.log(new RttEstimator().rto); // 1000
    * ```
    */
@@ -99,6 +104,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * const rtt = new RttEstimator();
    * rtt.sample(40);
    * ```
@@ -139,6 +145,7 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
    * const rtt = new RttEstimator();
    * rtt.backoff();
    * console.log(rtt.rto); // 2000
@@ -154,6 +161,8 @@ export class RttEstimator {
    *
    * @example
    * ```ts
+   * import { RttEstimator } from "./rtt_estimator.ts";
+   * const rtt = new RttEstimator();
    * rtt.reset();
    * ```
    */

@@ -12,6 +12,7 @@ import type { ReliableChannel } from "./reliable_channel.ts";
  *
  * @example
  * ```ts
+ * import { seededRandom } from "./simulated_network.ts";
  * const random = seededRandom(42);
  * console.log(random() === seededRandom(42)()); // true
  * ```
@@ -53,6 +54,8 @@ export type End = "a" | "b";
  *
  * @example
  * ```ts
+ * import { ReliableChannel } from "./reliable_channel.ts";
+ * import { SimulatedNetwork } from "./simulated_network.ts";
  * const net = new SimulatedNetwork(1, { delayMs: 20, jitterMs: 0, loss: 0, duplicate: 0 });
  * const a = new ReliableChannel({ now: net.now, send: net.sender("a"), deliver: () => {} });
  * ```
@@ -87,6 +90,8 @@ export class SimulatedNetwork {
    *
    * @example
    * ```ts
+   * import type { SimulatedNetwork } from "./simulated_network.ts";
+   * declare const net: SimulatedNetwork;
    * const send = net.sender("a");
    * ```
    */
@@ -112,6 +117,10 @@ export class SimulatedNetwork {
    *
    * @example
    * ```ts
+   * import type { ReliableChannel } from "./reliable_channel.ts";
+   * import type { SimulatedNetwork } from "./simulated_network.ts";
+   * declare const net: SimulatedNetwork;
+   * declare const channelB: ReliableChannel;
    * net.attach("b", (frame) => channelB.receive(frame));
    * ```
    */
@@ -125,6 +134,8 @@ export class SimulatedNetwork {
    *
    * @example
    * ```ts
+   * import type { SimulatedNetwork } from "./simulated_network.ts";
+   * declare const net: SimulatedNetwork;
    * net.setConditions({ delayMs: 150, jitterMs: 10, loss: 0, duplicate: 0 }, { dropInFlight: true });
    * ```
    */
@@ -143,6 +154,11 @@ export class SimulatedNetwork {
    *
    * @example
    * ```ts
+   * import type { ReliableChannel } from "./reliable_channel.ts";
+   * import type { SimulatedNetwork } from "./simulated_network.ts";
+   * declare const net: SimulatedNetwork;
+   * declare const channel: ReliableChannel;
+   * declare const bytes: Uint8Array;
    * net.schedule(1000, () => channel.sendMessage(bytes));
    * ```
    */
@@ -167,6 +183,12 @@ export class SimulatedNetwork {
    *
    * @example
    * ```ts
+   * import type { ReliableChannel } from "./reliable_channel.ts";
+   * import type { SimulatedNetwork } from "./simulated_network.ts";
+   * declare const net: SimulatedNetwork;
+   * declare const a: ReliableChannel;
+   * declare const b: ReliableChannel;
+   * declare const received: Uint8Array[];
    * const finished = net.run([a, b], () => received.length === 10, { maxTimeMs: 60_000 });
    * ```
    */
@@ -190,6 +212,13 @@ export class SimulatedNetwork {
    *
    * @example
    * ```ts
+   * import type { ReliableChannel } from "./reliable_channel.ts";
+   * import type { SimulatedNetwork } from "./simulated_network.ts";
+   * declare const net: SimulatedNetwork;
+   * declare const a: ReliableChannel;
+   * declare const b: ReliableChannel;
+   * declare let done: boolean;
+   * declare function flushCrypto(): Promise<void>;
    * while (!done && net.step([a, b], 60_000)) await flushCrypto();
    * ```
    */

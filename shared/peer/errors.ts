@@ -9,6 +9,7 @@
  *
  * @example
  * ```ts
+ * import { decodePunch, PeerPacketError } from "./mod.ts";
  * try {
  *   decodePunch(new Uint8Array(3));
  * } catch (error) {
@@ -33,6 +34,7 @@ export class PeerPacketError extends Error {
  *
  * @example
  * ```ts
+ * import { decodeFrame, FrameError } from "./mod.ts";
  * try {
  *   decodeFrame(new Uint8Array([0xff]));
  * } catch (error) {
@@ -58,6 +60,9 @@ export class FrameError extends Error {
  *
  * @example
  * ```ts
+ * import { type SecureSession, SessionExpiredError } from "./mod.ts";
+ * declare const session: SecureSession;
+ * declare function startNewHandshake(): void;
  * try {
  *   await session.seal(new Uint8Array(1));
  * } catch (error) {
@@ -83,6 +88,9 @@ export class SessionExpiredError extends Error {
  *
  * @example
  * ```ts
+ * import { HandshakeError, HandshakeInitiator, type HandshakeInitiatorOptions } from "./mod.ts";
+ * declare const options: HandshakeInitiatorOptions;
+ * const { identity, remoteId, remotePublicKey, localIndex, now } = options;
  * try {
  *   await HandshakeInitiator.start({ identity, remoteId, remotePublicKey, localIndex, now });
  * } catch (error) {

@@ -84,8 +84,23 @@ export interface HandshakeInitiatorOptions {
  *
  * @example
  * ```ts
+ * import type { Identity } from "../identity/identity.ts";
+ * import type { PeerId } from "../identity/peer_id.ts";
+ * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+ * import { systemRuntime } from "../runtime/mod.ts";
+ * import { HandshakeInitiator } from "./handshake.ts";
+ * declare const identity: Identity;
+ * declare const remoteId: PeerId;
+ * declare const remotePublicKey: Uint8Array;
+ * declare const socket: DatagramSocket;
+ * declare const peerAddress: NetAddress;
+ * declare const responsePacket: Uint8Array;
  * const initiator = await HandshakeInitiator.start({
- *   identity, remoteId, remotePublicKey, localIndex: 7, now: Date.now,
+ *   identity,
+ *   remoteId,
+ *   remotePublicKey,
+ *   localIndex: 7,
+ *   now: () => systemRuntime.wallClock(),
  * });
  * socket.send(initiator.packet, peerAddress);
  * // later, for a HANDSHAKE_RESPONSE whose receiver index is 7:
@@ -122,8 +137,19 @@ export class HandshakeInitiator {
    *
    * @example
    * ```ts
+   * import type { Identity } from "../identity/identity.ts";
+   * import type { PeerId } from "../identity/peer_id.ts";
+   * import { systemRuntime } from "../runtime/mod.ts";
+   * import { HandshakeInitiator } from "./handshake.ts";
+   * declare const identity: Identity;
+   * declare const remoteId: PeerId;
+   * declare const remotePublicKey: Uint8Array;
    * const initiator = await HandshakeInitiator.start({
-   *   identity, remoteId, remotePublicKey, localIndex: 1, now: Date.now,
+   *   identity,
+   *   remoteId,
+   *   remotePublicKey,
+   *   localIndex: 1,
+   *   now: () => systemRuntime.wallClock(),
    * });
    * ```
    */
@@ -158,6 +184,11 @@ export class HandshakeInitiator {
    *
    * @example
    * ```ts
+   * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+   * import { type HandshakeInitiator } from "./handshake.ts";
+   * declare const initiator: HandshakeInitiator;
+   * declare const socket: DatagramSocket;
+   * declare const peerAddress: NetAddress;
    * if (!initiator.completed) socket.send(initiator.packet, peerAddress);
    * ```
    */
@@ -172,6 +203,11 @@ export class HandshakeInitiator {
    *
    * @example
    * ```ts
+   * import { type HandshakeInitiator } from "./handshake.ts";
+   * import type { SecureSession } from "./session.ts";
+   * declare const initiator: HandshakeInitiator;
+   * declare const packet: Uint8Array;
+   * declare const sessions: Map<number, SecureSession>;
    * const session = await initiator.complete(packet);
    * if (session) sessions.set(session.localIndex, session);
    * ```
@@ -244,8 +280,20 @@ interface ResponderPeerState {
  *
  * @example
  * ```ts
+ * import type { Identity } from "../identity/identity.ts";
+ * import type { PeerId } from "../identity/peer_id.ts";
+ * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+ * import { systemRuntime } from "../runtime/mod.ts";
+ * import { HandshakeResponder } from "./handshake.ts";
+ * declare const identity: Identity;
+ * declare const introducedPeers: Map<PeerId, { publicKey: Uint8Array }>;
+ * let nextIndex = 1;
+ * declare const initPacket: Uint8Array;
+ * declare const socket: DatagramSocket;
+ * declare const from: NetAddress;
  * const responder = new HandshakeResponder({
- *   identity, now: Date.now,
+ *   identity,
+ *   now: () => systemRuntime.wallClock(),
  *   lookupPeer: (id) => introducedPeers.get(id)?.publicKey,
  *   allocateIndex: () => nextIndex++,
  * });
@@ -266,7 +314,19 @@ export class HandshakeResponder {
    *
    * @example
    * ```ts
-   * const responder = new HandshakeResponder({ identity, now: Date.now, lookupPeer, allocateIndex });
+   * import type { Identity } from "../identity/identity.ts";
+   * import type { PeerId } from "../identity/peer_id.ts";
+   * import { systemRuntime } from "../runtime/mod.ts";
+   * import { HandshakeResponder } from "./handshake.ts";
+   * declare const identity: Identity;
+   * declare function lookupPeer(id: PeerId): Uint8Array | undefined;
+   * declare function allocateIndex(): number;
+   * const responder = new HandshakeResponder({
+   *   identity,
+   *   now: () => systemRuntime.wallClock(),
+   *   lookupPeer,
+   *   allocateIndex,
+   * });
    * ```
    */
   constructor(options: HandshakeResponderOptions) {
@@ -286,6 +346,14 @@ export class HandshakeResponder {
    *
    * @example
    * ```ts
+   * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+   * import { type HandshakeResponder } from "./handshake.ts";
+   * import type { SecureSession } from "./session.ts";
+   * declare const responder: HandshakeResponder;
+   * declare const packet: Uint8Array;
+   * declare const pendingSessions: Map<number, SecureSession>;
+   * declare const socket: DatagramSocket;
+   * declare const from: NetAddress;
    * const accepted = await responder.respond(packet);
    * if (accepted?.isNew) pendingSessions.set(accepted.session.localIndex, accepted.session);
    * if (accepted) socket.send(accepted.response, from);
@@ -330,6 +398,10 @@ export class HandshakeResponder {
    *
    * @example
    * ```ts
+   * import type { PeerId } from "../identity/peer_id.ts";
+   * import { type HandshakeResponder } from "./handshake.ts";
+   * declare const responder: HandshakeResponder;
+   * declare const peerId: PeerId;
    * responder.forget(peerId);
    * ```
    */

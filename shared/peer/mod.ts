@@ -5,14 +5,25 @@
  *
  * @example
  * ```ts
+ * import { Identity } from "../identity/identity.ts";
+ * import { systemRuntime } from "../runtime/mod.ts";
  * import { HandshakeInitiator, HandshakeResponder, classifyDatagram, PeerPacketType } from "./mod.ts";
  *
+ * const alice = await Identity.generate();
+ * const bob = await Identity.generate();
  * const initiator = await HandshakeInitiator.start({
- *   identity: alice, remoteId: bob.id, remotePublicKey: bob.publicKey, localIndex: 1, now: Date.now,
+ *   identity: alice,
+ *   remoteId: bob.id,
+ *   remotePublicKey: bob.publicKey,
+ *   localIndex: 1,
+ *   now: () => systemRuntime.wallClock(),
  * });
  * // Bob's side:
  * const responder = new HandshakeResponder({
- *   identity: bob, now: Date.now, lookupPeer: () => alice.publicKey, allocateIndex: () => 2,
+ *   identity: bob,
+ *   now: () => systemRuntime.wallClock(),
+ *   lookupPeer: () => alice.publicKey,
+ *   allocateIndex: () => 2,
  * });
  * const accepted = await responder.respond(initiator.packet);
  * const session = await initiator.complete(accepted!.response);

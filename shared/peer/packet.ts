@@ -88,6 +88,7 @@ export interface PunchPacket {
  *
  * @example
  * ```ts
+ * import { classifyDatagram, PeerPacketType } from "./packet.ts";
  * const kind = classifyDatagram(new Uint8Array(41).fill(0xe1, 0, 1));
  * console.log(kind === PeerPacketType.Punch); // true
  * ```
@@ -122,6 +123,7 @@ export function classifyDatagram(bytes: Uint8Array): "stun" | PeerPacketType | u
  *
  * @example
  * ```ts
+ * import { peerIdToBytes } from "./packet.ts";
  * console.log(peerIdToBytes("00".repeat(20)).length); // 20
  * ```
  */
@@ -136,6 +138,7 @@ export function peerIdToBytes(id: PeerId): Uint8Array {
  *
  * @example
  * ```ts
+ * import { encodePunch } from "./packet.ts";
  * const packet = encodePunch("aa".repeat(20), "bb".repeat(20));
  * console.log(packet.length); // 41
  * ```
@@ -153,6 +156,7 @@ export function encodePunch(from: PeerId, to: PeerId): Uint8Array {
  *
  * @example
  * ```ts
+ * import { decodePunch, encodePunch } from "./packet.ts";
  * const { from, to } = decodePunch(encodePunch("aa".repeat(20), "bb".repeat(20)));
  * console.log(from, to);
  * ```
@@ -174,6 +178,10 @@ export function decodePunch(bytes: Uint8Array): PunchPacket {
  *
  * @example
  * ```ts
+ * import type { SecureSession } from "./session.ts";
+ * import { transportReceiverIndex } from "./packet.ts";
+ * declare const packet: Uint8Array;
+ * declare const sessionsByIndex: Map<number, SecureSession>;
  * const index = transportReceiverIndex(packet);
  * const session = index === undefined ? undefined : sessionsByIndex.get(index);
  * ```
@@ -191,6 +199,10 @@ export function transportReceiverIndex(bytes: Uint8Array): number | undefined {
  *
  * @example
  * ```ts
+ * import type { HandshakeInitiator } from "./handshake.ts";
+ * import { handshakeResponseReceiverIndex } from "./packet.ts";
+ * declare const packet: Uint8Array;
+ * declare const initiatorsByIndex: Map<number, HandshakeInitiator>;
  * const index = handshakeResponseReceiverIndex(packet);
  * const pending = index === undefined ? undefined : initiatorsByIndex.get(index);
  * ```
@@ -206,6 +218,8 @@ export function handshakeResponseReceiverIndex(bytes: Uint8Array): number | unde
  *
  * @example
  * ```ts
+ * import { handshakeInitSenderId } from "./packet.ts";
+ * declare const packet: Uint8Array;
  * const claimed = handshakeInitSenderId(packet);
  * ```
  */

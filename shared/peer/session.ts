@@ -88,13 +88,20 @@ function deriveLargeKey(key: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+ * import type { HandshakeInitiator } from "./handshake.ts";
+ * declare const initiator: HandshakeInitiator;
+ * declare const responsePacket: Uint8Array;
+ * declare const socket: DatagramSocket;
+ * declare const address: NetAddress;
+ * declare const datagram: Uint8Array;
  * const session = await initiator.complete(responsePacket);
  * if (session) {
  *   const packet = await session.seal(new TextEncoder().encode("hi"));
  *   socket.send(packet, address);
  * }
  * // on receipt:
- * const plaintext = await session.open(datagram); // undefined: drop it
+ * const plaintext = await session?.open(datagram); // undefined: drop it
  * ```
  */
 export class SecureSession {
@@ -124,7 +131,21 @@ export class SecureSession {
    *
    * @example
    * ```ts
-   * const session = new SecureSession({ remoteId, localIndex: 1, remoteIndex: 2, isInitiator: true, sendKey, receiveKey, createdAt: Date.now() });
+   * import type { PeerId } from "../identity/peer_id.ts";
+   * import { systemRuntime } from "../runtime/mod.ts";
+   * import { SecureSession } from "./session.ts";
+   * declare const remoteId: PeerId;
+   * declare const sendKey: Uint8Array;
+   * declare const receiveKey: Uint8Array;
+   * const session = new SecureSession({
+   *   remoteId,
+   *   localIndex: 1,
+   *   remoteIndex: 2,
+   *   isInitiator: true,
+   *   sendKey,
+   *   receiveKey,
+   *   createdAt: systemRuntime.now(),
+   * });
    * ```
    */
   constructor(init: SecureSessionInit) {
@@ -153,6 +174,9 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * let currentSession: SecureSession | undefined;
    * if (session.confirmed) currentSession = session;
    * ```
    */
@@ -166,6 +190,8 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
    * if (session.peerReadsLarge) console.log("fast cipher in use");
    * ```
    */
@@ -178,6 +204,8 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
    * console.log(session.sentPackets);
    * ```
    */
@@ -190,6 +218,8 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
    * console.log(session.closed);
    * ```
    */
@@ -206,6 +236,10 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import { encodeFrame, FrameType } from "./frames.ts";
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * declare const nonce: Uint8Array;
    * const packet = await session.seal(encodeFrame({ type: FrameType.PathProbe, nonce }));
    * ```
    */
@@ -223,6 +257,12 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * declare const socket: DatagramSocket;
+   * declare const address: NetAddress;
+   * declare const frame: Uint8Array;
    * socket.send(session.sealSync(frame), address);
    * ```
    */
@@ -239,6 +279,12 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * declare const socket: DatagramSocket;
+   * declare const address: NetAddress;
+   * declare const probeFrame: Uint8Array;
    * socket.send(session.sealLargeSync(probeFrame), address);
    * ```
    */
@@ -252,6 +298,13 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import type { DatagramSocket, NetAddress } from "../runtime/mod.ts";
+   * import { type DataFrame, encodeDataHead } from "./frames.ts";
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * declare const socket: DatagramSocket;
+   * declare const address: NetAddress;
+   * declare const frame: DataFrame;
    * socket.send(session.sealPartsSync(encodeDataHead(frame), frame.payload), address);
    * ```
    */
@@ -300,8 +353,13 @@ export class SecureSession {
    *
    * @example
    * ```ts
-   * const plaintext = await session.open(datagram);
-   * if (plaintext === undefined) return; // drop
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * async function onDatagram(datagram: Uint8Array) {
+   *   const plaintext = await session.open(datagram);
+   *   if (plaintext === undefined) return; // drop
+   *   console.log(plaintext.length);
+   * }
    * ```
    */
   open(packet: Uint8Array): Promise<Uint8Array | undefined> {
@@ -313,6 +371,9 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * declare const datagram: Uint8Array;
    * const plaintext = session.openSync(datagram);
    * ```
    */
@@ -363,6 +424,8 @@ export class SecureSession {
    *
    * @example
    * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const oldSession: SecureSession;
    * oldSession.close();
    * ```
    */
