@@ -536,6 +536,8 @@ export class ReliableChannel {
    *
    * @example
    * ```ts
+   * import type { ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
    * const id = channel.sendMessage(new Uint8Array(1));
    * if (channel.cancel(id)) console.log("withdrawn before it left");
    * ```
