@@ -146,3 +146,28 @@ export class NatsServer {
     })();
   }
 }
+
+/**
+ * Polls `condition` every `stepMs` (real time) until it holds or `timeoutMs` pass; returns whether
+ * it held. For tests against real processes (no fixed sleeps).
+ *
+ * @example
+ * ```ts
+ * let ready = false;
+ * setTimeout(() => ready = true, 10);
+ * console.log(await pollUntil(() => ready, 1000)); // true
+ * ```
+ */
+export async function pollUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  stepMs = 20,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1_000_000; i++) {
+    if (await condition()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+  return false;
+}

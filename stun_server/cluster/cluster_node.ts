@@ -188,7 +188,10 @@ export class ClusterNode implements ClusterBus {
 
   relay(node: string, from: Uint8Array, to: Uint8Array, payload: Uint8Array): boolean {
     if (!this.available) return false;
-    const ok = this.#transport.publish(this.#subjects.relay(node), encodeBusRelay(from, to, payload));
+    const ok = this.#transport.publish(
+      this.#subjects.relay(node),
+      encodeBusRelay(from, to, payload),
+    );
     if (!ok) this.#dropped++;
     return ok;
   }

@@ -140,13 +140,15 @@ Deno.test("cluster node: introductions and relay frames go to the named node onl
   const c = cluster(["a", "b", "c"]);
   try {
     await c.runtime.advance(1500);
-    assert.ok(c.get("a").node.send("b", {
-      type: "peer-left",
-      node: "a",
-      from: X,
-      to: Y,
-      reason: "disconnected",
-    }));
+    assert.ok(
+      c.get("a").node.send("b", {
+        type: "peer-left",
+        node: "a",
+        from: X,
+        to: Y,
+        reason: "disconnected",
+      }),
+    );
     const payload = new Uint8Array([1, 2, 3, 4]);
     assert.ok(c.get("a").node.relay("b", Uint8Array.fromHex(X), Uint8Array.fromHex(Y), payload));
     await c.runtime.advance(5);
@@ -177,7 +179,13 @@ Deno.test("cluster node: without the broker nothing cross-node is sent; it heals
     assert.equal(c.get("a").node.available, false);
     assert.deepEqual(c.get("a").events.availability, [true, false]);
     assert.equal(
-      c.get("a").node.send("b", { type: "peer-left", node: "a", from: X, to: Y, reason: "timeout" }),
+      c.get("a").node.send("b", {
+        type: "peer-left",
+        node: "a",
+        from: X,
+        to: Y,
+        reason: "timeout",
+      }),
       false,
     );
     assert.equal(
