@@ -1,0 +1,439 @@
+/**
+ * The signaling server's cross-node behaviour: `connect` to a client on another node, the
+ * introduction both sides receive, relay frames between nodes, `peer-left` across nodes, the
+ * newest-session rule across nodes, and what happens when a node or the bus is lost. The server
+ * calls it only where a peer is not local, so a single server (with {@linkcode LocalBus}) never
+ * takes these paths.
+ *
+ * An introduction across nodes takes one round trip on the bus: the requester's node sends
+ * `introduce` to the target's node, which introduces the target at once (`role: "responder"`) and
+ * answers `introduced` with the target's key, candidates and punch lead; the requester's node then
+ * introduces the requester (`role: "initiator"`), with the lead shortened by half the bus round
+ * trip so both punch at the same instant. Relay frames keep the per-client limits: the sender's
+ * rate quota is charged on its node before the frame is published, the receiver's queue limit is
+ * checked on the receiver's node, and a frame refused there is answered to the sender with the
+ * same `error` as on one node (`relay-queue-full`, `relay-not-brokered`, `peer-offline`). Nodes
+ * only ever forward the payload, which is end-to-end ciphertext between the clients.
+ *
+ * Without the bus (NATS unreachable), `connect` to an ID that is not on this node and relay frames
+ * to a client on another node get `error {code: "cluster-unavailable"}`; local clients are served
+ * as usual; when the bus returns, presence is re-synchronised and clients connect again.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
+import type {
+  Candidate,
+  ErrorCode,
+  PeerLeftReason,
+  ServerMessage,
+} from "../../shared/signaling/mod.ts";
+import { punchLeadMs } from "../punch_schedule.ts";
+import type { ClusterBus, ClusterDelivery, ClusterHandler } from "./bus.ts";
+import type { BusControlOf } from "./messages.ts";
+
+/** What the router needs of a registered local client. */
+export interface ClusterClient {
+  /** Peer ID (40 hex digits). */
+  readonly id: string;
+  /** Ed25519 public key (base64), as in `introduce`. */
+  readonly publicKey: string;
+  /** Latest heartbeat RTT in ms (-1 unknown). */
+  readonly rttMs: number;
+  /** This session's presence epoch (set by {@linkcode ClusterRouter.registered}). */
+  clusterEpoch: number;
+  /** The candidates `introduce` offers for this client. */
+  candidates(): Candidate[];
+}
+
+/** The server side of the router: local clients and how to talk to them. */
+export interface LocalClients<C extends ClusterClient> {
+  /** The registered local client with `id`, if any. */
+  get(id: string): C | undefined;
+  /** Whether `client` may be brokered with one more peer (the per-client limit). */
+  canBroker(client: C): boolean;
+  /** Sends a control message to `client` (bounded: a client that does not read is cut off). */
+  send(client: C, message: ServerMessage): void;
+  /** Queues a relay frame from `from` (20 bytes) to `client`; an error code when refused. */
+  deliverRelay(client: C, from: Uint8Array, payload: Uint8Array): ErrorCode | null;
+  /** A newer session of `client`'s ID registered on another node: close this one ("replaced"). */
+  replace(client: C): void;
+  /** The server's clock in ms since the epoch (`serverTime`, `punchAt`). */
+  now(): number;
+}
+
+/** Counters of a {@linkcode ClusterRouter}. */
+export interface ClusterRouterStats {
+  /** Introductions across nodes completed (counted on the requester's node). */
+  introductions: number;
+  /** Relay frames published to other nodes. */
+  relayedOut: number;
+  /** Relay frames from other nodes queued to local clients. */
+  relayedIn: number;
+  /** Requests refused with `cluster-unavailable`. */
+  unavailable: number;
+}
+
+/** Extra lead for the bus hop of a cross-node introduction (ms). */
+const BUS_LEAD_MS = 50;
+/** Introductions waiting for their answer, at most (oldest dropped beyond). */
+const MAX_PENDING = 10_000;
+/** An introduction not answered in this long is forgotten (the client may `connect` again). */
+const PENDING_TTL_MS = 10_000;
+
+const REFUSALS: Partial<Record<ErrorCode, string>> = {
+  "relay-queue-full": "the receiver's relay queue is full; frame not forwarded",
+  "relay-not-brokered": "relay only to a peer you were introduced to; frame not forwarded",
+  "peer-offline": "that peer is not online; frame not forwarded",
+};
+
+/**
+ * Cross-node signaling for one server.
+ *
+ * @example
+ * ```ts
+ * import { LocalBus } from "./bus.ts";
+ *
+ * interface Client {
+ *   id: string;
+ *   publicKey: string;
+ *   rttMs: number;
+ *   clusterEpoch: number;
+ *   candidates(): [];
+ * }
+ * const clients = new Map<string, Client>();
+ * const router = new ClusterRouter<Client>(new LocalBus(), {
+ *   get: (id) => clients.get(id),
+ *   canBroker: () => true,
+ *   send: (client, message) => console.log(client.id, message.type),
+ *   deliverRelay: () => null,
+ *   replace: () => {},
+ *   now: () => Date.now(),
+ * });
+ * console.log(router.isOnline("ab".repeat(20))); // false
+ * ```
+ */
+export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
+  readonly #bus: ClusterBus;
+  readonly #local: LocalClients<C>;
+  readonly #log: Logger;
+  /** Remote peers each local client is brokered with: local ID -> remote ID -> node. */
+  readonly #remotePeers = new Map<string, Map<string, string>>();
+  /** Introductions sent and not yet answered: `from|to` -> when sent. */
+  readonly #pending = new Map<string, number>();
+  readonly #stats: ClusterRouterStats = {
+    introductions: 0,
+    relayedOut: 0,
+    relayedIn: 0,
+    unavailable: 0,
+  };
+
+  /** Handles the bus's deliveries from now on. */
+  constructor(bus: ClusterBus, local: LocalClients<C>, logger?: Logger) {
+    this.#bus = bus;
+    this.#local = local;
+    this.#log = logger ?? getLogger(["stun-server", "cluster"]);
+    bus.setHandler(this);
+  }
+
+  /** The bus. */
+  get bus(): ClusterBus {
+    return this.#bus;
+  }
+
+  /** Current counters. */
+  get stats(): ClusterRouterStats {
+    return { ...this.#stats };
+  }
+
+  /** Whether `id` is registered on another node (as far as this node knows). */
+  isOnline(id: string): boolean {
+    return this.#bus.locate(id) !== undefined;
+  }
+
+  /** How many remote peers `id` is brokered with. */
+  remotePeerCount(id: string): number {
+    return this.#remotePeers.get(id)?.size ?? 0;
+  }
+
+  /** `client` registered here: tell the cluster (an older session elsewhere is replaced). */
+  registered(client: C): void {
+    client.clusterEpoch = this.#bus.announce(client.id);
+  }
+
+  /**
+   * `client`'s session ended (closed, timed out, replaced): withdraw it and tell its remote peers
+   * `peer-left {reason}`.
+   */
+  unregistered(client: C, reason: PeerLeftReason): void {
+    this.#bus.withdraw(client.id, client.clusterEpoch);
+    const peers = this.#remotePeers.get(client.id);
+    if (peers === undefined) return;
+    this.#remotePeers.delete(client.id);
+    for (const [peer, node] of peers) {
+      this.#bus.send(node, {
+        type: "peer-left",
+        node: this.#bus.nodeName,
+        from: client.id,
+        to: peer,
+        reason,
+      });
+    }
+  }
+
+  /**
+   * `client` asked to connect to `peer`, which is not a local client. Returns false when `peer`
+   * is not on another node either (the server answers `unknown-peer` as on one node); otherwise
+   * the request is handled here (introduced across nodes, or refused with an `error`).
+   */
+  connect(client: C, peer: string, requestId?: string): boolean {
+    const node = this.#bus.locate(peer);
+    if (node === undefined) {
+      if (!this.#bus.clustered || this.#bus.available) return false;
+      this.#unavailable(client, peer, requestId);
+      return true;
+    }
+    if (!this.#bus.available) {
+      this.#unavailable(client, peer, requestId);
+      return true;
+    }
+    const already = this.#remotePeers.get(client.id)?.has(peer) ?? false;
+    if (!already && !this.#local.canBroker(client)) return false; // the server says rate-limited
+    const now = this.#local.now();
+    this.#remember(`${client.id}|${peer}`, now);
+    const sent = this.#bus.send(node, {
+      type: "introduce",
+      node: this.#bus.nodeName,
+      from: client.id,
+      to: peer,
+      publicKey: client.publicKey,
+      candidates: client.candidates(),
+      rttMs: client.rttMs,
+      ...(requestId !== undefined ? { requestId } : {}),
+    });
+    if (!sent) this.#unavailable(client, peer, requestId);
+    return true;
+  }
+
+  /** The node to relay to when `client` is brokered with `peer` on another node. */
+  relayNode(client: C, peer: string): string | undefined {
+    return this.#remotePeers.get(client.id)?.get(peer);
+  }
+
+  /**
+   * Publishes a relay frame (the sender's quota already charged) to `node`. Returns
+   * `cluster-unavailable` when the bus cannot take it (the server refuses the frame with it).
+   */
+  forwardRelay(
+    node: string,
+    from: Uint8Array,
+    to: Uint8Array,
+    payload: Uint8Array,
+  ): ErrorCode | null {
+    if (!this.#bus.relay(node, from, to, payload)) {
+      this.#stats.unavailable++;
+      return "cluster-unavailable";
+    }
+    this.#stats.relayedOut++;
+    return null;
+  }
+
+  // --- ClusterHandler ---------------------------------------------------------------------------
+
+  /** {@inheritDoc ClusterHandler.onDelivery} */
+  onDelivery(message: ClusterDelivery): void {
+    switch (message.type) {
+      case "introduce":
+        this.#introduceHere(message);
+        return;
+      case "introduced":
+        this.#introduced(message);
+        return;
+      case "refused": {
+        const client = this.#local.get(message.from);
+        if (client === undefined) return;
+        this.#pending.delete(`${message.from}|${message.to}`);
+        this.#local.send(client, {
+          type: "error",
+          code: message.code,
+          message: message.message,
+          peer: message.to,
+          ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
+          ...(message.bytes !== undefined ? { bytes: message.bytes } : {}),
+        });
+        return;
+      }
+      case "peer-left": {
+        const peers = this.#remotePeers.get(message.to);
+        if (peers === undefined || peers.get(message.from) !== message.node) return;
+        peers.delete(message.from);
+        if (peers.size === 0) this.#remotePeers.delete(message.to);
+        const client = this.#local.get(message.to);
+        if (client !== undefined) {
+          this.#local.send(client, {
+            type: "peer-left",
+            peer: message.from,
+            reason: message.reason,
+          });
+        }
+        return;
+      }
+    }
+  }
+
+  /** {@inheritDoc ClusterHandler.onRelay} */
+  onRelay(from: string, to: string, payload: Uint8Array): void {
+    const client = this.#local.get(to);
+    const node = this.#remotePeers.get(to)?.get(from);
+    let code: ErrorCode | null;
+    if (client === undefined) code = "peer-offline";
+    else if (node === undefined) code = "relay-not-brokered";
+    else code = this.#local.deliverRelay(client, Uint8Array.fromHex(from), payload);
+    if (code === null) {
+      this.#stats.relayedIn++;
+      return;
+    }
+    const back = node ?? this.#bus.locate(from);
+    if (back === undefined) return;
+    this.#bus.send(back, {
+      type: "refused",
+      node: this.#bus.nodeName,
+      from,
+      to,
+      code,
+      message: REFUSALS[code] ?? code,
+      bytes: payload.length,
+    });
+  }
+
+  /** {@inheritDoc ClusterHandler.onReplaced} */
+  onReplaced(id: string): void {
+    const client = this.#local.get(id);
+    if (client !== undefined) this.#local.replace(client);
+  }
+
+  /** {@inheritDoc ClusterHandler.onNodeLost} */
+  onNodeLost(node: string): void {
+    for (const [id, peers] of this.#remotePeers) {
+      const client = this.#local.get(id);
+      for (const [peer, at] of peers) {
+        if (at !== node) continue;
+        peers.delete(peer);
+        if (client !== undefined) {
+          this.#local.send(client, { type: "peer-left", peer, reason: "timeout" });
+        }
+      }
+      if (peers.size === 0) this.#remotePeers.delete(id);
+    }
+  }
+
+  /** {@inheritDoc ClusterHandler.onAvailability} */
+  onAvailability(available: boolean): void {
+    this.#log.info("cluster bus {state}", { state: available ? "available" : "unavailable" });
+  }
+
+  // --- introductions ----------------------------------------------------------------------------
+
+  #introduceHere(message: BusControlOf<"introduce">): void {
+    const target = this.#local.get(message.to);
+    const refuse = (code: ErrorCode, text: string) =>
+      this.#bus.send(message.node, {
+        type: "refused",
+        node: this.#bus.nodeName,
+        from: message.from,
+        to: message.to,
+        code,
+        message: text,
+        ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
+      });
+    if (target === undefined) {
+      refuse("unknown-peer", "no client with that ID is online");
+      return;
+    }
+    const already = this.#remotePeers.get(target.id)?.has(message.from) ?? false;
+    if (!already && !this.#local.canBroker(target)) {
+      refuse("rate-limited", "the peer has too many brokered peers");
+      return;
+    }
+    let peers = this.#remotePeers.get(target.id);
+    if (peers === undefined) this.#remotePeers.set(target.id, peers = new Map());
+    peers.set(message.from, message.node);
+    const now = this.#local.now();
+    const leadMs = Math.round(punchLeadMs(message.rttMs, target.rttMs) + BUS_LEAD_MS);
+    this.#local.send(target, {
+      type: "introduce",
+      peer: message.from,
+      publicKey: message.publicKey,
+      candidates: message.candidates,
+      role: "responder",
+      punchAt: now + leadMs,
+      serverTime: now,
+    });
+    this.#bus.send(message.node, {
+      type: "introduced",
+      node: this.#bus.nodeName,
+      from: message.from,
+      to: target.id,
+      publicKey: target.publicKey,
+      candidates: target.candidates(),
+      leadMs,
+      ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
+    });
+  }
+
+  #introduced(message: BusControlOf<"introduced">): void {
+    const key = `${message.from}|${message.to}`;
+    const sentAt = this.#pending.get(key);
+    this.#pending.delete(key);
+    const client = this.#local.get(message.from);
+    if (client === undefined) {
+      // The requester left meanwhile: undo the other side's brokering.
+      this.#bus.send(message.node, {
+        type: "peer-left",
+        node: this.#bus.nodeName,
+        from: message.from,
+        to: message.to,
+        reason: "disconnected",
+      });
+      return;
+    }
+    let peers = this.#remotePeers.get(client.id);
+    if (peers === undefined) this.#remotePeers.set(client.id, peers = new Map());
+    peers.set(message.to, message.node);
+    const now = this.#local.now();
+    const halfTrip = sentAt === undefined ? 0 : Math.max(0, (now - sentAt) / 2);
+    this.#stats.introductions++;
+    this.#local.send(client, {
+      type: "introduce",
+      peer: message.to,
+      publicKey: message.publicKey,
+      candidates: message.candidates,
+      role: "initiator",
+      punchAt: now + Math.max(0, Math.round(message.leadMs - halfTrip)),
+      serverTime: now,
+      ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
+    });
+  }
+
+  #remember(key: string, now: number): void {
+    this.#pending.delete(key);
+    this.#pending.set(key, now);
+    for (const [old, at] of this.#pending) {
+      if (this.#pending.size <= MAX_PENDING && now - at <= PENDING_TTL_MS) break;
+      this.#pending.delete(old);
+    }
+  }
+
+  #unavailable(client: C, peer: string, requestId?: string): void {
+    this.#stats.unavailable++;
+    this.#local.send(client, {
+      type: "error",
+      code: "cluster-unavailable",
+      message:
+        "the server cluster's bus is unreachable; only clients on this server can be reached",
+      peer,
+      ...(requestId !== undefined ? { requestId } : {}),
+    });
+  }
+}

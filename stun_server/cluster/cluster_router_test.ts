@@ -1,0 +1,235 @@
+import assert from "node:assert/strict";
+import type { Candidate, ErrorCode, ServerMessage } from "../../shared/signaling/mod.ts";
+import { VirtualRuntime } from "../../testing/virtual_runtime.ts";
+import { MemoryBusHub } from "../../testing/memory_bus.ts";
+import { LocalBus } from "./bus.ts";
+import { ClusterNode } from "./cluster_node.ts";
+import { type ClusterClient, ClusterRouter } from "./cluster_router.ts";
+
+const S = "51".repeat(20);
+const T = "7e".repeat(20);
+
+class FakeClient implements ClusterClient {
+  clusterEpoch = 0;
+  inbox: ServerMessage[] = [];
+  relayed: [string, Uint8Array][] = [];
+  queueFull = false;
+  replaced = false;
+  constructor(readonly id: string, readonly publicKey: string, readonly rttMs: number) {}
+  candidates(): Candidate[] {
+    return [{ host: "198.51.100.1", port: 4000 + this.rttMs, kind: "public" }];
+  }
+  of<T extends ServerMessage["type"]>(type: T): Extract<ServerMessage, { type: T }>[] {
+    return this.inbox.filter((m) => m.type === type) as Extract<ServerMessage, { type: T }>[];
+  }
+}
+
+function serverNode(runtime: VirtualRuntime, hub: MemoryBusHub, name: string, skewMs = 0) {
+  const clients = new Map<string, FakeClient>();
+  const bus = new ClusterNode({ nodeName: name, transport: hub.connect(), runtime });
+  let maxPeers = 1024;
+  const router: ClusterRouter<FakeClient> = new ClusterRouter<FakeClient>(bus, {
+    get: (id) => clients.get(id),
+    canBroker: (client) => router.remotePeerCount(client.id) < maxPeers,
+    send: (client, message) => client.inbox.push(message),
+    deliverRelay: (client, from, payload): ErrorCode | null => {
+      if (client.queueFull) return "relay-queue-full";
+      client.relayed.push([from.toHex(), payload]);
+      return null;
+    },
+    replace: (client) => {
+      client.replaced = true;
+      clients.delete(client.id);
+      router.unregistered(client, "replaced");
+    },
+    now: () => runtime.wallClock() + skewMs,
+  });
+  const register = (client: FakeClient) => {
+    clients.set(client.id, client);
+    router.registered(client);
+    return client;
+  };
+  const leave = (client: FakeClient) => {
+    clients.delete(client.id);
+    router.unregistered(client, "disconnected");
+  };
+  return { bus, router, clients, register, leave, setMaxPeers: (n: number) => maxPeers = n };
+}
+
+async function twoNodes() {
+  const runtime = new VirtualRuntime({ seed: 5 });
+  const hub = new MemoryBusHub(runtime, 2);
+  const a = serverNode(runtime, hub, "a");
+  const b = serverNode(runtime, hub, "b", 40_000); // b's clock is 40 s ahead
+  await runtime.advance(1500);
+  const s = a.register(new FakeClient(S, "S".repeat(44), 30));
+  const t = b.register(new FakeClient(T, "T".repeat(44), 80));
+  await runtime.advance(10);
+  return { runtime, hub, a, b, s, t };
+}
+
+Deno.test("cluster router: connect across nodes introduces both sides to punch at one instant", async () => {
+  const { runtime, a, b, s, t } = await twoNodes();
+  try {
+    assert.equal(a.router.connect(s, T, "req-1"), true);
+    await runtime.advance(20);
+    const [toS] = s.of("introduce");
+    const [toT] = t.of("introduce");
+    assert.ok(toS && toT, JSON.stringify([s.inbox, t.inbox]));
+    assert.equal(toS.role, "initiator");
+    assert.equal(toS.requestId, "req-1");
+    assert.equal(toS.peer, T);
+    assert.equal(toS.publicKey, t.publicKey);
+    assert.deepEqual(toS.candidates, t.candidates());
+    assert.equal(toT.role, "responder");
+    assert.equal(toT.peer, S);
+    assert.equal(toT.publicKey, s.publicKey);
+    // Both punch at one real instant: T's introduce left b one bus hop (2 ms) before S's left a
+    // (introduce, then introduced), so S's delay is shorter by exactly that hop.
+    const delayS = toS.punchAt - toS.serverTime;
+    const delayT = toT.punchAt - toT.serverTime;
+    assert.ok(Math.abs(delayS + 2 - delayT) <= 1, `${delayS} + 2 vs ${delayT}`);
+    const instantT = delayT;
+    assert.ok(instantT >= 2 * 80 + 100, "the lead covers the larger RTT");
+    assert.equal(a.router.stats.introductions, 1);
+  } finally {
+    await a.bus.close();
+    await b.bus.close();
+  }
+});
+
+Deno.test("cluster router: relay frames cross nodes both ways; refusals come back as errors", async () => {
+  const { runtime, a, b, s, t } = await twoNodes();
+  try {
+    // Not brokered yet: no relay node.
+    assert.equal(a.router.relayNode(s, T), undefined);
+    assert.ok(a.router.isOnline(T));
+    a.router.connect(s, T);
+    await runtime.advance(20);
+    const node = a.router.relayNode(s, T);
+    assert.equal(node, "b");
+    const payload = new Uint8Array([9, 8, 7]);
+    assert.equal(
+      a.router.forwardRelay(node!, Uint8Array.fromHex(S), Uint8Array.fromHex(T), payload),
+      null,
+    );
+    assert.equal(b.router.relayNode(t, S), "a");
+    assert.equal(
+      b.router.forwardRelay("a", Uint8Array.fromHex(T), Uint8Array.fromHex(S), payload),
+      null,
+    );
+    await runtime.advance(10);
+    assert.deepEqual(t.relayed, [[S, payload]]);
+    assert.deepEqual(s.relayed, [[T, payload]]);
+    t.queueFull = true;
+    a.router.forwardRelay("b", Uint8Array.fromHex(S), Uint8Array.fromHex(T), new Uint8Array(500));
+    await runtime.advance(10);
+    const errors = s.of("error");
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].code, "relay-queue-full");
+    assert.equal(errors[0].peer, T);
+    assert.equal(errors[0].bytes, 500);
+    // A forged frame from a client T was never introduced to is refused on T's node.
+    const stranger = "99".repeat(20);
+    b.router.forwardRelay("a", Uint8Array.fromHex(stranger), Uint8Array.fromHex(S), payload);
+    await runtime.advance(10);
+    assert.equal(s.relayed.length, 1);
+  } finally {
+    await a.bus.close();
+    await b.bus.close();
+  }
+});
+
+Deno.test("cluster router: peer-left crosses nodes; unknown and full peers are refused", async () => {
+  const { runtime, a, b, s, t } = await twoNodes();
+  try {
+    assert.equal(a.router.connect(s, "00".repeat(20)), false, "not online anywhere: unknown-peer");
+    b.setMaxPeers(0);
+    a.router.connect(s, T, "r");
+    await runtime.advance(20);
+    assert.deepEqual(s.of("error").map((e) => [e.code, e.requestId]), [["rate-limited", "r"]]);
+    b.setMaxPeers(1024);
+    a.router.connect(s, T);
+    await runtime.advance(20);
+    b.leave(t);
+    await runtime.advance(20);
+    assert.deepEqual(s.of("peer-left"), [{ type: "peer-left", peer: T, reason: "disconnected" }]);
+    assert.equal(a.router.relayNode(s, T), undefined);
+    assert.equal(a.router.isOnline(T), false);
+  } finally {
+    await a.bus.close();
+    await b.bus.close();
+  }
+});
+
+Deno.test("cluster router: a registration on another node replaces the session, and peers hear it", async () => {
+  const { runtime, hub, a, b, s, t } = await twoNodes();
+  const c = serverNode(runtime, hub, "c");
+  try {
+    a.router.connect(s, T);
+    await runtime.advance(1500);
+    // S fails over to node c with the same ID.
+    const s2 = c.register(new FakeClient(S, "S".repeat(44), 30));
+    await runtime.advance(20);
+    assert.ok(s.replaced, "the older session on a is closed as replaced");
+    assert.deepEqual(t.of("peer-left"), [{ type: "peer-left", peer: S, reason: "replaced" }]);
+    assert.equal(b.bus.locate(S), "c");
+    // T connects again and reaches the new session.
+    b.router.connect(t, S);
+    await runtime.advance(20);
+    assert.equal(s2.of("introduce").length, 1);
+  } finally {
+    await a.bus.close();
+    await b.bus.close();
+    await c.bus.close();
+  }
+});
+
+Deno.test("cluster router: a lost node's peers get peer-left timeout; no bus means cluster-unavailable", async () => {
+  const { runtime, hub, a, b, s, t } = await twoNodes();
+  try {
+    a.router.connect(s, T);
+    await runtime.advance(20);
+    hub.setUp(false);
+    assert.equal(a.router.connect(s, T, "q"), true);
+    assert.equal(a.router.connect(s, "00".repeat(20)), true, "unknown while the bus is down");
+    const errors = s.of("error");
+    assert.deepEqual(errors.map((e) => [e.code, e.peer]), [
+      ["cluster-unavailable", T],
+      ["cluster-unavailable", "00".repeat(20)],
+    ]);
+    assert.equal(
+      a.router.forwardRelay("b", Uint8Array.fromHex(S), Uint8Array.fromHex(T), new Uint8Array(1)),
+      "cluster-unavailable",
+    );
+    await runtime.advance(5000);
+    assert.deepEqual(s.of("peer-left"), [{ type: "peer-left", peer: T, reason: "timeout" }]);
+    assert.deepEqual(t.of("peer-left"), [{ type: "peer-left", peer: S, reason: "timeout" }]);
+    hub.setUp(true);
+    assert.ok(await runtime.runUntil(() => a.bus.available && a.bus.locate(T) === "b", 5000));
+    a.router.connect(s, T);
+    await runtime.advance(20);
+    assert.equal(s.of("introduce").length, 2);
+  } finally {
+    await a.bus.close();
+    await b.bus.close();
+  }
+});
+
+Deno.test("cluster router: on a single server (LocalBus) nothing is remote", () => {
+  const clients = new Map<string, FakeClient>();
+  const router = new ClusterRouter<FakeClient>(new LocalBus(), {
+    get: (id) => clients.get(id),
+    canBroker: () => true,
+    send: (client, message) => client.inbox.push(message),
+    deliverRelay: () => null,
+    replace: () => {},
+    now: () => 0,
+  });
+  const s = new FakeClient(S, "S".repeat(44), 1);
+  router.registered(s);
+  assert.equal(router.connect(s, T), false);
+  assert.equal(router.relayNode(s, T), undefined);
+  assert.deepEqual(s.inbox, []);
+  router.unregistered(s, "disconnected");
+});
