@@ -20,6 +20,10 @@ import { stunTurnListen } from "./turn_setup.ts";
 import { relayBudget } from "./relay_budget.ts";
 import { batchedDatagramRuntime, systemRuntime } from "../shared/runtime/mod.ts";
 import { summarize as summaryOf } from "./summary.ts";
+import type { ClusterBus } from "./cluster/bus.ts";
+import { ClusterNode } from "./cluster/cluster_node.ts";
+import { NatsTransport } from "./cluster/nats_transport.ts";
+import { runWorkers } from "./workers.ts";
 
 const encoder = new TextEncoder();
 
@@ -107,6 +111,38 @@ async function main(): Promise<number> {
   }
   for (const [signal, handler] of listeners) Deno.addSignalListener(signal, handler);
 
+  if (config.workers > 1) {
+    const code = await runWorkers(
+      Deno.args,
+      config,
+      log,
+      stopped.promise,
+      (line) => writeAll(Deno.stdout, line),
+    );
+    const result = await finish(code);
+    for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
+    return result;
+  }
+
+  let cluster: ClusterBus | undefined;
+  if (config.cluster !== undefined) {
+    const nodeName = config.nodeName ?? `node-${systemRuntime.randomBytes(4).toHex()}`;
+    cluster = new ClusterNode({
+      nodeName,
+      transport: NatsTransport.start({
+        servers: config.cluster,
+        name: `p2p-stun-server ${nodeName}`,
+        runtime: systemRuntime,
+      }),
+      runtime: systemRuntime,
+      prefix: config.clusterPrefix,
+    });
+    log.info("cluster node {node} joining NATS {servers}", {
+      node: nodeName,
+      servers: config.cluster.join(","),
+    });
+  }
+
   let metricsEndpoint: MetricsEndpoint | undefined;
   try {
     server = startServer({
@@ -124,6 +160,8 @@ async function main(): Promise<number> {
       relayBudget: config.stun.relayTotalBps === undefined
         ? undefined
         : relayBudget(config.stun.relayTotalBps, () => systemRuntime.now()),
+      cluster,
+      reusePort: config.reusePort,
     });
     const metrics = server.metrics;
     metrics.addCollector(() => metrics.logLinesDropped = logPipe.dropped);
@@ -143,6 +181,7 @@ async function main(): Promise<number> {
       }
     }
   } catch (error) {
+    await cluster?.close();
     const what = error instanceof StartupError ? error.message : String(error);
     writeAll(Deno.stderr, `stun_server: cannot start: ${what}\n`);
     for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);

@@ -35,8 +35,11 @@ export interface ClusterHandler {
   onDelivery(message: ClusterDelivery): void;
   /** A relay frame from client `from` (another node) to the local client `to`. */
   onRelay(from: string, to: string, payload: Uint8Array): void;
-  /** A newer session for the local ID `id` registered on another node: close ours ("replaced"). */
-  onReplaced(id: string): void;
+  /**
+   * A newer session for the local ID `id` registered on another node: close ours ("replaced");
+   * `nonce` is the newer registration's `registrationNonce`, if it had one.
+   */
+  onReplaced(id: string, nonce?: string): void;
   /** Node `node` stopped heartbeating (or restarted): every client it held is gone. */
   onNodeLost(node: string): void;
   /** The bus became usable (`true`) or unusable (`false`). */
@@ -69,9 +72,10 @@ export interface ClusterBus {
   locate(id: string): string | undefined;
   /**
    * A session for `id` registered here: tells the cluster (the newest session wins everywhere).
-   * Returns the session's epoch (pass it to {@linkcode ClusterBus.withdraw}).
+   * Returns the session's epoch (pass it to {@linkcode ClusterBus.withdraw}). `nonce`: the
+   * registration's `registrationNonce`, passed on to the session it replaces.
    */
-  announce(id: string): number;
+  announce(id: string, nonce?: string): number;
   /** The session of `epoch` for `id` ended here. */
   withdraw(id: string, epoch: number): void;
   /** Sends a control message to `node`; false when the bus is unavailable (nothing was sent). */
@@ -119,7 +123,7 @@ export class LocalBus implements ClusterBus {
     return undefined;
   }
 
-  announce(_id: string): number {
+  announce(_id: string, _nonce?: string): number {
     return ++this.#epoch;
   }
 

@@ -165,13 +165,19 @@ export class ClusterNode implements ClusterBus {
     return this.#remote.get(id)?.node;
   }
 
-  announce(id: string): number {
+  announce(id: string, nonce?: string): number {
     const known = this.#remote.get(id)?.epoch ?? 0;
     const epoch = Math.max(Math.floor(this.#runtime.wallClock()), known + 1, this.#lastEpoch + 1);
     this.#lastEpoch = epoch;
     this.#local.set(id, epoch);
     this.#forgetRemote(id);
-    this.#publish(this.#subjects.presence, { type: "announce", node: this.nodeName, id, epoch });
+    this.#publish(this.#subjects.presence, {
+      type: "announce",
+      node: this.nodeName,
+      id,
+      epoch,
+      ...(nonce !== undefined ? { nonce } : {}),
+    });
     return epoch;
   }
 
@@ -321,7 +327,7 @@ export class ClusterNode implements ClusterBus {
     this.#nodes.get(entry.node)?.ids.delete(id);
   }
 
-  #claim(id: string, node: string, epoch: number): void {
+  #claim(id: string, node: string, epoch: number, nonce?: string): void {
     const local = this.#local.get(id);
     if (local !== undefined) {
       if (!newer(epoch, node, local, this.nodeName)) {
@@ -335,7 +341,7 @@ export class ClusterNode implements ClusterBus {
         return;
       }
       this.#local.delete(id);
-      this.#handler.onReplaced(id);
+      this.#handler.onReplaced(id, nonce);
     }
     const entry = this.#remote.get(id);
     if (entry !== undefined && !newer(epoch, node, entry.epoch, entry.node)) return;
@@ -378,7 +384,7 @@ export class ClusterNode implements ClusterBus {
           this.#touch(message.node, message.incarnation, message.leaseMs);
           return;
         case "announce":
-          this.#claim(message.id, message.node, message.epoch);
+          this.#claim(message.id, message.node, message.epoch, message.nonce);
           return;
         case "withdraw":
           this.#release(message.id, message.node, message.epoch);

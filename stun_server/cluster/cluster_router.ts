@@ -29,7 +29,7 @@ import type {
   PeerLeftReason,
   ServerMessage,
 } from "../../shared/signaling/mod.ts";
-import { punchLeadMs } from "../punch_schedule.ts";
+import { punchPlan } from "../punch_schedule.ts";
 import type { ClusterBus, ClusterDelivery, ClusterHandler } from "./bus.ts";
 import type { BusControlOf } from "./messages.ts";
 
@@ -57,8 +57,11 @@ export interface LocalClients<C extends ClusterClient> {
   send(client: C, message: ServerMessage): void;
   /** Queues a relay frame from `from` (20 bytes) to `client`; an error code when refused. */
   deliverRelay(client: C, from: Uint8Array, payload: Uint8Array): ErrorCode | null;
-  /** A newer session of `client`'s ID registered on another node: close this one ("replaced"). */
-  replace(client: C): void;
+  /**
+   * A newer session of `client`'s ID registered on another node: close this one ("replaced"),
+   * echoing the newer registration's `nonce` in the `bye`.
+   */
+  replace(client: C, nonce?: string): void;
   /** The server's clock in ms since the epoch (`serverTime`, `punchAt`). */
   now(): number;
 }
@@ -158,8 +161,40 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   }
 
   /** `client` registered here: tell the cluster (an older session elsewhere is replaced). */
-  registered(client: C): void {
-    client.clusterEpoch = this.#bus.announce(client.id);
+  registered(client: C, registrationNonce?: string): void {
+    client.clusterEpoch = this.#bus.announce(client.id, registrationNonce);
+  }
+
+  /**
+   * `a` and `b` were just introduced on this node: forget any pairing of the two across nodes
+   * (one of them was on another node before, e.g. until that node died), so that the old node's
+   * loss or a late `peer-left` from it does not end the new pairing.
+   */
+  brokeredLocally(a: C, b: C): void {
+    this.#forgetPair(a.id, b.id);
+    this.#forgetPair(b.id, a.id);
+  }
+
+  #forgetPair(local: string, remote: string): void {
+    const peers = this.#remotePeers.get(local);
+    if (peers === undefined || !peers.delete(remote)) return;
+    if (peers.size === 0) this.#remotePeers.delete(local);
+  }
+
+  /** `client`'s candidates changed: pass them to its peers on other nodes. */
+  candidatesChanged(client: C): void {
+    const peers = this.#remotePeers.get(client.id);
+    if (peers === undefined) return;
+    const candidates = client.candidates();
+    for (const [peer, node] of peers) {
+      this.#bus.send(node, {
+        type: "candidates",
+        node: this.#bus.nodeName,
+        from: client.id,
+        to: peer,
+        candidates,
+      });
+    }
   }
 
   /**
@@ -185,7 +220,8 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   /**
    * `client` asked to connect to `peer`, which is not a local client. Returns false when `peer`
    * is not on another node either (the server answers `unknown-peer` as on one node); otherwise
-   * the request is handled here (introduced across nodes, or refused with an `error`).
+   * the request is handled here (introduced across nodes, or refused with an `error`:
+   * `cluster-unavailable`, or `rate-limited` when `client` has its maximum of peers).
    */
   connect(client: C, peer: string, requestId?: string): boolean {
     const node = this.#bus.locate(peer);
@@ -199,7 +235,16 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
       return true;
     }
     const already = this.#remotePeers.get(client.id)?.has(peer) ?? false;
-    if (!already && !this.#local.canBroker(client)) return false; // the server says rate-limited
+    if (!already && !this.#local.canBroker(client)) {
+      this.#local.send(client, {
+        type: "error",
+        code: "rate-limited",
+        message: "too many brokered peers",
+        peer,
+        ...(requestId !== undefined ? { requestId } : {}),
+      });
+      return true;
+    }
     const now = this.#local.now();
     this.#remember(`${client.id}|${peer}`, now);
     const sent = this.#bus.send(node, {
@@ -264,6 +309,17 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
         });
         return;
       }
+      case "candidates": {
+        if (this.#remotePeers.get(message.to)?.get(message.from) !== message.node) return;
+        const client = this.#local.get(message.to);
+        if (client === undefined) return;
+        this.#local.send(client, {
+          type: "candidates",
+          from: message.from,
+          candidates: message.candidates,
+        });
+        return;
+      }
       case "peer-left": {
         const peers = this.#remotePeers.get(message.to);
         if (peers === undefined || peers.get(message.from) !== message.node) return;
@@ -308,9 +364,9 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   }
 
   /** {@inheritDoc ClusterHandler.onReplaced} */
-  onReplaced(id: string): void {
+  onReplaced(id: string, nonce?: string): void {
     const client = this.#local.get(id);
-    if (client !== undefined) this.#local.replace(client);
+    if (client !== undefined) this.#local.replace(client, nonce);
   }
 
   /** {@inheritDoc ClusterHandler.onNodeLost} */
@@ -360,7 +416,8 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
     if (peers === undefined) this.#remotePeers.set(target.id, peers = new Map());
     peers.set(message.from, message.node);
     const now = this.#local.now();
-    const leadMs = Math.round(punchLeadMs(message.rttMs, target.rttMs) + BUS_LEAD_MS);
+    const plan = punchPlan(message.rttMs, target.rttMs);
+    const leadMs = Math.round(plan.leadMs + BUS_LEAD_MS);
     this.#local.send(target, {
       type: "introduce",
       peer: message.from,
@@ -369,6 +426,7 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
       role: "responder",
       punchAt: now + leadMs,
       serverTime: now,
+      punchInMs: Math.round(plan.punchInMsB + BUS_LEAD_MS),
     });
     this.#bus.send(message.node, {
       type: "introduced",
@@ -403,6 +461,8 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
     peers.set(message.to, message.node);
     const now = this.#local.now();
     const halfTrip = sentAt === undefined ? 0 : Math.max(0, (now - sentAt) / 2);
+    const remaining = Math.max(0, Math.round(message.leadMs - halfTrip));
+    const oneWay = client.rttMs > 0 ? client.rttMs / 2 : 0;
     this.#stats.introductions++;
     this.#local.send(client, {
       type: "introduce",
@@ -410,8 +470,9 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
       publicKey: message.publicKey,
       candidates: message.candidates,
       role: "initiator",
-      punchAt: now + Math.max(0, Math.round(message.leadMs - halfTrip)),
+      punchAt: now + remaining,
       serverTime: now,
+      punchInMs: Math.max(0, Math.round(remaining - oneWay)),
       ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
     });
   }

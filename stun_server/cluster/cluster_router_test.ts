@@ -17,7 +17,7 @@ class FakeClient implements ClusterClient {
   replaced = false;
   constructor(readonly id: string, readonly publicKey: string, readonly rttMs: number) {}
   candidates(): Candidate[] {
-    return [{ host: "198.51.100.1", port: 4000 + this.rttMs, kind: "public" }];
+    return [{ host: "198.51.100.1", port: 4000 + Math.round(this.rttMs), kind: "public" }];
   }
   of<T extends ServerMessage["type"]>(type: T): Extract<ServerMessage, { type: T }>[] {
     return this.inbox.filter((m) => m.type === type) as Extract<ServerMessage, { type: T }>[];
@@ -62,8 +62,9 @@ async function twoNodes() {
   const a = serverNode(runtime, hub, "a");
   const b = serverNode(runtime, hub, "b", 40_000); // b's clock is 40 s ahead
   await runtime.advance(1500);
-  const s = a.register(new FakeClient(S, "S".repeat(44), 30));
-  const t = b.register(new FakeClient(T, "T".repeat(44), 80));
+  // Fractional RTTs, as measured on the runtime's monotonic clock.
+  const s = a.register(new FakeClient(S, "S".repeat(44), 30.4));
+  const t = b.register(new FakeClient(T, "T".repeat(44), 80.6));
   await runtime.advance(10);
   return { runtime, hub, a, b, s, t };
 }
@@ -90,7 +91,9 @@ Deno.test("cluster router: connect across nodes introduces both sides to punch a
     const delayT = toT.punchAt - toT.serverTime;
     assert.ok(Math.abs(delayS + 2 - delayT) <= 1, `${delayS} + 2 vs ${delayT}`);
     const instantT = delayT;
-    assert.ok(instantT >= 2 * 80 + 100, "the lead covers the larger RTT");
+    assert.ok(instantT >= 2 * 80.6 + 100, "the lead covers the larger RTT");
+    assert.ok(Number.isInteger(toS.punchInMs) && Number.isInteger(toT.punchInMs));
+    assert.equal(toS.punchInMs, Math.round(delayS - 30.4 / 2));
     assert.equal(a.router.stats.introductions, 1);
   } finally {
     await a.bus.close();
@@ -232,4 +235,22 @@ Deno.test("cluster router: on a single server (LocalBus) nothing is remote", () 
   assert.equal(router.relayNode(s, T), undefined);
   assert.deepEqual(s.inbox, []);
   router.unregistered(s, "disconnected");
+});
+
+Deno.test("cluster router: a pair introduced again on one node is not ended by the old node's loss", async () => {
+  const { runtime, a, b, s, t } = await twoNodes();
+  try {
+    a.router.connect(s, T);
+    await runtime.advance(20);
+    assert.equal(a.router.relayNode(s, T), "b");
+    await b.bus.close(); // node b dies; T's client registers on a and is introduced to S here
+    const t2 = a.register(new FakeClient(T, "T".repeat(44), 10));
+    a.router.brokeredLocally(s, t2);
+    assert.equal(a.router.remotePeerCount(S), 0);
+    await runtime.advance(5000); // b's lease runs out
+    assert.deepEqual(s.of("peer-left"), [], "the new pairing is not told the old one ended");
+    void t;
+  } finally {
+    await a.bus.close();
+  }
 });

@@ -50,12 +50,17 @@ export const leaseSchema = z.strictObject({
   leaseMs: z.number().int().min(100).max(600_000),
 });
 
-/** `id` is registered on `node` since `epoch` (a newer epoch replaces an older one anywhere). */
+/**
+ * `id` is registered on `node` since `epoch` (a newer epoch replaces an older one anywhere);
+ * `nonce` is the registration's `registrationNonce`, echoed in the `bye replaced` of the session
+ * it replaces.
+ */
 export const announceSchema = z.strictObject({
   type: z.literal("announce"),
   node: nodeNameSchema,
   id: peerIdSchema,
   epoch: epochSchema,
+  nonce: z.string().min(1).max(64).optional(),
 });
 
 /** `id`'s session of `epoch` on `node` has ended. */
@@ -115,6 +120,15 @@ export const refusedSchema = z.strictObject({
   bytes: z.number().int().min(0).max(MAX_RELAY_PAYLOAD).optional(),
 });
 
+/** New candidates of `from` (learned after the introduction): pass them to its peer `to`. */
+export const candidatesSchema = z.strictObject({
+  type: z.literal("candidates"),
+  node: nodeNameSchema,
+  from: peerIdSchema,
+  to: peerIdSchema,
+  candidates: z.array(candidateSchema).max(MAX_LOCAL_ADDRESSES + 1),
+});
+
 /** `from` has left (or was replaced, or timed out): tell `to`, which was brokered with it. */
 export const peerLeftSchema = z.strictObject({
   type: z.literal("peer-left"),
@@ -134,6 +148,7 @@ export const busControlSchema = z.discriminatedUnion("type", [
   introduceRequestSchema,
   introducedSchema,
   refusedSchema,
+  candidatesSchema,
   peerLeftSchema,
 ]);
 

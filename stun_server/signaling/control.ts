@@ -127,7 +127,8 @@ export class ControlHandler {
    * control message it sends).
    */
   #sendCandidates(client: RegisteredClient): void {
-    if (client.peers.size === 0 || client.candidatesPending) return;
+    const remotePeers = this.#context.cluster.remotePeerCount(client.id);
+    if ((client.peers.size === 0 && remotePeers === 0) || client.candidatesPending) return;
     const { runtime } = this.#context;
     const wait = client.candidatesSentAt + CANDIDATES_INTERVAL_MS - runtime.now();
     if (wait > 0) {
@@ -139,6 +140,7 @@ export class ControlHandler {
       return;
     }
     client.candidatesSentAt = runtime.now();
+    this.#context.cluster.candidatesChanged(client);
     const candidates = client.candidates();
     for (const peer of client.peers.values()) {
       if (peer.connection.closed) continue;
@@ -288,6 +290,8 @@ export class ControlHandler {
     }, (c, endpoint) => this.onStunBinding(c, endpoint));
     connection.register(client);
     const older = registry.add(client);
+    // Cluster-wide: a session of this ID on another node is replaced too (newest wins).
+    this.#context.cluster.registered(client, message.registrationNonce);
     if (older !== undefined) {
       const own = message.registrationNonce !== undefined &&
         older.registrationNonce === message.registrationNonce;
@@ -386,6 +390,11 @@ export class ControlHandler {
     const connection = client.connection;
     const requestId = message.requestId !== undefined ? { requestId: message.requestId } : {};
     const target = registry.get(message.peer);
+    if (
+      target === undefined && this.#context.cluster.connect(client, message.peer, message.requestId)
+    ) {
+      return; // on another node of the cluster (or the cluster is unreachable)
+    }
     if (target === undefined || target === client) {
       log.refusal("unknown-peer", "connect from {client} refused: {peer} is not online", {
         client: connection.label,
@@ -401,9 +410,11 @@ export class ControlHandler {
       return;
     }
     const already = client.peers.has(target.id);
+    const { cluster } = this.#context;
     if (
       !already &&
-      (client.peers.size >= limits.maxBrokeredPeers || target.peers.size >= limits.maxBrokeredPeers)
+      (client.peers.size + cluster.remotePeerCount(client.id) >= limits.maxBrokeredPeers ||
+        target.peers.size + cluster.remotePeerCount(target.id) >= limits.maxBrokeredPeers)
     ) {
       log.refusal("too-many-peers", "connect from {client} refused: {max} peers", {
         client: connection.label,
@@ -420,6 +431,7 @@ export class ControlHandler {
     }
     client.peers.set(target.id, target);
     target.peers.set(client.id, client);
+    cluster.brokeredLocally(client, target);
     const plan = punchPlan(client.rttMs, target.rttMs);
     const serverTime = runtime.wallClock();
     const punchAt = serverTime + plan.leadMs;

@@ -94,6 +94,8 @@ export class RegisteredClient implements RegistryEntry {
   candidatesSentAt = -Infinity;
   /** A coalesced candidates update is scheduled. */
   candidatesPending = false;
+  /** The cluster presence epoch of this session (see `cluster/cluster_node.ts`). */
+  clusterEpoch = 0;
   readonly #onStunBinding: (client: RegisteredClient, endpoint: Address) => void;
 
   /**

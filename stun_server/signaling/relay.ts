@@ -80,8 +80,13 @@ export class Relay {
       const id = body.subarray(0, RELAY_PEER_ID_BYTES).toHex();
       target = sender.peers.get(id) ?? null;
       if (target === null) {
-        const code = context.registry.get(id) !== undefined ? "relay-not-brokered" : "peer-offline";
-        this.#refuse(sender, code, id, payloadBytes);
+        const node = context.cluster.relayNode(sender, id);
+        if (node !== undefined) {
+          this.#forwardToNode(sender, node, body, id, payloadBytes);
+          return;
+        }
+        const online = context.registry.get(id) !== undefined || context.cluster.isOnline(id);
+        this.#refuse(sender, online ? "relay-not-brokered" : "peer-offline", id, payloadBytes);
         return;
       }
       sender.lastTarget = target;
@@ -92,13 +97,7 @@ export class Relay {
       this.#refuse(sender, "relay-queue-full", target.id, payloadBytes);
       return;
     }
-    const bucket = sender.relayBucket ??= new TokenBucket(
-      limits.relayBytesPerSecond,
-      limits.relayBurstBytes,
-      () => context.runtime.now(),
-    );
-    const charge = Math.max(payloadBytes, RELAY_MIN_CHARGE_BYTES);
-    if (!bucket.take(charge) || context.relayBudget?.take(charge) === false) {
+    if (!this.#charge(sender, payloadBytes)) {
       this.#refuse(sender, "relay-quota", target.id, payloadBytes);
       return;
     }
@@ -116,6 +115,67 @@ export class Relay {
     ) {
       return this.#awaitDrain(receiver);
     }
+  }
+
+  /**
+   * A frame for a peer on another node: the sender's quota is charged here, the receiver's queue
+   * limit on the receiver's node (which answers a refusal back over the bus).
+   */
+  #forwardToNode(
+    sender: RegisteredClient,
+    node: string,
+    body: Uint8Array,
+    id: string,
+    payloadBytes: number,
+  ): void {
+    const context = this.#context;
+    if (!this.#charge(sender, payloadBytes)) {
+      this.#refuse(sender, "relay-quota", id, payloadBytes);
+      return;
+    }
+    const code = context.cluster.forwardRelay(
+      node,
+      sender.idBytes,
+      body.subarray(0, RELAY_PEER_ID_BYTES),
+      body.subarray(RELAY_PEER_ID_BYTES),
+    );
+    if (code !== null) {
+      this.#refuse(sender, code, id, payloadBytes);
+      return;
+    }
+    sender.relayedFrames++;
+    sender.relayedBytes += payloadBytes;
+    context.metrics.relayFrames++;
+    context.metrics.relayBytes += payloadBytes;
+  }
+
+  /**
+   * Queues a relay frame that came from another node (from client `from`, 20 bytes) for the
+   * local `receiver`; the refusal code when its queue is full or it is gone.
+   */
+  deliver(receiver: RegisteredClient, from: Uint8Array, payload: Uint8Array): ErrorCode | null {
+    const connection = receiver.connection;
+    if (connection.closed) return "peer-offline";
+    const frameBytes = 4 + 1 + RELAY_PEER_ID_BYTES + payload.length;
+    if (connection.queue.queuedBytes + frameBytes > this.#context.limits.relayQueueBytes) {
+      return "relay-queue-full";
+    }
+    const out = connection.queue.reserve(frameBytes);
+    writeFrameHeader(out, 0, frameBytes - 4, FRAME_KIND_RELAY);
+    out.set(from, 5);
+    out.set(payload, 5 + RELAY_PEER_ID_BYTES);
+    return null;
+  }
+
+  #charge(sender: RegisteredClient, payloadBytes: number): boolean {
+    const context = this.#context;
+    const bucket = sender.relayBucket ??= new TokenBucket(
+      context.limits.relayBytesPerSecond,
+      context.limits.relayBurstBytes,
+      () => context.runtime.now(),
+    );
+    const charge = Math.max(payloadBytes, RELAY_MIN_CHARGE_BYTES);
+    return bucket.take(charge) && context.relayBudget?.take(charge) !== false;
   }
 
   async #awaitDrain(receiver: ClientConnection): Promise<void> {
