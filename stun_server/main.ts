@@ -117,7 +117,7 @@ async function main(): Promise<number> {
       config,
       log,
       stopped.promise,
-      (line) => writeAll(Deno.stdout, line),
+      (line) => void writeAll(Deno.stdout, line),
     );
     const result = await finish(code);
     for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
