@@ -11,6 +11,7 @@ import { parseBenchOptions, USAGE } from "./options.ts";
 import type { BenchReport, BenchRow } from "./report.ts";
 import { makeRow } from "./report.ts";
 import { capacitySection } from "./capacity_bench.ts";
+import { clusterSection } from "./cluster_bench.ts";
 import { directSection } from "./direct_bench.ts";
 import { relaySection } from "./relay_bench.ts";
 import { setupSection } from "./setup_bench.ts";
@@ -26,6 +27,7 @@ const SECTIONS: Record<string, BenchSection> = {
   direct: directSection,
   capacity: capacitySection,
   setup: setupSection,
+  cluster: clusterSection,
 };
 
 /** How each figure was taken, printed under the table. */

@@ -79,6 +79,11 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** The process ID while running, else null. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
   /** Whether the process is running. */
   get running(): boolean {
     return this.#child !== null;
