@@ -31,8 +31,12 @@ export type ClusterDelivery = Exclude<
 
 /** What a {@linkcode ClusterBus} tells the server. */
 export interface ClusterHandler {
-  /** A control message for a client on this node (an introduction, an answer, a `peer-left`). */
-  onDelivery(message: ClusterDelivery): void;
+  /**
+   * A control message for a client on this node (an introduction, an answer, a `peer-left`).
+   * `toHolder`: it was sent to whichever node holds `to` (see {@linkcode ClusterBus.sendToHolder}),
+   * so a node that does not hold it ignores it.
+   */
+  onDelivery(message: ClusterDelivery, toHolder: boolean): void;
   /** A relay frame from client `from` (another node) to the local client `to`. */
   onRelay(from: string, to: string, payload: Uint8Array): void;
   /**
@@ -80,6 +84,12 @@ export interface ClusterBus {
   withdraw(id: string, epoch: number): void;
   /** Sends a control message to `node`; false when the bus is unavailable (nothing was sent). */
   send(node: string, message: ClusterDelivery): boolean;
+  /**
+   * Sends a control message to whichever node holds `message.to` (every node receives it; the
+   * holder answers): for an ID this node's directory does not know yet (its `announce` may still
+   * be on the way). False when the bus is unavailable.
+   */
+  sendToHolder(message: ClusterDelivery): boolean;
   /** Sends a relay frame (20-byte IDs) to `node`; false when the bus is unavailable. */
   relay(node: string, from: Uint8Array, to: Uint8Array, payload: Uint8Array): boolean;
   /** Leaves the cluster (bounded). */
@@ -130,6 +140,10 @@ export class LocalBus implements ClusterBus {
   withdraw(_id: string, _epoch: number): void {}
 
   send(_node: string, _message: ClusterDelivery): boolean {
+    return false;
+  }
+
+  sendToHolder(_message: ClusterDelivery): boolean {
     return false;
   }
 

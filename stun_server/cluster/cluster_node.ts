@@ -130,6 +130,7 @@ export class ClusterNode implements ClusterBus {
     this.#transport.subscribe(this.#subjects.presence, onPayload);
     this.#transport.subscribe(this.#subjects.node(this.nodeName), onPayload);
     this.#transport.subscribe(this.#subjects.relay(this.nodeName), onPayload);
+    this.#transport.subscribe(this.#subjects.any, (payload) => this.#receive(payload, true));
     this.#transport.onStatus((connected) => {
       if (this.#closed) return;
       if (connected) this.#joined();
@@ -190,6 +191,11 @@ export class ClusterNode implements ClusterBus {
   send(node: string, message: ClusterDelivery): boolean {
     if (!this.available) return false;
     return this.#publish(this.#subjects.node(node), message);
+  }
+
+  sendToHolder(message: ClusterDelivery): boolean {
+    if (!this.available) return false;
+    return this.#publish(this.#subjects.any, message);
   }
 
   relay(node: string, from: Uint8Array, to: Uint8Array, payload: Uint8Array): boolean {
@@ -359,7 +365,7 @@ export class ClusterNode implements ClusterBus {
 
   // --- receiving ------------------------------------------------------------------------------
 
-  #receive(payload: Uint8Array): void {
+  #receive(payload: Uint8Array, toHolder = false): void {
     if (this.#closed) return;
     const result = decodeBusMessage(payload);
     if (!result.ok) {
@@ -397,7 +403,7 @@ export class ClusterNode implements ClusterBus {
           this.#publishPresence();
           return;
         default:
-          this.#handler.onDelivery(message);
+          this.#handler.onDelivery(message, toHolder);
       }
     } catch (error) {
       this.#log.error("handling cluster message {type} failed: {error}", {

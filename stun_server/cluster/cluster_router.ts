@@ -30,6 +30,7 @@ import type {
   ServerMessage,
 } from "../../shared/signaling/mod.ts";
 import { punchPlan } from "../punch_schedule.ts";
+import type { Runtime, TimerId } from "../../shared/runtime/mod.ts";
 import type { ClusterBus, ClusterDelivery, ClusterHandler } from "./bus.ts";
 import type { BusControlOf } from "./messages.ts";
 
@@ -80,10 +81,20 @@ export interface ClusterRouterStats {
 
 /** Extra lead for the bus hop of a cross-node introduction (ms). */
 const BUS_LEAD_MS = 50;
-/** Introductions waiting for their answer, at most (oldest dropped beyond). */
+/** Introductions waiting for their answer, at most (the oldest is answered `unknown-peer`). */
 const MAX_PENDING = 10_000;
-/** An introduction not answered in this long is forgotten (the client may `connect` again). */
-const PENDING_TTL_MS = 10_000;
+/** An introduction sent to a known node and not answered in this long gets `unknown-peer`. */
+const ANSWER_TIMEOUT_MS = 5000;
+/**
+ * An introduction for an ID not (yet) in the directory is sent to whichever node holds it; with
+ * no answer in this long, no node holds it: `unknown-peer`.
+ */
+const HOLDER_TIMEOUT_MS = 1500;
+
+interface Pending {
+  sentAt: number;
+  timer: TimerId;
+}
 
 const REFUSALS: Partial<Record<ErrorCode, string>> = {
   "relay-queue-full": "the receiver's relay queue is full; frame not forwarded",
@@ -97,6 +108,7 @@ const REFUSALS: Partial<Record<ErrorCode, string>> = {
  * @example
  * ```ts
  * import { LocalBus } from "./bus.ts";
+ * import { systemRuntime } from "../../shared/runtime/mod.ts";
  *
  * interface Client {
  *   id: string;
@@ -113,7 +125,7 @@ const REFUSALS: Partial<Record<ErrorCode, string>> = {
  *   deliverRelay: () => null,
  *   replace: () => {},
  *   now: () => Date.now(),
- * });
+ * }, systemRuntime);
  * console.log(router.isOnline("ab".repeat(20))); // false
  * ```
  */
@@ -123,8 +135,9 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   readonly #log: Logger;
   /** Remote peers each local client is brokered with: local ID -> remote ID -> node. */
   readonly #remotePeers = new Map<string, Map<string, string>>();
-  /** Introductions sent and not yet answered: `from|to` -> when sent. */
-  readonly #pending = new Map<string, number>();
+  /** Introductions sent and not yet answered: `from|to` -> when sent, and the answer deadline. */
+  readonly #pending = new Map<string, Pending>();
+  readonly #runtime: Pick<Runtime, "setTimer" | "clearTimer">;
   readonly #stats: ClusterRouterStats = {
     introductions: 0,
     relayedOut: 0,
@@ -132,10 +145,18 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
     unavailable: 0,
   };
 
-  /** Handles the bus's deliveries from now on. */
-  constructor(bus: ClusterBus, local: LocalClients<C>, logger?: Logger) {
+  /**
+   * Handles the bus's deliveries from now on. `runtime` gives the timers of the answer deadlines.
+   */
+  constructor(
+    bus: ClusterBus,
+    local: LocalClients<C>,
+    runtime: Pick<Runtime, "setTimer" | "clearTimer">,
+    logger?: Logger,
+  ) {
     this.#bus = bus;
     this.#local = local;
+    this.#runtime = runtime;
     this.#log = logger ?? getLogger(["stun-server", "cluster"]);
     bus.setHandler(this);
   }
@@ -224,12 +245,8 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
    * `cluster-unavailable`, or `rate-limited` when `client` has its maximum of peers).
    */
   connect(client: C, peer: string, requestId?: string): boolean {
+    if (!this.#bus.clustered) return false;
     const node = this.#bus.locate(peer);
-    if (node === undefined) {
-      if (!this.#bus.clustered || this.#bus.available) return false;
-      this.#unavailable(client, peer, requestId);
-      return true;
-    }
     if (!this.#bus.available) {
       this.#unavailable(client, peer, requestId);
       return true;
@@ -245,9 +262,7 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
       });
       return true;
     }
-    const now = this.#local.now();
-    this.#remember(`${client.id}|${peer}`, now);
-    const sent = this.#bus.send(node, {
+    const request: ClusterDelivery = {
       type: "introduce",
       node: this.#bus.nodeName,
       from: client.id,
@@ -256,8 +271,22 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
       candidates: client.candidates(),
       rttMs: client.rttMs,
       ...(requestId !== undefined ? { requestId } : {}),
-    });
-    if (!sent) this.#unavailable(client, peer, requestId);
+    };
+    // An ID not in the directory may have registered elsewhere an instant ago (its `announce` is
+    // on the way): ask whichever node holds it; silence means nobody does.
+    const sent = node === undefined
+      ? this.#bus.sendToHolder(request)
+      : this.#bus.send(node, request);
+    if (!sent) {
+      this.#unavailable(client, peer, requestId);
+      return true;
+    }
+    this.#await(
+      client.id,
+      peer,
+      requestId,
+      node === undefined ? HOLDER_TIMEOUT_MS : ANSWER_TIMEOUT_MS,
+    );
     return true;
   }
 
@@ -287,7 +316,14 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   // --- ClusterHandler ---------------------------------------------------------------------------
 
   /** {@inheritDoc ClusterHandler.onDelivery} */
-  onDelivery(message: ClusterDelivery): void {
+  onDelivery(message: ClusterDelivery, toHolder = false): void {
+    if (toHolder) {
+      // Only the node holding `to` answers a message sent to the holder.
+      if (message.type === "introduce" && this.#local.get(message.to) !== undefined) {
+        this.#introduceHere(message);
+      }
+      return;
+    }
     switch (message.type) {
       case "introduce":
         this.#introduceHere(message);
@@ -296,9 +332,9 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
         this.#introduced(message);
         return;
       case "refused": {
+        this.#settle(`${message.from}|${message.to}`);
         const client = this.#local.get(message.from);
         if (client === undefined) return;
-        this.#pending.delete(`${message.from}|${message.to}`);
         this.#local.send(client, {
           type: "error",
           code: message.code,
@@ -441,9 +477,7 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   }
 
   #introduced(message: BusControlOf<"introduced">): void {
-    const key = `${message.from}|${message.to}`;
-    const sentAt = this.#pending.get(key);
-    this.#pending.delete(key);
+    const sentAt = this.#settle(`${message.from}|${message.to}`);
     const client = this.#local.get(message.from);
     if (client === undefined) {
       // The requester left meanwhile: undo the other side's brokering.
@@ -477,13 +511,47 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
     });
   }
 
-  #remember(key: string, now: number): void {
-    this.#pending.delete(key);
-    this.#pending.set(key, now);
-    for (const [old, at] of this.#pending) {
-      if (this.#pending.size <= MAX_PENDING && now - at <= PENDING_TTL_MS) break;
-      this.#pending.delete(old);
+  /**
+   * Waits for the answer to `from`'s introduction to `to`: with none within `timeoutMs`, `from`
+   * gets `error {code: "unknown-peer"}` (its request is never left unanswered).
+   */
+  #await(from: string, to: string, requestId: string | undefined, timeoutMs: number): void {
+    const key = `${from}|${to}`;
+    this.#settle(key);
+    const timer = this.#runtime.setTimer(() => {
+      if (this.#pending.get(key)?.timer !== timer) return;
+      this.#pending.delete(key);
+      this.#noAnswer(from, to, requestId);
+    }, timeoutMs);
+    this.#pending.set(key, { sentAt: this.#local.now(), timer });
+    if (this.#pending.size > MAX_PENDING) {
+      const [oldest, entry] = this.#pending.entries().next().value!;
+      this.#runtime.clearTimer(entry.timer);
+      this.#pending.delete(oldest);
+      const [f, t] = oldest.split("|");
+      this.#noAnswer(f, t, undefined);
     }
+  }
+
+  /** The answer to an introduction came: stop waiting; returns when it was sent. */
+  #settle(key: string): number | undefined {
+    const entry = this.#pending.get(key);
+    if (entry === undefined) return undefined;
+    this.#runtime.clearTimer(entry.timer);
+    this.#pending.delete(key);
+    return entry.sentAt;
+  }
+
+  #noAnswer(from: string, to: string, requestId: string | undefined): void {
+    const client = this.#local.get(from);
+    if (client === undefined) return;
+    this.#local.send(client, {
+      type: "error",
+      code: "unknown-peer",
+      message: "no client with that ID is online",
+      peer: to,
+      ...(requestId !== undefined ? { requestId } : {}),
+    });
   }
 
   #unavailable(client: C, peer: string, requestId?: string): void {

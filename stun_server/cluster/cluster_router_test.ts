@@ -43,7 +43,7 @@ function serverNode(runtime: VirtualRuntime, hub: MemoryBusHub, name: string, sk
       router.unregistered(client, "replaced");
     },
     now: () => runtime.wallClock() + skewMs,
-  });
+  }, runtime);
   const register = (client: FakeClient) => {
     clients.set(client.id, client);
     router.registered(client);
@@ -146,7 +146,16 @@ Deno.test("cluster router: relay frames cross nodes both ways; refusals come bac
 Deno.test("cluster router: peer-left crosses nodes; unknown and full peers are refused", async () => {
   const { runtime, a, b, s, t } = await twoNodes();
   try {
-    assert.equal(a.router.connect(s, "00".repeat(20)), false, "not online anywhere: unknown-peer");
+    // Not online anywhere: asked of whichever node holds it; nobody answers: unknown-peer.
+    const nobody = "00".repeat(20);
+    assert.equal(a.router.connect(s, nobody, "u1"), true);
+    await runtime.advance(1000);
+    assert.deepEqual(s.of("error"), []);
+    await runtime.advance(600);
+    assert.deepEqual(s.of("error").map((e) => [e.code, e.peer, e.requestId]), [
+      ["unknown-peer", nobody, "u1"],
+    ]);
+    s.inbox.length = 0;
     b.setMaxPeers(0);
     a.router.connect(s, T, "r");
     await runtime.advance(20);
@@ -228,7 +237,7 @@ Deno.test("cluster router: on a single server (LocalBus) nothing is remote", () 
     deliverRelay: () => null,
     replace: () => {},
     now: () => 0,
-  });
+  }, new VirtualRuntime());
   const s = new FakeClient(S, "S".repeat(44), 1);
   router.registered(s);
   assert.equal(router.connect(s, T), false);
@@ -252,5 +261,23 @@ Deno.test("cluster router: a pair introduced again on one node is not ended by t
     void t;
   } finally {
     await a.bus.close();
+  }
+});
+
+Deno.test("cluster router: connect to an ID that registered elsewhere an instant ago reaches it", async () => {
+  const { runtime, a, b, s } = await twoNodes();
+  try {
+    const fresh = "ee".repeat(20);
+    const u = b.register(new FakeClient(fresh, "U".repeat(44), 5));
+    assert.equal(a.bus.locate(fresh), undefined, "its announce is still on the way");
+    assert.equal(a.router.connect(s, fresh, "r2"), true);
+    await runtime.advance(20);
+    assert.equal(u.of("introduce").length, 1);
+    assert.deepEqual(s.of("introduce").map((m) => [m.peer, m.requestId]), [[fresh, "r2"]]);
+    await runtime.advance(2000);
+    assert.deepEqual(s.of("error"), [], "no late unknown-peer after the answer");
+  } finally {
+    await a.bus.close();
+    await b.bus.close();
   }
 });

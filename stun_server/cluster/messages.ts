@@ -270,7 +270,8 @@ export function decodeBusMessage(bytes: Uint8Array): BusDecodeResult {
  * - `<prefix>.lease`: every node's heartbeat (broadcast);
  * - `<prefix>.presence`: `announce`, `withdraw`, `presence`, `sync` (broadcast);
  * - `<prefix>.node.<node>`: control messages for one node (introductions, answers, `peer-left`);
- * - `<prefix>.relay.<node>`: relay frames for clients on one node.
+ * - `<prefix>.relay.<node>`: relay frames for clients on one node;
+ * - `<prefix>.any`: control messages for whichever node holds their `to` (an ID not yet known).
  *
  * @example
  * ```ts
@@ -283,6 +284,7 @@ export function clusterSubjects(prefix = "p2p"): {
   presence: string;
   node: (node: string) => string;
   relay: (node: string) => string;
+  any: string;
 } {
   if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
     throw new RangeError(`bad subject prefix ${JSON.stringify(prefix)}`);
@@ -292,5 +294,6 @@ export function clusterSubjects(prefix = "p2p"): {
     presence: `${prefix}.presence`,
     node: (node) => `${prefix}.node.${node}`,
     relay: (node) => `${prefix}.relay.${node}`,
+    any: `${prefix}.any`,
   };
 }

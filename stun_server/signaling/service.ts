@@ -190,7 +190,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
         });
       },
       now: () => this.runtime.wallClock(),
-    });
+    }, this.runtime);
     this.#liveness = new LivenessSweep(this, this.#connections, (c) => this.#release(c));
     this.#liveness.start();
     this.metrics.setGauges({
