@@ -9,6 +9,7 @@
  * binds its own STUN port: worker 0 the configured one (public STUN for everyone), worker k the
  * configured one + k, announced to its own clients in `registered.stunPort` (a client sends its
  * authenticated Bindings there). Open UDP ports `stunPort .. stunPort + N - 1` in the firewall.
+ * Likewise `--metrics host:port` gives worker k `port + k`.
  *
  * The supervisor (this module) starts worker 0, learns the real TCP port from its announcement
  * (port 0 works), starts the others on it, prints one announcement for all, restarts a worker
@@ -31,6 +32,7 @@ export interface WorkersAnnouncement extends ListeningAnnouncement {
 
 /** Flags the supervisor sets per worker (removed from the arguments it passes on). */
 const PER_WORKER_FLAGS = new Set([
+  "--metrics",
   "--workers",
   "--tcp-port",
   "--stun-port",
@@ -100,6 +102,14 @@ export async function runWorkers(
     String(tcpPort),
     "--stun-port",
     String(config.stunPort === 0 ? 0 : config.stunPort + index),
+    ...(config.metrics === undefined ? [] : [
+      "--metrics",
+      `${
+        config.metrics.hostname.includes(":")
+          ? `[${config.metrics.hostname}]`
+          : config.metrics.hostname
+      }:${config.metrics.port === 0 ? 0 : config.metrics.port + index}`,
+    ]),
   ];
   try {
     let tcpPort = config.tcpPort;

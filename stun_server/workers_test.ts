@@ -14,6 +14,8 @@ Deno.test("workers: the per-worker flags are taken out of the arguments passed o
       "--node-name",
       "a",
       "--reuse-port",
+      "--metrics",
+      "127.0.0.1:9464",
       "--log-level",
       "debug",
     ]),
