@@ -26,6 +26,8 @@ import { runRelayLoad } from "./sig_load.ts";
 import { ratioOf, type RunSummary, summarize } from "./stats.ts";
 import { parseCapacityResult } from "./capacity_bench.ts";
 import { NatsServer, natsServerAvailable } from "../testing/nats_server.ts";
+import { InspectorSession } from "./inspector.ts";
+import { freePort } from "./ports.ts";
 
 /** Idle clients registered across the cluster for the capacity figure. */
 export const CLUSTER_CAPACITY_CLIENTS = 50_000;
@@ -126,6 +128,7 @@ interface CapacityRun {
   failed: number;
   firstError: string;
   kibPerClient: number;
+  kibPerClientAfterGc: number;
   natsKib: number;
 }
 
@@ -134,13 +137,21 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
   const perNode = Math.ceil(total / CAPACITY_NODES);
   const nodes: ChildProcess[] = [];
   const loads: ChildProcess[] = [];
+  const inspectors: InspectorSession[] = [];
+  const rssSum = async () => {
+    let sum = 0;
+    for (const node of nodes) sum += await readRssKiB(node.pid);
+    return sum;
+  };
   try {
     const ports: number[] = [];
     for (let i = 0; i < CAPACITY_NODES; i++) {
+      const inspectPort = freePort();
       const node = startOurServer({
         repoRoot: context.repoRoot,
         stunPort: 0,
         tcpPort: 0,
+        denoArgs: [`--inspect=127.0.0.1:${inspectPort}`],
         extraArgs: [
           ...serverFlags(nats.url, perNode * 2),
           "--node-name",
@@ -151,10 +162,12 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
       });
       nodes.push(node);
       ports.push(await waitForListening(node, 60_000));
+      inspectors.push(await InspectorSession.connect(inspectPort, 20_000));
     }
     await pause(1500);
-    let before = 0;
-    for (const node of nodes) before += await readRssKiB(node.pid);
+    // Baseline after a full GC on every node: their live memory at rest.
+    for (const inspector of inspectors) await inspector.collectAndMeasure();
+    const before = await rssSum();
     const bursts: Awaited<ReturnType<typeof registerBurst>>[] = [];
     for (const [i, port] of ports.entries()) {
       const burst = await registerBurst(context, port, Math.min(perNode, total - i * perNode));
@@ -165,11 +178,12 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
     await pause(2000);
     let after = Infinity;
     for (let i = 0; i < 12; i++) {
-      let sum = 0;
-      for (const node of nodes) sum += await readRssKiB(node.pid);
-      after = Math.min(after, sum);
+      after = Math.min(after, await rssSum());
       await pause(250);
     }
+    for (const inspector of inspectors) await inspector.collectAndMeasure();
+    await pause(500);
+    const afterGc = await rssSum();
     const registered = bursts.reduce((n, b) => n + b.result.registered, 0);
     const failed = bursts.reduce((n, b) => n + b.result.failed + b.result.pending, 0);
     return {
@@ -177,9 +191,11 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
       failed,
       firstError: bursts.map((b) => b.result.firstError).find((e) => e !== "") ?? "",
       kibPerClient: (after - before) / Math.max(1, registered),
+      kibPerClientAfterGc: (afterGc - before) / Math.max(1, registered),
       natsKib: nats.pid === null ? 0 : await readRssKiB(nats.pid),
     };
   } finally {
+    for (const inspector of inspectors) await inspector.close();
     for (const load of loads) await load.stop("SIGTERM", 5000);
     for (const node of nodes) await node.stop("SIGTERM", 20_000);
   }
@@ -273,6 +289,12 @@ export const clusterSection: BenchSection = {
         : `${cap.failed} failed${
           cap.firstError === "" ? "" : ` (first: ${cap.firstError.slice(0, 80)})`
         }; nats-server RSS ${Math.round(cap.natsKib / 1024)} MiB`,
+    }));
+    rows.push(makeRow({
+      section: "cluster",
+      figure: "… the same after a forced full GC on every node (live memory)",
+      unit: "KiB",
+      ours: cap === undefined ? null : summarize([cap.kibPerClientAfterGc]),
     }));
     return {
       rows,

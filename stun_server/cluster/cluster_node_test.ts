@@ -3,6 +3,7 @@ import { VirtualRuntime } from "../../testing/virtual_runtime.ts";
 import { MemoryBusHub, type MemoryBusTransport } from "../../testing/memory_bus.ts";
 import type { ClusterDelivery, ClusterHandler } from "./bus.ts";
 import { ClusterNode } from "./cluster_node.ts";
+import { MAX_PRESENCE_BATCH } from "./messages.ts";
 
 const X = "ab".repeat(20);
 const Y = "cd".repeat(20);
@@ -224,6 +225,27 @@ Deno.test("cluster node: a node that was silent too long (paused) is re-learned 
     assert.deepEqual(c.get("b").events.lost, ["a"]);
     c.hub.mute(c.get("a").transport, false);
     assert.ok(await c.runtime.runUntil(() => c.get("b").node.locate(X) === "a", 3000));
+  } finally {
+    await c.closeAll();
+  }
+});
+
+Deno.test("cluster node: a late joiner learns presence larger than one batch", async () => {
+  const c = cluster(["a"]);
+  try {
+    await c.runtime.advance(1500);
+    const ids: string[] = [];
+    for (let i = 0; i < 2 * MAX_PRESENCE_BATCH + 7; i++) {
+      const id = i.toString(16).padStart(40, "0");
+      ids.push(id);
+      c.get("a").node.announce(id);
+    }
+    await c.runtime.advance(100);
+    const late = c.start("b");
+    await c.runtime.advance(100);
+    assert.equal(late.node.stats.remoteIds, ids.length);
+    assert.ok(ids.every((id) => late.node.locate(id) === "a"));
+    assert.equal(late.node.stats.invalid, 0);
   } finally {
     await c.closeAll();
   }

@@ -33,8 +33,8 @@ export const BUS_KIND_CONTROL = 0x01;
 export const BUS_KIND_RELAY = 0x02;
 /** Largest control payload accepted from the bus (bytes of JSON). */
 export const MAX_BUS_CONTROL_BYTES = 64 * 1024;
-/** Most presence entries in one `presence` message (keeps each under NATS' 1 MiB payload). */
-export const MAX_PRESENCE_BATCH = 2000;
+/** Most presence entries in one `presence` message (about 60 bytes each: under the control limit). */
+export const MAX_PRESENCE_BATCH = 800;
 
 /** A node name: letters, digits, `-` and `_`, 1 to 64 characters (it is part of NATS subjects). */
 export const nodeNameSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);

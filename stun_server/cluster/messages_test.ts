@@ -8,6 +8,7 @@ import {
   encodeBusControl,
   encodeBusRelay,
   MAX_BUS_CONTROL_BYTES,
+  MAX_PRESENCE_BATCH,
 } from "./messages.ts";
 import { MAX_RELAY_PAYLOAD } from "../../shared/signaling/mod.ts";
 
@@ -121,4 +122,14 @@ Deno.test("bus subjects: one per node and kind, and a checked prefix", () => {
   assert.equal(s.relay("a"), "prod.p2p.relay.a");
   assert.throws(() => clusterSubjects("a..b"), RangeError);
   assert.throws(() => clusterSubjects("a.>"), RangeError);
+});
+
+Deno.test("bus codec: a full presence batch fits the control size limit", () => {
+  const entries: [string, number][] = [];
+  for (let i = 0; i < MAX_PRESENCE_BATCH; i++) {
+    entries.push([i.toString(16).padStart(40, "f"), Number.MAX_SAFE_INTEGER]);
+  }
+  const bytes = encodeBusControl({ type: "presence", node: "n".repeat(64), entries });
+  assert.ok(bytes.length - 1 <= MAX_BUS_CONTROL_BYTES, `${bytes.length} bytes`);
+  assert.ok(decodeBusMessage(bytes).ok);
 });
