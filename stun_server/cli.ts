@@ -53,6 +53,8 @@ export interface ServerConfig {
   workers: number;
   /** Share the TCP port with other processes (`SO_REUSEPORT`; set for workers). */
   reusePort: boolean;
+  /** Run as a worker of `--workers`: exit when stdin closes (set by the supervisor). */
+  supervised: boolean;
 }
 
 /** Exit code of a usage error (bad flag or value), as on the client. */
@@ -239,6 +241,7 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       1,
     )
     .option("--reuse-port", "share the TCP port with other processes (SO_REUSEPORT)", false)
+    .option("--supervised", "internal (set by --workers): shut down when stdin closes", false)
     .exitOverride();
   addStunTurnOptions(program as never);
   program
@@ -277,6 +280,7 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       clusterPrefix: options.clusterPrefix,
       workers: options.workers,
       reusePort: options.reusePort,
+      supervised: options.supervised,
     },
   };
 }

@@ -35,6 +35,7 @@ Deno.test("cli: defaults", () => {
     clusterPrefix: "p2p",
     workers: 1,
     reusePort: false,
+    supervised: false,
   });
 });
 

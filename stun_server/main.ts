@@ -110,6 +110,20 @@ async function main(): Promise<number> {
     listeners.push(["SIGTERM", onStop("SIGTERM")], ["SIGHUP", onHangup]);
   }
   for (const [signal, handler] of listeners) Deno.addSignalListener(signal, handler);
+  if (config.supervised) {
+    // A worker of --workers: when the supervisor goes away (its end of our stdin closes, even
+    // if it was killed), shut down rather than linger as an orphan holding the port.
+    (async () => {
+      try {
+        for await (const _ of Deno.stdin.readable) {
+          // nothing is sent; only the end matters
+        }
+      } catch {
+        // closed
+      }
+      onStop("supervisor-gone")();
+    })();
+  }
 
   if (config.workers > 1) {
     const code = await runWorkers(

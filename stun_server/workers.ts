@@ -32,6 +32,7 @@ export interface WorkersAnnouncement extends ListeningAnnouncement {
 
 /** Flags the supervisor sets per worker (removed from the arguments it passes on). */
 const PER_WORKER_FLAGS = new Set([
+  "--supervised",
   "--metrics",
   "--workers",
   "--tcp-port",
@@ -39,7 +40,7 @@ const PER_WORKER_FLAGS = new Set([
   "--node-name",
   "--reuse-port",
 ]);
-const VALUELESS = new Set(["--reuse-port"]);
+const VALUELESS = new Set(["--reuse-port", "--supervised"]);
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 const MAX_RESTARTS = 10;
@@ -96,6 +97,7 @@ export async function runWorkers(
     "--workers",
     "1",
     "--reuse-port",
+    "--supervised",
     "--node-name",
     `${base}-${index}`,
     "--tcp-port",
@@ -192,7 +194,9 @@ async function spawnWorker(
       new URL("./main.ts", import.meta.url).pathname,
       ...args,
     ],
-    stdin: "null",
+    // Our end of its stdin stays open as long as we live: when it closes (we exit or are
+    // killed), the worker shuts down (--supervised).
+    stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
     env: { DENO_NO_UPDATE_CHECK: "1" },

@@ -228,7 +228,7 @@ Deno.test({
         clients.push(ClientProcess.start({ servers: [addressOf(server)] }));
       }
       await Promise.all(clients.map((c) => c.registered(WAIT)));
-      await exchangeBetweenAll(clients, "direct", WAIT);
+      await exchangeInWaves(clients, "direct");
       await Promise.all(clients.map((c) => c.dispose()));
       const status = await server.stop();
       assert.equal(status.code, 0, "the supervisor stops its workers cleanly");

@@ -84,12 +84,12 @@ const BUS_LEAD_MS = 50;
 /** Introductions waiting for their answer, at most (the oldest is answered `unknown-peer`). */
 const MAX_PENDING = 10_000;
 /** An introduction sent to a known node and not answered in this long gets `unknown-peer`. */
-const ANSWER_TIMEOUT_MS = 5000;
+const ANSWER_TIMEOUT_MS = 15_000;
 /**
  * An introduction for an ID not (yet) in the directory is sent to whichever node holds it; with
  * no answer in this long, no node holds it: `unknown-peer`.
  */
-const HOLDER_TIMEOUT_MS = 1500;
+const HOLDER_TIMEOUT_MS = 3000;
 
 interface Pending {
   sentAt: number;

@@ -149,7 +149,7 @@ Deno.test("cluster router: peer-left crosses nodes; unknown and full peers are r
     // Not online anywhere: asked of whichever node holds it; nobody answers: unknown-peer.
     const nobody = "00".repeat(20);
     assert.equal(a.router.connect(s, nobody, "u1"), true);
-    await runtime.advance(1000);
+    await runtime.advance(2500);
     assert.deepEqual(s.of("error"), []);
     await runtime.advance(600);
     assert.deepEqual(s.of("error").map((e) => [e.code, e.peer, e.requestId]), [
