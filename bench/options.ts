@@ -6,7 +6,15 @@
 import { parseArgs } from "node:util";
 
 /** Every section name, in run order. */
-export const SECTION_NAMES = ["stun", "turn", "relay", "direct", "capacity", "setup", "cluster"] as const;
+export const SECTION_NAMES = [
+  "stun",
+  "turn",
+  "relay",
+  "direct",
+  "capacity",
+  "setup",
+  "cluster",
+] as const;
 
 /** A section name. */
 export type SectionName = typeof SECTION_NAMES[number];
