@@ -9,7 +9,7 @@
  * binds its own STUN port: worker 0 the configured one (public STUN for everyone), worker k the
  * configured one + k, announced to its own clients in `registered.stunPort` (a client sends its
  * authenticated Bindings there). Open UDP ports `stunPort .. stunPort + N - 1` in the firewall.
- * Likewise `--metrics host:port` gives worker k `port + k`.
+ * Likewise `--metrics host:port` gives worker k `port + k`, and `--alt-port` (RFC 5780) too.
  *
  * The supervisor (this module) starts worker 0, learns the real TCP port from its announcement
  * (port 0 works), starts the others on it, prints one announcement for all, restarts a worker
@@ -33,6 +33,7 @@ export interface WorkersAnnouncement extends ListeningAnnouncement {
 /** Flags the supervisor sets per worker (removed from the arguments it passes on). */
 const PER_WORKER_FLAGS = new Set([
   "--supervised",
+  "--alt-port",
   "--metrics",
   "--workers",
   "--tcp-port",
@@ -104,6 +105,9 @@ export async function runWorkers(
     String(tcpPort),
     "--stun-port",
     String(config.stunPort === 0 ? 0 : config.stunPort + index),
+    ...(config.stun.altPort === undefined
+      ? []
+      : ["--alt-port", String(config.stun.altPort === 0 ? 0 : config.stun.altPort + index)]),
     ...(config.metrics === undefined ? [] : [
       "--metrics",
       `${

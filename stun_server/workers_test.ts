@@ -16,6 +16,8 @@ Deno.test("workers: the per-worker flags are taken out of the arguments passed o
       "--reuse-port",
       "--metrics",
       "127.0.0.1:9464",
+      "--alt-port",
+      "3479",
       "--log-level",
       "debug",
     ]),
