@@ -43,6 +43,8 @@ export interface ClientProgramOptions {
   cpu?: number;
   /** Pass `--relay-only`. */
   relayOnly?: boolean;
+  /** Further flags. */
+  extraArgs?: string[];
   /** A label for errors. */
   label: string;
 }
@@ -81,6 +83,7 @@ export class ClientProgram {
         "--bind",
         "127.0.0.1",
         ...(options.relayOnly === true ? ["--relay-only"] : []),
+        ...(options.extraArgs ?? []),
       ],
       cwd: options.repoRoot,
       cpu: options.cpu,
@@ -156,7 +159,7 @@ export class ClientProgram {
 export async function withClientPair<T>(
   context: BenchContext,
   serverPort: number,
-  options: { relayOnly?: boolean },
+  options: { relayOnly?: boolean; extraArgs?: (label: string) => string[] },
   body: (a: ClientProgram, b: ClientProgram) => Promise<T>,
 ): Promise<T> {
   const start = (cpu: number | undefined, label: string) =>
@@ -165,6 +168,7 @@ export async function withClientPair<T>(
       serverPort,
       cpu,
       relayOnly: options.relayOnly,
+      extraArgs: options.extraArgs?.(label),
       label,
     });
   const a = await start(context.serverCpu, "A");

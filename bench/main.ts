@@ -10,6 +10,8 @@ import { buildNative, ensureTools } from "./native.ts";
 import { parseBenchOptions, USAGE } from "./options.ts";
 import type { BenchReport, BenchRow } from "./report.ts";
 import { makeRow } from "./report.ts";
+import { attackSection } from "./attack_bench.ts";
+import { bulkSection } from "./bulk_bench.ts";
 import { capacitySection } from "./capacity_bench.ts";
 import { clusterSection } from "./cluster_bench.ts";
 import { directSection } from "./direct_bench.ts";
@@ -28,6 +30,8 @@ const SECTIONS: Record<string, BenchSection> = {
   capacity: capacitySection,
   setup: setupSection,
   cluster: clusterSection,
+  attack: attackSection,
+  bulk: bulkSection,
 };
 
 /** How each figure was taken, printed under the table. */
@@ -51,6 +55,9 @@ const SETUP_NOTES = [
   "  direct/setup = the real client program (p2p_client/main.ts --json) driven over",
   "  stdin/stdout; latencies include the pipes. capacity = sig_load opening 10,000 registrations",
   "  at once; RSS from /proc/<pid>/status.",
+  "  attack = bench/attack_bench.ts: honest clients from ::1 while floods run from 127.0.0.1",
+  "  against the real server (--max-clients 200): idle registrations filling it, 5,120",
+  "  connections announcing frames never sent, 16 senders flooding one receiver's relay queue.",
 ];
 
 const encoder = new TextEncoder();

@@ -14,6 +14,8 @@ export const SECTION_NAMES = [
   "capacity",
   "setup",
   "cluster",
+  "attack",
+  "bulk",
 ] as const;
 
 /** A section name. */

@@ -31,6 +31,15 @@ import {
   validDelayMs,
   validLossPercent,
 } from "./nat_kind.ts";
+import {
+  coturnArgs,
+  MINIUPNPD_FATAL,
+  MINIUPNPD_READY,
+  miniupnpdConfig,
+  miniupnpdRuleset,
+  RFC5780_PORT,
+  stunAnswersRule,
+} from "./port_mapping.ts";
 
 /** The server host's address on the public segment. */
 export const SERVER_ADDRESS = "198.18.0.1";
@@ -80,6 +89,11 @@ export interface LabHostSpec {
   lossPercent?: number;
   /** Delay in ms on the NAT's public side (or the host's), each way. Needs gcc. */
   delayMs?: number;
+  /**
+   * Run miniupnpd on the NAT router (NAT-PMP, PCP and UPnP-IGD; not for kind none). Needs the
+   * `miniupnpd-nftables` and `coturn` packages (see `port_mapping.ts`).
+   */
+  portMapping?: boolean;
 }
 
 /** A host of a built lab. */
@@ -206,6 +220,9 @@ export class NatLab {
   #holderInputs: WritableStreamDefaultWriter<Uint8Array>[] = [];
   #runner: CommandRunner;
   #destroyed: Promise<void> | undefined;
+  #cleanups: Array<() => Promise<void>> = [];
+  #rfc5780: Promise<void> | undefined;
+  #routerLogs = new Map<string, string[]>();
 
   private constructor(runner: CommandRunner) {
     this.#runner = runner;
@@ -351,6 +368,7 @@ export class NatLab {
     await this.#run(["ip", "netns", "exec", hostNs, "nft", "-f", "-"], OBSERVATION_RULESET);
     if (spec.kind === "none") {
       if (remap) throw new NatConfigError("kind none has no NAT to remap ports");
+      if (spec.portMapping) throw new NatConfigError("kind none has no NAT to map ports on");
       await this.#attachToBridge(hostNs, "eth0", `h${index}`);
       await this.#run([
         "ip",
@@ -373,6 +391,7 @@ export class NatLab {
         remap,
         lossPercent: loss,
         delayMs: delay,
+        portMapping: false,
         namespace: hostNs,
         natNamespace: undefined,
         address: publicAddress,
@@ -428,17 +447,130 @@ export class NatLab {
     });
     await this.#run(["ip", "netns", "exec", natNs, "nft", "-f", "-"], rules);
     if (delay > 0) await this.#startDelay(natNs, "wan", delay);
+    if (spec.portMapping) await this.#startMiniupnpd(spec.name, natNs, `${lanNet}.0/24`);
     this.#hosts.set(spec.name, {
       name: spec.name,
       kind: spec.kind,
       remap,
       lossPercent: loss,
       delayMs: delay,
+      portMapping: spec.portMapping ?? false,
       namespace: hostNs,
       natNamespace: natNs,
       address: `${lanNet}.2`,
       publicAddress,
     });
+  }
+
+  /**
+   * Starts coturn as an RFC 5780 STUN server (two addresses, two ports: see `port_mapping.ts`)
+   * in the public namespace, once per lab, and waits until it listens.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "symmetric" }] });
+   * await lab.startRfc5780Server();
+   * await lab.destroy();
+   * ```
+   */
+  startRfc5780Server(): Promise<void> {
+    this.#rfc5780 ??= this.#startCoturn();
+    return this.#rfc5780;
+  }
+
+  async #tempDir(prefix: string): Promise<string> {
+    const dir = await Deno.makeTempDir({ prefix });
+    this.#cleanups.push(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+    return dir;
+  }
+
+  async #startCoturn(): Promise<void> {
+    const dir = await this.#tempDir("natlab-coturn-");
+    const child = this.spawn(this.publicNamespace, coturnArgs(`${dir}/turn.log`), {
+      stdin: false,
+      stderr: "null",
+    });
+    void child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const out = await this.exec(this.publicNamespace, [
+        "ss",
+        "-Hlun",
+        `sport = :${RFC5780_PORT}`,
+      ]);
+      if (out.split("\n").filter((line) => line.trim() !== "").length >= 2) return;
+      if (Date.now() > deadline) {
+        throw new LabCommandError(["turnserver"], -1, "coturn did not open its STUN port in 20 s");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Starts miniupnpd on a NAT router and waits until mapping is enabled. */
+  async #startMiniupnpd(hostName: string, natNs: string, lanNetwork: string): Promise<void> {
+    await this.startRfc5780Server();
+    await this.#run(["ip", "netns", "exec", natNs, "nft", "-f", "-"], miniupnpdRuleset());
+    await this.#run([
+      "ip",
+      "netns",
+      "exec",
+      natNs,
+      "nft",
+      "insert",
+      "rule",
+      "ip",
+      LAB_TABLE,
+      "input",
+      ...stunAnswersRule("wan"),
+    ]);
+    const dir = await this.#tempDir("natlab-miniupnpd-");
+    const config = `${dir}/miniupnpd.conf`;
+    await Deno.writeTextFile(
+      config,
+      miniupnpdConfig({ wan: "wan", lan: "lan", lanNetwork, uuid: crypto.randomUUID() }),
+    );
+    const child = this.spawn(natNs, ["miniupnpd", "-d", "-f", config, "-P", `${dir}/pid`], {
+      stdin: false,
+    });
+    const lines: string[] = [];
+    this.#routerLogs.set(hostName, lines);
+    let exited = false;
+    child.status.then(() => exited = true);
+    for (const stream of [child.stdout, child.stderr]) {
+      void (async () => {
+        let rest = "";
+        for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+          const parts = (rest + chunk).split("\n");
+          rest = parts.pop() ?? "";
+          // Bounded: the first 2,000 lines are kept.
+          for (const line of parts) if (lines.length < 2000) lines.push(line);
+        }
+      })().catch(() => {});
+    }
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const fatal = lines.find((line) => MINIUPNPD_FATAL.some((text) => line.includes(text)));
+      if (fatal !== undefined) {
+        throw new LabCommandError(["miniupnpd", natNs], -1, `port mapping disabled: ${fatal}`);
+      }
+      if (lines.some((line) => line.includes(MINIUPNPD_READY))) return;
+      if (exited || Date.now() > deadline) {
+        throw new LabCommandError(["miniupnpd", natNs], -1, lines.slice(-20).join("\n"));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /**
+   * What miniupnpd has logged so far on a host's router (for diagnostics).
+   *
+   * @example
+   * ```ts
+   * // console.log(lab.routerLog("a").join("\n"));
+   * ```
+   */
+  routerLog(hostName: string): readonly string[] {
+    return this.#routerLogs.get(hostName) ?? [];
   }
 
   /**
@@ -635,6 +767,7 @@ export class NatLab {
       await this.#run(["ip", "netns", "del", name]).catch(() => {});
     }
     this.#namespaces = [];
+    for (const cleanup of this.#cleanups.splice(0)) await cleanup();
     liveLabs.delete(this);
   }
 

@@ -23,3 +23,4 @@ export * from "./probe_process.ts";
 export * from "./lab_process.ts";
 export * from "./matrix.ts";
 export * from "./matrix_table.ts";
+export * from "./port_mapping.ts";

@@ -241,7 +241,10 @@ export function natRuleset(options: NatRulesetOptions): string {
     );
   }
   if (kind === "symmetric") {
-    lines.push(`    oifname "${wan}" meta l4proto udp snat ip to ${pub} fully-random`);
+    // The router's own traffic (miniupnpd's STUN check) keeps its ports.
+    lines.push(
+      `    oifname "${wan}" ip saddr != ${pub} meta l4proto udp snat ip to ${pub} fully-random`,
+    );
   }
   lines.push(`    oifname "${wan}" snat ip to ${pub}`, "  }");
   // After source NAT: remember the mappings (and contacted addresses) of the cone kinds.

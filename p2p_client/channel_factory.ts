@@ -36,13 +36,15 @@ export function createChannelFactory(runtime: Runtime): MessageChannelFactory {
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES + ENVELOPE_BYTES,
       streamId: new DataView(random.buffer, random.byteOffset, 4).getUint32(0),
       send: hooks.send,
+      ...(hooks.sendParts ? { sendParts: hooks.sendParts } : {}),
       deliver: hooks.deliver,
       onAcknowledged: hooks.onAcknowledged,
       onFailure: hooks.onFailure,
     });
     return {
-      sendMessage: (message) => channel.sendMessage(message),
-      hasRoomFor: (length) => channel.hasRoomFor(length),
+      sendMessage: (message, priority) => channel.sendMessage(message, priority),
+      hasRoomFor: (length, priority) => channel.hasRoomFor(length, priority),
+      setMaxFrameBytes: (frameBytes) => channel.setMaxFrameBytes(frameBytes),
       wasSent: (id) => channel.wasSent(id),
       receive: (frame) => channel.receive(frame as DataFrame | AckFrame),
       tick: () => channel.tick(),

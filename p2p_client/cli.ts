@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type AcceptFilesPolicy, parseAcceptFiles } from "./files/policy.ts";
 import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import { parseServerAddress, type ServerAddress } from "../shared/config/mod.ts";
 import { DEFAULT_TCP_PORT } from "../shared/signaling/constants.ts";
@@ -50,6 +51,12 @@ export interface ClientSettings {
   relayOnly: boolean;
   /** Seconds to wait for pending messages at exit. */
   exitTimeout: number;
+  /** Prefix printed lines with the local time. */
+  timestamps: boolean;
+  /** `--accept-files`, when given. */
+  acceptFiles?: AcceptFilesPolicy;
+  /** `--downloads`, when given. */
+  downloads?: string;
 }
 
 function port(min: number) {
@@ -70,6 +77,11 @@ function positiveSeconds(value: string): number {
 }
 
 function collect(value: string, previous: string[]): string[] {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    throw new InvalidArgumentError(
+      "expected HOST[:PORT] (e.g. example.org:3478 or [2001:db8::1]:3478), not a URL",
+    );
+  }
   const parsed = parseServerAddress(value, 1);
   if (typeof parsed === "string") throw new InvalidArgumentError(parsed);
   return [...previous, value];
@@ -113,8 +125,13 @@ export function buildCli(
       DEFAULT_TCP_PORT,
     )
     .option("--identity <path>", "identity key file (default: $XDG_CONFIG_HOME/p2p/identity.json)")
-    .option("--ephemeral", "use a throw-away identity (new ID every run)", false)
+    .addOption(
+      new Option("--ephemeral", "use a throw-away identity (new ID every run)")
+        .default(false)
+        .conflicts("identity"),
+    )
     .option("--json", "print one JSON object per event on stdout", false)
+    .option("--timestamps", "prefix printed lines with the local time", false)
     .addOption(
       new Option("--log-level <level>", "log level on stderr").choices(LOG_LEVELS).default(
         "warning" as LogLevel,
@@ -129,10 +146,19 @@ export function buildCli(
       positiveSeconds,
       30,
     )
+    .option(
+      "--accept-files <policy>",
+      "who may send files: ask, contacts (peers you connected to), anyone, none (default: ask; none with --json)",
+      (value: string) => {
+        try {
+          return parseAcceptFiles(value);
+        } catch (error) {
+          throw new InvalidArgumentError((error as Error).message);
+        }
+      },
+    )
+    .option("--downloads <dir>", "where received files go (default: ~/Downloads/p2p)")
     .action(async (options) => {
-      if (options.ephemeral && options.identity !== undefined) {
-        throw new InvalidArgumentError("--ephemeral and --identity exclude each other");
-      }
       await onAction({
         localFile: options.localFile,
         servers: options.server,
@@ -145,6 +171,9 @@ export function buildCli(
         udpPort: options.udpPort,
         relayOnly: options.relayOnly,
         exitTimeout: options.exitTimeout,
+        timestamps: options.timestamps,
+        ...(options.acceptFiles === undefined ? {} : { acceptFiles: options.acceptFiles }),
+        ...(options.downloads === undefined ? {} : { downloads: options.downloads }),
       });
     });
 }

@@ -13,13 +13,16 @@
  *
  * @module
  */
-import type { ServerAddress } from "../shared/config/mod.ts";
+import { formatServerAddress, type ServerAddress } from "../shared/config/mod.ts";
 import type { Identity } from "../shared/identity/mod.ts";
 import type { SignalingEvent } from "../shared/signaling/connection.ts";
 import type { ServerMessage, ServerMessageOf } from "../shared/signaling/messages.ts";
 import type { ClientEvent, PeerSummary } from "./events.ts";
 import type { LinkFrameCodec, MessageChannelFactory } from "./link_frames.ts";
 import { type InterfaceAddress, isLoopback, localCandidates } from "./local_addresses.ts";
+import { diagnoseNat } from "./nat_probe/diagnose.ts";
+import type { NatReport } from "./nat_probe/nat_probe.ts";
+import type { InterfaceAddress as GatewayInterface } from "./portmap/gateway.ts";
 import { formatUdpAddress, type PathManagerOptions } from "./path_manager.ts";
 import { PeerTable } from "./peer_table.ts";
 import { type Registration, ServerSession } from "./server_session.ts";
@@ -41,6 +44,9 @@ import {
   type StoreEntry,
 } from "./client_store.ts";
 import type { UdpAddress } from "./path_manager.ts";
+import { FileTransfers, type OfferDecision } from "./files/transfers.ts";
+import type { DownloadStore, FileSource, TransferSummary } from "./files/types.ts";
+import { openFileSource } from "./files/fs_store.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -71,6 +77,13 @@ export interface P2PClientOptions {
   stunCodec?: StunBindingCodec | null;
   /** Never use direct paths. */
   relayOnly?: boolean;
+  /**
+   * Who may be introduced to this client (issue 11, consent before addresses). Absent: policy
+   * `anyone` (the server introduces whoever knows the ID). Given: the client declares `consent`
+   * and the server asks it first (`introduce-request`); it answers with this function's verdict,
+   * e.g. `(peer) => contacts.has(peer)` for `--accept contacts`.
+   */
+  acceptPeer?: (peer: string) => boolean;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
   /** Time allowed for each message's outcome, ms (default 30,000). */
@@ -80,6 +93,12 @@ export interface P2PClientOptions {
    * nowhere, as with `--ephemeral`).
    */
   store?: ClientStore;
+  /** File transfers: the downloads folder, the accept policy, how files are opened. */
+  files?: {
+    store: DownloadStore;
+    decide: (peer: string, name: string, size: number) => OfferDecision;
+    openSource?: (path: string) => Promise<FileSource>;
+  };
   /** Debug log. */
   log?: (message: string) => void;
 }
@@ -117,6 +136,7 @@ interface IntroductionWanted {
  */
 export class P2PClient {
   readonly #options: P2PClientOptions;
+  readonly #acceptPeer: ((peer: string) => boolean) | undefined;
   readonly #runtime: Runtime;
   readonly #now: () => number;
   readonly #listeners = new Set<(event: ClientEvent) => void>();
@@ -133,8 +153,11 @@ export class P2PClient {
   /** Connect request ID → peer. */
   readonly #connectRequests = new Map<string, string>();
   readonly #wanted = new Map<string, IntroductionWanted>();
+  /** Request IDs of presence questions ({@linkcode P2PClient.probe}). */
+  readonly #probes = new Set<string>();
   #publicEndpoint: UdpAddress | undefined;
   #stopped = false;
+  readonly #files: FileTransfers | undefined;
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -203,7 +226,23 @@ export class P2PClient {
       pathOptions: options.pathOptions,
       relayOnly: options.relayOnly,
       log: options.log,
+      onFileMessage: (peer, bytes) => this.#files?.onMessage(peer, bytes),
+      onFileRoom: (peer) => this.#files?.roomAvailable(peer),
+      onFileReset: (peer) => this.#files?.peerReset(peer),
     });
+    const files = options.files;
+    this.#files = files
+      ? new FileTransfers({
+        runtime,
+        send: (peer, message, priority) =>
+          this.#peers.get(peer)?.sendFileMessage(message, priority) ?? priority === "normal",
+        emit,
+        openSource: files.openSource ?? openFileSource,
+        store: files.store,
+        decide: files.decide,
+        log: options.log,
+      })
+      : undefined;
     this.#session = new ServerSession({
       runtime,
       servers: options.servers,
@@ -214,12 +253,22 @@ export class P2PClient {
       onDisconnected: (server, reason) => {
         this.#stun?.pause();
         emit({ type: "disconnected", server, reason });
+        this.#serverState("connecting", server, reason);
       },
-      onAttemptFailed: (server, reason) =>
-        options.log?.(`cannot register with ${server}: ${reason}`),
-      onFatal: (code, message) => emit({ type: "error", code, message }),
+      onAttemptFailed: (server, reason) => {
+        options.log?.(`cannot register with ${server}: ${reason}`);
+        // The server answered with an error or a goodbye: refused; else it did not answer.
+        const refused = /^server replied /.test(reason);
+        this.#serverState(refused ? "refused" : "unreachable", server, reason);
+      },
+      onFatal: (code, message) => {
+        emit({ type: "error", code, message });
+        this.#serverState("refused", this.#session.registration?.server ?? "server", message);
+      },
       log: options.log,
+      consent: options.acceptPeer !== undefined,
     });
+    this.#acceptPeer = options.acceptPeer;
     this.#restore();
   }
 
@@ -239,6 +288,10 @@ export class P2PClient {
   }
 
   #emit(event: ClientEvent): void {
+    if (this.#sending) {
+      this.#sending.push(event);
+      return;
+    }
     this.#options.emit?.(event);
     for (const listener of this.#listeners) {
       try {
@@ -252,6 +305,78 @@ export class P2PClient {
   /** Our peer ID. */
   get id(): string {
     return this.#options.identity.id;
+  }
+
+  /** Our public key. */
+  get publicKey(): Uint8Array {
+    return this.#options.identity.publicKey;
+  }
+
+  /**
+   * A peer's public key, once introduced.
+   *
+   * @example
+   * ```ts
+   * // client.peerPublicKey(peerId)?.length; // 32
+   * ```
+   */
+  peerPublicKey(peer: string): Uint8Array | undefined {
+    return this.#peers.get(peer)?.publicKey;
+  }
+
+  /**
+   * Messages without an outcome yet, per peer (peers with none left out).
+   *
+   * @example
+   * ```ts
+   * // for (const [peer, count] of client.pendingPerPeer()) console.log(peer, count);
+   * ```
+   */
+  pendingPerPeer(): Map<string, number> {
+    const pending = new Map<string, number>();
+    for (const link of this.#peers.links()) {
+      if (link.pendingMessages > 0) pending.set(link.peer, link.pendingMessages);
+    }
+    return pending;
+  }
+
+  /**
+   * The IDs of the messages without an outcome yet, per peer.
+   *
+   * @example
+   * ```ts
+   * // for (const [peer, ids] of client.pendingMessageIds()) console.log(peer, ids);
+   * ```
+   */
+  pendingMessageIds(): Map<string, number[]> {
+    const pending = new Map<string, number[]>();
+    for (const link of this.#peers.links()) {
+      const ids = link.outboxMessages().map((message) => message.id);
+      if (ids.length > 0) pending.set(link.peer, ids);
+    }
+    return pending;
+  }
+
+  #lastServerState = "";
+  /** Events of the peer links held while `send` runs (see there). */
+  #sending: ClientEvent[] | undefined;
+
+  /** Emits a `server` event when the state, server or reason changed. */
+  #serverState(
+    state: "connecting" | "registered" | "unreachable" | "refused",
+    server: string,
+    reason?: string,
+  ): void {
+    const key = `${state}|${server}|${reason ?? ""}`;
+    if (key === this.#lastServerState) return;
+    this.#lastServerState = key;
+    this.#emit({
+      type: "server",
+      state,
+      server,
+      ...(state === "registered" ? { id: this.id } : {}),
+      ...(reason ? { reason } : {}),
+    });
   }
 
   /** The UDP port of the shared socket. */
@@ -278,6 +403,34 @@ export class P2PClient {
     return total;
   }
 
+  /**
+   * The `nat` command: NAT behaviour measured against the registered server's STUN port (RFC
+   * 5780 when the server has an alternate address and port), the public endpoints, latency, and
+   * the port-mapping protocols the gateway offers (gateway guessed from the interfaces: the
+   * client runs without the `--allow-all` Deno needs for /proc/net/route).
+   */
+  async natReport(): Promise<NatReport> {
+    const registration = this.#session.registration;
+    const servers = registration !== undefined && registration.registered.stunPort > 0
+      ? [{ hostname: registration.host, port: registration.registered.stunPort }]
+      : [];
+    let interfaces: GatewayInterface[] = [];
+    try {
+      interfaces = (this.#options.networkInterfaces?.() ?? []).map((entry) => {
+        const info = entry as InterfaceAddress & { name?: string; netmask?: string };
+        return {
+          name: info.name ?? "",
+          family: info.family,
+          address: info.address,
+          netmask: info.netmask ?? "",
+        };
+      });
+    } catch (error) {
+      this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
+    }
+    return await diagnoseNat({ runtime: this.#runtime, servers, interfaces });
+  }
+
   /** True while registered with a server. */
   get registered(): boolean {
     return this.#session.registration !== undefined;
@@ -293,6 +446,8 @@ export class P2PClient {
    */
   start(): void {
     this.#mux.start();
+    const first = this.#options.servers[0];
+    if (first) this.#serverState("connecting", formatServerAddress(first));
     this.#session.start();
     this.#arm();
   }
@@ -355,6 +510,26 @@ export class P2PClient {
     }, delay);
   }
 
+  /**
+   * Asks the server, quietly, whether `peer` is online: an introduction connects as `connect`
+   * does; a refusal (`unknown-peer`: offline) is not reported and not retried. For the presence
+   * of contacts.
+   *
+   * @example
+   * ```ts
+   * // client.probe(contactId);
+   * ```
+   */
+  probe(peer: string): void {
+    if (peer === this.id || this.#stopped || this.#wanted.has(peer)) return;
+    const link = this.#peers.get(peer);
+    if (link && link.state !== "disconnected") return;
+    const requestId = `p${++this.#requestCounter}`;
+    this.#probes.add(requestId);
+    if (this.#probes.size > 1024) this.#probes.delete(this.#probes.values().next().value!);
+    if (!this.#session.send({ type: "connect", peer, requestId })) this.#probes.delete(requestId);
+  }
+
   #requestConnect(peer: string): void {
     const requestId = `c${++this.#requestCounter}`;
     this.#connectRequests.set(requestId, peer);
@@ -393,10 +568,76 @@ export class P2PClient {
     const uid = this.#runtime.randomBytes(8).toHex();
     // Recorded before it is reported, so not even a crash loses it.
     this.#record({ kind: "queued", message: { peer, id, uid, text, sent: false } });
-    this.#emit({ type: "sent", peer, messageId: id });
-    link.send(id, new TextEncoder().encode(text), uid);
+    // `sent` only for a message that was accepted: one refused at once (queue full, too large)
+    // gets its error alone, not "queued" then "not sent".
+    const during: ClientEvent[] = [];
+    this.#sending = during;
+    try {
+      link.send(id, new TextEncoder().encode(text), uid);
+    } finally {
+      this.#sending = undefined;
+    }
+    const refused = during.some((event) => event.type === "error" && event.messageId === id);
+    if (!refused) this.#emit({ type: "sent", peer, messageId: id });
+    for (const event of during) this.#emit(event);
     this.#scheduleSave();
     return id;
+  }
+
+  /**
+   * Offers the file at `path` to `peer` (connected or known); `file` events follow. Resolves with
+   * the transfer ID, or undefined after reporting an `error` (unknown peer, unreadable file).
+   *
+   * @example
+   * ```ts
+   * // const id = await client.sendFile(peerId, "/tmp/photo.jpg");
+   * ```
+   */
+  async sendFile(peer: string, path: string): Promise<string | undefined> {
+    if (!this.#files) {
+      this.#emit({ type: "error", code: "files-disabled", message: "file transfer is off" });
+      return undefined;
+    }
+    if (!this.#peers.get(peer)) {
+      this.#emit({
+        type: "error",
+        code: "unknown-peer",
+        message: `not connected to ${peer}: use "connect ${peer}" first`,
+        peer,
+      });
+      return undefined;
+    }
+    try {
+      return await this.#files.sendFile(peer, path);
+    } catch (error) {
+      this.#emit({ type: "error", code: "file-unreadable", message: (error as Error).message });
+      return undefined;
+    }
+  }
+
+  /** File transfers (for `files`). */
+  files(): TransferSummary[] {
+    return this.#files?.list() ?? [];
+  }
+
+  /** Cancels a transfer (ID or unique prefix); false when none matches or it has ended. */
+  cancelFile(id: string): boolean {
+    return this.#files?.cancel(id) ?? false;
+  }
+
+  /** Accepts a file offered to us (policy `ask`). */
+  acceptFile(id: string): boolean {
+    return this.#files?.accept(id) ?? false;
+  }
+
+  /** Declines a file offered to us. */
+  rejectFile(id: string): boolean {
+    return this.#files?.reject(id) ?? false;
+  }
+
+  /** Whether file transfers are still running. */
+  get transfersActive(): boolean {
+    return this.#files?.active ?? false;
   }
 
   /**
@@ -424,7 +665,7 @@ export class P2PClient {
    */
   async shutdown(timeoutMs: number): Promise<void> {
     const deadline = this.#now() + timeoutMs;
-    while (this.pendingMessages > 0 && this.#now() < deadline) {
+    while ((this.pendingMessages > 0 || this.transfersActive) && this.#now() < deadline) {
       await sleep(this.#runtime, 20);
     }
     this.#stopped = true;
@@ -441,6 +682,7 @@ export class P2PClient {
     if (keep) this.#save();
     // Give the CLOSE packets a moment to be sealed and sent.
     await sleep(this.#runtime, 20);
+    this.#files?.close();
     this.#timer.cancel();
     this.#saveTimer.cancel();
     await this.#session.stop();
@@ -617,6 +859,7 @@ export class P2PClient {
   #onRegistered(registration: Registration): void {
     const registered = registration.registered;
     this.#emit({ type: "registered", id: registered.id, server: registration.server });
+    this.#serverState("registered", registration.server);
     if (registered.id !== this.id) {
       this.#emit({
         type: "error",
@@ -684,13 +927,31 @@ export class P2PClient {
       case "error":
         this.#onServerError(message);
         return;
+      case "introduce-request": {
+        // Only sent when we declared consent: answer per policy; nothing about us has been
+        // given out yet, and a refusal looks to the caller like being offline.
+        let accept = false;
+        try {
+          accept = this.#acceptPeer?.(message.peer) ?? true;
+        } catch (error) {
+          this.#options.log?.(`consent policy failed: ${String(error)}`);
+        }
+        this.#options.log?.(
+          `introduction request from ${message.peer}: ${accept ? "accepted" : "declined"}`,
+        );
+        this.#session.send({ type: "introduce-answer", peer: message.peer, accept });
+        return;
+      }
       default:
         return;
     }
   }
 
   #onIntroduce(message: ServerMessageOf<"introduce">): void {
-    if (message.requestId) this.#connectRequests.delete(message.requestId);
+    if (message.requestId) {
+      this.#connectRequests.delete(message.requestId);
+      this.#probes.delete(message.requestId);
+    }
     const link = this.#peers.getOrCreate(message.peer);
     const rtt = this.#session.registration?.rttMs ?? 0;
     // The server's per-side delay accounts for this side's latency (asymmetric paths punch at
@@ -714,6 +975,7 @@ export class P2PClient {
   }
 
   #onServerError(message: ServerMessageOf<"error">): void {
+    if (message.requestId && this.#probes.delete(message.requestId)) return; // offline: not news
     const peer = message.requestId ? this.#connectRequests.get(message.requestId) : undefined;
     if (peer !== undefined) {
       this.#connectRequests.delete(message.requestId!);
@@ -735,8 +997,9 @@ export class P2PClient {
       }
       if (wanted) this.#runtime.clearTimer(wanted.timer);
       this.#wanted.delete(peer);
-      if (link && !link.publicKey) this.#peers.remove(peer);
+      // The cause first, then what it means for messages already queued for that peer.
       this.#emit({ type: "error", code: message.code, message: message.message, peer });
+      if (link && !link.publicKey) this.#peers.remove(peer);
       return;
     }
     if (message.peer) {

@@ -64,9 +64,11 @@ export function defaultIdentityPath(env: ConfigEnvironment): string | undefined 
 
 /**
  * Reads the identity stored at `path`, or creates and stores a new one when the file does not
- * exist (directories created as needed, the file mode 0600).
+ * exist (directories created as needed, the file mode 0600). A file that group or others may
+ * read or write is refused (POSIX), as OpenSSH refuses such private keys.
  *
- * @throws {IdentityStoreError} when the file exists but is unreadable or invalid, or cannot be written.
+ * @throws {IdentityStoreError} when the file exists but is unreadable, too open or invalid, or
+ * cannot be written.
  *
  * @example
  * ```ts
@@ -79,14 +81,50 @@ export async function loadOrCreateIdentity(path: string): Promise<Identity> {
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new IdentityStoreError(path, `cannot read (${(error as Error).message})`);
-    }
+    if (!(error instanceof Deno.errors.NotFound)) throw readError(path, error as Error);
   }
-  if (text !== undefined) return await parseIdentityFile(text, path);
+  if (text !== undefined) {
+    await checkPrivate(path);
+    return await parseIdentityFile(text, path);
+  }
   const identity = await Identity.generate();
   await saveIdentity(identity, path);
   return identity;
+}
+
+function readError(path: string, error: Error): IdentityStoreError {
+  if (error instanceof Deno.errors.NotCapable) {
+    // Deno guards some system paths (/proc, /dev, /etc) even with --allow-read.
+    return new IdentityStoreError(
+      path,
+      "cannot be used for an identity (a protected system path): choose a file in your own directory with --identity PATH",
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new IdentityStoreError(
+      path,
+      "permission denied: choose a file you own with --identity PATH, or use --ephemeral",
+    );
+  }
+  return new IdentityStoreError(
+    path,
+    `cannot read (${error.message}): choose another file with --identity PATH, or use --ephemeral`,
+  );
+}
+
+/**
+ * Refuses a private key that others can read or write, as OpenSSH does ("UNPROTECTED PRIVATE KEY
+ * FILE"): any group or other permission bit. POSIX only (Windows has no such modes).
+ */
+async function checkPrivate(path: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const mode = (await Deno.stat(path)).mode;
+  if (mode === null || (mode & 0o077) === 0) return;
+  const octal = (mode & 0o777).toString(8).padStart(4, "0");
+  throw new IdentityStoreError(
+    path,
+    `permissions ${octal} are too open (others may read the private key): run "chmod 600 ${path}"`,
+  );
 }
 
 async function parseIdentityFile(text: string, path: string): Promise<Identity> {
@@ -130,6 +168,14 @@ export async function saveIdentity(identity: Identity, path: string): Promise<vo
     await Deno.writeTextFile(path, json + "\n", { mode: 0o600, createNew: true });
     if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
   } catch (error) {
-    throw new IdentityStoreError(path, `cannot write (${(error as Error).message})`);
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      throw readError(path, error);
+    }
+    throw new IdentityStoreError(
+      path,
+      `cannot write (${
+        (error as Error).message
+      }): choose another file with --identity PATH, or use --ephemeral`,
+    );
   }
 }

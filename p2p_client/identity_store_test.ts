@@ -29,7 +29,8 @@ Deno.test("a corrupt identity file is reported, never overwritten", async () => 
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/identity.json`;
-    await Deno.writeTextFile(path, '{"version": 1, "privateKey": "AAAA"}');
+    await Deno.writeTextFile(path, '{"version": 1, "privateKey": "AAAA"}', { mode: 0o600 });
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
     await assert.rejects(loadOrCreateIdentity(path), IdentityStoreError);
     await Deno.writeTextFile(path, "nope");
     await assert.rejects(loadOrCreateIdentity(path), /not valid JSON/);
@@ -37,4 +38,39 @@ Deno.test("a corrupt identity file is reported, never overwritten", async () => 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("an identity file others can read is refused, as OpenSSH refuses such keys", async (t) => {
+  if (Deno.build.os === "windows") {
+    await t.step({ name: "skipped: no POSIX modes on Windows", ignore: true, fn: () => {} });
+    return;
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/identity.json`;
+    const me = await loadOrCreateIdentity(path);
+    for (const mode of [0o644, 0o666, 0o640, 0o604]) {
+      await Deno.chmod(path, mode);
+      await assert.rejects(
+        loadOrCreateIdentity(path),
+        (error: Error) =>
+          error instanceof IdentityStoreError &&
+          error.message.includes(`permissions 0${mode.toString(8)} are too open`) &&
+          error.message.includes(`chmod 600 ${path}`),
+      );
+    }
+    await Deno.chmod(path, 0o400);
+    assert.equal((await loadOrCreateIdentity(path)).id, me.id);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a path Deno guards or the OS forbids gets a message saying what to do", async () => {
+  await assert.rejects(
+    loadOrCreateIdentity("/proc/nope/id.json"),
+    (error: Error) =>
+      error instanceof IdentityStoreError && /--identity PATH/.test(error.message) &&
+      !/--allow-all/.test(error.message),
+  );
 });

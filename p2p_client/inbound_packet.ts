@@ -11,7 +11,7 @@ import {
   decodePunch,
   handshakeInitSenderId,
   handshakeResponseReceiverIndex,
-  MAX_PEER_PACKET_BYTES,
+  MAX_LARGE_PEER_PACKET_BYTES,
   PeerPacketType,
   transportReceiverIndex,
 } from "../shared/peer/packet.ts";
@@ -38,7 +38,7 @@ export function classifyPacket(bytes: Uint8Array): InboundPacket | undefined {
   const type = classifyDatagram(bytes);
   if (type === undefined) return undefined;
   if (type === "stun") return { kind: "stun", bytes };
-  if (bytes.length > MAX_PEER_PACKET_BYTES) return undefined;
+  if (bytes.length > MAX_LARGE_PEER_PACKET_BYTES) return undefined;
   switch (type) {
     case PeerPacketType.Punch: {
       try {
@@ -58,7 +58,8 @@ export function classifyPacket(bytes: Uint8Array): InboundPacket | undefined {
         ? undefined
         : { kind: "handshake-response", bytes, receiverIndex };
     }
-    case PeerPacketType.Transport: {
+    case PeerPacketType.Transport:
+    case PeerPacketType.TransportLarge: {
       const receiverIndex = transportReceiverIndex(bytes);
       return receiverIndex === undefined ? undefined : { kind: "transport", bytes, receiverIndex };
     }

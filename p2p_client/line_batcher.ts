@@ -62,6 +62,7 @@ export class LineBatcher {
    *
    * @example
    * ```ts
+   * const batcher = new LineBatcher({ write: (text) => console.log(text.trimEnd()) });
    * batcher.push("hello");
    * ```
    */
@@ -86,6 +87,8 @@ export class LineBatcher {
    *
    * @example
    * ```ts
+   * const batcher = new LineBatcher({ write: (text) => console.log(text.trimEnd()) });
+   * batcher.push("hello");
    * batcher.flush();
    * ```
    */

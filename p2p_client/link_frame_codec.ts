@@ -11,6 +11,7 @@ import {
   MAX_CANDIDATE_ADDRESSES,
 } from "../shared/peer/frames.ts";
 import type { LinkFrame, LinkFrameCodec } from "./link_frames.ts";
+import { probeIdOf } from "./pmtu/prober.ts";
 
 /**
  * The frame codec of peer links.
@@ -46,6 +47,10 @@ export const linkFrameCodec: LinkFrameCodec = {
         return { kind: "close" };
       case FrameType.Candidates:
         return { kind: "candidates", addresses: frame.addresses };
+      case FrameType.PmtuProbe:
+        return { kind: "pmtu-probe", frame };
+      case FrameType.PmtuAck:
+        return { kind: "pmtu-ack", id: probeIdOf(frame) };
       default:
         return { kind: "channel", frame };
     }

@@ -6,12 +6,16 @@
  * @module
  */
 
+import type { PmtuProbeFrame } from "../shared/peer/frames.ts";
+
 /** A frame as the link sees it: path frames are handled by the link, the rest by the channel. */
 export type LinkFrame =
   | { kind: "path-probe"; nonce: Uint8Array }
   | { kind: "path-response"; nonce: Uint8Array }
   | { kind: "close" }
   | { kind: "candidates"; addresses: { host: string; port: number }[] }
+  | { kind: "pmtu-probe"; frame: PmtuProbeFrame }
+  | { kind: "pmtu-ack"; id: number }
   | { kind: "channel"; frame: unknown };
 
 /** The frame codec the link uses. */
@@ -32,6 +36,8 @@ export interface LinkFrameCodec {
 export interface MessageChannelHooks {
   /** Sends an encoded channel frame to the peer (over whatever path is current). */
   send(frame: Uint8Array): void;
+  /** Sends a DATA frame given as its header and a view of its payload (sealed without joining). */
+  sendParts?(head: Uint8Array, payload: Uint8Array): void;
   /** Delivers a complete message, in order, exactly once. */
   deliver(message: Uint8Array): void;
   /** The peer acknowledged message `id`. */
@@ -46,11 +52,13 @@ export interface MessageChannelHooks {
 /** A reliable, ordered, exactly-once message channel to one peer. */
 export interface MessageChannel {
   /** Queues a message; returns its channel ID. Throws when too large or the queue is full. */
-  sendMessage(message: Uint8Array): number;
+  sendMessage(message: Uint8Array, priority?: "normal" | "bulk"): number;
+  /** Largest DATA frame from now on (the path's probed packet size minus 29). */
+  setMaxFrameBytes?(frameBytes: number): void;
   /** Whether any byte of message `id` was ever sent (false: it certainly did not arrive). */
   wasSent(id: number): boolean;
   /** False exactly when `sendMessage` would now throw `SendQueueFullError` for `length` bytes. */
-  hasRoomFor(length: number): boolean;
+  hasRoomFor(length: number, priority?: "normal" | "bulk"): boolean;
   /** Feeds a decoded channel frame from the peer. */
   receive(frame: unknown): void;
   /** Runs timers (retransmissions). */

@@ -9,20 +9,38 @@ import type { LogLevel } from "./cli.ts";
 const encoder = new TextEncoder();
 
 /**
- * Sends log records at or above `level` to stderr as text lines.
+ * Where log lines go: stderr, unless `write` is set (the interactive prompt sets it, so a log
+ * line is printed above the line being typed instead of through it).
+ */
+export interface LogRoute {
+  /** Receives each formatted log line (with its newline); undefined: stderr. */
+  write?: (line: string) => void;
+}
+
+/**
+ * Sends log records at or above `level` to stderr (or `route.write`) as text lines.
  *
  * @example
  * ```ts
- * await configureClientLogging("warning");
+ * const route = {};
+ * await configureClientLogging("warning", route);
  * ```
  */
-export async function configureClientLogging(level: LogLevel): Promise<void> {
+export async function configureClientLogging(
+  level: LogLevel,
+  route: LogRoute = {},
+): Promise<void> {
   await configure({
     reset: true,
     sinks: {
       stderr: (record: LogRecord) => {
+        const line = defaultTextFormatter(record);
+        if (route.write) {
+          route.write(line);
+          return;
+        }
         try {
-          Deno.stderr.writeSync(encoder.encode(defaultTextFormatter(record)));
+          Deno.stderr.writeSync(encoder.encode(line));
         } catch {
           // stderr closed: nothing sensible to do
         }

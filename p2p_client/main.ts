@@ -3,7 +3,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { getLogger } from "@logtape/logtape";
 import {
   type ClientConfig,
@@ -14,12 +13,17 @@ import {
 import { buildCli, type ClientSettings, resolveServers } from "./cli.ts";
 import { P2PClient } from "./client.ts";
 import { FileClientStore } from "./client_store.ts";
-import type { ClientEvent } from "./events.ts";
+import { type ClientEvent, formatTextEvent } from "./events.ts";
 import { defaultIdentityPath, loadOrCreateIdentity } from "./identity_store.ts";
+import { acquireIdentityLock, type IdentityLock, IdentityLockedError } from "./identity_lock.ts";
+import { ContactBook, ContactsError, contactsPathFor } from "./contacts.ts";
 import { Identity } from "../shared/identity/mod.ts";
 import { systemRuntime } from "../shared/runtime/mod.ts";
-import { configureClientLogging } from "./logging.ts";
-import { Prompt } from "./prompt.ts";
+import { configureClientLogging, type LogRoute } from "./logging.ts";
+import { Prompt, stdioPromptIO } from "./prompt.ts";
+import { PresenceWatcher } from "./presence.ts";
+import { defaultDownloadsDir, FsDownloadStore } from "./files/fs_store.ts";
+import { defaultAcceptFiles, offerDecision } from "./files/policy.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
 const BUILTIN_CONFIG = { stun: ["127.0.0.1:54321"], turn: [] };
@@ -48,10 +52,14 @@ async function loadConfig(settings: ClientSettings): Promise<ClientConfig> {
   }
 }
 
-async function loadIdentity(
-  settings: ClientSettings,
-): Promise<{ identity: Identity; path?: string }> {
-  if (settings.ephemeral) return { identity: await Identity.generate() };
+interface LoadedIdentity {
+  identity: Identity;
+  /** The identity file (undefined for `--ephemeral`). */
+  path: string | undefined;
+}
+
+async function loadIdentity(settings: ClientSettings): Promise<LoadedIdentity> {
+  if (settings.ephemeral) return { identity: await Identity.generate(), path: undefined };
   const path = settings.identity ?? defaultIdentityPath({
     xdgConfigHome: Deno.env.get("XDG_CONFIG_HOME"),
     home: Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE"),
@@ -66,12 +74,41 @@ async function loadIdentity(
   return { identity: await loadOrCreateIdentity(path), path };
 }
 
+const encoder = new TextEncoder();
+
+function writeStderr(text: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(text));
+  } catch {
+    // stderr closed too: nothing left to tell
+  }
+}
+
+function startupErrorCode(error: unknown): string | undefined {
+  if (error instanceof StartupError) return error.code;
+  if (error instanceof ConfigError) return "bad-config";
+  if (error instanceof IdentityLockedError) return "identity-in-use";
+  if (error instanceof ContactsError) return "bad-contacts";
+  if ((error as Error).name === "IdentityStoreError") return "bad-identity";
+  return undefined;
+}
+
 async function run(settings: ClientSettings): Promise<number> {
-  await configureClientLogging(settings.logLevel);
+  const logRoute: LogRoute = {};
+  await configureClientLogging(settings.logLevel, logRoute);
   const logger = getLogger(["p2p-client"]);
-  const write = (event: ClientEvent) => {
-    if (settings.json) process.stdout.write(JSON.stringify(event) + "\n");
+  const io = stdioPromptIO();
+  const writeJson = (event: ClientEvent) => {
+    if (!settings.json) return;
+    try {
+      io.write(
+        JSON.stringify({ ...event, ts: new Date(systemRuntime.wallClock()).toISOString() }) + "\n",
+      );
+    } catch {
+      // stdout closed: stderr has the message
+    }
   };
+  let lock: IdentityLock | undefined;
   try {
     const config = await loadConfig(settings);
     const servers = resolveServers(settings.servers, config.stun, settings.tcpPort);
@@ -84,11 +121,30 @@ async function run(settings: ClientSettings): Promise<number> {
       );
     }
     const { identity, path: identityPath } = await loadIdentity(settings);
+    // One client per identity: refused here, before it registers and evicts the other.
+    if (identityPath !== undefined) lock = acquireIdentityLock(identityPath);
+    const contacts = identityPath === undefined
+      ? ContactBook.inMemory()
+      : ContactBook.load(contactsPathFor(identityPath));
+    const policy = settings.acceptFiles ?? defaultAcceptFiles({ json: settings.json });
+    const downloads = settings.downloads ??
+      defaultDownloadsDir((name) => Deno.env.get(name)) ?? "downloads";
     const sink: { prompt?: Prompt } = {};
     const pendingEvents: ClientEvent[] = [];
     const emit = (event: ClientEvent) => {
-      if (sink.prompt) sink.prompt.print(event);
-      else pendingEvents.push(event);
+      const prompt = sink.prompt;
+      if (!prompt) {
+        pendingEvents.push(event);
+        return;
+      }
+      if (prompt.outputClosed) {
+        // Nobody reads stdout any more: what happens to messages still goes to stderr.
+        if ("messageId" in event && event.messageId !== undefined && event.type !== "sent") {
+          writeStderr(formatTextEvent(event) + "\n");
+        }
+        return;
+      }
+      prompt.print(event);
     };
     let client: P2PClient;
     try {
@@ -101,50 +157,140 @@ async function run(settings: ClientSettings): Promise<number> {
         emit,
         relayOnly: settings.relayOnly,
         // Unconfirmed messages and recently received message IDs survive a restart, beside the
-        // identity file (not with --ephemeral).
+        // identity file (not with --ephemeral); the identity lock keeps it to one client.
         store: identityPath === undefined ? undefined : new FileClientStore(identityPath),
+        files: {
+          store: new FsDownloadStore(downloads),
+          decide: (peer) => offerDecision(policy, peer, (p) => contacts.has(p)),
+        },
         log: (message) => logger.debug(message),
       });
     } catch (error) {
       throw new StartupError(
         "bind-failed",
-        `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${(error as Error).message}`,
+        `cannot bind UDP ${settings.bind}:${settings.udpPort}: ${
+          (error as Error).message
+        } (choose another with --bind HOST or --udp-port PORT)`,
       );
     }
+    const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+    if (terminal && !settings.json) {
+      // Whatever ends the process, the terminal is not left in raw mode.
+      globalThis.addEventListener("unload", () => {
+        try {
+          Deno.stdin.setRaw(false);
+        } catch {
+          // not a terminal any more
+        }
+      });
+    }
     const prompt = new Prompt(client, {
-      input: process.stdin,
-      output: process.stdout,
-      terminal: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+      io,
+      terminal,
       json: settings.json,
+      timestamps: settings.timestamps,
+      contacts,
     });
+    if (terminal && !settings.json && Deno.stderr.isTerminal()) {
+      logRoute.write = (line) => prompt.log(line);
+    }
     for (const event of pendingEvents.splice(0)) prompt.print(event);
     sink.prompt = prompt;
     client.start();
     prompt.start();
-    const stop = () => prompt.close();
+    // Presence of contacts: ask the server about offline contacts, paced (see presence.ts).
+    const presence = new PresenceWatcher({ probe: (peer) => client.probe(peer) });
+    let presenceTimer: number | undefined;
+    const watchPresence = () => {
+      if (prompt.serverState === "registered") {
+        const online = new Set(
+          client.list().filter((row) => row.state !== "disconnected").map((row) => row.peer),
+        );
+        presence.tick(systemRuntime.now(), contacts.list().map((c) => c.id), online);
+      } else {
+        presence.reset();
+      }
+      presenceTimer = systemRuntime.setTimer(watchPresence, 250);
+    };
+    watchPresence();
+    let interrupted = false;
+    let stopWaiting = () => {};
+    const onSignal = () => {
+      if (!interrupted) {
+        interrupted = true;
+        prompt.close();
+      } else {
+        stopWaiting();
+      }
+    };
     const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    for (const signal of signals) Deno.addSignalListener(signal, stop);
-    await prompt.finished;
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
-    await client.shutdown(settings.exitTimeout * 1000);
-    prompt.flush();
-    if (!settings.json && process.stdout.isTTY) process.stdout.write("bye\n");
+    for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+    try {
+      const end = await prompt.finished;
+      systemRuntime.clearTimer(presenceTimer);
+      // From here a Ctrl-C (SIGINT again, the terminal is no longer raw) stops the wait.
+      interrupted = true;
+      const pending = client.pendingPerPeer();
+      const total = [...pending.values()].reduce((sum, count) => sum + count, 0);
+      if (total > 0 && settings.exitTimeout > 0) {
+        const who = [...pending].map(([peer, count]) => `${count} to ${prompt.label(peer)}`)
+          .join(", ");
+        const text = `waiting up to ${settings.exitTimeout} s for ${total} message(s) to be ` +
+          `confirmed (${who}); Ctrl-C to stop waiting`;
+        if (end === "output-closed") writeStderr(`stdout closed; ${text}\n`);
+        else prompt.print({ type: "info", text });
+        prompt.flush();
+        await waitUntilSettled(client, settings.exitTimeout * 1000, (stop) => stopWaiting = stop);
+      }
+      if (identityPath !== undefined) {
+        // With an identity the client keeps what is still unconfirmed and sends it again at the
+        // next start: say so for each message (with --ephemeral, shutdown reports each outcome).
+        for (const [peer, ids] of client.pendingMessageIds()) {
+          for (const id of ids) {
+            const text = `message ${id} to ${prompt.label(peer)} not confirmed yet: kept, and ` +
+              "sent again at the next start";
+            if (end === "output-closed") writeStderr(text + "\n");
+            else prompt.print({ type: "info", text });
+          }
+        }
+      }
+      await client.shutdown(0);
+      prompt.flush();
+      if (!settings.json && terminal && !prompt.outputClosed) io.write("bye\n");
+    } finally {
+      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    }
     return 0;
   } catch (error) {
-    const known = error instanceof ConfigError || error instanceof StartupError ||
-      (error as Error).name === "IdentityStoreError";
+    const code = startupErrorCode(error);
     const message = (error as Error).message;
-    const code = error instanceof StartupError
-      ? error.code
-      : error instanceof ConfigError
-      ? "bad-config"
-      : known
-      ? "bad-identity"
-      : "internal";
-    write({ type: "error", code, message });
-    Deno.stderr.writeSync(new TextEncoder().encode(`error: ${message}\n`));
-    if (!known) logger.error("startup failed: {error}", { error });
+    writeJson({ type: "error", code: code ?? "internal", message });
+    writeStderr(`error: ${message}\n`);
+    if (code === undefined) logger.error("startup failed: {error}", { error });
     return 2;
+  } finally {
+    lock?.release();
+  }
+}
+
+/** Polls until no message is pending, the time is up, or `onStop`'s callback is called. */
+async function waitUntilSettled(
+  client: P2PClient,
+  timeoutMs: number,
+  onStop: (stop: () => void) => void,
+): Promise<void> {
+  const deadline = systemRuntime.now() + timeoutMs;
+  let stopped = false;
+  let wake = () => {};
+  onStop(() => {
+    stopped = true;
+    wake();
+  });
+  while (!stopped && client.pendingMessages > 0 && systemRuntime.now() < deadline) {
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      systemRuntime.setTimer(resolve, 20);
+    });
   }
 }
 
@@ -168,8 +314,11 @@ export async function main(args: string[]): Promise<number> {
     const exitCode = (error as { exitCode?: number }).exitCode;
     const errorCode = (error as { code?: string }).code;
     if (errorCode === "commander.helpDisplayed" || errorCode === "commander.version") return 0;
-    if (typeof exitCode === "number") return exitCode === 0 ? 0 : 2;
-    Deno.stderr.writeSync(new TextEncoder().encode(`error: ${(error as Error).message}\n`));
+    // Commander printed its own parse errors; anything else is printed here. Usage errors exit 2.
+    if (typeof exitCode === "number" && errorCode?.startsWith("commander.")) {
+      return exitCode === 0 ? 0 : 2;
+    }
+    writeStderr(`error: ${(error as Error).message}\n`);
     return 2;
   }
   return code;

@@ -52,6 +52,14 @@ export interface OutboxOptions {
   onOutcome: (id: number, outcome: MessageOutcome, reason: string, code?: string) => void;
   /** The channel failed: the caller re-handshakes, then calls `resetChannel`. */
   onChannelFailed: (reason: string) => void;
+  /** Sends a DATA frame as its header and payload view (sealed without joining them). */
+  sendFrameParts?: (head: Uint8Array, payload: Uint8Array) => void;
+  /** A file message from the peer (`shared/files/codec.ts`), wire ID removed. */
+  onFileMessage?: (bytes: Uint8Array) => void;
+  /** The channel acknowledged something: bulk file data may have room again. */
+  onFileRoom?: () => void;
+  /** The channel was replaced: file messages in it are lost (the transfers offer again). */
+  onFileReset?: () => void;
   /** The set of queued messages changed (for persistence). */
   onChange?: () => void;
   /** Most queued messages (default 100,000). */
@@ -61,6 +69,15 @@ export interface OutboxOptions {
 }
 
 const UID_BYTES = 8;
+
+/**
+ * The wire ID of file messages: all zeros, never drawn for a text (see `PeerLink.send`). File
+ * messages are not deduplicated by ID: the transfer protocol tolerates repeats.
+ */
+export const FILE_MESSAGE_UID = "0000000000000000";
+
+/** Most `normal` file messages held while the peer has no path. */
+const MAX_HELD_FILE_MESSAGES = 1024;
 
 /** Bytes the envelope (the wire message ID) adds to each message. */
 export const ENVELOPE_BYTES: number = UID_BYTES;
@@ -116,6 +133,9 @@ export class Outbox {
   /** After a channel failure no channel is made until the next session (`resetChannel`). */
   #blocked = false;
   #ready = false;
+  /** `normal` file messages waiting for a path. */
+  #fileHeld: Uint8Array[] = [];
+  #maxFrameBytes: number | undefined;
 
   /**
    * Creates an empty outbox.
@@ -180,6 +200,45 @@ export class Outbox {
   }
 
   /**
+   * Sends a file message on the channel: `bulk` ones only when there is room now (false: call
+   * again after `onFileRoom`), `normal` ones held while the peer has no path.
+   *
+   * @example
+   * ```ts
+   * // outbox.sendFile(encodeFileMessage(offer), "normal");
+   * ```
+   */
+  sendFile(bytes: Uint8Array, priority: "normal" | "bulk"): boolean {
+    const wire = encodeEnvelope(FILE_MESSAGE_UID, bytes);
+    const channel = this.#ready ? this.#ensureChannel() : undefined;
+    if (channel && this.#fileHeld.length === 0 && channel.hasRoomFor(wire.length, priority)) {
+      try {
+        channel.sendMessage(wire, priority);
+        return true;
+      } catch {
+        // full or closed: as below
+      }
+    }
+    if (priority === "bulk") return false;
+    if (this.#fileHeld.length >= MAX_HELD_FILE_MESSAGES) this.#fileHeld.shift();
+    this.#fileHeld.push(wire);
+    return true;
+  }
+
+  /**
+   * The largest DATA frame the channel may cut (the path's probed size minus 29).
+   *
+   * @example
+   * ```ts
+   * // outbox.setMaxFrameBytes(prober.size - 29);
+   * ```
+   */
+  setMaxFrameBytes(frameBytes: number): void {
+    this.#maxFrameBytes = frameBytes;
+    this.#channel?.setMaxFrameBytes?.(frameBytes);
+  }
+
+  /**
    * Whether messages may go out (a session and a path exist). Going ready flushes the queue.
    *
    * @example
@@ -228,6 +287,8 @@ export class Outbox {
       }
       this.#requeue([...inChannel.values()]);
       channel.close(new Error(reason));
+      this.#fileHeld = [];
+      this.#options.onFileReset?.();
     }
     this.#flush();
   }
@@ -364,21 +425,32 @@ export class Outbox {
 
   #ensureChannel(): MessageChannel | undefined {
     if (this.#blocked) return undefined;
-    this.#channel ??= this.#options.createChannel({
+    if (this.#channel) return this.#channel;
+    const sendParts = this.#options.sendFrameParts;
+    this.#channel = this.#options.createChannel({
       send: (frame) => this.#options.sendFrame(frame),
+      ...(sendParts
+        ? { sendParts: (head: Uint8Array, payload: Uint8Array) => sendParts(head, payload) }
+        : {}),
       deliver: (message) => {
         const envelope = decodeEnvelope(message);
-        if (envelope) this.#options.deliver(envelope.uid, envelope.bytes);
+        if (!envelope) return;
+        if (envelope.uid === FILE_MESSAGE_UID) this.#options.onFileMessage?.(envelope.bytes);
+        else this.#options.deliver(envelope.uid, envelope.bytes);
       },
       onAcknowledged: (channelId) => {
         const message = this.#inChannel.get(channelId);
-        if (!message) return;
+        if (!message) {
+          this.#options.onFileRoom?.();
+          return;
+        }
         this.#inChannel.delete(channelId);
         this.#options.onOutcome(message.id, "delivered", "acknowledged");
         this.#options.onChange?.();
       },
       onFailure: (error, _ids, neverSent) => this.#channelFailed(error, neverSent),
     });
+    if (this.#maxFrameBytes !== undefined) this.#channel.setMaxFrameBytes?.(this.#maxFrameBytes);
     return this.#channel;
   }
 
@@ -393,11 +465,23 @@ export class Outbox {
       if (!unsent.has(channelId)) message.sent = true;
     }
     this.#requeue([...inChannel.values()]);
+    this.#fileHeld = [];
+    this.#options.onFileReset?.();
     this.#options.onChannelFailed(error.message);
   }
 
   #flush(): void {
-    if (!this.#ready || this.#queue.length === 0) return;
+    if (!this.#ready) return;
+    if (this.#fileHeld.length > 0) {
+      const channel = this.#ensureChannel();
+      while (channel && this.#fileHeld.length > 0) {
+        const wire = this.#fileHeld[0];
+        if (!channel.hasRoomFor(wire.length)) break;
+        channel.sendMessage(wire);
+        this.#fileHeld.shift();
+      }
+    }
+    if (this.#queue.length === 0) return;
     const channel = this.#ensureChannel();
     if (!channel) return;
     while (this.#queue.length > 0) {

@@ -491,7 +491,11 @@ export class PathManager {
   tick(now: number): void {
     if (this.#state === "none") {
       if (this.#relayAvailable && this.#introduced && now >= this.#connectUntil) {
-        this.#set("relayed", "no direct path in time");
+        // With no candidate (--relay-only, or none announced) nothing was tried: say so.
+        this.#set(
+          "relayed",
+          this.#candidates.length === 0 ? "no direct candidates to try" : "no direct path in time",
+        );
       }
     } else if (this.#state === "direct" && now - this.#lastProofAt >= this.#doubtAfterMs) {
       this.#set("mixed", "direct path in doubt");

@@ -142,3 +142,15 @@ Deno.test("a live direct path stays when another candidate validates too (no fla
   assert.equal(path.path, "udp 10.0.0.2:4000", "the first validated path stays");
   assert.equal(path.takeChange(), undefined, "no state change reported");
 });
+
+Deno.test("relayed without candidates says so, not 'no direct path in time'", () => {
+  const path = new PathManager(0, { connectTimeoutMs: 1000 });
+  path.introduce(0, [], 0);
+  path.tick(1000);
+  assert.equal(path.state, "relayed");
+  assert.equal(path.takeChange()?.reason, "no direct candidates to try");
+  const other = new PathManager(0, { connectTimeoutMs: 1000 });
+  other.introduce(0, [A], 0);
+  other.tick(1000);
+  assert.equal(other.takeChange()?.reason, "no direct path in time");
+});

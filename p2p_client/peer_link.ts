@@ -24,6 +24,9 @@ import type { LinkFrameCodec, MessageChannelFactory } from "./link_frames.ts";
 import { type MessageOutcome, Outbox, type OutboxMessage } from "./outbox.ts";
 import { PathManager, type PathManagerOptions, type UdpAddress } from "./path_manager.ts";
 import { SecureLink } from "./secure_link.ts";
+import { PmtuProber, probeAnswer, probeFrame, TRANSPORT_OVERHEAD_BYTES } from "./pmtu/prober.ts";
+import { FILE_MESSAGE_UID } from "./outbox.ts";
+import { isLoopback } from "./local_addresses.ts";
 
 /** Where a packet came from: a UDP address, or the relay. */
 export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay" };
@@ -64,6 +67,12 @@ export interface PeerLinkContext {
   pathOptions?: PathManagerOptions;
   /** Never use direct paths (diagnostics / tests of the relay). */
   relayOnly?: boolean;
+  /** A file message from this peer (`shared/files/codec.ts`). */
+  onFileMessage?: (peer: string, bytes: Uint8Array) => void;
+  /** The channel to this peer has room for bulk file data again. */
+  onFileRoom?: (peer: string) => void;
+  /** The channel to this peer was replaced: file transfers offer again. */
+  onFileReset?: (peer: string) => void;
   /** Debug logging. */
   log?: (message: string) => void;
 }
@@ -112,6 +121,9 @@ export class PeerLink {
   #lastPrimary: string | null = null;
   #rejected = 0;
   #candidatesSentFor = "";
+  /** The packet size the current route carries (RFC 8899), probed with 0xE5 packets. */
+  #pmtu = new PmtuProber();
+  #pmtuRoute = "";
 
   /**
    * Creates the link of `peer` (state `connecting`).
@@ -147,6 +159,10 @@ export class PeerLink {
       now: () => runtime.now(),
       createChannel: ctx.createChannel,
       sendFrame: (frame) => this.#sendSealed(frame),
+      sendFrameParts: (head, payload) => this.#sendSealed(head, undefined, false, payload),
+      onFileMessage: (bytes) => ctx.onFileMessage?.(peer, bytes),
+      onFileRoom: () => ctx.onFileRoom?.(peer),
+      onFileReset: () => ctx.onFileReset?.(peer),
       deliver: (uid, bytes) => this.#deliver(uid, bytes),
       onOutcome: (id, outcome, reason, code) => this.#outcome(id, outcome, reason, code),
       onChannelFailed: (reason) => {
@@ -336,7 +352,7 @@ export class PeerLink {
     const now = this.#ctx.runtime.now();
     this.#outbox.enqueue({
       id,
-      uid: uid ?? this.#ctx.runtime.randomBytes(8).toHex(),
+      uid: uid ?? this.#newUid(),
       bytes,
       deadline: deadline ?? now + (this.#ctx.deliveryTimeoutMs ?? DEFAULT_DELIVERY_TIMEOUT_MS),
       sent,
@@ -347,6 +363,30 @@ export class PeerLink {
       this.#ctx.requestIntroduction?.(this.peer);
     }
     this.#afterChange();
+  }
+
+  /**
+   * Sends a file message on the channel (`bulk`: false when there is no room now; the link
+   * calls `onFileRoom` later).
+   *
+   * @example
+   * ```ts
+   * // link.sendFileMessage(bytes, "bulk");
+   * ```
+   */
+  sendFileMessage(bytes: Uint8Array, priority: "normal" | "bulk"): boolean {
+    if (this.#closed) return priority === "normal";
+    const taken = this.#outbox.sendFile(bytes, priority);
+    this.#afterChange();
+    return taken;
+  }
+
+  /** A random wire ID that is never the file messages' one. */
+  #newUid(): string {
+    for (;;) {
+      const uid = this.#ctx.runtime.randomBytes(8).toHex();
+      if (uid !== FILE_MESSAGE_UID) return uid;
+    }
   }
 
   #outcome(id: number, outcome: MessageOutcome, reason: string, code?: string): void {
@@ -394,13 +434,23 @@ export class PeerLink {
    * relay, or both while the direct path is in doubt); `anyway` also uses the relay while no
    * path is chosen yet.
    */
-  #sendSealed(plaintext: Uint8Array, to?: UdpAddress, anyway = false): void {
+  #sendSealed(
+    plaintext: Uint8Array,
+    to?: UdpAddress,
+    anyway = false,
+    tail?: Uint8Array,
+    large = false,
+  ): void {
     const session = this.#secure.session;
     if (!session) return;
     let packet: Uint8Array;
     try {
       // Synchronous: no promise and no microtask per packet (sealing is synchronous anyway).
-      packet = session.sealSync(plaintext);
+      packet = tail !== undefined
+        ? session.sealPartsSync(plaintext, tail)
+        : large
+        ? session.sealLargeSync(plaintext)
+        : session.sealSync(plaintext);
     } catch (error) {
       this.#ctx.log?.(`seal failed for ${this.peer}: ${error}`);
       if (session.closed || (error as Error).name === "SessionExpiredError") {
@@ -427,6 +477,8 @@ export class PeerLink {
     // A new session: both sides start fresh channels; what was not acknowledged goes again.
     this.#outbox.resetChannel(`new session (${reason})`);
     this.#candidatesSentFor = "";
+    this.#pmtuRoute = ""; // a new session: search again
+    this.#probeMtu(this.#ctx.runtime.now(), true);
     // Probe every candidate at once: keys exist now.
     this.#probe(this.#path.candidates);
     this.announceCandidates();
@@ -526,6 +578,18 @@ export class PeerLink {
       case "candidates":
         this.addCandidates(frame.addresses);
         break;
+      case "pmtu-probe":
+        // Answered the way it came (its size says what that way carries).
+        if (source.kind === "udp") this.#sendSealed(probeAnswer(frame.frame), source.address);
+        else {
+          const session = this.#secure.session;
+          if (session) this.#ctx.sendRelay(this.peer, session.sealSync(probeAnswer(frame.frame)));
+        }
+        break;
+      case "pmtu-ack":
+        this.#pmtu.onAck(frame.id, now);
+        this.#applyPmtu();
+        break;
       case "close":
         // The peer exited: its session is gone. Messages wait for it to come back.
         this.#ctx.log?.(`${this.peer} closed the connection`);
@@ -599,6 +663,7 @@ export class PeerLink {
     if (!this.#closed) {
       this.#path.tick(now);
       this.#probe(this.#path.probeTargets(now), true);
+      this.#probeMtu(now, false);
     }
     this.#outbox.tick();
     this.#afterChange();
@@ -668,6 +733,32 @@ export class PeerLink {
     this.#secure.close();
   }
 
+  /** Restarts the PMTU search when the route changed (`check`); sends a due probe. */
+  #probeMtu(now: number, check: boolean): void {
+    if (!this.#secure.session || this.#path.state === "none") return;
+    if (check) {
+      const route = this.#path.route;
+      const key = `${route.udp ? `${route.udp.host}:${route.udp.port}` : ""}|${route.relay}`;
+      if (key !== this.#pmtuRoute) {
+        this.#pmtuRoute = key;
+        // Deno cannot set DF on UDP: a datagram larger than the first link's MTU is fragmented by
+        // the kernel and a probe of it "succeeds", while one lost fragment loses the datagram. So
+        // only loopback (MTU 65,536) and the relay (TCP) are probed up to 65,507 bytes; other UDP
+        // paths up to 1,452 (a 1,500-byte Ethernet MTU less IPv6 and UDP headers).
+        const large = route.udp === undefined || isLoopback(route.udp.host);
+        this.#pmtu = new PmtuProber({ maxSize: large ? 65_507 : 1_452 });
+        this.#pmtu.start(now);
+        this.#applyPmtu();
+      }
+    }
+    const probe = this.#pmtu.poll(now);
+    if (probe) this.#sendSealed(probeFrame(probe), undefined, false, undefined, true);
+  }
+
+  #applyPmtu(): void {
+    this.#outbox.setMaxFrameBytes(this.#pmtu.size - TRANSPORT_OVERHEAD_BYTES);
+  }
+
   #afterChange(reason?: string): void {
     if (this.#exited) return;
     const change = this.#path.takeChange();
@@ -692,6 +783,7 @@ export class PeerLink {
     if (state !== this.#lastState || path !== this.#lastPath) {
       this.#lastState = state;
       this.#lastPath = path;
+      this.#probeMtu(this.#ctx.runtime.now(), true);
       const why = reason ?? change?.reason;
       this.#ctx.emit({
         type: "peer",
@@ -709,6 +801,9 @@ export class PeerLink {
     const now = this.#ctx.runtime.now();
     let at = Math.min(this.#secure.nextDeadline(), this.#outbox.nextDeadline());
     if (!this.#closed) at = Math.min(at, this.#path.nextDeadline(now));
+    if (!this.#closed && this.#secure.session) {
+      at = Math.min(at, this.#pmtu.nextDeadline() ?? Infinity);
+    }
     this.#timer.arm(at);
   }
 }

@@ -57,6 +57,8 @@ export interface ServerSessionOptions {
   backoff?: Backoff;
   /** Time allowed for connect + registration, ms (default 5000). */
   attemptTimeoutMs?: number;
+  /** Declare `consent`: the server asks before introducing anyone (`introduce-request`). */
+  consent?: boolean;
 }
 
 /** A second `replaced` within this time means another instance holds our identity. */
@@ -290,6 +292,7 @@ export class ServerSession {
         this.#options.localAddresses(),
         timeoutMs,
         this.#nonce,
+        { consent: this.#options.consent },
       );
       const receivedAt = this.#runtime.now();
       if (this.#stopped) {

@@ -20,7 +20,15 @@ import {
   verifyFingerprint,
   verifyMessageIntegrity,
 } from "../shared/stun/mod.ts";
+import { encodeFreshness, P2P_FRESHNESS_ATTRIBUTE } from "../shared/stun/freshness.ts";
 import type { StunBindingCodec } from "./stun_client.ts";
+
+/**
+ * The P2P-FRESHNESS counter of this process: strictly increasing across every request encoded,
+ * so the server can refuse a captured request replayed from another address (issue 11). A
+ * retransmission reuses its request's bytes, counter included.
+ */
+let freshnessCounter = 0n;
 
 /**
  * Encodes and checks the client's Binding transactions.
@@ -36,6 +44,7 @@ export const stunBindingCodec: StunBindingCodec = {
     const writer = new StunMessageWriter(512);
     writer.start(StunMethod.Binding, StunClass.Request, transactionId);
     addUsername(writer, username);
+    writer.addAttribute(P2P_FRESHNESS_ATTRIBUTE, encodeFreshness(++freshnessCounter));
     addMessageIntegrity(writer, shortTermKey(password));
     addFingerprint(writer);
     return writer.bytes().slice();

@@ -20,7 +20,7 @@ export interface UdpMuxHandlers {
 }
 
 /** Largest datagram accepted: STUN responses are small, peer packets at most 1200 bytes. */
-const MAX_DATAGRAM_BYTES = 2048;
+const MAX_DATAGRAM_BYTES = 65_536;
 
 /**
  * Demultiplexes the shared socket.

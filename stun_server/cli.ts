@@ -37,6 +37,10 @@ export interface ServerConfig {
   heartbeatMs: number;
   /** Time a new connection has to register (ms). */
   registrationTimeoutMs: number;
+  /** Most connections open and not yet registered. */
+  maxPending: number;
+  /** Most bits of the admission puzzle under load (0: never ask one). */
+  puzzleBits: number;
   /** Where to serve `/metrics` and the status page (undefined: off). */
   metrics: { hostname: string; port: number } | undefined;
   /** How log lines look; `auto` is text on a terminal and JSON otherwise. */
@@ -217,6 +221,18 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       REGISTRATION_TIMEOUT_MS,
     )
     .option(
+      "--max-pending <count>",
+      "most connections open and not yet registered; beyond, the least fair one is evicted (1 to 1000000)",
+      integer(1, 1_000_000),
+      1024,
+    )
+    .option(
+      "--puzzle-bits <bits>",
+      "most bits of the registration puzzle asked under load (0 to 24; 0: never ask one)",
+      integer(0, 24),
+      16,
+    )
+    .option(
       "--metrics <host:port>",
       "serve Prometheus metrics at /metrics and a status page at / on this address (default: off)",
       parseHostPort,
@@ -272,6 +288,8 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       relayQueue: options.relayQueue,
       heartbeatMs: options.heartbeatMs,
       registrationTimeoutMs: options.registrationTimeoutMs,
+      maxPending: options.maxPending,
+      puzzleBits: options.puzzleBits,
       metrics: options.metrics,
       logFormat: options.logFormat,
       stun: stunTurnConfig(options as Record<string, unknown>),

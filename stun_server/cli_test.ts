@@ -27,6 +27,8 @@ Deno.test("cli: defaults", () => {
     relayQueue: 1024 * 1024,
     heartbeatMs: 10_000,
     registrationTimeoutMs: 10_000,
+    maxPending: 1024,
+    puzzleBits: 16,
     metrics: undefined,
     logFormat: "auto",
     stun: stunTurnConfig({}),

@@ -20,6 +20,11 @@ export interface FrameSink {
   onEmptyFrame(): void;
   /** A length field above the limit; reading stops. */
   onFrameTooLarge(length: number): void;
+  /**
+   * The largest frame length accepted now (default: the reader's `maxFrameLength`). Below
+   * `MAX_FRAME_LENGTH` (an unregistered connection) the buffer never grows to bulk size either.
+   */
+  frameLimit?(): number;
   /** Checked after every read and frame: true ends reading (`"stopped"`). */
   isStopped(): boolean;
   /** Called once when reading ends, with why (and the error, for `"error"`). */
@@ -108,7 +113,8 @@ export async function readFrames(
           }
           continue;
         }
-        if (length > maxFrame) {
+        const limit = sink.frameLimit?.() ?? maxFrame;
+        if (length > limit || length > maxFrame) {
           sink.onFrameTooLarge(length);
           end = "too-large";
           break reading;
@@ -129,10 +135,15 @@ export async function readFrames(
       if (have > 0 && offset > 0) buffer.copyWithin(0, offset, total);
       const needed = have >= 4 ? 4 + readFrameLength(buffer, 0) : 0;
       let size = buffer.length;
+      const bulk = (sink.frameLimit?.() ?? maxFrame) >= MAX_FRAME_LENGTH;
       if (needed > size) {
-        // One frame larger than the buffer: make room for it (a medium step for control frames).
-        size = needed <= MEDIUM_BYTES ? Math.ceil(needed / 256) * 256 : large;
-      } else if (total === size && size < large) {
+        // One frame larger than the buffer: make room for it (a medium step for control frames),
+        // committing memory as bytes arrive, not as the length field announces (issue 11): a
+        // large frame's buffer at most doubles per read, up to the frame's size.
+        size = needed <= MEDIUM_BYTES
+          ? Math.ceil(needed / 256) * 256
+          : Math.min(Math.max(needed, large), Math.max(MEDIUM_BYTES, 2 * have, bulk ? large : 0));
+      } else if (bulk && total === size && size < large) {
         // The read filled the buffer: data is flowing, read in bulk.
         size = large;
       } else if (size > small && needed <= small && (size <= MEDIUM_BYTES || n <= small)) {

@@ -169,6 +169,8 @@ async function main(): Promise<number> {
       relayQueueBytes: config.relayQueue,
       heartbeatMs: config.heartbeatMs,
       registrationTimeoutMs: config.registrationTimeoutMs,
+      maxPendingConnections: config.maxPending,
+      maxPuzzleBits: config.puzzleBits,
       runtime: config.stun.batchedUdp ? batchedDatagramRuntime(systemRuntime) : systemRuntime,
       listenStun: stunTurnListen(config.stun),
       relayBudget: config.stun.relayTotalBps === undefined

@@ -111,7 +111,10 @@ Deno.test("operator: /metrics and the status page in Chromium show the real stat
       assert.equal(shown.relayBytes, "50000");
       assert.equal(shown.version, status.version);
       assert.match(String(shown.uptime), /\d+m \d+s/);
-      assert.ok((shown.refusals as string[]).includes("peer-offline"), String(shown.refusals));
+      assert.ok(
+        (shown.refusals as string[]).includes("relay-not-brokered"),
+        String(shown.refusals),
+      );
     } finally {
       await page.close();
     }

@@ -43,6 +43,8 @@ import { Registry, type StunEndpoint } from "./registry.ts";
 import type { RegisteredClient } from "./signaling/registered_client.ts";
 import { SignalingService, type SignalingStats } from "./signaling/service.ts";
 import type { ClusterBus } from "./cluster/bus.ts";
+import { StunFreshness } from "./stun_freshness.ts";
+import { SourceRateLimiter } from "./stun_rate_limit.ts";
 import { StunService } from "./stun_service.ts";
 import { SERVER_VERSION } from "./version.ts";
 
@@ -103,6 +105,8 @@ export const listenStunService: StunListen = (options) => {
     users: options.users,
     onEvent: options.onEvent,
     runtime: options.runtime,
+    rateLimit: new SourceRateLimiter(() => options.runtime.now()),
+    freshness: new StunFreshness(),
   });
   options.metrics.addCollector(() => {
     const stats = service.stats;
@@ -143,6 +147,10 @@ export interface ServerOptions {
   controlMessageBurst?: number;
   /** Most peers per client (default 1024). */
   maxBrokeredPeers?: number;
+  /** Most connections open and not yet registered (default 1024). */
+  maxPendingConnections?: number;
+  /** Most bits of the admission puzzle under load (default 16; 0: never ask one). */
+  maxPuzzleBits?: number;
   /** Logger of the signaling service (default category `["stun-server", "signaling"]`). */
   logger?: Logger;
   /** How to start the STUN service (default {@linkcode listenStunService}). */
@@ -308,6 +316,8 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     controlMessagesPerSecond: options.controlMessagesPerSecond,
     controlMessageBurst: options.controlMessageBurst,
     maxBrokeredPeers: options.maxBrokeredPeers,
+    maxPendingConnections: options.maxPendingConnections,
+    maxPuzzleBits: options.maxPuzzleBits,
     logger: options.logger,
     relayBudget: options.relayBudget,
     cluster: options.cluster,

@@ -42,6 +42,8 @@
  *
  * @module
  */
+import { decodeFreshness, P2P_FRESHNESS_ATTRIBUTE } from "../shared/stun/freshness.ts";
+import type { StunFreshness } from "./stun_freshness.ts";
 import {
   type DatagramSocket,
   type NetAddress,
@@ -140,6 +142,10 @@ export interface StunServiceOptions {
   alternate?: AlternateAddress;
   /** The TURN server to hand TURN messages and ChannelData to (default: none, dropped). */
   turn?: TurnServer;
+  /** Per-source answer limit (issue 11; `stun_rate_limit.ts`); absent: unlimited. */
+  rateLimit?: { allow(host: string): unknown };
+  /** Replay filter of authenticated requests (issue 11; `stun_freshness.ts`). */
+  freshness?: StunFreshness;
 }
 
 /** Why a datagram was dropped without an answer. */
@@ -154,6 +160,10 @@ export interface StunDropCounters {
   malformed: number;
   /** FINGERPRINT present but wrong. */
   badFingerprint: number;
+  /** Over the per-source answer rate. */
+  rateLimited: number;
+  /** An authenticated request seen before (a replay): it changes nothing. */
+  replayed: number;
 }
 
 /** Live counters of a {@linkcode StunService}. */
@@ -289,12 +299,22 @@ export class StunService {
     turn: 0,
     tcpAccepted: 0,
     tcpRefused: 0,
-    dropped: { notStun: 0, notRequest: 0, unsupportedMethod: 0, malformed: 0, badFingerprint: 0 },
+    dropped: {
+      notStun: 0,
+      notRequest: 0,
+      unsupportedMethod: 0,
+      malformed: 0,
+      badFingerprint: 0,
+      rateLimited: 0,
+      replayed: 0,
+    },
   };
 
   readonly #runtime: Runtime;
   readonly #options: StunServiceOptions;
   readonly #users: StunUserDirectory | undefined;
+  readonly #rateLimit: { allow(host: string): unknown } | undefined;
+  readonly #freshness: StunFreshness | undefined;
   readonly #onEvent: (event: StunServiceEvent) => void;
   readonly #software: Uint8Array | undefined;
   readonly #writer = new StunMessageWriter(1280);
@@ -324,6 +344,8 @@ export class StunService {
     this.#runtime = runtime;
     this.#options = options;
     this.#users = options.users;
+    this.#rateLimit = options.rateLimit;
+    this.#freshness = options.freshness;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#software = softwareBytes(options.software);
     this.#turn = options.turn;
@@ -762,6 +784,12 @@ export class StunService {
       this.#other(data, type, origin);
       return;
     }
+    if (
+      this.#rateLimit !== undefined && this.#rateLimit.allow(unmapIpv4(source.hostname)) !== null
+    ) {
+      stats.dropped.rateLimited++;
+      return;
+    }
     const legacy = data[4] !== 0x21 || data[5] !== 0x12 || data[6] !== 0xa4 || data[7] !== 0x42;
     if (data.length === HEADER_LENGTH) {
       // Fast path for the common attribute-less request: nothing to decode or check.
@@ -816,10 +844,23 @@ export class StunService {
         }
         const route = this.#route(message, origin, key, sha256);
         if (route === undefined) return;
+        const freshnessValue = message.get(P2P_FRESHNESS_ATTRIBUTE)?.value;
+        const verdict = this.#freshness?.check(
+          name,
+          message.transactionId,
+          freshnessValue === undefined ? undefined : decodeFreshness(freshnessValue),
+          `${hostname}|${source.port}`,
+        ) ?? "fresh";
+        if (verdict === "replayed") {
+          stats.dropped.replayed++; // a replay changes nothing and is not answered
+          return;
+        }
         // Accepted: tell the directory, then answer (signed, with FINGERPRINT).
         stats.authenticated++;
         try {
-          this.#users!.onAuthenticatedBinding(name, { hostname, port: source.port });
+          if (verdict === "fresh") {
+            this.#users!.onAuthenticatedBinding(name, { hostname, port: source.port });
+          }
         } catch (error) {
           this.#safeEvent({ type: "directory-failed", error: errorText(error) });
         }

@@ -287,6 +287,8 @@ Deno.test("stun service: garbage, responses, indications, other methods and bad 
       unsupportedMethod: 0,
       malformed: 0,
       badFingerprint: 0,
+      rateLimited: 0,
+      replayed: 0,
     };
     for (const [, reason] of rawDrops) expected[reason as keyof typeof expected]++;
     assert.deepEqual(service.stats.dropped, expected);

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { StunFreshness } from "./stun_freshness.ts";
+import { SourceRateLimiter } from "./stun_rate_limit.ts";
 import { getLogger } from "@logtape/logtape";
 import { type Runtime, systemRuntime } from "../shared/runtime/mod.ts";
 import type { RelayBudget } from "./relay_budget.ts";
@@ -134,6 +136,9 @@ export function stunTurnListen(config: StunTurnConfig): StunListen {
         software: options.software,
         users: options.users,
         onEvent: options.onEvent,
+        // Issue 11: a per-source answer limit and the replay filter of authenticated Bindings.
+        rateLimit: new SourceRateLimiter(() => runtime.now()),
+        freshness: new StunFreshness(),
         turn,
         tcp: config.stunTcp,
         alternate: config.altHost !== undefined || config.altPort !== undefined

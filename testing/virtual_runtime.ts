@@ -17,11 +17,10 @@ import { setImmediate } from "node:timers";
 import type { NetworkRuntime, Runtime, TimerId } from "../shared/runtime/runtime.ts";
 import { MemoryNetwork } from "./memory_network.ts";
 import { seededRandom } from "../p2p_client/reliable/simulated_network.ts";
+import { EventHeap, type HeapEvent } from "./sim/event_heap.ts";
 
-interface Timer {
+interface Timer extends HeapEvent {
   id: TimerId;
-  at: number;
-  order: number;
   callback: () => void;
 }
 
@@ -57,10 +56,10 @@ export class VirtualRuntime implements Runtime {
   readonly #random: () => number;
   readonly #wallClockStart: number;
   readonly #timers = new Map<TimerId, Timer>();
+  readonly #heap = new EventHeap<Timer>();
   #deferred: Array<() => void> = [];
   #time = 0;
   #nextId = 1;
-  #order = 0;
 
   /** @param options Seed, wall-clock start and network. */
   constructor(options: VirtualRuntimeOptions = {}) {
@@ -80,12 +79,17 @@ export class VirtualRuntime implements Runtime {
   setTimer(callback: () => void, delayMs: number): TimerId {
     const id = this.#nextId++;
     const delay = Number.isFinite(delayMs) ? Math.max(0, delayMs) : 0;
-    this.#timers.set(id, { id, at: this.#time + delay, order: this.#order++, callback });
+    const timer = { id, at: this.#time + delay, order: 0, cancelled: false, callback };
+    this.#timers.set(id, this.#heap.push(timer));
     return id;
   }
 
   clearTimer(id: TimerId | undefined): void {
-    if (id !== undefined) this.#timers.delete(id);
+    if (id === undefined) return;
+    const timer = this.#timers.get(id);
+    if (!timer) return;
+    this.#timers.delete(id);
+    this.#heap.cancel(timer);
   }
 
   defer(callback: () => void): void {
@@ -128,13 +132,7 @@ export class VirtualRuntime implements Runtime {
 
   /** The virtual time of the earliest pending timer, or `Infinity`. */
   nextTimerAt(): number {
-    let best: Timer | undefined;
-    for (const timer of this.#timers.values()) {
-      if (!best || timer.at < best.at || (timer.at === best.at && timer.order < best.order)) {
-        best = timer;
-      }
-    }
-    return best?.at ?? Infinity;
+    return this.#heap.peek()?.at ?? Infinity;
   }
 
   /**
@@ -215,14 +213,10 @@ export class VirtualRuntime implements Runtime {
   }
 
   #popDue(limit: number): Timer | undefined {
-    let best: Timer | undefined;
-    for (const timer of this.#timers.values()) {
-      if (timer.at > limit) continue;
-      if (!best || timer.at < best.at || (timer.at === best.at && timer.order < best.order)) {
-        best = timer;
-      }
-    }
-    if (best) this.#timers.delete(best.id);
-    return best;
+    const top = this.#heap.peek();
+    if (!top || top.at > limit) return undefined;
+    this.#heap.pop();
+    this.#timers.delete(top.id);
+    return top;
   }
 }

@@ -22,6 +22,8 @@ export interface ClientProcessOptions {
   netns?: string;
   /** Use `--ephemeral` (default true). */
   ephemeral?: boolean;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -96,6 +98,7 @@ export class ClientProcess {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
+      env: options.env,
     }).spawn();
     return new ClientProcess(child);
   }
@@ -200,6 +203,11 @@ export class ClientProcess {
     }
     await this.#pumps;
     return status;
+  }
+
+  /** The child's exit status (resolves when it exits). */
+  get status(): Promise<Deno.CommandStatus> {
+    return this.#child.status;
   }
 
   /** Sends a signal (SIGSTOP / SIGCONT freeze and resume the process, as a closed laptop lid). */

@@ -97,12 +97,12 @@ Deno.test("piped stdin: commands are read line by line, bad input gets help, EOF
     await client.closeStdin();
     assert.equal(await client.exit(), 0);
     const out = client.state.out;
-    assert.match(out, /connect <peer_id>/, "help text");
+    assert.match(out, /connect <peer>/, "help text");
     assert.match(out, /^[0-9a-f]{40}$/m, "id");
     assert.match(out, /unknown command "frobnicate"/);
-    assert.match(out, /not a peer ID/);
-    assert.match(out, /usage: send <peer_id> <message>/);
-    assert.match(out, /takes no arguments/);
+    assert.match(out, /no contact is named "nothex" \(a peer ID is 40 hex digits/);
+    assert.match(out, /usage: send <peer> <message>/);
+    assert.match(out, /usage: list \[--all\]/);
     assert.match(out, new RegExp(`${peerId}\\s+direct\\s+udp \\S+\\s+[0-9.]+ ms`), "list row");
     assert.match(out, /message 1 delivered/);
   } finally {

@@ -113,7 +113,7 @@ export class RecordingProxy {
           const frame = joined.subarray(offset, offset + 4 + length);
           const payloadLength = length - 1 - 20;
           if (
-            frame[4] === 0x02 && frame[25] === 0xe4 &&
+            frame[4] === 0x02 && (frame[25] === 0xe4 || frame[25] === 0xe5) &&
             payloadLength >= (this.#options.tamperMinPayload ?? 64) &&
             this.tampered < this.#options.tamperRelayFrames
           ) {

@@ -5,7 +5,10 @@
  * runs {@linkcode ReliableChannel.tick} at {@linkcode ReliableChannel.nextDeadline}.
  *
  * - Messages up to `maxMessageBytes` (1 MiB) are cut into DATA fragments that fit
- *   {@linkcode MAX_DATA_PAYLOAD_BYTES} and numbered with a 48-bit sequence number per stream.
+ *   {@linkcode MAX_DATA_PAYLOAD_BYTES} (a 1200-byte packet) and numbered with a 48-bit sequence
+ *   number per stream; once the path is known to carry larger packets (a PMTU prober, RFC 8899),
+ *   {@linkcode ReliableChannel.setMaxFrameBytes} lets later fragments grow up to a 65,507-byte
+ *   TRANSPORT_LARGE packet (fragments already cut keep their size).
  * - The receiver acknowledges cumulatively plus up to 64 selective ranges: at once for anything
  *   out of order or duplicated and for every second in-order fragment; a fragment that completes
  *   a message at the next {@linkcode ReliableChannel.tick} (its deadline is now: the caller runs
@@ -28,11 +31,15 @@
  */
 import {
   type AckFrame,
+  DATA_FIRST_HEADER_BYTES,
   type DataFrame,
   decodeFrame,
+  encodeDataHead,
   encodeFrame,
   FrameType,
   MAX_DATA_PAYLOAD_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_LARGE_FRAME_BYTES,
   MAX_SEQUENCE,
 } from "../../shared/peer/frames.ts";
 import {
@@ -63,9 +70,18 @@ export interface ReliableChannelOptions {
   now: () => number;
   /** Sends one encoded DATA or ACK frame (plaintext): the caller seals it and sends it. */
   send: (frame: Uint8Array) => void;
+  /**
+   * When given, DATA frames go through this hook instead of `send`, as their header and a view
+   * of the message bytes they carry (the frame is `head ‖ payload`): the caller seals the two
+   * without joining them (`SecureSession.sealPartsSync`), one copy fewer per fragment.
+   */
+  sendParts?: (head: Uint8Array, payload: Uint8Array) => void;
   /** Receives each complete message, in order, exactly once. */
   deliver: (message: Uint8Array) => void;
-  /** The peer has received message `messageId` (called in order). */
+  /**
+   * The peer has received message `messageId` (called in the order the messages went on the wire:
+   * a `normal` message may overtake `bulk` ones queued before it).
+   */
   onAcknowledged?: (messageId: number) => void;
   /**
    * The channel failed (peer unreachable, protocol violation) or was closed with messages
@@ -80,6 +96,11 @@ export interface ReliableChannelOptions {
   maxQueuedMessages?: number;
   /** Most bytes queued or in flight, not yet acknowledged (default 16 MiB). */
   maxQueuedBytes?: number;
+  /**
+   * Most bytes of `bulk` messages queued or in flight, not yet acknowledged (default 8 MiB),
+   * counted apart from the limits above so bulk data never fills the queue of ordinary messages.
+   */
+  maxBulkBytes?: number;
   /** Receive window advertised to the peer and largest send window, in fragments (default 512). */
   windowFragments?: number;
   /** Congestion window at the start and after a path change, in fragments (default 10). */
@@ -99,6 +120,24 @@ export interface ReliableChannelOptions {
   failureTimeoutMs?: number;
   /** This channel's stream ID (u32); random by default. A new channel must use a new one. */
   streamId?: number;
+  /**
+   * The peer's UDP receive buffer, as far as we can tell (default 196,608 bytes: Linux's default
+   * `rmem_default` of 212,992 less a margin; Deno cannot enlarge it). While the round trip is
+   * under `smallRttMs` (or not yet measured), fragments in flight are kept within it, counting
+   * each as its bytes plus 1 KiB of kernel overhead: on such a path the data in flight waits in
+   * that buffer rather than in the network, and what does not fit is lost. Measured on loopback
+   * with 65,507-byte packets (three fit): 0 retransmissions instead of about 440 per 256 MiB, and
+   * twice the rate.
+   */
+  receiveBufferBytes?: number;
+  /** Round trips below this (ms) count as "the data in flight is in the peer's buffer" (default 2). */
+  smallRttMs?: number;
+  /**
+   * Largest DATA frame at the start (default and least {@linkcode MAX_FRAME_BYTES}, 1171, which a
+   * 1200-byte packet carries; at most {@linkcode MAX_LARGE_FRAME_BYTES}). See
+   * {@linkcode ReliableChannel.setMaxFrameBytes}.
+   */
+  maxFrameBytes?: number;
 }
 
 /** Counters and estimates of a {@linkcode ReliableChannel}. */
@@ -139,10 +178,14 @@ export interface ReliableChannelStats {
 
 interface Fragment {
   seq: number;
+  /** The encoded frame, or only its header when `payload` is set (`sendParts`). */
   frame: Uint8Array;
+  payload: Uint8Array | undefined;
   messageId: number;
   /** The message's length when this is its last fragment, else -1. */
   lastOfMessage: number;
+  /** Its message was sent as `bulk`. */
+  bulk: boolean;
   sentAt: number;
   sendOrder: number;
   transmissions: number;
@@ -156,7 +199,15 @@ interface PendingMessage {
   id: number;
   bytes: Uint8Array;
   offset: number;
+  bulk: boolean;
 }
+
+/**
+ * How a message is scheduled: `normal` ones (chat lines, control) are cut into fragments before
+ * any `bulk` one (file data) not yet started, so a line never waits behind queued bulk data, only
+ * behind the rest of the bulk message being cut and what is in flight.
+ */
+export type MessagePriority = "normal" | "bulk";
 
 /**
  * One peer's reliable message channel.
@@ -180,6 +231,7 @@ export class ReliableChannel {
   readonly streamId: number;
   readonly #now: () => number;
   readonly #send: (frame: Uint8Array) => void;
+  readonly #sendParts: ((head: Uint8Array, payload: Uint8Array) => void) | undefined;
   readonly #deliver: (message: Uint8Array) => void;
   readonly #onAcknowledged: ((messageId: number) => void) | undefined;
   readonly #onFailure:
@@ -194,9 +246,20 @@ export class ReliableChannel {
   readonly #failureTimeout: number;
   readonly #rtt: RttEstimator;
   readonly #receiver: ReceiveBuffer;
+  #fragmentPayload = MAX_DATA_PAYLOAD_BYTES;
+  readonly #receiveBufferBytes: number;
+  readonly #smallRttMs: number;
+  /** Bytes of the fragments counted in `#inFlight`, each plus its datagram overhead. */
+  #inFlightBytes = 0;
 
   // Sender.
   readonly #pending = new RingBuffer<PendingMessage>();
+  readonly #bulkPending = new RingBuffer<PendingMessage>();
+  /** The message being cut into fragments (its fragments must be consecutive). */
+  #current: PendingMessage | undefined;
+  readonly #maxBulkBytes: number;
+  #unackedBulkBytes = 0;
+  #unackedBulkMessages = 0;
   readonly #flight = new RingBuffer<Fragment>(); // seq sndUna + i at index i
   readonly #lostQueue = new RingBuffer<Fragment>();
   #nextMessageId = 1;
@@ -250,6 +313,7 @@ export class ReliableChannel {
   constructor(options: ReliableChannelOptions) {
     this.#now = options.now;
     this.#send = options.send;
+    this.#sendParts = options.sendParts;
     this.#deliver = options.deliver;
     this.#onAcknowledged = options.onAcknowledged;
     this.#onFailure = options.onFailure;
@@ -261,6 +325,13 @@ export class ReliableChannel {
     if (this.#maxMessageBytes > 0xffff_ffff) throw new RangeError("maxMessageBytes above u32");
     this.#maxQueuedMessages = positive("maxQueuedMessages", options.maxQueuedMessages, 1024);
     this.#maxQueuedBytes = positive("maxQueuedBytes", options.maxQueuedBytes, 16 << 20);
+    this.#maxBulkBytes = positive("maxBulkBytes", options.maxBulkBytes, 8 << 20);
+    this.#receiveBufferBytes = positive(
+      "receiveBufferBytes",
+      options.receiveBufferBytes,
+      196_608,
+    );
+    this.#smallRttMs = options.smallRttMs ?? 2;
     this.#window = positive("windowFragments", options.windowFragments, 512);
     if (!Number.isInteger(this.#window) || this.#window > 1 << 20) {
       throw new RangeError("windowFragments must be an integer up to 2^20");
@@ -279,10 +350,44 @@ export class ReliableChannel {
     });
     this.#peerWindow = this.#window;
     this.#cwnd = Math.min(this.#initialCwnd, this.#window);
+    if (options.maxFrameBytes !== undefined) this.setMaxFrameBytes(options.maxFrameBytes);
     this.streamId = options.streamId ?? crypto.getRandomValues(new Uint32Array(1))[0];
     if (!Number.isInteger(this.streamId) || this.streamId < 0 || this.streamId > 0xffff_ffff) {
       throw new RangeError(`streamId is not a u32: ${this.streamId}`);
     }
+  }
+
+  /**
+   * Sets the largest DATA frame the channel cuts from now on (clamped to
+   * [{@linkcode MAX_FRAME_BYTES}, {@linkcode MAX_LARGE_FRAME_BYTES}]): the path's probed packet size
+   * minus the 29 bytes of TRANSPORT header and tag. Fragments already cut keep their size (a
+   * retransmission of a large one after the path shrank must go where it fits, e.g. the relay,
+   * which carries up to 65,515 bytes).
+   *
+   * @example
+   * ```ts
+   * channel.setMaxFrameBytes(prober.size - 29);
+   * ```
+   */
+  setMaxFrameBytes(frameBytes: number): void {
+    const clamped = Math.max(
+      MAX_FRAME_BYTES,
+      Math.min(MAX_LARGE_FRAME_BYTES, Math.floor(frameBytes)),
+    );
+    if (!Number.isFinite(clamped)) throw new RangeError(`bad frame size ${frameBytes}`);
+    this.#fragmentPayload = clamped - DATA_FIRST_HEADER_BYTES;
+  }
+
+  /**
+   * The largest DATA frame cut now, in bytes.
+   *
+   * @example
+   * ```ts
+   * console.log(channel.maxFrameBytes); // 1171 until setMaxFrameBytes
+   * ```
+   */
+  get maxFrameBytes(): number {
+    return this.#fragmentPayload + DATA_FIRST_HEADER_BYTES;
   }
 
   /**
@@ -312,8 +417,8 @@ export class ReliableChannel {
       rto: this.#rtt.rto,
       congestionWindow: this.#cwnd,
       inFlight: this.#inFlight,
-      queued: this.#unackedMessages,
-      queuedBytes: this.#unackedBytes,
+      queued: this.#unackedMessages + this.#unackedBulkMessages,
+      queuedBytes: this.#unackedBytes + this.#unackedBulkBytes,
       retransmissions: this.#retransmissions,
       timeouts: this.#timeouts,
       probes: this.#probes,
@@ -328,25 +433,37 @@ export class ReliableChannel {
 
   /**
    * Queues a message and returns its ID (1, 2, 3, ...). Throws {@linkcode MessageTooLargeError},
-   * {@linkcode SendQueueFullError} (too many unacknowledged messages or bytes) or
-   * {@linkcode ChannelClosedError}. The bytes are copied.
+   * {@linkcode SendQueueFullError} (too many unacknowledged messages or bytes of that priority) or
+   * {@linkcode ChannelClosedError}. The bytes of a `normal` message are copied; those of a `bulk`
+   * one are not (the caller must leave them unchanged until acknowledged). A `bulk` message (file data) is cut
+   * only when no `normal` one waits (see {@linkcode MessagePriority}); the peer receives every
+   * message once, in the order they went on the wire.
    *
    * @example
    * ```ts
    * const id = channel.sendMessage(new TextEncoder().encode("hi"));
    * ```
    */
-  sendMessage(bytes: Uint8Array): number {
+  sendMessage(bytes: Uint8Array, priority: MessagePriority = "normal"): number {
     if (this.#closed) throw new ChannelClosedError();
     if (bytes.length > this.#maxMessageBytes) {
       throw new MessageTooLargeError(
         `message of ${bytes.length} bytes exceeds the limit of ${this.#maxMessageBytes}`,
       );
     }
-    if (this.#unackedMessages >= this.#maxQueuedMessages) {
+    const bulk = priority === "bulk";
+    if (bulk) {
+      if (
+        this.#unackedBulkBytes > 0 && this.#unackedBulkBytes + bytes.length > this.#maxBulkBytes
+      ) {
+        throw new SendQueueFullError(
+          `${this.#unackedBulkBytes} bulk bytes are not yet acknowledged`,
+        );
+      }
+    } else if (this.#unackedMessages >= this.#maxQueuedMessages) {
       throw new SendQueueFullError(`${this.#unackedMessages} messages are not yet acknowledged`);
     }
-    if (this.#unackedBytes + bytes.length > this.#maxQueuedBytes) {
+    if (!bulk && this.#unackedBytes + bytes.length > this.#maxQueuedBytes) {
       throw new SendQueueFullError(`${this.#unackedBytes} bytes are not yet acknowledged`);
     }
     if (this.#sndNxt + Math.ceil(bytes.length / MAX_DATA_PAYLOAD_BYTES) + 1 > MAX_SEQUENCE) {
@@ -354,9 +471,17 @@ export class ReliableChannel {
     }
     if (!this.#busy()) this.#lastProgressAt = this.#now();
     const id = this.#nextMessageId++;
-    this.#pending.push({ id, bytes: bytes.slice(), offset: 0 });
-    this.#unackedMessages++;
-    this.#unackedBytes += bytes.length;
+    // Bulk data is large and handed over (a file chunk just read): not copied.
+    const message = { id, bytes: bulk ? bytes : bytes.slice(), offset: 0, bulk };
+    if (bulk) {
+      this.#bulkPending.push(message);
+      this.#unackedBulkMessages++;
+      this.#unackedBulkBytes += bytes.length;
+    } else {
+      this.#pending.push(message);
+      this.#unackedMessages++;
+      this.#unackedBytes += bytes.length;
+    }
     this.#pump(this.#now());
     return id;
   }
@@ -373,10 +498,11 @@ export class ReliableChannel {
    * ```
    */
   wasSent(messageId: number): boolean {
-    // Only the head of the pending queue can be partly sent; anything behind it never left.
-    for (let i = 0; i < this.#pending.length; i++) {
-      const pending = this.#pending.at(i) as PendingMessage;
-      if (pending.id === messageId) return pending.offset > 0;
+    // Only the message being cut (`#current`) can be partly sent; the queued ones never left.
+    for (const queue of [this.#pending, this.#bulkPending]) {
+      for (let i = 0; i < queue.length; i++) {
+        if ((queue.at(i) as PendingMessage).id === messageId) return false;
+      }
     }
     return true;
   }
@@ -394,9 +520,12 @@ export class ReliableChannel {
    * }
    * ```
    */
-  hasRoomFor(length: number): boolean {
+  hasRoomFor(length: number, priority: MessagePriority = "normal"): boolean {
     // Closed or too large: sendMessage throws another error, which the caller reports.
     if (this.#closed || length > this.#maxMessageBytes) return true;
+    if (priority === "bulk") {
+      return this.#unackedBulkBytes === 0 || this.#unackedBulkBytes + length <= this.#maxBulkBytes;
+    }
     return this.#unackedMessages < this.#maxQueuedMessages &&
       this.#unackedBytes + length <= this.#maxQueuedBytes;
   }
@@ -528,14 +657,29 @@ export class ReliableChannel {
     return this.#fail(reason, false);
   }
 
-  #busy(): boolean {
-    return this.#flight.length > 0 || this.#pending.length > 0;
+  #addFlight(fragment: Fragment): void {
+    this.#inFlightBytes += fragmentCost(fragment);
+    if (++this.#inFlight > this.#flightPeak) this.#flightPeak = this.#inFlight;
   }
 
-  #emit(frame: Uint8Array): void {
+  #removeFlight(fragment: Fragment): void {
+    this.#inFlightBytes -= fragmentCost(fragment);
+    this.#inFlight--;
+  }
+
+  #busy(): boolean {
+    return this.#flight.length > 0 || this.#hasUnsent();
+  }
+
+  #hasUnsent(): boolean {
+    return this.#current !== undefined || this.#pending.length > 0 || this.#bulkPending.length > 0;
+  }
+
+  #emit(frame: Uint8Array, payload?: Uint8Array): void {
     this.#framesSent++;
     try {
-      this.#send(frame);
+      if (payload !== undefined && this.#sendParts !== undefined) this.#sendParts(frame, payload);
+      else this.#send(frame);
     } catch {
       // A frame the hook could not send is a lost frame: retransmission repairs it, and the
       // state above stays consistent (the caller's sendMessage still gets its message ID).
@@ -546,8 +690,14 @@ export class ReliableChannel {
   // ---- sending ----
 
   #pump(now: number): void {
+    const srtt = this.#rtt.srtt;
+    const bufferBound = srtt === undefined || srtt < this.#smallRttMs;
     while (!this.#closed) {
       if (this.#inFlight >= Math.floor(this.#cwnd)) break;
+      if (
+        bufferBound && this.#inFlight > 0 &&
+        this.#inFlightBytes + this.#fragmentPayload + DATAGRAM_OVERHEAD > this.#receiveBufferBytes
+      ) break;
       const lost = this.#lostQueue.shift();
       if (lost !== undefined) {
         if (!lost.lost || lost.sacked || lost.seq < this.#sndUna) continue;
@@ -565,12 +715,15 @@ export class ReliableChannel {
   }
 
   #nextFragment(now: number): Fragment | undefined {
-    const message = this.#pending.at(0);
+    const message = this.#current ?? this.#pending.shift() ?? this.#bulkPending.shift();
     if (message === undefined) return undefined;
+    this.#current = message;
     const first = message.offset === 0;
-    const end = Math.min(message.bytes.length, message.offset + MAX_DATA_PAYLOAD_BYTES);
+    const end = Math.min(message.bytes.length, message.offset + this.#fragmentPayload);
     const last = end === message.bytes.length;
-    const frame = encodeFrame(
+    const encode = this.#sendParts === undefined ? encodeFrame : encodeDataHead;
+    const payload = message.bytes.subarray(message.offset, end);
+    const frame = encode(
       first
         ? {
           type: FrameType.Data,
@@ -579,7 +732,7 @@ export class ReliableChannel {
           first,
           last,
           messageLength: message.bytes.length,
-          payload: message.bytes.subarray(message.offset, end),
+          payload,
         }
         : {
           type: FrameType.Data,
@@ -587,16 +740,18 @@ export class ReliableChannel {
           seq: this.#sndNxt,
           first,
           last,
-          payload: message.bytes.subarray(message.offset, end),
+          payload,
         },
     );
     message.offset = end;
-    if (last) this.#pending.shift();
+    if (last) this.#current = undefined;
     return {
       seq: this.#sndNxt++,
       frame,
+      payload: this.#sendParts === undefined ? undefined : payload,
       messageId: message.id,
       lastOfMessage: last ? message.bytes.length : -1,
+      bulk: message.bulk,
       sentAt: now,
       sendOrder: 0,
       transmissions: 0,
@@ -611,10 +766,10 @@ export class ReliableChannel {
     fragment.sendOrder = this.#sendOrder++;
     fragment.transmissions++;
     if (fragment.transmissions > 1) fragment.ambiguous = true;
-    if (++this.#inFlight > this.#flightPeak) this.#flightPeak = this.#inFlight;
+    this.#addFlight(fragment);
     this.#rtoDeadline ??= now + this.#rtt.rto;
     if (fragment.transmissions === 1) this.#armProbe(now);
-    this.#emit(fragment.frame);
+    this.#emit(fragment.frame, fragment.payload);
   }
 
   /**
@@ -645,7 +800,7 @@ export class ReliableChannel {
     }
     if (fragment === undefined) return;
     if (fragment.lost) fragment.lost = false; // leaves the loss queue: it is in flight again
-    else this.#inFlight--; // counted again by #transmit
+    else this.#removeFlight(fragment); // counted again by #transmit
     this.#transmit(fragment, now);
     this.#retransmissions++;
     this.#probes++;
@@ -676,7 +831,7 @@ export class ReliableChannel {
       this.#sndUna++;
       newlyAcked++;
       if (!fragment.sacked) {
-        if (!fragment.lost) this.#inFlight--;
+        if (!fragment.lost) this.#removeFlight(fragment);
         if (!fragment.ambiguous && fragment.sendOrder > sampleOrder) {
           sampleOrder = fragment.sendOrder;
           rttSample = now - fragment.sentAt;
@@ -689,8 +844,13 @@ export class ReliableChannel {
       fragment.sacked = true;
       if (fragment.lastOfMessage >= 0) {
         acknowledged.push(fragment.messageId);
-        this.#unackedMessages--;
-        this.#unackedBytes -= fragment.lastOfMessage;
+        if (fragment.bulk) {
+          this.#unackedBulkMessages--;
+          this.#unackedBulkBytes -= fragment.lastOfMessage;
+        } else {
+          this.#unackedMessages--;
+          this.#unackedBytes -= fragment.lastOfMessage;
+        }
       }
     }
     for (const range of ack.ranges) {
@@ -700,7 +860,7 @@ export class ReliableChannel {
         fragment.sacked = true;
         newlyAcked++;
         if (fragment.lost) fragment.lost = false;
-        else this.#inFlight--;
+        else this.#removeFlight(fragment);
         if (!fragment.ambiguous && fragment.sendOrder > sampleOrder) {
           sampleOrder = fragment.sendOrder;
           rttSample = now - fragment.sentAt;
@@ -786,7 +946,7 @@ export class ReliableChannel {
     // Early retransmit (RFC 5827): with fewer than four fragments outstanding and nothing new to
     // send, three later acknowledgements can never arrive, so fewer suffice.
     const outstanding = this.#flight.length;
-    const threshold = outstanding < REORDERING_THRESHOLD + 1 && this.#pending.length === 0
+    const threshold = outstanding < REORDERING_THRESHOLD + 1 && !this.#hasUnsent()
       ? Math.max(1, outstanding - 1)
       : REORDERING_THRESHOLD;
     const limit = this.#highestSacked - threshold;
@@ -796,7 +956,7 @@ export class ReliableChannel {
       if (fragment.sacked || fragment.lost || fragment.sendOrder > this.#newestAckedOrder) continue;
       fragment.lost = true;
       fragment.ambiguous = true;
-      this.#inFlight--;
+      this.#removeFlight(fragment);
       this.#lostQueue.push(fragment);
       found = true;
     }
@@ -808,7 +968,7 @@ export class ReliableChannel {
     for (let i = 0; i < this.#flight.length; i++) {
       const fragment = this.#flight.at(i) as Fragment;
       if (fragment.sacked) continue;
-      if (!fragment.lost) this.#inFlight--;
+      if (!fragment.lost) this.#removeFlight(fragment);
       fragment.lost = true;
       fragment.ambiguous = true;
       this.#lostQueue.push(fragment);
@@ -885,26 +1045,43 @@ export class ReliableChannel {
       if (ids[ids.length - 1] !== id) ids.push(id);
     }
     const neverSent: number[] = [];
+    // Queued messages were never cut into fragments; the one being cut (`#current`) was.
+    const unsent = this.#current === undefined ? [] : [this.#current];
     for (let i = 0; i < this.#pending.length; i++) {
-      const pending = this.#pending.at(i) as PendingMessage;
-      const id = pending.id;
-      if (ids[ids.length - 1] !== id) {
-        ids.push(id);
-        if (pending.offset === 0) neverSent.push(id);
-      }
+      unsent.push(this.#pending.at(i) as PendingMessage);
+    }
+    for (let i = 0; i < this.#bulkPending.length; i++) {
+      unsent.push(this.#bulkPending.at(i) as PendingMessage);
+    }
+    for (const { id, offset } of unsent) {
+      if (ids.includes(id)) continue;
+      ids.push(id);
+      if (offset === 0) neverSent.push(id);
     }
     this.#flight.clear();
     this.#pending.clear();
+    this.#bulkPending.clear();
+    this.#current = undefined;
     this.#lostQueue.clear();
     this.#inFlight = 0;
+    this.#inFlightBytes = 0;
     this.#unackedMessages = 0;
     this.#unackedBytes = 0;
+    this.#unackedBulkMessages = 0;
+    this.#unackedBulkBytes = 0;
     this.#rtoDeadline = undefined;
     this.#ptoDeadline = undefined;
     this.#ackDeadline = undefined;
     if (ids.length > 0 || reportAlways) this.#onFailure?.(error, ids, neverSent);
     return ids;
   }
+}
+
+/** What a datagram costs in the receiver's socket buffer beyond its payload (sk_buff, headers). */
+const DATAGRAM_OVERHEAD = 1024;
+
+function fragmentCost(fragment: Fragment): number {
+  return fragment.frame.length + (fragment.payload?.length ?? 0) + DATAGRAM_OVERHEAD;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {

@@ -775,3 +775,111 @@ Deno.test("reliable channel: slow start ends when the round trip time grows (HyS
   }
   assert.equal(steady.channel.stats.congestionWindow, 320);
 });
+
+Deno.test("reliable channel: a normal message overtakes queued bulk data; bulk has its own budget", () => {
+  const net = new SimulatedNetwork(3, clean);
+  const a = endpoint(net, "a", { maxBulkBytes: 256 << 10 });
+  const b = endpoint(net, "b");
+  const chunk = (i: number) => new Uint8Array(64 << 10).fill(i);
+  const bulkIds = [1, 2, 3, 4].map((i) => a.channel.sendMessage(chunk(i), "bulk"));
+  // The bulk budget is full: more bulk is refused, ordinary messages are not.
+  assert.equal(a.channel.hasRoomFor(1, "bulk"), false);
+  assert.throws(() => a.channel.sendMessage(chunk(5), "bulk"), SendQueueFullError);
+  assert.equal(a.channel.hasRoomFor(100), true);
+  const line = new TextEncoder().encode("a chat line");
+  const lineId = a.channel.sendMessage(line);
+  assert.ok(
+    net.run([a.channel, b.channel], () => a.acknowledged.length === 5, { maxTimeMs: 60_000 }),
+  );
+  // The line went right after the bulk message being cut when it was queued (the first), ahead
+  // of the three still waiting.
+  assert.deepEqual(b.received.map((m) => m.length === line.length ? "line" : m[0]), [
+    1,
+    "line",
+    2,
+    3,
+    4,
+  ]);
+  assert.deepEqual(a.acknowledged, [bulkIds[0], lineId, ...bulkIds.slice(1)]);
+  assert.equal(a.channel.stats.queuedBytes, 0);
+  assert.equal(a.channel.hasRoomFor(256 << 10, "bulk"), true);
+  // A failure reports every unacknowledged message, bulk and normal alike.
+  a.channel.sendMessage(chunk(6), "bulk");
+  a.channel.sendMessage(line);
+  const undelivered = a.channel.close();
+  assert.equal(undelivered.length, 2);
+});
+
+Deno.test("reliable channel: larger frames once the path carries them, intact under loss", () => {
+  const net = new SimulatedNetwork(4, { delayMs: 5, jitterMs: 2, loss: 0.02, duplicate: 0.01 });
+  const a = endpoint(net, "a", { maxFrameBytes: 16_384, maxBulkBytes: 32 << 20 });
+  const b = endpoint(net, "b");
+  assert.equal(a.channel.maxFrameBytes, 16_384);
+  const random = seededRandom(9);
+  const sent = Array.from({ length: 24 }, (_, i) => message(random, i, 1 << 20));
+  for (const m of sent) a.channel.sendMessage(m, "bulk");
+  a.channel.setMaxFrameBytes(70_000); // clamped to the largest TRANSPORT_LARGE plaintext
+  assert.equal(a.channel.maxFrameBytes, 65_478);
+  assert.ok(
+    net.run([a.channel, b.channel], () => a.acknowledged.length === sent.length, {
+      maxTimeMs: 600_000,
+    }),
+  );
+  assert.deepEqual(b.received, sent);
+  assert.ok(a.maxFrameBytes > 16_384 && a.maxFrameBytes <= 65_478, `${a.maxFrameBytes}`);
+  a.channel.setMaxFrameBytes(100); // never below what a 1200-byte packet carries
+  assert.equal(a.channel.maxFrameBytes, MAX_FRAME_BYTES);
+});
+
+Deno.test("reliable channel: DATA through sendParts (header and payload view) arrives intact", () => {
+  const net = new SimulatedNetwork(5, { delayMs: 3, jitterMs: 1, loss: 0.03, duplicate: 0 });
+  const send = net.sender("a");
+  let parts = 0;
+  const a = endpoint(net, "a", {
+    maxFrameBytes: 8192,
+    sendParts: (head, payload) => {
+      parts++;
+      const frame = new Uint8Array(head.length + payload.length);
+      frame.set(head);
+      frame.set(payload, head.length);
+      send(frame);
+    },
+  });
+  const b = endpoint(net, "b");
+  const random = seededRandom(11);
+  const sent = Array.from({ length: 20 }, (_, i) => message(random, i, 200_000));
+  for (const m of sent) a.channel.sendMessage(m, "bulk");
+  assert.ok(
+    net.run([a.channel, b.channel], () => a.acknowledged.length === sent.length, {
+      maxTimeMs: 300_000,
+    }),
+  );
+  assert.deepEqual(b.received, sent);
+  assert.ok(parts >= a.channel.stats.framesSent / 2, `${parts} of ${a.channel.stats.framesSent}`);
+});
+
+Deno.test("reliable channel: on a sub-2 ms path what is in flight fits the peer's UDP buffer", () => {
+  for (const [delayMs, expectLimited] of [[0.05, true], [20, false]] as const) {
+    const net = new SimulatedNetwork(6, { delayMs, jitterMs: 0, loss: 0, duplicate: 0 });
+    let maxInFlight = 0;
+    const send = net.sender("a");
+    const a: Endpoint = endpoint(net, "a", {
+      maxFrameBytes: 65_478,
+      maxBulkBytes: 64 << 20,
+      send: (frame) => {
+        send(frame);
+        maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight); // this one included
+      },
+    });
+    const b = endpoint(net, "b");
+    const chunk = new Uint8Array(1 << 20).fill(1);
+    for (let i = 0; i < 16; i++) a.channel.sendMessage(chunk, "bulk");
+    assert.ok(
+      net.run([a.channel, b.channel], () => a.acknowledged.length === 16, { maxTimeMs: 60_000 }),
+    );
+    // 65,507-byte datagrams: three fit 192 KiB; a 40 ms round trip is cwnd-limited only.
+    if (expectLimited) assert.ok(maxInFlight <= 3, `${maxInFlight} in flight`);
+    else assert.ok(maxInFlight > 3, `${maxInFlight} in flight`);
+    assert.equal(b.received.length, 16);
+  }
+});

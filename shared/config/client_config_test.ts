@@ -74,3 +74,10 @@ Deno.test("the shipped resources/stun_servers.json is valid", async () => {
   const config = await loadClientConfig(path);
   assert.ok(config.stun.length >= 1);
 });
+
+Deno.test("a missing field is named as missing, not as 'a undefined'", () => {
+  const error = configError("{}");
+  assert.match(error.message, /stun: .*got nothing \(the field is missing\)/);
+  assert.doesNotMatch(error.message, /a undefined/);
+  assert.match(configError('{"stun":[{}]}').message, /got an object/);
+});

@@ -9,12 +9,18 @@
  * | 0x03 | PATH_PROBE    | nonce (8 bytes) |
  * | 0x04 | PATH_RESPONSE | nonce (8 bytes) |
  * | 0x05 | CLOSE         | reason (UTF-8, at most 256 bytes) |
+ * | 0x07 | PMTU_PROBE    | nonce (8 bytes), padding (zero bytes, any length) |
+ * | 0x08 | PMTU_ACK      | nonce (8 bytes), probed frame size u32 |
+ *
+ * Frames fit a 1200-byte TRANSPORT packet ({@linkcode MAX_FRAME_BYTES}) unless the path was probed
+ * larger (PMTU_PROBE / PMTU_ACK, RFC 8899): then DATA and PMTU_PROBE frames up to
+ * {@linkcode MAX_LARGE_FRAME_BYTES} travel in TRANSPORT_LARGE packets.
  *
  * @module
  */
 import { readU32, readU48, writeU32, writeU48 } from "./bytes.ts";
 import { FrameError } from "./errors.ts";
-import { MAX_TRANSPORT_PLAINTEXT_BYTES } from "./packet.ts";
+import { MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES, MAX_TRANSPORT_PLAINTEXT_BYTES } from "./packet.ts";
 import { formatIpAddress, parseIpAddress } from "../stun/ip.ts";
 
 /** Frame type bytes. */
@@ -29,6 +35,10 @@ export const FrameType = {
   PathResponse: 0x04,
   /** The sender is closing the connection. */
   Close: 0x05,
+  /** A padded probe of the path's packet size (RFC 8899); answered with PMTU_ACK. */
+  PmtuProbe: 0x07,
+  /** The answer to a PMTU_PROBE: its nonce and the probe frame's size. */
+  PmtuAck: 0x08,
   /**
    * The sender's current UDP candidates (a public endpoint learned after the introduction, a
    * new mapping), so a peer already introduced can punch to them.
@@ -45,14 +55,26 @@ export type FrameType = typeof FrameType[keyof typeof FrameType];
 /** Largest encoded frame: a sealed TRANSPORT packet of this plaintext is 1200 bytes. */
 export const MAX_FRAME_BYTES: number = MAX_TRANSPORT_PLAINTEXT_BYTES;
 
+/** Largest frame of all: the plaintext of the largest TRANSPORT_LARGE packet. */
+export const MAX_LARGE_FRAME_BYTES: number = MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES;
+
 /** DATA header without the message length: type, flags, stream, seq. */
 export const DATA_HEADER_BYTES: number = 1 + 1 + 4 + 6;
 
 /** DATA header of a FIRST fragment, which also carries the message length. */
 export const DATA_FIRST_HEADER_BYTES: number = DATA_HEADER_BYTES + 4;
 
-/** Largest payload of any DATA frame (fragments are cut to this size). */
+/** Largest payload of a DATA frame in a 1200-byte packet (fragments are cut to this size). */
 export const MAX_DATA_PAYLOAD_BYTES: number = MAX_FRAME_BYTES - DATA_FIRST_HEADER_BYTES;
+
+/** Largest payload of a DATA frame in the largest TRANSPORT_LARGE packet. */
+export const MAX_LARGE_DATA_PAYLOAD_BYTES: number = MAX_LARGE_FRAME_BYTES - DATA_FIRST_HEADER_BYTES;
+
+/** Size of a PMTU_PROBE frame without padding: type and nonce. */
+export const PMTU_PROBE_MIN_BYTES: number = 1 + 8;
+
+/** Size of a PMTU_ACK frame: type, nonce, probed size. */
+export const PMTU_ACK_BYTES: number = 1 + 8 + 4;
 
 /** ACK header before its ranges: type, stream, cumulative, window, range count. */
 export const ACK_HEADER_BYTES: number = 1 + 4 + 6 + 4 + 1;
@@ -136,6 +158,26 @@ export interface CloseFrame {
   reason: string;
 }
 
+/** A padded probe of the path's packet size. */
+export interface PmtuProbeFrame {
+  /** Frame type. */
+  type: typeof FrameType.PmtuProbe;
+  /** 8 bytes echoed in the PMTU_ACK. */
+  nonce: Uint8Array;
+  /** Size of the whole frame, padding included (at least {@linkcode PMTU_PROBE_MIN_BYTES}). */
+  size: number;
+}
+
+/** The answer to a PMTU_PROBE. */
+export interface PmtuAckFrame {
+  /** Frame type. */
+  type: typeof FrameType.PmtuAck;
+  /** The probe's nonce. */
+  nonce: Uint8Array;
+  /** The probe frame's size as received. */
+  size: number;
+}
+
 /** Any frame. */
 /** The sender's UDP candidates: `[type][count]` then per address `[4|6][IP][port u16]`. */
 export interface CandidatesFrame {
@@ -152,6 +194,8 @@ export type Frame =
   | PathProbeFrame
   | PathResponseFrame
   | CloseFrame
+  | PmtuProbeFrame
+  | PmtuAckFrame
   | CandidatesFrame;
 
 const utf8 = new TextEncoder();
@@ -193,6 +237,32 @@ export function encodeFrame(frame: Frame): Uint8Array {
       out.set(reason, 1);
       return out;
     }
+    case FrameType.PmtuProbe: {
+      if (frame.nonce.length !== PATH_NONCE_BYTES) {
+        throw new FrameError(`PMTU nonce must be ${PATH_NONCE_BYTES} bytes`);
+      }
+      if (
+        !Number.isInteger(frame.size) || frame.size < PMTU_PROBE_MIN_BYTES ||
+        frame.size > MAX_LARGE_FRAME_BYTES
+      ) {
+        throw new FrameError(`bad PMTU probe size ${frame.size}`);
+      }
+      const out = new Uint8Array(frame.size);
+      out[0] = FrameType.PmtuProbe;
+      out.set(frame.nonce, 1);
+      return out;
+    }
+    case FrameType.PmtuAck: {
+      if (frame.nonce.length !== PATH_NONCE_BYTES) {
+        throw new FrameError(`PMTU nonce must be ${PATH_NONCE_BYTES} bytes`);
+      }
+      if (!isU32(frame.size)) throw new FrameError(`bad PMTU size ${frame.size}`);
+      const out = new Uint8Array(PMTU_ACK_BYTES);
+      out[0] = FrameType.PmtuAck;
+      out.set(frame.nonce, 1);
+      writeU32(out, 9, frame.size);
+      return out;
+    }
     case FrameType.Candidates:
       return encodeCandidates(frame);
     default:
@@ -212,7 +282,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
   if (bytes.length === 0) throw new FrameError("empty frame");
-  if (bytes.length > MAX_FRAME_BYTES) throw new FrameError(`frame of ${bytes.length} bytes`);
+  if (bytes.length > MAX_LARGE_FRAME_BYTES) throw new FrameError(`frame of ${bytes.length} bytes`);
   switch (bytes[0]) {
     case FrameType.Data:
       return decodeData(bytes);
@@ -230,6 +300,15 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         throw new FrameError("close reason is not UTF-8");
       }
     }
+    case FrameType.PmtuProbe:
+      if (bytes.length < PMTU_PROBE_MIN_BYTES) throw new FrameError("truncated PMTU probe");
+      for (let i = PMTU_PROBE_MIN_BYTES; i < bytes.length; i++) {
+        if (bytes[i] !== 0) throw new FrameError("PMTU probe padding is not zero");
+      }
+      return { type: FrameType.PmtuProbe, nonce: bytes.subarray(1, 9), size: bytes.length };
+    case FrameType.PmtuAck:
+      if (bytes.length !== PMTU_ACK_BYTES) throw new FrameError("bad PMTU ACK length");
+      return { type: FrameType.PmtuAck, nonce: bytes.subarray(1, 9), size: readU32(bytes, 9) };
     case FrameType.Candidates:
       return decodeCandidates(bytes);
     default:
@@ -291,7 +370,23 @@ function isSequence(value: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= MAX_SEQUENCE;
 }
 
-function encodeData(frame: DataFrame): Uint8Array {
+/**
+ * Encodes the header of a DATA frame only (validated as {@linkcode encodeFrame} does): the whole
+ * frame is these bytes followed by `frame.payload`, which the caller seals in place of a copy
+ * (`SecureSession.sealPartsSync`).
+ *
+ * @example
+ * ```ts
+ * const payload = new Uint8Array(100);
+ * const head = encodeDataHead({ type: FrameType.Data, streamId: 1, seq: 0, first: true, last: true, messageLength: 100, payload });
+ * console.log(head.length); // 16
+ * ```
+ */
+export function encodeDataHead(frame: DataFrame): Uint8Array {
+  return encodeData(frame, false);
+}
+
+function encodeData(frame: DataFrame, withPayload = true): Uint8Array {
   if (!isU32(frame.streamId)) throw new FrameError(`bad stream ID ${frame.streamId}`);
   if (!isSequence(frame.seq)) throw new FrameError(`bad sequence number ${frame.seq}`);
   const headerBytes = frame.first ? DATA_FIRST_HEADER_BYTES : DATA_HEADER_BYTES;
@@ -303,13 +398,13 @@ function encodeData(frame: DataFrame): Uint8Array {
     throw new FrameError("only a FIRST fragment carries messageLength");
   }
   checkDataPayload(frame.first, frame.last, frame.messageLength, frame.payload.length);
-  const out = new Uint8Array(headerBytes + frame.payload.length);
+  const out = new Uint8Array(headerBytes + (withPayload ? frame.payload.length : 0));
   out[0] = FrameType.Data;
   out[1] = (frame.first ? FLAG_FIRST : 0) | (frame.last ? FLAG_LAST : 0);
   writeU32(out, 2, frame.streamId);
   writeU48(out, 6, frame.seq);
   if (frame.first) writeU32(out, DATA_HEADER_BYTES, frame.messageLength as number);
-  out.set(frame.payload, headerBytes);
+  if (withPayload) out.set(frame.payload, headerBytes);
   return out;
 }
 
@@ -319,7 +414,7 @@ function checkDataPayload(
   messageLength: number | undefined,
   payloadLength: number,
 ): void {
-  if (payloadLength > MAX_DATA_PAYLOAD_BYTES) {
+  if (payloadLength > MAX_LARGE_DATA_PAYLOAD_BYTES) {
     throw new FrameError(`DATA payload of ${payloadLength} bytes`);
   }
   if (first && messageLength !== undefined) {

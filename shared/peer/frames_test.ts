@@ -11,7 +11,10 @@ import {
   MAX_ACK_RANGES,
   MAX_DATA_PAYLOAD_BYTES,
   MAX_FRAME_BYTES,
+  MAX_LARGE_DATA_PAYLOAD_BYTES,
+  MAX_LARGE_FRAME_BYTES,
   MAX_SEQUENCE,
+  PMTU_PROBE_MIN_BYTES,
 } from "./frames.ts";
 import { MAX_PEER_PACKET_BYTES } from "./packet.ts";
 
@@ -59,6 +62,26 @@ Deno.test("frames: exact ACK, probe, response and close bytes", () => {
   assert.equal(encodeFrame({ type: FrameType.Close, reason: "bye" }).toHex(), "05627965");
 });
 
+Deno.test("frames: PMTU probe and ack", () => {
+  const nonce = Uint8Array.fromHex("0102030405060708");
+  const probe = encodeFrame({ type: FrameType.PmtuProbe, nonce, size: 1400 });
+  assert.equal(probe.length, 1400);
+  assert.deepEqual(decodeFrame(probe), { type: FrameType.PmtuProbe, nonce, size: 1400 });
+  const bad = probe.slice();
+  bad[1399] = 1;
+  assert.throws(() => decodeFrame(bad), FrameError);
+  assert.throws(() => encodeFrame({ type: FrameType.PmtuProbe, nonce, size: 8 }), FrameError);
+  assert.throws(
+    () => encodeFrame({ type: FrameType.PmtuProbe, nonce, size: MAX_LARGE_FRAME_BYTES + 1 }),
+    FrameError,
+  );
+  assert.equal(
+    encodeFrame({ type: FrameType.PmtuAck, nonce, size: 1400 }).toHex(),
+    "08" + "0102030405060708" + "00000578",
+  );
+  assert.throws(() => decodeFrame(Uint8Array.fromHex("080102030405060708000005")), FrameError);
+});
+
 Deno.test("frames: limits", () => {
   const full: DataFrame = {
     type: FrameType.Data,
@@ -71,8 +94,14 @@ Deno.test("frames: limits", () => {
   };
   assert.equal(encodeFrame(full).length, MAX_FRAME_BYTES);
   assert.equal(MAX_FRAME_BYTES + 13 + 16, MAX_PEER_PACKET_BYTES);
+  // Larger DATA frames are for paths probed larger (TRANSPORT_LARGE); the codec's bound is that.
+  const large = { ...full, messageLength: 1 << 20 };
+  assert.equal(
+    encodeFrame({ ...large, payload: new Uint8Array(MAX_LARGE_DATA_PAYLOAD_BYTES) }).length,
+    MAX_LARGE_FRAME_BYTES,
+  );
   assert.throws(
-    () => encodeFrame({ ...full, payload: new Uint8Array(MAX_DATA_PAYLOAD_BYTES + 1) }),
+    () => encodeFrame({ ...large, payload: new Uint8Array(MAX_LARGE_DATA_PAYLOAD_BYTES + 1) }),
     FrameError,
   );
   assert.throws(() => encodeFrame({ ...full, seq: MAX_SEQUENCE + 1 }), FrameError);
@@ -140,7 +169,7 @@ Deno.test("frames: decoding rejects malformed input with FrameError", () => {
   ) {
     assert.throws(() => decodeFrame(Uint8Array.fromHex(hex)), FrameError, hex);
   }
-  assert.throws(() => decodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1).fill(1)), FrameError);
+  assert.throws(() => decodeFrame(new Uint8Array(MAX_LARGE_FRAME_BYTES + 1).fill(1)), FrameError);
 });
 
 const frameArbitrary: fc.Arbitrary<Frame> = fc.oneof(
@@ -192,13 +221,19 @@ const frameArbitrary: fc.Arbitrary<Frame> = fc.oneof(
     nonce,
   })),
   fc.string({ maxLength: 60 }).map((reason): Frame => ({ type: FrameType.Close, reason })),
+  fc.tuple(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.nat({ max: 3000 })).map((
+    [nonce, extra],
+  ): Frame => ({ type: FrameType.PmtuProbe, nonce, size: PMTU_PROBE_MIN_BYTES + extra })),
+  fc.tuple(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.nat({ max: 0xffff_ffff })).map((
+    [nonce, size],
+  ): Frame => ({ type: FrameType.PmtuAck, nonce, size })),
 );
 
 Deno.test("frames: every valid frame round-trips (seeded)", () => {
   fc.assert(
     fc.property(frameArbitrary, (frame) => {
       const bytes = encodeFrame(frame);
-      assert.ok(bytes.length <= MAX_FRAME_BYTES);
+      assert.ok(bytes.length <= MAX_LARGE_FRAME_BYTES);
       assert.deepEqual(decodeFrame(bytes), frame);
       assert.deepEqual(encodeFrame(decodeFrame(bytes)), bytes);
     }),

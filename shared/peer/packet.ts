@@ -3,7 +3,9 @@
  *
  * Every peer packet starts with a type byte whose top two bits are `11`, so peer packets and
  * STUN messages (top two bits `00`) share one UDP socket. Every packet is at most
- * {@linkcode MAX_PEER_PACKET_BYTES} bytes. The byte layouts are in `docs/protocol.md`, section 3.
+ * {@linkcode MAX_PEER_PACKET_BYTES} bytes, except TRANSPORT_LARGE (0xE5), which a client sends only
+ * to a peer that has shown it reads that type and on a path probed large enough (RFC 8899). The
+ * byte layouts are in `docs/protocol.md`, section 3.
  *
  * @module
  */
@@ -19,8 +21,13 @@ export const PeerPacketType = {
   HandshakeInit: 0xe2,
   /** Second handshake message, responder to initiator. */
   HandshakeResponse: 0xe3,
-  /** Encrypted, authenticated payload of an established session. */
+  /** Encrypted, authenticated payload of an established session (AES-256-GCM, ≤ 1200 bytes). */
   Transport: 0xe4,
+  /**
+   * The same, sealed with ChaCha20-Poly1305 and up to {@linkcode MAX_LARGE_PEER_PACKET_BYTES}
+   * bytes: sent once the peer has shown it reads this type (see `session.ts`).
+   */
+  TransportLarge: 0xe5,
 } as const;
 
 /** One of the {@linkcode PeerPacketType} values. */
@@ -28,6 +35,12 @@ export type PeerPacketType = typeof PeerPacketType[keyof typeof PeerPacketType];
 
 /** Largest peer packet, in bytes: a payload that fits any sane path MTU without fragmentation. */
 export const MAX_PEER_PACKET_BYTES: number = 1200;
+
+/**
+ * Largest TRANSPORT_LARGE (0xE5) packet: the largest UDP payload over IPv4 (65,535 − 20 − 8).
+ * Only sent on a path whose packetization-layer MTU was probed that large (RFC 8899).
+ */
+export const MAX_LARGE_PEER_PACKET_BYTES: number = 65_507;
 
 /** Size of a PUNCH packet: type, sender ID, target ID. */
 export const PUNCH_BYTES: number = 1 + PEER_ID_BYTES + PEER_ID_BYTES;
@@ -55,6 +68,10 @@ export const MIN_TRANSPORT_BYTES: number = TRANSPORT_HEADER_BYTES + TRANSPORT_TA
 
 /** Largest plaintext a TRANSPORT packet can carry within {@linkcode MAX_PEER_PACKET_BYTES}. */
 export const MAX_TRANSPORT_PLAINTEXT_BYTES: number = MAX_PEER_PACKET_BYTES - MIN_TRANSPORT_BYTES;
+
+/** Largest plaintext a TRANSPORT_LARGE packet can carry. */
+export const MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES: number = MAX_LARGE_PEER_PACKET_BYTES -
+  MIN_TRANSPORT_BYTES;
 
 /** A decoded PUNCH packet. */
 export interface PunchPacket {
@@ -90,6 +107,10 @@ export function classifyDatagram(bytes: Uint8Array): "stun" | PeerPacketType | u
     case PeerPacketType.Transport:
       return length >= MIN_TRANSPORT_BYTES && length <= MAX_PEER_PACKET_BYTES
         ? PeerPacketType.Transport
+        : undefined;
+    case PeerPacketType.TransportLarge:
+      return length >= MIN_TRANSPORT_BYTES && length <= MAX_LARGE_PEER_PACKET_BYTES
+        ? PeerPacketType.TransportLarge
         : undefined;
     default:
       return undefined;
@@ -147,7 +168,7 @@ export function decodePunch(bytes: Uint8Array): PunchPacket {
 }
 
 /**
- * The receiver index of a TRANSPORT packet (the session the receiver allocated it for), or
+ * The receiver index of a TRANSPORT or TRANSPORT_LARGE packet (the session the receiver allocated it for), or
  * `undefined` when the bytes are not a well-sized TRANSPORT packet. Use it to find the
  * {@linkcode SecureSession} that must open the packet.
  *
@@ -158,7 +179,8 @@ export function decodePunch(bytes: Uint8Array): PunchPacket {
  * ```
  */
 export function transportReceiverIndex(bytes: Uint8Array): number | undefined {
-  if (classifyDatagram(bytes) !== PeerPacketType.Transport) return undefined;
+  const kind = classifyDatagram(bytes);
+  if (kind !== PeerPacketType.Transport && kind !== PeerPacketType.TransportLarge) return undefined;
   return readU32(bytes, 1);
 }
 

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { SessionExpiredError } from "./errors.ts";
 import {
+  classifyDatagram,
+  MAX_LARGE_PEER_PACKET_BYTES,
+  MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES,
   MAX_PEER_PACKET_BYTES,
   MAX_TRANSPORT_PLAINTEXT_BYTES,
+  PeerPacketType,
   transportReceiverIndex,
 } from "./packet.ts";
 import { handshakenSessionPair } from "./testing.ts";
@@ -18,7 +22,76 @@ Deno.test("session: packets carry the receiver index and fit the size limit", as
   assert.equal(packet.length, MAX_PEER_PACKET_BYTES);
   assert.equal(transportReceiverIndex(packet), 0xfeed_beef);
   assert.equal(transportReceiverIndex(await b.seal(new Uint8Array(0))), 42);
-  await assert.rejects(() => a.seal(new Uint8Array(MAX_TRANSPORT_PLAINTEXT_BYTES + 1)), RangeError);
+  const large = await a.seal(new Uint8Array(MAX_TRANSPORT_PLAINTEXT_BYTES + 1));
+  assert.equal(classifyDatagram(large), PeerPacketType.TransportLarge);
+  assert.equal(
+    (await a.seal(new Uint8Array(MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES))).length,
+    MAX_LARGE_PEER_PACKET_BYTES,
+  );
+  await assert.rejects(
+    () => a.seal(new Uint8Array(MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES + 1)),
+    RangeError,
+  );
+});
+
+Deno.test("session: 0xE4 until the peer sends an authentic 0xE5, then 0xE5 both ways", async () => {
+  const [a, b] = await sessions();
+  assert.equal(a.peerReadsLarge, false);
+  const small = a.sealSync(text("hi"));
+  assert.equal(classifyDatagram(small), PeerPacketType.Transport);
+  assert.deepEqual(b.openSync(small), text("hi"));
+  // A forged 0xE5 (a valid 0xE4 with its type byte changed) opens nothing and teaches nothing.
+  const forged = a.sealSync(text("x"));
+  forged[0] = PeerPacketType.TransportLarge;
+  assert.equal(b.openSync(forged), undefined);
+  assert.equal(b.peerReadsLarge, false);
+  // A probe sealed large: the receiver learns that its peer reads 0xE5.
+  const probe = a.sealLargeSync(text("probe"));
+  assert.equal(classifyDatagram(probe), PeerPacketType.TransportLarge);
+  assert.deepEqual(b.openSync(probe), text("probe"));
+  assert.equal(b.peerReadsLarge, true);
+  const answer = b.sealSync(text("answer"));
+  assert.equal(classifyDatagram(answer), PeerPacketType.TransportLarge);
+  assert.deepEqual(a.openSync(answer), text("answer"));
+  assert.equal(a.peerReadsLarge, true);
+  assert.equal(classifyDatagram(a.sealSync(text("then"))), PeerPacketType.TransportLarge);
+  // Every byte of a large packet is authenticated; both types share one replay window.
+  const big = a.sealSync(new Uint8Array(20_000).fill(7));
+  for (const at of [0, 3, 9, 13, 10_000, big.length - 1]) {
+    const tampered = big.slice();
+    tampered[at] ^= 1;
+    assert.equal(b.openSync(tampered), undefined, `byte ${at}`);
+  }
+  assert.deepEqual(b.openSync(big), new Uint8Array(20_000).fill(7));
+  assert.equal(b.openSync(big), undefined);
+  assert.equal(b.openSync(probe), undefined);
+});
+
+Deno.test("session: a session told the peer reads 0xE5 seals it from the first packet", async () => {
+  const [a] = await sessions();
+  const { SecureSession } = await import("./session.ts");
+  const fast = new SecureSession({
+    remoteId: a.remoteId,
+    localIndex: 1,
+    remoteIndex: 2,
+    isInitiator: true,
+    sendKey: new Uint8Array(32).fill(1),
+    receiveKey: new Uint8Array(32).fill(2),
+    createdAt: 0,
+    peerReadsLarge: true,
+  });
+  const peer = new SecureSession({
+    remoteId: a.remoteId,
+    localIndex: 2,
+    remoteIndex: 1,
+    isInitiator: false,
+    sendKey: new Uint8Array(32).fill(2),
+    receiveKey: new Uint8Array(32).fill(1),
+    createdAt: 0,
+  });
+  const packet = fast.sealSync(text("x"));
+  assert.equal(classifyDatagram(packet), PeerPacketType.TransportLarge);
+  assert.deepEqual(peer.openSync(packet), text("x"));
 });
 
 Deno.test("session: tampered packets are refused", async () => {
@@ -74,4 +147,21 @@ Deno.test("session: synchronous seal and open match the promise forms", async ()
   assert.equal(Object.getPrototypeOf(b.openSync(a.sealSync(text("x")))), Uint8Array.prototype);
   a.close();
   assert.throws(() => a.sealSync(text("y")), SessionExpiredError);
+});
+
+Deno.test("session: sealing head and tail apart equals sealing them joined", async () => {
+  const [a, b] = await sessions();
+  const head = text("head:");
+  const tail = new Uint8Array(5000).fill(3);
+  const packet = a.sealPartsSync(head, tail);
+  assert.equal(classifyDatagram(packet), PeerPacketType.TransportLarge);
+  const joined = new Uint8Array(head.length + tail.length);
+  joined.set(head);
+  joined.set(tail, head.length);
+  assert.deepEqual(b.openSync(packet), joined);
+  assert.deepEqual(b.openSync(a.sealPartsSync(head, new Uint8Array(0))), head);
+  assert.throws(
+    () => a.sealPartsSync(head, new Uint8Array(MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES)),
+    RangeError,
+  );
 });

@@ -16,11 +16,13 @@ import {
 } from "./frame.ts";
 import {
   type Address,
+  type ClientFeature,
   type ClientMessage,
   parseServerMessage,
   type ServerMessage,
   type ServerMessageOf,
 } from "./messages.ts";
+import { solvePuzzle } from "./puzzle.ts";
 import { registrationSignedData } from "./registration.ts";
 import { WriteQueue } from "./write_queue.ts";
 
@@ -305,6 +307,10 @@ export class SignalingConnection {
    * `registrationNonce` (optional, at most 64 characters, one random value per client process)
    * is echoed in `registered` and in the `bye {reason: "replaced"}` a superseded connection gets,
    * so a client can tell its own retried registration from another instance of its identity.
+   * The client always declares the `puzzle` feature and solves the admission puzzle when the
+   * server asks for one (under load); `options.consent` declares `consent`: the server then asks
+   * this client (`introduce-request`) before introducing anyone to it, and the caller must answer
+   * each with `introduce-answer`.
    *
    * @example
    * ```ts
@@ -320,22 +326,28 @@ export class SignalingConnection {
     localAddresses: Address[],
     timeoutMs = 10_000,
     registrationNonce?: string,
+    options: { consent?: boolean } = {},
   ): Promise<ServerMessageOf<"registered">> {
     const deadline = this.#runtime.now() + timeoutMs;
+    const features: ClientFeature[] = options.consent ? ["puzzle", "consent"] : ["puzzle"];
     this.send({
       type: "hello",
       version: SIGNALING_VERSION,
       publicKey: signer.publicKey.toBase64(),
+      features,
     });
     const challenge = await this.waitFor("challenge", timeoutMs);
-    const signature = await signer.sign(
-      registrationSignedData(Uint8Array.fromBase64(challenge.nonce)),
-    );
+    const nonce = Uint8Array.fromBase64(challenge.nonce);
+    const signature = await signer.sign(registrationSignedData(nonce));
+    const work = challenge.puzzle === undefined
+      ? undefined
+      : solvePuzzle(nonce, signer.publicKey, challenge.puzzle.bits).toBase64();
     this.send({
       type: "register",
       signature: signature.toBase64(),
       localAddresses,
       ...(registrationNonce !== undefined ? { registrationNonce } : {}),
+      ...(work !== undefined ? { work } : {}),
     });
     return await this.waitFor("registered", Math.max(1, deadline - this.#runtime.now()));
   }

@@ -23,19 +23,27 @@ export const ERROR_CODES = [
   "timeout",
   "internal",
   "cluster-unavailable",
+  "server-busy",
+  "bad-puzzle",
 ] as const;
 
 /** An `error.code` value. */
 export type ErrorCode = typeof ERROR_CODES[number];
 
 /** Every `bye.reason` the server sends. */
-export const BYE_REASONS = ["server-shutdown", "replaced", "protocol-error", "timeout"] as const;
+export const BYE_REASONS = [
+  "server-shutdown",
+  "replaced",
+  "protocol-error",
+  "timeout",
+  "evicted",
+] as const;
 
 /** A server `bye.reason` value. */
 export type ByeReason = typeof BYE_REASONS[number];
 
 /** Every `peer-left.reason` value. */
-export const PEER_LEFT_REASONS = ["disconnected", "timeout", "replaced"] as const;
+export const PEER_LEFT_REASONS = ["disconnected", "timeout", "replaced", "dropped"] as const;
 
 /** A `peer-left.reason` value. */
 export type PeerLeftReason = typeof PEER_LEFT_REASONS[number];

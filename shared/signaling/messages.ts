@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { MAX_LOCAL_ADDRESSES, SIGNALING_VERSION } from "./constants.ts";
 import { BYE_REASONS, ERROR_CODES, PEER_LEFT_REASONS } from "./errors.ts";
+import { MAX_PUZZLE_BITS } from "./puzzle.ts";
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -43,11 +44,26 @@ const requestId = z.string().max(64);
 /** A client-chosen value echoed back (see `register.registrationNonce`). */
 const registrationNonce = z.string().min(1).max(64);
 
-/** `hello`: opens registration. `version` is checked by the server (`unsupported-version`). */
+/**
+ * What a client may declare it supports in `hello.features`: `puzzle` (it solves the admission
+ * puzzle in `challenge.puzzle`), `consent` (it answers `introduce-request`s itself).
+ */
+export const CLIENT_FEATURES = ["puzzle", "consent"] as const;
+
+/** A feature a client declares in `hello`. */
+export type ClientFeature = typeof CLIENT_FEATURES[number];
+
+/**
+ * `hello`: opens registration. `version` is checked by the server (`unsupported-version`).
+ * `features` (optional) lists what the client supports beyond version 1's core
+ * ({@linkcode CLIENT_FEATURES}; names it does not know the server ignores).
+ */
 export const helloSchema = z.strictObject({
   type: z.literal("hello"),
   version: z.number().int(),
   publicKey: base64Of(32),
+  // Unknown features are ignored (a newer client may name more), not refused.
+  features: z.array(z.string().min(1).max(32)).max(16).optional(),
 });
 /**
  * `register`: the signed challenge and the local addresses of the client's UDP socket.
@@ -60,6 +76,8 @@ export const registerSchema = z.strictObject({
   signature: base64Of(64),
   localAddresses,
   registrationNonce: registrationNonce.optional(),
+  /** The admission puzzle's solution (base64 of 8 bytes) when `challenge.puzzle` asked for one. */
+  work: base64Of(8).optional(),
 });
 /** `addresses`: replaces the client's local addresses. */
 export const addressesSchema = z.strictObject({
@@ -71,6 +89,20 @@ export const connectSchema = z.strictObject({
   type: z.literal("connect"),
   peer: peerIdSchema,
   requestId: requestId.optional(),
+});
+/**
+ * `introduce-answer`: the callee's answer to an `introduce-request` about `peer` (only clients
+ * that declared the `consent` feature get requests).
+ */
+export const introduceAnswerSchema = z.strictObject({
+  type: z.literal("introduce-answer"),
+  peer: peerIdSchema,
+  accept: z.boolean(),
+});
+/** `drop`: ends the brokering with `peer` (it gets `peer-left {reason: "dropped"}`), freeing a slot. */
+export const dropSchema = z.strictObject({
+  type: z.literal("drop"),
+  peer: peerIdSchema,
 });
 /** `ping`: a heartbeat, answered with `pong` carrying the same `t` (either direction). */
 export const pingSchema = z.strictObject({ type: z.literal("ping"), t: timestamp });
@@ -88,6 +120,8 @@ export const clientMessageSchema = z.discriminatedUnion("type", [
   registerSchema,
   addressesSchema,
   connectSchema,
+  introduceAnswerSchema,
+  dropSchema,
   pingSchema,
   pongSchema,
   clientByeSchema,
@@ -102,6 +136,8 @@ export const challengeSchema = z.strictObject({
   version: z.literal(SIGNALING_VERSION),
   nonce: base64Of(32),
   serverTime: timestamp,
+  /** Under load, to a client that declared `puzzle`: solve this before `register` (`puzzle.ts`). */
+  puzzle: z.strictObject({ bits: z.number().int().min(1).max(MAX_PUZZLE_BITS) }).optional(),
 });
 /** `registered`: registration accepted, with the STUN credentials and the server's limits. */
 export const registeredSchema = z.strictObject({
@@ -151,6 +187,14 @@ export const candidatesSchema = z.strictObject({
   from: peerIdSchema,
   candidates: z.array(candidateSchema).max(MAX_LOCAL_ADDRESSES + 1),
 });
+/**
+ * `introduce-request`: `peer` asks to be introduced to this client (which declared `consent`).
+ * Nothing about this client has been given out yet; answer with `introduce-answer`.
+ */
+export const introduceRequestSchema = z.strictObject({
+  type: z.literal("introduce-request"),
+  peer: peerIdSchema,
+});
 /** `peer-left`: a peer this client was brokered with has gone. */
 export const peerLeftSchema = z.strictObject({
   type: z.literal("peer-left"),
@@ -182,6 +226,7 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   registeredSchema,
   endpointSchema,
   introduceSchema,
+  introduceRequestSchema,
   candidatesSchema,
   peerLeftSchema,
   pingSchema,

@@ -107,3 +107,27 @@ Deno.test("messages: candidates updates, per-side punch delays and registration 
   assert.ok(parseServerMessage({ ...introduce, punchInMs: 395 }).ok);
   assert.ok(!parseServerMessage({ ...introduce, punchInMs: -1 }).ok);
 });
+
+Deno.test("messages: the consent and admission messages of issue 11", () => {
+  const id = "ab".repeat(20);
+  assert.ok(parseClientMessage({ type: "introduce-answer", peer: id, accept: false }).ok);
+  assert.ok(!parseClientMessage({ type: "introduce-answer", peer: id }).ok);
+  assert.ok(parseClientMessage({ type: "drop", peer: id }).ok);
+  assert.ok(
+    parseClientMessage({
+      type: "hello",
+      version: 1,
+      publicKey: "A".repeat(43) + "=",
+      features: ["puzzle", "consent", "something-newer"],
+    }).ok,
+    "unknown features are ignored, not refused",
+  );
+  assert.ok(parseServerMessage({ type: "introduce-request", peer: id }).ok);
+  assert.ok(parseServerMessage({ type: "peer-left", peer: id, reason: "dropped" }).ok);
+  assert.ok(parseServerMessage({ type: "bye", reason: "evicted" }).ok);
+  const challenge = { type: "challenge", version: 1, nonce: "A".repeat(43) + "=", serverTime: 1 };
+  assert.ok(parseServerMessage({ ...challenge, puzzle: { bits: 12 } }).ok);
+  assert.ok(!parseServerMessage({ ...challenge, puzzle: { bits: 40 } }).ok, "too hard");
+  assert.ok(parseServerMessage({ type: "error", code: "server-busy", message: "x" }).ok);
+  assert.ok(parseServerMessage({ type: "error", code: "bad-puzzle", message: "x" }).ok);
+});

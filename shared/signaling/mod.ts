@@ -18,5 +18,8 @@ export * from "./errors.ts";
 export * from "./frame.ts";
 export * from "./messages.ts";
 export * from "./registration.ts";
+export * from "./puzzle.ts";
+export * from "./ipv6.ts";
+export * from "./candidate_address.ts";
 export * from "./write_queue.ts";
 export * from "./connection.ts";

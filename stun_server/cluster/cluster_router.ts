@@ -9,7 +9,12 @@
  * `introduce` to the target's node, which introduces the target at once (`role: "responder"`) and
  * answers `introduced` with the target's key, candidates and punch lead; the requester's node then
  * introduces the requester (`role: "initiator"`), with the lead shortened by half the bus round
- * trip so both punch at the same instant. Relay frames keep the per-client limits: the sender's
+ * trip so both punch at the same instant. Consent before addresses (issue 11) holds across nodes: the
+ * target's node runs the same consent exchange with its local callee (`introduce-request`, at
+ * most 2 s) before it introduces anyone or sends candidates back; "not online", "declined" and
+ * "not answered" all come back as `unknown-peer`, which the requester's node sends at the same
+ * random time (0.5-2 s after the request) as a single server does. Relay frames to an ID the
+ * sender was not introduced to get `relay-not-brokered` whether it is online anywhere or not. Relay frames keep the per-client limits: the sender's
  * rate quota is charged on its node before the frame is published, the receiver's queue limit is
  * checked on the receiver's node, and a frame refused there is answered to the sender with the
  * same `error` as on one node (`relay-queue-full`, `relay-not-brokered`, `peer-offline`). Nodes
@@ -33,6 +38,7 @@ import { punchPlan } from "../punch_schedule.ts";
 import type { Runtime, TimerId } from "../../shared/runtime/mod.ts";
 import type { ClusterBus, ClusterDelivery, ClusterHandler } from "./bus.ts";
 import type { BusControlOf } from "./messages.ts";
+import { CONSENT_TIMEOUT_MS, REFUSAL_MIN_MS } from "../signaling/control.ts";
 
 /** What the router needs of a registered local client. */
 export interface ClusterClient {
@@ -65,6 +71,12 @@ export interface LocalClients<C extends ClusterClient> {
   replace(client: C, nonce?: string): void;
   /** The server's clock in ms since the epoch (`serverTime`, `punchAt`). */
   now(): number;
+  /**
+   * A caller on node `node` asks to be introduced to the local `callee`: runs the callee's
+   * consent exchange (issue 11) and calls `answer` once with whether to introduce. Without it,
+   * every introduction is accepted.
+   */
+  askConsent?(callee: C, callerId: string, node: string, answer: (accept: boolean) => void): void;
 }
 
 /** Counters of a {@linkcode ClusterRouter}. */
@@ -87,12 +99,16 @@ const MAX_PENDING = 10_000;
 const ANSWER_TIMEOUT_MS = 15_000;
 /**
  * An introduction for an ID not (yet) in the directory is sent to whichever node holds it; with
- * no answer in this long, no node holds it: `unknown-peer`.
+ * no answer in this long and still no node in the directory, no node holds it: `unknown-peer`
+ * (a node that holds it announces it within a bus round trip, then the wait goes on). As short
+ * as the earliest refusal, so that "not online" is not told apart from "declined" by timing.
  */
-const HOLDER_TIMEOUT_MS = 3000;
+const HOLDER_TIMEOUT_MS = REFUSAL_MIN_MS;
 
 interface Pending {
   sentAt: number;
+  /** An `unknown-peer` answer is not sent before this (server clock, ms). */
+  notBefore: number;
   timer: TimerId;
 }
 
@@ -137,7 +153,7 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   readonly #remotePeers = new Map<string, Map<string, string>>();
   /** Introductions sent and not yet answered: `from|to` -> when sent, and the answer deadline. */
   readonly #pending = new Map<string, Pending>();
-  readonly #runtime: Pick<Runtime, "setTimer" | "clearTimer">;
+  readonly #runtime: Pick<Runtime, "setTimer" | "clearTimer"> & Partial<Pick<Runtime, "random">>;
   readonly #stats: ClusterRouterStats = {
     introductions: 0,
     relayedOut: 0,
@@ -146,12 +162,13 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   };
 
   /**
-   * Handles the bus's deliveries from now on. `runtime` gives the timers of the answer deadlines.
+   * Handles the bus's deliveries from now on. `runtime` gives the timers of the answer deadlines
+   * and (`random`) the random time of an `unknown-peer` answer (without it: at once).
    */
   constructor(
     bus: ClusterBus,
     local: LocalClients<C>,
-    runtime: Pick<Runtime, "setTimer" | "clearTimer">,
+    runtime: Pick<Runtime, "setTimer" | "clearTimer"> & Partial<Pick<Runtime, "random">>,
     logger?: Logger,
   ) {
     this.#bus = bus;
@@ -332,17 +349,25 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
         this.#introduced(message);
         return;
       case "refused": {
-        this.#settle(`${message.from}|${message.to}`);
-        const client = this.#local.get(message.from);
-        if (client === undefined) return;
-        this.#local.send(client, {
-          type: "error",
-          code: message.code,
-          message: message.message,
-          peer: message.to,
-          ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
-          ...(message.bytes !== undefined ? { bytes: message.bytes } : {}),
-        });
+        const entry = this.#settle(`${message.from}|${message.to}`);
+        const send = () => {
+          const client = this.#local.get(message.from);
+          if (client === undefined) return;
+          this.#local.send(client, {
+            type: "error",
+            code: message.code,
+            message: message.message,
+            peer: message.to,
+            ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
+            ...(message.bytes !== undefined ? { bytes: message.bytes } : {}),
+          });
+        };
+        // Offline and declined look the same, at the same random time as on one node.
+        if (message.code === "unknown-peer" && entry !== undefined) {
+          this.#later(entry.notBefore, send);
+        } else {
+          send();
+        }
         return;
       }
       case "candidates": {
@@ -379,8 +404,8 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
     const client = this.#local.get(to);
     const node = this.#remotePeers.get(to)?.get(from);
     let code: ErrorCode | null;
-    if (client === undefined) code = "peer-offline";
-    else if (node === undefined) code = "relay-not-brokered";
+    // Not brokered and gone look the same (issue 11: no online/offline for strangers).
+    if (client === undefined || node === undefined) code = "relay-not-brokered";
     else code = this.#local.deliverRelay(client, Uint8Array.fromHex(from), payload);
     if (code === null) {
       this.#stats.relayedIn++;
@@ -444,6 +469,28 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
       return;
     }
     const already = this.#remotePeers.get(target.id)?.has(message.from) ?? false;
+    if (already || this.#local.askConsent === undefined) {
+      this.#introduceTarget(message, target, refuse);
+      return;
+    }
+    // Consent before addresses (issue 11): the callee answers first, as for a local caller.
+    this.#local.askConsent(target, message.from, message.node, (accept) => {
+      const still = this.#local.get(message.to);
+      if (!accept || still !== target) {
+        refuse("unknown-peer", "no client with that ID is online");
+        return;
+      }
+      this.#introduceTarget(message, target, refuse);
+    });
+  }
+
+  /** Introduces the local `target` to the remote caller and answers its node `introduced`. */
+  #introduceTarget(
+    message: BusControlOf<"introduce">,
+    target: C,
+    refuse: (code: ErrorCode, text: string) => void,
+  ): void {
+    const already = this.#remotePeers.get(target.id)?.has(message.from) ?? false;
     if (!already && !this.#local.canBroker(target)) {
       refuse("rate-limited", "the peer has too many brokered peers");
       return;
@@ -477,7 +524,7 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   }
 
   #introduced(message: BusControlOf<"introduced">): void {
-    const sentAt = this.#settle(`${message.from}|${message.to}`);
+    const sentAt = this.#settle(`${message.from}|${message.to}`)?.sentAt;
     const client = this.#local.get(message.from);
     if (client === undefined) {
       // The requester left meanwhile: undo the other side's brokering.
@@ -518,39 +565,61 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   #await(from: string, to: string, requestId: string | undefined, timeoutMs: number): void {
     const key = `${from}|${to}`;
     this.#settle(key);
-    const timer = this.#runtime.setTimer(() => {
-      if (this.#pending.get(key)?.timer !== timer) return;
-      this.#pending.delete(key);
-      this.#noAnswer(from, to, requestId);
-    }, timeoutMs);
-    this.#pending.set(key, { sentAt: this.#local.now(), timer });
+    const now = this.#local.now();
+    const notBefore = this.#runtime.random === undefined
+      ? now
+      : now + REFUSAL_MIN_MS + this.#runtime.random() * (CONSENT_TIMEOUT_MS - REFUSAL_MIN_MS);
+    const wait = (ms: number): TimerId => {
+      const timer = this.#runtime.setTimer(() => {
+        const entry = this.#pending.get(key);
+        if (entry?.timer !== timer) return;
+        if (ms === HOLDER_TIMEOUT_MS && this.#bus.locate(to) !== undefined) {
+          // Its node announced it meanwhile: that node is answering (maybe after its consent).
+          entry.timer = wait(ANSWER_TIMEOUT_MS);
+          return;
+        }
+        this.#pending.delete(key);
+        this.#noAnswer(from, to, requestId, notBefore);
+      }, ms);
+      return timer;
+    };
+    this.#pending.set(key, { sentAt: now, notBefore, timer: wait(timeoutMs) });
     if (this.#pending.size > MAX_PENDING) {
       const [oldest, entry] = this.#pending.entries().next().value!;
       this.#runtime.clearTimer(entry.timer);
       this.#pending.delete(oldest);
       const [f, t] = oldest.split("|");
-      this.#noAnswer(f, t, undefined);
+      this.#noAnswer(f, t, undefined, entry.notBefore);
     }
   }
 
-  /** The answer to an introduction came: stop waiting; returns when it was sent. */
-  #settle(key: string): number | undefined {
+  /** The answer to an introduction came: stop waiting; returns the wait (when it was sent). */
+  #settle(key: string): Pending | undefined {
     const entry = this.#pending.get(key);
     if (entry === undefined) return undefined;
     this.#runtime.clearTimer(entry.timer);
     this.#pending.delete(key);
-    return entry.sentAt;
+    return entry;
   }
 
-  #noAnswer(from: string, to: string, requestId: string | undefined): void {
-    const client = this.#local.get(from);
-    if (client === undefined) return;
-    this.#local.send(client, {
-      type: "error",
-      code: "unknown-peer",
-      message: "no client with that ID is online",
-      peer: to,
-      ...(requestId !== undefined ? { requestId } : {}),
+  /** Runs `action` at `notBefore` (server clock), or now when that has passed. */
+  #later(notBefore: number, action: () => void): void {
+    const wait = notBefore - this.#local.now();
+    if (wait > 0) this.#runtime.setTimer(action, wait);
+    else action();
+  }
+
+  #noAnswer(from: string, to: string, requestId: string | undefined, notBefore: number): void {
+    this.#later(notBefore, () => {
+      const client = this.#local.get(from);
+      if (client === undefined) return;
+      this.#local.send(client, {
+        type: "error",
+        code: "unknown-peer",
+        message: "no client with that ID is online",
+        peer: to,
+        ...(requestId !== undefined ? { requestId } : {}),
+      });
     });
   }
 

@@ -28,6 +28,8 @@ function serverNode(runtime: VirtualRuntime, hub: MemoryBusHub, name: string, sk
   const clients = new Map<string, FakeClient>();
   const bus = new ClusterNode({ nodeName: name, transport: hub.connect(), runtime });
   let maxPeers = 1024;
+  /** Consent answers by callee: set, the callee is asked (and answers after `answerMs`). */
+  const consent = new Map<string, { accept: boolean; answerMs: number; asked: string[] }>();
   const router: ClusterRouter<FakeClient> = new ClusterRouter<FakeClient>(bus, {
     get: (id) => clients.get(id),
     canBroker: (client) => router.remotePeerCount(client.id) < maxPeers,
@@ -43,6 +45,12 @@ function serverNode(runtime: VirtualRuntime, hub: MemoryBusHub, name: string, sk
       router.unregistered(client, "replaced");
     },
     now: () => runtime.wallClock() + skewMs,
+    askConsent: (callee, callerId, node, answer) => {
+      const policy = consent.get(callee.id);
+      if (policy === undefined) return answer(true);
+      policy.asked.push(`${callerId}@${node}`);
+      runtime.setTimer(() => answer(policy.accept), policy.answerMs);
+    },
   }, runtime);
   const register = (client: FakeClient) => {
     clients.set(client.id, client);
@@ -53,7 +61,15 @@ function serverNode(runtime: VirtualRuntime, hub: MemoryBusHub, name: string, sk
     clients.delete(client.id);
     router.unregistered(client, "disconnected");
   };
-  return { bus, router, clients, register, leave, setMaxPeers: (n: number) => maxPeers = n };
+  return {
+    bus,
+    router,
+    clients,
+    register,
+    leave,
+    consent,
+    setMaxPeers: (n: number) => maxPeers = n,
+  };
 }
 
 async function twoNodes() {
@@ -149,9 +165,11 @@ Deno.test("cluster router: peer-left crosses nodes; unknown and full peers are r
     // Not online anywhere: asked of whichever node holds it; nobody answers: unknown-peer.
     const nobody = "00".repeat(20);
     assert.equal(a.router.connect(s, nobody, "u1"), true);
-    await runtime.advance(2500);
+    // Not before the earliest refusal time (0.5 s), at the latest by the consent timeout (2 s):
+    // the same window as a refusal by an online callee.
+    await runtime.advance(490);
     assert.deepEqual(s.of("error"), []);
-    await runtime.advance(600);
+    await runtime.advance(1520);
     assert.deepEqual(s.of("error").map((e) => [e.code, e.peer, e.requestId]), [
       ["unknown-peer", nobody, "u1"],
     ]);
@@ -276,6 +294,40 @@ Deno.test("cluster router: connect to an ID that registered elsewhere an instant
     assert.deepEqual(s.of("introduce").map((m) => [m.peer, m.requestId]), [[fresh, "r2"]]);
     await runtime.advance(2000);
     assert.deepEqual(s.of("error"), [], "no late unknown-peer after the answer");
+  } finally {
+    await a.bus.close();
+    await b.bus.close();
+  }
+});
+
+Deno.test("cluster router: the callee's node asks its consent; a refusal looks like offline", async () => {
+  const { runtime, a, b, s, t } = await twoNodes();
+  try {
+    // Declined: no introduce on either side, no address of T reaches S, and the answer is the
+    // same unknown-peer as for an ID online nowhere, not before 0.5 s.
+    b.consent.set(T, { accept: false, answerMs: 5, asked: [] });
+    a.router.connect(s, T, "d1");
+    await runtime.advance(100);
+    assert.deepEqual(b.consent.get(T)!.asked, [`${S}@a`]);
+    assert.equal(s.inbox.length, 0, JSON.stringify(s.inbox));
+    assert.deepEqual(t.of("introduce"), []);
+    await runtime.advance(1950);
+    assert.equal(s.inbox.length, 1, JSON.stringify(s.inbox));
+    assert.deepEqual(s.of("error").map((m) => [m.code, m.peer, m.requestId]), [
+      ["unknown-peer", T, "d1"],
+    ]);
+    assert.deepEqual(t.of("introduce"), []);
+    assert.equal(a.router.relayNode(s, T), undefined);
+    // Accepted after a while: both are introduced then.
+    s.inbox.length = 0;
+    b.consent.set(T, { accept: true, answerMs: 300, asked: [] });
+    a.router.connect(s, T, "d2");
+    await runtime.advance(100);
+    assert.deepEqual(s.of("introduce"), []);
+    await runtime.advance(300);
+    assert.equal(s.of("introduce")[0]?.requestId, "d2");
+    assert.equal(t.of("introduce")[0]?.peer, S);
+    assert.equal(a.router.relayNode(s, T), "b");
   } finally {
     await a.bus.close();
     await b.bus.close();

@@ -18,10 +18,22 @@
  * @module
  */
 import type { Runtime, StreamConn } from "../../shared/runtime/mod.ts";
-import { encodeControlFrame, type ServerMessage, WriteQueue } from "../../shared/signaling/mod.ts";
+import {
+  encodeControlFrame,
+  MAX_FRAME_LENGTH,
+  type ServerMessage,
+  WriteQueue,
+} from "../../shared/signaling/mod.ts";
 import type { FrameReaderEnd, FrameSink } from "../frame_reader.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import type { RegisteredClient } from "./registered_client.ts";
+
+/**
+ * Largest frame accepted before registration: `hello` and `register` (16 IPv6 addresses) fit in
+ * well under 2 KiB. Issue 11: 2,560 unregistered connections announcing 65,536-byte frames took
+ * the server from 147 to 462 MB; now each holds at most this much.
+ */
+export const MAX_UNREGISTERED_FRAME_LENGTH = 4096;
 
 /** Where a connection is in its life. */
 export type ConnectionPhase =
@@ -31,6 +43,10 @@ export type ConnectionPhase =
     readonly publicKey: string;
     readonly nonce: Uint8Array;
     readonly challengedAt: number;
+    /** Bits of the admission puzzle asked in the challenge (0: none). */
+    readonly puzzleBits: number;
+    /** Features the client declared in `hello`. */
+    readonly features: readonly string[];
   }
   | { readonly name: "verifying"; readonly publicKey: string }
   | { readonly name: "registered"; readonly client: RegisteredClient }
@@ -168,20 +184,44 @@ export class ClientConnection implements FrameSink {
   }
 
   /** `awaiting-hello` → `challenged`. */
-  challenge(publicKey: string, nonce: Uint8Array): void {
+  challenge(
+    publicKey: string,
+    nonce: Uint8Array,
+    puzzleBits = 0,
+    features: readonly string[] = [],
+  ): void {
     if (this.#phase.name !== "awaiting-hello") throw new PhaseError(this.#phase.name, "challenged");
-    this.#phase = { name: "challenged", publicKey, nonce, challengedAt: this.#runtime.now() };
+    this.#phase = {
+      name: "challenged",
+      publicKey,
+      nonce,
+      challengedAt: this.#runtime.now(),
+      puzzleBits,
+      features,
+    };
   }
 
   /**
    * `challenged` → `verifying`: takes the nonce (one signature attempt per challenge) and
    * returns what the signature is checked against.
    */
-  beginVerify(): { publicKey: string; nonce: Uint8Array; challengedAt: number } {
+  beginVerify(): {
+    publicKey: string;
+    nonce: Uint8Array;
+    challengedAt: number;
+    puzzleBits: number;
+    features: readonly string[];
+  } {
     const phase = this.#phase;
     if (phase.name !== "challenged") throw new PhaseError(phase.name, "verifying");
     this.#phase = { name: "verifying", publicKey: phase.publicKey };
-    return { publicKey: phase.publicKey, nonce: phase.nonce, challengedAt: phase.challengedAt };
+    return {
+      publicKey: phase.publicKey,
+      nonce: phase.nonce,
+      challengedAt: phase.challengedAt,
+      puzzleBits: phase.puzzleBits,
+      features: phase.features,
+    };
   }
 
   /** `verifying` → `registered`. */
@@ -246,6 +286,11 @@ export class ClientConnection implements FrameSink {
   /** {@inheritDoc FrameSink.onFrameTooLarge} */
   onFrameTooLarge(length: number): void {
     this.#events.onFrameTooLarge(this, length);
+  }
+
+  /** {@inheritDoc FrameSink.frameLimit} */
+  frameLimit(): number {
+    return this.#phase.name === "registered" ? MAX_FRAME_LENGTH : MAX_UNREGISTERED_FRAME_LENGTH;
   }
 
   /** {@inheritDoc FrameSink.isStopped} */

@@ -44,6 +44,10 @@ export interface SignalingLimits {
   controlMessageBurst: number;
   /** Most peers one client may be introduced to at once. */
   maxBrokeredPeers: number;
+  /** Most connections open and not yet registered (beyond it the least fair one is evicted). */
+  maxPendingConnections: number;
+  /** Most bits of the admission puzzle under load (0: never ask one). */
+  maxPuzzleBits: number;
 }
 
 /** How a connection is closed. */
@@ -84,4 +88,14 @@ export interface SignalingContext {
   violation(connection: ClientConnection, code: ErrorCode, message: string): void;
   /** Sends a control message unless the receiver is so far behind it must be cut off. */
   sendBounded(connection: ClientConnection, message: ServerMessage): void;
+  /** How loaded registration is: 0 idle, 1 full (pending connections or registered clients). */
+  load(): number;
+  /** A connection has just registered (it no longer counts as pending). */
+  noteRegistered(connection: ClientConnection): void;
+  /**
+   * The server is full and a client from `host` wants to register: evicts an idle session (one
+   * that never took part in an introduction nor relayed) from the network holding the most
+   * sessions, if that is fairer than refusing; true when one was evicted.
+   */
+  evictIdleFor(host: string): boolean;
 }

@@ -17,9 +17,12 @@ import {
   FrameError,
   MAX_RELAY_PAYLOAD,
   parseClientMessage,
+  puzzleBitsForLoad,
   registrationSignedData,
   SIGNALING_VERSION,
+  verifyPuzzle,
 } from "../../shared/signaling/mod.ts";
+import { sourcePrefixes } from "../address_prefix.ts";
 import { punchPlan } from "../punch_schedule.ts";
 import type { ClientConnection } from "./connection.ts";
 import type { SignalingContext } from "./context.ts";
@@ -27,6 +30,17 @@ import { RegisteredClient } from "./registered_client.ts";
 
 /** Shortest interval between two `candidates` updates about one client (ms). */
 export const CANDIDATES_INTERVAL_MS = 1000;
+
+/**
+ * How long a callee has to answer an `introduce-request` (ms); no answer is a refusal. A refusal
+ * (declined, no answer, or the ID is not online at all) reaches the caller at a uniformly random
+ * time between {@linkcode REFUSAL_MIN_MS} and this, so a stranger cannot tell them apart by timing.
+ */
+export const CONSENT_TIMEOUT_MS = 2000;
+/** The earliest a refused `connect` is answered (ms after it arrived). */
+export const REFUSAL_MIN_MS = 500;
+/** Unanswered `introduce-request`s one callee may have at once. */
+export const MAX_PENDING_REQUESTS = 32;
 
 /** Largest RTT sample believed (ms); larger ones are ignored. */
 const MAX_RTT_SAMPLE_MS = 60_000;
@@ -195,13 +209,28 @@ export class ControlHandler {
       this.#context.violation(connection, "bad-message", "publicKey must be 32 bytes");
       return;
     }
+    const features = message.features ?? [];
+    const bits = puzzleBitsForLoad(this.#context.load(), this.#context.limits.maxPuzzleBits);
+    if (bits > 0 && !features.includes("puzzle")) {
+      metrics.registrations.inc("server-busy");
+      log.refusal("registration-busy", "registration from {client} refused: busy, no puzzle", {
+        client: connection.label,
+      });
+      this.#context.close(connection, {
+        reason: "server-busy",
+        error: ["server-busy", "the server is under load: registration needs the puzzle feature"],
+        peerLeft: "disconnected",
+      });
+      return;
+    }
     const nonce = runtime.randomBytes(CHALLENGE_NONCE_BYTES);
-    connection.challenge(message.publicKey, nonce);
+    connection.challenge(message.publicKey, nonce, bits, features);
     connection.send({
       type: "challenge",
       version: SIGNALING_VERSION,
       nonce: nonce.toBase64(),
       serverTime: runtime.wallClock(),
+      ...(bits > 0 ? { puzzle: { bits } } : {}),
     });
   }
 
@@ -211,8 +240,29 @@ export class ControlHandler {
   ): Promise<void> {
     const { runtime, metrics, log, registry, limits } = this.#context;
     const receivedAt = runtime.now();
-    const { publicKey: publicKeyText, nonce, challengedAt } = connection.beginVerify();
+    const { publicKey: publicKeyText, nonce, challengedAt, puzzleBits, features } = connection
+      .beginVerify();
     const publicKey = Uint8Array.fromBase64(publicKeyText);
+    if (puzzleBits > 0) {
+      // One hash, before the costlier signature check.
+      const work = message.work === undefined
+        ? new Uint8Array(0)
+        : Uint8Array.fromBase64(message.work);
+      if (!verifyPuzzle(nonce, publicKey, puzzleBits, work)) {
+        metrics.registrations.inc("bad-puzzle");
+        log.refusal("bad-puzzle", "registration from {client} refused: puzzle not solved", {
+          client: connection.label,
+          bits: puzzleBits,
+        });
+        this.#context.close(connection, {
+          reason: "bad-puzzle",
+          error: ["bad-puzzle", `register needs work solving the ${puzzleBits}-bit puzzle`],
+          bye: "protocol-error",
+          peerLeft: "disconnected",
+        });
+        return;
+      }
+    }
     let signature: Uint8Array;
     try {
       signature = Uint8Array.fromBase64(message.signature);
@@ -236,7 +286,10 @@ export class ControlHandler {
     }
     const id = await peerIdFromPublicKey(publicKey);
     if (connection.closed) return;
-    if (registry.size >= limits.maxClients && registry.get(id) === undefined) {
+    if (
+      registry.size >= limits.maxClients && registry.get(id) === undefined &&
+      !this.#context.evictIdleFor(connection.remoteHost)
+    ) {
       metrics.registrations.inc("server-full");
       log.refusal("registration-server-full", "registration from {client} refused: {max} clients", {
         client: connection.label,
@@ -287,8 +340,10 @@ export class ControlHandler {
       registrationNonce: message.registrationNonce,
       rttMs: rttEstimate,
       lastPingAt: now - spread,
+      consent: features.includes("consent"),
     }, (c, endpoint) => this.onStunBinding(c, endpoint));
     connection.register(client);
+    this.#context.noteRegistered(connection);
     const older = registry.add(client);
     // Cluster-wide: a session of this ID on another node is replaced too (newest wins).
     this.#context.cluster.registered(client, message.registrationNonce);
@@ -346,11 +401,14 @@ export class ControlHandler {
     newer.publicEndpoint = older.publicEndpoint;
     const before = JSON.stringify(older.candidates());
     for (const peer of older.peers.values()) {
-      peer.peers.set(newer.id, newer);
-      if (peer.lastTarget === older) peer.lastTarget = null;
-      newer.peers.set(peer.id, peer);
+      const peerCalled = older.calledBy.has(peer.id);
+      const olderCalled = peer.calledBy.has(older.id);
+      peer.unlink(older.id);
+      peer.link(newer, olderCalled);
+      newer.link(peer, peerCalled);
     }
     older.peers.clear();
+    older.calledBy.clear();
     older.lastTarget = null;
     if (JSON.stringify(newer.candidates()) !== before) this.#sendCandidates(newer);
   }
@@ -375,6 +433,12 @@ export class ControlHandler {
       case "connect":
         this.#broker(client, message);
         return;
+      case "introduce-answer":
+        this.#answer(client, message.peer, message.accept);
+        return;
+      case "drop":
+        this.#drop(client, message.peer);
+        return;
       case "bye":
         this.#context.close(connection, { reason: "client-bye", peerLeft: "disconnected" });
         return;
@@ -385,52 +449,256 @@ export class ControlHandler {
     }
   }
 
+  /**
+   * `connect`: introduces at once to a callee that did not declare `consent` (today's clients:
+   * policy `anyone`), else asks the callee first (`introduce-request`). A refusal (not online,
+   * declined, not answered) is the same `unknown-peer` at a random time 0.5-2 s after the request.
+   */
   #broker(client: RegisteredClient, message: ClientMessageOf<"connect">): void {
-    const { registry, limits, runtime, metrics, log } = this.#context;
+    const { registry, runtime, log } = this.#context;
     const connection = client.connection;
-    const requestId = message.requestId !== undefined ? { requestId: message.requestId } : {};
     const target = registry.get(message.peer);
+    if (target === client) {
+      connection.send({
+        type: "error",
+        code: "unknown-peer",
+        message: "that is your own ID",
+        peer: message.peer,
+        ...(message.requestId !== undefined ? { requestId: message.requestId } : {}),
+      });
+      return;
+    }
     if (
       target === undefined && this.#context.cluster.connect(client, message.peer, message.requestId)
     ) {
       return; // on another node of the cluster (or the cluster is unreachable)
     }
-    if (target === undefined || target === client) {
+    const notBefore = runtime.now() + REFUSAL_MIN_MS +
+      runtime.random() * (CONSENT_TIMEOUT_MS - REFUSAL_MIN_MS);
+    if (target === undefined) {
       log.refusal("unknown-peer", "connect from {client} refused: {peer} is not online", {
         client: connection.label,
         peer: message.peer.slice(0, 12),
       });
-      connection.send({
-        type: "error",
-        code: "unknown-peer",
-        message: target === client ? "that is your own ID" : "no client with that ID is online",
-        peer: message.peer,
-        ...requestId,
-      });
+      this.#refuseIntroduction(client, message.peer, message.requestId, notBefore);
       return;
     }
+    if (client.peers.has(target.id) || !target.consent) {
+      this.#accept(client, target, message.requestId);
+      return;
+    }
+    const pending = target.pendingRequests;
+    if (pending.has(client.id)) return; // asked already; that answer will come
+    const group = sourcePrefixes(connection.remoteHost).wide;
+    if (pending.size >= MAX_PENDING_REQUESTS && !this.#shedRequest(target, group)) {
+      this.#refuseIntroduction(client, target.id, message.requestId, notBefore);
+      return;
+    }
+    const timer = runtime.setTimer(
+      () => this.#answer(target, client.id, false),
+      CONSENT_TIMEOUT_MS,
+    );
+    pending.set(client.id, {
+      caller: client,
+      group,
+      requestId: message.requestId,
+      notBefore,
+      timer,
+    });
+    this.#context.sendBounded(target.connection, { type: "introduce-request", peer: client.id });
+  }
+
+  /**
+   * A full request table: drops the oldest request of the caller group (network, or the node of
+   * a caller on another node of a cluster) holding the most.
+   */
+  #shedRequest(callee: RegisteredClient, newcomerGroup: string): boolean {
+    const groups = new Map<string, string[]>();
+    for (const [id, request] of callee.pendingRequests) {
+      const group = groups.get(request.group);
+      if (group === undefined) groups.set(request.group, [id]);
+      else group.push(id);
+    }
+    const own = groups.get(newcomerGroup)?.length ?? 0;
+    let largest: string[] = [];
+    for (const group of groups.values()) if (group.length > largest.length) largest = group;
+    if (largest.length < own + 2) return false;
+    this.#answer(callee, largest[0], false);
+    return true;
+  }
+
+  /** The callee's answer to the request of `callerId` (late and unknown answers are ignored). */
+  #answer(callee: RegisteredClient, callerId: string, accept: boolean): void {
+    const request = callee.pendingRequests.get(callerId);
+    if (request === undefined) return;
+    callee.pendingRequests.delete(callerId);
+    this.#context.runtime.clearTimer(request.timer);
+    const caller = request.caller;
+    if (caller === null) {
+      // A caller on another node: the cluster router introduces or refuses it over the bus (and
+      // the caller's node keeps the refusal timing).
+      request.remote?.(accept && callee.connection.client === callee);
+      return;
+    }
+    if (caller.connection.client !== caller) return; // the caller left meanwhile
+    if (accept && callee.connection.client === callee) {
+      this.#accept(caller, callee, request.requestId);
+      return;
+    }
+    this.#refuseIntroduction(caller, callee.id, request.requestId, request.notBefore);
+  }
+
+  /** `drop`: the client ends its introduction to `peerId` (or declines its pending request). */
+  #drop(client: RegisteredClient, peerId: string): void {
+    if (client.pendingRequests.has(peerId)) this.#answer(client, peerId, false);
+    const peer = client.peers.get(peerId);
+    if (peer === undefined) return;
+    this.#unbroker(client, peer, false);
+  }
+
+  /** Ends the introduction of `a` and `b`; `b` (and `a`, when `tellBoth`) get `peer-left dropped`. */
+  #unbroker(a: RegisteredClient, b: RegisteredClient, tellBoth: boolean): void {
+    a.unlink(b.id);
+    b.unlink(a.id);
+    if (!b.connection.closed) {
+      this.#context.sendBounded(b.connection, { type: "peer-left", peer: a.id, reason: "dropped" });
+    }
+    if (tellBoth && !a.connection.closed) {
+      this.#context.sendBounded(a.connection, { type: "peer-left", peer: b.id, reason: "dropped" });
+    }
+  }
+
+  /**
+   * A caller on another node of the cluster (`callerId`, via node `node`) asks to be introduced
+   * to the local `callee`: the same consent exchange as for a local caller (an
+   * `introduce-request` when the callee declared `consent`, declined after
+   * {@linkcode CONSENT_TIMEOUT_MS} without an answer). `answer` is called once, with whether to
+   * introduce; a repeated request while one is pending is ignored (the first answer serves it).
+   */
+  askConsent(
+    callee: RegisteredClient,
+    callerId: string,
+    node: string,
+    answer: (accept: boolean) => void,
+  ): void {
+    if (!callee.consent || callee.peers.has(callerId)) {
+      answer(true);
+      return;
+    }
+    const pending = callee.pendingRequests;
+    if (pending.has(callerId)) return;
+    const group = `node:${node}`;
+    if (pending.size >= MAX_PENDING_REQUESTS && !this.#shedRequest(callee, group)) {
+      answer(false);
+      return;
+    }
+    const timer = this.#context.runtime.setTimer(
+      () => this.#answer(callee, callerId, false),
+      CONSENT_TIMEOUT_MS,
+    );
+    pending.set(callerId, {
+      caller: null,
+      remote: answer,
+      group,
+      requestId: undefined,
+      notBefore: 0,
+      timer,
+    });
+    this.#context.sendBounded(callee.connection, { type: "introduce-request", peer: callerId });
+  }
+
+  /** A client left: its unanswered requests are refused to their callers. */
+  forgetClient(client: RegisteredClient): void {
+    for (const callerId of [...client.pendingRequests.keys()]) {
+      this.#answer(client, callerId, false);
+    }
+  }
+
+  #refuseIntroduction(
+    caller: RegisteredClient,
+    peer: string,
+    requestId: string | undefined,
+    notBefore: number,
+  ): void {
+    const runtime = this.#context.runtime;
+    const send = () => {
+      if (caller.connection.client !== caller) return;
+      this.#context.sendBounded(caller.connection, {
+        type: "error",
+        code: "unknown-peer",
+        message: "no client with that ID is online",
+        peer,
+        ...(requestId !== undefined ? { requestId } : {}),
+      });
+    };
+    const wait = notBefore - runtime.now();
+    if (wait > 0) runtime.setTimer(send, wait);
+    else send();
+  }
+
+  /**
+   * Makes room for one more peer of `owner` when it has its maximum: drops the oldest
+   * introduction that another peer asked for, from the network (IPv4 /24, IPv6 /48) holding the
+   * most of them, so a thousand throwaway keys calling one victim cannot lock it out. When the
+   * newcomer called the owner too, only a network holding at least two more than the newcomer's
+   * gives way (per-caller-network fairness).
+   */
+  #makeRoom(owner: RegisteredClient, newcomer: RegisteredClient, newcomerCalls: boolean): boolean {
+    const max = this.#context.limits.maxBrokeredPeers;
+    // Peers on other nodes of a cluster count against the limit; only local callers give way.
+    if (owner.peers.size + this.#context.cluster.remotePeerCount(owner.id) < max) return true;
+    const groups = new Map<string, RegisteredClient[]>();
+    for (const id of owner.calledBy) {
+      const peer = owner.peers.get(id);
+      if (peer === undefined) continue;
+      const wide = sourcePrefixes(peer.connection.remoteHost).wide;
+      const group = groups.get(wide);
+      if (group === undefined) groups.set(wide, [peer]);
+      else group.push(peer);
+    }
+    let largest: RegisteredClient[] = [];
+    for (const group of groups.values()) if (group.length > largest.length) largest = group;
+    const own = newcomerCalls
+      ? (groups.get(sourcePrefixes(newcomer.connection.remoteHost).wide)?.length ?? 0)
+      : -1;
+    if (largest.length === 0 || largest.length < own + 2) return false;
+    const victim = largest[0];
+    this.#context.log.info("{owner} has {max} peers: dropped the introduction of {peer}", {
+      owner: owner.connection.label,
+      max,
+      peer: victim.connection.label,
+    });
+    this.#unbroker(owner, victim, true);
+    return true;
+  }
+
+  /** Links the two and sends both `introduce`s (refused when no slot can be made). */
+  #accept(client: RegisteredClient, target: RegisteredClient, requestId: string | undefined): void {
+    const { limits, runtime, metrics, log } = this.#context;
+    const connection = client.connection;
+    const request = requestId !== undefined ? { requestId } : {};
     const already = client.peers.has(target.id);
     const { cluster } = this.#context;
     if (
-      !already &&
-      (client.peers.size + cluster.remotePeerCount(client.id) >= limits.maxBrokeredPeers ||
-        target.peers.size + cluster.remotePeerCount(target.id) >= limits.maxBrokeredPeers)
+      !already && (!this.#makeRoom(client, target, false) || !this.#makeRoom(target, client, true))
     ) {
       log.refusal("too-many-peers", "connect from {client} refused: {max} peers", {
         client: connection.label,
         max: limits.maxBrokeredPeers,
       });
-      connection.send({
+      this.#context.sendBounded(connection, {
         type: "error",
         code: "rate-limited",
         message: `at most ${limits.maxBrokeredPeers} brokered peers per client`,
-        peer: message.peer,
-        ...requestId,
+        peer: target.id,
+        ...request,
       });
       return;
     }
-    client.peers.set(target.id, target);
-    target.peers.set(client.id, client);
+    if (!already) {
+      client.link(target, false);
+      target.link(client, true);
+    }
     cluster.brokeredLocally(client, target);
     const plan = punchPlan(client.rttMs, target.rttMs);
     const serverTime = runtime.wallClock();
@@ -447,7 +715,7 @@ export class ControlHandler {
       punchAt,
       serverTime,
       punchInMs: plan.punchInMsA,
-      ...requestId,
+      ...request,
     });
     target.connection.send({
       type: "introduce",

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Address, Candidate } from "../../shared/signaling/mod.ts";
+import { type Address, type Candidate, isCandidateHost } from "../../shared/signaling/mod.ts";
 import { normalizeHost } from "../host_address.ts";
 import type { RegistryEntry, StunEndpoint } from "../registry.ts";
 import type { TokenBucket } from "../token_bucket.ts";
@@ -29,6 +29,24 @@ export interface RegistrationFacts {
   rttMs: number;
   /** When the server last pinged (or should count as having pinged), ms. */
   lastPingAt: number;
+  /** It declared the `consent` feature: it answers `introduce-request`s itself. */
+  consent?: boolean;
+}
+
+/** An `introduce-request` waiting for the callee's answer. */
+export interface PendingIntroduction {
+  /** Who asked (null: a caller on another node of the cluster, answered through `remote`). */
+  readonly caller: RegisteredClient | null;
+  /** For a caller on another node: receives the callee's answer. */
+  readonly remote?: (accept: boolean) => void;
+  /** The caller's group for fair shedding: its network (IPv4 /24, IPv6 /48) or `node:<name>`. */
+  readonly group: string;
+  /** The caller's `connect.requestId`. */
+  readonly requestId: string | undefined;
+  /** A refusal is not sent before this time (ms), so declining looks like being offline. */
+  readonly notBefore: number;
+  /** The timer that declines on the callee's behalf when it does not answer. */
+  readonly timer: number;
 }
 
 /**
@@ -70,8 +88,14 @@ export class RegisteredClient implements RegistryEntry {
   localAddresses: Address[];
   /** The public UDP endpoint seen over STUN. */
   publicEndpoint: Address | null = null;
-  /** Clients this one was introduced to, by ID. */
+  /** Clients this one was introduced to, by ID, oldest first. */
   readonly peers = new Map<string, RegisteredClient>();
+  /** IDs of the peers that asked for the introduction (they called this client). */
+  readonly calledBy = new Set<string>();
+  /** Introductions asked of this client and not yet answered, by caller ID. */
+  readonly pendingRequests = new Map<string, PendingIntroduction>();
+  /** It answers `introduce-request`s itself (declared `consent`). */
+  readonly consent: boolean;
   /** Round-trip estimate (ms): from registration, then smoothed over heartbeat pongs. */
   rttMs: number;
   /** Heartbeat RTT samples taken so far. */
@@ -118,7 +142,27 @@ export class RegisteredClient implements RegistryEntry {
     this.localAddresses = facts.localAddresses;
     this.rttMs = facts.rttMs;
     this.lastPingAt = facts.lastPingAt;
+    this.consent = facts.consent ?? false;
     this.#onStunBinding = onStunBinding;
+  }
+
+  /** Records the introduction to `peer` (`theyAsked`: the peer called this client). */
+  link(peer: RegisteredClient, theyAsked: boolean): void {
+    this.peers.set(peer.id, peer);
+    if (theyAsked) this.calledBy.add(peer.id);
+    else this.calledBy.delete(peer.id);
+  }
+
+  /** Forgets the introduction to `peerId`. */
+  unlink(peerId: string): void {
+    this.peers.delete(peerId);
+    this.calledBy.delete(peerId);
+    if (this.lastTarget?.id === peerId) this.lastTarget = null;
+  }
+
+  /** It never took part in an introduction nor relayed anything (eviction under load). */
+  get idle(): boolean {
+    return this.introductions === 0 && this.relayedFrames === 0 && this.peers.size === 0;
   }
 
   /** {@inheritDoc RegistryEntry.onStunBinding} */
@@ -128,14 +172,15 @@ export class RegisteredClient implements RegistryEntry {
 
   /**
    * The candidates offered to peers: the public endpoint first when known, then the local
-   * addresses, without duplicates.
+   * addresses, without duplicates, and without addresses that may never be probed
+   * (unspecified, broadcast, multicast: `isCandidateHost`).
    */
   candidates(): Candidate[] {
     const candidates: Candidate[] = [];
     const seen = new Set<string>();
     const add = (address: Address, kind: Candidate["kind"]) => {
       const key = `${address.host}|${address.port}`;
-      if (seen.has(key)) return;
+      if (seen.has(key) || !isCandidateHost(address.host)) return; // never a packet cannon
       seen.add(key);
       candidates.push({ host: address.host, port: address.port, kind });
     };

@@ -4,10 +4,18 @@
  * Limits per sender: a token bucket on payload bytes, and the receiver's queue cap; a refused
  * frame is answered with an `error` naming the peer and the byte count (never dropped silently).
  *
- * Backpressure: while the receiver has more than half its queue cap waiting, the relay stops
- * reading from the sender (TCP slows it down) until the receiver is below a quarter, for at most
- * 500 ms; a receiver that makes no progress in that time counts as stalled, and frames beyond its
- * cap are refused instead.
+ * Fairness (issue 11): a frame goes straight into the receiver's write queue while that holds
+ * less than {@linkcode RELAY_DIRECT_BYTES}; beyond, it waits in the receiver's {@linkcode FairQueue},
+ * one sub-queue per sender served by deficit round robin with sparse senders first, and is moved
+ * to the write queue as that drains. Each sender may hold its fair share of the receiver's queue
+ * cap (`relayQueueBytes / active senders`, at least one frame); a sender with nothing queued can
+ * always queue one frame. So 48 flooding senders cannot hold an honest sender's frame behind
+ * megabytes of theirs: it waits behind at most the write queue's 64 KiB.
+ *
+ * Backpressure: while a sender holds more than half its share, the relay stops reading from it
+ * (TCP slows it down) until it holds less than a quarter, for at most 500 ms; a receiver that
+ * makes no progress in that time counts as stalled, and frames beyond the share are refused
+ * instead.
  *
  * @module
  */
@@ -18,6 +26,7 @@ import {
   writeFrameHeader,
 } from "../../shared/signaling/mod.ts";
 import { TokenBucket } from "../token_bucket.ts";
+import { FairQueue } from "./fair_queue.ts";
 import type { ClientConnection } from "./connection.ts";
 import type { SignalingContext } from "./context.ts";
 import type { RegisteredClient } from "./registered_client.ts";
@@ -26,6 +35,18 @@ import type { RegisteredClient } from "./registered_client.ts";
 const RELAY_MIN_CHARGE_BYTES = 64;
 /** How long a sender is paused for a receiver that is behind before the receiver counts as stalled. */
 const RELAY_STALL_MS = 500;
+/** Bytes a receiver's write queue may hold before frames wait in its fair queue. */
+export const RELAY_DIRECT_BYTES = 64 * 1024;
+/** Deficit round robin quantum (bytes per sender per round). */
+const RELAY_QUANTUM_BYTES = 8 * 1024;
+
+/** Frames waiting for one receiver, per sender. */
+interface Inbox {
+  readonly queue: FairQueue<string>;
+  pumping: boolean;
+  /** Senders paused until their sub-queue is below a limit. */
+  readonly waiters: Map<string, { limit: number; resolve: () => void }>;
+}
 
 const REFUSAL_MESSAGES: Partial<Record<ErrorCode, string>> = {
   "relay-quota": "relay rate quota exceeded; frame not forwarded",
@@ -49,6 +70,7 @@ const REFUSAL_MESSAGES: Partial<Record<ErrorCode, string>> = {
  */
 export class Relay {
   readonly #context: SignalingContext;
+  readonly #inboxes = new Map<ClientConnection, Inbox>();
 
   /** @param context The service's shared context. */
   constructor(context: SignalingContext) {
@@ -85,23 +107,36 @@ export class Relay {
           this.#forwardToNode(sender, node, body, id, payloadBytes);
           return;
         }
-        const online = context.registry.get(id) !== undefined || context.cluster.isOnline(id);
-        this.#refuse(sender, online ? "relay-not-brokered" : "peer-offline", id, payloadBytes);
+        // The same answer whether the ID is online (here or on another node) or not: a stranger
+        // must not learn that (issue 11, consent before addresses).
+        this.#refuse(sender, "relay-not-brokered", id, payloadBytes);
         return;
       }
       sender.lastTarget = target;
     }
     const receiver = target.connection;
     const frameBytes = 4 + 1 + body.length;
-    if (receiver.queue.queuedBytes + frameBytes > limits.relayQueueBytes) {
-      this.#refuse(sender, "relay-queue-full", target.id, payloadBytes);
-      return;
+    const inbox = this.#inboxes.get(receiver);
+    const direct = inbox === undefined &&
+      receiver.queue.queuedBytes + frameBytes <= RELAY_DIRECT_BYTES;
+    let share = limits.relayQueueBytes;
+    if (!direct) {
+      const mine = inbox?.queue.bytesOf(sender.id) ?? 0;
+      const flows = (inbox?.queue.activeFlows ?? 0) + (mine === 0 ? 1 : 0);
+      share = Math.max(frameBytes, Math.floor(limits.relayQueueBytes / flows));
+      const waiting = inbox?.queue.totalBytes ?? 0;
+      if (
+        mine > 0 && (mine + frameBytes > share || waiting + frameBytes > limits.relayQueueBytes)
+      ) {
+        this.#refuse(sender, "relay-queue-full", target.id, payloadBytes);
+        return;
+      }
     }
     if (!this.#charge(sender, payloadBytes)) {
       this.#refuse(sender, "relay-quota", target.id, payloadBytes);
       return;
     }
-    const out = receiver.queue.reserve(frameBytes);
+    const out = direct ? receiver.queue.reserve(frameBytes) : new Uint8Array(frameBytes);
     writeFrameHeader(out, 0, 1 + body.length, FRAME_KIND_RELAY);
     out.set(sender.idBytes, 5);
     out.set(body.subarray(RELAY_PEER_ID_BYTES), 5 + RELAY_PEER_ID_BYTES);
@@ -109,11 +144,15 @@ export class Relay {
     sender.relayedBytes += payloadBytes;
     context.metrics.relayFrames++;
     context.metrics.relayBytes += payloadBytes;
+    if (direct) return;
+    const box = inbox ?? this.#newInbox(receiver);
+    box.queue.enqueue(sender.id, out);
+    this.#pump(receiver, box);
     if (
-      receiver.queue.queuedBytes > limits.relayQueueBytes / 2 &&
+      box.queue.bytesOf(sender.id) > share / 2 &&
       receiver.stalledAt !== receiver.queue.writtenBytes
     ) {
-      return this.#awaitDrain(receiver);
+      return this.#awaitFlow(receiver, box, sender.id, share / 4);
     }
   }
 
@@ -151,19 +190,38 @@ export class Relay {
 
   /**
    * Queues a relay frame that came from another node (from client `from`, 20 bytes) for the
-   * local `receiver`; the refusal code when its queue is full or it is gone.
+   * local `receiver`, in the same fair queue as local senders (keyed by the sender's ID); the
+   * refusal code when the sender's share is full. A remote sender cannot be paused (its socket
+   * is read on its own node), so past its share its frames are refused, not awaited.
    */
   deliver(receiver: RegisteredClient, from: Uint8Array, payload: Uint8Array): ErrorCode | null {
     const connection = receiver.connection;
-    if (connection.closed) return "peer-offline";
+    if (connection.closed) return "relay-not-brokered";
+    const limits = this.#context.limits;
     const frameBytes = 4 + 1 + RELAY_PEER_ID_BYTES + payload.length;
-    if (connection.queue.queuedBytes + frameBytes > this.#context.limits.relayQueueBytes) {
-      return "relay-queue-full";
+    const key = from.toHex();
+    const inbox = this.#inboxes.get(connection);
+    const direct = inbox === undefined &&
+      connection.queue.queuedBytes + frameBytes <= RELAY_DIRECT_BYTES;
+    if (!direct) {
+      const mine = inbox?.queue.bytesOf(key) ?? 0;
+      const flows = (inbox?.queue.activeFlows ?? 0) + (mine === 0 ? 1 : 0);
+      const share = Math.max(frameBytes, Math.floor(limits.relayQueueBytes / flows));
+      const waiting = inbox?.queue.totalBytes ?? 0;
+      if (
+        mine > 0 && (mine + frameBytes > share || waiting + frameBytes > limits.relayQueueBytes)
+      ) {
+        return "relay-queue-full";
+      }
     }
-    const out = connection.queue.reserve(frameBytes);
+    const out = direct ? connection.queue.reserve(frameBytes) : new Uint8Array(frameBytes);
     writeFrameHeader(out, 0, frameBytes - 4, FRAME_KIND_RELAY);
     out.set(from, 5);
     out.set(payload, 5 + RELAY_PEER_ID_BYTES);
+    if (direct) return null;
+    const box = inbox ?? this.#newInbox(connection);
+    box.queue.enqueue(key, out);
+    this.#pump(connection, box);
     return null;
   }
 
@@ -178,14 +236,87 @@ export class Relay {
     return bucket.take(charge) && context.relayBudget?.take(charge) !== false;
   }
 
-  async #awaitDrain(receiver: ClientConnection): Promise<void> {
-    const limits = this.#context.limits;
-    const caughtUp = await receiver.queue.waitBelow(limits.relayQueueBytes / 4, RELAY_STALL_MS);
-    if (!caughtUp && !receiver.closed) {
+  /** Bytes waiting in fair queues for `receiver` (status, tests). */
+  waitingFor(receiver: ClientConnection): number {
+    return this.#inboxes.get(receiver)?.queue.totalBytes ?? 0;
+  }
+
+  #newInbox(receiver: ClientConnection): Inbox {
+    const inbox: Inbox = {
+      queue: new FairQueue<string>(RELAY_QUANTUM_BYTES),
+      pumping: false,
+      waiters: new Map(),
+    };
+    this.#inboxes.set(receiver, inbox);
+    return inbox;
+  }
+
+  /** Moves frames from the fair queue into the write queue while that has room. */
+  #move(receiver: ClientConnection, inbox: Inbox): void {
+    while (receiver.queue.queuedBytes < RELAY_DIRECT_BYTES) {
+      const next = inbox.queue.dequeue();
+      if (next === undefined) break;
+      receiver.queue.pushOwned(next.frame);
+      const waiter = inbox.waiters.get(next.key);
+      if (waiter !== undefined && inbox.queue.bytesOf(next.key) <= waiter.limit) {
+        inbox.waiters.delete(next.key);
+        waiter.resolve();
+      }
+    }
+  }
+
+  #pump(receiver: ClientConnection, inbox: Inbox): void {
+    this.#move(receiver, inbox);
+    if (inbox.pumping) return;
+    if (inbox.queue.totalBytes === 0) {
+      this.#inboxes.delete(receiver);
+      for (const waiter of inbox.waiters.values()) waiter.resolve();
+      return;
+    }
+    inbox.pumping = true;
+    (async () => {
+      let idle = 0;
+      while (!receiver.closed && !receiver.queue.closed && inbox.queue.totalBytes > 0) {
+        const before = receiver.queue.writtenBytes;
+        await receiver.queue.waitBelow(RELAY_DIRECT_BYTES / 2, RELAY_STALL_MS);
+        idle = receiver.queue.writtenBytes === before ? idle + 1 : 0;
+        if (idle > 240) break; // two minutes without progress: the liveness sweep's business
+        this.#move(receiver, inbox);
+      }
+      inbox.pumping = false;
+      if (receiver.closed || receiver.queue.closed || idle > 240) inbox.queue.clear();
+      if (inbox.queue.totalBytes === 0) {
+        if (this.#inboxes.get(receiver) === inbox) this.#inboxes.delete(receiver);
+        for (const waiter of inbox.waiters.values()) waiter.resolve();
+        inbox.waiters.clear();
+      }
+    })().catch((error) => {
+      this.#context.log.error("relay pump failed: {error}", { error: String(error) });
+    });
+  }
+
+  async #awaitFlow(
+    receiver: ClientConnection,
+    inbox: Inbox,
+    sender: string,
+    limit: number,
+  ): Promise<void> {
+    const runtime = this.#context.runtime;
+    let timer: number | undefined;
+    const drained = await new Promise<boolean>((resolve) => {
+      inbox.waiters.get(sender)?.resolve();
+      inbox.waiters.set(sender, { limit, resolve: () => resolve(true) });
+      timer = runtime.setTimer(() => {
+        if (inbox.waiters.get(sender)?.limit === limit) inbox.waiters.delete(sender);
+        resolve(false);
+      }, RELAY_STALL_MS);
+    });
+    runtime.clearTimer(timer);
+    if (!drained && !receiver.closed) {
       receiver.stalledAt = receiver.queue.writtenBytes;
       this.#context.log.refusal("relay-receiver-stalled", "relay receiver {client} is stalled", {
         client: receiver.label,
-        queued: receiver.queue.queuedBytes,
+        queued: receiver.queue.queuedBytes + inbox.queue.totalBytes,
       });
     }
   }

@@ -31,7 +31,8 @@ import { ServerMetrics } from "../metrics.ts";
 import { Registry } from "../registry.ts";
 import { ServerLog } from "../server_log.ts";
 import { SERVER_VERSION } from "../version.ts";
-import { Admission, closeQuietly } from "./admission.ts";
+import { sourcePrefixes } from "../address_prefix.ts";
+import { Admission, closeQuietly, PENDING_CONNECTION_ALLOWANCE } from "./admission.ts";
 import { ClientConnection, type ConnectionEvents } from "./connection.ts";
 import type { CloseHow, SignalingContext, SignalingLimits } from "./context.ts";
 import { ControlHandler } from "./control.ts";
@@ -76,6 +77,10 @@ export interface SignalingServiceOptions {
   controlMessageBurst?: number;
   /** Most peers one client may be introduced to at once (default 1024). */
   maxBrokeredPeers?: number;
+  /** Most connections open and not yet registered (default 1024); see `SignalingLimits`. */
+  maxPendingConnections?: number;
+  /** Most bits of the admission puzzle under load (default 16; 0: never ask one). */
+  maxPuzzleBits?: number;
   /** A relay budget shared with the TURN relay (bytes per second over the whole server). */
   relayBudget?: RelayBudget;
   /** Logger (default category `["stun-server", "signaling"]`). */
@@ -138,6 +143,8 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
   /** {@inheritDoc SignalingContext.cluster} */
   readonly cluster: ClusterRouter<RegisteredClient>;
   readonly #connections = new Set<ClientConnection>();
+  /** Open connections not registered yet (pruned lazily of registered and closing ones). */
+  readonly #pending = new Set<ClientConnection>();
   readonly #admission: Admission;
   readonly #control: ControlHandler;
   readonly #relay: Relay;
@@ -168,6 +175,8 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
       controlMessagesPerSecond: options.controlMessagesPerSecond ?? 50,
       controlMessageBurst: options.controlMessageBurst ?? 100,
       maxBrokeredPeers: options.maxBrokeredPeers ?? 1024,
+      maxPendingConnections: options.maxPendingConnections ?? PENDING_CONNECTION_ALLOWANCE,
+      maxPuzzleBits: options.maxPuzzleBits ?? 16,
     };
     this.#admission = new Admission(this);
     this.#control = new ControlHandler(this);
@@ -190,6 +199,8 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
         });
       },
       now: () => this.runtime.wallClock(),
+      askConsent: (callee, callerId, node, answer) =>
+        this.#control.askConsent(callee, callerId, node, answer),
     }, this.runtime);
     this.#liveness = new LivenessSweep(this, this.#connections, (c) => this.#release(c));
     this.#liveness.start();
@@ -263,7 +274,18 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
       return;
     }
     const host = normalizeHost(conn.remoteAddr.hostname);
-    if (!this.#admission.admit(conn, host, this.#connections.size)) return;
+    if (this.#pending.size >= this.limits.maxPendingConnections && !this.#evictPendingFor(host)) {
+      this.metrics.connections.inc("server-busy");
+      this.log.refusal("connection-busy", "refused a connection from {host}: too many pending", {
+        host,
+        pending: this.#pending.size,
+      });
+      this.#admission.refuse(conn, "server-busy", "too many connections are registering: retry");
+      return;
+    }
+    // Registered and pending connections count; closing ones (lingering for their last words)
+    // do not, or a flood closed for its frames would keep honest newcomers out for 2 s.
+    if (!this.#admission.admit(conn, host, this.registry.size + this.#pending.size)) return;
     try {
       conn.setNoDelay?.(true);
     } catch {
@@ -277,6 +299,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
       controlBurst: this.limits.controlMessageBurst,
     });
     this.#connections.add(connection);
+    this.#pending.add(connection);
     this.log.debug("connection {client} from {host}:{port}", {
       client: connection.label,
       host,
@@ -422,6 +445,92 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     connection.send(message);
   }
 
+  /** {@inheritDoc SignalingContext.load} */
+  load(): number {
+    return Math.max(
+      this.#pending.size / this.limits.maxPendingConnections,
+      this.registry.size / this.limits.maxClients,
+    );
+  }
+
+  /** {@inheritDoc SignalingContext.noteRegistered} */
+  noteRegistered(connection: ClientConnection): void {
+    this.#pending.delete(connection);
+  }
+
+  /** {@inheritDoc SignalingContext.evictIdleFor} */
+  evictIdleFor(host: string): boolean {
+    const groups = new Map<string, RegisteredClient[]>();
+    for (const connection of this.#connections) {
+      const client = connection.client;
+      if (client === null) continue;
+      const wide = sourcePrefixes(connection.remoteHost).wide;
+      const group = groups.get(wide);
+      if (group === undefined) groups.set(wide, [client]);
+      else group.push(client);
+    }
+    const own = groups.get(sourcePrefixes(host).wide)?.length ?? 0;
+    let victim: RegisteredClient | undefined;
+    let most = own + 1; // evict only from a network holding at least two more than the newcomer's
+    for (const group of groups.values()) {
+      if (group.length <= most) continue;
+      const idle = group.find((c) => c.idle);
+      if (idle === undefined) continue;
+      victim = idle;
+      most = group.length;
+    }
+    if (victim === undefined) return false;
+    this.metrics.registrations.inc("evicted");
+    this.log.refusal("evicted", "evicted idle {client} to admit a registration from {host}", {
+      client: victim.connection.label,
+      host,
+    });
+    this.close(victim.connection, {
+      reason: "evicted",
+      error: ["server-busy", "the server is full: an idle session was evicted"],
+      bye: "evicted",
+      peerLeft: "disconnected",
+    });
+    return true;
+  }
+
+  /**
+   * Too many connections are pending: evicts the oldest pending one (preferring one that has not
+   * sent `hello`) from the network holding the most pending connections, if that network holds
+   * at least two more than `host`'s; true when one was evicted.
+   */
+  #evictPendingFor(host: string): boolean {
+    const groups = new Map<string, ClientConnection[]>();
+    for (const connection of this.#pending) {
+      if (connection.closed || connection.client !== null) {
+        this.#pending.delete(connection);
+        continue;
+      }
+      const wide = sourcePrefixes(connection.remoteHost).wide;
+      const group = groups.get(wide);
+      if (group === undefined) groups.set(wide, [connection]);
+      else group.push(connection);
+    }
+    if (this.#pending.size < this.limits.maxPendingConnections) return true;
+    const own = groups.get(sourcePrefixes(host).wide)?.length ?? 0;
+    let largest: ClientConnection[] = [];
+    for (const group of groups.values()) if (group.length > largest.length) largest = group;
+    if (largest.length < own + 2) return false;
+    const victim = largest.find((c) => c.phase.name === "awaiting-hello") ?? largest[0];
+    this.metrics.connections.inc("evicted");
+    this.log.refusal("evicted-pending", "evicted pending {client} to admit one from {host}", {
+      client: victim.label,
+      host,
+    });
+    this.close(victim, {
+      reason: "evicted",
+      error: ["server-busy", "the server is busy: this connection did not register in time"],
+      peerLeft: "disconnected",
+    });
+    this.#pending.delete(victim);
+    return true;
+  }
+
   /** {@inheritDoc SignalingContext.violation} */
   violation(connection: ClientConnection, code: ErrorCode, message: string): void {
     if (connection.closed) return;
@@ -467,8 +576,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     const client = this.#beginClose(connection, how.reason, how);
     if (client !== null) {
       for (const peer of client.peers.values()) {
-        peer.peers.delete(client.id);
-        if (peer.lastTarget === client) peer.lastTarget = null;
+        peer.unlink(client.id);
         if (!peer.connection.closed) {
           this.sendBounded(peer.connection, {
             type: "peer-left",
@@ -478,7 +586,9 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
         }
       }
       client.peers.clear();
+      client.calledBy.clear();
       client.lastTarget = null;
+      this.#control.forgetClient(client);
     }
     if (connection.queue.queuedBytes > 0) {
       this.#deadline(connection.queue.flush(), CLOSE_FLUSH_MS).then(() =>
@@ -498,6 +608,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     how?: CloseHow,
   ): RegisteredClient | null {
     const client = connection.beginClose(reason);
+    this.#pending.delete(connection);
     this.metrics.closes.inc(reason);
     if (client !== null && !how?.unregistered) this.registry.remove(client);
     if (client !== null) this.cluster.unregistered(client, how?.peerLeft ?? "disconnected");

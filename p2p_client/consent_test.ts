@@ -1,0 +1,65 @@
+/**
+ * Issue 11, consent before addresses, with real clients and the real server on virtual time: a
+ * client with an accept policy (`acceptPeer`) is asked before anyone is introduced to it; a
+ * stranger gets the same `unknown-peer` as for an offline ID and learns nothing, a contact
+ * connects and exchanges messages.
+ */
+import assert from "node:assert/strict";
+import { Identity } from "../shared/identity/mod.ts";
+import { createWorld, type SimClient } from "../testing/client_harness.ts";
+
+function registered(c: SimClient): boolean {
+  return c.events.some((e) => e.type === "registered");
+}
+
+function stateOf(c: SimClient, peer: SimClient): string | undefined {
+  return c.client.list().find((row) => row.peer === peer.identity.id)?.state;
+}
+
+Deno.test("consent: a contacts-only client declines strangers like an offline ID and accepts contacts", async () => {
+  const world = await createWorld(3, { server: "real" });
+  try {
+    const friendId = await Identity.generate();
+    const contacts = new Set([friendId.id]);
+    const callee = await world.addClient("10.0.0.1", undefined, {
+      acceptPeer: (peer) => contacts.has(peer),
+    });
+    const stranger = await world.addClient("10.0.0.2");
+    const friend = await world.addClient("10.0.0.3", friendId);
+    assert.ok(
+      await world.runtime.runUntil(
+        () => registered(callee) && registered(stranger) && registered(friend),
+        5000,
+      ),
+    );
+    stranger.client.connect(callee.identity.id);
+    assert.ok(
+      await world.runtime.runUntil(
+        () => stranger.events.some((e) => e.type === "error" && e.code === "unknown-peer"),
+        10_000,
+      ),
+      "the stranger is refused",
+    );
+    const refusal = stranger.events.find((e) => e.type === "error" && e.code === "unknown-peer")!;
+    assert.ok(refusal.type === "error" && /no client with that ID is online/.test(refusal.message));
+    assert.equal(stateOf(callee, stranger), undefined, "the callee never met the stranger");
+
+    friend.client.connect(callee.identity.id);
+    assert.ok(
+      await world.runtime.runUntil(
+        () => stateOf(friend, callee) === "direct" && stateOf(callee, friend) === "direct",
+        10_000,
+      ),
+      `states ${stateOf(friend, callee)} ${stateOf(callee, friend)}`,
+    );
+    friend.client.send(callee.identity.id, "hello, it's me");
+    assert.ok(
+      await world.runtime.runUntil(
+        () => callee.events.some((e) => e.type === "message" && e.text === "hello, it's me"),
+        5000,
+      ),
+    );
+  } finally {
+    await world.close();
+  }
+});

@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { formatPeerTable, formatTextEvent } from "./events.ts";
+
+const A = "ab".repeat(20);
+const B = "cd".repeat(20);
+
+Deno.test("list table: long IPv6 paths keep the columns aligned", () => {
+  const table = formatPeerTable([
+    { peer: A, state: "direct", path: "udp [2001:db8:1234:5678::abcd]:54321", rttMs: 0.4 },
+    { peer: B, state: "relayed", path: "relay", rttMs: 12.25, name: "bob" },
+    { peer: A.replace("a", "e"), state: "disconnected", path: null, rttMs: null },
+  ]);
+  const rows = table.split("\n");
+  assert.equal(rows.length, 3);
+  // Every column starts at the same offset in every row.
+  const rttColumn = rows.map((row) => row.search(/(\d+\.\d ms|-)$/));
+  assert.equal(new Set(rttColumn).size, 1, table);
+  const stateColumn = rows.map((row) => row.search(/direct|relayed|disconnected/));
+  assert.equal(new Set(stateColumn).size, 1, table);
+  assert.match(rows[1], /^bob\s+cdcd/);
+});
+
+Deno.test("text events show names where IDs are, and server states say why", () => {
+  const label = (id: string) => (id === A ? "alice" : id.slice(0, 8) + "…");
+  assert.equal(
+    formatTextEvent({ type: "delivered", peer: A, messageId: 3 }, label),
+    "message 3 delivered to alice",
+  );
+  assert.equal(
+    formatTextEvent({ type: "peer", peer: A, state: "direct", path: "udp [::1]:4000" }, label),
+    "peer alice direct via udp [::1]:4000",
+  );
+  assert.match(
+    formatTextEvent({
+      type: "server",
+      state: "unreachable",
+      server: "127.0.0.1:1",
+      reason: "Connection refused",
+    }),
+    /server 127\.0\.0\.1:1 unreachable: Connection refused \(retrying; check the address/,
+  );
+  assert.equal(
+    formatTextEvent({ type: "message", from: B, text: "a\nb" }),
+    "[cdcdcdcd…] a\n  ┆ b",
+  );
+});
+
+Deno.test("errors say what to do", () => {
+  assert.equal(
+    formatTextEvent({
+      type: "error",
+      code: "unknown-peer",
+      message: "no client with that ID is online",
+    }),
+    "error (unknown-peer): no client with that ID is online (check the ID, or connect again once it is online)",
+  );
+  // A message that already says what to do gets no second hint.
+  assert.equal(
+    formatTextEvent({
+      type: "error",
+      code: "unknown-peer",
+      message: 'not connected to x: use "connect x" first',
+    }),
+    'error (unknown-peer): not connected to x: use "connect x" first',
+  );
+});
