@@ -25,6 +25,9 @@ import { ClusterNode } from "./cluster/cluster_node.ts";
 import { NatsTransport } from "./cluster/nats_transport.ts";
 import { runWorkers } from "./workers.ts";
 
+/** How long the announcement waits for the cluster bus to be joined (ms). */
+const CLUSTER_JOIN_WAIT_MS = 5000;
+
 const encoder = new TextEncoder();
 
 /** Writes all of `text`; false when the stream is gone (closed pipe, full disk). */
@@ -202,6 +205,21 @@ async function main(): Promise<number> {
     writeAll(Deno.stderr, `stun_server: cannot start: ${what}\n`);
     for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
     return await finish(1);
+  }
+  if (cluster !== undefined) {
+    // Announce once the bus is joined and synchronised (about a second), so that the clients of
+    // a freshly started node do not get `cluster-unavailable`; bounded: without NATS, the server
+    // serves its own clients and says so.
+    const bus = cluster;
+    const deadline = systemRuntime.now() + CLUSTER_JOIN_WAIT_MS;
+    while (!bus.available && systemRuntime.now() < deadline) {
+      await new Promise<void>((resolve) => systemRuntime.setTimer(resolve, 50));
+    }
+    if (!bus.available) {
+      log.warn("cluster bus not available after {ms} ms: serving local clients until it is", {
+        ms: CLUSTER_JOIN_WAIT_MS,
+      });
+    }
   }
   const announcement = {
     ...announce(server, Deno.pid),
