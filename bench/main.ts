@@ -13,6 +13,7 @@ import { makeRow } from "./report.ts";
 import { attackSection } from "./attack_bench.ts";
 import { bulkSection } from "./bulk_bench.ts";
 import { capacitySection } from "./capacity_bench.ts";
+import { clusterSection } from "./cluster_bench.ts";
 import { directSection } from "./direct_bench.ts";
 import { relaySection } from "./relay_bench.ts";
 import { setupSection } from "./setup_bench.ts";
@@ -28,6 +29,7 @@ const SECTIONS: Record<string, BenchSection> = {
   direct: directSection,
   capacity: capacitySection,
   setup: setupSection,
+  cluster: clusterSection,
   attack: attackSection,
   bulk: bulkSection,
 };

@@ -13,6 +13,7 @@ export const SECTION_NAMES = [
   "direct",
   "capacity",
   "setup",
+  "cluster",
   "attack",
   "bulk",
 ] as const;

@@ -13,6 +13,7 @@ import {
 } from "../shared/signaling/mod.ts";
 import { SERVER_VERSION } from "./version.ts";
 import { addStunTurnOptions, type StunTurnConfig, stunTurnConfig } from "./turn_flags.ts";
+import { parseNatsServers } from "./cluster/nats_transport.ts";
 
 /** Settings parsed from the command line. */
 export interface ServerConfig {
@@ -46,6 +47,18 @@ export interface ServerConfig {
   logFormat: "auto" | "text" | "json";
   /** STUN/TURN settings (TURN credentials, relay, quotas, RFC 5780; see `turn_flags.ts`). */
   stun: StunTurnConfig;
+  /** NATS URLs of the cluster bus (`--cluster`); undefined: a single server. */
+  cluster: string[] | undefined;
+  /** This node's name in the cluster (`--node-name`); undefined: a random one. */
+  nodeName: string | undefined;
+  /** Subject prefix of the cluster on NATS (`--cluster-prefix`, default `p2p`). */
+  clusterPrefix: string;
+  /** Server processes on this machine sharing the ports (`--workers`, default 1). */
+  workers: number;
+  /** Share the TCP port with other processes (`SO_REUSEPORT`; set for workers). */
+  reusePort: boolean;
+  /** Run as a worker of `--workers`: exit when stdin closes (set by the supervisor). */
+  supervised: boolean;
 }
 
 /** Exit code of a usage error (bad flag or value), as on the client. */
@@ -98,6 +111,28 @@ export function parseHostPort(value: string): { hostname: string; port: number }
 function logFormat(value: string): "auto" | "text" | "json" {
   if (value !== "auto" && value !== "text" && value !== "json") {
     throw new InvalidArgumentError("must be one of auto, text, json");
+  }
+  return value;
+}
+
+function natsServers(value: string): string[] {
+  try {
+    return parseNatsServers(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function nodeName(value: string): string {
+  if (!/^[A-Za-z0-9_-]{1,60}$/.test(value)) {
+    throw new InvalidArgumentError("1 to 60 letters, digits, '-' or '_'");
+  }
+  return value;
+}
+
+function subjectPrefix(value: string): string {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(value) || value.length > 100) {
+    throw new InvalidArgumentError("NATS subject tokens (letters, digits, '-', '_') joined by '.'");
   }
   return value;
 }
@@ -208,6 +243,21 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       logFormat,
       "auto" as "auto" | "text" | "json",
     )
+    .option(
+      "--cluster <urls>",
+      "join a cluster of servers over NATS: nats://host:4222[,nats://host2:4222...]",
+      natsServers,
+    )
+    .option("--node-name <name>", "this server's name in the cluster (default: random)", nodeName)
+    .option("--cluster-prefix <prefix>", "NATS subject prefix of the cluster", subjectPrefix, "p2p")
+    .option(
+      "--workers <count>",
+      "server processes on this machine sharing the ports (needs --cluster)",
+      integer(1, 64),
+      1,
+    )
+    .option("--reuse-port", "share the TCP port with other processes (SO_REUSEPORT)", false)
+    .option("--supervised", "internal (set by --workers): shut down when stdin closes", false)
     .exitOverride();
   addStunTurnOptions(program as never);
   program
@@ -222,6 +272,10 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
     throw error;
   }
   const options = program.opts();
+  if (options.workers > 1 && options.cluster === undefined) {
+    output.writeErr("error: --workers needs --cluster (the workers meet on the cluster bus)\n");
+    return { exitCode: USAGE_EXIT_CODE };
+  }
   return {
     config: {
       host: options.host,
@@ -239,6 +293,12 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       metrics: options.metrics,
       logFormat: options.logFormat,
       stun: stunTurnConfig(options as Record<string, unknown>),
+      cluster: options.cluster,
+      nodeName: options.nodeName,
+      clusterPrefix: options.clusterPrefix,
+      workers: options.workers,
+      reusePort: options.reusePort,
+      supervised: options.supervised,
     },
   };
 }

@@ -32,7 +32,44 @@ Deno.test("cli: defaults", () => {
     metrics: undefined,
     logFormat: "auto",
     stun: stunTurnConfig({}),
+    cluster: undefined,
+    nodeName: undefined,
+    clusterPrefix: "p2p",
+    workers: 1,
+    reusePort: false,
+    supervised: false,
   });
+});
+
+Deno.test("cli: cluster flags", () => {
+  const { parsed } = run([
+    "--cluster",
+    "nats://10.0.0.1:4222,10.0.0.2:4222",
+    "--node-name",
+    "n1",
+    "--cluster-prefix",
+    "prod.p2p",
+    "--workers",
+    "4",
+  ]);
+  assert.ok("config" in parsed);
+  assert.deepEqual(parsed.config.cluster, ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]);
+  assert.equal(parsed.config.nodeName, "n1");
+  assert.equal(parsed.config.clusterPrefix, "prod.p2p");
+  assert.equal(parsed.config.workers, 4);
+  for (
+    const args of [
+      ["--cluster", "http://x:1"],
+      ["--node-name", "a.b"],
+      ["--cluster-prefix", "a..b"],
+      ["--workers", "0"],
+      ["--workers", "2"], // without --cluster
+    ]
+  ) {
+    const result = run(args);
+    assert.ok("exitCode" in result.parsed && result.parsed.exitCode !== 0, args.join(" "));
+    assert.ok(result.err.length > 0, args.join(" "));
+  }
 });
 
 Deno.test("cli: STUN/TURN flags", () => {

@@ -20,6 +20,13 @@ import { stunTurnListen } from "./turn_setup.ts";
 import { relayBudget } from "./relay_budget.ts";
 import { batchedDatagramRuntime, systemRuntime } from "../shared/runtime/mod.ts";
 import { summarize as summaryOf } from "./summary.ts";
+import type { ClusterBus } from "./cluster/bus.ts";
+import { ClusterNode } from "./cluster/cluster_node.ts";
+import { NatsTransport } from "./cluster/nats_transport.ts";
+import { runWorkers } from "./workers.ts";
+
+/** How long the announcement waits for the cluster bus to be joined (ms). */
+const CLUSTER_JOIN_WAIT_MS = 5000;
 
 const encoder = new TextEncoder();
 
@@ -106,6 +113,52 @@ async function main(): Promise<number> {
     listeners.push(["SIGTERM", onStop("SIGTERM")], ["SIGHUP", onHangup]);
   }
   for (const [signal, handler] of listeners) Deno.addSignalListener(signal, handler);
+  if (config.supervised) {
+    // A worker of --workers: when the supervisor goes away (its end of our stdin closes, even
+    // if it was killed), shut down rather than linger as an orphan holding the port.
+    (async () => {
+      try {
+        for await (const _ of Deno.stdin.readable) {
+          // nothing is sent; only the end matters
+        }
+      } catch {
+        // closed
+      }
+      onStop("supervisor-gone")();
+    })();
+  }
+
+  if (config.workers > 1) {
+    const code = await runWorkers(
+      Deno.args,
+      config,
+      log,
+      stopped.promise,
+      (line) => void writeAll(Deno.stdout, line),
+    );
+    const result = await finish(code);
+    for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
+    return result;
+  }
+
+  let cluster: ClusterBus | undefined;
+  if (config.cluster !== undefined) {
+    const nodeName = config.nodeName ?? `node-${systemRuntime.randomBytes(4).toHex()}`;
+    cluster = new ClusterNode({
+      nodeName,
+      transport: NatsTransport.start({
+        servers: config.cluster,
+        name: `p2p-stun-server ${nodeName}`,
+        runtime: systemRuntime,
+      }),
+      runtime: systemRuntime,
+      prefix: config.clusterPrefix,
+    });
+    log.info("cluster node {node} joining NATS {servers}", {
+      node: nodeName,
+      servers: config.cluster.join(","),
+    });
+  }
 
   let metricsEndpoint: MetricsEndpoint | undefined;
   try {
@@ -126,6 +179,8 @@ async function main(): Promise<number> {
       relayBudget: config.stun.relayTotalBps === undefined
         ? undefined
         : relayBudget(config.stun.relayTotalBps, () => systemRuntime.now()),
+      cluster,
+      reusePort: config.reusePort,
     });
     const metrics = server.metrics;
     metrics.addCollector(() => metrics.logLinesDropped = logPipe.dropped);
@@ -145,10 +200,26 @@ async function main(): Promise<number> {
       }
     }
   } catch (error) {
+    await cluster?.close();
     const what = error instanceof StartupError ? error.message : String(error);
     writeAll(Deno.stderr, `stun_server: cannot start: ${what}\n`);
     for (const [name, handler] of listeners) Deno.removeSignalListener(name, handler);
     return await finish(1);
+  }
+  if (cluster !== undefined) {
+    // Announce once the bus is joined and synchronised (about a second), so that the clients of
+    // a freshly started node do not get `cluster-unavailable`; bounded: without NATS, the server
+    // serves its own clients and says so.
+    const bus = cluster;
+    const deadline = systemRuntime.now() + CLUSTER_JOIN_WAIT_MS;
+    while (!bus.available && systemRuntime.now() < deadline) {
+      await new Promise<void>((resolve) => systemRuntime.setTimer(resolve, 50));
+    }
+    if (!bus.available) {
+      log.warn("cluster bus not available after {ms} ms: serving local clients until it is", {
+        ms: CLUSTER_JOIN_WAIT_MS,
+      });
+    }
   }
   const announcement = {
     ...announce(server, Deno.pid),

@@ -24,5 +24,7 @@ export const SERVER_RUNTIME_FLAGS: readonly string[] = [
   "--allow-sys=networkInterfaces",
   "--allow-read",
   "--allow-env=NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
+  // --workers: the supervisor starts the worker processes with the `deno` on the PATH.
+  "--allow-run=deno",
   "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20",
 ];

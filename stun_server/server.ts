@@ -42,6 +42,7 @@ import type { RelayBudget } from "./relay_budget.ts";
 import { Registry, type StunEndpoint } from "./registry.ts";
 import type { RegisteredClient } from "./signaling/registered_client.ts";
 import { SignalingService, type SignalingStats } from "./signaling/service.ts";
+import type { ClusterBus } from "./cluster/bus.ts";
 import { StunFreshness } from "./stun_freshness.ts";
 import { SourceRateLimiter } from "./stun_rate_limit.ts";
 import { StunService } from "./stun_service.ts";
@@ -156,6 +157,10 @@ export interface ServerOptions {
   listenStun?: StunListen;
   /** A relay budget both relays draw from (signaling relay and TURN). */
   relayBudget?: RelayBudget;
+  /** The cluster this server is a node of (default: none; closed with the server). */
+  cluster?: ClusterBus;
+  /** Share the TCP port with other processes (`SO_REUSEPORT`, for `--workers`). */
+  reusePort?: boolean;
 }
 
 /**
@@ -231,14 +236,20 @@ function describeBindError(
   }`;
 }
 
-function listenTcp(runtime: Runtime, hostname: string | undefined, port: number): StreamListener {
+function listenTcp(
+  runtime: Runtime,
+  hostname: string | undefined,
+  port: number,
+  reusePort: boolean,
+): StreamListener {
+  const shared = reusePort ? { reusePort: true } : {};
   try {
-    if (hostname !== undefined) return runtime.net.listen({ hostname, port });
+    if (hostname !== undefined) return runtime.net.listen({ hostname, port, ...shared });
     try {
-      return runtime.net.listen({ hostname: "::", port });
+      return runtime.net.listen({ hostname: "::", port, ...shared });
     } catch (error) {
       if (error instanceof Deno.errors.AddrInUse) throw error;
-      return runtime.net.listen({ hostname: "0.0.0.0", port });
+      return runtime.net.listen({ hostname: "0.0.0.0", port, ...shared });
     }
   } catch (error) {
     throw new StartupError(describeBindError("tcp", hostname, port, error));
@@ -286,7 +297,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
   }
   let listener: StreamListener;
   try {
-    listener = listenTcp(runtime, options.hostname, tcpPort);
+    listener = listenTcp(runtime, options.hostname, tcpPort, options.reusePort ?? false);
   } catch (error) {
     stun.close().catch(() => {});
     throw error;
@@ -309,6 +320,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     maxPuzzleBits: options.maxPuzzleBits,
     logger: options.logger,
     relayBudget: options.relayBudget,
+    cluster: options.cluster,
   });
   signaling.listen(listener);
   let stopping: Promise<void> | null = null;
@@ -326,6 +338,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
         stun.drain?.();
         await signaling.shutdown();
         await stun.close();
+        await options.cluster?.close();
       })();
       return stopping;
     },

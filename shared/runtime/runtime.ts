@@ -85,8 +85,11 @@ export interface NetworkRuntime {
   listenDatagram(bind: HostPort): DatagramSocket;
   /** Opens a TCP connection. */
   connect(to: HostPort): Promise<StreamConn>;
-  /** Starts a TCP listener (throws as `Deno.listen` does). */
-  listen(bind: HostPort): StreamListener;
+  /**
+   * Starts a TCP listener (throws as `Deno.listen` does). `reusePort` sets `SO_REUSEPORT` (Linux:
+   * several processes share the port, the kernel spreads connections over them).
+   */
+  listen(bind: HostPort & { reusePort?: boolean }): StreamListener;
   /**
    * The host's own addresses worth binding one by one (IPv4 first, link-local IPv6 left out), or
    * an empty list when they cannot be listed; absent where the network has no such notion (a

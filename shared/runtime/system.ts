@@ -70,7 +70,7 @@ export const systemRuntime: Runtime = {
     listenDatagram,
     connect: async (to: HostPort): Promise<StreamConn> =>
       (await Deno.connect({ transport: "tcp", ...to })) as unknown as StreamConn,
-    listen: (bind: HostPort): StreamListener =>
+    listen: (bind: HostPort & { reusePort?: boolean }): StreamListener =>
       Deno.listen({ transport: "tcp", ...bind }) as unknown as StreamListener,
     interfaceAddresses,
   },

@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   "too-many-connections",
   "timeout",
   "internal",
+  "cluster-unavailable",
   "server-busy",
   "bad-puzzle",
 ] as const;

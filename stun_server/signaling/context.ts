@@ -13,6 +13,7 @@ import type {
   PeerLeftReason,
   ServerMessage,
 } from "../../shared/signaling/mod.ts";
+import type { ClusterRouter } from "../cluster/cluster_router.ts";
 import type { ServerMetrics } from "../metrics.ts";
 import type { Registry } from "../registry.ts";
 import type { ServerLog } from "../server_log.ts";
@@ -79,6 +80,8 @@ export interface SignalingContext {
   readonly limits: SignalingLimits;
   /** A relay budget shared with the TURN relay, if any. */
   readonly relayBudget?: RelayBudget;
+  /** Peers on other nodes of a cluster (nothing is remote on a single server). */
+  readonly cluster: ClusterRouter<RegisteredClient>;
   /** Closes a connection (tells it why, unregisters it, tells its peers). */
   close(connection: ClientConnection, how: CloseHow): void;
   /** Counts a protocol violation; the third closes the connection. */

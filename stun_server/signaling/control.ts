@@ -141,7 +141,8 @@ export class ControlHandler {
    * control message it sends).
    */
   #sendCandidates(client: RegisteredClient): void {
-    if (client.peers.size === 0 || client.candidatesPending) return;
+    const remotePeers = this.#context.cluster.remotePeerCount(client.id);
+    if ((client.peers.size === 0 && remotePeers === 0) || client.candidatesPending) return;
     const { runtime } = this.#context;
     const wait = client.candidatesSentAt + CANDIDATES_INTERVAL_MS - runtime.now();
     if (wait > 0) {
@@ -153,6 +154,7 @@ export class ControlHandler {
       return;
     }
     client.candidatesSentAt = runtime.now();
+    this.#context.cluster.candidatesChanged(client);
     const candidates = client.candidates();
     for (const peer of client.peers.values()) {
       if (peer.connection.closed) continue;
@@ -343,6 +345,8 @@ export class ControlHandler {
     connection.register(client);
     this.#context.noteRegistered(connection);
     const older = registry.add(client);
+    // Cluster-wide: a session of this ID on another node is replaced too (newest wins).
+    this.#context.cluster.registered(client, message.registrationNonce);
     if (older !== undefined) {
       const own = message.registrationNonce !== undefined &&
         older.registrationNonce === message.registrationNonce;
@@ -464,6 +468,11 @@ export class ControlHandler {
       });
       return;
     }
+    if (
+      target === undefined && this.#context.cluster.connect(client, message.peer, message.requestId)
+    ) {
+      return; // on another node of the cluster (or the cluster is unreachable)
+    }
     const notBefore = runtime.now() + REFUSAL_MIN_MS +
       runtime.random() * (CONSENT_TIMEOUT_MS - REFUSAL_MIN_MS);
     if (target === undefined) {
@@ -480,7 +489,8 @@ export class ControlHandler {
     }
     const pending = target.pendingRequests;
     if (pending.has(client.id)) return; // asked already; that answer will come
-    if (pending.size >= MAX_PENDING_REQUESTS && !this.#shedRequest(target, client)) {
+    const group = sourcePrefixes(connection.remoteHost).wide;
+    if (pending.size >= MAX_PENDING_REQUESTS && !this.#shedRequest(target, group)) {
       this.#refuseIntroduction(client, target.id, message.requestId, notBefore);
       return;
     }
@@ -488,20 +498,28 @@ export class ControlHandler {
       () => this.#answer(target, client.id, false),
       CONSENT_TIMEOUT_MS,
     );
-    pending.set(client.id, { caller: client, requestId: message.requestId, notBefore, timer });
+    pending.set(client.id, {
+      caller: client,
+      group,
+      requestId: message.requestId,
+      notBefore,
+      timer,
+    });
     this.#context.sendBounded(target.connection, { type: "introduce-request", peer: client.id });
   }
 
-  /** A full request table: drops the oldest request of the caller network holding the most. */
-  #shedRequest(callee: RegisteredClient, newcomer: RegisteredClient): boolean {
+  /**
+   * A full request table: drops the oldest request of the caller group (network, or the node of
+   * a caller on another node of a cluster) holding the most.
+   */
+  #shedRequest(callee: RegisteredClient, newcomerGroup: string): boolean {
     const groups = new Map<string, string[]>();
     for (const [id, request] of callee.pendingRequests) {
-      const wide = sourcePrefixes(request.caller.connection.remoteHost).wide;
-      const group = groups.get(wide);
-      if (group === undefined) groups.set(wide, [id]);
+      const group = groups.get(request.group);
+      if (group === undefined) groups.set(request.group, [id]);
       else group.push(id);
     }
-    const own = groups.get(sourcePrefixes(newcomer.connection.remoteHost).wide)?.length ?? 0;
+    const own = groups.get(newcomerGroup)?.length ?? 0;
     let largest: string[] = [];
     for (const group of groups.values()) if (group.length > largest.length) largest = group;
     if (largest.length < own + 2) return false;
@@ -516,6 +534,12 @@ export class ControlHandler {
     callee.pendingRequests.delete(callerId);
     this.#context.runtime.clearTimer(request.timer);
     const caller = request.caller;
+    if (caller === null) {
+      // A caller on another node: the cluster router introduces or refuses it over the bus (and
+      // the caller's node keeps the refusal timing).
+      request.remote?.(accept && callee.connection.client === callee);
+      return;
+    }
     if (caller.connection.client !== caller) return; // the caller left meanwhile
     if (accept && callee.connection.client === callee) {
       this.#accept(caller, callee, request.requestId);
@@ -542,6 +566,45 @@ export class ControlHandler {
     if (tellBoth && !a.connection.closed) {
       this.#context.sendBounded(a.connection, { type: "peer-left", peer: b.id, reason: "dropped" });
     }
+  }
+
+  /**
+   * A caller on another node of the cluster (`callerId`, via node `node`) asks to be introduced
+   * to the local `callee`: the same consent exchange as for a local caller (an
+   * `introduce-request` when the callee declared `consent`, declined after
+   * {@linkcode CONSENT_TIMEOUT_MS} without an answer). `answer` is called once, with whether to
+   * introduce; a repeated request while one is pending is ignored (the first answer serves it).
+   */
+  askConsent(
+    callee: RegisteredClient,
+    callerId: string,
+    node: string,
+    answer: (accept: boolean) => void,
+  ): void {
+    if (!callee.consent || callee.peers.has(callerId)) {
+      answer(true);
+      return;
+    }
+    const pending = callee.pendingRequests;
+    if (pending.has(callerId)) return;
+    const group = `node:${node}`;
+    if (pending.size >= MAX_PENDING_REQUESTS && !this.#shedRequest(callee, group)) {
+      answer(false);
+      return;
+    }
+    const timer = this.#context.runtime.setTimer(
+      () => this.#answer(callee, callerId, false),
+      CONSENT_TIMEOUT_MS,
+    );
+    pending.set(callerId, {
+      caller: null,
+      remote: answer,
+      group,
+      requestId: undefined,
+      notBefore: 0,
+      timer,
+    });
+    this.#context.sendBounded(callee.connection, { type: "introduce-request", peer: callerId });
   }
 
   /** A client left: its unanswered requests are refused to their callers. */
@@ -582,7 +645,8 @@ export class ControlHandler {
    */
   #makeRoom(owner: RegisteredClient, newcomer: RegisteredClient, newcomerCalls: boolean): boolean {
     const max = this.#context.limits.maxBrokeredPeers;
-    if (owner.peers.size < max) return true;
+    // Peers on other nodes of a cluster count against the limit; only local callers give way.
+    if (owner.peers.size + this.#context.cluster.remotePeerCount(owner.id) < max) return true;
     const groups = new Map<string, RegisteredClient[]>();
     for (const id of owner.calledBy) {
       const peer = owner.peers.get(id);
@@ -614,6 +678,7 @@ export class ControlHandler {
     const connection = client.connection;
     const request = requestId !== undefined ? { requestId } : {};
     const already = client.peers.has(target.id);
+    const { cluster } = this.#context;
     if (
       !already && (!this.#makeRoom(client, target, false) || !this.#makeRoom(target, client, true))
     ) {
@@ -634,6 +699,7 @@ export class ControlHandler {
       client.link(target, false);
       target.link(client, true);
     }
+    cluster.brokeredLocally(client, target);
     const plan = punchPlan(client.rttMs, target.rttMs);
     const serverTime = runtime.wallClock();
     const punchAt = serverTime + plan.leadMs;

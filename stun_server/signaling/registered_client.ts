@@ -35,8 +35,12 @@ export interface RegistrationFacts {
 
 /** An `introduce-request` waiting for the callee's answer. */
 export interface PendingIntroduction {
-  /** Who asked. */
-  readonly caller: RegisteredClient;
+  /** Who asked (null: a caller on another node of the cluster, answered through `remote`). */
+  readonly caller: RegisteredClient | null;
+  /** For a caller on another node: receives the callee's answer. */
+  readonly remote?: (accept: boolean) => void;
+  /** The caller's group for fair shedding: its network (IPv4 /24, IPv6 /48) or `node:<name>`. */
+  readonly group: string;
   /** The caller's `connect.requestId`. */
   readonly requestId: string | undefined;
   /** A refusal is not sent before this time (ms), so declining looks like being offline. */
@@ -114,6 +118,8 @@ export class RegisteredClient implements RegistryEntry {
   candidatesSentAt = -Infinity;
   /** A coalesced candidates update is scheduled. */
   candidatesPending = false;
+  /** The cluster presence epoch of this session (see `cluster/cluster_node.ts`). */
+  clusterEpoch = 0;
   readonly #onStunBinding: (client: RegisteredClient, endpoint: Address) => void;
 
   /**

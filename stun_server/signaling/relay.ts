@@ -102,8 +102,13 @@ export class Relay {
       const id = body.subarray(0, RELAY_PEER_ID_BYTES).toHex();
       target = sender.peers.get(id) ?? null;
       if (target === null) {
-        // The same answer whether the ID is online or not: a stranger must not learn that
-        // (issue 11, consent before addresses).
+        const node = context.cluster.relayNode(sender, id);
+        if (node !== undefined) {
+          this.#forwardToNode(sender, node, body, id, payloadBytes);
+          return;
+        }
+        // The same answer whether the ID is online (here or on another node) or not: a stranger
+        // must not learn that (issue 11, consent before addresses).
         this.#refuse(sender, "relay-not-brokered", id, payloadBytes);
         return;
       }
@@ -127,13 +132,7 @@ export class Relay {
         return;
       }
     }
-    const bucket = sender.relayBucket ??= new TokenBucket(
-      limits.relayBytesPerSecond,
-      limits.relayBurstBytes,
-      () => context.runtime.now(),
-    );
-    const charge = Math.max(payloadBytes, RELAY_MIN_CHARGE_BYTES);
-    if (!bucket.take(charge) || context.relayBudget?.take(charge) === false) {
+    if (!this.#charge(sender, payloadBytes)) {
       this.#refuse(sender, "relay-quota", target.id, payloadBytes);
       return;
     }
@@ -155,6 +154,86 @@ export class Relay {
     ) {
       return this.#awaitFlow(receiver, box, sender.id, share / 4);
     }
+  }
+
+  /**
+   * A frame for a peer on another node: the sender's quota is charged here, the receiver's queue
+   * limit on the receiver's node (which answers a refusal back over the bus).
+   */
+  #forwardToNode(
+    sender: RegisteredClient,
+    node: string,
+    body: Uint8Array,
+    id: string,
+    payloadBytes: number,
+  ): void {
+    const context = this.#context;
+    if (!this.#charge(sender, payloadBytes)) {
+      this.#refuse(sender, "relay-quota", id, payloadBytes);
+      return;
+    }
+    const code = context.cluster.forwardRelay(
+      node,
+      sender.idBytes,
+      body.subarray(0, RELAY_PEER_ID_BYTES),
+      body.subarray(RELAY_PEER_ID_BYTES),
+    );
+    if (code !== null) {
+      this.#refuse(sender, code, id, payloadBytes);
+      return;
+    }
+    sender.relayedFrames++;
+    sender.relayedBytes += payloadBytes;
+    context.metrics.relayFrames++;
+    context.metrics.relayBytes += payloadBytes;
+  }
+
+  /**
+   * Queues a relay frame that came from another node (from client `from`, 20 bytes) for the
+   * local `receiver`, in the same fair queue as local senders (keyed by the sender's ID); the
+   * refusal code when the sender's share is full. A remote sender cannot be paused (its socket
+   * is read on its own node), so past its share its frames are refused, not awaited.
+   */
+  deliver(receiver: RegisteredClient, from: Uint8Array, payload: Uint8Array): ErrorCode | null {
+    const connection = receiver.connection;
+    if (connection.closed) return "relay-not-brokered";
+    const limits = this.#context.limits;
+    const frameBytes = 4 + 1 + RELAY_PEER_ID_BYTES + payload.length;
+    const key = from.toHex();
+    const inbox = this.#inboxes.get(connection);
+    const direct = inbox === undefined &&
+      connection.queue.queuedBytes + frameBytes <= RELAY_DIRECT_BYTES;
+    if (!direct) {
+      const mine = inbox?.queue.bytesOf(key) ?? 0;
+      const flows = (inbox?.queue.activeFlows ?? 0) + (mine === 0 ? 1 : 0);
+      const share = Math.max(frameBytes, Math.floor(limits.relayQueueBytes / flows));
+      const waiting = inbox?.queue.totalBytes ?? 0;
+      if (
+        mine > 0 && (mine + frameBytes > share || waiting + frameBytes > limits.relayQueueBytes)
+      ) {
+        return "relay-queue-full";
+      }
+    }
+    const out = direct ? connection.queue.reserve(frameBytes) : new Uint8Array(frameBytes);
+    writeFrameHeader(out, 0, frameBytes - 4, FRAME_KIND_RELAY);
+    out.set(from, 5);
+    out.set(payload, 5 + RELAY_PEER_ID_BYTES);
+    if (direct) return null;
+    const box = inbox ?? this.#newInbox(connection);
+    box.queue.enqueue(key, out);
+    this.#pump(connection, box);
+    return null;
+  }
+
+  #charge(sender: RegisteredClient, payloadBytes: number): boolean {
+    const context = this.#context;
+    const bucket = sender.relayBucket ??= new TokenBucket(
+      context.limits.relayBytesPerSecond,
+      context.limits.relayBurstBytes,
+      () => context.runtime.now(),
+    );
+    const charge = Math.max(payloadBytes, RELAY_MIN_CHARGE_BYTES);
+    return bucket.take(charge) && context.relayBudget?.take(charge) !== false;
   }
 
   /** Bytes waiting in fair queues for `receiver` (status, tests). */

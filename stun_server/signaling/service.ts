@@ -41,6 +41,8 @@ import { CONTROL_SLACK_BYTES, LivenessSweep } from "./liveness.ts";
 import type { RegisteredClient } from "./registered_client.ts";
 import { Relay } from "./relay.ts";
 import type { RelayBudget } from "../relay_budget.ts";
+import { type ClusterBus, LocalBus } from "../cluster/bus.ts";
+import { ClusterRouter } from "../cluster/cluster_router.ts";
 
 /** Grace for flushing a last error or bye before the socket is closed. */
 const CLOSE_FLUSH_MS = 2000;
@@ -83,6 +85,8 @@ export interface SignalingServiceOptions {
   relayBudget?: RelayBudget;
   /** Logger (default category `["stun-server", "signaling"]`). */
   logger?: Logger;
+  /** The cluster this server is a node of (default: none, a {@linkcode LocalBus}). */
+  cluster?: ClusterBus;
 }
 
 /** Counters of a running {@linkcode SignalingService}. */
@@ -136,6 +140,8 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
   readonly limits: SignalingLimits;
   /** The relay budget shared with the TURN relay, if any. */
   readonly relayBudget: RelayBudget | undefined;
+  /** {@inheritDoc SignalingContext.cluster} */
+  readonly cluster: ClusterRouter<RegisteredClient>;
   readonly #connections = new Set<ClientConnection>();
   /** Open connections not registered yet (pruned lazily of registered and closing ones). */
   readonly #pending = new Set<ClientConnection>();
@@ -175,6 +181,27 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     this.#admission = new Admission(this);
     this.#control = new ControlHandler(this);
     this.#relay = new Relay(this);
+    this.cluster = new ClusterRouter<RegisteredClient>(options.cluster ?? new LocalBus(), {
+      get: (id) => this.registry.get(id),
+      canBroker: (client) =>
+        client.peers.size + this.cluster.remotePeerCount(client.id) < this.limits.maxBrokeredPeers,
+      send: (client, message) => this.sendBounded(client.connection, message),
+      deliverRelay: (client, from, payload) => this.#relay.deliver(client, from, payload),
+      replace: (client, nonce) => {
+        this.log.info("{client} replaced by a newer registration on another node", {
+          client: client.connection.label,
+        });
+        this.close(client.connection, {
+          reason: "replaced",
+          bye: "replaced",
+          byeRegistrationNonce: nonce,
+          peerLeft: "replaced",
+        });
+      },
+      now: () => this.runtime.wallClock(),
+      askConsent: (callee, callerId, node, answer) =>
+        this.#control.askConsent(callee, callerId, node, answer),
+    }, this.runtime);
     this.#liveness = new LivenessSweep(this, this.#connections, (c) => this.#release(c));
     this.#liveness.start();
     this.metrics.setGauges({
@@ -584,6 +611,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
     this.#pending.delete(connection);
     this.metrics.closes.inc(reason);
     if (client !== null && !how?.unregistered) this.registry.remove(client);
+    if (client !== null) this.cluster.unregistered(client, how?.peerLeft ?? "disconnected");
     if (reason === "server-shutdown") return client;
     const lifetime = Math.round((this.runtime.now() - connection.connectedAt) / 1000);
     if (client !== null) {

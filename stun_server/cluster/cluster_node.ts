@@ -1,0 +1,421 @@
+/**
+ * One server's membership in a cluster: heartbeated node leases, the cluster-wide presence
+ * directory (which node holds each registered peer ID), and routing of introductions, answers,
+ * `peer-left` and relay frames to other nodes, over any {@linkcode BusTransport} (NATS in
+ * production, memory in the simulator) on the injected {@linkcode Runtime}.
+ *
+ * Why this shape: every node keeps the whole directory (about 150 bytes per registered client per
+ * node), so the relay and `connect` look a peer up synchronously, with no request on the bus per
+ * message; the bus carries one `announce`/`withdraw` per registration and one lease per node per
+ * second. Presence is soft state: a node that stops heartbeating for `leaseMs` (3 s by default) is
+ * dropped with everything it held, and a node that (re)joins asks everyone to publish their
+ * presence again (`sync`), so a restart of NATS or of a node heals by itself.
+ *
+ * The newest session of an ID wins cluster-wide, as on one node: each registration gets an epoch
+ * `max(wall clock, newest epoch known for the ID + 1)`; on a conflict the higher `(epoch, node)`
+ * wins, and the node holding the older session is told to close it (`onReplaced`). A node that
+ * sees an older claim than its own announces again, so both sides converge even after an outage.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
+import type { Runtime, TimerId } from "../../shared/runtime/mod.ts";
+import type { BusTransport, ClusterBus, ClusterDelivery, ClusterHandler } from "./bus.ts";
+import {
+  type BusControl,
+  clusterSubjects,
+  decodeBusMessage,
+  encodeBusControl,
+  encodeBusRelay,
+  MAX_PRESENCE_BATCH,
+} from "./messages.ts";
+
+/** Options of a {@linkcode ClusterNode}. */
+export interface ClusterNodeOptions {
+  /** This node's name, unique in the cluster (`[A-Za-z0-9_-]{1,64}`). */
+  nodeName: string;
+  /** The transport (connected or connecting). */
+  transport: BusTransport;
+  /** Clock, timers and randomness. */
+  runtime: Runtime;
+  /** Subject prefix (default `p2p`). */
+  prefix?: string;
+  /** Interval of this node's lease heartbeats in ms (default 1000). */
+  heartbeatMs?: number;
+  /** A node silent for this long is dead, in ms (default 3 × heartbeat). */
+  leaseMs?: number;
+  /** After (re)connecting, how long to wait for others' presence before serving lookups (ms). */
+  syncGraceMs?: number;
+  /** Logger (default category `["stun-server", "cluster"]`). */
+  logger?: Logger;
+}
+
+interface RemoteEntry {
+  node: string;
+  epoch: number;
+}
+
+interface NodeState {
+  incarnation: string;
+  expiresAt: number;
+  ids: Set<string>;
+}
+
+const NO_HANDLER: ClusterHandler = {
+  onDelivery() {},
+  onRelay() {},
+  onReplaced() {},
+  onNodeLost() {},
+  onAvailability() {},
+};
+
+/** Whether `(epochA, nodeA)` is newer than `(epochB, nodeB)`. */
+function newer(epochA: number, nodeA: string, epochB: number, nodeB: string): boolean {
+  return epochA > epochB || (epochA === epochB && nodeA > nodeB);
+}
+
+/**
+ * A node of a server cluster.
+ *
+ * @example
+ * ```ts
+ * import { systemRuntime } from "../../shared/runtime/mod.ts";
+ * import type { BusTransport } from "./bus.ts";
+ *
+ * declare const transport: BusTransport;
+ * const node = new ClusterNode({ nodeName: "a", transport, runtime: systemRuntime });
+ * const epoch = node.announce("ab".repeat(20));
+ * console.log(node.locate("cd".repeat(20))); // the node holding it, or undefined
+ * node.withdraw("ab".repeat(20), epoch);
+ * await node.close();
+ * ```
+ */
+export class ClusterNode implements ClusterBus {
+  readonly nodeName: string;
+  readonly clustered = true;
+  readonly incarnation: string;
+  readonly #transport: BusTransport;
+  readonly #runtime: Runtime;
+  readonly #subjects: ReturnType<typeof clusterSubjects>;
+  readonly #heartbeatMs: number;
+  readonly #leaseMs: number;
+  readonly #syncGraceMs: number;
+  readonly #log: Logger;
+  readonly #local = new Map<string, number>();
+  readonly #remote = new Map<string, RemoteEntry>();
+  readonly #nodes = new Map<string, NodeState>();
+  #handler: ClusterHandler = NO_HANDLER;
+  #timer: TimerId | undefined;
+  #availableAt = Infinity;
+  #wasAvailable = false;
+  #lastEpoch = 0;
+  #closed = false;
+  #dropped = 0;
+  #invalid = 0;
+
+  /** Joins the cluster: subscribes, and starts heartbeating. */
+  constructor(options: ClusterNodeOptions) {
+    this.nodeName = options.nodeName;
+    this.#transport = options.transport;
+    this.#runtime = options.runtime;
+    this.#subjects = clusterSubjects(options.prefix);
+    this.#heartbeatMs = options.heartbeatMs ?? 1000;
+    this.#leaseMs = options.leaseMs ?? 3 * this.#heartbeatMs;
+    this.#syncGraceMs = options.syncGraceMs ?? Math.min(1000, this.#heartbeatMs);
+    this.#log = options.logger ?? getLogger(["stun-server", "cluster"]);
+    this.incarnation = this.#runtime.randomBytes(8).toHex();
+    const onPayload = (payload: Uint8Array) => this.#receive(payload);
+    this.#transport.subscribe(this.#subjects.lease, onPayload);
+    this.#transport.subscribe(this.#subjects.presence, onPayload);
+    this.#transport.subscribe(this.#subjects.node(this.nodeName), onPayload);
+    this.#transport.subscribe(this.#subjects.relay(this.nodeName), onPayload);
+    this.#transport.subscribe(this.#subjects.any, (payload) => this.#receive(payload, true));
+    this.#transport.onStatus((connected) => {
+      if (this.#closed) return;
+      if (connected) this.#joined();
+      else this.#left();
+    });
+    if (this.#transport.connected) this.#joined();
+    this.#schedule();
+  }
+
+  get available(): boolean {
+    return this.#transport.connected && this.#runtime.now() >= this.#availableAt;
+  }
+
+  get stats(): { remoteIds: number; nodes: number; dropped: number; invalid: number } {
+    return {
+      remoteIds: this.#remote.size,
+      nodes: this.#nodes.size + 1,
+      dropped: this.#dropped,
+      invalid: this.#invalid,
+    };
+  }
+
+  /** The live nodes other than this one. */
+  get peers(): string[] {
+    return [...this.#nodes.keys()];
+  }
+
+  setHandler(handler: ClusterHandler): void {
+    this.#handler = handler;
+  }
+
+  locate(id: string): string | undefined {
+    return this.#remote.get(id)?.node;
+  }
+
+  announce(id: string, nonce?: string): number {
+    const known = this.#remote.get(id)?.epoch ?? 0;
+    const epoch = Math.max(Math.floor(this.#runtime.wallClock()), known + 1, this.#lastEpoch + 1);
+    this.#lastEpoch = epoch;
+    this.#local.set(id, epoch);
+    this.#forgetRemote(id);
+    this.#publish(this.#subjects.presence, {
+      type: "announce",
+      node: this.nodeName,
+      id,
+      epoch,
+      ...(nonce !== undefined ? { nonce } : {}),
+    });
+    return epoch;
+  }
+
+  withdraw(id: string, epoch: number): void {
+    if (this.#local.get(id) !== epoch) return;
+    this.#local.delete(id);
+    this.#publish(this.#subjects.presence, { type: "withdraw", node: this.nodeName, id, epoch });
+  }
+
+  send(node: string, message: ClusterDelivery): boolean {
+    if (!this.available) return false;
+    return this.#publish(this.#subjects.node(node), message);
+  }
+
+  sendToHolder(message: ClusterDelivery): boolean {
+    if (!this.available) return false;
+    return this.#publish(this.#subjects.any, message);
+  }
+
+  relay(node: string, from: Uint8Array, to: Uint8Array, payload: Uint8Array): boolean {
+    if (!this.available) return false;
+    const ok = this.#transport.publish(
+      this.#subjects.relay(node),
+      encodeBusRelay(from, to, payload),
+    );
+    if (!ok) this.#dropped++;
+    return ok;
+  }
+
+  /** Stops heartbeating and withdraws nothing (other nodes expire this one's lease). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#runtime.clearTimer(this.#timer);
+    await this.#transport.close();
+  }
+
+  // --- membership -----------------------------------------------------------------------------
+
+  #joined(): void {
+    this.#availableAt = this.#runtime.now() + this.#syncGraceMs;
+    this.#lease();
+    this.#publish(this.#subjects.presence, { type: "sync", node: this.nodeName });
+    this.#publishPresence();
+    this.#log.info("cluster bus connected as {node}", { node: this.nodeName });
+  }
+
+  #left(): void {
+    this.#availableAt = Infinity;
+    this.#log.warn("cluster bus lost: cross-node requests are refused until it returns", {
+      node: this.nodeName,
+    });
+    this.#checkAvailability();
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = this.#runtime.setTimer(() => {
+      this.#tick();
+      this.#schedule();
+    }, this.#heartbeatMs);
+  }
+
+  #tick(): void {
+    try {
+      if (this.#transport.connected) this.#lease();
+      const now = this.#runtime.now();
+      for (const [node, state] of this.#nodes) {
+        if (now > state.expiresAt) this.#dropNode(node, "lease expired");
+      }
+      this.#checkAvailability();
+    } catch (error) {
+      this.#log.error("cluster heartbeat failed: {error}", { error: String(error) });
+    }
+  }
+
+  #checkAvailability(): void {
+    const available = this.available;
+    if (available === this.#wasAvailable) return;
+    this.#wasAvailable = available;
+    this.#handler.onAvailability(available);
+  }
+
+  #lease(): void {
+    this.#publish(this.#subjects.lease, {
+      type: "lease",
+      node: this.nodeName,
+      incarnation: this.incarnation,
+      leaseMs: this.#leaseMs,
+    });
+  }
+
+  #publishPresence(): void {
+    let entries: [string, number][] = [];
+    for (const [id, epoch] of this.#local) {
+      entries.push([id, epoch]);
+      if (entries.length === MAX_PRESENCE_BATCH) {
+        this.#publish(this.#subjects.presence, { type: "presence", node: this.nodeName, entries });
+        entries = [];
+      }
+    }
+    if (entries.length > 0) {
+      this.#publish(this.#subjects.presence, { type: "presence", node: this.nodeName, entries });
+    }
+  }
+
+  /** Marks `node` alive; returns its state. A new incarnation first drops the old one's IDs. */
+  #touch(node: string, incarnation: string | null, leaseMs: number): NodeState {
+    const now = this.#runtime.now();
+    let state = this.#nodes.get(node);
+    if (state !== undefined && incarnation !== null && state.incarnation !== incarnation) {
+      if (state.incarnation !== "") this.#dropNode(node, "restarted");
+      state = undefined;
+    }
+    if (state === undefined) {
+      state = { incarnation: incarnation ?? "", expiresAt: now + leaseMs, ids: new Set() };
+      this.#nodes.set(node, state);
+      this.#log.info("cluster node {node} joined", { node });
+      // A node first seen by its lease (new, restarted, or back after we had expired it): ask it
+      // for its presence, which we may never have had or have dropped.
+      if (incarnation !== null) {
+        this.#publish(this.#subjects.node(node), { type: "sync", node: this.nodeName });
+      }
+    } else if (state.incarnation === "" && incarnation !== null) {
+      state.incarnation = incarnation;
+    }
+    state.expiresAt = Math.max(state.expiresAt, now + leaseMs);
+    return state;
+  }
+
+  #dropNode(node: string, why: string): void {
+    const state = this.#nodes.get(node);
+    if (state === undefined) return;
+    this.#nodes.delete(node);
+    for (const id of state.ids) {
+      if (this.#remote.get(id)?.node === node) this.#remote.delete(id);
+    }
+    this.#log.info("cluster node {node} lost ({why}): {count} clients gone", {
+      node,
+      why,
+      count: state.ids.size,
+    });
+    this.#handler.onNodeLost(node);
+  }
+
+  // --- presence -------------------------------------------------------------------------------
+
+  #forgetRemote(id: string): void {
+    const entry = this.#remote.get(id);
+    if (entry === undefined) return;
+    this.#remote.delete(id);
+    this.#nodes.get(entry.node)?.ids.delete(id);
+  }
+
+  #claim(id: string, node: string, epoch: number, nonce?: string): void {
+    const local = this.#local.get(id);
+    if (local !== undefined) {
+      if (!newer(epoch, node, local, this.nodeName)) {
+        // Ours is newer: say so again (the other node may have missed it during an outage).
+        this.#publish(this.#subjects.presence, {
+          type: "announce",
+          node: this.nodeName,
+          id,
+          epoch: local,
+        });
+        return;
+      }
+      this.#local.delete(id);
+      this.#handler.onReplaced(id, nonce);
+    }
+    const entry = this.#remote.get(id);
+    if (entry !== undefined && !newer(epoch, node, entry.epoch, entry.node)) return;
+    if (entry !== undefined) this.#nodes.get(entry.node)?.ids.delete(id);
+    this.#remote.set(id, { node, epoch });
+    this.#touch(node, null, this.#leaseMs).ids.add(id);
+  }
+
+  #release(id: string, node: string, epoch: number): void {
+    const entry = this.#remote.get(id);
+    if (entry === undefined || entry.node !== node || entry.epoch !== epoch) return;
+    this.#remote.delete(id);
+    this.#nodes.get(node)?.ids.delete(id);
+  }
+
+  // --- receiving ------------------------------------------------------------------------------
+
+  #receive(payload: Uint8Array, toHolder = false): void {
+    if (this.#closed) return;
+    const result = decodeBusMessage(payload);
+    if (!result.ok) {
+      this.#invalid++;
+      this.#log.warn("invalid cluster message dropped: {error}", { error: result.error });
+      return;
+    }
+    const message = result.message;
+    try {
+      if (message.type === "relay") {
+        this.#handler.onRelay(message.from, message.to, message.payload);
+        return;
+      }
+      if (message.node === this.nodeName) {
+        if (message.type === "lease" && message.incarnation !== this.incarnation) {
+          this.#log.error("another cluster node uses the name {node}", { node: this.nodeName });
+        }
+        return; // our own broadcast
+      }
+      switch (message.type) {
+        case "lease":
+          this.#touch(message.node, message.incarnation, message.leaseMs);
+          return;
+        case "announce":
+          this.#claim(message.id, message.node, message.epoch, message.nonce);
+          return;
+        case "withdraw":
+          this.#release(message.id, message.node, message.epoch);
+          return;
+        case "presence":
+          for (const [id, epoch] of message.entries) this.#claim(id, message.node, epoch);
+          return;
+        case "sync":
+          this.#touch(message.node, null, this.#leaseMs);
+          this.#publishPresence();
+          return;
+        default:
+          this.#handler.onDelivery(message, toHolder);
+      }
+    } catch (error) {
+      this.#log.error("handling cluster message {type} failed: {error}", {
+        type: message.type,
+        error: String(error),
+      });
+    }
+  }
+
+  #publish(subject: string, message: BusControl): boolean {
+    const ok = this.#transport.publish(subject, encodeBusControl(message));
+    if (!ok) this.#dropped++;
+    return ok;
+  }
+}

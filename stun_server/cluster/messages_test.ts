@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  BUS_KIND_CONTROL,
+  type BusControl,
+  clusterSubjects,
+  decodeBusMessage,
+  encodeBusControl,
+  encodeBusRelay,
+  MAX_BUS_CONTROL_BYTES,
+  MAX_PRESENCE_BATCH,
+} from "./messages.ts";
+import { MAX_RELAY_PAYLOAD } from "../../shared/signaling/mod.ts";
+
+const A = "ab".repeat(20);
+const B = "cd".repeat(20);
+
+const samples: BusControl[] = [
+  { type: "lease", node: "node-1", incarnation: "0123456789abcdef", leaseMs: 3000 },
+  { type: "announce", node: "n", id: A, epoch: 1_767_225_600_000 },
+  { type: "withdraw", node: "n", id: A, epoch: 5 },
+  { type: "presence", node: "n", entries: [[A, 1], [B, 2]] },
+  { type: "sync", node: "n_2" },
+  {
+    type: "introduce",
+    node: "n",
+    from: A,
+    to: B,
+    publicKey: "x".repeat(44),
+    candidates: [{ host: "198.51.100.7", port: 4000, kind: "public" }, {
+      host: "::1",
+      port: 9,
+      kind: "local",
+    }],
+    rttMs: -1,
+    requestId: "r1",
+  },
+  {
+    type: "introduced",
+    node: "n",
+    from: A,
+    to: B,
+    publicKey: "y".repeat(44),
+    candidates: [],
+    leadMs: 200,
+  },
+  {
+    type: "refused",
+    node: "n",
+    from: A,
+    to: B,
+    code: "relay-queue-full",
+    message: "full",
+    bytes: 1000,
+  },
+  { type: "refused", node: "n", from: A, to: B, code: "unknown-peer", message: "gone" },
+  { type: "peer-left", node: "n", from: A, to: B, reason: "timeout" },
+];
+
+Deno.test("bus codec: every control message survives a round trip", () => {
+  for (const message of samples) {
+    const bytes = encodeBusControl(message);
+    assert.equal(bytes[0], BUS_KIND_CONTROL);
+    const result = decodeBusMessage(bytes);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(result.message, message);
+  }
+});
+
+Deno.test("bus codec: relay frames carry both IDs and the payload untouched", () => {
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 20, maxLength: 20 }),
+    fc.uint8Array({ minLength: 20, maxLength: 20 }),
+    fc.uint8Array({ minLength: 1, maxLength: 2000 }),
+    (from, to, payload) => {
+      const result = decodeBusMessage(encodeBusRelay(from, to, payload));
+      assert.ok(result.ok);
+      assert.equal(result.message.type, "relay");
+      if (result.message.type !== "relay") return;
+      assert.equal(result.message.from, from.toHex());
+      assert.equal(result.message.to, to.toHex());
+      assert.deepEqual(result.message.payload, payload);
+    },
+  ));
+  const id = new Uint8Array(20);
+  assert.throws(() => encodeBusRelay(id, id, new Uint8Array(0)), RangeError);
+  assert.throws(() => encodeBusRelay(id, id, new Uint8Array(MAX_RELAY_PAYLOAD + 1)), RangeError);
+  assert.throws(() => encodeBusRelay(new Uint8Array(19), id, new Uint8Array(1)), RangeError);
+  assert.ok(decodeBusMessage(encodeBusRelay(id, id, new Uint8Array(MAX_RELAY_PAYLOAD))).ok);
+});
+
+Deno.test("bus codec: malformed payloads are refused, never thrown", () => {
+  const bad: Uint8Array[] = [
+    new Uint8Array(0),
+    new Uint8Array([9, 1, 2]),
+    new Uint8Array(41).fill(0).map((_, i) => (i === 0 ? 2 : 0)), // relay without payload
+    new Uint8Array([1, 0xff, 0xfe]), // not UTF-8
+    new Uint8Array([1, ...new TextEncoder().encode("[1,2]")]),
+    new Uint8Array([1, ...new TextEncoder().encode('{"type":"nope","node":"n"}')]),
+    new Uint8Array([1, ...new TextEncoder().encode('{"type":"sync","node":"a.b"}')]), // dot in name
+    new Uint8Array([1, ...new TextEncoder().encode('{"type":"sync","node":"n","x":1}')]), // strict
+    new Uint8Array([
+      1,
+      ...new TextEncoder().encode(`{"type":"announce","node":"n","id":"${A}","epoch":-1}`),
+    ]),
+    new Uint8Array(2 + MAX_BUS_CONTROL_BYTES).fill(0x20).map((v, i) => (i === 0 ? 1 : v)),
+  ];
+  for (const bytes of bad) {
+    const result = decodeBusMessage(bytes);
+    assert.equal(result.ok, false, `accepted ${bytes.subarray(0, 40)}`);
+  }
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+    decodeBusMessage(bytes); // must not throw
+  }));
+});
+
+Deno.test("bus subjects: one per node and kind, and a checked prefix", () => {
+  const s = clusterSubjects("prod.p2p");
+  assert.equal(s.lease, "prod.p2p.lease");
+  assert.equal(s.presence, "prod.p2p.presence");
+  assert.equal(s.node("a"), "prod.p2p.node.a");
+  assert.equal(s.relay("a"), "prod.p2p.relay.a");
+  assert.throws(() => clusterSubjects("a..b"), RangeError);
+  assert.throws(() => clusterSubjects("a.>"), RangeError);
+});
+
+Deno.test("bus codec: a full presence batch fits the control size limit", () => {
+  const entries: [string, number][] = [];
+  for (let i = 0; i < MAX_PRESENCE_BATCH; i++) {
+    entries.push([i.toString(16).padStart(40, "f"), Number.MAX_SAFE_INTEGER]);
+  }
+  const bytes = encodeBusControl({ type: "presence", node: "n".repeat(64), entries });
+  assert.ok(bytes.length - 1 <= MAX_BUS_CONTROL_BYTES, `${bytes.length} bytes`);
+  assert.ok(decodeBusMessage(bytes).ok);
+});
