@@ -71,13 +71,13 @@ Deno.test({
         false,
       );
       // Both expire each other while NATS is away (lease 600 ms).
-      assert.ok(await pollUntil(() => b.cluster.locate(X) === undefined, 5000));
+      assert.ok(await pollUntil(() => b.cluster.locate(X) === undefined, 15_000));
       await nats.restart();
       assert.ok(
         await pollUntil(() => a.cluster.available && b.cluster.available, 15_000),
         "both reconnect",
       );
-      assert.ok(await pollUntil(() => b.cluster.locate(X) === "a", 5000), "presence heals");
+      assert.ok(await pollUntil(() => b.cluster.locate(X) === "a", 15_000), "presence heals");
       assert.ok(b.cluster.relay("a", Uint8Array.fromHex(Y), Uint8Array.fromHex(X), payload));
       assert.ok(await pollUntil(() => a.events.relays.length === 2, 5000));
     } finally {
