@@ -5,12 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Identity } from "../shared/identity/mod.ts";
-import type { Runtime } from "../shared/runtime/mod.ts";
-import {
-  type ServerMessage,
-  type ServerMessageOf,
-  SignalingConnection,
-} from "../shared/signaling/mod.ts";
+import type { ServerMessage, ServerMessageOf } from "../shared/signaling/mod.ts";
 import {
   addFingerprint,
   addMessageIntegrity,
@@ -21,126 +16,14 @@ import {
   StunMessageWriter,
   StunMethod,
 } from "../shared/stun/mod.ts";
-import type { MemoryNetwork } from "../testing/memory_network.ts";
-import { VirtualRuntime } from "../testing/virtual_runtime.ts";
-import { type RunningServer, type ServerOptions, startServer } from "./server.ts";
+import { ServerWorld, WORLD_SERVER, WORLD_TCP_PORT } from "../testing/server_world.ts";
+import { type ServerOptions, startServer } from "./server.ts";
 
-const SERVER = "10.0.0.1";
-const TCP_PORT = 3478;
+const SERVER = WORLD_SERVER;
+const TCP_PORT = WORLD_TCP_PORT;
 const STUN_PORT = 54321;
 
-/** A client on its own simulated host that records every event and answers pings. */
-class TestClient {
-  readonly runtime: Runtime;
-  readonly conn: SignalingConnection;
-  readonly me: Identity;
-  readonly messages: ServerMessage[] = [];
-  readonly relayed: { peer: string; payload: Uint8Array; at: number }[] = [];
-  readonly arrivals: { message: ServerMessage; at: number }[] = [];
-  answerPings = true;
-  registered: ServerMessageOf<"registered"> | undefined;
-  readonly done: Promise<void>;
-
-  constructor(runtime: Runtime, conn: SignalingConnection, me: Identity) {
-    this.runtime = runtime;
-    this.conn = conn;
-    this.me = me;
-    this.done = this.#pump();
-  }
-
-  async #pump(): Promise<void> {
-    // Registration reads its own replies first; the pump starts once it is done.
-    await this.#registeredOnce.promise;
-    for await (const event of this.conn) {
-      if (event.kind === "relay") {
-        this.relayed.push({ ...event, at: this.runtime.now() });
-        continue;
-      }
-      this.messages.push(event.message);
-      this.arrivals.push({ message: event.message, at: this.runtime.now() });
-      if (event.message.type === "ping" && this.answerPings) {
-        this.conn.send({ type: "pong", t: event.message.t });
-      }
-    }
-  }
-
-  readonly #registeredOnce = Promise.withResolvers<void>();
-
-  startPump(): void {
-    this.#registeredOnce.resolve();
-  }
-
-  of<T extends ServerMessage["type"]>(type: T): ServerMessageOf<T>[] {
-    return this.messages.filter((m) => m.type === type) as ServerMessageOf<T>[];
-  }
-
-  get closed(): boolean {
-    return this.conn.isClosed;
-  }
-}
-
-class World {
-  readonly runtime = new VirtualRuntime({ seed: 42 });
-  readonly server: RunningServer;
-  readonly clients: TestClient[] = [];
-  #nextHost = 2;
-
-  constructor(options: ServerOptions = {}) {
-    this.server = startServer({
-      runtime: this.runtime.forHost(SERVER),
-      tcpPort: TCP_PORT,
-      stunPort: STUN_PORT,
-      ...options,
-    });
-  }
-
-  get network(): MemoryNetwork {
-    return this.runtime.net as MemoryNetwork;
-  }
-
-  hostRuntime(): { runtime: Runtime; address: string } {
-    const address = `10.0.0.${this.#nextHost++}`;
-    return { runtime: this.runtime.forHost(address), address };
-  }
-
-  async connect(runtime?: Runtime): Promise<SignalingConnection> {
-    const host = runtime ?? this.hostRuntime().runtime;
-    return await this.runtime.drive(
-      SignalingConnection.connect({ hostname: SERVER, port: TCP_PORT, runtime: host }),
-    );
-  }
-
-  async register(
-    options: { identity?: Identity; nonce?: string; runtime?: Runtime; localPort?: number } = {},
-  ): Promise<TestClient> {
-    const runtime = options.runtime ?? this.hostRuntime().runtime;
-    const me = options.identity ?? await Identity.generate();
-    const conn = await this.connect(runtime);
-    const client = new TestClient(runtime, conn, me);
-    client.registered = await this.runtime.drive(
-      conn.register(
-        me,
-        [{ host: "192.168.1.2", port: options.localPort ?? 40_000 }],
-        10_000,
-        options.nonce,
-      ),
-    );
-    client.startPump();
-    this.clients.push(client);
-    return client;
-  }
-
-  async until(condition: () => boolean, what: string, limitMs = 30_000): Promise<void> {
-    const ok = await this.runtime.runUntil(condition, limitMs, 5);
-    assert.ok(ok, `timed out (virtual ${limitMs} ms) waiting for ${what}`);
-  }
-
-  async close(): Promise<void> {
-    await this.runtime.drive(this.server.close(), 30_000, 10);
-    for (const client of this.clients) client.conn.close();
-    await this.runtime.drive(Promise.all(this.clients.map((c) => c.done)), 10_000, 10);
-  }
-}
+const World = ServerWorld;
 
 Deno.test("server in-process: registration, newer session wins, impersonation refused", async (t) => {
   const world = new World();
@@ -254,7 +137,7 @@ Deno.test("server in-process: a stale registration of the same instance never re
   const world = new World();
   try {
     const me = await Identity.generate();
-    const { runtime } = world.hostRuntime();
+    const runtime = world.hostRuntime();
     const slow = await world.connect(runtime); // the first attempt, slow to complete ...
     const retry = await world.connect(runtime); // ... so the client retried on a new connection
     const registered = await world.runtime.drive(retry.register(me, [], 10_000, "n"));
@@ -360,7 +243,7 @@ Deno.test("server in-process: a connection that never registers is closed at the
 Deno.test("server in-process: connections per address and server-full are refused with a reason", async () => {
   const world = new World({ maxConnectionsPerAddress: 2, maxClients: 2 });
   try {
-    const { runtime } = world.hostRuntime();
+    const runtime = world.hostRuntime();
     await world.register({ runtime });
     await world.register({ runtime });
     const third = await world.connect(runtime);
@@ -390,7 +273,7 @@ Deno.test("server in-process: shutdown says bye server-shutdown to every client"
 Deno.test("server in-process: a public endpoint learned after the introduction is passed on", async () => {
   const world = new World();
   try {
-    const hostA = world.hostRuntime();
+    const hostA = { address: "10.0.0.50", runtime: world.hostRuntime("10.0.0.50") };
     const a = await world.register({ runtime: hostA.runtime });
     const b = await world.register();
     b.conn.send({ type: "connect", peer: a.me.id });
@@ -446,8 +329,8 @@ Deno.test("server in-process: a public endpoint learned after the introduction i
 
 Deno.test("server in-process: both sides punch at the same moment under 10 ms vs 150 ms RTT", async () => {
   const world = new World({ heartbeatMs: 500 });
-  const near = world.hostRuntime();
-  const far = world.hostRuntime();
+  const near = { address: "10.0.0.50", runtime: world.hostRuntime("10.0.0.50") };
+  const far = { address: "10.0.0.51", runtime: world.hostRuntime("10.0.0.51") };
   const oneWay = (host: string) => host === near.address ? 5 : host === far.address ? 75 : 0;
   world.network.policy = (transit) => ({
     delayMs: Math.max(oneWay(transit.from.hostname), oneWay(transit.to.hostname)),
@@ -509,7 +392,7 @@ Deno.test("server in-process: logs tell each connection's story; a refusal flood
     const victim = await Identity.generate();
     const attacker = await Identity.generate();
     const signer = { publicKey: victim.publicKey, sign: (d: Uint8Array) => attacker.sign(d) };
-    const { runtime } = world.hostRuntime();
+    const runtime = world.hostRuntime();
     for (let i = 0; i < 60; i++) {
       const conn = await world.connect(runtime);
       await assert.rejects(world.runtime.drive(conn.register(signer, [])), /auth-failed/);

@@ -99,6 +99,8 @@ export interface WorldRegisterOptions {
   consent?: boolean;
   /** Registration nonce. */
   nonce?: string;
+  /** The port of the client's local candidate (default 40000). */
+  localPort?: number;
 }
 
 /**
@@ -163,9 +165,15 @@ export class ServerWorld {
     const client = new WorldClient(runtime, conn, me);
     try {
       client.registered = await this.runtime.drive(
-        conn.register(me, [{ host: "192.168.1.2", port: 40_000 }], 10_000, options.nonce, {
-          consent: options.consent,
-        }),
+        conn.register(
+          me,
+          [{ host: "192.168.1.2", port: options.localPort ?? 40_000 }],
+          10_000,
+          options.nonce,
+          {
+            consent: options.consent,
+          },
+        ),
       );
     } catch (error) {
       conn.close();
