@@ -51,7 +51,12 @@ export function startClient(
 ): TextProcess & { child: Deno.ChildProcess } {
   const [exe, exeArgs] = clientCommand(args);
   const [command, commandArgs] = options.tty
-    ? ["script", ["-qfec", [exe, ...exeArgs].map((part) => `'${part}'`).join(" "), "/dev/null"]]
+    ? [
+      "script",
+      // `exec`: under dash (script's shell when SHELL is unset, as in CI) the shell would stay
+      // in the pty's foreground group and die of the Ctrl-C meant for the client (exit 130).
+      ["-qfec", `exec ${[exe, ...exeArgs].map((part) => `'${part}'`).join(" ")}`, "/dev/null"],
+    ]
     : [exe, exeArgs];
   const child = new Deno.Command(command, {
     args: commandArgs,
