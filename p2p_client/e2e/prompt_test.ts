@@ -130,7 +130,8 @@ Deno.test("terminal: completion, history and messages that do not break the type
   await using server = await ServerProcess.start();
   const address = `127.0.0.1:${server.tcpPort}`;
   const peer = ClientProcess.start({ servers: [address] });
-  const command = [Deno.execPath(), ...clientArgs(address)].map((part) => `'${part}'`).join(" ");
+  const command = "exec " +
+    [Deno.execPath(), ...clientArgs(address)].map((part) => `'${part}'`).join(" ");
   const tty = spawnText("script", ["-qfec", command, "/dev/null"]);
   try {
     const peerId = await peer.registered();
