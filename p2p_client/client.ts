@@ -240,7 +240,11 @@ export class P2PClient {
             username: entry.username,
             password: entry.credential,
             onData: (from, bytes) =>
-              this.#peers.dispatch(classifyPacket(bytes), { kind: "turn", relay: id, address: from }),
+              this.#peers.dispatch(classifyPacket(bytes), {
+                kind: "turn",
+                relay: id,
+                address: from,
+              }),
             onStateChange: (state, reason) => this.#turnStateChanged(id, state, reason),
             log: options.log,
           }),

@@ -79,7 +79,9 @@ async function resolveTurnServers(
         if (found === undefined) throw new Error("no A or AAAA record");
         host = found;
       } catch (error) {
-        warn(`TURN server ${entry.url} skipped: cannot resolve ${host}: ${(error as Error).message}`);
+        warn(
+          `TURN server ${entry.url} skipped: cannot resolve ${host}: ${(error as Error).message}`,
+        );
         continue;
       }
     }
