@@ -691,7 +691,11 @@ export class PeerLink {
     }
     switch (frame.kind) {
       case "path-probe":
-        if (source.kind === "udp" && !this.#ctx.relayOnly) {
+        // From the peer's TURN relayed address it probes a TURN path: answered even relay-only.
+        if (
+          source.kind === "udp" &&
+          (!this.#ctx.relayOnly || this.#isPeerRelayAddress(source.address))
+        ) {
           this.#sendSealed(this.#ctx.frames.encodePathResponse(frame.nonce), source.address);
         } else if (source.kind === "relay") {
           // A probe of the server relay's round trip: answered over it.

@@ -24,9 +24,11 @@
  *   refreshed every 9 minutes while in use (they last 10).
  * - Retransmission as RFC 8489 6.2.1: RTO 500 ms doubling, 7 sends.
  *
- * Measured on loopback against coturn 4.6 (`turnc_test`'s process test): the allocation with the
- * 401 round trip takes 2 round trips (about 1 ms); a message between two clients, each through
- * its own allocation, arrives after 4 datagram hops.
+ * Measured on loopback against coturn 4.6.1 (`turnserver`, this machine, two runs of a script
+ * with two clients relaying to each other's allocations): both allocations done 9-44 ms after
+ * start (401 round trip included; the first run includes compilation); a 100-byte packet from one
+ * client through coturn to the other's allocation arrives in 0.065 ms median (p90 0.14 ms, 200
+ * samples, as ChannelData once bound).
  *
  * Side effects come only from the injected {@linkcode Runtime} (clock, timers, socket, randomness),
  * so the state machine runs on virtual time in tests. Credentials are never logged: log lines and

@@ -152,7 +152,7 @@ Deno.test("TURN client: data goes as ChannelData once the channel is bound", asy
     const before = t.peerInbox.length;
     t.client.send({ host: PEER, port: 7000 }, text("bcd"));
     assert.ok(await t.runtime.runUntil(() => t.peerInbox.length === before + 1, 2000));
-    // ChannelData: a 4-byte header and the 3 bytes of data (a Send indication would be 44).
+    // ChannelData: a 4-byte header and the 3 bytes of data (a Send indication would be 40).
     assert.deepEqual(lengths, [7]);
     assert.equal(t.peerInbox.at(-1)?.[0], "bcd");
   } finally {
