@@ -26,7 +26,7 @@ interface Lab {
   close(): Promise<void>;
 }
 
-async function lab(password = "pw", lifetimeS?: number): Promise<Lab> {
+function lab(password = "pw", lifetimeS?: number): Promise<Lab> {
   const runtime = new VirtualRuntime({ seed: 3 });
   const serverRuntime = runtime.forHost(SERVER);
   const turn = new TurnServer({
@@ -67,7 +67,7 @@ async function lab(password = "pw", lifetimeS?: number): Promise<Lab> {
       }
     }
   })();
-  return {
+  return Promise.resolve({
     runtime,
     turn,
     service,
@@ -83,7 +83,7 @@ async function lab(password = "pw", lifetimeS?: number): Promise<Lab> {
       await service.close();
       await turn.close();
     },
-  };
+  });
 }
 
 const text = (value: string) => new TextEncoder().encode(value);

@@ -59,8 +59,9 @@ export interface TurnUrl {
  */
 export function parseTurnUrl(url: string): TurnUrl | undefined {
   if (!TURN_URL_PATTERN.test(url)) return undefined;
-  const match = /^(turns?):(\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::([0-9]{1,5}))?(?:\?transport=(udp|tcp))?$/
-    .exec(url);
+  const match =
+    /^(turns?):(\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::([0-9]{1,5}))?(?:\?transport=(udp|tcp))?$/
+      .exec(url);
   if (!match) return undefined;
   const secure = match[1] === "turns";
   const port = match[5] === undefined ? (secure ? 5349 : 3478) : Number(match[5]);
