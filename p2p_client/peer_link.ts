@@ -40,6 +40,8 @@ export type PacketSource =
 
 /** Largest packet sent through a TURN relay (RFC 8656: 1500-byte MTU less IP, UDP, TURN). */
 const TURN_MAX_PACKET_BYTES = 1_400;
+/** Most peer addresses probed through one TURN allocation (its relayed addresses first). */
+const MAX_TURN_TARGETS = 16;
 
 /** What a {@linkcode PeerLink} needs from the client around it. */
 export interface PeerLinkContext {
@@ -402,7 +404,8 @@ export class PeerLink {
     for (const a of this.#peerRelayAddresses) add(a);
     for (const a of this.#path.candidates) add(a);
     for (const a of this.#turnCandidates) add(a);
-    return out;
+    // Bounded: each address costs a probe through every allocation.
+    return out.slice(0, MAX_TURN_TARGETS);
   }
 
   /** The peer's candidates as last announced (kept apart: `relayOnly` gives the path none). */

@@ -153,6 +153,8 @@ interface Transaction {
 
 interface Permission {
   state: "pending" | "installed" | "denied";
+  /** Asked for alone: a request with several addresses was refused (one bad one refuses all). */
+  solo: boolean;
   /** When a refresh (or a retry after a denial) is due. */
   refreshAt: number;
   lastUsedAt: number;
@@ -491,6 +493,9 @@ export class TurnClient {
   // --- Permissions and channels -------------------------------------------------------------
 
   #permit(host: string, now: number): Permission | undefined {
+    // An allocation relays to peers of its own address family only (RFC 8656 9.1: 443).
+    const relayed = this.#relayed;
+    if (relayed && relayed.host.includes(":") !== host.includes(":")) return undefined;
     let permission = this.#permissions.get(host);
     if (!permission) {
       if (this.#permissions.size >= MAX_PERMISSIONS) {
@@ -508,6 +513,7 @@ export class TurnClient {
       }
       permission = {
         state: "pending",
+        solo: false,
         refreshAt: now,
         lastUsedAt: now,
         inFlight: false,
@@ -524,6 +530,7 @@ export class TurnClient {
     if (this.#state !== "allocated") return;
     const now = this.#runtime.now();
     const hosts: string[] = [];
+    const solo: string[] = [];
     for (const [host, permission] of this.#permissions) {
       if (permission.inFlight || now < permission.refreshAt) continue;
       if (permission.state !== "pending" && now - permission.lastUsedAt > IDLE_MS) {
@@ -532,10 +539,15 @@ export class TurnClient {
         continue;
       }
       if (permission.state === "denied") permission.state = "pending";
-      hosts.push(host);
-      if (hosts.length >= MAX_PERMISSIONS_PER_REQUEST) break;
+      if (permission.solo) solo.push(host);
+      else if (hosts.length < MAX_PERMISSIONS_PER_REQUEST) hosts.push(host);
     }
-    if (hosts.length === 0) return;
+    // Addresses refused together are asked for one by one (bounded: each is in one request).
+    for (const host of solo) this.#createPermission([host]);
+    if (hosts.length > 0) this.#createPermission(hosts);
+  }
+
+  #createPermission(hosts: string[]): void {
     for (const host of hosts) this.#permissions.get(host)!.inFlight = true;
     this.#request(
       TurnMethod.CreatePermission,
@@ -567,11 +579,18 @@ export class TurnClient {
           const permission = this.#permissions.get(host);
           if (!permission) continue;
           permission.inFlight = false;
+          if (hosts.length > 1 && code !== 0) {
+            // One refused address refuses the whole request: ask for each alone, now.
+            permission.solo = true;
+            permission.refreshAt = at;
+            continue;
+          }
           permission.queue = [];
           permission.state = "denied";
           permission.refreshAt = at + DENIED_RETRY_MS;
         }
         this.#arm();
+        if (hosts.length > 1 && code !== 0) this.#runtime.defer(() => this.#flushPermissions());
       },
     );
   }

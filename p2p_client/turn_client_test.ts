@@ -308,3 +308,21 @@ Deno.test("TURN client: Data indications before the channel is bound reach onDat
     await t.close();
   }
 });
+
+Deno.test("TURN client: one refused address (403) does not cost the others their permission; another family is refused at once", async () => {
+  const t = await lab();
+  try {
+    t.client.start();
+    assert.ok(await t.runtime.runUntil(() => t.client.state === "allocated", 5000));
+    // Our server denies private peers by default: asked together, the request is refused, then
+    // each address is asked for alone.
+    t.client.permit(["10.0.0.9", PEER]);
+    assert.ok(await t.runtime.runUntil(() => t.client.hasPermission(PEER), 5000), "allowed one");
+    assert.equal(t.client.hasPermission("10.0.0.9"), false);
+    assert.equal(t.client.send({ host: "2001:db8::7", port: 7000 }, text("v6")), false);
+    t.client.send({ host: PEER, port: 7000 }, text("still fine"));
+    assert.ok(await t.runtime.runUntil(() => t.peerInbox.length === 1, 2000));
+  } finally {
+    await t.close();
+  }
+});
