@@ -282,8 +282,11 @@ export class PeerLink {
   summary(): PeerSummary {
     // On a direct path the keepalive probes measure the network round trip itself; the channel's
     // smoothed RTT also counts the receiver's delayed acknowledgements, so it serves the relay only.
+    const relay = this.#relays.chosen;
     const rtt = this.#path.state === "direct"
       ? this.#path.probeRttMs ?? this.#outbox.srttMs
+      : this.#path.state === "relayed" && relay !== undefined
+      ? this.#relays.rttMs(relay) ?? this.#outbox.srttMs
       : this.#outbox.srttMs;
     return {
       peer: this.peer,

@@ -15,6 +15,10 @@
  * gain (25 % and 1 ms): a path switch resends what is unacknowledged, so flapping between two
  * equal relays would only cost. `server` and `turn` restrict the choice (`--relay`).
  *
+ * Measured (`e2e/turn_coturn_test.ts`, coturn 4.6.1 in a namespace, direct UDP dropped, two
+ * runs): both clients showed `turn 127.0.0.1:3479` 3.01 s after the introduction: the 3 s connect
+ * window, in which a direct path is preferred, dominates; the TURN path was ready within it.
+ *
  * Pure logic: the caller passes the clock, sends the probes it is told to and reports answers.
  *
  * @module
