@@ -28,7 +28,14 @@ import type { UdpAddress } from "./path_manager.ts";
 /** Which relays may carry a peer's packets (`--relay`). */
 export type RelayPolicy = "server" | "turn" | "any";
 
-/** The relays a client offers (`--relay` values), for validation. */
+/**
+ * The relays a client offers (`--relay` values), for validation.
+ *
+ * @example
+ * ```ts
+ * RELAY_POLICIES.includes("turn"); // true
+ * ```
+ */
 export const RELAY_POLICIES: readonly RelayPolicy[] = ["server", "turn", "any"];
 
 /** A relay: the rendezvous server's, or the TURN allocation with this ID. */
