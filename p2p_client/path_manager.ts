@@ -11,7 +11,8 @@
  * - `mixed`: the direct path is in doubt (no proof for `doubtAfterMs`): traffic goes over the
  *   relay and the direct path at once, and the direct address is probed every `doubtProbeMs`.
  *   Proof brings it back to `direct`; `directTimeoutMs` without proof drops it to `relayed`.
- * - `relayed`: over the server. Probing goes on (a fast burst at each introduction or path
+ * - `relayed`: over a relay: the rendezvous server's (path `relay`) or a TURN server's (path
+ *   `turn host:port`; which one is the caller's choice, `relay_paths.ts`). Probing goes on (a fast burst at each introduction or path
  *   loss, then every `slowIntervalMs`), so the path upgrades as soon as a direct one works.
  *
  * Only a round trip proves a path: a packet merely received on it does not (with UDP lost in one
