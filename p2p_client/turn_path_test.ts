@@ -27,7 +27,7 @@ interface Lab {
 
 async function lab(
   policy: RelayPolicy,
-  options: { serverDelayMs?: number; password?: string } = {},
+  options: { serverDelayMs?: number; password?: string; bWithoutTurn?: boolean } = {},
 ): Promise<Lab> {
   const world = await createWorld(5, { server: "real" });
   const turnRuntime = world.runtime.forHost(TURN);
@@ -65,7 +65,7 @@ async function lab(
     }],
   };
   const a = await world.addClient(A, undefined, clientOptions);
-  const b = await world.addClient(B, undefined, clientOptions);
+  const b = await world.addClient(B, undefined, options.bWithoutTurn ? {} : clientOptions);
   const registered = (c: SimClient) => c.events.some((e) => e.type === "registered");
   assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
   return {
@@ -218,6 +218,47 @@ Deno.test("a TURN server refusing the credentials: a `turn` failed event without
     await exchange(t, "x", 5, expected);
     assert.ok(await world.runtime.runUntil(() => texts(b).length >= expected.length, 20_000));
     assert.deepEqual(texts(b), expected);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("TURN on one side only: A sends through its allocation, B (no TURN) answers from its own socket and uses the server's relay; B never takes A's relayed address for a direct path", async () => {
+  const t = await lab("turn", { bWithoutTurn: true });
+  try {
+    const { a, b, world } = t;
+    assert.ok(
+      await world.runtime.runUntil(
+        () => a.events.some((e) => e.type === "turn" && e.state === "allocated"),
+        5000,
+      ),
+    );
+    a.client.connect(b.identity.id);
+    assert.ok(
+      await world.runtime.runUntil(
+        () => row(a, b)?.path === LABEL && row(b, a)?.path === "relay",
+        20_000,
+      ),
+      `paths ${row(a, b)?.path} / ${row(b, a)?.path}`,
+    );
+    const expected: string[] = [];
+    await exchange(t, "one-sided", 20, expected);
+    const back: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      back.push(`back${i}`);
+      b.client.send(a.identity.id, `back${i}`);
+    }
+    assert.ok(
+      await world.runtime.runUntil(
+        () => texts(b).length >= expected.length && texts(a).length >= back.length,
+        20_000,
+      ),
+    );
+    assert.deepEqual(texts(b), expected);
+    assert.deepEqual(texts(a), back);
+    await world.runtime.advance(20_000);
+    assert.ok(!paths(b, a).some((p) => p?.startsWith("udp")), `b's paths ${paths(b, a)}`);
+    assert.ok(!paths(a, b).some((p) => p?.startsWith("udp")), `a's paths ${paths(a, b)}`);
   } finally {
     await t.close();
   }
