@@ -62,39 +62,38 @@ async function resolveTurnServers(
   config: ClientConfig,
   warn: (message: string) => void,
 ): Promise<TurnServerEntry[]> {
-  const out: TurnServerEntry[] = [];
-  for (const entry of config.turn) {
+  const resolved = await Promise.all(config.turn.map(async (entry) => {
     const url = parseTurnUrl(entry.url);
-    if (!url) continue; // the config parser already refused it
+    if (!url) return undefined; // the config parser already refused it
     if (url.secure || url.transport !== "udp") {
       warn(`TURN server ${entry.url} skipped: only turn: over UDP is supported (no TLS, no TCP)`);
-      continue;
+      return undefined;
     }
-    let host = url.host;
+    let host = url.host.toLowerCase() === "localhost" ? "127.0.0.1" : url.host;
     if (!/^[0-9.]+$/.test(host) && !host.includes(":")) {
-      try {
-        const v4 = await Deno.resolveDns(host, "A").catch(() => [] as string[]);
-        const v6 = v4.length > 0 ? [] : await Deno.resolveDns(host, "AAAA").catch(() => []);
-        const found = v4[0] ?? v6[0];
-        if (found === undefined) throw new Error("no A or AAAA record");
-        host = found;
-      } catch (error) {
-        warn(
-          `TURN server ${entry.url} skipped: cannot resolve ${host}: ${(error as Error).message}`,
-        );
-        continue;
+      // Bounded: without a resolver answering, startup goes on after 3 s (entry skipped).
+      const signal = AbortSignal.timeout(3000);
+      const v4 = await Deno.resolveDns(host, "A", { signal }).catch(() => [] as string[]);
+      const v6 = v4.length > 0
+        ? []
+        : await Deno.resolveDns(host, "AAAA", { signal }).catch(() => [] as string[]);
+      const found = v4[0] ?? v6[0];
+      if (found === undefined) {
+        warn(`TURN server ${entry.url} skipped: cannot resolve ${host} (no A or AAAA record)`);
+        return undefined;
       }
+      host = found;
     }
     const shown = url.host.includes(":") ? `[${url.host}]` : url.host;
-    out.push({
+    return {
       host,
       port: url.port,
       label: `turn ${shown}:${url.port}`,
       username: entry.username,
       credential: entry.credential,
-    });
-  }
-  return out;
+    };
+  }));
+  return resolved.filter((entry) => entry !== undefined);
 }
 
 interface LoadedIdentity {
