@@ -22,7 +22,9 @@
  * - The first packets to a peer go in Send indications (10); a ChannelBind for it follows at once,
  *   and once bound, packets go as ChannelData (4 bytes of overhead instead of 36; 12). Bindings are
  *   refreshed every 9 minutes while in use (they last 10).
- * - Retransmission as RFC 8489 6.2.1: RTO 500 ms doubling, 7 sends.
+ * - Retransmission as RFC 8489 6.2.1: RTO 500 ms doubling, 7 sends, given up 39.5 s after the
+ *   first. A Refresh given up allocates again from a new socket: the server may still hold the
+ *   old allocation, and would answer an Allocate on its five-tuple with 437.
  *
  * Measured on loopback against coturn 4.6.1 (`turnserver`, this machine, two runs of a script
  * with two clients relaying to each other's allocations): both allocations done 9-44 ms after
@@ -224,6 +226,8 @@ export class TurnClient {
   readonly #channelPeers = new Map<number, Channel>();
   #nextChannel = FIRST_CHANNEL;
   #allocations = 0;
+  /** Allocate from a new socket next time. */
+  #newSocket = false;
   #staleNonces = 0;
 
   /**
@@ -305,11 +309,32 @@ export class TurnClient {
    */
   start(): void {
     if (this.#state !== "idle") return;
+    this.#bind();
+    this.#allocate();
+  }
+
+  /** Binds a (new) socket and starts receiving on it; an old one is closed. */
+  #bind(): void {
+    const old = this.#socket;
     const bindHost = this.#options.bindHost ??
       (this.#options.server.host.includes(":") ? "::" : "0.0.0.0");
-    this.#socket = this.#runtime.net.listenDatagram({ hostname: bindHost, port: 0 });
-    this.#loop = this.#receiveLoop(this.#socket);
-    this.#allocate();
+    try {
+      this.#socket = this.#runtime.net.listenDatagram({ hostname: bindHost, port: 0 });
+    } catch (error) {
+      if (!old) throw error;
+      this.#options.log?.(`${this.#options.label}: cannot bind a new socket: ${error}`);
+      return; // keep the old one
+    }
+    if (old) {
+      try {
+        old.close();
+      } catch {
+        // already closed
+      }
+    }
+    const previous = this.#loop;
+    const loop = this.#receiveLoop(this.#socket);
+    this.#loop = previous ? Promise.all([previous, loop]).then(() => {}) : loop;
   }
 
   /**
@@ -400,6 +425,11 @@ export class TurnClient {
 
   #allocate(): void {
     if (this.#state === "closed") return;
+    if (this.#newSocket) {
+      // A new five-tuple: the server may still hold an allocation for the old one (437).
+      this.#newSocket = false;
+      this.#bind();
+    }
     this.#retryAt = Infinity;
     this.#refreshAt = Infinity;
     this.#relayed = undefined;
@@ -416,7 +446,10 @@ export class TurnClient {
         addLifetime(w, lifetime);
       },
       (message) => this.#allocated(message),
-      (code, reason) => this.#allocationFailed(`Allocate: ${code} ${reason}`),
+      (code, reason) => {
+        if (code === 437) this.#newSocket = true;
+        this.#allocationFailed(`Allocate: ${code} ${reason}`);
+      },
     );
   }
 
@@ -467,6 +500,7 @@ export class TurnClient {
   #refresh(): void {
     if (this.#refreshing || this.#state !== "allocated") return;
     this.#refreshing = true;
+    this.#refreshAt = Infinity; // set again by the answer (no timer due meanwhile)
     const lifetime = this.#options.lifetimeS ?? 600;
     this.#request(
       TurnMethod.Refresh,
@@ -484,7 +518,9 @@ export class TurnClient {
       (code, reason) => {
         this.#refreshing = false;
         this.#options.log?.(`${this.#options.label}: Refresh failed (${code} ${reason})`);
-        // 437: the server lost the allocation; no answer: it is gone or unreachable.
+        // 437: the server lost the allocation; no answer: it is gone or unreachable (it may
+        // still hold the allocation when it comes back: allocate from a new socket then).
+        if (code !== 437) this.#newSocket = true;
         this.#allocate();
       },
     );
@@ -723,7 +759,8 @@ export class TurnClient {
 
   #sendTransaction(tx: Transaction): void {
     tx.sends++;
-    tx.nextAt = this.#runtime.now() + tx.rto;
+    // After the last send, Rm × RTO (RFC 8489 6.2.1: 16 × 500 ms; 39.5 s in all).
+    tx.nextAt = this.#runtime.now() + (tx.sends >= MAX_SENDS ? RTO_MS * 16 : tx.rto);
     tx.rto *= 2;
     this.#socket?.send(tx.bytes, this.#serverAddress()).catch(() => 0);
     this.#arm();
@@ -820,7 +857,9 @@ export class TurnClient {
           at = Math.min(at, permission.refreshAt);
         }
       }
-      for (const channel of this.#channels.values()) at = Math.min(at, channel.refreshAt);
+      for (const channel of this.#channels.values()) {
+        if (channel.state === "bound") at = Math.min(at, channel.refreshAt);
+      }
     }
     this.#timer.arm(at);
   }
@@ -918,13 +957,14 @@ export class TurnClient {
   async #receiveLoop(socket: DatagramSocket): Promise<void> {
     const buffer = new Uint8Array(MAX_DATAGRAM_BYTES);
     let errors = 0;
-    while (this.#state !== "closed") {
+    while (this.#state !== "closed" && this.#socket === socket) {
       let bytes: Uint8Array;
       let from: NetAddress;
       try {
         [bytes, from] = await socket.receive(buffer);
       } catch (error) {
-        if (this.#isClosed() || error instanceof Deno.errors.BadResource) return;
+        if (this.#isClosed() || this.#socket !== socket) return; // closed, or replaced
+        if (error instanceof Deno.errors.BadResource) return;
         // ICMP errors surface as receive errors on some systems: keep going, a bounded number
         // of times in a row.
         if (++errors > 100) {

@@ -26,6 +26,9 @@ interface Lab {
   close(): Promise<void>;
 }
 
+/** Timer and defer calls the TURN client made (a busy loop shows as thousands). */
+let timerCalls = 0;
+
 function lab(password = "pw", lifetimeS?: number): Promise<Lab> {
   const runtime = new VirtualRuntime({ seed: 3 });
   const serverRuntime = runtime.forHost(SERVER);
@@ -45,7 +48,20 @@ function lab(password = "pw", lifetimeS?: number): Promise<Lab> {
   const states: Lab["states"] = [];
   const logs: string[] = [];
   const client = new TurnClient({
-    runtime: runtime.forHost(CLIENT),
+    runtime: (() => {
+      const base = runtime.forHost(CLIENT);
+      return {
+        ...base,
+        setTimer: (callback: () => void, delayMs: number) => {
+          timerCalls++;
+          return base.setTimer(callback, delayMs);
+        },
+        defer: (callback: () => void) => {
+          timerCalls++;
+          base.defer(callback);
+        },
+      };
+    })(),
     server: { host: SERVER, port: 3478 },
     label: `turn ${SERVER}:3478`,
     username: "alice",
@@ -216,7 +232,7 @@ Deno.test("TURN client: a wrong password fails with 401 (no loop), says so witho
     (t.runtime.net as unknown as { policy: unknown }).policy = (
       transit: { from: NetAddress; to: NetAddress },
     ) => {
-      if (transit.from.hostname === CLIENT && transit.to.hostname === SERVER) requests++;
+      if (transit.to.hostname === SERVER && transit.to.port === 3478) requests++;
       return undefined;
     };
     t.client.start();
@@ -225,7 +241,8 @@ Deno.test("TURN client: a wrong password fails with 401 (no loop), says so witho
     assert.match(failure.reason, /401/);
     assert.ok(!failure.reason.includes("wrong-secret"));
     assert.ok(t.logs.every((line) => !line.includes("wrong-secret")));
-    assert.ok(requests <= 4, `Allocate sent ${requests} times`);
+    // The unauthenticated Allocate, the one with the (wrong) key: no more.
+    assert.ok(requests >= 2 && requests <= 4, `Allocate sent ${requests} times`);
     // It tries again later (backoff), and fails again.
     await t.runtime.advance(5000);
     assert.ok(t.states.filter((s) => s.state === "allocating").length >= 2, "retried");
@@ -322,6 +339,68 @@ Deno.test("TURN client: one refused address (403) does not cost the others their
     assert.equal(t.client.send({ host: "2001:db8::7", port: 7000 }, text("v6")), false);
     t.client.send({ host: PEER, port: 7000 }, text("still fine"));
     assert.ok(await t.runtime.runUntil(() => t.peerInbox.length === 1, 2000));
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("TURN client: a Refresh lost in an outage allocates again from a new socket (the server still holds the old five-tuple's allocation)", async () => {
+  const t = await lab();
+  try {
+    let outage = false;
+    (t.runtime.net as unknown as { policy: unknown }).policy = (
+      transit: { from: NetAddress; to: NetAddress },
+    ) => {
+      // The client's socket is bound to 0.0.0.0: match the server's side (port 3478).
+      const between = (transit.to.hostname === SERVER && transit.to.port === 3478) ||
+        (transit.from.hostname === SERVER && transit.from.port === 3478);
+      return outage && between ? { drop: true } : undefined;
+    };
+    t.client.start();
+    assert.ok(await t.runtime.runUntil(() => t.client.state === "allocated", 5000));
+    const first = t.client.mappedAddress!;
+    await t.runtime.advance(530_000);
+    outage = true; // the Refresh (at 540 s) and its retransmissions are lost
+    await t.runtime.advance(45_000);
+    outage = false;
+    // The Refresh gives up 39.5 s after it started (579.5 s); a new Allocate follows at once, from a
+    // new socket, while the old allocation (until 600 s) still exists.
+    assert.ok(
+      await t.runtime.runUntil(() => t.client.allocations === 2, 30_000, 100),
+      `states ${JSON.stringify(t.states.map((s) => s.reason))} logs ${
+        t.logs.join(" / ")
+      } now ${t.runtime.now()}`,
+    );
+    assert.ok(t.runtime.now() < 600_000, `allocated again at ${t.runtime.now()} ms`);
+    assert.notEqual(t.client.mappedAddress?.port, first.port, "from a new socket");
+    t.client.send({ host: PEER, port: 7000 }, text("after the outage"));
+    assert.ok(await t.runtime.runUntil(() => t.peerInbox.length === 1, 2000));
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("TURN client: no busy loop while requests are in flight (an hour with a 100 ms round trip)", async () => {
+  const t = await lab();
+  try {
+    (t.runtime.net as unknown as { policy: unknown }).policy = () => ({ delayMs: 50 });
+    t.client.start();
+    assert.ok(await t.runtime.runUntil(() => t.client.state === "allocated", 5000));
+    const relayed = t.client.relayedAddress!;
+    timerCalls = 0;
+    for (let minute = 0; minute < 60; minute++) {
+      t.client.send({ host: PEER, port: 7000 }, text(`out ${minute}`));
+      await t.peer.send(text(`in ${minute}`), {
+        transport: "udp",
+        hostname: SERVER,
+        port: relayed.port,
+      });
+      await t.runtime.advance(60_000);
+    }
+    assert.equal(t.client.allocations, 1);
+    assert.ok(t.received.length >= 59, `inbound ${t.received.length}`);
+    // Refreshes (allocation, permission, channel) and their retransmission timers: a few hundred.
+    assert.ok(timerCalls < 1000, `${timerCalls} timer calls in an hour`);
   } finally {
     await t.close();
   }
