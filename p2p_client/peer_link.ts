@@ -994,14 +994,12 @@ export class PeerLink {
     if (!this.#closed) at = Math.min(at, this.#path.nextDeadline(now));
     if (!this.#closed && this.#secure.session) {
       at = Math.min(at, this.#pmtu.nextDeadline() ?? Infinity);
-      at = Math.min(
-        at,
-        this.#relays.nextDeadline(
-          now,
-          this.#serverUsable && this.#turnList().length > 0,
-          this.#turnTargets().length,
-        ),
-      );
+      // Relay probes exist only with TURN allocations (cheap checks: this runs per packet).
+      if (this.#turnList().length > 0) {
+        const targets = this.#peerRelayAddresses.length + this.#path.candidates.length +
+          this.#turnCandidates.length;
+        at = Math.min(at, this.#relays.nextDeadline(now, this.#serverUsable, targets));
+      }
     }
     this.#timer.arm(at);
   }
