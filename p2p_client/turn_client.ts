@@ -22,6 +22,8 @@
  * - The first packets to a peer go in Send indications (10); a ChannelBind for it follows at once,
  *   and once bound, packets go as ChannelData (4 bytes of overhead instead of 36; 12). Bindings are
  *   refreshed every 9 minutes while in use (they last 10).
+ * - With nothing else to send for 15 s, a Binding indication keeps the NAT mapping of the
+ *   client's socket (the allocation is bound to that five-tuple).
  * - Retransmission as RFC 8489 6.2.1: RTO 500 ms doubling, 7 sends, given up 39.5 s after the
  *   first. A Refresh given up allocates again from a new socket: the server may still hold the
  *   old allocation, and would answer an Allocate on its five-tuple with 437.
@@ -74,6 +76,7 @@ import {
   StunClass,
   type StunMessage,
   StunMessageWriter,
+  StunMethod,
   TurnMethod,
   verifyMessageIntegrity,
   verifyMessageIntegritySha256,
@@ -137,6 +140,12 @@ const LAST_CHANNEL = 0x4fff;
 /** Retry of a failed allocation: first and longest pause. */
 const RETRY_FIRST_MS = 2_000;
 const RETRY_MAX_MS = 60_000;
+/**
+ * An allocation with nothing to send gets a Binding indication after this long: NATs drop UDP
+ * mappings after 30 s or more (RFC 4787 REQ-5: at least 2 min, often less in practice), and a
+ * lost mapping loses the allocation (437 at the next Refresh).
+ */
+const KEEPALIVE_MS = 15_000;
 /** Largest datagram read from the server. */
 const MAX_DATAGRAM_BYTES = 65_536;
 
@@ -226,6 +235,7 @@ export class TurnClient {
   readonly #channelPeers = new Map<number, Channel>();
   #nextChannel = FIRST_CHANNEL;
   #allocations = 0;
+  #lastSentAt = -Infinity;
   /** Allocate from a new socket next time. */
   #newSocket = false;
   #staleNonces = 0;
@@ -643,6 +653,7 @@ export class TurnClient {
     if (channel?.state === "bound") {
       const out = new Uint8Array(4 + bytes.length);
       encodeChannelData(out, 0, channel.number, bytes);
+      this.#lastSentAt = now;
       socket.send(out, this.#serverAddress()).catch(() => 0);
       return;
     }
@@ -650,6 +661,7 @@ export class TurnClient {
     writer.start(TurnMethod.Send, StunClass.Indication, this.#runtime.randomBytes(12));
     addXorPeerAddress(writer, { hostname: peer.host, port: peer.port });
     addData(writer, bytes);
+    this.#lastSentAt = now;
     socket.send(writer.bytes().slice(), this.#serverAddress()).catch(() => 0);
     if (channel?.state === "unbound") {
       channel.state = "binding";
@@ -762,6 +774,7 @@ export class TurnClient {
     // After the last send, Rm × RTO (RFC 8489 6.2.1: 16 × 500 ms; 39.5 s in all).
     tx.nextAt = this.#runtime.now() + (tx.sends >= MAX_SENDS ? RTO_MS * 16 : tx.rto);
     tx.rto *= 2;
+    this.#lastSentAt = this.#runtime.now();
     this.#socket?.send(tx.bytes, this.#serverAddress()).catch(() => 0);
     this.#arm();
   }
@@ -852,6 +865,7 @@ export class TurnClient {
     let at = Math.min(this.#refreshAt, this.#retryAt);
     for (const tx of this.#transactions.values()) at = Math.min(at, tx.nextAt);
     if (this.#state === "allocated") {
+      at = Math.min(at, this.#lastSentAt + KEEPALIVE_MS);
       for (const permission of this.#permissions.values()) {
         if (!permission.inFlight && permission.state !== "pending") {
           at = Math.min(at, permission.refreshAt);
@@ -879,6 +893,7 @@ export class TurnClient {
     if (now >= this.#retryAt) this.#allocate();
     if (this.#state === "allocated") {
       if (now >= this.#refreshAt) this.#refresh();
+      if (now >= this.#lastSentAt + KEEPALIVE_MS) this.#keepalive(now);
       this.#flushPermissions();
       for (const channel of this.#channels.values()) {
         if (channel.state !== "bound" || now < channel.refreshAt) continue;
@@ -891,6 +906,15 @@ export class TurnClient {
       }
     }
     this.#arm();
+  }
+
+  /** A Binding indication: keeps the NAT mapping (and so the allocation's five-tuple). */
+  #keepalive(now: number): void {
+    const writer = this.#writer;
+    writer.start(StunMethod.Binding, StunClass.Indication, this.#runtime.randomBytes(12));
+    addFingerprint(writer);
+    this.#lastSentAt = now;
+    this.#socket?.send(writer.bytes().slice(), this.#serverAddress()).catch(() => 0);
   }
 
   #fromServer(from: NetAddress): boolean {

@@ -405,3 +405,25 @@ Deno.test("TURN client: no busy loop while requests are in flight (an hour with 
     await t.close();
   }
 });
+
+Deno.test("TURN client: an idle allocation sends a Binding indication every 15 s (NAT keepalive)", async () => {
+  const t = await lab();
+  try {
+    let toServer = 0;
+    (t.runtime.net as unknown as { policy: unknown }).policy = (
+      transit: { to: NetAddress },
+    ) => {
+      if (transit.to.hostname === SERVER && transit.to.port === 3478) toServer++;
+      return undefined;
+    };
+    t.client.start();
+    assert.ok(await t.runtime.runUntil(() => t.client.state === "allocated", 5000));
+    const before = toServer;
+    await t.runtime.advance(120_000);
+    // 8 keepalives in 2 minutes of silence, and nothing more.
+    assert.equal(toServer - before, 8);
+    assert.equal(t.client.state, "allocated");
+  } finally {
+    await t.close();
+  }
+});
