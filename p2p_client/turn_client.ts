@@ -443,6 +443,9 @@ export class TurnClient {
     this.#retryAt = Infinity;
     this.#refreshAt = Infinity;
     this.#relayed = undefined;
+    // Whatever was in flight belonged to the previous allocation: its answers no longer matter.
+    this.#transactions.clear();
+    this.#refreshing = false;
     this.#permissions.clear();
     this.#channels.clear();
     this.#channelPeers.clear();
