@@ -885,7 +885,8 @@ export class TurnClient {
     if (this.#state === "closed") return;
     const now = this.#runtime.now();
     for (const [id, tx] of [...this.#transactions]) {
-      if (now < tx.nextAt) continue;
+      // An earlier one's outcome may have started a new allocation (and dropped this one).
+      if (now < tx.nextAt || this.#transactions.get(id) !== tx) continue;
       if (tx.sends >= MAX_SENDS) {
         this.#transactions.delete(id);
         tx.onError(0, "no answer");
