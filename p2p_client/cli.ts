@@ -49,6 +49,10 @@ export interface ClientSettings {
   udpPort: number;
   /** Never use direct paths. */
   relayOnly: boolean;
+  /** Ask the gateway for a port mapping (PCP, NAT-PMP, UPnP-IGD); `--no-port-mapping`: no. */
+  portMapping?: boolean;
+  /** Birthday punching with hard NATs; `--no-birthday`: no. */
+  birthday?: boolean;
   /** Seconds to wait for pending messages at exit. */
   exitTimeout: number;
   /** Prefix printed lines with the local time. */
@@ -140,6 +144,8 @@ export function buildCli(
     .option("--bind <host>", "address the UDP socket binds to", "0.0.0.0")
     .option("--udp-port <port>", "UDP port (0: any free port)", port(0), 0)
     .option("--relay-only", "never try direct paths (diagnostics)", false)
+    .option("--no-port-mapping", "do not ask the gateway for a port mapping (PCP/NAT-PMP/UPnP)")
+    .option("--no-birthday", "no birthday punching with hard (symmetric) NATs")
     .option(
       "--exit-timeout <seconds>",
       "at exit, wait this long for pending messages to be delivered",
@@ -170,6 +176,8 @@ export function buildCli(
         bind: options.bind,
         udpPort: options.udpPort,
         relayOnly: options.relayOnly,
+        portMapping: options.portMapping,
+        birthday: options.birthday,
         exitTimeout: options.exitTimeout,
         timestamps: options.timestamps,
         ...(options.acceptFiles === undefined ? {} : { acceptFiles: options.acceptFiles }),

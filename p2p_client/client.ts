@@ -47,6 +47,8 @@ import type { UdpAddress } from "./path_manager.ts";
 import { FileTransfers, type OfferDecision } from "./files/transfers.ts";
 import type { DownloadStore, FileSource, TransferSummary } from "./files/types.ts";
 import { openFileSource } from "./files/fs_store.ts";
+import { ClientTraversal, type ClientTraversalSettings } from "./traversal/client_traversal.ts";
+import { MAX_LOCAL_ADDRESSES } from "../shared/signaling/constants.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -99,6 +101,12 @@ export interface P2PClientOptions {
     decide: (peer: string, name: string, size: number) => OfferDecision;
     openSource?: (path: string) => Promise<FileSource>;
   };
+  /**
+   * Hard-NAT traversal (`traversal/`): measure our NAT at registration, map our port on the
+   * gateway (PCP / NAT-PMP / UPnP-IGD), punch birthday-style where the NAT classes call for it.
+   * Absent: none of it (plain punching only).
+   */
+  traversal?: ClientTraversalSettings;
   /** Debug log. */
   log?: (message: string) => void;
 }
@@ -158,6 +166,7 @@ export class P2PClient {
   #publicEndpoint: UdpAddress | undefined;
   #stopped = false;
   readonly #files: FileTransfers | undefined;
+  readonly #traversal: ClientTraversal | undefined;
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -187,7 +196,25 @@ export class P2PClient {
         this.#arm();
       },
       peer: (packet, from) => this.#peers.dispatch(packet, { kind: "udp", address: from }),
+      other: (bytes, from) => this.#traversal?.handle(bytes, from) ?? false,
     });
+    this.#traversal = options.traversal && !options.relayOnly
+      ? new ClientTraversal({
+        ...options.traversal,
+        runtime,
+        log: options.log,
+        sendMain: (bytes, to) => this.#mux.send(bytes, to),
+        dispatch: (bytes, from) => {
+          const packet = classifyPacket(bytes);
+          if (packet?.kind !== "stun") {
+            this.#peers.dispatch(packet, { kind: "udp", address: from });
+          }
+        },
+        publicEndpoint: () => this.#publicEndpoint,
+        emit,
+        onChange: (what) => this.#traversalChanged(what),
+      })
+      : undefined;
     this.#stun = stunCodec
       ? new StunClient({
         codec: stunCodec,
@@ -204,7 +231,9 @@ export class P2PClient {
     this.#peers = new PeerTable({
       identity: options.identity,
       runtime,
-      sendUdp: (bytes, to) => this.#mux.send(bytes, to),
+      sendUdp: (bytes, to) => {
+        if (!this.#traversal?.send(bytes, to)) this.#mux.send(bytes, to);
+      },
       sendRelay: (target, bytes) => this.#session.sendRelay(target, bytes),
       emit,
       createChannel: options.createChannel ?? createChannelFactory(runtime),
@@ -229,6 +258,7 @@ export class P2PClient {
       onFileMessage: (peer, bytes) => this.#files?.onMessage(peer, bytes),
       onFileRoom: (peer) => this.#files?.roomAvailable(peer),
       onFileReset: (peer) => this.#files?.peerReset(peer),
+      traversal: this.#traversal?.linkContext(),
     });
     const files = options.files;
     this.#files = files
@@ -247,7 +277,7 @@ export class P2PClient {
       runtime,
       servers: options.servers,
       identity: options.identity,
-      localAddresses: () => this.#localAddresses(),
+      localAddresses: () => this.#serverAddresses(),
       onRegistered: (registration) => this.#onRegistered(registration),
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
@@ -449,7 +479,46 @@ export class P2PClient {
     const first = this.#options.servers[0];
     if (first) this.#serverState("connecting", formatServerAddress(first));
     this.#session.start();
+    this.#traversal?.start(this.#mux.port, () => this.#interfaces());
     this.#arm();
+  }
+
+  /** Interface addresses with names and netmasks where the lister gives them. */
+  #interfaces(): GatewayInterface[] {
+    try {
+      return (this.#options.networkInterfaces?.() ?? []).map((entry) => {
+        const info = entry as InterfaceAddress & { name?: string; netmask?: string };
+        return {
+          name: info.name ?? "",
+          family: info.family,
+          address: info.address,
+          netmask: info.netmask ?? "",
+        };
+      });
+    } catch (error) {
+      this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
+      return [];
+    }
+  }
+
+  /** Our NAT facts or port mapping changed: tell the server and the peers. */
+  #traversalChanged(what: "nat" | "mapping"): void {
+    if (this.#stopped) return;
+    if (what === "mapping") {
+      this.#session.send({ type: "addresses", localAddresses: this.#serverAddresses() });
+      for (const link of this.#peers.links()) link.announceCandidates();
+    }
+    for (const link of this.#peers.links()) link.localFactsChanged();
+  }
+
+  /** The addresses the server offers peers besides our public endpoint: the mapped one first. */
+  #serverAddresses(): { host: string; port: number }[] {
+    const out = this.#localAddresses();
+    const mapped = this.#traversal?.mapped;
+    if (mapped && !out.some((a) => a.host === mapped.host && a.port === mapped.port)) {
+      out.unshift(mapped);
+    }
+    return out.slice(0, MAX_LOCAL_ADDRESSES);
   }
 
   /**
@@ -685,6 +754,8 @@ export class P2PClient {
     this.#files?.close();
     this.#timer.cancel();
     this.#saveTimer.cancel();
+    // The mapping is deleted on the gateway (bounded by the port mapper's timeouts).
+    await this.#traversal?.close();
     await this.#session.stop();
     await this.#mux.close();
   }
@@ -705,6 +776,7 @@ export class P2PClient {
     for (const link of this.#peers.links()) link.abandon();
     this.#timer.cancel();
     this.#saveTimer.cancel();
+    void this.#traversal?.close();
     this.#session.abort();
     await this.#mux.close();
   }
@@ -818,6 +890,10 @@ export class P2PClient {
   #candidates(): UdpAddress[] {
     const out: UdpAddress[] = [];
     if (this.#publicEndpoint) out.push(this.#publicEndpoint);
+    const mapped = this.#traversal?.mapped;
+    if (mapped && !out.some((c) => c.host === mapped.host && c.port === mapped.port)) {
+      out.push(mapped);
+    }
     for (const local of this.#localAddresses()) {
       if (!out.some((c) => c.host === local.host && c.port === local.port)) out.push(local);
     }
@@ -872,6 +948,10 @@ export class P2PClient {
         { host: registration.host, port: registered.stunPort },
         registered.stunUsername,
         registered.stunPassword,
+      );
+      this.#traversal?.measure(
+        { hostname: registration.host, port: registered.stunPort },
+        this.#interfaces().map((entry) => entry.address),
       );
       this.#arm();
     }
@@ -963,7 +1043,7 @@ export class P2PClient {
     const publicKey = Uint8Array.fromBase64(message.publicKey);
     link.introduce({
       publicKey,
-      candidates: message.candidates.map((c) => ({ host: c.host, port: c.port })),
+      candidates: message.candidates.map((c) => ({ host: c.host, port: c.port, kind: c.kind })),
       role: message.role,
       punchAt,
     });

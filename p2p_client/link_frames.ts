@@ -16,6 +16,7 @@ export type LinkFrame =
   | { kind: "candidates"; addresses: { host: string; port: number }[] }
   | { kind: "pmtu-probe"; frame: PmtuProbeFrame }
   | { kind: "pmtu-ack"; id: number }
+  | { kind: "traversal"; body: Uint8Array }
   | { kind: "channel"; frame: unknown };
 
 /** The frame codec the link uses. */
@@ -28,6 +29,8 @@ export interface LinkFrameCodec {
   encodeClose(): Uint8Array;
   /** Encodes a CANDIDATES frame (the first 16 addresses). */
   encodeCandidates(addresses: readonly { host: string; port: number }[]): Uint8Array;
+  /** Encodes a TRAVERSAL frame (`p2p_client/traversal/codec.ts` makes the body). */
+  encodeTraversal?(body: Uint8Array): Uint8Array;
   /** Decodes a frame; undefined when malformed. */
   decode(bytes: Uint8Array): LinkFrame | undefined;
 }

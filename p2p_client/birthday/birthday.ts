@@ -174,7 +174,7 @@ export class BirthdayHard {
 
   async #listen(socket: DatagramSocket, started: number): Promise<void> {
     // Bounded: a socket reads at most 64 datagrams (probes are 29 bytes; the buffer 64).
-    for (let i = 0; i < 64; i++) {
+    for (let i = 0; i < 64 && !this.#done; i++) {
       let bytes: Uint8Array;
       let from: NetAddress;
       try {
@@ -201,6 +201,9 @@ export class BirthdayHard {
           packetsSent: this.stats.packetsSent,
           elapsedMs: this.#options.runtime.now() - started,
         });
+        // The winner's socket now belongs to whoever adopts it (the client reads it from here
+        // on): this loop must not take its next datagram.
+        return;
       }
     }
   }
