@@ -61,6 +61,9 @@ const CUT_TABLE = "natlab_cut";
 /** The table in every host that counts what arrives there, whatever its NAT. */
 export const OBSERVATION_TABLE = "natlab_obs";
 
+/** "BDAY", the first bytes of a birthday-punching probe (`p2p_client/birthday/probe_codec.ts`). */
+const BIRTHDAY_MAGIC = "0x42444159";
+
 /**
  * Counts the UDP datagrams a host receives from anyone but the server host: with two clients in
  * a lab, that is the peer's traffic over a direct path (or a punch that got through).
@@ -69,9 +72,18 @@ const OBSERVATION_RULESET = [
   `table ip ${OBSERVATION_TABLE} {`,
   "  counter udp_from_peers {",
   "  }",
+  "  counter birthday_out {",
+  "  }",
   "  chain input {",
   "    type filter hook input priority filter; policy accept;",
   `    meta l4proto udp ip saddr != ${SERVER_ADDRESS} counter name "udp_from_peers"`,
+  "  }",
+  // Birthday-punching probes leaving the host: 29-byte UDP payloads starting with "BDAY".
+  "  chain output {",
+  "    type filter hook output priority filter; policy accept;",
+  `    meta l4proto udp udp length ${
+    8 + 29
+  } @th,64,32 ${BIRTHDAY_MAGIC} counter name "birthday_out"`,
   "  }",
   "}",
   "",
@@ -719,6 +731,25 @@ export class NatLab {
       this.host(hostName).namespace,
       OBSERVATION_TABLE,
       "udp_from_peers",
+    );
+  }
+
+  /**
+   * How many birthday-punching probes (29-byte UDP payloads starting with "BDAY") left a host:
+   * what the packet budget is checked against, independently of what the client says.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "symmetric" }] });
+   * console.log(await lab.birthdayProbesSent("a")); // 0
+   * await lab.destroy();
+   * ```
+   */
+  async birthdayProbesSent(hostName: string): Promise<number> {
+    return await this.#readCounter(
+      this.host(hostName).namespace,
+      OBSERVATION_TABLE,
+      "birthday_out",
     );
   }
 

@@ -52,6 +52,12 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
     fallbackMs: null,
     reupgradeMs: null,
     sent: 20,
+    howA: "peer-reflexive",
+    howB: "server-reflexive",
+    whyA: null,
+    whyB: null,
+    birthdayPacketsA: 0,
+    birthdayPacketsB: 0,
   } as const;
   const results: PairResult[] = [
     { ...base, pair: "full-cone+symmetric", path: "direct", delivered: 20, ok: true, problems: [] },
