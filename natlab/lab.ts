@@ -44,6 +44,12 @@ import {
 /** The server host's address on the public segment. */
 export const SERVER_ADDRESS = "198.18.0.1";
 
+/**
+ * The server host's second address: the alternate address of the lab's RFC 5780 STUN service
+ * (`--alt-host`), so clients can measure their NAT. Like the server's, it is not a peer.
+ */
+export const SERVER_ALT_ADDRESS = "198.18.0.199";
+
 /** More addresses of the public namespace, for observers that must differ from the server. */
 export const OBSERVER_ADDRESSES = ["198.18.0.200", "198.18.0.201"] as const;
 
@@ -65,8 +71,9 @@ export const OBSERVATION_TABLE = "natlab_obs";
 const BIRTHDAY_MAGIC = "0x42444159";
 
 /**
- * Counts the UDP datagrams a host receives from anyone but the server host: with two clients in
- * a lab, that is the peer's traffic over a direct path (or a punch that got through).
+ * Counts the UDP datagrams a host receives from anyone but the server host (and its own LAN): with
+ * two clients in a lab, that is the peer's traffic over a direct path (or a punch that got
+ * through).
  */
 const OBSERVATION_RULESET = [
   `table ip ${OBSERVATION_TABLE} {`,
@@ -76,7 +83,9 @@ const OBSERVATION_RULESET = [
   "  }",
   "  chain input {",
   "    type filter hook input priority filter; policy accept;",
-  `    meta l4proto udp ip saddr != ${SERVER_ADDRESS} counter name "udp_from_peers"`,
+  // Not the server's addresses, nor the LAN's (the gateway answering port-mapping requests).
+  `    meta l4proto udp ip saddr != { ${SERVER_ADDRESS}, ${SERVER_ALT_ADDRESS}, 10.0.0.0/8 } ` +
+  `counter name "udp_from_peers"`,
   "  }",
   // Birthday-punching probes leaving the host: 29-byte UDP payloads starting with "BDAY".
   "  chain output {",
@@ -297,7 +306,7 @@ export class NatLab {
     await this.#sysctl(pub, "net.ipv4.ip_forward=0");
     await this.#run(["ip", "-n", pub, "link", "add", "name", "br0", "type", "bridge"]);
     await this.#run(["ip", "-n", pub, "link", "set", "br0", "up"]);
-    for (const address of [SERVER_ADDRESS, ...OBSERVER_ADDRESSES]) {
+    for (const address of [SERVER_ADDRESS, SERVER_ALT_ADDRESS, ...OBSERVER_ADDRESSES]) {
       await this.#run([
         "ip",
         "-n",

@@ -10,7 +10,7 @@ import type { JsonEvent } from "./json_lines.ts";
 import { NatLab, SERVER_ADDRESS } from "./lab.ts";
 import { LabProcess } from "./lab_process.ts";
 import { DEFAULT_BUDGET } from "../p2p_client/birthday/birthday.ts";
-import { OBSERVER_ADDRESSES } from "./lab.ts";
+import { SERVER_ALT_ADDRESS } from "./lab.ts";
 import { programRunArgs } from "../testing/programs.ts";
 import {
   directPossible,
@@ -316,7 +316,7 @@ function serverArgv(): string[] {
       // RFC 5780 (alternate address and port): the clients measure their NAT's mapping and
       // filtering against it, which birthday punching needs.
       "--alt-host",
-      OBSERVER_ADDRESSES[0],
+      SERVER_ALT_ADDRESS,
       "--alt-port",
       String(LAB_STUN_PORT + 1),
     ]),

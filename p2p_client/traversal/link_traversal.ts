@@ -276,10 +276,15 @@ export class LinkTraversal {
     this.#heard.add(id);
   }
 
+  /** This side holds a mapping and lets the peer send first (both mapped: the initiator sends). */
+  #waitsForPeer(): boolean {
+    if (this.#hooks.relayOnly || this.#hooks.local().mapped === undefined) return false;
+    return this.#peer?.mapped === undefined || this.#role !== "initiator";
+  }
+
   /** True while this side holds a mapping and waits for the peer to send first. */
   passive(now: number): boolean {
-    if (this.#hooks.relayOnly || this.#hooks.local().mapped === undefined) return false;
-    if (this.#peer?.mapped !== undefined && this.#role === "initiator") return false;
+    if (!this.#waitsForPeer()) return false;
     return now < this.#introducedAt + (this.#hooks.passiveMs ?? DEFAULT_PASSIVE_MS);
   }
 
@@ -424,8 +429,8 @@ export class LinkTraversal {
       const id = key(direct);
       const origin = this.#origins.get(id);
       if (origin === "birthday" || id === this.#birthdayAddress) return { how: "birthday" };
-      if (origin === "port-mapped") return { how: "port-mapped" };
-      if (this.#hooks.local().mapped && origin === undefined) return { how: "port-mapped" };
+      // Our mapping let the peer in when we held one and waited for it to send first.
+      if (origin === "port-mapped" || this.#waitsForPeer()) return { how: "port-mapped" };
       return { how: origin ?? "peer-reflexive" };
     }
     if (state !== "relayed") return {};
