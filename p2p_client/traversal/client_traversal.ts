@@ -22,6 +22,9 @@ import type { UdpAddress } from "../path_manager.ts";
 import { BirthdayEngine } from "./birthday_engine.ts";
 import type { LocalFacts } from "./link_traversal.ts";
 
+/** Wait before measuring again when a measurement came back partial, ms. */
+const REMEASURE_MS = 5000;
+
 /** What the user (or `main.ts`) chooses. */
 export interface ClientTraversalSettings {
   /** Measure our NAT at registration (default true). */
@@ -75,6 +78,8 @@ export class ClientTraversal {
   #nat: Pick<NatClassification, "udpReachable" | "mapping" | "filtering"> | undefined;
   #measuredFor = "";
   #measuring = false;
+  #retried = false;
+  #retryTimer: number | undefined;
   #mapped: (UdpAddress & { protocol: string }) | undefined;
   #service: Promise<PortMappingService> | undefined;
   #closed = false;
@@ -191,6 +196,16 @@ export class ClientTraversal {
       this.#measuring = false;
       if (this.#closed) return;
       this.#measuredFor = id;
+      // An answer lost three times over leaves a behaviour unknown: measure once more, later.
+      const partial = !report.udpReachable ||
+        (report.rfc5780 && (report.mapping === "unknown" || report.filtering === "unknown"));
+      if (partial && !this.#retried) {
+        this.#retried = true;
+        this.#retryTimer = this.#options.runtime.setTimer(() => {
+          this.#measuredFor = "";
+          this.measure(server, localAddresses);
+        }, REMEASURE_MS);
+      }
       this.#nat = {
         udpReachable: report.udpReachable,
         mapping: report.mapping,
@@ -221,6 +236,7 @@ export class ClientTraversal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#options.runtime.clearTimer(this.#retryTimer);
     this.#birthday?.close();
     const service = await this.#service?.catch(() => undefined);
     if (service?.ok) await service.close().catch(() => {});

@@ -54,6 +54,10 @@ export const MAX_BIRTHDAY_ATTEMPTS = 3;
 
 const MAX_HEARD = 64;
 
+/** NAT_INFO is sent again this many times, this far apart (ms), while not direct. */
+const INFO_REPEATS = 3;
+const INFO_REPEAT_MS = 2000;
+
 /** What this client knows of itself. */
 export interface LocalFacts {
   /** Its NAT, once measured. */
@@ -160,6 +164,9 @@ export class LinkTraversal {
   readonly #heard = new Set<string>();
   #peer: NatInfo | undefined;
   #sentInfo = "";
+  #infoBody: Uint8Array | undefined;
+  #infoRepeats = 0;
+  #infoRepeatAt = Infinity;
   #session = false;
   #attempts = 0;
   #nextBirthdayAt = -Infinity;
@@ -206,11 +213,9 @@ export class LinkTraversal {
     role: "initiator" | "responder",
     candidates: readonly (UdpAddress & { kind?: "public" | "local" })[],
   ): void {
+    // The attempt count and retry pause survive a new introduction: the budget is per link.
     this.#role = role;
     this.#introducedAt = now;
-    this.#birthdayFailed = false;
-    this.#attempts = 0;
-    this.#nextBirthdayAt = -Infinity;
     for (const candidate of candidates) {
       const id = key(candidate);
       const known = this.#origins.get(id);
@@ -239,7 +244,12 @@ export class LinkTraversal {
     const text = JSON.stringify(info);
     if (text === this.#sentInfo) return;
     this.#sentInfo = text;
-    this.#hooks.send(encodeTraversal({ type: "nat-info", ...info }));
+    this.#infoBody = encodeTraversal({ type: "nat-info", ...info });
+    this.#hooks.send(this.#infoBody);
+    // Sent without acknowledgement: repeated a few times (a frame sealed just before the peer
+    // replaced the session is lost).
+    this.#infoRepeats = INFO_REPEATS;
+    this.#infoRepeatAt = this.#hooks.runtime.now() + INFO_REPEAT_MS;
   }
 
   /** A TRAVERSAL body from the peer (authenticated by the session). */
@@ -299,6 +309,11 @@ export class LinkTraversal {
    * path is not direct, and the attempt budget allows. Call on every timer run.
    */
   tick(now: number, direct: boolean): void {
+    if (now >= this.#infoRepeatAt) {
+      this.#infoRepeats--;
+      this.#infoRepeatAt = this.#infoRepeats > 0 && !direct ? now + INFO_REPEAT_MS : Infinity;
+      if (this.#infoBody && this.#session) this.#hooks.send(this.#infoBody);
+    }
     const pending = this.#pendingEasy;
     if (pending && now >= pending.at) {
       this.#pendingEasy = undefined;
@@ -325,6 +340,10 @@ export class LinkTraversal {
 
   /** When {@linkcode tick} next has work. */
   nextDeadline(now: number): number {
+    return Math.min(this.#infoRepeatAt, this.#birthdayDeadline(now));
+  }
+
+  #birthdayDeadline(now: number): number {
     if (this.#pendingEasy) return this.#pendingEasy.at;
     if (!this.#session || this.#running || this.#attempts >= MAX_BIRTHDAY_ATTEMPTS) {
       return Infinity;
@@ -429,6 +448,11 @@ export class LinkTraversal {
       const id = key(direct);
       const origin = this.#origins.get(id);
       if (origin === "birthday" || id === this.#birthdayAddress) return { how: "birthday" };
+      // The peer's answer from a port nobody announced, after birthday punching ran: the hard
+      // side's winning port (its acknowledgement was lost, its path probe came first).
+      if (origin === undefined && (this.attempts.length > 0 || this.#running)) {
+        return { how: "birthday" };
+      }
       // Our mapping let the peer in when we held one and waited for it to send first.
       if (origin === "port-mapped" || this.#waitsForPeer()) return { how: "port-mapped" };
       return { how: origin ?? "peer-reflexive" };

@@ -173,9 +173,19 @@ Deno.test("traversal: an attempt that finds nothing is reported, stopped on both
     why: "birthday punching found no port",
   });
   const now = performance.now();
-  easy.traversal.tick(now, false);
-  assert.equal(easy.engine.easy.length, 1, "no retry at once");
-  assert.ok(easy.traversal.nextDeadline(now) > now + 50_000);
+  for (const later of [0, 10_000, 30_000, 50_000]) {
+    easy.traversal.tick(now + later, false);
+    easy.traversal.tick(now + later + BIRTHDAY_LEAD_MS, false);
+  }
+  assert.equal(easy.engine.easy.length, 1, "no retry within a minute");
+  // A new introduction does not reset the budget.
+  easy.traversal.introduced(now, "initiator", []);
+  easy.traversal.tick(now + 50_000, false);
+  easy.traversal.tick(now + 50_000 + BIRTHDAY_LEAD_MS, false);
+  assert.equal(easy.engine.easy.length, 1, "no retry after a new introduction");
+  easy.traversal.tick(now + 70_000, false);
+  easy.traversal.tick(now + 70_000 + BIRTHDAY_LEAD_MS, false);
+  assert.equal(easy.engine.easy.length, 2, "a retry after a minute");
 });
 
 function pick(nat: typeof HARD_NAT) {
