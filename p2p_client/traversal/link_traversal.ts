@@ -19,8 +19,12 @@
  * - says how a direct path was found (the origin of the peer's address that answered) and why a
  *   peer is relayed ({@linkcode RelayReason}).
  *
- * Measured in the NAT lab: see `natlab/matrix.ts` (port-restricted × symmetric, `deno task
- * natlab --runs 20 --pairs port-restricted+symmetric`).
+ * Measured in the NAT lab (`deno task natlab --runs 20 --pairs port-restricted+symmetric`, real
+ * server and clients): port-restricted × symmetric direct by birthday punching in 20/20 runs at 0%
+ * loss (median 7.2 s from `connect` to direct, median 349 probes from the busier side, at most
+ * 1,313) and 20/20 at 5% loss (median 4.4 s, 216 probes, at most 997); it always ended relayed
+ * before. With miniupnpd on either router every pair without `udp-blocked` is direct, the mapped
+ * address answering within 0.1-1.8 s.
  *
  * @module
  */
