@@ -461,6 +461,11 @@ export class P2PClient {
     return await diagnoseNat({ runtime: this.#runtime, servers, interfaces });
   }
 
+  /** Our NAT as measured at registration (with `traversal`), once measured. */
+  get natFacts(): { udpReachable: boolean; mapping: string; filtering: string } | undefined {
+    return this.#traversal?.nat;
+  }
+
   /** True while registered with a server. */
   get registered(): boolean {
     return this.#session.registration !== undefined;

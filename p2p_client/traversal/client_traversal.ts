@@ -22,6 +22,9 @@ import type { UdpAddress } from "../path_manager.ts";
 import { BirthdayEngine } from "./birthday_engine.ts";
 import type { LocalFacts } from "./link_traversal.ts";
 
+/** Longest wait at exit for a port-mapping attempt still under way, ms. */
+const CLOSE_WAIT_MS = 500;
+
 /** Wait before measuring again when a measurement came back partial, ms. */
 const REMEASURE_MS = 5000;
 
@@ -238,7 +241,22 @@ export class ClientTraversal {
     this.#closed = true;
     this.#options.runtime.clearTimer(this.#retryTimer);
     this.#birthday?.close();
-    const service = await this.#service?.catch(() => undefined);
-    if (service?.ok) await service.close().catch(() => {});
+    const pending = this.#service;
+    if (pending === undefined) return;
+    // A gateway that never answered must not hold the exit up: wait for the first attempt at
+    // most CLOSE_WAIT_MS, else delete the mapping whenever the attempt ends.
+    let timer: number | undefined;
+    const service = await Promise.race([
+      pending.catch(() => undefined),
+      new Promise<undefined>((resolve) => {
+        timer = this.#options.runtime.setTimer(() => resolve(undefined), CLOSE_WAIT_MS);
+      }),
+    ]);
+    this.#options.runtime.clearTimer(timer);
+    if (service === undefined) {
+      void pending.then((late) => late.ok ? late.close() : undefined).catch(() => {});
+      return;
+    }
+    if (service.ok) await service.close().catch(() => {});
   }
 }
