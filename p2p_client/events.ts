@@ -131,8 +131,8 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
       return `public endpoint ${event.public}`;
     case "peer":
       return `peer ${label(event.peer)} ${event.state}${event.path ? ` via ${event.path}` : ""}${
-        event.how ? ` [${event.how}]` : ""
-      }${event.why ? ` [relayed: ${event.why}]` : ""}${event.reason ? ` (${event.reason})` : ""}`;
+        event.how ? ` [found: ${event.how}]` : ""
+      }${event.why ? ` [why: ${event.why}]` : ""}${event.reason ? ` (${event.reason})` : ""}`;
     case "mapping":
       return event.state === "mapped"
         ? `port mapping ${event.address} (${event.protocol}): peers can reach us there`
@@ -259,12 +259,13 @@ export function formatPeerTable(rows: PeerSummary[]): string {
     row.name ?? "",
     row.peer,
     row.state,
-    (row.path ?? (row.lastSeen !== undefined ? `last seen ${formatSeen(row.lastSeen)}` : "-")) +
-    (row.how ? ` (${row.how})` : row.why ? ` (${row.why})` : ""),
+    row.path ?? (row.lastSeen !== undefined ? `last seen ${formatSeen(row.lastSeen)}` : "-"),
     row.rttMs === null ? "-" : `${row.rttMs.toFixed(1)} ms`,
+    // How the direct path was found, or why the peer is relayed.
+    row.how ? `found: ${row.how}` : row.why ? `why: ${row.why}` : "",
   ]);
   const withNames = rows.some((row) => row.name !== undefined);
-  const widths = [0, 1, 2, 3].map((column) =>
+  const widths = [0, 1, 2, 3, 4].map((column) =>
     Math.max(...cells.map((row) => [...row[column]].length))
   );
   return cells.map((row) => {
@@ -272,8 +273,9 @@ export function formatPeerTable(rows: PeerSummary[]): string {
       row[1].padEnd(widths[1]),
       row[2].padEnd(widths[2]),
       row[3].padEnd(widths[3]),
-      row[4],
+      row[5] ? row[4].padEnd(widths[4]) : row[4],
     ];
+    if (row[5]) parts.push(row[5]);
     if (withNames) parts.unshift(row[0].padEnd(widths[0]));
     return parts.join("  ");
   }).join("\n");
