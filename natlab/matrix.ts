@@ -285,7 +285,9 @@ export function matrixPairs(
     });
   }
   if (options.impairedPairs) specs.push(...IMPAIRED_PAIRS.map((spec) => ({ ...spec })));
-  if (options.portMappingPairs) specs.push(...portMappingPairs(kinds));
+  if (options.portMappingPairs) {
+    specs.push(...portMappingPairs(kinds).map((spec) => ({ ...spec, delayMs })));
+  }
   return specs;
 }
 
