@@ -11,6 +11,7 @@ import { NatLab, SERVER_ADDRESS } from "./lab.ts";
 import { LabProcess } from "./lab_process.ts";
 import { DEFAULT_BUDGET } from "../p2p_client/birthday/birthday.ts";
 import { SERVER_ALT_ADDRESS } from "./lab.ts";
+import { MINIUPNPD_TABLE } from "./port_mapping.ts";
 import { programRunArgs } from "../testing/programs.ts";
 import {
   directPossible,
@@ -787,6 +788,21 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     await Promise.allSettled(
       processes.slice(1).map((client) => client.stop({ exitLine: "exit", graceMs: 3000 })),
     );
+    // A client that exits deletes its port mapping: nothing is left in miniupnpd's table.
+    for (const [name, mapped] of [["a", spec.portMappingA], ["b", spec.portMappingB]] as const) {
+      if (!mapped || processes.length < 3) continue;
+      const rules = await lab.exec(lab.host(name).natNamespace!, [
+        "nft",
+        "list",
+        "chain",
+        "inet",
+        MINIUPNPD_TABLE,
+        "prerouting_miniupnpd",
+      ]).catch((error) => `cannot list: ${error}`);
+      if (/dnat|cannot list/.test(rules)) {
+        problems.push(`${name.toUpperCase()}'s port mapping is still on its router after exit`);
+      }
+    }
     await processes[0]?.stop({ signal: "SIGTERM", graceMs: 3000 });
     await lab.destroy();
   }
