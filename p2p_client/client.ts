@@ -998,7 +998,9 @@ export class P2PClient {
       case "candidates": {
         // The server learned the peer's public endpoint (or new addresses) after introducing it.
         const link = this.#peers.get(message.from);
-        link?.addCandidates(message.candidates.map((c) => ({ host: c.host, port: c.port })));
+        link?.addCandidates(
+          message.candidates.map((c) => ({ host: c.host, port: c.port, kind: c.kind })),
+        );
         return;
       }
       case "peer-left": {

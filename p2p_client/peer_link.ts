@@ -374,9 +374,13 @@ export class PeerLink {
    * // link.addCandidates([{ host: "198.51.100.7", port: 40000 }]);
    * ```
    */
-  addCandidates(candidates: readonly UdpAddress[], probeNow = false): void {
+  addCandidates(
+    candidates: readonly (UdpAddress & { kind?: "public" | "local" })[],
+    probeNow = false,
+  ): void {
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
+    this.#traversal?.learned(candidates);
     if (this.#path.addCandidates(now, candidates)) {
       this.#probe(this.#path.probeTargets(now), true);
     } else if (probeNow) this.#probe(candidates);

@@ -166,6 +166,8 @@ export class LinkTraversal {
   #introducedAt = -Infinity;
   readonly #origins = new Map<string, CandidateOrigin>();
   readonly #heard = new Set<string>();
+  /** The peer's public addresses as the server saw them (the only birthday destinations). */
+  readonly #serverSeen = new Set<string>();
   #peer: NatInfo | undefined;
   #sentInfo = "";
   #infoBody: Uint8Array | undefined;
@@ -220,8 +222,20 @@ export class LinkTraversal {
     // The attempt count and retry pause survive a new introduction: the budget is per link.
     this.#role = role;
     this.#introducedAt = now;
+    this.learned(candidates);
+  }
+
+  /**
+   * Candidates the server labelled (`introduce`, or its later `candidates` message); unlabelled
+   * ones (in-band, the peer's own word) are ignored here.
+   */
+  learned(candidates: readonly (UdpAddress & { kind?: "public" | "local" })[]): void {
     for (const candidate of candidates) {
+      if (candidate.kind === undefined) continue;
       const id = key(candidate);
+      if (candidate.kind !== "local" && this.#serverSeen.size < MAX_HEARD) {
+        this.#serverSeen.add(candidate.host);
+      }
       const known = this.#origins.get(id);
       if (known === "port-mapped" || known === "birthday") continue;
       this.#origins.set(id, candidate.kind === "local" ? "host" : "server-reflexive");
@@ -385,6 +399,8 @@ export class LinkTraversal {
     // cannon at will), once per attempt number, within the attempt budget.
     if (plan.kind !== "birthday" || plan.role !== "hard" || !engine || this.#running) return;
     if (this.#attempts >= MAX_BIRTHDAY_ATTEMPTS || attempt <= this.#attempts) return;
+    // Toward the address the server saw the peer at, never one the peer merely names.
+    if (!this.#serverSeen.has(easy.host)) return;
     this.#attempts = attempt;
     this.#origins.set(key(easy), "birthday");
     const cancel = engine.startHard(birthdayKey, easy, (outcome) => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { systemRuntime } from "../../shared/runtime/mod.ts";
 import { decodeFrame, encodeFrame, FrameType } from "../../shared/peer/frames.ts";
 import type { UdpAddress } from "../path_manager.ts";
+import type { FilteringBehaviour, MappingBehaviour } from "../nat_probe/classify.ts";
 import type { BirthdayEngine, BirthdayOutcome } from "./birthday_engine.ts";
 import { decodeTraversal, encodeTraversal, type TraversalMessage } from "./codec.ts";
 import {
@@ -136,6 +137,19 @@ Deno.test("traversal: the easy side leads birthday punching; the hard side follo
   // The same attempt again is not started twice; a client that is not the hard side ignores it.
   hard.traversal.receive(encodeTraversal(start), 0);
   assert.equal(hard.engine.hard.length, 1);
+  // Toward an address the server never saw the peer at: refused.
+  const elsewhere = side({ nat: HARD_NAT, mapped: undefined, publicEndpoint: hardEndpoint });
+  elsewhere.traversal.introduced(0, "responder", [{ ...easyEndpoint, kind: "public" }]);
+  elsewhere.traversal.sessionUp();
+  elsewhere.traversal.receive(
+    encodeTraversal({ type: "nat-info", udp: "reachable", ...pick(EASY_NAT) }),
+    0,
+  );
+  elsewhere.traversal.receive(
+    encodeTraversal({ ...start, easy: { host: "192.0.2.99", port: 9 } }),
+    0,
+  );
+  assert.equal(elsewhere.engine.hard.length, 0, "only toward where the server saw the peer");
   const other = side({ nat: EASY_NAT, mapped: undefined, publicEndpoint: easyEndpoint });
   other.traversal.introduced(0, "responder", []);
   other.traversal.sessionUp();
@@ -188,7 +202,7 @@ Deno.test("traversal: an attempt that finds nothing is reported, stopped on both
   assert.equal(easy.engine.easy.length, 2, "a retry after a minute");
 });
 
-function pick(nat: typeof HARD_NAT) {
+function pick(nat: { mapping: MappingBehaviour; filtering: FilteringBehaviour }) {
   return { mapping: nat.mapping, filtering: nat.filtering };
 }
 
