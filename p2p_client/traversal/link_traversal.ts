@@ -438,6 +438,9 @@ export class LinkTraversal {
       this.#hooks.changed?.();
       return;
     }
+    // No new attempt for a while, even if this pair does not validate: a new attempt at once
+    // (a new key) would find the hard side still holding its sockets for this one.
+    this.#nextBirthdayAt = this.#hooks.runtime.now() + BIRTHDAY_RETRY_MS;
     // The easy side learned the hard side's port; the hard side adopted its socket for the easy
     // endpoint. Either way the link probes that address now, and a round trip makes it direct.
     const remote = role === "easy" ? outcome.remote : undefined;
