@@ -23,9 +23,10 @@
  * server and clients, 3 labs at once on a shared 2-core machine): port-restricted × symmetric
  * direct by birthday punching in 20/20 runs at 0% loss (median 4.3 s from `connect` to direct,
  * the busier side's median 212 probes, at most 1,725) and 20/20 at 5% loss (median 5.6 s, 297
- * probes, at most 1,162); it always ended relayed before. (Two earlier batches had 18/20 at 5%:
- * a second attempt with a new key started right after a first one found a port whose answer was
- * lost; fixed.) With miniupnpd on either router every pair without `udp-blocked` is direct
+ * probes, at most 1,162); it always ended relayed before. (Two earlier batches, before fixes, had
+ * 18/20 at 5%: a second attempt with a new key started right after a first one found a port whose
+ * answer was lost; once, birthday punching never started.) With miniupnpd on either router every
+ * pair without `udp-blocked` is direct
  * (15/15 port-mapping rows), the mapped address answering within 0.1-1.8 s.
  *
  * @module
