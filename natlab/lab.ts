@@ -44,6 +44,12 @@ import {
 /** The server host's address on the public segment. */
 export const SERVER_ADDRESS = "198.18.0.1";
 
+/**
+ * The server host's second address: the alternate address of the lab's RFC 5780 STUN service
+ * (`--alt-host`), so clients can measure their NAT. Like the server's, it is not a peer.
+ */
+export const SERVER_ALT_ADDRESS = "198.18.0.199";
+
 /** More addresses of the public namespace, for observers that must differ from the server. */
 export const OBSERVER_ADDRESSES = ["198.18.0.200", "198.18.0.201"] as const;
 
@@ -61,17 +67,32 @@ const CUT_TABLE = "natlab_cut";
 /** The table in every host that counts what arrives there, whatever its NAT. */
 export const OBSERVATION_TABLE = "natlab_obs";
 
+/** "BDAY", the first bytes of a birthday-punching probe (`p2p_client/birthday/probe_codec.ts`). */
+const BIRTHDAY_MAGIC = "0x42444159";
+
 /**
- * Counts the UDP datagrams a host receives from anyone but the server host: with two clients in
- * a lab, that is the peer's traffic over a direct path (or a punch that got through).
+ * Counts the UDP datagrams a host receives from anyone but the server host (and its own LAN): with
+ * two clients in a lab, that is the peer's traffic over a direct path (or a punch that got
+ * through).
  */
 const OBSERVATION_RULESET = [
   `table ip ${OBSERVATION_TABLE} {`,
   "  counter udp_from_peers {",
   "  }",
+  "  counter birthday_out {",
+  "  }",
   "  chain input {",
   "    type filter hook input priority filter; policy accept;",
-  `    meta l4proto udp ip saddr != ${SERVER_ADDRESS} counter name "udp_from_peers"`,
+  // Not the server's addresses, nor the LAN's (the gateway answering port-mapping requests).
+  `    meta l4proto udp ip saddr != { ${SERVER_ADDRESS}, ${SERVER_ALT_ADDRESS}, 10.0.0.0/8 } ` +
+  `counter name "udp_from_peers"`,
+  "  }",
+  // Birthday-punching probes leaving the host: 29-byte UDP payloads starting with "BDAY".
+  "  chain output {",
+  "    type filter hook output priority filter; policy accept;",
+  `    meta l4proto udp udp length ${
+    8 + 29
+  } @th,64,32 ${BIRTHDAY_MAGIC} counter name "birthday_out"`,
   "  }",
   "}",
   "",
@@ -285,7 +306,7 @@ export class NatLab {
     await this.#sysctl(pub, "net.ipv4.ip_forward=0");
     await this.#run(["ip", "-n", pub, "link", "add", "name", "br0", "type", "bridge"]);
     await this.#run(["ip", "-n", pub, "link", "set", "br0", "up"]);
-    for (const address of [SERVER_ADDRESS, ...OBSERVER_ADDRESSES]) {
+    for (const address of [SERVER_ADDRESS, SERVER_ALT_ADDRESS, ...OBSERVER_ADDRESSES]) {
       await this.#run([
         "ip",
         "-n",
@@ -719,6 +740,25 @@ export class NatLab {
       this.host(hostName).namespace,
       OBSERVATION_TABLE,
       "udp_from_peers",
+    );
+  }
+
+  /**
+   * How many birthday-punching probes (29-byte UDP payloads starting with "BDAY") left a host:
+   * what the packet budget is checked against, independently of what the client says.
+   *
+   * @example
+   * ```ts
+   * const lab = await NatLab.create({ hosts: [{ name: "a", kind: "symmetric" }] });
+   * console.log(await lab.birthdayProbesSent("a")); // 0
+   * await lab.destroy();
+   * ```
+   */
+  async birthdayProbesSent(hostName: string): Promise<number> {
+    return await this.#readCounter(
+      this.host(hostName).namespace,
+      OBSERVATION_TABLE,
+      "birthday_out",
     );
   }
 

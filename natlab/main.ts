@@ -7,7 +7,11 @@
  * impaired rows: asymmetric delay, 10 % loss with delay, 25 % loss), `--impaired` (only those), `--no-cut` (skip the pair whose
  * direct path is cut and restored), `--cut` (cut and restore the direct path of every
  * direct-capable run), `--delay-ms N` (delay every NAT's public side by N ms each way),
- * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 50).
+ * `--concurrency N` (labs at once, default 3), `--messages N` (per direction, default 50),
+ * `--runs N` (every selected pair N times, with a summary per pair: direct count, median time
+ * to direct, birthday probes), `--no-port-mapping` (skip the rows whose routers map ports:
+ * `<kind>-pm`, which need miniupnpd and coturn). `--pairs` takes those kinds too
+ * (`symmetric-pm+port-restricted`).
  * Exits 0 when every run met its expectations, 1 otherwise, 2 when the lab cannot run here.
  *
  * @module
@@ -25,7 +29,7 @@ export interface NatlabArgs {
   json: boolean;
   /** Loss rates. */
   lossPercents: number[];
-  /** Only these pairs (`a+b`), or all. */
+  /** Only these pairs (`a+b`, a kind with `-pm`: its router maps ports), or all. */
   pairs: [string, string][] | undefined;
   /** Include the remapping pair. */
   remap: boolean;
@@ -45,6 +49,10 @@ export interface NatlabArgs {
   concurrency: number;
   /** Messages per direction. */
   messages: number;
+  /** Runs of every selected pair. */
+  runs: number;
+  /** Include the port-mapping rows. */
+  portMapping: boolean;
 }
 
 /** Thrown for a bad command-line argument. */
@@ -86,6 +94,8 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     delayMs: 0,
     concurrency: 3,
     messages: 50,
+    runs: 1,
+    portMapping: true,
   };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i];
@@ -114,7 +124,9 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     } else if (flag === "--pairs") {
       parsed.pairs = (args[++i] ?? "").split(",").map((text) => {
         const [a, b] = text.split("+");
-        if (a === undefined || b === undefined || !isNatKind(a) || !isNatKind(b)) {
+        const kind = (name: string | undefined) =>
+          name !== undefined && isNatKind(name.replace(/-pm$/, ""));
+        if (!kind(a) || !kind(b)) {
           throw new NatlabUsageError(`--pairs takes kind+kind, got ${JSON.stringify(text)}`);
         }
         return [a, b];
@@ -122,6 +134,8 @@ export function parseNatlabArgs(args: readonly string[]): NatlabArgs {
     } else if (flag === "--concurrency") {
       parsed.concurrency = positiveInteger(args[++i], flag, 16);
     } else if (flag === "--messages") parsed.messages = positiveInteger(args[++i], flag, 1000);
+    else if (flag === "--runs") parsed.runs = positiveInteger(args[++i], flag, 100);
+    else if (flag === "--no-port-mapping") parsed.portMapping = false;
     else throw new NatlabUsageError(`unknown argument ${flag}`);
   }
   return parsed;
@@ -146,17 +160,31 @@ export function selectPairs(args: NatlabArgs): PairSpec[] {
     cutPair: args.cutPair && args.pairs === undefined && !args.cutAll,
     impairedPairs: args.impaired && args.pairs === undefined && !args.cutAll && args.delayMs === 0,
     delayMs: args.delayMs,
+    portMappingPairs: args.portMapping,
   });
   const wanted = args.pairs;
-  const selected = wanted === undefined ? all : all.filter((spec) =>
-    spec.remap ||
-    wanted.some(([a, b]) => (spec.a === a && spec.b === b) || (spec.a === b && spec.b === a))
+  const name = (kind: string, mapped: boolean | undefined) => `${kind}${mapped ? "-pm" : ""}`;
+  const selected = wanted === undefined ? all : all.filter((spec) => {
+    const a = name(spec.a, spec.portMappingA);
+    const b = name(spec.b, spec.portMappingB);
+    // The remapping pair goes along (unless the pairs are repeated for a figure).
+    if (spec.remap) return args.runs === 1;
+    return wanted.some(([x, y]) => (a === x && b === y) || (a === y && b === x));
+  });
+  if (!args.cutAll) return repeat(selected, args.runs);
+  return repeat(
+    selected.filter((spec) => directPossible(spec.a, spec.b)).map((spec) => ({
+      ...spec,
+      cutDirect: true,
+    })),
+    args.runs,
   );
-  if (!args.cutAll) return selected;
-  return selected.filter((spec) => directPossible(spec.a, spec.b)).map((spec) => ({
-    ...spec,
-    cutDirect: true,
-  }));
+}
+
+function repeat(specs: PairSpec[], runs: number): PairSpec[] {
+  const out: PairSpec[] = [];
+  for (let run = 0; run < runs; run++) out.push(...specs.map((spec) => ({ ...spec })));
+  return out;
 }
 
 function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {

@@ -9,6 +9,10 @@
 import type { JsonEvent } from "./json_lines.ts";
 import { NatLab, SERVER_ADDRESS } from "./lab.ts";
 import { LabProcess } from "./lab_process.ts";
+import { DEFAULT_BUDGET } from "../p2p_client/birthday/birthday.ts";
+import { BIRTHDAY_RETRY_MS } from "../p2p_client/traversal/link_traversal.ts";
+import { SERVER_ALT_ADDRESS } from "./lab.ts";
+import { MINIUPNPD_TABLE } from "./port_mapping.ts";
 import { programRunArgs } from "../testing/programs.ts";
 import {
   directPossible,
@@ -42,7 +46,14 @@ export interface PairSpec {
    * it (the path must become direct again), with messages in every phase.
    */
   cutDirect?: boolean;
+  /** A's NAT router offers port mapping (miniupnpd: PCP, NAT-PMP, UPnP-IGD). */
+  portMappingA?: boolean;
+  /** B's NAT router offers port mapping. */
+  portMappingB?: boolean;
 }
+
+/** The NAT kinds whose routers the matrix also runs with port mapping (`<kind>-pm`). */
+export const PORT_MAPPING_KINDS: readonly NatKind[] = ["port-restricted", "symmetric"];
 
 /** The path a pair reached. */
 export type PathReached = "direct" | "relay" | "none";
@@ -73,6 +84,18 @@ export interface PairResult extends PairSpec {
   sent: number;
   /** Messages received exactly once and in order, both directions together. */
   delivered: number;
+  /** How A's direct path was found (its last `peer` event's `how`), if direct. */
+  howA: string | null;
+  /** How B's direct path was found. */
+  howB: string | null;
+  /** Why A said it is relayed (its last `peer` event's `why`), if relayed. */
+  whyA: string | null;
+  /** Why B said it is relayed. */
+  whyB: string | null;
+  /** Birthday-punching probes that left A's host (an nft counter). */
+  birthdayPacketsA: number | null;
+  /** Birthday-punching probes that left B's host. */
+  birthdayPacketsB: number | null;
   /** Did the run meet every expectation? */
   ok: boolean;
   /** What went wrong, if anything. */
@@ -88,15 +111,88 @@ export interface PairResult extends PairSpec {
  * ```
  */
 export function pairName(spec: PairSpec): string {
+  const a = `${spec.a}${spec.portMappingA ? "-pm" : ""}`;
+  const b = `${spec.b}${spec.portMappingB ? "-pm" : ""}`;
   const delayB = spec.delayMsB ?? spec.delayMs;
   const delay = delayB !== spec.delayMs
     ? ` (delay ${spec.delayMs}/${delayB} ms)`
     : spec.delayMs > 0
     ? ` (delay ${spec.delayMs} ms)`
     : "";
-  return `${spec.a}+${spec.b}${spec.remap ? " (remap)" : ""}${delay}${
+  return `${a}+${b}${spec.remap ? " (remap)" : ""}${delay}${
     spec.cutDirect ? " (direct cut, restored)" : ""
   }`;
+}
+
+/**
+ * The path a pair must reach with this client: direct wherever plain hole punching works, where
+ * either side's router maps ports (unless a side blocks UDP), and for port-restricted ×
+ * symmetric (birthday punching); the relay elsewhere (symmetric × symmetric without port
+ * mapping, UDP blocked).
+ *
+ * @example
+ * ```ts
+ * expectedPath({ a: "port-restricted", b: "symmetric", lossPercent: 0, remap: false, delayMs: 0 }); // "direct"
+ * expectedPath({ a: "symmetric", b: "symmetric", lossPercent: 0, remap: false, delayMs: 0 }); // "relay"
+ * ```
+ */
+export function expectedPath(spec: PairSpec): "direct" | "relay" {
+  if (spec.a === "udp-blocked" || spec.b === "udp-blocked") return "relay";
+  if (spec.portMappingA || spec.portMappingB) return "direct";
+  if (birthdayPair(spec)) return "direct";
+  return directPossible(spec.a, spec.b) ? "direct" : "relay";
+}
+
+/** Port-restricted × symmetric without port mapping: only birthday punching joins them. */
+export function birthdayPair(spec: PairSpec): boolean {
+  if (spec.portMappingA || spec.portMappingB) return false;
+  const kinds = new Set([spec.a, spec.b]);
+  return kinds.size === 2 && kinds.has("port-restricted") && kinds.has("symmetric");
+}
+
+/** The expected relay reasons (`why`) of A and B, where the pair must stay relayed. */
+function expectedWhy(spec: PairSpec): [string, string] | undefined {
+  if (spec.portMappingA || spec.portMappingB) return undefined;
+  if (spec.a === "udp-blocked" && spec.b === "udp-blocked") {
+    return ["udp blocked here", "udp blocked here"];
+  }
+  if (spec.a === "udp-blocked") return ["udp blocked here", "peer unreachable over UDP"];
+  if (spec.b === "udp-blocked") return ["peer unreachable over UDP", "udp blocked here"];
+  if (spec.a === "symmetric" && spec.b === "symmetric") {
+    return ["both sides map per destination", "both sides map per destination"];
+  }
+  return undefined;
+}
+
+/**
+ * The port-mapping rows: each kind of {@linkcode PORT_MAPPING_KINDS} with miniupnpd on its router,
+ * paired with every kind, and with each other.
+ *
+ * @example
+ * ```ts
+ * portMappingPairs().length; // 15
+ * ```
+ */
+export function portMappingPairs(kinds: readonly NatKind[] = NAT_KINDS): PairSpec[] {
+  const specs: PairSpec[] = [];
+  const base = { lossPercent: 0, remap: false, delayMs: 0 };
+  for (const mapped of PORT_MAPPING_KINDS) {
+    for (const other of kinds) {
+      specs.push({ ...base, a: mapped, b: other, portMappingA: true });
+    }
+  }
+  for (let i = 0; i < PORT_MAPPING_KINDS.length; i++) {
+    for (let j = i; j < PORT_MAPPING_KINDS.length; j++) {
+      specs.push({
+        ...base,
+        a: PORT_MAPPING_KINDS[i],
+        b: PORT_MAPPING_KINDS[j],
+        portMappingA: true,
+        portMappingB: true,
+      });
+    }
+  }
+  return specs;
 }
 
 /** The delay (ms, each way, on each NAT's public side) of the matrix's delayed pair. */
@@ -145,6 +241,8 @@ export function matrixPairs(
     cutPair?: boolean;
     /** Add {@linkcode IMPAIRED_PAIRS} (they need the delay holder). */
     impairedPairs?: boolean;
+    /** Add {@linkcode portMappingPairs} (they need miniupnpd and coturn). */
+    portMappingPairs?: boolean;
     kinds?: readonly NatKind[];
     delayMs?: number;
   },
@@ -189,6 +287,9 @@ export function matrixPairs(
     });
   }
   if (options.impairedPairs) specs.push(...IMPAIRED_PAIRS.map((spec) => ({ ...spec })));
+  if (options.portMappingPairs) {
+    specs.push(...portMappingPairs(kinds).map((spec) => ({ ...spec, delayMs })));
+  }
   return specs;
 }
 
@@ -211,11 +312,17 @@ function serverArgv(): string[] {
     DENO,
     ...programRunArgs("stun_server", [
       "--host",
-      "0.0.0.0",
+      SERVER_ADDRESS,
       "--tcp-port",
       String(LAB_TCP_PORT),
       "--stun-port",
       String(LAB_STUN_PORT),
+      // RFC 5780 (alternate address and port): the clients measure their NAT's mapping and
+      // filtering against it, which birthday punching needs.
+      "--alt-host",
+      SERVER_ALT_ADDRESS,
+      "--alt-port",
+      String(LAB_STUN_PORT + 1),
     ]),
   ];
 }
@@ -366,6 +473,7 @@ function createPairLab(spec: PairSpec): Promise<NatLab> {
         remap: spec.remap,
         lossPercent: spec.lossPercent,
         delayMs: spec.delayMs,
+        portMapping: spec.portMappingA ?? false,
       },
       {
         name: "b",
@@ -373,6 +481,7 @@ function createPairLab(spec: PairSpec): Promise<NatLab> {
         remap: spec.remap,
         lossPercent: spec.lossPercent,
         delayMs: spec.delayMsB ?? spec.delayMs,
+        portMapping: spec.portMappingB ?? false,
       },
     ],
   });
@@ -396,7 +505,7 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const pathTimeoutMs = options.pathTimeoutMs ?? 30_000;
   const deliveryTimeoutMs = options.deliveryTimeoutMs ?? 60_000;
-  const expected = directPossible(spec.a, spec.b) ? "direct" : "relay";
+  const expected = expectedPath(spec);
   const result: PairResult = {
     ...spec,
     pair: pairName(spec),
@@ -411,6 +520,12 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     reupgradeMs: null,
     sent: 2 * messages,
     delivered: 0,
+    howA: null,
+    howB: null,
+    whyA: null,
+    whyB: null,
+    birthdayPacketsA: null,
+    birthdayPacketsB: null,
     ok: false,
     problems: [],
   };
@@ -463,6 +578,21 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
         await client.log.waitFor((e) => e.type === "endpoint", pathTimeoutMs, "endpoint")
           .catch(() => problems.push(`client behind ${kind} reported no public endpoint`));
       }),
+    );
+
+    // A client behind a port-mapping router holds its mapping before it connects (so the
+    // introduction carries the mapped address; an in-band CANDIDATES frame would carry it too).
+    await Promise.all(
+      ([[clientA, spec.portMappingA], [clientB, spec.portMappingB]] as const).map(
+        async ([client, mapped]) => {
+          if (!mapped) return;
+          await client.log.waitFor(
+            (e) => e.type === "mapping" && e.state === "mapped",
+            pathTimeoutMs,
+            "port mapping",
+          ).catch(() => problems.push("a client behind a port-mapping router got no mapping"));
+        },
+      ),
     );
 
     if (spec.remap) {
@@ -533,6 +663,14 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     }
     const directAt = clientA.log.timeOf(isPeerState(idB, ["direct"]));
     if (directAt !== undefined) result.directMs = Math.round(directAt - connectAt);
+    const lastPeerEvent = (client: LabProcess, peer: string) =>
+      client.log.events.filter((e) => e.type === "peer" && e.peer === peer).at(-1);
+    const eventA = lastPeerEvent(clientA, idB);
+    const eventB = lastPeerEvent(clientB, idA);
+    result.howA = eventA?.how === undefined ? null : String(eventA.how);
+    result.howB = eventB?.how === undefined ? null : String(eventB.how);
+    result.whyA = eventA?.why === undefined ? null : String(eventA.why);
+    result.whyB = eventB?.why === undefined ? null : String(eventB.why);
     const finalA = lastState(clientA, idB);
     const finalB = lastState(clientB, idA);
     result.path = finalA === "direct" && finalB === "direct"
@@ -550,6 +688,39 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     // peer's datagrams arrive; where no direct path can exist, none may.
     result.peerUdpAtA = await lab.udpFromPeers("a");
     result.peerUdpAtB = await lab.udpFromPeers("b");
+    result.birthdayPacketsA = await lab.birthdayProbesSent("a");
+    result.birthdayPacketsB = await lab.birthdayProbesSent("b");
+    // The packet budget, counted on the wire: per attempt, the easy side's 2,048 probes or the
+    // hard side's 256 sockets probing at most twice, plus a few answers; at most one attempt per
+    // link a minute (BIRTHDAY_RETRY_MS after the last one ended).
+    const attempts = 1 + Math.floor((performance.now() - connectAt) / BIRTHDAY_RETRY_MS);
+    for (const [name, sent] of [["A", result.birthdayPacketsA], ["B", result.birthdayPacketsB]]) {
+      if ((sent as number) > attempts * (DEFAULT_BUDGET.maxProbes + 16)) {
+        problems.push(
+          `${name} sent ${sent} birthday probes, over the budget (${attempts} attempts)`,
+        );
+      }
+    }
+    if (birthdayPair(spec) && result.path === "direct") {
+      if (result.howA !== "birthday" || result.howB !== "birthday") {
+        problems.push(`direct, but found by ${result.howA}/${result.howB}, not birthday punching`);
+      }
+    }
+    if (!birthdayPair(spec) && (result.birthdayPacketsA! > 0 || result.birthdayPacketsB! > 0)) {
+      problems.push(
+        `birthday punching where no NAT class calls for it (${result.birthdayPacketsA}/${result.birthdayPacketsB} probes)`,
+      );
+    }
+    if (
+      (spec.portMappingA || spec.portMappingB) && !directPossible(spec.a, spec.b) &&
+      result.path === "direct" && (result.howA !== "port-mapped" || result.howB !== "port-mapped")
+    ) {
+      problems.push(`direct, but found by ${result.howA}/${result.howB}, not the port mapping`);
+    }
+    const whys = expectedWhy(spec);
+    if (whys && (result.whyA !== whys[0] || result.whyB !== whys[1])) {
+      problems.push(`relayed because ${result.whyA}/${result.whyB}, expected ${whys.join("/")}`);
+    }
     if (result.path === "direct" && (result.peerUdpAtA === 0 || result.peerUdpAtB === 0)) {
       problems.push(
         `direct reported, but peer UDP reached A ${result.peerUdpAtA}, B ${result.peerUdpAtB} times`,
@@ -622,6 +793,21 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     await Promise.allSettled(
       processes.slice(1).map((client) => client.stop({ exitLine: "exit", graceMs: 3000 })),
     );
+    // A client that exits deletes its port mapping: nothing is left in miniupnpd's table.
+    for (const [name, mapped] of [["a", spec.portMappingA], ["b", spec.portMappingB]] as const) {
+      if (!mapped || processes.length < 3) continue;
+      const rules = await lab.exec(lab.host(name).natNamespace!, [
+        "nft",
+        "list",
+        "chain",
+        "inet",
+        MINIUPNPD_TABLE,
+        "prerouting_miniupnpd",
+      ]).catch((error) => `cannot list: ${error}`);
+      if (/dnat|cannot list/.test(rules)) {
+        problems.push(`${name.toUpperCase()}'s port mapping is still on its router after exit`);
+      }
+    }
     await processes[0]?.stop({ signal: "SIGTERM", graceMs: 3000 });
     await lab.destroy();
   }

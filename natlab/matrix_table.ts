@@ -15,6 +15,8 @@ const COLUMNS = [
   "direct ms",
   "1st msg ms",
   "peer UDP in",
+  "how (A/B)",
+  "bday pkts",
   "delivered",
   "result",
 ] as const;
@@ -30,6 +32,12 @@ function cells(result: PairResult): string[] {
     ms(result.directMs),
     ms(result.firstMessageMs),
     `${ms(result.peerUdpAtA)}/${ms(result.peerUdpAtB)}`,
+    result.path === "direct"
+      ? `${result.howA ?? "-"}/${result.howB ?? "-"}`
+      : result.whyA || result.whyB
+      ? `relayed: ${result.whyA ?? "-"}/${result.whyB ?? "-"}`
+      : "-",
+    `${ms(result.birthdayPacketsA)}/${ms(result.birthdayPacketsB)}`,
     `${result.delivered}/${result.sent}`,
     result.ok ? "ok" : "FAIL",
   ];
@@ -58,6 +66,7 @@ export function formatMatrixTable(results: readonly PairResult[]): string {
       } after the cut, direct again ${ms(result.reupgradeMs)} after the restore`,
     );
   }
+  out.push(...repeatedSummary(results));
   const failed = results.filter((result) => !result.ok);
   out.push("", `${results.length - failed.length}/${results.length} runs ok`);
   for (const result of failed) {
@@ -65,4 +74,45 @@ export function formatMatrixTable(results: readonly PairResult[]): string {
     for (const problem of result.problems) out.push(`  - ${problem}`);
   }
   return out.join("\n");
+}
+
+/**
+ * For pairs run more than once (`--runs N`): how many ended direct, the median time to direct,
+ * and the median birthday probes per side.
+ *
+ * @example
+ * ```ts
+ * console.log(repeatedSummary([])); // []
+ * ```
+ */
+export function repeatedSummary(results: readonly PairResult[]): string[] {
+  const groups = new Map<string, PairResult[]>();
+  for (const result of results) {
+    const key = `${result.pair} at ${result.lossPercent}% loss`;
+    groups.set(key, [...(groups.get(key) ?? []), result]);
+  }
+  const median = (values: number[]) => {
+    if (values.length === 0) return "-";
+    const sorted = values.slice().sort((a, b) => a - b);
+    return String(sorted[Math.floor(sorted.length / 2)]);
+  };
+  const out: string[] = [];
+  for (const [key, runs] of groups) {
+    if (runs.length < 2) continue;
+    const direct = runs.filter((run) => run.path === "direct");
+    const packets = runs.map((run) =>
+      Math.max(run.birthdayPacketsA ?? 0, run.birthdayPacketsB ?? 0)
+    );
+    if (out.length === 0) out.push("");
+    out.push(
+      `${key}: ${direct.length}/${runs.length} direct (${
+        Math.round((100 * direct.length) / runs.length)
+      }%), median time to direct ${
+        median(direct.map((run) => run.directMs ?? 0))
+      } ms, median birthday probes (busier side) ${median(packets)}, most ${
+        packets.length ? Math.max(...packets) : "-"
+      }`,
+    );
+  }
+  return out;
 }

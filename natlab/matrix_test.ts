@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { matrixPairs, pairName, type PairResult, tcpListening } from "./matrix.ts";
+import {
+  birthdayPair,
+  expectedPath,
+  matrixPairs,
+  pairName,
+  type PairResult,
+  portMappingPairs,
+  tcpListening,
+} from "./matrix.ts";
 import { formatMatrixTable } from "./matrix_table.ts";
 import { NatlabUsageError, parseNatlabArgs, selectPairs } from "./main.ts";
 
@@ -52,6 +60,12 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
     fallbackMs: null,
     reupgradeMs: null,
     sent: 20,
+    howA: "peer-reflexive",
+    howB: "server-reflexive",
+    whyA: null,
+    whyB: null,
+    birthdayPacketsA: 0,
+    birthdayPacketsB: 0,
   } as const;
   const results: PairResult[] = [
     { ...base, pair: "full-cone+symmetric", path: "direct", delivered: 20, ok: true, problems: [] },
@@ -80,20 +94,74 @@ Deno.test("formatMatrixTable shows every run and the problems of failed ones", (
   assert.match(table, /relay 8000 ms after the cut, direct again 40 ms after the restore/);
   assert.match(
     table,
-    /full-cone\+symmetric\s+5%\s+direct\s+direct\s+120\s+130\s+150\s+7\/9\s+20\/20\s+ok/,
+    /full-cone\+symmetric\s+5%\s+direct\s+direct\s+120\s+130\s+150\s+7\/9\s+peer-reflexive\/server-reflexive\s+0\/0\s+20\/20\s+ok/,
   );
   assert.match(table, /x\+y .*19\/20\s+FAIL/);
   assert.match(table, /2\/3 runs ok/);
   assert.match(table, /- expected direct, reached relay/);
+  // Repeated pairs get a summary line.
+  const again = formatMatrixTable([results[0], { ...results[0], directMs: 500 }, {
+    ...results[0],
+    path: "relay",
+    directMs: null,
+    birthdayPacketsA: 2048,
+  }]);
+  assert.match(
+    again,
+    /full-cone\+symmetric at 5% loss: 2\/3 direct \(67%\), median time to direct 500 ms, median birthday probes \(busier side\) 0, most 2048/,
+  );
+});
+
+Deno.test("expected paths: birthday punching for port-restricted x symmetric, port mapping for any pair but UDP blocked", () => {
+  const base = { lossPercent: 0, remap: false, delayMs: 0 };
+  assert.equal(expectedPath({ ...base, a: "port-restricted", b: "symmetric" }), "direct");
+  assert.equal(expectedPath({ ...base, a: "symmetric", b: "symmetric" }), "relay");
+  assert.equal(
+    expectedPath({ ...base, a: "symmetric", b: "symmetric", portMappingB: true }),
+    "direct",
+  );
+  assert.equal(
+    expectedPath({ ...base, a: "udp-blocked", b: "symmetric", portMappingB: true }),
+    "relay",
+  );
+  assert.equal(birthdayPair({ ...base, a: "symmetric", b: "port-restricted" }), true);
+  assert.equal(
+    birthdayPair({ ...base, a: "symmetric", b: "port-restricted", portMappingA: true }),
+    false,
+  );
+  const rows = portMappingPairs();
+  assert.equal(rows.length, 15);
+  assert.ok(rows.every((spec) => spec.portMappingA));
+  assert.deepEqual(
+    rows.filter((spec) => spec.portMappingB).map(pairName),
+    [
+      "port-restricted-pm+port-restricted-pm",
+      "port-restricted-pm+symmetric-pm",
+      "symmetric-pm+symmetric-pm",
+    ],
+  );
 });
 
 Deno.test("parseNatlabArgs and selectPairs choose the runs", () => {
   const args = parseNatlabArgs(["--pairs", "symmetric+none", "--loss", "0", "--no-remap"]);
   assert.deepEqual(selectPairs(args).map(pairName), ["none+symmetric"]);
-  assert.equal(selectPairs(parseNatlabArgs([])).length, 49);
+  assert.equal(selectPairs(parseNatlabArgs([])).length, 64);
   assert.equal(
-    selectPairs(parseNatlabArgs(["--no-delay", "--no-cut", "--no-impaired"])).length,
+    selectPairs(parseNatlabArgs(["--no-delay", "--no-cut", "--no-impaired", "--no-port-mapping"]))
+      .length,
     43,
+  );
+  // The figure: 20 runs of the pair at each loss rate, nothing else.
+  const figure = selectPairs(
+    parseNatlabArgs(["--runs", "20", "--pairs", "port-restricted+symmetric"]),
+  );
+  assert.equal(figure.length, 40);
+  assert.ok(figure.every((spec) => pairName(spec) === "port-restricted+symmetric"));
+  assert.deepEqual(
+    selectPairs(parseNatlabArgs(["--pairs", "udp-blocked+symmetric-pm", "--no-remap"])).map(
+      pairName,
+    ),
+    ["symmetric-pm+udp-blocked"],
   );
   assert.deepEqual(selectPairs(parseNatlabArgs(["--impaired"])).map(pairName), [
     "port-restricted+port-restricted (delay 10/150 ms)",

@@ -1,6 +1,7 @@
 /**
- * The NAT matrix inside `deno task test`: every pair of NAT kinds, with and without 5% loss,
- * plus a pair of port-remapping NATs, each with the real server and two real clients. Runs
+ * The NAT matrix inside `deno task test`: every pair of NAT kinds, with and without 5% loss
+ * (port-restricted × symmetric direct by birthday punching), plus a pair of port-remapping NATs,
+ * and a sample of the port-mapping rows, each with the real server and two real clients. Runs
  * wherever the lab can be built (root, network namespaces, nftables); otherwise the test is
  * skipped and its name says why.
  */
@@ -8,7 +9,7 @@ import assert from "node:assert/strict";
 import { delayHolderBinary } from "./delay_holder.ts";
 import { checkLabSupport } from "./environment.ts";
 import { sweepStaleNamespaces } from "./lab.ts";
-import { matrixPairs, runMatrix } from "./matrix.ts";
+import { matrixPairs, pairName, portMappingPairs, runMatrix } from "./matrix.ts";
 import { formatMatrixTable } from "./matrix_table.ts";
 
 async function skipReason(): Promise<string | undefined> {
@@ -57,5 +58,44 @@ Deno.test({
       [],
       table,
     );
+  },
+});
+
+async function portMappingSkipReason(): Promise<string | undefined> {
+  if (skip !== undefined) return skip;
+  for (const tool of ["miniupnpd", "turnserver"]) {
+    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`] }).output();
+    if (!found.success) return `${tool} is not installed`;
+  }
+  return undefined;
+}
+const portMappingSkip = await portMappingSkipReason();
+
+Deno.test({
+  name: "natlab: port mapping (miniupnpd) makes hard pairs direct (the mapped side lets the " +
+    "peer send first) and says so; UDP blocked stays relayed and says why" +
+    (portMappingSkip === undefined ? "" : ` (SKIPPED: ${portMappingSkip})`),
+  ignore: portMappingSkip !== undefined,
+  fn: async () => {
+    await sweepStaleNamespaces();
+    // A sample of `deno task natlab`'s port-mapping rows (all of them run there).
+    const wanted = new Set([
+      "symmetric-pm+symmetric",
+      "port-restricted-pm+symmetric",
+      "symmetric-pm+udp-blocked",
+    ]);
+    const specs = portMappingPairs().filter((spec) => wanted.has(pairName(spec)));
+    assert.equal(specs.length, wanted.size);
+    const results = await runMatrix(specs, { concurrency: 3, messages: 20 });
+    const table = formatMatrixTable(results);
+    assert.deepEqual(
+      results.filter((result) => !result.ok).map((result) => result.pair),
+      [],
+      table,
+    );
+    for (const result of results.filter((r) => r.expected === "direct")) {
+      assert.equal(result.howA, "port-mapped", table);
+      assert.equal(result.howB, "port-mapped", table);
+    }
   },
 });

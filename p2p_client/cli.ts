@@ -52,6 +52,10 @@ export interface ClientSettings {
   relayOnly: boolean;
   /** Which relays may carry peer packets: `server`, `turn` or `any` (default). */
   relay: RelayPolicy;
+  /** Ask the gateway for a port mapping (PCP, NAT-PMP, UPnP-IGD); `--no-port-mapping`: no. */
+  portMapping?: boolean;
+  /** Birthday punching with hard NATs; `--no-birthday`: no. */
+  birthday?: boolean;
   /** Seconds to wait for pending messages at exit. */
   exitTimeout: number;
   /** Prefix printed lines with the local time. */
@@ -150,6 +154,8 @@ export function buildCli(
           "config's TURN servers only), any (both, the lower-latency one preferred)",
       ).choices(RELAY_POLICIES).default("any" as RelayPolicy),
     )
+    .option("--no-port-mapping", "do not ask the gateway for a port mapping (PCP/NAT-PMP/UPnP)")
+    .option("--no-birthday", "no birthday punching with hard (symmetric) NATs")
     .option(
       "--exit-timeout <seconds>",
       "at exit, wait this long for pending messages to be delivered",
@@ -181,6 +187,8 @@ export function buildCli(
         udpPort: options.udpPort,
         relayOnly: options.relayOnly,
         relay: options.relay as RelayPolicy,
+        portMapping: options.portMapping,
+        birthday: options.birthday,
         exitTimeout: options.exitTimeout,
         timestamps: options.timestamps,
         ...(options.acceptFiles === undefined ? {} : { acceptFiles: options.acceptFiles }),

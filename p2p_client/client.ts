@@ -49,7 +49,6 @@ import type { DownloadStore, FileSource, TransferSummary } from "./files/types.t
 import { openFileSource } from "./files/fs_store.ts";
 import { TurnClient } from "./turn_client.ts";
 import type { RelayPolicy, TurnRelayInfo } from "./relay_paths.ts";
-import { MAX_LOCAL_ADDRESSES } from "../shared/signaling/constants.ts";
 
 /** A TURN server of the config, resolved: a relay path for every peer (RFC 8656). */
 export interface TurnServerEntry {
@@ -64,6 +63,8 @@ export interface TurnServerEntry {
   /** Long-term credential: password (never logged). */
   credential: string;
 }
+import { ClientTraversal, type ClientTraversalSettings } from "./traversal/client_traversal.ts";
+import { MAX_LOCAL_ADDRESSES } from "../shared/signaling/constants.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -124,6 +125,12 @@ export interface P2PClientOptions {
     decide: (peer: string, name: string, size: number) => OfferDecision;
     openSource?: (path: string) => Promise<FileSource>;
   };
+  /**
+   * Hard-NAT traversal (`traversal/`): measure our NAT at registration, map our port on the
+   * gateway (PCP / NAT-PMP / UPnP-IGD), punch birthday-style where the NAT classes call for it.
+   * Absent: none of it (plain punching only).
+   */
+  traversal?: ClientTraversalSettings;
   /** Debug log. */
   log?: (message: string) => void;
 }
@@ -186,6 +193,7 @@ export class P2PClient {
   /** One TURN client per config entry (none with `--relay server`). */
   readonly #turn: TurnClient[] = [];
   readonly #relayPolicy: RelayPolicy;
+  readonly #traversal: ClientTraversal | undefined;
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -215,7 +223,25 @@ export class P2PClient {
         this.#arm();
       },
       peer: (packet, from) => this.#peers.dispatch(packet, { kind: "udp", address: from }),
+      other: (bytes, from) => this.#traversal?.handle(bytes, from) ?? false,
     });
+    this.#traversal = options.traversal && !options.relayOnly
+      ? new ClientTraversal({
+        ...options.traversal,
+        runtime,
+        log: options.log,
+        sendMain: (bytes, to) => this.#mux.send(bytes, to),
+        dispatch: (bytes, from) => {
+          const packet = classifyPacket(bytes);
+          if (packet?.kind !== "stun") {
+            this.#peers.dispatch(packet, { kind: "udp", address: from });
+          }
+        },
+        publicEndpoint: () => this.#publicEndpoint,
+        emit,
+        onChange: (what) => this.#traversalChanged(what),
+      })
+      : undefined;
     this.#stun = stunCodec
       ? new StunClient({
         codec: stunCodec,
@@ -254,7 +280,9 @@ export class P2PClient {
     this.#peers = new PeerTable({
       identity: options.identity,
       runtime,
-      sendUdp: (bytes, to) => this.#mux.send(bytes, to),
+      sendUdp: (bytes, to) => {
+        if (!this.#traversal?.send(bytes, to)) this.#mux.send(bytes, to);
+      },
       // `--relay turn`: nothing goes through the rendezvous server's relay.
       sendRelay: (target, bytes) =>
         this.#relayPolicy !== "turn" && this.#session.sendRelay(target, bytes),
@@ -288,6 +316,7 @@ export class P2PClient {
       onFileMessage: (peer, bytes) => this.#files?.onMessage(peer, bytes),
       onFileRoom: (peer) => this.#files?.roomAvailable(peer),
       onFileReset: (peer) => this.#files?.peerReset(peer),
+      traversal: this.#traversal?.linkContext(),
     });
     const files = options.files;
     this.#files = files
@@ -308,8 +337,7 @@ export class P2PClient {
       identity: options.identity,
       // Our TURN relayed addresses go with the local ones: a peer can reach us through them
       // before any session exists (TURN on both sides, the server's relay refused).
-      localAddresses: () =>
-        [...this.#localAddresses(), ...this.#relayedAddresses()].slice(0, MAX_LOCAL_ADDRESSES),
+      localAddresses: () => this.#serverAddresses(),
       onRegistered: (registration) => this.#onRegistered(registration),
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
@@ -493,6 +521,11 @@ export class P2PClient {
     return await diagnoseNat({ runtime: this.#runtime, servers, interfaces });
   }
 
+  /** Our NAT as measured at registration (with `traversal`), once measured. */
+  get natFacts(): { udpReachable: boolean; mapping: string; filtering: string } | undefined {
+    return this.#traversal?.nat;
+  }
+
   /** True while registered with a server. */
   get registered(): boolean {
     return this.#session.registration !== undefined;
@@ -518,7 +551,49 @@ export class P2PClient {
     const first = this.#options.servers[0];
     if (first) this.#serverState("connecting", formatServerAddress(first));
     this.#session.start();
+    this.#traversal?.start(this.#mux.port, () => this.#interfaces());
     this.#arm();
+  }
+
+  /** Interface addresses with names and netmasks where the lister gives them. */
+  #interfaces(): GatewayInterface[] {
+    try {
+      return (this.#options.networkInterfaces?.() ?? []).map((entry) => {
+        const info = entry as InterfaceAddress & { name?: string; netmask?: string };
+        return {
+          name: info.name ?? "",
+          family: info.family,
+          address: info.address,
+          netmask: info.netmask ?? "",
+        };
+      });
+    } catch (error) {
+      this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
+      return [];
+    }
+  }
+
+  /** Our NAT facts or port mapping changed: tell the server and the peers. */
+  #traversalChanged(what: "nat" | "mapping"): void {
+    if (this.#stopped) return;
+    if (what === "mapping") {
+      this.#session.send({ type: "addresses", localAddresses: this.#serverAddresses() });
+      for (const link of this.#peers.links()) link.announceCandidates();
+    }
+    for (const link of this.#peers.links()) link.localFactsChanged();
+  }
+
+  /**
+   * The addresses the server offers peers besides our public endpoint: the mapped one first, then
+   * the local ones and our TURN relayed addresses.
+   */
+  #serverAddresses(): { host: string; port: number }[] {
+    const out = [...this.#localAddresses(), ...this.#relayedAddresses()];
+    const mapped = this.#traversal?.mapped;
+    if (mapped && !out.some((a) => a.host === mapped.host && a.port === mapped.port)) {
+      out.unshift(mapped);
+    }
+    return out.slice(0, MAX_LOCAL_ADDRESSES);
   }
 
   /**
@@ -754,6 +829,8 @@ export class P2PClient {
     this.#files?.close();
     this.#timer.cancel();
     this.#saveTimer.cancel();
+    // The mapping is deleted on the gateway (bounded by the port mapper's timeouts).
+    await this.#traversal?.close();
     await this.#session.stop();
     await Promise.all(this.#turn.map((turn) => turn.close()));
     await this.#mux.close();
@@ -775,6 +852,7 @@ export class P2PClient {
     for (const link of this.#peers.links()) link.abandon();
     this.#timer.cancel();
     this.#saveTimer.cancel();
+    void this.#traversal?.close();
     this.#session.abort();
     await Promise.all(this.#turn.map((turn) => turn.close()));
     await this.#mux.close();
@@ -818,10 +896,7 @@ export class P2PClient {
     // in-band; every link re-evaluates its relay paths.
     this.#session.send({
       type: "addresses",
-      localAddresses: [...this.#localAddresses(), ...this.#relayedAddresses()].slice(
-        0,
-        MAX_LOCAL_ADDRESSES,
-      ),
+      localAddresses: this.#serverAddresses(),
     });
     for (const link of this.#peers.links()) link.announceCandidates();
     this.#peers.tick();
@@ -936,6 +1011,10 @@ export class P2PClient {
   #candidates(): UdpAddress[] {
     const out: UdpAddress[] = [];
     if (this.#publicEndpoint) out.push(this.#publicEndpoint);
+    const mapped = this.#traversal?.mapped;
+    if (mapped && !out.some((c) => c.host === mapped.host && c.port === mapped.port)) {
+      out.push(mapped);
+    }
     for (const local of this.#localAddresses()) {
       if (!out.some((c) => c.host === local.host && c.port === local.port)) out.push(local);
     }
@@ -991,6 +1070,10 @@ export class P2PClient {
         registered.stunUsername,
         registered.stunPassword,
       );
+      this.#traversal?.measure(
+        { hostname: registration.host, port: registered.stunPort },
+        this.#interfaces().map((entry) => entry.address),
+      );
       this.#arm();
     }
     // Connect requests made while unregistered go out now; and a new server session knows
@@ -1031,7 +1114,9 @@ export class P2PClient {
       case "candidates": {
         // The server learned the peer's public endpoint (or new addresses) after introducing it.
         const link = this.#peers.get(message.from);
-        link?.addCandidates(message.candidates.map((c) => ({ host: c.host, port: c.port })));
+        link?.addCandidates(
+          message.candidates.map((c) => ({ host: c.host, port: c.port, kind: c.kind })),
+        );
         return;
       }
       case "peer-left": {
@@ -1081,7 +1166,7 @@ export class P2PClient {
     const publicKey = Uint8Array.fromBase64(message.publicKey);
     link.introduce({
       publicKey,
-      candidates: message.candidates.map((c) => ({ host: c.host, port: c.port })),
+      candidates: message.candidates.map((c) => ({ host: c.host, port: c.port, kind: c.kind })),
       role: message.role,
       punchAt,
     });

@@ -8,6 +8,7 @@
 import { escapeUntrusted, formatIncoming } from "./safe_text.ts";
 import { formatNatReport } from "./nat_probe/explain.ts";
 import type { NatReport } from "./nat_probe/nat_probe.ts";
+import type { DirectMethod, RelayReason } from "./nat_probe/explain.ts";
 
 /**
  * A peer's connection state: `connecting` (no path yet: introduced and punching, or the peer is
@@ -30,6 +31,10 @@ export interface PeerSummary {
   name?: string;
   /** For an offline contact: when it was last connected (ms since the epoch), if known. */
   lastSeen?: number;
+  /** While direct (or mixed): how the direct path was found. */
+  how?: DirectMethod;
+  /** While relayed: why there is no direct path. */
+  why?: RelayReason;
 }
 
 import type { FileEvent, TransferSummary } from "./files/types.ts";
@@ -45,7 +50,27 @@ export type ServerState = "connecting" | "registered" | "unreachable" | "refused
 export type ClientEvent =
   | { type: "registered"; id: string; server: string }
   | { type: "endpoint"; public: string }
-  | { type: "peer"; peer: string; state: PeerState; path: string | null; reason?: string }
+  | {
+    type: "peer";
+    peer: string;
+    state: PeerState;
+    path: string | null;
+    reason?: string;
+    /** While direct (or mixed): how the direct path was found. */
+    how?: DirectMethod;
+    /** While relayed: why there is no direct path. */
+    why?: RelayReason;
+  }
+  | {
+    type: "mapping";
+    /** `mapped`: the gateway maps `address` to our socket; `lost`: no mapping (any more). */
+    state: "mapped" | "lost";
+    /** The mapped public address, `ip:port`. */
+    address?: string;
+    /** PCP, NAT-PMP or UPnP-IGD. */
+    protocol?: string;
+    reason: string;
+  }
   | { type: "message"; from: string; text: string }
   | { type: "delivered"; peer: string; messageId: number }
   | { type: "unconfirmed"; peer: string; messageId: number; reason: string }
@@ -115,8 +140,12 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
       return `public endpoint ${event.public}`;
     case "peer":
       return `peer ${label(event.peer)} ${event.state}${event.path ? ` via ${event.path}` : ""}${
-        event.reason ? ` (${event.reason})` : ""
-      }`;
+        event.how ? ` [found: ${event.how}]` : ""
+      }${event.why ? ` [why: ${event.why}]` : ""}${event.reason ? ` (${event.reason})` : ""}`;
+    case "mapping":
+      return event.state === "mapped"
+        ? `port mapping ${event.address} (${event.protocol}): peers can reach us there`
+        : `no port mapping (${event.reason})`;
     case "message":
       return formatIncoming(label(event.from), event.text);
     case "delivered":
@@ -245,9 +274,11 @@ export function formatPeerTable(rows: PeerSummary[]): string {
     row.state,
     row.path ?? (row.lastSeen !== undefined ? `last seen ${formatSeen(row.lastSeen)}` : "-"),
     row.rttMs === null ? "-" : `${row.rttMs.toFixed(1)} ms`,
+    // How the direct path was found, or why the peer is relayed.
+    row.how ? `found: ${row.how}` : row.why ? `why: ${row.why}` : "",
   ]);
   const withNames = rows.some((row) => row.name !== undefined);
-  const widths = [0, 1, 2, 3].map((column) =>
+  const widths = [0, 1, 2, 3, 4].map((column) =>
     Math.max(...cells.map((row) => [...row[column]].length))
   );
   return cells.map((row) => {
@@ -255,8 +286,9 @@ export function formatPeerTable(rows: PeerSummary[]): string {
       row[1].padEnd(widths[1]),
       row[2].padEnd(widths[2]),
       row[3].padEnd(widths[3]),
-      row[4],
+      row[5] ? row[4].padEnd(widths[4]) : row[4],
     ];
+    if (row[5]) parts.push(row[5]);
     if (withNames) parts.unshift(row[0].padEnd(widths[0]));
     return parts.join("  ");
   }).join("\n");

@@ -64,3 +64,36 @@ Deno.test("errors say what to do", () => {
     'error (unknown-peer): not connected to x: use "connect x" first',
   );
 });
+
+Deno.test("list and peer events say how a direct path was found and why a peer is relayed", () => {
+  const table = formatPeerTable([
+    { peer: A, state: "direct", path: "udp 198.18.0.3:61000", rttMs: 0.4, how: "birthday" },
+    { peer: B, state: "relayed", path: "relay", rttMs: 12.25, why: "udp blocked here" },
+    { peer: A.replace("a", "e"), state: "disconnected", path: null, rttMs: null },
+  ]);
+  const rows = table.split("\n");
+  assert.match(rows[0], /udp 198\.18\.0\.3:61000\s+0\.4 ms\s+found: birthday$/);
+  assert.match(rows[1], /relay\s+12\.3 ms\s+why: udp blocked here$/);
+  assert.match(rows[2], /disconnected\s+-\s+-$/);
+  assert.equal(rows[0].indexOf("found:"), rows[1].indexOf("why:"), table);
+  assert.equal(
+    formatTextEvent({
+      type: "peer",
+      peer: A,
+      state: "relayed",
+      path: "relay",
+      why: "both sides map per destination",
+    }),
+    "peer abababab… relayed via relay [why: both sides map per destination]",
+  );
+  assert.equal(
+    formatTextEvent({
+      type: "peer",
+      peer: A,
+      state: "direct",
+      path: "udp 1.2.3.4:5",
+      how: "port-mapped",
+    }),
+    "peer abababab… direct via udp 1.2.3.4:5 [found: port-mapped]",
+  );
+});

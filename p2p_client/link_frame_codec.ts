@@ -36,6 +36,7 @@ export const linkFrameCodec: LinkFrameCodec = {
       type: FrameType.RelayAddresses,
       addresses: addresses.slice(0, MAX_CANDIDATE_ADDRESSES),
     }),
+  encodeTraversal: (body) => encodeFrame({ type: FrameType.Traversal, body }),
   decode(bytes: Uint8Array): LinkFrame | undefined {
     let frame;
     try {
@@ -58,6 +59,8 @@ export const linkFrameCodec: LinkFrameCodec = {
         return { kind: "pmtu-probe", frame };
       case FrameType.PmtuAck:
         return { kind: "pmtu-ack", id: probeIdOf(frame) };
+      case FrameType.Traversal:
+        return { kind: "traversal", body: frame.body };
       default:
         return { kind: "channel", frame };
     }

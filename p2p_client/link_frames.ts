@@ -17,6 +17,7 @@ export type LinkFrame =
   | { kind: "relay-addresses"; addresses: { host: string; port: number }[] }
   | { kind: "pmtu-probe"; frame: PmtuProbeFrame }
   | { kind: "pmtu-ack"; id: number }
+  | { kind: "traversal"; body: Uint8Array }
   | { kind: "channel"; frame: unknown };
 
 /** The frame codec the link uses. */
@@ -31,6 +32,8 @@ export interface LinkFrameCodec {
   encodeCandidates(addresses: readonly { host: string; port: number }[]): Uint8Array;
   /** Encodes a RELAY_ADDRESSES frame (our TURN relayed addresses, the first 16). */
   encodeRelayAddresses?(addresses: readonly { host: string; port: number }[]): Uint8Array;
+  /** Encodes a TRAVERSAL frame (`p2p_client/traversal/codec.ts` makes the body). */
+  encodeTraversal?(body: Uint8Array): Uint8Array;
   /** Decodes a frame; undefined when malformed. */
   decode(bytes: Uint8Array): LinkFrame | undefined;
 }

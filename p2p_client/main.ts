@@ -25,6 +25,7 @@ import { Prompt, stdioPromptIO } from "./prompt.ts";
 import { PresenceWatcher } from "./presence.ts";
 import { defaultDownloadsDir, FsDownloadStore } from "./files/fs_store.ts";
 import { defaultAcceptFiles, offerDecision } from "./files/policy.ts";
+import { isLoopback } from "./local_addresses.ts";
 
 const DEFAULT_CONFIG_URL = new URL("../resources/stun_servers.json", import.meta.url);
 const BUILTIN_CONFIG = { stun: ["127.0.0.1:54321"], turn: [] };
@@ -205,6 +206,13 @@ async function run(settings: ClientSettings): Promise<number> {
         relayOnly: settings.relayOnly,
         relayPolicy: settings.relay,
         turnServers,
+        // Hard-NAT traversal. No port mapping toward a gateway when every server is on loopback
+        // (a local test: nothing may leave this machine).
+        traversal: {
+          portMapping: settings.portMapping !== false &&
+            !servers.every((server) => isLoopback(server.host)),
+          birthday: settings.birthday !== false,
+        },
         // Unconfirmed messages and recently received message IDs survive a restart, beside the
         // identity file (not with --ephemeral); the identity lock keeps it to one client.
         store: identityPath === undefined ? undefined : new FileClientStore(identityPath),

@@ -28,6 +28,8 @@ import { PmtuProber, probeAnswer, probeFrame, TRANSPORT_OVERHEAD_BYTES } from ".
 import { FILE_MESSAGE_UID } from "./outbox.ts";
 import { isLoopback } from "./local_addresses.ts";
 import { type RelayId, RelayPaths, type RelayPolicy, type TurnRelayInfo } from "./relay_paths.ts";
+import { LinkTraversal, type LocalFacts } from "./traversal/link_traversal.ts";
+import type { BirthdayEngine } from "./traversal/birthday_engine.ts";
 
 /**
  * Where a packet came from: a UDP address, the rendezvous server's relay, or one of our TURN
@@ -97,14 +99,16 @@ export interface PeerLinkContext {
   onFileReset?: (peer: string) => void;
   /** Debug logging. */
   log?: (message: string) => void;
+  /** Hard-NAT traversal (`traversal/`): our NAT facts and mapping, and birthday punching. */
+  traversal?: { local: () => LocalFacts; birthday?: BirthdayEngine };
 }
 
 /** An introduction from the server, with `punchAt` already converted to local time. */
 export interface Introduction {
   /** The peer's Ed25519 public key. */
   publicKey: Uint8Array;
-  /** Its candidate UDP addresses. */
-  candidates: UdpAddress[];
+  /** Its candidate UDP addresses (`kind` as the server labelled them). */
+  candidates: (UdpAddress & { kind?: "public" | "local" })[];
   /** Our role. */
   role: "initiator" | "responder";
   /** Local time to start punching. */
@@ -153,6 +157,9 @@ export class PeerLink {
   /** The peer's TURN relayed addresses (RELAY_ADDRESSES). */
   #peerRelayAddresses: UdpAddress[] = [];
   #relayAddressesSentFor = "";
+  /** NAT facts exchange, the mapped side's passivity, birthday punching, how/why. */
+  readonly #traversal: LinkTraversal | undefined;
+  #lastWhy = "";
 
   /**
    * Creates the link of `peer` (state `connecting`).
@@ -162,10 +169,34 @@ export class PeerLink {
    * // const link = new PeerLink(peerId, context);
    * ```
    */
-  constructor(peer: string, ctx: PeerLinkContext) {
+  constructor(peer: string, context: PeerLinkContext) {
     this.peer = peer;
+    const runtime = context.runtime;
+    const traversal = context.traversal && !context.relayOnly
+      ? new LinkTraversal({
+        runtime,
+        local: context.traversal.local,
+        birthday: context.traversal.birthday,
+        send: (body) => {
+          const frame = context.frames.encodeTraversal?.(body);
+          if (frame) this.#sendSealed(frame, undefined, true);
+        },
+        probe: (addresses) => this.addCandidates(addresses, true),
+        changed: () => this.#afterChange(),
+        log: context.log,
+      })
+      : undefined;
+    this.#traversal = traversal;
+    // The side holding a port mapping sends only where the peer was heard from, at first.
+    const ctx: PeerLinkContext = traversal
+      ? {
+        ...context,
+        sendUdp: (bytes, to) => {
+          if (traversal.allowSend(to, runtime.now())) context.sendUdp(bytes, to);
+        },
+      }
+      : context;
     this.#ctx = ctx;
-    const runtime = ctx.runtime;
     this.#timer = new DeadlineTimer(runtime, () => this.#runTimers());
     this.#path = new PathManager(runtime.now(), ctx.pathOptions);
     this.#secure = new SecureLink({
@@ -293,7 +324,39 @@ export class PeerLink {
       state: this.state,
       path: this.#closed ? null : this.#path.path,
       rttMs: rtt === undefined ? null : Math.round(rtt * 10) / 10,
+      ...this.#explain(),
     };
+  }
+
+  /** How the direct path was found, or why the peer is relayed. */
+  #explain(): { how?: PeerSummary["how"]; why?: PeerSummary["why"] } {
+    if (this.#closed) return {};
+    if (!this.#traversal) {
+      return this.#ctx.relayOnly && this.#path.state === "relayed" ? { why: "relay-only" } : {};
+    }
+    return this.#traversal.explain(
+      this.#path.state,
+      this.#path.directAddress,
+      this.#path.candidates.length,
+    );
+  }
+
+  /**
+   * Our NAT facts or port mapping changed: tell the peer (when it changed since last told).
+   *
+   * @example
+   * ```ts
+   * // link.localFactsChanged();
+   * ```
+   */
+  localFactsChanged(): void {
+    this.#traversal?.announce();
+    this.#afterChange();
+  }
+
+  /** Birthday attempts of this link (for tests and logs). */
+  get birthdayAttempts(): readonly { role: string; packetsSent: number }[] {
+    return this.#traversal?.attempts ?? [];
   }
 
   /**
@@ -322,6 +385,7 @@ export class PeerLink {
     this.#path.introduce(now, this.#ctx.relayOnly ? [] : intro.candidates, intro.punchAt);
     this.#ctx.permitTurn?.(intro.candidates.map((c) => c.host));
     this.#turnCandidates = intro.candidates.map((c) => ({ host: c.host, port: c.port }));
+    this.#traversal?.introduced(now, intro.role, intro.candidates);
     // The initiator (re)starts a handshake at each introduction: the peer may have restarted and
     // lost the session (a session still good is simply replaced).
     if (intro.role === "initiator") this.#secure.initiate("introduced as initiator");
@@ -352,14 +416,18 @@ export class PeerLink {
    * // link.addCandidates([{ host: "198.51.100.7", port: 40000 }]);
    * ```
    */
-  addCandidates(candidates: readonly UdpAddress[]): void {
+  addCandidates(
+    candidates: readonly (UdpAddress & { kind?: "public" | "local" })[],
+    probeNow = false,
+  ): void {
     this.#ctx.permitTurn?.(candidates.map((c) => c.host));
-    this.#turnCandidates = [...candidates];
+    this.#turnCandidates = candidates.map((c) => ({ host: c.host, port: c.port }));
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
+    this.#traversal?.learned(candidates);
     if (this.#path.addCandidates(now, candidates)) {
       this.#probe(this.#path.probeTargets(now), true);
-    }
+    } else if (probeNow) this.#probe(candidates);
     this.#afterChange();
   }
 
@@ -614,6 +682,7 @@ export class PeerLink {
     this.#relayAddressesSentFor = "";
     this.announceCandidates();
     this.#probeRelays(this.#ctx.runtime.now());
+    this.#traversal?.sessionUp();
     this.#afterChange();
   }
 
@@ -692,6 +761,7 @@ export class PeerLink {
     }
     const now = this.#ctx.runtime.now();
     if (source.kind === "udp" && !this.#ctx.relayOnly) {
+      this.#traversal?.heard(source.address);
       if (this.#path.udpAuthenticated(source.address, now)) this.#probe([source.address]);
       if (!this.#path.directAddress) this.#noteUdp(source.address, false);
     }
@@ -757,6 +827,9 @@ export class PeerLink {
         this.#path.peerGone("peer closed the connection");
         this.#peerOffline = true;
         break;
+      case "traversal":
+        this.#traversal?.receive(frame.body, now);
+        break;
       case "channel":
         this.#outbox.receiveFrame(frame.frame);
         break;
@@ -767,6 +840,7 @@ export class PeerLink {
   /** Learns `from` as a candidate; probes it (or sends INIT / PUNCH before keys exist). */
   #noteUdp(from: UdpAddress, wasPunch: boolean): void {
     if (this.#ctx.relayOnly) return;
+    this.#traversal?.heard(from);
     const isNew = this.#path.addReflexive(from);
     if (isNew || wasPunch || !this.#path.directAddress) this.#probe([from]);
   }
@@ -824,6 +898,7 @@ export class PeerLink {
     this.#secure.tick();
     if (!this.#closed) {
       this.#path.tick(now);
+      this.#traversal?.tick(now, this.#path.state === "direct");
       this.#probe(this.#path.probeTargets(now), true);
       this.#probeRelays(now);
       this.#probeMtu(now, false);
@@ -863,6 +938,7 @@ export class PeerLink {
     this.#relays.reset();
     this.#path.reset(reason);
     this.#closed = true;
+    this.#traversal?.close();
     if (!keepMessages) this.#hadSession = false;
     this.#afterChange(reason);
     this.#timer.cancel();
@@ -894,6 +970,7 @@ export class PeerLink {
    */
   abandon(): void {
     this.#exited = true;
+    this.#traversal?.close();
     this.#timer.cancel();
     this.#secure.close();
   }
@@ -971,10 +1048,14 @@ export class PeerLink {
       if (primary !== null && this.#lastPrimary !== null) this.#outbox.pathChanged();
       this.#lastPrimary = primary;
     }
-    if (state !== this.#lastState || path !== this.#lastPath) {
+    const explanation = this.#explain();
+    const explained = `${explanation.how ?? ""}|${explanation.why ?? ""}`;
+    if (state !== this.#lastState || path !== this.#lastPath || explained !== this.#lastWhy) {
+      const moved = state !== this.#lastState || path !== this.#lastPath;
       this.#lastState = state;
       this.#lastPath = path;
-      this.#probeMtu(this.#ctx.runtime.now(), true);
+      this.#lastWhy = explained;
+      if (moved) this.#probeMtu(this.#ctx.runtime.now(), true);
       const why = reason ?? change?.reason;
       this.#ctx.emit({
         type: "peer",
@@ -982,6 +1063,7 @@ export class PeerLink {
         state,
         path,
         ...(why ? { reason: why } : {}),
+        ...explanation,
       });
     }
     this.#arm();
@@ -1001,6 +1083,7 @@ export class PeerLink {
         at = Math.min(at, this.#relays.nextDeadline(now, this.#serverUsable, targets));
       }
     }
+    if (!this.#closed && this.#traversal) at = Math.min(at, this.#traversal.nextDeadline(now));
     this.#timer.arm(at);
   }
 }

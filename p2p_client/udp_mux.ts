@@ -17,6 +17,8 @@ export interface UdpMuxHandlers {
   stun: (bytes: Uint8Array, from: UdpAddress) => void;
   /** A peer packet (PUNCH, HANDSHAKE_INIT/RESPONSE, TRANSPORT), classified. */
   peer: (packet: Exclude<InboundPacket, { kind: "stun" }>, from: UdpAddress) => void;
+  /** Anything else (birthday-punching probes); true when taken, else it counts as dropped. */
+  other?: (bytes: Uint8Array, from: UdpAddress) => boolean;
 }
 
 /** Largest datagram accepted: STUN responses are small, peer packets at most 1200 bytes. */
@@ -136,8 +138,9 @@ export class UdpMux {
       const address = { host: from.hostname, port: from.port };
       const packet = classifyPacket(bytes.slice());
       try {
-        if (packet === undefined) this.#dropped++;
-        else if (packet.kind === "stun") this.#handlers.stun(packet.bytes, address);
+        if (packet === undefined) {
+          if (!this.#handlers.other?.(bytes, address)) this.#dropped++;
+        } else if (packet.kind === "stun") this.#handlers.stun(packet.bytes, address);
         else this.#handlers.peer(packet, address);
       } catch {
         this.#dropped++;

@@ -18,7 +18,8 @@
  * wire: 5.7 kB/s, 117 kB in all); the hard side sends one probe per socket at the same pace (one
  * verified destination: the easy side's endpoint from signaling) and one refresh per socket every
  * 20 s while waiting (its NAT forgets unanswered flows after 30 s). The first authenticated
- * answer wins; the hard side closes every other socket at once.
+ * answer wins; the hard side closes every other socket at once. The winner of each side answers
+ * three more times (200, 400 and 800 ms later), so one lost answer does not lose the pair.
  *
  * Both sides use only the injected {@linkcode Runtime}.
  *
@@ -174,7 +175,7 @@ export class BirthdayHard {
 
   async #listen(socket: DatagramSocket, started: number): Promise<void> {
     // Bounded: a socket reads at most 64 datagrams (probes are 29 bytes; the buffer 64).
-    for (let i = 0; i < 64; i++) {
+    for (let i = 0; i < 64 && !this.#done; i++) {
       let bytes: Uint8Array;
       let from: NetAddress;
       try {
@@ -201,6 +202,9 @@ export class BirthdayHard {
           packetsSent: this.stats.packetsSent,
           elapsedMs: this.#options.runtime.now() - started,
         });
+        // The winner's socket now belongs to whoever adopts it (the client reads it from here
+        // on): this loop must not take its next datagram.
+        return;
       }
     }
   }
@@ -327,6 +331,12 @@ export class BirthdayEasy {
     if (probe.type === ProbeType.HardProbe) this.#send(ProbeType.EasyAck, from);
     if (!this.#done) {
       if (probe.type === ProbeType.HardAck) this.#send(ProbeType.EasyAck, from);
+      // Answer a few times more: the hard side keeps all its sockets open until it hears us,
+      // and a lost answer would leave the winning socket to its timeout.
+      const to = { ...from };
+      for (const delay of [200, 400, 800]) {
+        this.#options.runtime.setTimer(() => this.#send(ProbeType.EasyAck, to), delay);
+      }
       this.#finish?.({
         remote: { ...from },
         packetsSent: this.stats.packetsSent,

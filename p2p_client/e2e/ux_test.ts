@@ -349,7 +349,10 @@ Deno.test("names, contacts across restarts, safety numbers, presence, list hidin
     await alice.write("list\nid\n");
     await waitFor(() => /^[0-9a-f]{40}$/m.test(alice.out().slice(mark)), "list done", alice.out);
     const list = alice.out().slice(mark);
-    assert.match(list, new RegExp(`^bob\\s+${bobId}\\s+direct\\s+udp \\S+\\s+[0-9.]+ ms$`, "m"));
+    assert.match(
+      list,
+      new RegExp(`^bob\\s+${bobId}\\s+direct\\s+udp \\S+\\s+[0-9.]+ ms\\s+found: \\S+$`, "m"),
+    );
     assert.match(list, /^alfred\s+a{39}1\s+disconnected\s+-\s+-$/m);
     assert.ok(!list.includes(carolId), "carol is gone for good");
     const markAll = alice.out().length;

@@ -8,15 +8,29 @@
 import type { NatClassification } from "./classify.ts";
 import type { NatReport } from "./nat_probe.ts";
 
-/** How a direct path was found (the `peer` event's `how`). */
-export type DirectMethod = "punched" | "port mapping" | "birthday" | "peer-reflexive";
+/**
+ * How a direct path was found (the `peer` event's and `list`'s `how`): the kind of the peer's
+ * address that answered, as ICE names candidates (RFC 8445, 5.1.1): `host` (an interface
+ * address), `server-reflexive` (the public endpoint the server saw), `port-mapped` (a mapping on
+ * a gateway: PCP, NAT-PMP or UPnP-IGD, on either side), `birthday` (birthday punching),
+ * `peer-reflexive` (an address learned from the peer's own packets).
+ */
+export type DirectMethod =
+  | "host"
+  | "server-reflexive"
+  | "port-mapped"
+  | "birthday"
+  | "peer-reflexive";
 
-/** Why a peer is relayed (the `peer` event's `why`). */
+/** Why a peer is relayed (the `peer` event's and `list`'s `why`). */
 export type RelayReason =
   | "udp blocked here"
   | "both sides map per destination"
   | "peer unreachable over UDP"
-  | "relay-only";
+  | "relay-only"
+  | "birthday punching found no port"
+  | "no answer from candidates"
+  | "no direct candidates";
 
 /** What one side knows of itself or learned of its peer. */
 export interface SideFacts {

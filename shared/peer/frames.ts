@@ -12,6 +12,7 @@
  * | 0x07 | PMTU_PROBE    | nonce (8 bytes), padding (zero bytes, any length) |
  * | 0x08 | PMTU_ACK      | nonce (8 bytes), probed frame size u32 |
  * | 0x09 | RELAY_ADDRESSES | count u8, then per address family (4/6), IP, port u16 (as CANDIDATES) |
+ * | 0x0a | TRAVERSAL     | body (at most 256 bytes: NAT facts, birthday punching; `p2p_client/traversal/`) |
  *
  * Frames fit a 1200-byte TRANSPORT packet ({@linkcode MAX_FRAME_BYTES}) unless the path was probed
  * larger (PMTU_PROBE / PMTU_ACK, RFC 8899): then DATA and PMTU_PROBE frames up to
@@ -50,7 +51,15 @@ export const FrameType = {
    * not to take them for direct paths.
    */
   RelayAddresses: 0x09,
+  /**
+   * NAT traversal between the peers (their NAT facts, port-mapped address, birthday punching);
+   * the body's codec is the client's (`p2p_client/traversal/codec.ts`).
+   */
+  Traversal: 0x0a,
 } as const;
+
+/** Longest TRAVERSAL body. */
+export const MAX_TRAVERSAL_BODY_BYTES = 256;
 
 /** Most addresses in a CANDIDATES frame. */
 export const MAX_CANDIDATE_ADDRESSES = 16;
@@ -201,6 +210,14 @@ export interface RelayAddressesFrame {
   addresses: { host: string; port: number }[];
 }
 
+/** A NAT-traversal message: `[type][body]`, the body opaque here. */
+export interface TraversalFrame {
+  /** Frame type. */
+  type: typeof FrameType.Traversal;
+  /** The body, at most {@linkcode MAX_TRAVERSAL_BODY_BYTES} (a view on decode). */
+  body: Uint8Array;
+}
+
 /** Any frame. */
 export type Frame =
   | DataFrame
@@ -211,7 +228,8 @@ export type Frame =
   | PmtuProbeFrame
   | PmtuAckFrame
   | CandidatesFrame
-  | RelayAddressesFrame;
+  | RelayAddressesFrame
+  | TraversalFrame;
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -281,6 +299,15 @@ export function encodeFrame(frame: Frame): Uint8Array {
     case FrameType.Candidates:
     case FrameType.RelayAddresses:
       return encodeCandidates(frame);
+    case FrameType.Traversal: {
+      if (frame.body.length > MAX_TRAVERSAL_BODY_BYTES) {
+        throw new FrameError(`TRAVERSAL body longer than ${MAX_TRAVERSAL_BODY_BYTES} bytes`);
+      }
+      const out = new Uint8Array(1 + frame.body.length);
+      out[0] = FrameType.Traversal;
+      out.set(frame.body, 1);
+      return out;
+    }
     default:
       throw new FrameError(`unknown frame type ${(frame as { type: unknown }).type}`);
   }
@@ -328,6 +355,9 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Candidates:
     case FrameType.RelayAddresses:
       return decodeCandidates(bytes);
+    case FrameType.Traversal:
+      if (bytes.length - 1 > MAX_TRAVERSAL_BODY_BYTES) throw new FrameError("TRAVERSAL too long");
+      return { type: FrameType.Traversal, body: bytes.subarray(1) };
     default:
       throw new FrameError(`unknown frame type 0x${bytes[0].toString(16).padStart(2, "0")}`);
   }
