@@ -21,6 +21,8 @@ import { SecureSession } from "../shared/peer/session.ts";
 import { systemRuntime } from "../shared/runtime/system.ts";
 import { FsDownloadStore, openFileSource } from "../p2p_client/files/fs_store.ts";
 import { FileTransfers } from "../p2p_client/files/transfers.ts";
+import { BufferPool } from "../p2p_client/files/buffer_pool.ts";
+import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
 import type { FileEvent } from "../p2p_client/files/types.ts";
 import { ReliableChannel } from "../p2p_client/reliable/reliable_channel.ts";
 import { readCpuSeconds } from "./proc.ts";
@@ -66,7 +68,7 @@ function openPeerChannel(options: {
   port: number;
   frameBytes: number;
   deliver: (message: Uint8Array) => void;
-  onAcknowledged: () => void;
+  onAcknowledged: (id: number) => void;
   onFirstDatagram?: () => void;
 }): PeerChannel {
   const { sender, frameBytes } = options;
@@ -80,6 +82,8 @@ function openPeerChannel(options: {
     : undefined;
   const secure = session(sender, frameBytes > 1171);
   let firstAt = 0;
+  const POOL = 64;
+  const pool: Uint8Array[] = [];
   const channel = new ReliableChannel({
     now: () => systemRuntime.now(),
     send: (frame) => {
@@ -88,11 +92,18 @@ function openPeerChannel(options: {
     },
     sendParts: (head, payload) => {
       if (peer === undefined) return;
-      socket.send(secure.sealPartsSync(head, payload), peer).catch(() => {});
+      // Sealed into a recycled buffer: no garbage per packet (with libcrypto).
+      const out = pool.pop() ?? new Uint8Array(65_536);
+      socket.send(secure.sealPartsInto(head, payload, out), peer).catch(() => {}).finally(() => {
+        if (pool.length < POOL) pool.push(out);
+      });
     },
     deliver: options.deliver,
-    onAcknowledged: () => {
-      options.onAcknowledged();
+    // Delivered messages are views of the receive buffer: the file layer copies chunks into its
+    // pool, the stream mode only counts bytes.
+    deliverViews: true,
+    onAcknowledged: (id) => {
+      options.onAcknowledged(id);
       schedule();
     },
     onFailure: (error) => {
@@ -100,6 +111,7 @@ function openPeerChannel(options: {
       Deno.exit(1);
     },
     maxFrameBytes: frameBytes,
+    maxBulkBytes: 4 << 20,
     streamId: sender ? 1 : 2,
   });
   let timer: number | undefined;
@@ -140,7 +152,8 @@ function openPeerChannel(options: {
         options.onFirstDatagram?.();
       }
       peer ??= from as Deno.NetAddr;
-      const plaintext = secure.openSync(datagram);
+      // In place in the receive buffer: the channel copies what it keeps.
+      const plaintext = secure.openInPlaceSync(datagram);
       if (plaintext === undefined) continue;
       const frame = decodeFrame(plaintext);
       if (frame.type === FrameType.Data || frame.type === FrameType.Ack) channel.receive(frame);
@@ -240,6 +253,10 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
   let finished: (event: FileEvent) => void = () => {};
   const done = new Promise<FileEvent>((resolve) => finished = resolve);
   const late: { files?: FileTransfers } = {};
+  // Chunks come from a pool and go back to it once the peer acknowledged them (sender) or they
+  // are written (receiver): no allocation per chunk.
+  const pool = new BufferPool(CHUNK_HEADER_BYTES + MAX_LARGE_DATA_PAYLOAD_BYTES, 72);
+  const inFlight = new Map<number, Uint8Array>();
   const link = openPeerChannel({
     sender,
     port,
@@ -247,7 +264,14 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     deliver: (message) => {
       if (isFileMessage(message)) late.files?.onMessage(other, message);
     },
-    onAcknowledged: () => late.files?.roomAvailable(other),
+    onAcknowledged: (id) => {
+      const chunk = inFlight.get(id);
+      if (chunk !== undefined) {
+        inFlight.delete(id);
+        pool.release(chunk);
+      }
+      late.files?.roomAvailable(other);
+    },
     onFirstDatagram: () => {
       if (!sender) readCpuSeconds(Deno.pid).then((cpu) => cpuAtStart = cpu);
     },
@@ -256,9 +280,11 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     runtime: systemRuntime,
     send: (_to, message, priority) => {
       if (!link.channel.hasRoomFor(message.length, priority)) return false;
-      link.channel.sendMessage(message, priority);
+      const id = link.channel.sendMessage(message, priority);
+      if (message.buffer.byteLength === pool.size) inFlight.set(id, message);
       return true;
     },
+    chunkPool: pool,
     emit: (event) => {
       if (["sent", "received", "failed"].includes(event.state)) finished(event);
     },
