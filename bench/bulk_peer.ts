@@ -4,8 +4,9 @@
  * path a direct peer link runs (seal, send; receive, open, decode, channel), without the client
  * program around it.
  *
- * - `recv`/`send PORT FRAME TOTAL`: the sender streams `TOTAL` bytes as 1 MiB `bulk` messages with
- *   fragments of `FRAME` bytes (messages of 16 fragments of the largest packet, about 1 MiB); the receiver prints one JSON line: bytes delivered, seconds from
+ * - `recv`/`send PORT FRAME TOTAL`: the sender streams `TOTAL` bytes as `bulk` messages cut in
+ *   fragments of `FRAME` bytes (one fragment per message with large packets, as file chunks; 16
+ *   with small ones); the receiver prints one JSON line: bytes delivered, seconds from
  *   the first datagram to the last message, CPU seconds, peak RSS.
  * - `file-recv PORT FRAME DIR` / `file-send PORT FRAME PATH`: a file transfer
  *   (`p2p_client/files/`) over the same stack, the receiver saving into DIR; the receiver prints
@@ -17,8 +18,13 @@
  */
 import { isFileMessage } from "../shared/files/codec.ts";
 import { decodeFrame, FrameType, MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
+import {
+  MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES,
+  MAX_TRANSPORT_PLAINTEXT_BYTES,
+} from "../shared/peer/packet.ts";
 import { SecureSession } from "../shared/peer/session.ts";
 import { systemRuntime } from "../shared/runtime/system.ts";
+import { enlargeUdpBuffers } from "../shared/runtime/socket_buffer.ts";
 import { FsDownloadStore, openFileSource } from "../p2p_client/files/fs_store.ts";
 import { FileTransfers } from "../p2p_client/files/transfers.ts";
 import { BufferPool } from "../p2p_client/files/buffer_pool.ts";
@@ -27,16 +33,40 @@ import type { FileEvent } from "../p2p_client/files/types.ts";
 import { ReliableChannel } from "../p2p_client/reliable/reliable_channel.ts";
 import { readCpuSeconds } from "./proc.ts";
 
-// 16 full fragments of the largest packet: no sliver of a fragment at the end of each message.
-const MESSAGE_BYTES = 16 * MAX_LARGE_DATA_PAYLOAD_BYTES;
+/**
+ * Bytes per streamed message: with large packets one full fragment (as file chunks are: the
+ * receiver gets a view of the packet, nothing is assembled or allocated); with small packets 16
+ * full fragments (fewer messages to track).
+ */
+function messageBytes(frameBytes: number): number {
+  return frameBytes > MAX_TRANSPORT_PLAINTEXT_BYTES
+    ? frameBytes - (MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES - MAX_LARGE_DATA_PAYLOAD_BYTES)
+    : 16 * (frameBytes - (MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES - MAX_LARGE_DATA_PAYLOAD_BYTES));
+}
+/** Socket buffers asked for (the kernel may give less: `net.core.rmem_max`, unless root). */
+const SOCKET_BUFFER_BYTES = 4 << 20;
 const SENDER_ID = "5".repeat(40);
 const RECEIVER_ID = "7".repeat(40);
 
-/** Peak resident memory of this process (VmHWM), MiB. */
-async function peakRssMiB(): Promise<number> {
-  const status = await Deno.readTextFile("/proc/self/status");
-  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+/** A figure of `/proc/self/status` in MiB: `VmHWM` (peak RSS), `VmRSS`, `RssAnon`, `RssFile`. */
+function statusMiB(field: string): number {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, "m").exec(status);
   return match === null ? 0 : Number(match[1]) / 1024;
+}
+
+/** Peak resident memory of this process (VmHWM), MiB. */
+function peakRssMiB(): number {
+  return statusMiB("VmHWM");
+}
+
+/**
+ * Memory figures at the end: resident memory now, and how much of it is private (anonymous:
+ * heap, buffers) and how much the mapped program (`RssFile`: the Deno binary's code pages,
+ * shared and clean, about 40 MiB of every Deno process's RSS).
+ */
+function memoryNow(): { rssMiB: number; anonMiB: number; fileMiB: number } {
+  return { rssMiB: peakRssMiB(), anonMiB: statusMiB("RssAnon"), fileMiB: statusMiB("RssFile") };
 }
 
 /** The two ends' sessions: fixed keys, peer known to read TRANSPORT_LARGE (both are ours). */
@@ -77,6 +107,12 @@ function openPeerChannel(options: {
     hostname: "127.0.0.1",
     port: sender ? 0 : options.port,
   });
+  // Both ends run this code: each enlarges its own socket buffers (FFI, when granted) and counts
+  // on the peer having done the same. Linux reports twice the payload room it accounts.
+  const reported = enlargeUdpBuffers((socket.addr as Deno.NetAddr).port, SOCKET_BUFFER_BYTES);
+  const receiveBufferBytes = reported !== undefined && reported / 2 > 196_608
+    ? Math.floor(reported / 2 * 0.9)
+    : undefined;
   let peer: Deno.NetAddr | undefined = sender
     ? { transport: "udp", hostname: "127.0.0.1", port: options.port }
     : undefined;
@@ -112,6 +148,7 @@ function openPeerChannel(options: {
     },
     maxFrameBytes: frameBytes,
     maxBulkBytes: 4 << 20,
+    receiveBufferBytes,
     streamId: sender ? 1 : 2,
   });
   let timer: number | undefined;
@@ -187,6 +224,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
   let doneAt = 0;
   let acknowledged = 0;
   let cpuAtStart = sender ? await readCpuSeconds(Deno.pid) : 0;
+  const MESSAGE_BYTES = messageBytes(frameBytes);
   const messages = Math.ceil(total / MESSAGE_BYTES);
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => finished = resolve);
@@ -222,7 +260,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
   pump();
   await done;
   const cpuSeconds = (await readCpuSeconds(Deno.pid)) - cpuAtStart;
-  const rssMiB = await peakRssMiB();
+  const rssMiB = peakRssMiB();
   const stats = link.channel.stats;
   if (!sender) {
     console.log(JSON.stringify({
@@ -230,6 +268,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
       seconds: (doneAt - link.firstAt()) / 1000,
       duplicates: stats.duplicatesReceived,
       cpuSeconds,
+      ...memoryNow(),
       rssMiB,
     }));
     // Let the last acknowledgements go out before leaving.
@@ -240,6 +279,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
       timeouts: stats.timeouts,
       framesSent: stats.framesSent,
       cpuSeconds,
+      ...memoryNow(),
       rssMiB,
     }));
   }
@@ -302,7 +342,7 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     bytes: event.state === "failed" ? 0 : event.size,
     seconds: (doneAt - link.firstAt()) / 1000,
     cpuSeconds,
-    rssMiB: await peakRssMiB(),
+    ...memoryNow(),
     sha256: event.sha256,
     failed: event.reason,
   }));
