@@ -2,7 +2,7 @@
  * The `bulk` section: how fast our direct path moves bulk data, side by side with what Deno itself
  * can do on the same machine in the same run.
  *
- * - ours: `bench/bulk_peer.ts`, the reliable channel over a secure session over Deno UDP (the
+ * - ours: `testing/bulk_peer.ts`, the reliable channel over a secure session over Deno UDP (the
  *   per-packet path of a direct peer link), 256 MiB as bulk messages of about 1 MiB, with 1,200-byte
  *   packets (AES-256-GCM, what every client speaks) and with 65,507-byte packets (ChaCha20-Poly1305,
  *   TRANSPORT_LARGE, what a path probed that large carries: loopback).
@@ -86,7 +86,7 @@ async function pair(
     "--no-prompt",
     "-A",
     "--unstable-net",
-    `${context.repoRoot}/bench/${script}`,
+    `${context.repoRoot}/${script.includes("/") ? script : `bench/${script}`}`,
     mode,
     String(port),
     String(size),
@@ -470,7 +470,7 @@ export const bulkSection: BenchSection = {
       );
       await attempt(
         runs.oursLarge,
-        () => pair(context, "bulk_peer.ts", "recv", "send", LARGE - 29, total),
+        () => pair(context, "testing/bulk_peer.ts", "recv", "send", LARGE - 29, total),
       );
       await attempt(
         runs.plainSmall,
@@ -479,7 +479,7 @@ export const bulkSection: BenchSection = {
       // 256 MiB at ~12 MB/s would take 20 s: the small-packet run moves a quarter.
       await attempt(
         runs.oursSmall,
-        () => pair(context, "bulk_peer.ts", "recv", "send", SMALL - 29, total / 4),
+        () => pair(context, "testing/bulk_peer.ts", "recv", "send", SMALL - 29, total / 4),
       );
       await attempt(
         runs.tcp,
@@ -488,10 +488,17 @@ export const bulkSection: BenchSection = {
       const out = `${fileDir}/out-${run}`;
       await Deno.mkdir(out);
       await attempt(runs.file, async () => {
-        const result = await pair(context, "bulk_peer.ts", "file-recv", "file-send", LARGE - 29, [
-          out,
-          input,
-        ]);
+        const result = await pair(
+          context,
+          "testing/bulk_peer.ts",
+          "file-recv",
+          "file-send",
+          LARGE - 29,
+          [
+            out,
+            input,
+          ],
+        );
         if (result.sha256 !== expectedSha) throw new Error("file arrived with another SHA-256");
         return result;
       });

@@ -1,8 +1,12 @@
 /**
- * One end of the bulk benchmark's "our stack" pair: the reliable channel (`p2p_client/reliable/`)
- * over a secure session (`shared/peer/session.ts`) over one Deno UDP socket, exactly the per-packet
- * path a direct peer link runs (seal, send; receive, open, decode, channel), without the client
- * program around it.
+ * One end of a bulk transfer over "our stack" (for `deno task bench --only bulk` and the memory
+ * test `p2p_client/e2e/files_memory_test.ts`): the reliable channel (`p2p_client/reliable/`)
+ * over a secure session (`shared/peer/session.ts`) over one Deno UDP socket: the per-packet path
+ * a direct peer link runs (seal, send; receive, open, decode, channel), without the client
+ * program around it, and with what the client program does not do yet (issue 14): packets sealed
+ * into recycled buffers and opened in place in the receive buffer, file chunks from a pool given
+ * back when acknowledged, and (with `--allow-ffi`) socket buffers of 4 MiB. So no buffer is
+ * allocated per packet on either side.
  *
  * - `recv`/`send PORT FRAME TOTAL`: the sender streams `TOTAL` bytes as `bulk` messages cut in
  *   fragments of `FRAME` bytes (one fragment per message with large packets, as file chunks; 16
@@ -12,7 +16,7 @@
  *   (`p2p_client/files/`) over the same stack, the receiver saving into DIR; the receiver prints
  *   the same line plus whether the SHA-256 matched, and the sender its own line.
  *
- * Run the receiver first (it prints `ready`). Both use fixed keys: the handshake is not measured.
+ * Run the receiver first (it prints `port N` and `ready`; PORT 0 picks a free one). Both use fixed keys: the handshake is not measured.
  *
  * @module
  */
@@ -31,7 +35,13 @@ import { BufferPool } from "../p2p_client/files/buffer_pool.ts";
 import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
 import type { FileEvent } from "../p2p_client/files/types.ts";
 import { ReliableChannel } from "../p2p_client/reliable/reliable_channel.ts";
-import { readCpuSeconds } from "./proc.ts";
+
+/** CPU seconds (user + system) of a process, from `/proc/<pid>/stat` (100 ticks a second). */
+async function readCpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 /**
  * Bytes per streamed message: with large packets one full fragment (as file chunks are: the
@@ -90,6 +100,8 @@ interface PeerChannel {
   channel: ReliableChannel;
   /** When the first datagram arrived (0 before). */
   firstAt: () => number;
+  /** The local UDP port. */
+  port: number;
   close: () => void;
 }
 
@@ -212,6 +224,7 @@ function openPeerChannel(options: {
       },
     }),
     firstAt: () => firstAt,
+    port: (socket.addr as Deno.NetAddr).port,
     close: () => {
       systemRuntime.clearTimer(timer);
       socket.close();
@@ -256,7 +269,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
       queued++;
     }
   };
-  if (!sender) console.log("ready");
+  if (!sender) console.log(`port ${link.port}\nready`);
   pump();
   await done;
   const cpuSeconds = (await readCpuSeconds(Deno.pid)) - cpuAtStart;
@@ -333,7 +346,7 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     decide: () => "accept",
   });
   void me;
-  if (!sender) console.log("ready");
+  if (!sender) console.log(`port ${link.port}\nready`);
   else await files.sendFile(other, where);
   const event = await done;
   const doneAt = systemRuntime.now();
