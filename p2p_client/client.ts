@@ -47,6 +47,9 @@ import type { UdpAddress } from "./path_manager.ts";
 import { FileTransfers, type OfferDecision } from "./files/transfers.ts";
 import type { DownloadStore, FileSource, TransferSummary } from "./files/types.ts";
 import { openFileSource } from "./files/fs_store.ts";
+import { BufferPool } from "./files/buffer_pool.ts";
+import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
+import { MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -231,11 +234,18 @@ export class P2PClient {
       onFileReset: (peer) => this.#files?.peerReset(peer),
     });
     const files = options.files;
+    const chunkPool = new BufferPool(CHUNK_HEADER_BYTES + MAX_LARGE_DATA_PAYLOAD_BYTES, 64);
     this.#files = files
       ? new FileTransfers({
         runtime,
-        send: (peer, message, priority) =>
-          this.#peers.get(peer)?.sendFileMessage(message, priority) ?? priority === "normal",
+        send: (peer, message, priority) => {
+          const taken = this.#peers.get(peer)?.sendFileMessage(message, priority) ??
+            priority === "normal";
+          // The outbox copied it into its envelope: a pooled chunk is free again.
+          if (taken) chunkPool.release(message);
+          return taken;
+        },
+        chunkPool,
         emit,
         openSource: files.openSource ?? openFileSource,
         store: files.store,

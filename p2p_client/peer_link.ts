@@ -546,8 +546,10 @@ export class PeerLink {
   transportReceived(packet: Uint8Array, source: PacketSource): void {
     const session = this.#secure.session;
     if (!session || this.#closed) return;
-    // Synchronous: no promise and no microtask per packet (opening is synchronous anyway).
-    const plaintext = session.openSync(packet);
+    // Synchronous: no promise and no microtask per packet (opening is synchronous anyway). In
+    // place: `packet` is this link's own copy (the UDP and relay paths slice what they receive),
+    // so the plaintext is a view of it and no buffer is allocated per packet (issue 14).
+    const plaintext = session.openInPlaceSync(packet);
     if (!plaintext) {
       this.#rejected++;
       this.#ctx.log?.(`dropped an unauthentic or replayed packet from ${this.peer}`);
