@@ -48,6 +48,10 @@ import { FileTransfers, type OfferDecision } from "./files/transfers.ts";
 import type { DownloadStore, FileSource, TransferSummary } from "./files/types.ts";
 import { openFileSource } from "./files/fs_store.ts";
 import { BufferPool } from "./files/buffer_pool.ts";
+import { encodeEnvelope, FILE_MESSAGE_UID } from "./outbox.ts";
+
+/** The outbox's envelope of file messages (their wire ID), put in front by `FileTransfers`. */
+const FILE_ENVELOPE_PREFIX = encodeEnvelope(FILE_MESSAGE_UID, new Uint8Array(0));
 import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
 import { MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
 
@@ -204,6 +208,9 @@ export class P2PClient {
         randomTransactionId: () => runtime.randomBytes(12),
       })
       : undefined;
+    // File chunks: one message fills one DATA fragment of the largest packet with the outbox's
+    // envelope in front, read into pooled buffers given back on acknowledgement (issue 14).
+    const chunkPool = new BufferPool(MAX_LARGE_DATA_PAYLOAD_BYTES, 64);
     this.#peers = new PeerTable({
       identity: options.identity,
       runtime,
@@ -232,20 +239,19 @@ export class P2PClient {
       onFileMessage: (peer, bytes) => this.#files?.onMessage(peer, bytes),
       onFileRoom: (peer) => this.#files?.roomAvailable(peer),
       onFileReset: (peer) => this.#files?.peerReset(peer),
+      onFileReleased: (_peer, wire) => chunkPool.release(wire),
     });
     const files = options.files;
-    const chunkPool = new BufferPool(CHUNK_HEADER_BYTES + MAX_LARGE_DATA_PAYLOAD_BYTES, 64);
     this.#files = files
       ? new FileTransfers({
         runtime,
-        send: (peer, message, priority) => {
-          const taken = this.#peers.get(peer)?.sendFileMessage(message, priority) ??
-            priority === "normal";
-          // The outbox copied it into its envelope: a pooled chunk is free again.
-          if (taken) chunkPool.release(message);
-          return taken;
-        },
+        // Messages come in the outbox's envelope (its wire ID in front), so chunks are not copied
+        // again; a pooled chunk returns to the pool when the peer acknowledged it.
+        send: (peer, message, priority) =>
+          this.#peers.get(peer)?.sendFileMessage(message, priority, true) ?? priority === "normal",
         chunkPool,
+        messagePrefix: FILE_ENVELOPE_PREFIX,
+        chunkBytes: MAX_LARGE_DATA_PAYLOAD_BYTES - CHUNK_HEADER_BYTES - FILE_ENVELOPE_PREFIX.length,
         emit,
         openSource: files.openSource ?? openFileSource,
         store: files.store,

@@ -89,6 +89,12 @@ export interface FileTransfersOptions {
    * every chunk is a new array. See `buffer_pool.ts` for why.
    */
   chunkPool?: BufferPool;
+  /**
+   * Bytes put in front of every message given to `send` (the transport's envelope, e.g. the
+   * outbox's 8-byte wire ID of file messages), so the transport need not copy a chunk into an
+   * envelope of its own. Chunks are read in place behind it (the pool's buffers must hold it too).
+   */
+  messagePrefix?: Uint8Array;
   /** Bytes between checkpoints of a partial file (default 4 MiB). */
   checkpointBytes?: number;
   /** Least time between two `progress` events of a transfer (default 500 ms). */
@@ -199,6 +205,7 @@ const DEFAULTS = {
 export class FileTransfers {
   readonly #o: FileTransfersOptions & typeof DEFAULTS;
   readonly #transfers = new Map<string, Transfer>();
+  readonly #prefix: Uint8Array;
   #closed = false;
 
   /**
@@ -210,6 +217,7 @@ export class FileTransfers {
    */
   constructor(options: FileTransfersOptions) {
     const o = { ...DEFAULTS, ...stripUndefined(options) } as FileTransfersOptions & typeof DEFAULTS;
+    this.#prefix = options.messagePrefix ?? new Uint8Array(0);
     if (!(o.chunkBytes >= 1 && o.chunkBytes <= MAX_CHUNK_BYTES)) {
       throw new RangeError(`chunkBytes must be 1..${MAX_CHUNK_BYTES}`);
     }
@@ -296,7 +304,7 @@ export class FileTransfers {
     if (t === undefined || t.direction !== "receive" || t.state !== "asking") return false;
     this.#o.send(
       t.peer,
-      encodeFileMessage({ kind: "reject", id: t.id, reason: "declined" }),
+      this.#encode({ kind: "reject", id: t.id, reason: "declined" }),
       "normal",
     );
     this.#fail(t, "declined", false);
@@ -316,7 +324,7 @@ export class FileTransfers {
   cancel(id: string, reason = "cancelled"): boolean {
     const t = this.#find(id);
     if (t === undefined || t.state === "done" || t.state === "failed") return false;
-    this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+    this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
     this.#fail(t, reason, true);
     return true;
   }
@@ -459,7 +467,7 @@ export class FileTransfers {
     t.lastOfferAt = this.#o.runtime.now();
     this.#o.send(
       t.peer,
-      encodeFileMessage({
+      this.#encode({
         kind: "offer",
         id: t.id,
         size: t.size,
@@ -569,7 +577,7 @@ export class FileTransfers {
       if (t.next >= t.size) {
         // END goes as bulk too, so it follows the last chunk.
         t.endQueued = true;
-        t.pending = encodeFileMessage({
+        t.pending = this.#encode({
           kind: "end",
           id: t.id,
           size: t.size,
@@ -580,21 +588,17 @@ export class FileTransfers {
       if (t.next >= t.credit || t.reading) return;
       const length = Math.min(this.#o.chunkBytes, t.size - t.next, t.credit - t.next);
       const pool = this.#o.chunkPool;
-      const message = chunkInto(
-        pool !== undefined && pool.size >= CHUNK_HEADER_BYTES + length ? pool.take() : undefined,
-        t.id,
-        t.next,
-        length,
-      );
+      const room = this.#prefix.length + CHUNK_HEADER_BYTES + length;
+      const buffer = pool !== undefined && pool.size >= room ? pool.take() : new Uint8Array(room);
+      buffer.set(this.#prefix);
+      const chunk = chunkInto(buffer.subarray(this.#prefix.length), t.id, t.next, length);
+      const message = buffer.subarray(0, room);
       const epoch = t.epoch;
       t.reading = true;
       let got = 0;
       try {
         while (got < length) {
-          const n = await t.source.read(
-            t.next + got,
-            message.subarray(CHUNK_HEADER_BYTES + got),
-          );
+          const n = await t.source.read(t.next + got, chunk.subarray(CHUNK_HEADER_BYTES + got));
           if (n <= 0) break;
           got += n;
         }
@@ -611,7 +615,7 @@ export class FileTransfers {
         this.cancel(t.id, "the file shrank while it was being sent");
         return;
       }
-      t.hash.update(message.subarray(CHUNK_HEADER_BYTES));
+      t.hash.update(chunk.subarray(CHUNK_HEADER_BYTES));
       t.next += length;
       t.bytes = t.next;
       t.pending = message;
@@ -633,7 +637,7 @@ export class FileTransfers {
         case "done":
           this.#o.send(
             peer,
-            encodeFileMessage({
+            this.#encode({
               kind: "done",
               id: known.id,
               sha256: known.hash.copy().digest("hex"),
@@ -645,7 +649,7 @@ export class FileTransfers {
           if (!known.resumable) {
             this.#o.send(
               peer,
-              encodeFileMessage({ kind: "cancel", id: known.id, reason: "failed" }),
+              this.#encode({ kind: "cancel", id: known.id, reason: "failed" }),
               "normal",
             );
             return;
@@ -685,7 +689,7 @@ export class FileTransfers {
     if (fromPeer >= this.#o.maxIncomingPerPeer || incoming >= this.#o.maxIncoming) {
       this.#o.send(
         peer,
-        encodeFileMessage({ kind: "reject", id: offer.id, reason: "too many transfers at once" }),
+        this.#encode({ kind: "reject", id: offer.id, reason: "too many transfers at once" }),
         "normal",
       );
       return;
@@ -740,7 +744,7 @@ export class FileTransfers {
     if (decision === "reject") {
       this.#o.send(
         peer,
-        encodeFileMessage({ kind: "reject", id: t.id, reason: "not accepted" }),
+        this.#encode({ kind: "reject", id: t.id, reason: "not accepted" }),
         "normal",
       );
       this.#fail(t, "not accepted (policy)", false);
@@ -790,7 +794,7 @@ export class FileTransfers {
       }
     } catch (error) {
       const reason = `cannot write to the downloads folder: ${(error as Error).message}`;
-      this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+      this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
       this.#fail(t, reason, false);
       return;
     }
@@ -811,7 +815,7 @@ export class FileTransfers {
     t.lastCreditAt = this.#o.runtime.now();
     this.#o.send(
       t.peer,
-      encodeFileMessage({ kind: "accept", id: t.id, offset, credit: t.credit }),
+      this.#encode({ kind: "accept", id: t.id, offset, credit: t.credit }),
       "normal",
     );
   }
@@ -901,7 +905,7 @@ export class FileTransfers {
       if (t.state === "receiving") {
         t.resumable = true;
         const reason = `cannot write the file: ${(error as Error).message}`;
-        this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+        this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
         this.#fail(t, reason, false);
       }
       return;
@@ -922,7 +926,7 @@ export class FileTransfers {
     t.lastCreditWritten = t.bytes;
     this.#o.send(
       t.peer,
-      encodeFileMessage({ kind: "credit", id: t.id, credit: t.credit }),
+      this.#encode({ kind: "credit", id: t.id, credit: t.credit }),
       "normal",
     );
   }
@@ -933,7 +937,7 @@ export class FileTransfers {
     const partial = t.partial as PartialFile;
     if (digest !== t.endSha) {
       const reason = "SHA-256 mismatch: the file arrived damaged";
-      this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+      this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
       this.#fail(t, reason, true);
       return;
     }
@@ -943,18 +947,28 @@ export class FileTransfers {
       path = await partial.finish();
     } catch (error) {
       const reason = `cannot save the file: ${(error as Error).message}`;
-      this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+      this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
       this.#fail(t, reason, false);
       return;
     }
     t.state = "done";
     t.bytes = t.size;
     this.#o.runtime.clearTimer(t.timer);
-    this.#o.send(t.peer, encodeFileMessage({ kind: "done", id: t.id, sha256: digest }), "normal");
+    this.#o.send(t.peer, this.#encode({ kind: "done", id: t.id, sha256: digest }), "normal");
     this.#event(t, "received", { path, sha256: digest });
   }
 
   // ---- common ----
+
+  /** A file message with the transport's prefix in front. */
+  #encode(message: FileMessage): Uint8Array {
+    const bytes = encodeFileMessage(message);
+    if (this.#prefix.length === 0) return bytes;
+    const out = new Uint8Array(this.#prefix.length + bytes.length);
+    out.set(this.#prefix);
+    out.set(bytes, this.#prefix.length);
+    return out;
+  }
 
   #find(idOrPrefix: string): Transfer | undefined {
     const exact = this.#transfers.get(idOrPrefix);
