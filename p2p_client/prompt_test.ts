@@ -152,6 +152,7 @@ function screenOf(writes: string[]): string[] {
       r++;
       rows[r] ??= [];
     } else if (ch === "\x1b") {
+      // deno-lint-ignore no-control-regex
       const m = /^\x1b\[(\d*)([A-Za-z])/.exec(text.slice(i))!;
       const n = Number(m[1] || "1");
       if (m[2] === "K") rows[r].length = Math.min(rows[r].length, c);
