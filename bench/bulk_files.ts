@@ -12,6 +12,9 @@
 import { createHash } from "node:crypto";
 import { FsDownloadStore, openFileSource } from "../p2p_client/files/fs_store.ts";
 import { FileTransfers } from "../p2p_client/files/transfers.ts";
+import { BufferPool } from "../p2p_client/files/buffer_pool.ts";
+import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
+import { MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
 import type { FileEvent } from "../p2p_client/files/types.ts";
 import { systemRuntime } from "../shared/runtime/system.ts";
 
@@ -45,6 +48,8 @@ async function main(): Promise<void> {
   const A = "a".repeat(40);
   const B = "b".repeat(40);
   const sides: Record<string, FileTransfers> = {};
+  // Chunks from a pool, as the client's: read into reused buffers, copied into reused ones.
+  const pool = new BufferPool(CHUNK_HEADER_BYTES + MAX_LARGE_DATA_PAYLOAD_BYTES, 160);
   let bulkInFlight = 0;
   const events: FileEvent[] = [];
   const make = (me: string) =>
@@ -59,11 +64,13 @@ async function main(): Promise<void> {
           sides[to].onMessage(me, message);
           if (priority === "bulk") {
             bulkInFlight -= message.length;
+            pool.release(message); // "acknowledged": the chunk's buffer is reused
             sides[me].roomAvailable(to);
           }
         }, 0);
         return true;
       },
+      chunkPool: pool,
       emit: (event) => {
         if (event.state !== "progress") events.push(event);
       },

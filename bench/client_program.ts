@@ -45,6 +45,8 @@ export interface ClientProgramOptions {
   relayOnly?: boolean;
   /** Further flags. */
   extraArgs?: string[];
+  /** Further `deno run` flags (e.g. `--allow-ffi`), after the client's own. */
+  denoFlags?: string[];
   /** A label for errors. */
   label: string;
 }
@@ -75,6 +77,7 @@ export class ClientProgram {
       args: [
         "run",
         ...CLIENT_RUN_FLAGS,
+        ...(options.denoFlags ?? []),
         `${options.repoRoot}/p2p_client/main.ts`,
         "--ephemeral",
         "--json",
@@ -159,7 +162,11 @@ export class ClientProgram {
 export async function withClientPair<T>(
   context: BenchContext,
   serverPort: number,
-  options: { relayOnly?: boolean; extraArgs?: (label: string) => string[] },
+  options: {
+    relayOnly?: boolean;
+    extraArgs?: (label: string) => string[];
+    denoFlags?: string[];
+  },
   body: (a: ClientProgram, b: ClientProgram) => Promise<T>,
 ): Promise<T> {
   const start = (cpu: number | undefined, label: string) =>
@@ -169,6 +176,7 @@ export async function withClientPair<T>(
       cpu,
       relayOnly: options.relayOnly,
       extraArgs: options.extraArgs?.(label),
+      denoFlags: options.denoFlags,
       label,
     });
   const a = await start(context.serverCpu, "A");

@@ -45,6 +45,12 @@ export function createChannelFactory(runtime: Runtime): MessageChannelFactory {
       send: hooks.send,
       ...(hooks.sendParts ? { sendParts: hooks.sendParts } : {}),
       deliver: hooks.deliver,
+      // Packets are opened in place in buffers of their own (never reused), so a one-fragment
+      // message (a file chunk) is handed over as a view, not copied again (issue 14).
+      deliverViews: true,
+      // File data in flight: 4 MiB is far above loopback's bandwidth-delay product and halves
+      // what a sender holds (issue 14: memory bounded per side).
+      maxBulkBytes: 4 << 20,
       onAcknowledged: hooks.onAcknowledged,
       onFailure: hooks.onFailure,
     });

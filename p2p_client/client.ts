@@ -65,6 +65,13 @@ export interface TurnServerEntry {
 }
 import { ClientTraversal, type ClientTraversalSettings } from "./traversal/client_traversal.ts";
 import { MAX_LOCAL_ADDRESSES } from "../shared/signaling/constants.ts";
+import { BufferPool } from "./files/buffer_pool.ts";
+import { encodeEnvelope, FILE_MESSAGE_UID } from "./outbox.ts";
+
+/** The outbox's envelope of file messages (their wire ID), put in front by `FileTransfers`. */
+const FILE_ENVELOPE_PREFIX = encodeEnvelope(FILE_MESSAGE_UID, new Uint8Array(0));
+import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
+import { MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -277,12 +284,16 @@ export class P2PClient {
         );
       }
     }
+    // File chunks: one message fills one DATA fragment of the largest packet with the outbox's
+    // envelope in front, read into pooled buffers given back on acknowledgement (issue 14).
+    const chunkPool = new BufferPool(MAX_LARGE_DATA_PAYLOAD_BYTES, 64);
     this.#peers = new PeerTable({
       identity: options.identity,
       runtime,
-      sendUdp: (bytes, to) => {
-        if (!this.#traversal?.send(bytes, to)) this.#mux.send(bytes, to);
-      },
+      // The send's promise goes back: a pooled buffer is reused only once it was sent (a
+      // packet leaving from a birthday-punched socket gets no promise, so is never reused).
+      sendUdp: (bytes, to) =>
+        this.#traversal?.send(bytes, to) ? undefined : this.#mux.send(bytes, to),
       // `--relay turn`: nothing goes through the rendezvous server's relay.
       sendRelay: (target, bytes) =>
         this.#relayPolicy !== "turn" && this.#session.sendRelay(target, bytes),
@@ -317,13 +328,19 @@ export class P2PClient {
       onFileRoom: (peer) => this.#files?.roomAvailable(peer),
       onFileReset: (peer) => this.#files?.peerReset(peer),
       traversal: this.#traversal?.linkContext(),
+      onFileReleased: (_peer, wire) => chunkPool.release(wire),
     });
     const files = options.files;
     this.#files = files
       ? new FileTransfers({
         runtime,
+        // Messages come in the outbox's envelope (its wire ID in front), so chunks are not copied
+        // again; a pooled chunk returns to the pool when the peer acknowledged it.
         send: (peer, message, priority) =>
-          this.#peers.get(peer)?.sendFileMessage(message, priority) ?? priority === "normal",
+          this.#peers.get(peer)?.sendFileMessage(message, priority, true) ?? priority === "normal",
+        chunkPool,
+        messagePrefix: FILE_ENVELOPE_PREFIX,
+        chunkBytes: MAX_LARGE_DATA_PAYLOAD_BYTES - CHUNK_HEADER_BYTES - FILE_ENVELOPE_PREFIX.length,
         emit,
         openSource: files.openSource ?? openFileSource,
         store: files.store,

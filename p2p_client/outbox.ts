@@ -58,6 +58,11 @@ export interface OutboxOptions {
   onFileMessage?: (bytes: Uint8Array) => void;
   /** The channel acknowledged something: bulk file data may have room again. */
   onFileRoom?: () => void;
+  /**
+   * A file message sent as its own envelope (`sendFile(wire, "bulk", true)`) was acknowledged:
+   * the channel no longer refers to its bytes, so a pooled buffer may be reused.
+   */
+  onFileReleased?: (wire: Uint8Array) => void;
   /** The channel was replaced: file messages in it are lost (the transfers offer again). */
   onFileReset?: () => void;
   /** The set of queued messages changed (for persistence). */
@@ -135,6 +140,8 @@ export class Outbox {
   #ready = false;
   /** `normal` file messages waiting for a path. */
   #fileHeld: Uint8Array[] = [];
+  /** Enveloped bulk file messages in the channel, by channel ID (released when acknowledged). */
+  #fileLent = new Map<number, Uint8Array>();
   #maxFrameBytes: number | undefined;
 
   /**
@@ -208,12 +215,14 @@ export class Outbox {
    * // outbox.sendFile(encodeFileMessage(offer), "normal");
    * ```
    */
-  sendFile(bytes: Uint8Array, priority: "normal" | "bulk"): boolean {
-    const wire = encodeEnvelope(FILE_MESSAGE_UID, bytes);
+  sendFile(bytes: Uint8Array, priority: "normal" | "bulk", enveloped = false): boolean {
+    // `enveloped`: the bytes already start with the file messages' wire ID (no copy per chunk).
+    const wire = enveloped ? bytes : encodeEnvelope(FILE_MESSAGE_UID, bytes);
     const channel = this.#ready ? this.#ensureChannel() : undefined;
     if (channel && this.#fileHeld.length === 0 && channel.hasRoomFor(wire.length, priority)) {
       try {
-        channel.sendMessage(wire, priority);
+        const id = channel.sendMessage(wire, priority);
+        if (enveloped && priority === "bulk") this.#fileLent.set(id, wire);
         return true;
       } catch {
         // full or closed: as below
@@ -288,6 +297,7 @@ export class Outbox {
       this.#requeue([...inChannel.values()]);
       channel.close(new Error(reason));
       this.#fileHeld = [];
+      this.#fileLent = new Map(); // the old channel may still refer to them: left to the GC
       this.#options.onFileReset?.();
     }
     this.#flush();
@@ -449,6 +459,11 @@ export class Outbox {
       onAcknowledged: (channelId) => {
         const message = this.#inChannel.get(channelId);
         if (!message) {
+          const lent = this.#fileLent.get(channelId);
+          if (lent !== undefined) {
+            this.#fileLent.delete(channelId);
+            this.#options.onFileReleased?.(lent);
+          }
           this.#options.onFileRoom?.();
           return;
         }
@@ -474,6 +489,7 @@ export class Outbox {
     }
     this.#requeue([...inChannel.values()]);
     this.#fileHeld = [];
+    this.#fileLent = new Map();
     this.#options.onFileReset?.();
     this.#options.onChannelFailed(error.message);
   }

@@ -24,12 +24,16 @@ import type { LinkFrameCodec, MessageChannelFactory } from "./link_frames.ts";
 import { type MessageOutcome, Outbox, type OutboxMessage } from "./outbox.ts";
 import { PathManager, type PathManagerOptions, type UdpAddress } from "./path_manager.ts";
 import { SecureLink } from "./secure_link.ts";
+import { BufferPool } from "./files/buffer_pool.ts";
 import { PmtuProber, probeAnswer, probeFrame, TRANSPORT_OVERHEAD_BYTES } from "./pmtu/prober.ts";
 import { FILE_MESSAGE_UID } from "./outbox.ts";
 import { isLoopback } from "./local_addresses.ts";
 import { type RelayId, RelayPaths, type RelayPolicy, type TurnRelayInfo } from "./relay_paths.ts";
 import { LinkTraversal, type LocalFacts } from "./traversal/link_traversal.ts";
 import type { BirthdayEngine } from "./traversal/birthday_engine.ts";
+
+/** Buffers DATA packets are sealed into while the socket sends them (largest packet each). */
+const SEAL_POOL = new BufferPool(65_536, 64);
 
 /**
  * Where a packet came from: a UDP address, the rendezvous server's relay, or one of our TURN
@@ -51,8 +55,11 @@ export interface PeerLinkContext {
   identity: Identity;
   /** Clock, timers and randomness. */
   runtime: Runtime;
-  /** Sends a datagram on the shared UDP socket. */
-  sendUdp: (bytes: Uint8Array, to: UdpAddress) => void;
+  /**
+   * Sends a datagram on the shared UDP socket; may return a promise that settles once the socket
+   * is done with `bytes` (then a sealed DATA packet's buffer is reused: issue 14).
+   */
+  sendUdp: (bytes: Uint8Array, to: UdpAddress) => void | Promise<unknown>;
   /** Sends a payload through the relay; false when not connected to a server. */
   sendRelay: (peer: string, bytes: Uint8Array) => boolean;
   /** Reports an event. */
@@ -97,6 +104,8 @@ export interface PeerLinkContext {
   onFileRoom?: (peer: string) => void;
   /** The channel to this peer was replaced: file transfers offer again. */
   onFileReset?: (peer: string) => void;
+  /** An enveloped bulk file message was acknowledged: its buffer may be reused (issue 14). */
+  onFileReleased?: (peer: string, wire: Uint8Array) => void;
   /** Debug logging. */
   log?: (message: string) => void;
   /** Hard-NAT traversal (`traversal/`): our NAT facts and mapping, and birthday punching. */
@@ -191,9 +200,9 @@ export class PeerLink {
     const ctx: PeerLinkContext = traversal
       ? {
         ...context,
-        sendUdp: (bytes, to) => {
-          if (traversal.allowSend(to, runtime.now())) context.sendUdp(bytes, to);
-        },
+        // The send's promise goes back: a pooled buffer is reused only once it was sent.
+        sendUdp: (bytes, to) =>
+          traversal.allowSend(to, runtime.now()) ? context.sendUdp(bytes, to) : undefined,
       }
       : context;
     this.#ctx = ctx;
@@ -230,6 +239,7 @@ export class PeerLink {
       onFileMessage: (bytes) => ctx.onFileMessage?.(peer, bytes),
       onFileRoom: () => ctx.onFileRoom?.(peer),
       onFileReset: () => ctx.onFileReset?.(peer),
+      onFileReleased: (wire) => ctx.onFileReleased?.(peer, wire),
       deliver: (uid, bytes) => this.#deliver(uid, bytes),
       onOutcome: (id, outcome, reason, code) => this.#outcome(id, outcome, reason, code),
       onChannelFailed: (reason) => {
@@ -538,9 +548,9 @@ export class PeerLink {
    * // link.sendFileMessage(bytes, "bulk");
    * ```
    */
-  sendFileMessage(bytes: Uint8Array, priority: "normal" | "bulk"): boolean {
+  sendFileMessage(bytes: Uint8Array, priority: "normal" | "bulk", enveloped = false): boolean {
     if (this.#closed) return priority === "normal";
-    const taken = this.#outbox.sendFile(bytes, priority);
+    const taken = this.#outbox.sendFile(bytes, priority, enveloped);
     this.#afterChange();
     return taken;
   }
@@ -607,11 +617,19 @@ export class PeerLink {
   ): void {
     const session = this.#secure.session;
     if (!session) return;
+    const route = this.#path.route;
+    // A DATA packet going to one UDP address only is sealed into a recycled buffer, given back
+    // once the socket has sent it: no allocation per bulk packet (issue 14). The relay queues
+    // what it sends, so packets for it get arrays of their own.
+    const udpOnly = to !== undefined || (route.udp !== undefined && !route.relay);
+    const out = tail !== undefined && udpOnly ? SEAL_POOL.take() : undefined;
     let packet: Uint8Array;
     try {
       // Synchronous: no promise and no microtask per packet (sealing is synchronous anyway).
       packet = tail !== undefined
-        ? session.sealPartsSync(plaintext, tail)
+        ? (out !== undefined
+          ? session.sealPartsInto(plaintext, tail, out)
+          : session.sealPartsSync(plaintext, tail))
         : large
         ? session.sealLargeSync(plaintext)
         : session.sealSync(plaintext);
@@ -622,11 +640,16 @@ export class PeerLink {
       }
       return;
     }
+    if (out !== undefined) {
+      const sent = this.#ctx.sendUdp(packet, to ?? route.udp!);
+      const release = () => SEAL_POOL.release(out);
+      if (sent instanceof Promise) sent.then(release, release);
+      return;
+    }
     if (to) {
       this.#ctx.sendUdp(packet, to);
       return;
     }
-    const route = this.#path.route;
     if (route.udp) this.#ctx.sendUdp(packet, route.udp);
     const relay = this.#relays.chosen;
     if (route.relay && relay !== undefined) this.#sendVia(relay, packet);
@@ -747,8 +770,11 @@ export class PeerLink {
   transportReceived(packet: Uint8Array, source: PacketSource): void {
     const session = this.#secure.session;
     if (!session || this.#closed) return;
-    // Synchronous: no promise and no microtask per packet (opening is synchronous anyway).
-    const plaintext = session.openSync(packet);
+    // Synchronous: no promise and no microtask per packet (opening is synchronous anyway). In
+    // place: `packet` is a copy of our own, or (a large UDP one) lent by the socket's receive
+    // loop until this call returns; the plaintext is a view of it, no buffer is allocated per
+    // packet, and what keeps bytes past this call copies them (the channel, the file layer).
+    const plaintext = session.openInPlaceSync(packet);
     if (!plaintext) {
       this.#rejected++;
       this.#ctx.log?.(`dropped an unauthentic or replayed packet from ${this.peer}`);

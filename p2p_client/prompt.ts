@@ -19,6 +19,7 @@ import { type ContactBook, resolvePeer } from "./contacts.ts";
 import { type ClientEvent, formatTextEvent, type PeerSummary, type ServerState } from "./events.ts";
 import { type EditorEvent, LineEditor } from "./line_editor.ts";
 import { FILE_HELP_TEXT, parseFileCommand } from "./files/commands.ts";
+import { TransferStatusArea } from "./files/progress_view.ts";
 import type { TransferSummary } from "./files/types.ts";
 import { LineBatcher } from "./line_batcher.ts";
 import { safetyNumber } from "./safety_number.ts";
@@ -141,6 +142,10 @@ export class Prompt {
   readonly #gone = new Set<string>();
   /** Peers the user asked for in this session (`connect`, `send`): listed while connecting. */
   readonly #requested = new Set<string>();
+  /** On a terminal: one row per running file transfer, kept above the line being typed. */
+  readonly #transfers = new TransferStatusArea();
+  /** Rows of {@linkcode Prompt.#transfers} drawn above the prompt line right now. */
+  #statusRows = 0;
   /** Resolves when the user typed `exit`/`quit`, pressed Ctrl-D, input ended, or output closed. */
   readonly finished: Promise<PromptEnd>;
 
@@ -227,6 +232,17 @@ export class Prompt {
     }
     // The registered line already says it; the prompt shows the state.
     if (event.type === "server" && event.state === "registered") return;
+    if (
+      this.#interactive && event.type === "file" &&
+      this.#transfers.update(event, this.label(event.peer))
+    ) {
+      // A progress event only moves its transfer's row; an ending also prints its line below.
+      if (event.state === "progress") {
+        if (this.#lines.bufferedChars > 0) this.#lines.flush(); // redraws the rows too
+        else if (!this.#closed) this.#write(this.#statusRedraw() + this.#render());
+        return;
+      }
+    }
     this.#pushText(formatTextEvent(event, (id) => this.label(id)));
   }
 
@@ -346,8 +362,30 @@ export class Prompt {
       this.#write(text);
       return;
     }
-    const lines = `\r\x1b[K${text.replace(/\n/g, "\r\n")}`;
-    this.#write(this.#closed ? lines : lines + this.#render());
+    const lines = `${this.#statusClear()}${text.replace(/\n/g, "\r\n")}`;
+    this.#statusRows = 0;
+    this.#write(this.#closed ? lines : lines + this.#statusRedraw() + this.#render());
+  }
+
+  /**
+   * From the prompt line: moves up to the first transfer row drawn above it and clears from there
+   * (or, with no rows, clears the prompt line as before).
+   */
+  #statusClear(): string {
+    return this.#statusRows > 0 ? `\x1b[${this.#statusRows}A\r\x1b[J` : "\r\x1b[K";
+  }
+
+  /**
+   * Redraws the transfer rows above the prompt line, from the prompt line (the cursor ends at the
+   * start of the prompt line, which the caller draws next). Rows never wrap (cut to the width),
+   * so the count of lines to move up is the count of rows.
+   */
+  #statusRedraw(): string {
+    const rows = this.#transfers.rows(this.#options.io.columns?.() ?? 80);
+    if (rows.length === 0 && this.#statusRows === 0) return "";
+    const out = `${this.#statusClear()}${rows.map((row) => `${row}\r\n`).join("")}`;
+    this.#statusRows = rows.length;
+    return out;
   }
 
   #render(): string {
@@ -416,8 +454,15 @@ export class Prompt {
   #onEditorEvent(event: EditorEvent): boolean {
     switch (event.type) {
       case "submit":
-        // The submitted line stays on screen; the output goes below it.
-        this.#write(`\r${this.#promptText()}${event.line}\x1b[K\r\n`);
+        // The submitted line stays on screen (the transfer rows move below it); the output goes
+        // below it.
+        this.#write(
+          this.#statusRows > 0
+            ? `${this.#statusClear()}${this.#promptText()}${event.line}\r\n`
+            : `\r${this.#promptText()}${event.line}\x1b[K\r\n`,
+        );
+        this.#statusRows = 0;
+        if (this.#transfers.size > 0) this.#write(this.#statusRedraw());
         if (event.line.length > MAX_LINE_CHARS) this.#lineTooLong();
         else this.#run(event.line);
         return false;
@@ -430,6 +475,8 @@ export class Prompt {
         return true;
       case "redraw-screen":
         this.#write("\x1b[2J\x1b[H");
+        this.#statusRows = 0;
+        if (this.#transfers.size > 0) this.#write(this.#statusRedraw());
         return false;
       case "candidates":
         this.#pushText(event.candidates.map((c) => c.trimEnd()).join("  "));

@@ -138,3 +138,93 @@ Deno.test("prompt: a closed stdout ends the prompt quietly", async () => {
   assert.equal(await prompt.finished, "output-closed");
   assert.equal(prompt.outputClosed, true);
 });
+
+/** A tiny terminal: what the writes leave on screen (\r, \n, ESC[K, ESC[J, ESC[nA, ESC[nC). */
+function screenOf(writes: string[]): string[] {
+  const rows: string[][] = [[]];
+  let r = 0;
+  let c = 0;
+  const text = writes.join("");
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "\r") c = 0;
+    else if (ch === "\n") {
+      r++;
+      rows[r] ??= [];
+    } else if (ch === "\x1b") {
+      // deno-lint-ignore no-control-regex
+      const m = /^\x1b\[(\d*)([A-Za-z])/.exec(text.slice(i))!;
+      const n = Number(m[1] || "1");
+      if (m[2] === "K") rows[r].length = Math.min(rows[r].length, c);
+      else if (m[2] === "J") {
+        rows[r].length = Math.min(rows[r].length, c);
+        rows.length = r + 1;
+      } else if (m[2] === "A") r = Math.max(0, r - n);
+      else if (m[2] === "C") c += n;
+      i += m[0].length - 1;
+    } else {
+      rows[r][c++] = ch;
+    }
+  }
+  return rows.map((row) => Array.from(row, (ch) => ch ?? " ").join(""));
+}
+
+Deno.test("prompt: concurrent transfers keep one progress row each above the typed line", async () => {
+  const fake = fakeIO();
+  const prompt = new Prompt(fakeTarget(), {
+    io: fake.io,
+    terminal: true,
+    json: false,
+    defer: fake.defer,
+  });
+  prompt.start();
+  prompt.print({ type: "server", state: "registered", server: "127.0.0.1:3478", id: A });
+  const file = (id: string, name: string, bytes: number, state = "progress") => ({
+    type: "file" as const,
+    id: id.repeat(32),
+    peer: A,
+    direction: "receive" as const,
+    name,
+    bytes,
+    size: 100_000_000,
+    state: state as "progress",
+    rate: 10_000_000,
+    etaSeconds: 3,
+  });
+  prompt.print(file("a", "one.bin", 10_000_000));
+  prompt.print(file("b", "two.bin", 20_000_000));
+  prompt.print({ type: "message", from: A, text: "hi" });
+  fake.runDeferred();
+  for (let i = 1; i <= 5; i++) {
+    prompt.print(file("a", "one.bin", 10_000_000 + i * 1_000_000));
+    prompt.print(file("b", "two.bin", 20_000_000 + i * 2_000_000));
+  }
+  let screen = screenOf(fake.writes);
+  assert.equal(screen.length, 4, screen.join("\n"));
+  assert.equal(screen[0], "[abababab…] hi");
+  assert.match(screen[1], /^← one\.bin \[[█░]+\] 15% 15\.0 MB\/100 MB .* from ab/);
+  assert.match(screen[2], /^← two\.bin \[[█░]+\] 30% 30\.0 MB\/100 MB /);
+  assert.equal(screen[3], "> ");
+  // One ends: its line goes to the log, its row away; the other row stays.
+  prompt.print({
+    ...file("a", "one.bin", 100_000_000),
+    state: "received",
+    path: "/d/one.bin",
+    sha256: "ab".repeat(32),
+  });
+  fake.runDeferred();
+  screen = screenOf(fake.writes);
+  assert.equal(screen.length, 4, screen.join("\n"));
+  assert.match(screen[1], /one\.bin .* saved to \/d\/one\.bin/);
+  assert.match(screen[2], /^← two\.bin .* 30% /);
+  assert.equal(screen[3], "> ");
+  // Typing and submitting a command: the rows move below the submitted line.
+  fake.type("id\r");
+  await tick();
+  fake.runDeferred();
+  screen = screenOf(fake.writes);
+  assert.ok(screen.includes("> id"), screen.join("\n"));
+  assert.equal(screen.at(-1), "> ");
+  assert.equal(screen.filter((row) => row.includes("two.bin")).length, 1, screen.join("\n"));
+  prompt.close();
+});

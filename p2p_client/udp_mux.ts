@@ -6,6 +6,10 @@
  * @module
  */
 import { classifyPacket, type InboundPacket } from "./inbound_packet.ts";
+import { PeerPacketType } from "../shared/peer/packet.ts";
+
+/** Datagrams above this size of type TRANSPORT_LARGE are lent to the handler, not copied. */
+const LEND_MIN_BYTES = 4096;
 import type { UdpAddress } from "./path_manager.ts";
 import type { DatagramSocket, NetAddress } from "../shared/runtime/mod.ts";
 
@@ -85,17 +89,22 @@ export class UdpMux {
   }
 
   /**
-   * Sends a datagram without waiting; failures are counted, never thrown.
+   * Sends a datagram without waiting (the promise returned settles once the socket is done with
+   * `bytes`); failures are counted, never thrown.
    *
    * @example
    * ```ts
    * // mux.send(bytes, { host: "127.0.0.1", port: 4000 });
    * ```
    */
-  send(bytes: Uint8Array, to: UdpAddress): void {
-    if (this.#closed) return;
-    this.#socket.send(bytes, { transport: "udp", hostname: to.host, port: to.port }).catch(
-      () => this.#sendErrors++,
+  send(bytes: Uint8Array, to: UdpAddress): Promise<void> | undefined {
+    if (this.#closed) return undefined;
+    // The promise settles once the socket is done with `bytes` (their buffer may then be reused).
+    return this.#socket.send(bytes, { transport: "udp", hostname: to.host, port: to.port }).then(
+      () => {},
+      () => {
+        this.#sendErrors++;
+      },
     );
   }
 
@@ -136,7 +145,11 @@ export class UdpMux {
       }
       const from = addr;
       const address = { host: from.hostname, port: from.port };
-      const packet = classifyPacket(bytes.slice());
+      // A large TRANSPORT packet (bulk data) is lent, not copied: the peer link opens it in place
+      // and whatever keeps its bytes copies them, all before this loop receives again (a copy of
+      // every 64 KiB packet kept the client's memory tens of MiB higher: issue 14).
+      const lend = bytes.length > LEND_MIN_BYTES && bytes[0] === PeerPacketType.TransportLarge;
+      const packet = classifyPacket(lend ? bytes : bytes.slice());
       try {
         if (packet === undefined) {
           if (!this.#handlers.other?.(bytes, address)) this.#dropped++;

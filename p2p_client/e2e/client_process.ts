@@ -24,6 +24,8 @@ export interface ClientProcessOptions {
   ephemeral?: boolean;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Extra `deno run` flags (e.g. `--allow-ffi`), placed before the program. */
+  denoFlags?: string[];
 }
 
 /**
@@ -89,7 +91,7 @@ export class ClientProcess {
       ...(options.ephemeral === false ? [] : ["--ephemeral"]),
       ...options.servers.flatMap((server) => ["--server", server]),
       ...(options.args ?? []),
-    ]);
+    ], options.denoFlags ?? []);
     const [command, args] = options.netns
       ? ["ip", ["netns", "exec", options.netns, Deno.execPath(), ...denoArgs]]
       : [Deno.execPath(), denoArgs];
@@ -101,6 +103,11 @@ export class ClientProcess {
       env: options.env,
     }).spawn();
     return new ClientProcess(child);
+  }
+
+  /** The child's process ID (for `/proc/<pid>/status`). */
+  get pid(): number {
+    return this.#child.pid;
   }
 
   /** The client's stderr (logs). */

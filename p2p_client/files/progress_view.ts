@@ -1,7 +1,8 @@
 /**
- * Progress bars of file transfers on a terminal, drawn with `cli-progress` (a well-kept npm
- * library: multi-bar, redraw throttling, terminal width) from the same `file` events `--json`
- * prints. One bar per running transfer: name, direction, bar, percent, bytes, rate, ETA; a final
+ * Progress bars of file transfers on a terminal from the same `file` events `--json` prints, the
+ * bars drawn with `cli-progress`'s formatter (a well-kept npm library). On the prompt one row per
+ * running transfer stays above the line being typed, redrawn in place
+ * ({@linkcode TransferStatusArea}): name, direction, bar, percent, bytes, rate, ETA, peer; a final
  * line when it ends (`sent`, `saved to PATH`, or `failed: REASON`).
  *
  * @module
@@ -9,16 +10,6 @@
 // @ts-types="@types/cli-progress"
 import cliProgress from "cli-progress";
 import type { FileEvent } from "./types.ts";
-
-/** Where the bars are drawn: the terminal's stdout, or a fake in tests. */
-export interface ProgressStream {
-  /** Writes text (ANSI sequences included). */
-  write(text: string): boolean;
-  /** True on a terminal. */
-  isTTY?: boolean;
-  /** Terminal width. */
-  columns?: number;
-}
 
 /**
  * A name from a peer made safe to print on a terminal: control characters (escape sequences
@@ -120,113 +111,91 @@ export function progressLine(event: FileEvent): string {
 }
 
 /**
- * One multi-bar for all transfers.
+ * The rows a terminal prompt keeps above the line being typed while files move: one row per
+ * running transfer (its {@linkcode progressLine} and the peer), redrawn in place as `progress`
+ * events come, so concurrent transfers each keep one line instead of scrolling the screen with a
+ * new line per event. A transfer's row goes when it ends; its final line ({@linkcode finalLine})
+ * is printed to the log as any event.
+ *
+ * (`cli-progress`'s own multi-bar redraws from a timer and writes to the stream itself, which
+ * fights the prompt's line editor for the cursor; the prompt draws these rows with the editor.)
  *
  * @example
  * ```ts
- * const view = new FileProgressView({ write: () => true, isTTY: true, columns: 100 });
- * // for every file event: view.update(event);
- * view.stop();
+ * import type { FileEvent } from "./types.ts";
+ * declare const event: FileEvent;
+ * const area = new TransferStatusArea();
+ * if (area.update(event, "alice")) console.log(area.rows(80).join("\n"));
  * ```
  */
-export class FileProgressView {
-  readonly #multi: cliProgress.MultiBar;
-  readonly #bars = new Map<string, cliProgress.SingleBar>();
+export class TransferStatusArea {
+  readonly #rows = new Map<string, string>();
+  /** Most rows shown (the rest are summed up in one more row). */
+  readonly #maxRows: number;
 
   /**
-   * @param stream Where to draw (a terminal).
-   * @param redrawsPerSecond At most this many redraws per second (default 5).
+   * @param maxRows Most transfers shown one per row (default 8).
    */
-  constructor(stream: ProgressStream, redrawsPerSecond = 5) {
-    this.#multi = new cliProgress.MultiBar({
-      // deno-lint-ignore no-explicit-any
-      stream: stream as any,
-      format: "{arrow} {name} [{bar}] {percentage}% | {done}/{all} | {rate} | ETA {left}",
-      barsize: 24,
-      hideCursor: false,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      fps: redrawsPerSecond,
-      noTTYOutput: stream.isTTY !== true,
-      notTTYSchedule: 2000,
-      forceRedraw: false,
-      autopadding: true,
-    }, cliProgress.Presets.shades_classic);
+  constructor(maxRows = 8) {
+    this.#maxRows = maxRows;
   }
 
   /**
-   * Number of bars shown.
+   * Number of running transfers shown.
    *
    * @example
    * ```ts
-   * const view = new FileProgressView({ write: () => true });
-   * console.log(view.bars); // 0
-   * view.stop();
+   * console.log(new TransferStatusArea().size); // 0
    * ```
    */
-  get bars(): number {
-    return this.#bars.size;
+  get size(): number {
+    return this.#rows.size;
   }
 
   /**
-   * Takes a `file` event: adds, moves or ends that transfer's bar.
+   * Takes a `file` event. Returns true when the rows changed: a `progress` event sets its
+   * transfer's row (and is not printed as a line), an ending one (`sent`, `received`, `failed`)
+   * removes it (and is printed).
    *
    * @example
    * ```ts
-   * import type { FileEvent } from "./types.ts";
-   * declare const event: FileEvent;
-   * const view = new FileProgressView({ write: () => true, isTTY: true });
-   * view.update(event);
+   * const area = new TransferStatusArea();
+   * area.update({ type: "file", id: "ab", peer: "p", direction: "send", name: "a.bin", bytes: 1, size: 2, state: "progress" }, "alice");
+   * console.log(area.size); // 1
    * ```
    */
-  update(event: FileEvent): void {
-    const payload = {
-      arrow: event.direction === "send" ? "→" : "←",
-      name: printable(event.name.length > 28 ? `${event.name.slice(0, 27)}…` : event.name),
-      done: formatBytes(event.bytes),
-      all: formatBytes(event.size),
-      rate: event.rate === undefined ? "–" : `${formatBytes(event.rate)}/s`,
-      left: formatEta(event.etaSeconds),
-    };
-    const final = finalLine(event);
-    let bar = this.#bars.get(event.id);
-    if (final !== undefined) {
-      if (bar !== undefined) {
-        bar.update(event.bytes, payload);
-        this.#multi.remove(bar);
-        this.#bars.delete(event.id);
-      }
-      this.#multi.log(`${final}\n`);
-      this.#multi.update();
-      return;
-    }
-    if (event.state === "offered" && event.direction === "receive" && bar === undefined) {
-      this.#multi.log(
-        `← ${event.peer.slice(0, 8)} offers ${printable(event.name)} (${
-          formatBytes(event.size)
-        }): ` +
-          `accept ${event.id.slice(0, 8)} / reject ${event.id.slice(0, 8)}\n`,
+  update(event: FileEvent, peerLabel: string): boolean {
+    if (event.state === "progress") {
+      this.#rows.set(
+        event.id,
+        `${progressLine(event)} ${event.direction === "send" ? "to" : "from"} ${
+          printable(peerLabel)
+        }`,
       );
+      return true;
     }
-    if (bar === undefined) {
-      bar = this.#multi.create(Math.max(1, event.size), event.bytes, payload);
-      this.#bars.set(event.id, bar);
-    } else {
-      bar.update(event.bytes, payload);
-    }
-    this.#multi.update(); // events come at most twice a second per transfer
+    if (finalLine(event) !== undefined) return this.#rows.delete(event.id);
+    return false;
   }
 
   /**
-   * Stops drawing (at exit).
+   * The rows to draw, each cut to fit `columns` (a row never wraps, so the prompt knows how many
+   * lines to move up to redraw them).
    *
    * @example
    * ```ts
-   * const view = new FileProgressView({ write: () => true });
-   * view.stop();
+   * console.log(new TransferStatusArea().rows(80)); // []
    * ```
    */
-  stop(): void {
-    this.#multi.stop();
+  rows(columns: number): string[] {
+    const width = Math.max(10, columns - 1);
+    const all = [...this.#rows.values()];
+    const shown = all.length > this.#maxRows ? all.slice(0, this.#maxRows - 1) : all;
+    if (shown.length < all.length) {
+      shown.push(`… and ${all.length - shown.length} more transfers (files)`);
+    }
+    return shown.map((row) =>
+      [...row].length > width ? [...row].slice(0, width - 1).join("") + "…" : row
+    );
   }
 }

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import {
-  FileProgressView,
   finalLine,
   formatBytes,
   formatEta,
   printable,
   progressLine,
+  TransferStatusArea,
 } from "./progress_view.ts";
 import type { FileEvent } from "./types.ts";
 
@@ -40,26 +40,42 @@ Deno.test("progress view: formats", () => {
   );
 });
 
-Deno.test("progress view: bars drawn with cli-progress, one per transfer, removed at the end", () => {
-  let out = "";
-  const stream = { isTTY: true, columns: 120, write: (s: string) => (out += s, true) };
-  const view = new FileProgressView(stream, 1000);
-  view.update(base);
-  assert.match(out, /offers holiday\.mp4 \(50\.0 MB\): accept 01234567/);
-  view.update({ ...base, state: "progress", bytes: 25_000_000, rate: 5_000_000, etaSeconds: 5 });
-  view.update({ ...base, id: "f".repeat(32), direction: "send", name: "b.bin", state: "offered" });
-  assert.equal(view.bars, 2);
-  view.update({
-    ...base,
-    state: "received",
-    bytes: 50_000_000,
-    path: "/dl/holiday.mp4",
-    sha256: "cd".repeat(32),
-  });
-  assert.equal(view.bars, 1);
-  view.stop();
-  assert.match(out, /holiday\.mp4 \[[█░]+\] +50% \| 25\.0 MB\/50\.0 MB \| 5\.00 MB\/s \| ETA 5 s/);
-  assert.match(out, /saved to \/dl\/holiday\.mp4/);
+Deno.test("progress view: one status row per running transfer, cut to the width, gone at the end", () => {
+  const area = new TransferStatusArea(3);
+  assert.equal(area.update(base, "alice"), false, "an offer is printed, not a row");
+  assert.equal(
+    area.update(
+      { ...base, state: "progress", bytes: 25_000_000, rate: 5e6, etaSeconds: 5 },
+      "alice",
+    ),
+    true,
+  );
+  const other = { ...base, id: "f".repeat(32), direction: "send" as const, name: "b.bin" };
+  area.update({ ...other, state: "progress", bytes: 1_000_000 }, "bob");
+  assert.equal(area.size, 2);
+  const rows = area.rows(200);
+  assert.equal(rows.length, 2);
+  assert.match(
+    rows[0],
+    /^← holiday\.mp4 \[[█░]+\] 50% 25\.0 MB\/50\.0 MB 5\.00 MB\/s ETA 5 s from alice$/,
+  );
+  assert.match(rows[1], /^→ b\.bin .* 2% .* to bob$/);
+  // Updated in place: still two rows.
+  area.update({ ...other, state: "progress", bytes: 2_000_000 }, "bob");
+  assert.equal(area.rows(200).length, 2);
+  assert.match(area.rows(200)[1], / 4% /);
+  // Never wider than the terminal (a wrapped row would break the redraw).
+  for (const row of area.rows(30)) assert.ok([...row].length <= 29, row);
+  // More transfers than rows: the last row sums up the rest.
+  for (const id of ["1", "2", "3"]) {
+    area.update({ ...base, id: id.repeat(32), state: "progress" }, "carol");
+  }
+  assert.equal(area.rows(200).length, 3);
+  assert.match(area.rows(200)[2], /and 3 more transfers/);
+  // An ending removes the row.
+  assert.equal(area.update({ ...other, state: "sent", sha256: "ab".repeat(32) }, "bob"), true);
+  assert.equal(area.size, 4);
+  assert.equal(area.update({ ...other, state: "failed", reason: "x" }, "bob"), false);
 });
 
 Deno.test("progress view: one line per progress event, bar by cli-progress", () => {

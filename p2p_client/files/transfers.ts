@@ -6,9 +6,11 @@
  * queued file data) and to disk through {@linkcode FileSource} and {@linkcode DownloadStore}.
  *
  * - **Flow control.** The receiver grants credit: the sender sends no byte at or beyond it. The
- *   receiver grants `windowBytes` (8 MiB) beyond what it has written to disk, so neither side holds
+ *   receiver grants `windowBytes` (4 MiB) beyond what it has written to disk, so neither side holds
  *   more than about that much file data in memory, whatever the file size (with the channel's own
- *   bulk budget, 8 MiB, the sender holds at most one read chunk on top).
+ *   bulk budget the sender holds at most one read chunk on top). On loopback 4 MiB is far above
+ *   the bandwidth-delay product (under 1 MB at 1 GB/s and 1 ms); 8 MiB moved no faster. With a
+ *   `chunkPool` the chunks are reused buffers, not garbage (issue 14: RSS bounded per side).
  * - **Integrity.** Both sides hash the bytes in file order as they stream (SHA-256); the sender's
  *   END carries its digest, the receiver saves the file only when its own digest matches, then
  *   answers DONE with it.
@@ -28,9 +30,10 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
+import type { BufferPool } from "./buffer_pool.ts";
 import {
-  allocateChunk,
   CHUNK_HEADER_BYTES,
+  chunkInto,
   decodeFileMessage,
   encodeFileMessage,
   type FileMessage,
@@ -76,8 +79,22 @@ export interface FileTransfersOptions {
    * for the rest of one chunk).
    */
   chunkBytes?: number;
-  /** Receiver's credit beyond what it has written (default 8 MiB). */
+  /** Receiver's credit beyond what it has written (default 4 MiB). */
   windowBytes?: number;
+  /**
+   * Buffers for chunks (each at least `CHUNK_HEADER_BYTES + chunkBytes` bytes): the sender reads
+   * each chunk into one and hands it to `send`, which owns it from then on (and may release it to
+   * the pool once the bytes are no longer needed: copied, or acknowledged); the receiver copies
+   * each chunk it queues for the disk into one and releases it once written. Without a pool
+   * every chunk is a new array. See `buffer_pool.ts` for why.
+   */
+  chunkPool?: BufferPool;
+  /**
+   * Bytes put in front of every message given to `send` (the transport's envelope, e.g. the
+   * outbox's 8-byte wire ID of file messages), so the transport need not copy a chunk into an
+   * envelope of its own. Chunks are read in place behind it (the pool's buffers must hold it too).
+   */
+  messagePrefix?: Uint8Array;
   /** Bytes between checkpoints of a partial file (default 4 MiB). */
   checkpointBytes?: number;
   /** Least time between two `progress` events of a transfer (default 500 ms). */
@@ -149,7 +166,7 @@ type Transfer = Outgoing | Incoming;
 
 const DEFAULTS = {
   chunkBytes: MAX_LARGE_DATA_PAYLOAD_BYTES - CHUNK_HEADER_BYTES,
-  windowBytes: 8 << 20,
+  windowBytes: 4 << 20,
   checkpointBytes: 4 << 20,
   progressIntervalMs: 500,
   stallMs: 15_000,
@@ -188,6 +205,7 @@ const DEFAULTS = {
 export class FileTransfers {
   readonly #o: FileTransfersOptions & typeof DEFAULTS;
   readonly #transfers = new Map<string, Transfer>();
+  readonly #prefix: Uint8Array;
   #closed = false;
 
   /**
@@ -199,6 +217,7 @@ export class FileTransfers {
    */
   constructor(options: FileTransfersOptions) {
     const o = { ...DEFAULTS, ...stripUndefined(options) } as FileTransfersOptions & typeof DEFAULTS;
+    this.#prefix = options.messagePrefix ?? new Uint8Array(0);
     if (!(o.chunkBytes >= 1 && o.chunkBytes <= MAX_CHUNK_BYTES)) {
       throw new RangeError(`chunkBytes must be 1..${MAX_CHUNK_BYTES}`);
     }
@@ -285,7 +304,7 @@ export class FileTransfers {
     if (t === undefined || t.direction !== "receive" || t.state !== "asking") return false;
     this.#o.send(
       t.peer,
-      encodeFileMessage({ kind: "reject", id: t.id, reason: "declined" }),
+      this.#encode({ kind: "reject", id: t.id, reason: "declined" }),
       "normal",
     );
     this.#fail(t, "declined", false);
@@ -305,7 +324,7 @@ export class FileTransfers {
   cancel(id: string, reason = "cancelled"): boolean {
     const t = this.#find(id);
     if (t === undefined || t.state === "done" || t.state === "failed") return false;
-    this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+    this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
     this.#fail(t, reason, true);
     return true;
   }
@@ -448,7 +467,7 @@ export class FileTransfers {
     t.lastOfferAt = this.#o.runtime.now();
     this.#o.send(
       t.peer,
-      encodeFileMessage({
+      this.#encode({
         kind: "offer",
         id: t.id,
         size: t.size,
@@ -558,7 +577,7 @@ export class FileTransfers {
       if (t.next >= t.size) {
         // END goes as bulk too, so it follows the last chunk.
         t.endQueued = true;
-        t.pending = encodeFileMessage({
+        t.pending = this.#encode({
           kind: "end",
           id: t.id,
           size: t.size,
@@ -568,16 +587,18 @@ export class FileTransfers {
       }
       if (t.next >= t.credit || t.reading) return;
       const length = Math.min(this.#o.chunkBytes, t.size - t.next, t.credit - t.next);
-      const message = allocateChunk(t.id, t.next, length);
+      const pool = this.#o.chunkPool;
+      const room = this.#prefix.length + CHUNK_HEADER_BYTES + length;
+      const buffer = pool !== undefined && pool.size >= room ? pool.take() : new Uint8Array(room);
+      buffer.set(this.#prefix);
+      const chunk = chunkInto(buffer.subarray(this.#prefix.length), t.id, t.next, length);
+      const message = buffer.subarray(0, room);
       const epoch = t.epoch;
       t.reading = true;
       let got = 0;
       try {
         while (got < length) {
-          const n = await t.source.read(
-            t.next + got,
-            message.subarray(CHUNK_HEADER_BYTES + got),
-          );
+          const n = await t.source.read(t.next + got, chunk.subarray(CHUNK_HEADER_BYTES + got));
           if (n <= 0) break;
           got += n;
         }
@@ -594,7 +615,7 @@ export class FileTransfers {
         this.cancel(t.id, "the file shrank while it was being sent");
         return;
       }
-      t.hash.update(message.subarray(CHUNK_HEADER_BYTES));
+      t.hash.update(chunk.subarray(CHUNK_HEADER_BYTES));
       t.next += length;
       t.bytes = t.next;
       t.pending = message;
@@ -616,7 +637,7 @@ export class FileTransfers {
         case "done":
           this.#o.send(
             peer,
-            encodeFileMessage({
+            this.#encode({
               kind: "done",
               id: known.id,
               sha256: known.hash.copy().digest("hex"),
@@ -628,7 +649,7 @@ export class FileTransfers {
           if (!known.resumable) {
             this.#o.send(
               peer,
-              encodeFileMessage({ kind: "cancel", id: known.id, reason: "failed" }),
+              this.#encode({ kind: "cancel", id: known.id, reason: "failed" }),
               "normal",
             );
             return;
@@ -668,7 +689,7 @@ export class FileTransfers {
     if (fromPeer >= this.#o.maxIncomingPerPeer || incoming >= this.#o.maxIncoming) {
       this.#o.send(
         peer,
-        encodeFileMessage({ kind: "reject", id: offer.id, reason: "too many transfers at once" }),
+        this.#encode({ kind: "reject", id: offer.id, reason: "too many transfers at once" }),
         "normal",
       );
       return;
@@ -723,7 +744,7 @@ export class FileTransfers {
     if (decision === "reject") {
       this.#o.send(
         peer,
-        encodeFileMessage({ kind: "reject", id: t.id, reason: "not accepted" }),
+        this.#encode({ kind: "reject", id: t.id, reason: "not accepted" }),
         "normal",
       );
       this.#fail(t, "not accepted (policy)", false);
@@ -773,7 +794,7 @@ export class FileTransfers {
       }
     } catch (error) {
       const reason = `cannot write to the downloads folder: ${(error as Error).message}`;
-      this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+      this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
       this.#fail(t, reason, false);
       return;
     }
@@ -794,7 +815,7 @@ export class FileTransfers {
     t.lastCreditAt = this.#o.runtime.now();
     this.#o.send(
       t.peer,
-      encodeFileMessage({ kind: "accept", id: t.id, offset, credit: t.credit }),
+      this.#encode({ kind: "accept", id: t.id, offset, credit: t.credit }),
       "normal",
     );
   }
@@ -844,7 +865,13 @@ export class FileTransfers {
       return;
     }
     t.hash.update(data);
-    t.queue.push({ offset: t.expected, bytes: data });
+    // Copied: `onMessage`'s bytes may be a view of a packet buffer the transport reuses.
+    const pool = this.#o.chunkPool;
+    const copy = pool !== undefined && pool.size >= data.length
+      ? pool.take().subarray(0, data.length)
+      : new Uint8Array(data.length);
+    copy.set(data);
+    t.queue.push({ offset: t.expected, bytes: copy });
     t.expected += data.length;
     t.lastProgressAt = this.#o.runtime.now();
     if (!t.writing) void this.#drain(t);
@@ -857,6 +884,7 @@ export class FileTransfers {
       while (t.queue.length > 0 && t.state === "receiving" && !this.#closed) {
         const { offset, bytes } = t.queue.shift() as { offset: number; bytes: Uint8Array };
         await partial.write(offset, bytes);
+        this.#o.chunkPool?.release(bytes);
         if (this.#closed) {
           // At exit: record what is written, for a resume by the next run.
           await partial.checkpoint(offset + bytes.length).catch(() => {});
@@ -877,7 +905,7 @@ export class FileTransfers {
       if (t.state === "receiving") {
         t.resumable = true;
         const reason = `cannot write the file: ${(error as Error).message}`;
-        this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+        this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
         this.#fail(t, reason, false);
       }
       return;
@@ -898,7 +926,7 @@ export class FileTransfers {
     t.lastCreditWritten = t.bytes;
     this.#o.send(
       t.peer,
-      encodeFileMessage({ kind: "credit", id: t.id, credit: t.credit }),
+      this.#encode({ kind: "credit", id: t.id, credit: t.credit }),
       "normal",
     );
   }
@@ -909,7 +937,7 @@ export class FileTransfers {
     const partial = t.partial as PartialFile;
     if (digest !== t.endSha) {
       const reason = "SHA-256 mismatch: the file arrived damaged";
-      this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+      this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
       this.#fail(t, reason, true);
       return;
     }
@@ -919,18 +947,28 @@ export class FileTransfers {
       path = await partial.finish();
     } catch (error) {
       const reason = `cannot save the file: ${(error as Error).message}`;
-      this.#o.send(t.peer, encodeFileMessage({ kind: "cancel", id: t.id, reason }), "normal");
+      this.#o.send(t.peer, this.#encode({ kind: "cancel", id: t.id, reason }), "normal");
       this.#fail(t, reason, false);
       return;
     }
     t.state = "done";
     t.bytes = t.size;
     this.#o.runtime.clearTimer(t.timer);
-    this.#o.send(t.peer, encodeFileMessage({ kind: "done", id: t.id, sha256: digest }), "normal");
+    this.#o.send(t.peer, this.#encode({ kind: "done", id: t.id, sha256: digest }), "normal");
     this.#event(t, "received", { path, sha256: digest });
   }
 
   // ---- common ----
+
+  /** A file message with the transport's prefix in front. */
+  #encode(message: FileMessage): Uint8Array {
+    const bytes = encodeFileMessage(message);
+    if (this.#prefix.length === 0) return bytes;
+    const out = new Uint8Array(this.#prefix.length + bytes.length);
+    out.set(this.#prefix);
+    out.set(bytes, this.#prefix.length);
+    return out;
+  }
 
   #find(idOrPrefix: string): Transfer | undefined {
     const exact = this.#transfers.get(idOrPrefix);

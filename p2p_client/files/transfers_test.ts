@@ -405,3 +405,62 @@ Deno.test("files: a peer cannot flood offers; finished transfers are forgotten b
   const states = pair.sides[A].list().map((t) => t.state);
   assert.deepEqual(states.filter((s) => s === "failed").length, 2);
 });
+
+Deno.test("files: with a message prefix and a chunk pool, every message carries the prefix and chunks reuse pooled buffers", async () => {
+  const { BufferPool } = await import("./buffer_pool.ts");
+  const { CHUNK_HEADER_BYTES } = await import("../../shared/files/codec.ts");
+  const runtime = new VirtualRuntime({ seed: 9 });
+  const prefix = new Uint8Array([0xaa, 0xbb, 0xcc]);
+  const chunkBytes = 1000;
+  const pool = new BufferPool(prefix.length + CHUNK_HEADER_BYTES + chunkBytes, 8);
+  const sent: { message: Uint8Array; priority: string }[] = [];
+  let room = 4; // bulk messages the "channel" takes before it is full
+  const sender = new FileTransfers({
+    runtime,
+    send: (_to, message, priority) => {
+      if (priority === "bulk") {
+        if (room === 0) return false;
+        room--;
+      }
+      sent.push({ message, priority });
+      return true;
+    },
+    emit: () => {},
+    openSource: () => Promise.resolve(patternSource("p.bin", 20 * chunkBytes, 4)),
+    store: new MemoryDownloadStore(),
+    decide: () => "accept",
+    chunkBytes,
+    windowBytes: 4 * chunkBytes,
+    chunkPool: pool,
+    messagePrefix: prefix,
+  });
+  const id = await sender.sendFile(B, "p.bin");
+  const offer = sent.shift()!;
+  assert.deepEqual(offer.message.subarray(0, 3), prefix);
+  assert.equal(decodeFileMessage(offer.message.subarray(3)).kind, "offer");
+  sender.onMessage(
+    B,
+    encodeFileMessage({ kind: "accept", id, offset: 0, credit: 20 * chunkBytes }),
+  );
+  const received = new Uint8Array(20 * chunkBytes);
+  for (let round = 0; round < 100 && sent.length + room > 0; round++) {
+    await runtime.advance(1);
+    // "Acknowledge" what was sent: its bytes are checked, its buffer goes back to the pool.
+    for (const { message, priority } of sent.splice(0)) {
+      assert.deepEqual(message.subarray(0, 3), prefix);
+      const decoded = decodeFileMessage(message.subarray(3));
+      if (decoded.kind === "chunk") received.set(decoded.bytes, decoded.offset);
+      if (priority === "bulk") {
+        pool.release(message);
+        room++;
+      }
+    }
+    sender.roomAvailable(B);
+    if (sender.list()[0]?.state === "finishing") break;
+  }
+  const expected = new Uint8Array(20 * chunkBytes);
+  fillPattern(4, 0, expected);
+  assert.deepEqual(received, expected);
+  assert.ok(pool.allocated <= 5, `${pool.allocated} buffers for 20 chunks`);
+  sender.close();
+});

@@ -39,6 +39,12 @@ export interface ReceiveBufferOptions {
   windowFragments: number;
   /** Largest message accepted from the peer. */
   maxMessageBytes: number;
+  /**
+   * Hand a message that fits one fragment over as a view of the fragment's payload instead of a
+   * copy (default false): for callers whose consumer copies what it keeps, so a bulk packet
+   * opened in place in a reused receive buffer costs no allocation.
+   */
+  viewSingleFragments?: boolean;
 }
 
 interface Assembly {
@@ -65,6 +71,7 @@ interface Assembly {
 export class ReceiveBuffer {
   readonly #window: number;
   readonly #maxMessageBytes: number;
+  readonly #viewSingle: boolean;
   #streamId: number | undefined;
   readonly #retired: number[] = [];
   #cumulative = 0;
@@ -84,6 +91,7 @@ export class ReceiveBuffer {
   constructor(options: ReceiveBufferOptions) {
     this.#window = options.windowFragments;
     this.#maxMessageBytes = options.maxMessageBytes;
+    this.#viewSingle = options.viewSingleFragments ?? false;
   }
 
   /**
@@ -175,7 +183,8 @@ export class ReceiveBuffer {
     if (seq < this.#cumulative || this.#outOfOrder.has(seq)) return "duplicate";
     if (seq >= this.#cumulative + this.#window) return "beyond-window";
     if (seq !== this.#cumulative) {
-      this.#outOfOrder.set(seq, frame);
+      // Copied: the payload may be a view of a receive buffer the caller reuses (in-place open).
+      this.#outOfOrder.set(seq, { ...frame, payload: frame.payload.slice() });
       this.#insertRange(seq);
       return "out-of-order";
     }
@@ -253,7 +262,7 @@ export class ReceiveBuffer {
         );
       }
       if (frame.last) {
-        completed.push(frame.payload.slice());
+        completed.push(this.#viewSingle ? frame.payload : frame.payload.slice());
         return;
       }
       const buffer = new Uint8Array(length);

@@ -79,6 +79,13 @@ export interface ReliableChannelOptions {
   /** Receives each complete message, in order, exactly once. */
   deliver: (message: Uint8Array) => void;
   /**
+   * A message that fits one DATA fragment is delivered as a view of the frame's payload, valid
+   * only during `deliver` (default false: a copy of its own). For a caller that opens packets in
+   * place in a reused buffer and whose `deliver` copies what it keeps (file chunks go into a
+   * pool): no allocation per bulk packet.
+   */
+  deliverViews?: boolean;
+  /**
    * The peer has received message `messageId` (called in the order the messages went on the wire:
    * a `normal` message may overtake `bulk` ones queued before it).
    */
@@ -354,6 +361,7 @@ export class ReliableChannel {
     this.#receiver = new ReceiveBuffer({
       windowFragments: this.#window,
       maxMessageBytes: this.#maxMessageBytes,
+      viewSingleFragments: options.deliverViews ?? false,
     });
     this.#peerWindow = this.#window;
     this.#cwnd = Math.min(this.#initialCwnd, this.#window);

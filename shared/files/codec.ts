@@ -124,9 +124,13 @@ function readU64(bytes: Uint8Array, at: number): number {
   return high * 2 ** 32 + view.getUint32(at + 4);
 }
 
-function head(kind: number, id: string, bodyBytes: number): Uint8Array {
+function head(kind: number, id: string, bodyBytes: number, buffer?: Uint8Array): Uint8Array {
   if (!isId(id)) throw new FileMessageError(`bad transfer ID ${JSON.stringify(id)}`);
-  const out = new Uint8Array(2 + TRANSFER_ID_BYTES + bodyBytes);
+  const total = 2 + TRANSFER_ID_BYTES + bodyBytes;
+  if (buffer !== undefined && buffer.length < total) {
+    throw new FileMessageError(`a buffer of ${buffer.length} bytes cannot hold ${total}`);
+  }
+  const out = buffer === undefined ? new Uint8Array(total) : buffer.subarray(0, total);
   out[0] = FILE_MESSAGE_MARKER;
   out[1] = kind;
   out.set(Uint8Array.fromHex(id), 2);
@@ -319,11 +323,32 @@ export function decodeFileMessage(bytes: Uint8Array): FileMessage {
  * ```
  */
 export function allocateChunk(id: string, offset: number, length: number): Uint8Array {
+  return chunkInto(undefined, id, offset, length);
+}
+
+/**
+ * {@linkcode allocateChunk} in a buffer of the caller's (at least `CHUNK_HEADER_BYTES + length`
+ * bytes, e.g. from a pool): returns the message, a view of `buffer`.
+ *
+ * @example
+ * ```ts
+ * import { CHUNK_HEADER_BYTES, chunkInto } from "./codec.ts";
+ * const buffer = new Uint8Array(65_536);
+ * const message = chunkInto(buffer, "ab".repeat(8), 0, 4);
+ * console.log(message.length === CHUNK_HEADER_BYTES + 4); // true
+ * ```
+ */
+export function chunkInto(
+  buffer: Uint8Array | undefined,
+  id: string,
+  offset: number,
+  length: number,
+): Uint8Array {
   checkU53("offset", offset);
   if (length < 1 || length > MAX_CHUNK_BYTES) {
     throw new FileMessageError(`chunk of ${length} bytes`);
   }
-  const out = head(FileMessageKind.Chunk, id, 8 + length);
+  const out = head(FileMessageKind.Chunk, id, 8 + length, buffer);
   writeU64(out, BODY, offset);
   return out;
 }

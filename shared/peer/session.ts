@@ -41,6 +41,7 @@ import {
   TRANSPORT_HEADER_BYTES,
   TRANSPORT_TAG_BYTES,
 } from "./packet.ts";
+import { type NativeAead, nativeAead } from "./native_aead.ts";
 import { DEFAULT_REPLAY_WINDOW_SIZE, ReplayWindow } from "./replay_window.ts";
 
 /**
@@ -74,6 +75,11 @@ export interface SecureSessionInit {
    * to send one (default false; for peers known to run this version, as benchmarks).
    */
   peerReadsLarge?: boolean;
+  /**
+   * Use OpenSSL's libcrypto through FFI when it is available (default true; `shared/peer/native_aead.ts`).
+   * The packets are the same bytes either way; false forces `node:crypto` (tests of both).
+   */
+  nativeCrypto?: boolean;
 }
 
 /** HKDF info of the ChaCha20-Poly1305 key derived from a direction's key. */
@@ -122,6 +128,8 @@ export class SecureSession {
   readonly #nonce = new Uint8Array(12);
   readonly #window: ReplayWindow;
   #peerReadsLarge: boolean;
+  /** libcrypto ciphers (send/receive × 0xE4/0xE5), made on first use; null: not available. */
+  #native: (NativeAead | null | undefined)[] = [undefined, undefined, undefined, undefined];
   #sendCounter = 0;
   #confirmed: boolean;
   #closed = false;
@@ -162,6 +170,7 @@ export class SecureSession {
     this.#sendLargeKey = deriveLargeKey(init.sendKey);
     this.#receiveLargeKey = deriveLargeKey(init.receiveKey);
     this.#peerReadsLarge = init.peerReadsLarge ?? false;
+    if (init.nativeCrypto === false) this.#native = [null, null, null, null];
     this.#window = new ReplayWindow(init.replayWindowSize ?? DEFAULT_REPLAY_WINDOW_SIZE);
     this.#confirmed = init.isInitiator;
   }
@@ -313,7 +322,42 @@ export class SecureSession {
     return this.#seal(head, this.#peerReadsLarge || length > MAX_TRANSPORT_PLAINTEXT_BYTES, tail);
   }
 
-  #seal(plaintext: Uint8Array, large: boolean, tail?: Uint8Array): Uint8Array {
+  /**
+   * {@linkcode SecureSession.sealPartsSync} into `out` (at least `head.length + tail.length + 29`
+   * bytes) instead of a new array; returns the packet, a view of `out`. With libcrypto (FFI
+   * granted) nothing is allocated: a sender that recycles `out` once the datagram is sent makes
+   * no garbage per packet.
+   *
+   * @example
+   * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * const out = new Uint8Array(65_536);
+   * const packet = session.sealPartsInto(new Uint8Array([1]), new Uint8Array(1000), out);
+   * console.log(packet.buffer === out.buffer); // true
+   * ```
+   */
+  sealPartsInto(head: Uint8Array, tail: Uint8Array, out: Uint8Array): Uint8Array {
+    const length = head.length + tail.length;
+    const large = this.#peerReadsLarge || length > MAX_TRANSPORT_PLAINTEXT_BYTES;
+    return this.#seal(head, large, tail, out);
+  }
+
+  /** The libcrypto cipher for a direction and packet type, or null (use `node:crypto`). */
+  #nativeCipher(send: boolean, large: boolean): NativeAead | null {
+    const slot = (send ? 0 : 2) + (large ? 1 : 0);
+    let cipher = this.#native[slot];
+    if (cipher === undefined) {
+      const key = send
+        ? (large ? this.#sendLargeKey : this.#sendKey)
+        : (large ? this.#receiveLargeKey : this.#receiveKey);
+      cipher = nativeAead(large ? "chacha20-poly1305" : "aes-256-gcm", key, send) ?? null;
+      this.#native[slot] = cipher;
+    }
+    return cipher;
+  }
+
+  #seal(plaintext: Uint8Array, large: boolean, tail?: Uint8Array, out?: Uint8Array): Uint8Array {
     if (this.#closed) throw new SessionExpiredError("session is closed");
     const limit = large ? MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES : MAX_TRANSPORT_PLAINTEXT_BYTES;
     const length = plaintext.length + (tail?.length ?? 0);
@@ -323,12 +367,28 @@ export class SecureSession {
     if (this.#sendCounter >= REJECT_AFTER_PACKETS) {
       throw new SessionExpiredError("session counter exhausted");
     }
+    const total = TRANSPORT_HEADER_BYTES + length + TRANSPORT_TAG_BYTES;
+    if (out !== undefined && out.length < total) {
+      throw new RangeError(`output of ${out.length} bytes is below ${total}`);
+    }
     const counter = this.#sendCounter++;
-    const packet = new Uint8Array(TRANSPORT_HEADER_BYTES + length + TRANSPORT_TAG_BYTES);
+    const packet = out === undefined ? new Uint8Array(total) : out.subarray(0, total);
     packet[0] = large ? PeerPacketType.TransportLarge : PeerPacketType.Transport;
     writeU32(packet, 1, this.remoteIndex);
     writeU64(packet, 5, counter);
     writeU64(this.#nonce, 4, counter);
+    const native = this.#nativeCipher(true, large);
+    if (native !== null) {
+      native.seal(
+        this.#nonce,
+        packet.subarray(0, TRANSPORT_HEADER_BYTES),
+        plaintext,
+        packet.subarray(TRANSPORT_HEADER_BYTES + length),
+        tail,
+        packet.subarray(TRANSPORT_HEADER_BYTES),
+      );
+      return packet;
+    }
     const cipher = large
       ? createCipheriv("chacha20-poly1305", this.#sendLargeKey, this.#nonce, {
         authTagLength: TRANSPORT_TAG_BYTES,
@@ -378,6 +438,27 @@ export class SecureSession {
    * ```
    */
   openSync(packet: Uint8Array): Uint8Array | undefined {
+    return this.#open(packet, false);
+  }
+
+  /**
+   * {@linkcode SecureSession.openSync} that decrypts in place: the plaintext returned is a view of
+   * `packet` (valid as long as the caller leaves that memory alone; with libcrypto nothing is
+   * allocated). A packet that does not open may be left scrambled.
+   *
+   * @example
+   * ```ts
+   * import { type SecureSession } from "./session.ts";
+   * declare const session: SecureSession;
+   * declare const datagram: Uint8Array;
+   * const plaintext = session.openInPlaceSync(datagram); // a view of datagram, or undefined
+   * ```
+   */
+  openInPlaceSync(packet: Uint8Array): Uint8Array | undefined {
+    return this.#open(packet, true);
+  }
+
+  #open(packet: Uint8Array, inPlace: boolean): Uint8Array | undefined {
     if (this.#closed) return undefined;
     const kind = classifyDatagram(packet);
     if (kind !== PeerPacketType.Transport && kind !== PeerPacketType.TransportLarge) {
@@ -389,28 +470,42 @@ export class SecureSession {
     const large = kind === PeerPacketType.TransportLarge;
     const tagAt = packet.length - TRANSPORT_TAG_BYTES;
     let plaintext: Uint8Array;
-    try {
-      writeU64(this.#nonce, 4, counter);
-      const decipher = large
-        ? createDecipheriv("chacha20-poly1305", this.#receiveLargeKey, this.#nonce, {
-          authTagLength: TRANSPORT_TAG_BYTES,
-        })
-        : createDecipheriv("aes-256-gcm", this.#receiveKey, this.#nonce, {
-          authTagLength: TRANSPORT_TAG_BYTES,
+    writeU64(this.#nonce, 4, counter);
+    const native = this.#nativeCipher(false, large);
+    if (native !== null) {
+      const body = packet.subarray(TRANSPORT_HEADER_BYTES, tagAt);
+      plaintext = inPlace ? body : new Uint8Array(body.length);
+      const ok = native.open(
+        this.#nonce,
+        packet.subarray(0, TRANSPORT_HEADER_BYTES),
+        body,
+        packet.subarray(tagAt),
+        plaintext,
+      );
+      if (!ok) return undefined;
+    } else {
+      try {
+        const decipher = large
+          ? createDecipheriv("chacha20-poly1305", this.#receiveLargeKey, this.#nonce, {
+            authTagLength: TRANSPORT_TAG_BYTES,
+          })
+          : createDecipheriv("aes-256-gcm", this.#receiveKey, this.#nonce, {
+            authTagLength: TRANSPORT_TAG_BYTES,
+          });
+        decipher.setAAD(packet.subarray(0, TRANSPORT_HEADER_BYTES), {
+          plaintextLength: tagAt - TRANSPORT_HEADER_BYTES,
         });
-      decipher.setAAD(packet.subarray(0, TRANSPORT_HEADER_BYTES), {
-        plaintextLength: tagAt - TRANSPORT_HEADER_BYTES,
-      });
-      decipher.setAuthTag(packet.subarray(tagAt));
-      const body = decipher.update(packet.subarray(TRANSPORT_HEADER_BYTES, tagAt));
-      decipher.final(); // throws when the tag does not verify
-      // A plain Uint8Array of our own: a small Buffer may be a view into a shared pool, so it is
-      // copied; a large one (never pooled) is viewed as it is, saving a copy per bulk packet.
-      plaintext = body.length > 4096
-        ? new Uint8Array(body.buffer, body.byteOffset, body.length)
-        : new Uint8Array(body);
-    } catch {
-      return undefined;
+        decipher.setAuthTag(packet.subarray(tagAt));
+        const body = decipher.update(packet.subarray(TRANSPORT_HEADER_BYTES, tagAt));
+        decipher.final(); // throws when the tag does not verify
+        // A plain Uint8Array of our own: a small Buffer may be a view into a shared pool, so it
+        // is copied; a large one (never pooled) is viewed as it is, saving a copy per bulk packet.
+        plaintext = body.length > 4096
+          ? new Uint8Array(body.buffer, body.byteOffset, body.length)
+          : new Uint8Array(body);
+      } catch {
+        return undefined;
+      }
     }
     if (!this.#window.accept(counter)) return undefined;
     this.#confirmed = true;
@@ -431,6 +526,8 @@ export class SecureSession {
    */
   close(): void {
     this.#closed = true;
+    for (const cipher of this.#native) cipher?.close();
+    this.#native = [null, null, null, null];
     this.#sendKey.fill(0);
     this.#receiveKey.fill(0);
     this.#sendLargeKey.fill(0);

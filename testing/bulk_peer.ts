@@ -1,40 +1,82 @@
 /**
- * One end of the bulk benchmark's "our stack" pair: the reliable channel (`p2p_client/reliable/`)
- * over a secure session (`shared/peer/session.ts`) over one Deno UDP socket, exactly the per-packet
- * path a direct peer link runs (seal, send; receive, open, decode, channel), without the client
- * program around it.
+ * One end of a bulk transfer over "our stack" (for `deno task bench --only bulk` and the memory
+ * test `p2p_client/e2e/files_memory_test.ts`): the reliable channel (`p2p_client/reliable/`)
+ * over a secure session (`shared/peer/session.ts`) over one Deno UDP socket: the per-packet path
+ * a direct peer link runs (seal, send; receive, open, decode, channel), without the client
+ * program around it, and with what the client program does not do yet (issue 14): packets sealed
+ * into recycled buffers and opened in place in the receive buffer, file chunks from a pool given
+ * back when acknowledged, and (with `--allow-ffi`) socket buffers of 4 MiB. So no buffer is
+ * allocated per packet on either side.
  *
- * - `recv`/`send PORT FRAME TOTAL`: the sender streams `TOTAL` bytes as 1 MiB `bulk` messages with
- *   fragments of `FRAME` bytes (messages of 16 fragments of the largest packet, about 1 MiB); the receiver prints one JSON line: bytes delivered, seconds from
+ * - `recv`/`send PORT FRAME TOTAL`: the sender streams `TOTAL` bytes as `bulk` messages cut in
+ *   fragments of `FRAME` bytes (one fragment per message with large packets, as file chunks; 16
+ *   with small ones); the receiver prints one JSON line: bytes delivered, seconds from
  *   the first datagram to the last message, CPU seconds, peak RSS.
  * - `file-recv PORT FRAME DIR` / `file-send PORT FRAME PATH`: a file transfer
  *   (`p2p_client/files/`) over the same stack, the receiver saving into DIR; the receiver prints
  *   the same line plus whether the SHA-256 matched, and the sender its own line.
  *
- * Run the receiver first (it prints `ready`). Both use fixed keys: the handshake is not measured.
+ * Run the receiver first (it prints `port N` and `ready`; PORT 0 picks a free one). Both use fixed keys: the handshake is not measured.
  *
  * @module
  */
 import { isFileMessage } from "../shared/files/codec.ts";
 import { decodeFrame, FrameType, MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
+import {
+  MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES,
+  MAX_TRANSPORT_PLAINTEXT_BYTES,
+} from "../shared/peer/packet.ts";
 import { SecureSession } from "../shared/peer/session.ts";
 import { systemRuntime } from "../shared/runtime/system.ts";
+import { enlargeUdpBuffers } from "../shared/runtime/socket_buffer.ts";
 import { FsDownloadStore, openFileSource } from "../p2p_client/files/fs_store.ts";
 import { FileTransfers } from "../p2p_client/files/transfers.ts";
+import { BufferPool } from "../p2p_client/files/buffer_pool.ts";
+import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
 import type { FileEvent } from "../p2p_client/files/types.ts";
 import { ReliableChannel } from "../p2p_client/reliable/reliable_channel.ts";
-import { readCpuSeconds } from "./proc.ts";
 
-// 16 full fragments of the largest packet: no sliver of a fragment at the end of each message.
-const MESSAGE_BYTES = 16 * MAX_LARGE_DATA_PAYLOAD_BYTES;
+/** CPU seconds (user + system) of a process, from `/proc/<pid>/stat` (100 ticks a second). */
+async function readCpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Bytes per streamed message: with large packets one full fragment (as file chunks are: the
+ * receiver gets a view of the packet, nothing is assembled or allocated); with small packets 16
+ * full fragments (fewer messages to track).
+ */
+function messageBytes(frameBytes: number): number {
+  return frameBytes > MAX_TRANSPORT_PLAINTEXT_BYTES
+    ? frameBytes - (MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES - MAX_LARGE_DATA_PAYLOAD_BYTES)
+    : 16 * (frameBytes - (MAX_LARGE_TRANSPORT_PLAINTEXT_BYTES - MAX_LARGE_DATA_PAYLOAD_BYTES));
+}
+/** Socket buffers asked for (the kernel may give less: `net.core.rmem_max`, unless root). */
+const SOCKET_BUFFER_BYTES = 4 << 20;
 const SENDER_ID = "5".repeat(40);
 const RECEIVER_ID = "7".repeat(40);
 
-/** Peak resident memory of this process (VmHWM), MiB. */
-async function peakRssMiB(): Promise<number> {
-  const status = await Deno.readTextFile("/proc/self/status");
-  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+/** A figure of `/proc/self/status` in MiB: `VmHWM` (peak RSS), `VmRSS`, `RssAnon`, `RssFile`. */
+function statusMiB(field: string): number {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, "m").exec(status);
   return match === null ? 0 : Number(match[1]) / 1024;
+}
+
+/** Peak resident memory of this process (VmHWM), MiB. */
+function peakRssMiB(): number {
+  return statusMiB("VmHWM");
+}
+
+/**
+ * Memory figures at the end: resident memory now, and how much of it is private (anonymous:
+ * heap, buffers) and how much the mapped program (`RssFile`: the Deno binary's code pages,
+ * shared and clean, about 40 MiB of every Deno process's RSS).
+ */
+function memoryNow(): { rssMiB: number; anonMiB: number; fileMiB: number } {
+  return { rssMiB: peakRssMiB(), anonMiB: statusMiB("RssAnon"), fileMiB: statusMiB("RssFile") };
 }
 
 /** The two ends' sessions: fixed keys, peer known to read TRANSPORT_LARGE (both are ours). */
@@ -58,6 +100,8 @@ interface PeerChannel {
   channel: ReliableChannel;
   /** When the first datagram arrived (0 before). */
   firstAt: () => number;
+  /** The local UDP port. */
+  port: number;
   close: () => void;
 }
 
@@ -66,7 +110,7 @@ function openPeerChannel(options: {
   port: number;
   frameBytes: number;
   deliver: (message: Uint8Array) => void;
-  onAcknowledged: () => void;
+  onAcknowledged: (id: number) => void;
   onFirstDatagram?: () => void;
 }): PeerChannel {
   const { sender, frameBytes } = options;
@@ -75,11 +119,19 @@ function openPeerChannel(options: {
     hostname: "127.0.0.1",
     port: sender ? 0 : options.port,
   });
+  // Both ends run this code: each enlarges its own socket buffers (FFI, when granted) and counts
+  // on the peer having done the same. Linux reports twice the payload room it accounts.
+  const reported = enlargeUdpBuffers((socket.addr as Deno.NetAddr).port, SOCKET_BUFFER_BYTES);
+  const receiveBufferBytes = reported !== undefined && reported / 2 > 196_608
+    ? Math.floor(reported / 2 * 0.9)
+    : undefined;
   let peer: Deno.NetAddr | undefined = sender
     ? { transport: "udp", hostname: "127.0.0.1", port: options.port }
     : undefined;
   const secure = session(sender, frameBytes > 1171);
   let firstAt = 0;
+  const POOL = 64;
+  const pool: Uint8Array[] = [];
   const channel = new ReliableChannel({
     now: () => systemRuntime.now(),
     send: (frame) => {
@@ -88,11 +140,18 @@ function openPeerChannel(options: {
     },
     sendParts: (head, payload) => {
       if (peer === undefined) return;
-      socket.send(secure.sealPartsSync(head, payload), peer).catch(() => {});
+      // Sealed into a recycled buffer: no garbage per packet (with libcrypto).
+      const out = pool.pop() ?? new Uint8Array(65_536);
+      socket.send(secure.sealPartsInto(head, payload, out), peer).catch(() => {}).finally(() => {
+        if (pool.length < POOL) pool.push(out);
+      });
     },
     deliver: options.deliver,
-    onAcknowledged: () => {
-      options.onAcknowledged();
+    // Delivered messages are views of the receive buffer: the file layer copies chunks into its
+    // pool, the stream mode only counts bytes.
+    deliverViews: true,
+    onAcknowledged: (id) => {
+      options.onAcknowledged(id);
       schedule();
     },
     onFailure: (error) => {
@@ -100,6 +159,8 @@ function openPeerChannel(options: {
       Deno.exit(1);
     },
     maxFrameBytes: frameBytes,
+    maxBulkBytes: 4 << 20,
+    receiveBufferBytes,
     streamId: sender ? 1 : 2,
   });
   let timer: number | undefined;
@@ -140,7 +201,8 @@ function openPeerChannel(options: {
         options.onFirstDatagram?.();
       }
       peer ??= from as Deno.NetAddr;
-      const plaintext = secure.openSync(datagram);
+      // In place in the receive buffer: the channel copies what it keeps.
+      const plaintext = secure.openInPlaceSync(datagram);
       if (plaintext === undefined) continue;
       const frame = decodeFrame(plaintext);
       if (frame.type === FrameType.Data || frame.type === FrameType.Ack) channel.receive(frame);
@@ -162,6 +224,7 @@ function openPeerChannel(options: {
       },
     }),
     firstAt: () => firstAt,
+    port: (socket.addr as Deno.NetAddr).port,
     close: () => {
       systemRuntime.clearTimer(timer);
       socket.close();
@@ -174,6 +237,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
   let doneAt = 0;
   let acknowledged = 0;
   let cpuAtStart = sender ? await readCpuSeconds(Deno.pid) : 0;
+  const MESSAGE_BYTES = messageBytes(frameBytes);
   const messages = Math.ceil(total / MESSAGE_BYTES);
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => finished = resolve);
@@ -205,11 +269,11 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
       queued++;
     }
   };
-  if (!sender) console.log("ready");
+  if (!sender) console.log(`port ${link.port}\nready`);
   pump();
   await done;
   const cpuSeconds = (await readCpuSeconds(Deno.pid)) - cpuAtStart;
-  const rssMiB = await peakRssMiB();
+  const rssMiB = peakRssMiB();
   const stats = link.channel.stats;
   if (!sender) {
     console.log(JSON.stringify({
@@ -217,6 +281,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
       seconds: (doneAt - link.firstAt()) / 1000,
       duplicates: stats.duplicatesReceived,
       cpuSeconds,
+      ...memoryNow(),
       rssMiB,
     }));
     // Let the last acknowledgements go out before leaving.
@@ -227,6 +292,7 @@ async function streamMode(sender: boolean, port: number, frameBytes: number, tot
       timeouts: stats.timeouts,
       framesSent: stats.framesSent,
       cpuSeconds,
+      ...memoryNow(),
       rssMiB,
     }));
   }
@@ -240,6 +306,10 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
   let finished: (event: FileEvent) => void = () => {};
   const done = new Promise<FileEvent>((resolve) => finished = resolve);
   const late: { files?: FileTransfers } = {};
+  // Chunks come from a pool and go back to it once the peer acknowledged them (sender) or they
+  // are written (receiver): no allocation per chunk.
+  const pool = new BufferPool(CHUNK_HEADER_BYTES + MAX_LARGE_DATA_PAYLOAD_BYTES, 72);
+  const inFlight = new Map<number, Uint8Array>();
   const link = openPeerChannel({
     sender,
     port,
@@ -247,7 +317,14 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     deliver: (message) => {
       if (isFileMessage(message)) late.files?.onMessage(other, message);
     },
-    onAcknowledged: () => late.files?.roomAvailable(other),
+    onAcknowledged: (id) => {
+      const chunk = inFlight.get(id);
+      if (chunk !== undefined) {
+        inFlight.delete(id);
+        pool.release(chunk);
+      }
+      late.files?.roomAvailable(other);
+    },
     onFirstDatagram: () => {
       if (!sender) readCpuSeconds(Deno.pid).then((cpu) => cpuAtStart = cpu);
     },
@@ -256,9 +333,11 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     runtime: systemRuntime,
     send: (_to, message, priority) => {
       if (!link.channel.hasRoomFor(message.length, priority)) return false;
-      link.channel.sendMessage(message, priority);
+      const id = link.channel.sendMessage(message, priority);
+      if (message.buffer.byteLength === pool.size) inFlight.set(id, message);
       return true;
     },
+    chunkPool: pool,
     emit: (event) => {
       if (["sent", "received", "failed"].includes(event.state)) finished(event);
     },
@@ -267,7 +346,7 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     decide: () => "accept",
   });
   void me;
-  if (!sender) console.log("ready");
+  if (!sender) console.log(`port ${link.port}\nready`);
   else await files.sendFile(other, where);
   const event = await done;
   const doneAt = systemRuntime.now();
@@ -276,7 +355,7 @@ async function fileMode(sender: boolean, port: number, frameBytes: number, where
     bytes: event.state === "failed" ? 0 : event.size,
     seconds: (doneAt - link.firstAt()) / 1000,
     cpuSeconds,
-    rssMiB: await peakRssMiB(),
+    ...memoryNow(),
     sha256: event.sha256,
     failed: event.reason,
   }));
