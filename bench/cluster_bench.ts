@@ -48,6 +48,15 @@ function serverFlags(natsUrl: string, maxClients: number): string[] {
     String(maxClients + 1000),
     "--max-clients",
     String(maxClients),
+    // A burst from one address is what the generator makes; issue 11's admission defences would
+    // refuse most of it (at most 1,024 unregistered connections, a puzzle the generator does not
+    // solve under load), which is their job, not what this section measures. Without these, 74
+    // of the 50,000 capacity registrations failed ("Connection reset by peer": refusals beyond
+    // the 256 that may linger are closed at once, with the client's hello unread).
+    "--max-pending",
+    String(maxClients),
+    "--puzzle-bits",
+    "0",
     "--cluster",
     natsUrl,
   ];
@@ -125,6 +134,10 @@ async function workersRun(
 
 interface CapacityRun {
   registered: number;
+  /** Clients the nodes still held when the memory was measured (their metrics). */
+  held: number;
+  /** Clients the nodes dropped for heartbeat silence meanwhile. */
+  heartbeatTimeouts: number;
   failed: number;
   firstError: string;
   kibPerClient: number;
@@ -138,6 +151,7 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
   const nodes: ChildProcess[] = [];
   const loads: ChildProcess[] = [];
   const inspectors: InspectorSession[] = [];
+  const metricsPorts: number[] = [];
   const rssSum = async () => {
     let sum = 0;
     for (const node of nodes) sum += await readRssKiB(node.pid);
@@ -147,6 +161,8 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
     const ports: number[] = [];
     for (let i = 0; i < CAPACITY_NODES; i++) {
       const inspectPort = freePort();
+      const metricsPort = freePort();
+      metricsPorts.push(metricsPort);
       const node = startOurServer({
         repoRoot: context.repoRoot,
         stunPort: 0,
@@ -158,6 +174,8 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
           `cap${i}`,
           "--registration-timeout-ms",
           "120000",
+          "--metrics",
+          `127.0.0.1:${metricsPort}`,
         ],
       });
       nodes.push(node);
@@ -186,12 +204,23 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
     const afterGc = await rssSum();
     const registered = bursts.reduce((n, b) => n + b.result.registered, 0);
     const failed = bursts.reduce((n, b) => n + b.result.failed + b.result.pending, 0);
+    // Memory per client held, not per registration: a client dropped meanwhile (a node too busy
+    // to read its pongs in time) frees its memory and must not count.
+    let held = 0;
+    let heartbeatTimeouts = 0;
+    for (const port of metricsPorts) {
+      const metrics = await readMetrics(port);
+      held += metrics.get("p2p_registered_clients") ?? 0;
+      heartbeatTimeouts += metrics.get("p2p_heartbeat_timeouts_total") ?? 0;
+    }
     return {
       registered,
+      held,
+      heartbeatTimeouts,
       failed,
       firstError: bursts.map((b) => b.result.firstError).find((e) => e !== "") ?? "",
-      kibPerClient: (after - before) / Math.max(1, registered),
-      kibPerClientAfterGc: (afterGc - before) / Math.max(1, registered),
+      kibPerClient: (after - before) / Math.max(1, held),
+      kibPerClientAfterGc: (afterGc - before) / Math.max(1, held),
       natsKib: nats.pid === null ? 0 : await readRssKiB(nats.pid),
     };
   } finally {
@@ -199,6 +228,19 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
     for (const load of loads) await load.stop("SIGTERM", 5000);
     for (const node of nodes) await node.stop("SIGTERM", 20_000);
   }
+}
+
+/** Reads a node's Prometheus metrics (name → value, unlabelled series only), bounded to 5 s. */
+async function readMetrics(port: number): Promise<Map<string, number>> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split("\n")) {
+    const match = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
+    if (match !== null) values.set(match[1], Number(match[2]));
+  }
+  return values;
 }
 
 /** The cluster section. */
@@ -278,17 +320,24 @@ export const clusterSection: BenchSection = {
     rows.push(makeRow({
       section: "cluster",
       figure: `server RSS per idle client, ${
-        cap?.registered ?? CLUSTER_CAPACITY_CLIENTS
+        cap?.held ?? CLUSTER_CAPACITY_CLIENTS
       } clients on ${CAPACITY_NODES} nodes`,
       unit: "KiB",
       ours: perClient,
       target: "≤ 8 KiB",
-      verdict: perClient === null ? "n/a" : perClient.median <= 8 ? "met" : "short",
+      // Met only with every client of the burst still held: all 50,000 at ≤ 8 KiB each.
+      verdict: perClient === null || cap === undefined
+        ? "n/a"
+        : perClient.median <= 8 && cap.held >= cap.registered + cap.failed
+        ? "met"
+        : "short",
       note: cap === undefined
         ? failures.join("; ")
-        : `${cap.failed} failed${
+        : `${cap.registered} registered, ${cap.failed} failed${
           cap.firstError === "" ? "" : ` (first: ${cap.firstError.slice(0, 80)})`
-        }; nats-server RSS ${Math.round(cap.natsKib / 1024)} MiB`,
+        }, ${cap.heartbeatTimeouts} dropped for heartbeat silence; nats-server RSS ${
+          Math.round(cap.natsKib / 1024)
+        } MiB`,
     }));
     rows.push(makeRow({
       section: "cluster",

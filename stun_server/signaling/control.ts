@@ -407,9 +407,7 @@ export class ControlHandler {
       peer.link(newer, olderCalled);
       newer.link(peer, peerCalled);
     }
-    older.peers.clear();
-    older.calledBy.clear();
-    older.lastTarget = null;
+    older.unlinkAll();
     if (JSON.stringify(newer.candidates()) !== before) this.#sendCandidates(newer);
   }
 
@@ -498,7 +496,7 @@ export class ControlHandler {
       () => this.#answer(target, client.id, false),
       CONSENT_TIMEOUT_MS,
     );
-    pending.set(client.id, {
+    target.addPendingRequest(client.id, {
       caller: client,
       group,
       requestId: message.requestId,
@@ -529,9 +527,8 @@ export class ControlHandler {
 
   /** The callee's answer to the request of `callerId` (late and unknown answers are ignored). */
   #answer(callee: RegisteredClient, callerId: string, accept: boolean): void {
-    const request = callee.pendingRequests.get(callerId);
+    const request = callee.takePendingRequest(callerId);
     if (request === undefined) return;
-    callee.pendingRequests.delete(callerId);
     this.#context.runtime.clearTimer(request.timer);
     const caller = request.caller;
     if (caller === null) {
@@ -596,7 +593,7 @@ export class ControlHandler {
       () => this.#answer(callee, callerId, false),
       CONSENT_TIMEOUT_MS,
     );
-    pending.set(callerId, {
+    callee.addPendingRequest(callerId, {
       caller: null,
       remote: answer,
       group,
