@@ -27,10 +27,13 @@ import {
   type BusControl,
   clusterSubjects,
   decodeBusMessage,
+  decodeLinkAnnouncement,
   encodeBusControl,
   encodeBusRelay,
+  encodeLinkAnnouncement,
   MAX_PRESENCE_BATCH,
 } from "./messages.ts";
+import type { SiblingLinks } from "./sibling_links.ts";
 
 /** Options of a {@linkcode ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -50,6 +53,11 @@ export interface ClusterNodeOptions {
   syncGraceMs?: number;
   /** Logger (default category `["stun-server", "cluster"]`). */
   logger?: Logger;
+  /**
+   * A `--workers` worker's links to its siblings (listening already): relay frames to a sibling
+   * go over its link instead of NATS; the link port is announced with every lease.
+   */
+  siblings?: SiblingLinks;
 }
 
 interface NodeState {
@@ -116,6 +124,8 @@ export class ClusterNode implements ClusterBus {
   readonly #leaseMs: number;
   readonly #syncGraceMs: number;
   readonly #log: Logger;
+  readonly #siblings: SiblingLinks | undefined;
+  readonly #linkPort: number;
   readonly #local = new Map<string, number>();
   /** Remote ID → `epoch * NODE_SLOTS + slot` of the node holding it. */
   readonly #remote = new Map<string, number>();
@@ -142,7 +152,19 @@ export class ClusterNode implements ClusterBus {
     this.#syncGraceMs = options.syncGraceMs ?? Math.min(1000, this.#heartbeatMs);
     this.#log = options.logger ?? getLogger(["stun-server", "cluster"]);
     this.incarnation = this.#runtime.randomBytes(8).toHex();
+    this.#siblings = options.siblings;
+    this.#linkPort = this.#siblings?.listen() ?? 0;
     const onPayload = (payload: Uint8Array) => this.#receive(payload);
+    if (this.#siblings !== undefined) {
+      const siblings = this.#siblings;
+      siblings.setReceiver(onPayload);
+      this.#transport.subscribe(this.#subjects.link, (payload) => {
+        const link = decodeLinkAnnouncement(payload);
+        if (link !== null && link.group === siblings.group && link.node !== this.nodeName) {
+          siblings.offer(link.node, link.port);
+        }
+      });
+    }
     this.#transport.subscribe(this.#subjects.lease, onPayload);
     this.#transport.subscribe(this.#subjects.presence, onPayload);
     this.#transport.subscribe(this.#subjects.node(this.nodeName), onPayload);
@@ -219,6 +241,7 @@ export class ClusterNode implements ClusterBus {
 
   relay(node: string, from: Uint8Array, to: Uint8Array, payload: Uint8Array): boolean {
     if (!this.available) return false;
+    if (this.#siblings?.sendRelay(node, from, to, payload)) return true;
     const ok = this.#transport.publish(
       this.#subjects.relay(node),
       encodeBusRelay(from, to, payload),
@@ -232,6 +255,7 @@ export class ClusterNode implements ClusterBus {
     if (this.#closed) return;
     this.#closed = true;
     this.#runtime.clearTimer(this.#timer);
+    await this.#siblings?.close();
     await this.#transport.close();
   }
 
@@ -288,6 +312,17 @@ export class ClusterNode implements ClusterBus {
       incarnation: this.incarnation,
       leaseMs: this.#leaseMs,
     });
+    if (this.#siblings !== undefined) {
+      this.#transport.publish(
+        this.#subjects.link,
+        encodeLinkAnnouncement({
+          type: "link",
+          node: this.nodeName,
+          group: this.#siblings.group,
+          port: this.#linkPort,
+        }),
+      );
+    }
   }
 
   #publishPresence(): void {
@@ -352,6 +387,7 @@ export class ClusterNode implements ClusterBus {
       }
     }
     this.#slots[state.slot] = undefined;
+    this.#siblings?.forget(node);
     this.#log.info("cluster node {node} lost ({why}): {count} clients gone", {
       node,
       why,
