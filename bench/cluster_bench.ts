@@ -19,7 +19,7 @@
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
 import { startOurServer, waitForListening } from "./our_server.ts";
 import { ChildProcess } from "./process.ts";
-import { readRssKiB } from "./proc.ts";
+import { readCpuSeconds, readRssKiB, readTreeCpuSeconds } from "./proc.ts";
 import { makeRow } from "./report.ts";
 import type { BenchRow } from "./report.ts";
 import { runRelayLoad } from "./sig_load.ts";
@@ -108,6 +108,10 @@ async function registerBurst(
 
 interface WorkerRun {
   messagesPerSecond: number;
+  /** CPU of the workers (and their supervisor) and of nats-server per relayed message, µs. */
+  serverCpuUsPerMessage: number;
+  /** Of which nats-server's, µs. */
+  natsCpuUsPerMessage: number;
   registrationsPerSecond: number;
   relayErrors: number;
   failedRegistrations: number;
@@ -115,9 +119,10 @@ interface WorkerRun {
 
 async function workersRun(
   context: BenchContext,
-  natsUrl: string,
+  nats: NatsServer,
   workers: number,
 ): Promise<WorkerRun> {
+  const natsUrl = nats.url;
   const registrations = context.quick ? 2000 : 5000;
   const server = startOurServer({
     repoRoot: context.repoRoot,
@@ -128,17 +133,25 @@ async function workersRun(
   try {
     const port = await waitForListening(server, 60_000);
     await pause(1500);
+    const natsCpu = () => nats.pid === null ? Promise.resolve(0) : readCpuSeconds(nats.pid);
+    const natsBefore = await natsCpu();
     const relay = await runRelayLoad(context, "ours", port, [
       "pingpong",
       context.quick ? "300" : "1000",
       context.quick ? "1000" : "3000",
       "16",
       "100",
-    ]);
+    ], async () => await readTreeCpuSeconds(server.pid) + await natsCpu());
+    // nats-server's share over about the same window (the generator's warm-up included: it only
+    // makes it larger, and the point is how small it is once relay frames skip it).
+    const natsSeconds = await natsCpu() - natsBefore;
+    const messages = Math.max(1, relay.messages ?? 0);
     const { load, result } = await registerBurst(context, port, registrations);
     await load.stop("SIGTERM", 5000);
     return {
       messagesPerSecond: relay.messagesPerSecond ?? 0,
+      serverCpuUsPerMessage: (relay.serverCpuSeconds ?? 0) * 1e6 / messages,
+      natsCpuUsPerMessage: natsSeconds * 1e6 / messages,
       registrationsPerSecond: result.registered / Math.max(1e-3, result.seconds),
       relayErrors: relay.relayErrors + relay.otherErrors,
       failedRegistrations: result.failed + result.pending,
@@ -283,7 +296,7 @@ export const clusterSection: BenchSection = {
         for (const workers of [1, 2]) {
           context.log(`cluster: --workers ${workers}, run ${run + 1}/${context.runs}`);
           try {
-            byWorkers[workers].push(await workersRun(context, nats.url, workers));
+            byWorkers[workers].push(await workersRun(context, nats, workers));
           } catch (error) {
             failures.push(`workers ${workers}: ${(error as Error).message}`.slice(0, 300));
           }
@@ -318,6 +331,18 @@ export const clusterSection: BenchSection = {
         reference: one,
         ratio: ratioOf(two, one),
         note: `2 cores shared by workers, NATS and the generator`,
+      }));
+    }
+    for (const workers of [1, 2]) {
+      const runs = byWorkers[workers];
+      rows.push(makeRow({
+        section: "cluster",
+        figure: `CPU per relayed message, --workers ${workers} (workers + nats-server)`,
+        unit: "µs",
+        ours: runs.length === 0 ? null : summarize(runs.map((r) => r.serverCpuUsPerMessage)),
+        note: runs.length === 0 ? "" : `of which nats-server ${
+          summarize(runs.map((r) => r.natsCpuUsPerMessage)).median.toFixed(1)
+        } µs`,
       }));
     }
     const errors = [1, 2].flatMap((w) =>
