@@ -5,12 +5,17 @@
  *   registrations/s (a burst of Ed25519 registrations) through `--workers 1` and `--workers 2`
  *   on the shared TCP port; the ratio 2 workers / 1 worker is the figure (how throughput grows
  *   with cores on this machine; with 2 workers a pair's two clients land on different workers
- *   about half the time, so their frames cross NATS).
+ *   about half the time, so their frames cross from one worker to the other: over the workers'
+ *   loopback link, `stun_server/cluster/sibling_links.ts`, no longer through NATS), and the CPU
+ *   the workers and nats-server spend per relayed message (what the ratio is made of).
  * - Capacity: 50,000 registered idle clients spread over three nodes (separate processes, one
  *   cluster), server memory per client = the nodes' summed RSS growth / clients (each node also
  *   holds the cluster-wide presence of all 50,000). The nodes are filled one after the other (a
  *   burst of 16,667 Ed25519 registrations takes one node several seconds of CPU; three at once on
- *   two cores would run past the 10 s registration timeout), with the timeout raised anyway.
+ *   two cores would run past the 10 s registration timeout), with the timeout raised anyway,
+ *   500 registering at once (see {@linkcode REGISTERING_AT_ONCE}). The figure is per client the
+ *   nodes still hold when measured (their `p2p_registered_clients`), and the target counts as
+ *   met only when none was lost.
  *
  * Nothing is pinned: the workers need both cores, and the generator shares them.
  *
@@ -340,9 +345,11 @@ export const clusterSection: BenchSection = {
         figure: `CPU per relayed message, --workers ${workers} (workers + nats-server)`,
         unit: "µs",
         ours: runs.length === 0 ? null : summarize(runs.map((r) => r.serverCpuUsPerMessage)),
-        note: runs.length === 0 ? "" : `of which nats-server ${
-          summarize(runs.map((r) => r.natsCpuUsPerMessage)).median.toFixed(1)
-        } µs`,
+        note: runs.length === 0
+          ? ""
+          : `of which nats-server ${
+            summarize(runs.map((r) => r.natsCpuUsPerMessage)).median.toFixed(1)
+          } µs`,
       }));
     }
     const errors = [1, 2].flatMap((w) =>
