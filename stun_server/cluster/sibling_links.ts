@@ -211,20 +211,20 @@ export class SiblingLinks {
   }
 
   /** Closes the listener and every link. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     try {
       this.#listener?.close();
     } catch {
       // closed
     }
-    for (const [node, link] of [...this.#outgoing]) {
-      await link.queue?.flush().catch(() => {});
-      this.#drop(node, link);
-    }
+    // Not flushed: a sibling that stopped reading must not hold up the shutdown (what is lost is
+    // a datagram to the clients' reliable channel).
+    for (const [node, link] of [...this.#outgoing]) this.#drop(node, link);
     for (const conn of this.#incoming) closeQuietly(conn);
     this.#incoming.clear();
+    return Promise.resolve();
   }
 
   async #dial(node: string, link: OutgoingLink): Promise<void> {
