@@ -89,7 +89,9 @@ export async function readTreeCpuSeconds(pid: number): Promise<number> {
       total += await readCpuSeconds(next);
       for await (const task of Deno.readDir(`/proc/${next}/task`)) {
         const children = await Deno.readTextFile(`/proc/${next}/task/${task.name}/children`);
-        for (const child of children.trim().split(/\s+/)) if (child !== "") queue.push(Number(child));
+        for (const child of children.trim().split(/\s+/)) {
+          if (child !== "") queue.push(Number(child));
+        }
       }
     } catch {
       // exited meanwhile
