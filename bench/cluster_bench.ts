@@ -117,6 +117,8 @@ interface WorkerRun {
   serverCpuUsPerMessage: number;
   /** Of which nats-server's, µs. */
   natsCpuUsPerMessage: number;
+  /** CPU of the workers and nats-server per registration, µs. */
+  cpuUsPerRegistration: number;
   registrationsPerSecond: number;
   relayErrors: number;
   failedRegistrations: number;
@@ -151,12 +153,15 @@ async function workersRun(
     // makes it larger, and the point is how small it is once relay frames skip it).
     const natsSeconds = await natsCpu() - natsBefore;
     const messages = Math.max(1, relay.messages ?? 0);
+    const cpuBefore = await readTreeCpuSeconds(server.pid) + await natsCpu();
     const { load, result } = await registerBurst(context, port, registrations);
+    const registrationCpu = await readTreeCpuSeconds(server.pid) + await natsCpu() - cpuBefore;
     await load.stop("SIGTERM", 5000);
     return {
       messagesPerSecond: relay.messagesPerSecond ?? 0,
       serverCpuUsPerMessage: (relay.serverCpuSeconds ?? 0) * 1e6 / messages,
       natsCpuUsPerMessage: natsSeconds * 1e6 / messages,
+      cpuUsPerRegistration: registrationCpu * 1e6 / Math.max(1, result.registered),
       registrationsPerSecond: result.registered / Math.max(1e-3, result.seconds),
       relayErrors: relay.relayErrors + relay.otherErrors,
       failedRegistrations: result.failed + result.pending,
@@ -271,7 +276,7 @@ async function readMetrics(port: number): Promise<Map<string, number>> {
   });
   const values = new Map<string, number>();
   for (const line of (await response.text()).split("\n")) {
-    const match = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
+    const match = /^([A-Za-z0-9_:]+) ([0-9.e+-]+)$/.exec(line);
     if (match !== null) values.set(match[1], Number(match[2]));
   }
   return values;
@@ -350,6 +355,15 @@ export const clusterSection: BenchSection = {
           : `of which nats-server ${
             summarize(runs.map((r) => r.natsCpuUsPerMessage)).median.toFixed(1)
           } µs`,
+      }));
+    }
+    for (const workers of [1, 2]) {
+      const runs = byWorkers[workers];
+      rows.push(makeRow({
+        section: "cluster",
+        figure: `CPU per registration, --workers ${workers} (workers + nats-server)`,
+        unit: "µs",
+        ours: runs.length === 0 ? null : summarize(runs.map((r) => r.cpuUsPerRegistration)),
       }));
     }
     const errors = [1, 2].flatMap((w) =>
