@@ -60,6 +60,9 @@ const MAX_RTT_SAMPLE_MS = 60_000;
  */
 export class ControlHandler {
   readonly #context: SignalingContext;
+  /** One STUN-binding callback for every client (not a closure per registered client). */
+  readonly #onStunBinding = (client: RegisteredClient, endpoint: Address) =>
+    this.onStunBinding(client, endpoint);
 
   /** @param context The service's shared context. */
   constructor(context: SignalingContext) {
@@ -341,7 +344,7 @@ export class ControlHandler {
       rttMs: rttEstimate,
       lastPingAt: now - spread,
       consent: features.includes("consent"),
-    }, (c, endpoint) => this.onStunBinding(c, endpoint));
+    }, this.#onStunBinding);
     connection.register(client);
     this.#context.noteRegistered(connection);
     const older = registry.add(client);
