@@ -5,12 +5,17 @@
  *   registrations/s (a burst of Ed25519 registrations) through `--workers 1` and `--workers 2`
  *   on the shared TCP port; the ratio 2 workers / 1 worker is the figure (how throughput grows
  *   with cores on this machine; with 2 workers a pair's two clients land on different workers
- *   about half the time, so their frames cross NATS).
+ *   about half the time, so their frames cross from one worker to the other: over the workers'
+ *   loopback link, `stun_server/cluster/sibling_links.ts`, no longer through NATS), and the CPU
+ *   the workers and nats-server spend per relayed message (what the ratio is made of).
  * - Capacity: 50,000 registered idle clients spread over three nodes (separate processes, one
  *   cluster), server memory per client = the nodes' summed RSS growth / clients (each node also
  *   holds the cluster-wide presence of all 50,000). The nodes are filled one after the other (a
  *   burst of 16,667 Ed25519 registrations takes one node several seconds of CPU; three at once on
- *   two cores would run past the 10 s registration timeout), with the timeout raised anyway.
+ *   two cores would run past the 10 s registration timeout), with the timeout raised anyway,
+ *   500 registering at once (see {@linkcode REGISTERING_AT_ONCE}). The figure is per client the
+ *   nodes still hold when measured (their `p2p_registered_clients`), and the target counts as
+ *   met only when none was lost.
  *
  * Nothing is pinned: the workers need both cores, and the generator shares them.
  *
@@ -19,7 +24,7 @@
 import type { BenchContext, BenchSection, SectionResult } from "./context.ts";
 import { startOurServer, waitForListening } from "./our_server.ts";
 import { ChildProcess } from "./process.ts";
-import { readRssKiB } from "./proc.ts";
+import { readCpuSeconds, readRssKiB, readTreeCpuSeconds } from "./proc.ts";
 import { makeRow } from "./report.ts";
 import type { BenchRow } from "./report.ts";
 import { runRelayLoad } from "./sig_load.ts";
@@ -48,6 +53,13 @@ function serverFlags(natsUrl: string, maxClients: number): string[] {
     String(maxClients + 1000),
     "--max-clients",
     String(maxClients),
+    // A burst from one address is what the generator makes; issue 11's admission defences would
+    // refuse most of it (at most 1,024 unregistered connections, a puzzle the generator does not
+    // solve under load), which is their job, not what this section measures.
+    "--max-pending",
+    String(maxClients),
+    "--puzzle-bits",
+    "0",
     "--cluster",
     natsUrl,
   ];
@@ -58,7 +70,18 @@ function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Registers `count` clients at once against `port`; returns the generator and its result. */
+/**
+ * Connections the generator keeps opened and not yet registered at once. All 16,667 at once
+ * overflowed the listen backlog (Deno's is 511) and the SYN queue: the kernel answered with SYN
+ * cookies and reset what the busy server had not accepted in time (`TcpExtSyncookiesFailed`),
+ * which were the capacity run's "Connection reset by peer" failures.
+ */
+const REGISTERING_AT_ONCE = 500;
+
+/**
+ * Registers `count` clients against `port`, at most {@linkcode REGISTERING_AT_ONCE} registering
+ * at once; returns the generator and its result.
+ */
 async function registerBurst(
   context: BenchContext,
   port: number,
@@ -66,7 +89,14 @@ async function registerBurst(
 ): Promise<{ load: ChildProcess; result: ReturnType<typeof parseCapacityResult> }> {
   const load = ChildProcess.start({
     command: context.bins.sig_load,
-    args: ["ours", "127.0.0.1", String(port), "capacity", String(count)],
+    args: [
+      "ours",
+      "127.0.0.1",
+      String(port),
+      "capacity",
+      String(count),
+      String(REGISTERING_AT_ONCE),
+    ],
     stdin: true,
     label: "sig_load capacity (cluster)",
   });
@@ -83,6 +113,12 @@ async function registerBurst(
 
 interface WorkerRun {
   messagesPerSecond: number;
+  /** CPU of the workers (and their supervisor) and of nats-server per relayed message, µs. */
+  serverCpuUsPerMessage: number;
+  /** Of which nats-server's, µs. */
+  natsCpuUsPerMessage: number;
+  /** CPU of the workers and nats-server per registration, µs. */
+  cpuUsPerRegistration: number;
   registrationsPerSecond: number;
   relayErrors: number;
   failedRegistrations: number;
@@ -90,9 +126,10 @@ interface WorkerRun {
 
 async function workersRun(
   context: BenchContext,
-  natsUrl: string,
+  nats: NatsServer,
   workers: number,
 ): Promise<WorkerRun> {
+  const natsUrl = nats.url;
   const registrations = context.quick ? 2000 : 5000;
   const server = startOurServer({
     repoRoot: context.repoRoot,
@@ -103,17 +140,28 @@ async function workersRun(
   try {
     const port = await waitForListening(server, 60_000);
     await pause(1500);
+    const natsCpu = () => nats.pid === null ? Promise.resolve(0) : readCpuSeconds(nats.pid);
+    const natsBefore = await natsCpu();
     const relay = await runRelayLoad(context, "ours", port, [
       "pingpong",
       context.quick ? "300" : "1000",
       context.quick ? "1000" : "3000",
       "16",
       "100",
-    ]);
+    ], async () => await readTreeCpuSeconds(server.pid) + await natsCpu());
+    // nats-server's share over about the same window (the generator's warm-up included: it only
+    // makes it larger, and the point is how small it is once relay frames skip it).
+    const natsSeconds = await natsCpu() - natsBefore;
+    const messages = Math.max(1, relay.messages ?? 0);
+    const cpuBefore = await readTreeCpuSeconds(server.pid) + await natsCpu();
     const { load, result } = await registerBurst(context, port, registrations);
+    const registrationCpu = await readTreeCpuSeconds(server.pid) + await natsCpu() - cpuBefore;
     await load.stop("SIGTERM", 5000);
     return {
       messagesPerSecond: relay.messagesPerSecond ?? 0,
+      serverCpuUsPerMessage: (relay.serverCpuSeconds ?? 0) * 1e6 / messages,
+      natsCpuUsPerMessage: natsSeconds * 1e6 / messages,
+      cpuUsPerRegistration: registrationCpu * 1e6 / Math.max(1, result.registered),
       registrationsPerSecond: result.registered / Math.max(1e-3, result.seconds),
       relayErrors: relay.relayErrors + relay.otherErrors,
       failedRegistrations: result.failed + result.pending,
@@ -125,6 +173,10 @@ async function workersRun(
 
 interface CapacityRun {
   registered: number;
+  /** Clients the nodes still held when the memory was measured (their metrics). */
+  held: number;
+  /** Clients the nodes dropped for heartbeat silence meanwhile. */
+  heartbeatTimeouts: number;
   failed: number;
   firstError: string;
   kibPerClient: number;
@@ -138,6 +190,7 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
   const nodes: ChildProcess[] = [];
   const loads: ChildProcess[] = [];
   const inspectors: InspectorSession[] = [];
+  const metricsPorts: number[] = [];
   const rssSum = async () => {
     let sum = 0;
     for (const node of nodes) sum += await readRssKiB(node.pid);
@@ -147,6 +200,8 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
     const ports: number[] = [];
     for (let i = 0; i < CAPACITY_NODES; i++) {
       const inspectPort = freePort();
+      const metricsPort = freePort();
+      metricsPorts.push(metricsPort);
       const node = startOurServer({
         repoRoot: context.repoRoot,
         stunPort: 0,
@@ -158,6 +213,8 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
           `cap${i}`,
           "--registration-timeout-ms",
           "120000",
+          "--metrics",
+          `127.0.0.1:${metricsPort}`,
         ],
       });
       nodes.push(node);
@@ -186,12 +243,23 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
     const afterGc = await rssSum();
     const registered = bursts.reduce((n, b) => n + b.result.registered, 0);
     const failed = bursts.reduce((n, b) => n + b.result.failed + b.result.pending, 0);
+    // Memory per client held, not per registration: a client dropped meanwhile (a node too busy
+    // to read its pongs in time) frees its memory and must not count.
+    let held = 0;
+    let heartbeatTimeouts = 0;
+    for (const port of metricsPorts) {
+      const metrics = await readMetrics(port);
+      held += metrics.get("p2p_registered_clients") ?? 0;
+      heartbeatTimeouts += metrics.get("p2p_heartbeat_timeouts_total") ?? 0;
+    }
     return {
       registered,
+      held,
+      heartbeatTimeouts,
       failed,
       firstError: bursts.map((b) => b.result.firstError).find((e) => e !== "") ?? "",
-      kibPerClient: (after - before) / Math.max(1, registered),
-      kibPerClientAfterGc: (afterGc - before) / Math.max(1, registered),
+      kibPerClient: (after - before) / Math.max(1, held),
+      kibPerClientAfterGc: (afterGc - before) / Math.max(1, held),
       natsKib: nats.pid === null ? 0 : await readRssKiB(nats.pid),
     };
   } finally {
@@ -199,6 +267,19 @@ async function capacityRun(context: BenchContext, nats: NatsServer): Promise<Cap
     for (const load of loads) await load.stop("SIGTERM", 5000);
     for (const node of nodes) await node.stop("SIGTERM", 20_000);
   }
+}
+
+/** Reads a node's Prometheus metrics (name → value, unlabelled series only), bounded to 5 s. */
+async function readMetrics(port: number): Promise<Map<string, number>> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split("\n")) {
+    const match = /^([A-Za-z0-9_:]+) ([0-9.e+-]+)$/.exec(line);
+    if (match !== null) values.set(match[1], Number(match[2]));
+  }
+  return values;
 }
 
 /** The cluster section. */
@@ -225,7 +306,7 @@ export const clusterSection: BenchSection = {
         for (const workers of [1, 2]) {
           context.log(`cluster: --workers ${workers}, run ${run + 1}/${context.runs}`);
           try {
-            byWorkers[workers].push(await workersRun(context, nats.url, workers));
+            byWorkers[workers].push(await workersRun(context, nats, workers));
           } catch (error) {
             failures.push(`workers ${workers}: ${(error as Error).message}`.slice(0, 300));
           }
@@ -262,6 +343,29 @@ export const clusterSection: BenchSection = {
         note: `2 cores shared by workers, NATS and the generator`,
       }));
     }
+    for (const workers of [1, 2]) {
+      const runs = byWorkers[workers];
+      rows.push(makeRow({
+        section: "cluster",
+        figure: `CPU per relayed message, --workers ${workers} (workers + nats-server)`,
+        unit: "µs",
+        ours: runs.length === 0 ? null : summarize(runs.map((r) => r.serverCpuUsPerMessage)),
+        note: runs.length === 0
+          ? ""
+          : `of which nats-server ${
+            summarize(runs.map((r) => r.natsCpuUsPerMessage)).median.toFixed(1)
+          } µs`,
+      }));
+    }
+    for (const workers of [1, 2]) {
+      const runs = byWorkers[workers];
+      rows.push(makeRow({
+        section: "cluster",
+        figure: `CPU per registration, --workers ${workers} (workers + nats-server)`,
+        unit: "µs",
+        ours: runs.length === 0 ? null : summarize(runs.map((r) => r.cpuUsPerRegistration)),
+      }));
+    }
     const errors = [1, 2].flatMap((w) =>
       byWorkers[w].map((r) => r.relayErrors + r.failedRegistrations)
     );
@@ -278,17 +382,24 @@ export const clusterSection: BenchSection = {
     rows.push(makeRow({
       section: "cluster",
       figure: `server RSS per idle client, ${
-        cap?.registered ?? CLUSTER_CAPACITY_CLIENTS
+        cap?.held ?? CLUSTER_CAPACITY_CLIENTS
       } clients on ${CAPACITY_NODES} nodes`,
       unit: "KiB",
       ours: perClient,
       target: "≤ 8 KiB",
-      verdict: perClient === null ? "n/a" : perClient.median <= 8 ? "met" : "short",
+      // Met only with every client of the burst still held: all 50,000 at ≤ 8 KiB each.
+      verdict: perClient === null || cap === undefined
+        ? "n/a"
+        : perClient.median <= 8 && cap.held >= cap.registered + cap.failed
+        ? "met"
+        : "short",
       note: cap === undefined
         ? failures.join("; ")
-        : `${cap.failed} failed${
+        : `${cap.registered} registered, ${cap.failed} failed${
           cap.firstError === "" ? "" : ` (first: ${cap.firstError.slice(0, 80)})`
-        }; nats-server RSS ${Math.round(cap.natsKib / 1024)} MiB`,
+        }, ${cap.heartbeatTimeouts} dropped for heartbeat silence; nats-server RSS ${
+          Math.round(cap.natsKib / 1024)
+        } MiB`,
     }));
     rows.push(makeRow({
       section: "cluster",

@@ -67,3 +67,35 @@ export async function readCpuSeconds(pid: number): Promise<number> {
 export async function readRssKiB(pid: number): Promise<number> {
   return parseVmRssKiB(await Deno.readTextFile(`/proc/${pid}/status`));
 }
+
+/**
+ * Reads the CPU time (user + system) of a process and all its descendants, in seconds (children
+ * found through `/proc/<pid>/task/<tid>/children`; processes that exit meanwhile count as 0).
+ *
+ * @example
+ * ```ts
+ * const seconds = await readTreeCpuSeconds(Deno.pid);
+ * ```
+ */
+export async function readTreeCpuSeconds(pid: number): Promise<number> {
+  let total = 0;
+  const seen = new Set<number>();
+  const queue = [pid];
+  while (queue.length > 0 && seen.size < 1000) {
+    const next = queue.pop()!;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    try {
+      total += await readCpuSeconds(next);
+      for await (const task of Deno.readDir(`/proc/${next}/task`)) {
+        const children = await Deno.readTextFile(`/proc/${next}/task/${task.name}/children`);
+        for (const child of children.trim().split(/\s+/)) {
+          if (child !== "") queue.push(Number(child));
+        }
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}

@@ -58,7 +58,8 @@ export function parseRelayResult(line: string): RelayLoadResult {
 
 /**
  * Runs one relay test with the generator pinned to the load CPU and returns its result, with the
- * server's CPU time over the measured window when `serverPid` is given.
+ * server's CPU time over the measured window when `serverPid` is given (a PID, or a function
+ * reading the CPU seconds of whatever counts as the server, e.g. several processes).
  *
  * @example
  * ```ts
@@ -70,8 +71,13 @@ export async function runRelayLoad(
   mode: SigLoadMode,
   port: number,
   testArgs: string[],
-  serverPid?: number,
+  serverPid?: number | (() => Promise<number>),
 ): Promise<RelayLoadResult> {
+  const cpu = serverPid === undefined
+    ? () => Promise.resolve(0)
+    : typeof serverPid === "number"
+    ? () => readCpuSeconds(serverPid)
+    : serverPid;
   const load = ChildProcess.start({
     command: context.bins.sig_load,
     args: [mode, "127.0.0.1", String(port), ...testArgs],
@@ -80,9 +86,9 @@ export async function runRelayLoad(
   });
   try {
     await load.waitForLine((l) => l.includes('"start"'), 60_000);
-    const before = serverPid === undefined ? 0 : await readCpuSeconds(serverPid);
+    const before = await cpu();
     const line = await load.waitForLine((l) => l.includes('"result"'), 60_000);
-    const after = serverPid === undefined ? 0 : await readCpuSeconds(serverPid);
+    const after = await cpu();
     const result = parseRelayResult(line);
     if (serverPid !== undefined) result.serverCpuSeconds = after - before;
     return result;

@@ -59,6 +59,11 @@ export interface ServerConfig {
   reusePort: boolean;
   /** Run as a worker of `--workers`: exit when stdin closes (set by the supervisor). */
   supervised: boolean;
+  /**
+   * A worker linked to its siblings for relay frames: the link secret is the first line of stdin
+   * (set by the supervisor; see `cluster/sibling_links.ts`).
+   */
+  workerLink: boolean;
 }
 
 /** Exit code of a usage error (bad flag or value), as on the client. */
@@ -258,6 +263,11 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
     )
     .option("--reuse-port", "share the TCP port with other processes (SO_REUSEPORT)", false)
     .option("--supervised", "internal (set by --workers): shut down when stdin closes", false)
+    .option(
+      "--worker-link",
+      "internal (set by --workers): relay to sibling workers over loopback, secret on stdin",
+      false,
+    )
     .exitOverride();
   addStunTurnOptions(program as never);
   program
@@ -299,6 +309,7 @@ export function parseServerArgs(args: string[], output: CliOutput): ParsedArgs {
       workers: options.workers,
       reusePort: options.reusePort,
       supervised: options.supervised,
+      workerLink: options.workerLink,
     },
   };
 }

@@ -38,6 +38,7 @@ Deno.test("cli: defaults", () => {
     workers: 1,
     reusePort: false,
     supervised: false,
+    workerLink: false,
   });
 });
 

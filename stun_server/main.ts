@@ -24,6 +24,29 @@ import type { ClusterBus } from "./cluster/bus.ts";
 import { ClusterNode } from "./cluster/cluster_node.ts";
 import { NatsTransport } from "./cluster/nats_transport.ts";
 import { runWorkers } from "./workers.ts";
+import { isLinkSecret, SiblingLinks } from "./cluster/sibling_links.ts";
+
+/** Reads the worker link secret: the first line of stdin, bounded to 5 s and 64 bytes. */
+async function readSecretLine(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<string | undefined> {
+  let text = "";
+  let timer: number | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = systemRuntime.setTimer(() => resolve(null), 5000);
+  });
+  try {
+    while (!text.includes("\n") && text.length <= 64) {
+      const chunk = await Promise.race([reader.read(), timeout]);
+      if (chunk === null || chunk.done) return undefined;
+      text += new TextDecoder().decode(chunk.value);
+    }
+  } finally {
+    systemRuntime.clearTimer(timer);
+  }
+  const secret = text.split("\n")[0].trim();
+  return isLinkSecret(secret) ? secret : undefined;
+}
 
 /** How long the announcement waits for the cluster bus to be joined (ms). */
 const CLUSTER_JOIN_WAIT_MS = 5000;
@@ -113,13 +136,23 @@ async function main(): Promise<number> {
     listeners.push(["SIGTERM", onStop("SIGTERM")], ["SIGHUP", onHangup]);
   }
   for (const [signal, handler] of listeners) Deno.addSignalListener(signal, handler);
+  // A worker of --workers with --worker-link: the supervisor writes the link secret as the first
+  // line of our stdin (not on the command line, where every local user could read it).
+  let stdin: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let linkSecret: string | undefined;
+  if (config.workerLink) {
+    stdin = Deno.stdin.readable.getReader();
+    linkSecret = await readSecretLine(stdin);
+    if (linkSecret === undefined) log.warn("no worker link secret on stdin: relaying over NATS");
+  }
   if (config.supervised) {
     // A worker of --workers: when the supervisor goes away (its end of our stdin closes, even
     // if it was killed), shut down rather than linger as an orphan holding the port.
+    const reader = stdin ?? Deno.stdin.readable.getReader();
     (async () => {
       try {
-        for await (const _ of Deno.stdin.readable) {
-          // nothing is sent; only the end matters
+        while (!(await reader.read()).done) {
+          // nothing more is sent; only the end matters
         }
       } catch {
         // closed
@@ -146,6 +179,11 @@ async function main(): Promise<number> {
     const nodeName = config.nodeName ?? `node-${systemRuntime.randomBytes(4).toHex()}`;
     cluster = new ClusterNode({
       nodeName,
+      siblings: linkSecret === undefined ? undefined : new SiblingLinks({
+        nodeName,
+        secret: linkSecret,
+        runtime: systemRuntime,
+      }),
       transport: NatsTransport.start({
         servers: config.cluster,
         name: `p2p-stun-server ${nodeName}`,

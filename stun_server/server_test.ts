@@ -16,6 +16,7 @@ import {
   StunMessageWriter,
   StunMethod,
 } from "../shared/stun/mod.ts";
+import { FreezableRuntime } from "../testing/freezable_runtime.ts";
 import { ServerWorld, WORLD_SERVER, WORLD_TCP_PORT } from "../testing/server_world.ts";
 import { type ServerOptions, startServer } from "./server.ts";
 
@@ -223,6 +224,33 @@ Deno.test("server in-process: a silent client times out and its peers hear peer-
     assert.deepEqual(b.of("bye").at(-1), { type: "bye", reason: "timeout" });
     assert.equal(world.server.metrics.heartbeatTimeouts, 1);
     assert.ok(!a.closed, "A, which answers pings, is still connected");
+  } finally {
+    await world.close();
+  }
+});
+
+Deno.test("server in-process: a server frozen past the dead period does not drop the clients it could not hear", async () => {
+  let frozen: FreezableRuntime | null = null;
+  const world = new World(
+    { heartbeatMs: 1000 },
+    (runtime) => frozen = new FreezableRuntime(runtime),
+  );
+  try {
+    const a = await world.register();
+    await world.until(() => a.of("ping").length > 0, "the first ping");
+    await world.runtime.advance(1500); // a few heartbeats
+    // The server process stops (kill -STOP, a long pause) for 4 dead periods; A answers every
+    // ping it got and keeps its connection, so what the server finds at the thaw is a pong.
+    frozen!.freeze();
+    await world.runtime.advance(10_000);
+    frozen!.thaw();
+    await world.runtime.advance(1500);
+    assert.ok(!a.closed, "A was not dropped for the server's own silence");
+    assert.equal(world.server.metrics.heartbeatTimeouts, 0);
+    // A client that really is silent still times out.
+    a.answerPings = false;
+    await world.until(() => a.closed, "A's timeout once it stops answering", 20_000);
+    assert.equal(world.server.metrics.heartbeatTimeouts, 1);
   } finally {
     await world.close();
   }

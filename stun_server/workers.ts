@@ -40,8 +40,9 @@ const PER_WORKER_FLAGS = new Set([
   "--stun-port",
   "--node-name",
   "--reuse-port",
+  "--worker-link",
 ]);
-const VALUELESS = new Set(["--reuse-port", "--supervised"]);
+const VALUELESS = new Set(["--reuse-port", "--supervised", "--worker-link"]);
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 const MAX_RESTARTS = 10;
@@ -91,6 +92,8 @@ export async function runWorkers(
 ): Promise<number> {
   const base = config.nodeName ?? `node-${systemRuntime.randomBytes(4).toHex()}`;
   const common = workerBaseArgs(args);
+  // The workers' secret for their relay links (cluster/sibling_links.ts), given on their stdin.
+  const linkSecret = systemRuntime.randomBytes(16).toHex();
   const workers: Worker[] = [];
   let stopping = false;
   const argsOf = (index: number, tcpPort: number) => [
@@ -99,6 +102,7 @@ export async function runWorkers(
     "1",
     "--reuse-port",
     "--supervised",
+    "--worker-link",
     "--node-name",
     `${base}-${index}`,
     "--tcp-port",
@@ -121,7 +125,7 @@ export async function runWorkers(
     let tcpPort = config.tcpPort;
     for (let index = 0; index < config.workers; index++) {
       const workerArgs = argsOf(index, tcpPort);
-      const { child, announcement } = await spawnWorker(workerArgs);
+      const { child, announcement } = await spawnWorker(workerArgs, linkSecret);
       tcpPort = announcement.tcp.port;
       workers.push({
         index,
@@ -165,7 +169,7 @@ export async function runWorkers(
       await sleep(systemRuntime, 1000);
       if (stopping) return;
       try {
-        const { child, announcement } = await spawnWorker(worker.args);
+        const { child, announcement } = await spawnWorker(worker.args, linkSecret);
         worker.child = child;
         worker.announcement = announcement;
         log.info("worker {node} restarted (pid {pid})", { node: worker.node, pid: child.pid });
@@ -187,6 +191,7 @@ export async function runWorkers(
 
 async function spawnWorker(
   args: string[],
+  linkSecret: string,
 ): Promise<{ child: Deno.ChildProcess; announcement: ListeningAnnouncement }> {
   const child = new Deno.Command("deno", {
     args: [
@@ -205,6 +210,9 @@ async function spawnWorker(
     stderr: "inherit",
     env: { DENO_NO_UPDATE_CHECK: "1" },
   }).spawn();
+  // The first line of its stdin is the link secret (--worker-link); the pipe then stays open.
+  const stdin = child.stdin.getWriter();
+  stdin.write(new TextEncoder().encode(linkSecret + "\n")).catch(() => {});
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   let timer: number | undefined;

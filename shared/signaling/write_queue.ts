@@ -300,9 +300,29 @@ export class WriteQueue {
       }
     } catch (error) {
       this.close();
-      this.#onError?.(error);
+      this.onWriteError(error);
     } finally {
       this.#writing = false;
     }
+  }
+
+  /**
+   * Called once when a write fails (after the queue closed): calls the `onError` option. A
+   * subclass may override it instead of passing a closure (a server holding many idle queues
+   * saves the closure and its context per queue).
+   *
+   * @example
+   * ```ts
+   * class LoggingQueue extends WriteQueue {
+   *   protected override onWriteError(error: unknown): void {
+   *     console.error("write failed:", error);
+   *   }
+   * }
+   * const queue = new LoggingQueue({ write: () => Promise.reject(new Error("reset")) });
+   * queue.push(new Uint8Array(1));
+   * ```
+   */
+  protected onWriteError(error: unknown): void {
+    this.#onError?.(error);
   }
 }

@@ -204,7 +204,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cluster: --workers 2 shares the TCP port and joins the workers over NATS",
+  name:
+    "cluster: --workers 2 shares the TCP port, joins the workers over NATS, relays between them",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -230,6 +231,16 @@ Deno.test({
       await Promise.all(clients.map((c) => c.registered(WAIT)));
       await exchangeInWaves(clients, "direct");
       await Promise.all(clients.map((c) => c.dispose()));
+      // Relay-only clients: pairs on different workers relay over the workers' loopback link.
+      const relayed: ClientProcess[] = [];
+      for (let i = 0; i < 6; i++) {
+        relayed.push(ClientProcess.start({ servers: [addressOf(server)], args: ["--relay-only"] }));
+      }
+      clients.push(...relayed);
+      await Promise.all(relayed.map((c) => c.registered(WAIT)));
+      await exchangeInWaves(relayed, "relayed");
+      assert.match(server.logs, /linked to sibling/, "the workers linked to each other");
+      await Promise.all(relayed.map((c) => c.dispose()));
       const status = await server.stop();
       assert.equal(status.code, 0, "the supervisor stops its workers cleanly");
       server = null;

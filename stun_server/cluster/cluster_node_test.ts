@@ -120,6 +120,33 @@ Deno.test("cluster node: a dead node's IDs expire with its lease", async () => {
   }
 });
 
+Deno.test("cluster node: a dead node's directory slot is reused by the next node, with none of its IDs", async () => {
+  const c = cluster(["a", "b", "c"]);
+  try {
+    await c.runtime.advance(1500);
+    const Z = "ef".repeat(20);
+    c.get("a").node.announce(X);
+    c.get("a").node.announce(Y);
+    c.get("c").node.announce(Z);
+    await c.runtime.advance(5);
+    assert.equal(c.get("b").node.locate(Y), "a");
+    await c.get("a").node.close();
+    assert.ok(await c.runtime.runUntil(() => c.get("b").node.locate(X) === undefined, 10_000));
+    assert.equal(c.get("b").node.locate(Y), undefined, "every ID of the dead node went");
+    assert.equal(c.get("b").node.locate(Z), "c", "the other node's IDs stay");
+    c.start("d"); // takes the freed slot in b's directory
+    await c.runtime.advance(1500);
+    c.get("d").node.announce(Y);
+    await c.runtime.advance(5);
+    assert.equal(c.get("b").node.locate(Y), "d");
+    assert.equal(c.get("b").node.locate(X), undefined);
+    assert.equal(c.get("b").node.locate(Z), "c");
+    assert.equal(c.get("b").node.stats.remoteIds, 2);
+  } finally {
+    await c.closeAll();
+  }
+});
+
 Deno.test("cluster node: a node that joins later learns everyone's presence", async () => {
   const c = cluster(["a", "b"]);
   try {

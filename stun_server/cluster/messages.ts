@@ -138,6 +138,56 @@ export const peerLeftSchema = z.strictObject({
   reason: z.enum(PEER_LEFT_REASONS),
 });
 
+/**
+ * A `--workers` worker's link announcement (on `<prefix>.link`, not part of
+ * {@linkcode busControlSchema}: only workers subscribe): its siblings of the same `group` dial
+ * `port` on 127.0.0.1 for relay frames (see `sibling_links.ts`).
+ */
+export const linkAnnouncementSchema = z.strictObject({
+  type: z.literal("link"),
+  node: nodeNameSchema,
+  group: z.string().regex(/^[0-9a-f]{16}$/),
+  port: z.number().int().min(1).max(65_535),
+});
+
+/** A worker's link announcement. */
+export type LinkAnnouncement = z.infer<typeof linkAnnouncementSchema>;
+
+/**
+ * Encodes a link announcement (a control payload, kind 0x01).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeLinkAnnouncement({ type: "link", node: "w-1", group: "0".repeat(16), port: 4000 });
+ * console.log(decodeLinkAnnouncement(bytes)?.port); // 4000
+ * ```
+ */
+export function encodeLinkAnnouncement(message: LinkAnnouncement): Uint8Array {
+  const json = encoder.encode(JSON.stringify(message));
+  const out = new Uint8Array(1 + json.length);
+  out[0] = BUS_KIND_CONTROL;
+  out.set(json, 1);
+  return out;
+}
+
+/**
+ * Decodes a link announcement; null when malformed (never throws).
+ *
+ * @example
+ * ```ts
+ * console.log(decodeLinkAnnouncement(new Uint8Array([1, 123]))); // null
+ * ```
+ */
+export function decodeLinkAnnouncement(bytes: Uint8Array): LinkAnnouncement | null {
+  if (bytes.length < 2 || bytes[0] !== BUS_KIND_CONTROL || bytes.length > 1024) return null;
+  try {
+    const result = linkAnnouncementSchema.safeParse(JSON.parse(decoder.decode(bytes.subarray(1))));
+    return result.success ? result.data : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Every control message on the bus. */
 export const busControlSchema = z.discriminatedUnion("type", [
   leaseSchema,
@@ -271,7 +321,9 @@ export function decodeBusMessage(bytes: Uint8Array): BusDecodeResult {
  * - `<prefix>.presence`: `announce`, `withdraw`, `presence`, `sync` (broadcast);
  * - `<prefix>.node.<node>`: control messages for one node (introductions, answers, `peer-left`);
  * - `<prefix>.relay.<node>`: relay frames for clients on one node;
- * - `<prefix>.any`: control messages for whichever node holds their `to` (an ID not yet known).
+ * - `<prefix>.any`: control messages for whichever node holds their `to` (an ID not yet known);
+ * - `<prefix>.link`: a `--workers` worker's loopback link port for its siblings (`link`, see
+ *   `sibling_links.ts`; only workers subscribe).
  *
  * @example
  * ```ts
@@ -285,6 +337,7 @@ export function clusterSubjects(prefix = "p2p"): {
   node: (node: string) => string;
   relay: (node: string) => string;
   any: string;
+  link: string;
 } {
   if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
     throw new RangeError(`bad subject prefix ${JSON.stringify(prefix)}`);
@@ -295,5 +348,6 @@ export function clusterSubjects(prefix = "p2p"): {
     node: (node) => `${prefix}.node.${node}`,
     relay: (node) => `${prefix}.relay.${node}`,
     any: `${prefix}.any`,
+    link: `${prefix}.link`,
   };
 }

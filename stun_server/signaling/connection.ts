@@ -88,10 +88,36 @@ export interface ConnectionSettings {
   remoteHost: string;
   /** A number for logs (the n-th connection accepted). */
   serial: number;
+  /**
+   * The runtime's clock as a function, shared by every connection (default: one made per
+   * connection; the service passes one, so an idle connection holds no closure of its own).
+   */
+  clock?: () => number;
   /** Control messages per second ... */
   controlRate: number;
   /** ... with this burst. */
   controlBurst: number;
+}
+
+/** A connection's write queue: tells the connection's owner when a write fails (no closure). */
+class ConnectionWriteQueue extends WriteQueue {
+  readonly #connection: ClientConnection;
+  readonly #events: ConnectionEvents;
+
+  constructor(
+    stream: StreamConn,
+    connection: ClientConnection,
+    events: ConnectionEvents,
+    runtime: Runtime,
+  ) {
+    super(stream, { runtime });
+    this.#connection = connection;
+    this.#events = events;
+  }
+
+  protected override onWriteError(error: unknown): void {
+    this.#events.onWriteError(this.#connection, error);
+  }
 }
 
 /** Raised on a transition from a phase it does not start from (a server bug). */
@@ -160,12 +186,9 @@ export class ClientConnection implements FrameSink {
     this.serial = settings.serial;
     this.connectedAt = settings.runtime.now();
     this.lastSeen = this.connectedAt;
-    const clock = () => settings.runtime.now();
+    const clock = settings.clock ?? (() => settings.runtime.now());
     this.controlBucket = new TokenBucket(settings.controlRate, settings.controlBurst, clock);
-    this.queue = new WriteQueue(stream, {
-      onError: (error) => events.onWriteError(this, error),
-      runtime: settings.runtime,
-    });
+    this.queue = new ConnectionWriteQueue(stream, this, events, settings.runtime);
   }
 
   /** The current phase. */

@@ -60,6 +60,9 @@ const MAX_RTT_SAMPLE_MS = 60_000;
  */
 export class ControlHandler {
   readonly #context: SignalingContext;
+  /** One STUN-binding callback for every client (not a closure per registered client). */
+  readonly #onStunBinding = (client: RegisteredClient, endpoint: Address) =>
+    this.onStunBinding(client, endpoint);
 
   /** @param context The service's shared context. */
   constructor(context: SignalingContext) {
@@ -341,7 +344,7 @@ export class ControlHandler {
       rttMs: rttEstimate,
       lastPingAt: now - spread,
       consent: features.includes("consent"),
-    }, (c, endpoint) => this.onStunBinding(c, endpoint));
+    }, this.#onStunBinding);
     connection.register(client);
     this.#context.noteRegistered(connection);
     const older = registry.add(client);
@@ -407,9 +410,7 @@ export class ControlHandler {
       peer.link(newer, olderCalled);
       newer.link(peer, peerCalled);
     }
-    older.peers.clear();
-    older.calledBy.clear();
-    older.lastTarget = null;
+    older.unlinkAll();
     if (JSON.stringify(newer.candidates()) !== before) this.#sendCandidates(newer);
   }
 
@@ -498,7 +499,7 @@ export class ControlHandler {
       () => this.#answer(target, client.id, false),
       CONSENT_TIMEOUT_MS,
     );
-    pending.set(client.id, {
+    target.addPendingRequest(client.id, {
       caller: client,
       group,
       requestId: message.requestId,
@@ -529,9 +530,8 @@ export class ControlHandler {
 
   /** The callee's answer to the request of `callerId` (late and unknown answers are ignored). */
   #answer(callee: RegisteredClient, callerId: string, accept: boolean): void {
-    const request = callee.pendingRequests.get(callerId);
+    const request = callee.takePendingRequest(callerId);
     if (request === undefined) return;
-    callee.pendingRequests.delete(callerId);
     this.#context.runtime.clearTimer(request.timer);
     const caller = request.caller;
     if (caller === null) {
@@ -596,7 +596,7 @@ export class ControlHandler {
       () => this.#answer(callee, callerId, false),
       CONSENT_TIMEOUT_MS,
     );
-    pending.set(callerId, {
+    callee.addPendingRequest(callerId, {
       caller: null,
       remote: answer,
       group,

@@ -49,6 +49,10 @@ export interface PendingIntroduction {
   readonly timer: number;
 }
 
+const NO_PEERS: ReadonlyMap<string, RegisteredClient> = new Map();
+const NO_IDS: ReadonlySet<string> = new Set();
+const NO_REQUESTS: ReadonlyMap<string, PendingIntroduction> = new Map();
+
 /**
  * A registered client.
  *
@@ -74,8 +78,6 @@ export class RegisteredClient implements RegistryEntry {
   readonly connection: ClientConnection;
   /** The peer ID. */
   readonly id: string;
-  /** The peer ID's 20 bytes (written into relayed frames). */
-  readonly idBytes: Uint8Array;
   /** The public key (base64). */
   readonly publicKey: string;
   /** Issued STUN username. */
@@ -88,12 +90,6 @@ export class RegisteredClient implements RegistryEntry {
   localAddresses: Address[];
   /** The public UDP endpoint seen over STUN. */
   publicEndpoint: Address | null = null;
-  /** Clients this one was introduced to, by ID, oldest first. */
-  readonly peers = new Map<string, RegisteredClient>();
-  /** IDs of the peers that asked for the introduction (they called this client). */
-  readonly calledBy = new Set<string>();
-  /** Introductions asked of this client and not yet answered, by caller ID. */
-  readonly pendingRequests = new Map<string, PendingIntroduction>();
   /** It answers `introduce-request`s itself (declared `consent`). */
   readonly consent: boolean;
   /** Round-trip estimate (ms): from registration, then smoothed over heartbeat pongs. */
@@ -121,6 +117,12 @@ export class RegisteredClient implements RegistryEntry {
   /** The cluster presence epoch of this session (see `cluster/cluster_node.ts`). */
   clusterEpoch = 0;
   readonly #onStunBinding: (client: RegisteredClient, endpoint: Address) => void;
+  // Made on first use and dropped when empty: most registered clients are idle, and three empty
+  // collections and a typed array cost an idle client about 1 KiB of heap (the capacity figure).
+  #idBytes: Uint8Array | null = null;
+  #peers: Map<string, RegisteredClient> | null = null;
+  #calledBy: Set<string> | null = null;
+  #pendingRequests: Map<string, PendingIntroduction> | null = null;
 
   /**
    * @param connection The connection it registered on.
@@ -134,7 +136,6 @@ export class RegisteredClient implements RegistryEntry {
   ) {
     this.connection = connection;
     this.id = facts.id;
-    this.idBytes = Uint8Array.fromHex(facts.id);
     this.publicKey = facts.publicKey;
     this.stunUsername = facts.stunUsername;
     this.stunPassword = facts.stunPassword;
@@ -146,18 +147,71 @@ export class RegisteredClient implements RegistryEntry {
     this.#onStunBinding = onStunBinding;
   }
 
+  /** The peer ID's 20 bytes (written into relayed frames; made on first use). */
+  get idBytes(): Uint8Array {
+    return this.#idBytes ??= Uint8Array.fromHex(this.id);
+  }
+
+  /** Clients this one was introduced to, by ID, oldest first. */
+  get peers(): ReadonlyMap<string, RegisteredClient> {
+    return this.#peers ?? NO_PEERS;
+  }
+
+  /** IDs of the peers that asked for the introduction (they called this client). */
+  get calledBy(): ReadonlySet<string> {
+    return this.#calledBy ?? NO_IDS;
+  }
+
+  /** Introductions asked of this client and not yet answered, by caller ID. */
+  get pendingRequests(): ReadonlyMap<string, PendingIntroduction> {
+    return this.#pendingRequests ?? NO_REQUESTS;
+  }
+
+  /** Records an introduction asked of this client by `callerId`, waiting for its answer. */
+  addPendingRequest(callerId: string, request: PendingIntroduction): void {
+    (this.#pendingRequests ??= new Map()).set(callerId, request);
+  }
+
+  /** Removes the pending request of `callerId`; returns it (undefined when there was none). */
+  takePendingRequest(callerId: string): PendingIntroduction | undefined {
+    const pending = this.#pendingRequests;
+    const request = pending?.get(callerId);
+    if (request === undefined) return undefined;
+    pending!.delete(callerId);
+    if (pending!.size === 0) this.#pendingRequests = null;
+    return request;
+  }
+
   /** Records the introduction to `peer` (`theyAsked`: the peer called this client). */
   link(peer: RegisteredClient, theyAsked: boolean): void {
-    this.peers.set(peer.id, peer);
-    if (theyAsked) this.calledBy.add(peer.id);
-    else this.calledBy.delete(peer.id);
+    (this.#peers ??= new Map()).set(peer.id, peer);
+    if (theyAsked) (this.#calledBy ??= new Set()).add(peer.id);
+    else this.#forgetCaller(peer.id);
   }
 
   /** Forgets the introduction to `peerId`. */
   unlink(peerId: string): void {
-    this.peers.delete(peerId);
-    this.calledBy.delete(peerId);
+    const peers = this.#peers;
+    if (peers !== null) {
+      peers.delete(peerId);
+      if (peers.size === 0) this.#peers = null;
+    }
+    this.#forgetCaller(peerId);
     if (this.lastTarget?.id === peerId) this.lastTarget = null;
+  }
+
+  /** Forgets every introduction at once (the peers are told by the caller). */
+  unlinkAll(): void {
+    this.#peers = null;
+    this.#calledBy = null;
+    this.lastTarget = null;
+  }
+
+  #forgetCaller(peerId: string): void {
+    const calledBy = this.#calledBy;
+    if (calledBy === null) return;
+    calledBy.delete(peerId);
+    if (calledBy.size === 0) this.#calledBy = null;
   }
 
   /** It never took part in an introduction nor relayed anything (eviction under load). */

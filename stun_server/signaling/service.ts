@@ -145,6 +145,8 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
   readonly #connections = new Set<ClientConnection>();
   /** Open connections not registered yet (pruned lazily of registered and closing ones). */
   readonly #pending = new Set<ClientConnection>();
+  /** The runtime's clock, one function for every connection's rate limit. */
+  readonly #clock = () => this.runtime.now();
   readonly #admission: Admission;
   readonly #control: ControlHandler;
   readonly #relay: Relay;
@@ -295,6 +297,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
       runtime: this.runtime,
       remoteHost: host,
       serial: ++this.#serial,
+      clock: this.#clock,
       controlRate: this.limits.controlMessagesPerSecond,
       controlBurst: this.limits.controlMessageBurst,
     });
@@ -585,9 +588,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
           });
         }
       }
-      client.peers.clear();
-      client.calledBy.clear();
-      client.lastTarget = null;
+      client.unlinkAll();
       this.#control.forgetClient(client);
     }
     if (connection.queue.queuedBytes > 0) {
