@@ -82,8 +82,14 @@ Deno.test("files e2e: 64 MiB over the direct path; ../../etc/passwd lands in the
     await Deno.writeTextFile(`${dir}/x/y/passwd`, "not yours");
     // The name offered is the file's base name; a peer could send anything: the codec test and
     // the store test cover "../../etc/passwd" itself; here the receiver gets "passwd" in its
-    // folder and a second one next to it.
+    // folder and, sent again once that one arrived, a second one next to it (sent again while
+    // the first is still under way, the same file resumes that transfer: a restarted sender).
     await a.command(`sendfile ${b.id} ${dir}/x/y/passwd`);
+    await b.waitFor(
+      (e) => e.type === "file" && e.state === "received" && e.name === "passwd",
+      WAIT,
+      "the first passwd",
+    );
     await a.command(`sendfile ${b.id} ${dir}/x/y/passwd`);
     await b.waitFor(
       (e) =>

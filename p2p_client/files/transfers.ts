@@ -667,14 +667,19 @@ export class FileTransfers {
         other.direction !== "receive" || other.peer !== peer || other.name !== offer.name ||
         other.size !== offer.size || other.mtimeMs !== offer.mtimeMs
       ) continue;
-      if (other.state !== "receiving" && other.state !== "finishing" && other.state !== "asking") {
-        continue;
-      }
+      // "opening": its partial file is being made; the accept goes when it is open, under the
+      // new ID (two transfers never share one partial file).
+      if (
+        other.state !== "receiving" && other.state !== "finishing" && other.state !== "asking" &&
+        other.state !== "opening"
+      ) continue;
       this.#transfers.delete(other.id);
       other.id = offer.id;
       if (other.partial !== undefined) other.partial.record.id = offer.id;
       this.#transfers.set(other.id, other);
-      if (other.state !== "asking") this.#sendAccept(other, other.expected);
+      if (other.state === "receiving" || other.state === "finishing") {
+        this.#sendAccept(other, other.expected);
+      }
       return;
     }
     let fromPeer = 0;
@@ -802,6 +807,7 @@ export class FileTransfers {
       void partial.discard(); // cancelled meanwhile
       return;
     }
+    partial.record.id = t.id; // taken over under a new ID while it opened
     t.partial = partial;
     t.state = "receiving";
     t.lastProgressAt = this.#o.runtime.now();

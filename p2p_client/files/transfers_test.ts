@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { decodeFileMessage, encodeFileMessage, isFileMessage } from "../../shared/files/codec.ts";
 import { VirtualRuntime } from "../../testing/virtual_runtime.ts";
+import { sleep } from "../../shared/runtime/timing.ts";
 import { fillPattern, MemoryDownloadStore, patternSource } from "../../testing/memory_files.ts";
 import { FileTransfers, type FileTransfersOptions, type OfferDecision } from "./transfers.ts";
 import type { FileEvent, FileSource } from "./types.ts";
@@ -463,4 +464,25 @@ Deno.test("files: with a message prefix and a chunk pool, every message carries 
   assert.deepEqual(received, expected);
   assert.ok(pool.allocated <= 5, `${pool.allocated} buffers for 20 chunks`);
   sender.close();
+});
+
+Deno.test("files: the same file offered again while its partial file opens never shares that file: no failure, every saved copy intact", async () => {
+  const pair = new Pair("accept");
+  // A store whose partial file can be found at once but takes 20 ms to open (a disk).
+  const slow = new MemoryDownloadStore();
+  const create = slow.create.bind(slow);
+  slow.create = (record) => create(record).then((file) => sleep(pair.runtime, 20).then(() => file));
+  pair.stores[B] = slow;
+  pair.start(B);
+  const size = 3 * MiB;
+  pair.sources.set("f", patternSource("dup.bin", size, 8));
+  await pair.sides[A].sendFile(B, "f");
+  await pair.runtime.advance(10); // the second offer arrives while the first file opens
+  await pair.sides[A].sendFile(B, "f");
+  assert.ok(await pair.runUntilDone());
+  assert.deepEqual(pair.events.filter((e) => e.state === "failed"), [], "no failure");
+  assert.equal(pair.events.filter((e) => e.peer === "a>b" && e.state === "sent").length, 2);
+  const saved = [...slow.files.keys()];
+  assert.ok(saved.length >= 1 && saved.length <= 2, `${saved}`);
+  for (const name of saved) expectPattern(slow.files.get(name), size, 8);
 });
