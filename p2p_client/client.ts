@@ -103,6 +103,11 @@ export interface P2PClientOptions {
   log?: (message: string) => void;
 }
 
+/** A stranger's declined introductions are reported at most once per this time, ms. */
+const DECLINED_REPORT_INTERVAL_MS = 60_000;
+/** Peers whose declined introductions are remembered for that (oldest forgotten first). */
+const MAX_DECLINED_REMEMBERED = 256;
+
 /** First retry of an introduction the server could not make (peer not online), ms. */
 const INTRODUCTION_RETRY_MS = 1000;
 /** Longest pause between introduction retries, ms. */
@@ -157,6 +162,12 @@ export class P2PClient {
   readonly #probes = new Set<string>();
   #publicEndpoint: UdpAddress | undefined;
   #stopped = false;
+  /** The refusal of the registration attempt under way (`code: message`), for its `server` event. */
+  #refusal: string | undefined;
+  /** `server|code` of the last `refused` event of a registration (reset at registration). */
+  #lastRefusal = "";
+  /** When we last reported declining each peer (one `declined` event per peer a minute). */
+  readonly #declinedAt = new Map<string, number>();
   readonly #files: FileTransfers | undefined;
 
   /**
@@ -255,11 +266,21 @@ export class P2PClient {
         emit({ type: "disconnected", server, reason });
         this.#serverState("connecting", server, reason);
       },
+      onRefused: (server, code, message) => {
+        // Said once per server and code until a registration succeeds (the session retries).
+        this.#refusal = `${code}: ${message}`;
+        const key = `${server}|${code}`;
+        if (key === this.#lastRefusal) return;
+        this.#lastRefusal = key;
+        emit({ type: "refused", server, code, message, during: "registration" });
+      },
       onAttemptFailed: (server, reason) => {
         options.log?.(`cannot register with ${server}: ${reason}`);
         // The server answered with an error or a goodbye: refused; else it did not answer.
-        const refused = /^server replied /.test(reason);
-        this.#serverState(refused ? "refused" : "unreachable", server, reason);
+        const refusal = this.#refusal;
+        this.#refusal = undefined;
+        if (refusal !== undefined) this.#serverState("refused", server, refusal);
+        else this.#serverState("unreachable", server, reason);
       },
       onFatal: (code, message) => {
         emit({ type: "error", code, message });
@@ -858,6 +879,7 @@ export class P2PClient {
 
   #onRegistered(registration: Registration): void {
     const registered = registration.registered;
+    this.#lastRefusal = "";
     this.#emit({ type: "registered", id: registered.id, server: registration.server });
     this.#serverState("registered", registration.server);
     if (registered.id !== this.id) {
@@ -940,11 +962,25 @@ export class P2PClient {
           `introduction request from ${message.peer}: ${accept ? "accepted" : "declined"}`,
         );
         this.#session.send({ type: "introduce-answer", peer: message.peer, accept });
+        if (!accept) this.#declined(message.peer);
         return;
       }
       default:
         return;
     }
+  }
+
+  /** Reports a declined introduction: once per peer a minute, so a stranger cannot flood us. */
+  #declined(peer: string): void {
+    const now = this.#now();
+    const last = this.#declinedAt.get(peer);
+    if (last !== undefined && now - last < DECLINED_REPORT_INTERVAL_MS) return;
+    this.#declinedAt.delete(peer);
+    this.#declinedAt.set(peer, now);
+    if (this.#declinedAt.size > MAX_DECLINED_REMEMBERED) {
+      this.#declinedAt.delete(this.#declinedAt.keys().next().value!);
+    }
+    this.#emit({ type: "declined", peer });
   }
 
   #onIntroduce(message: ServerMessageOf<"introduce">): void {
@@ -1007,7 +1043,15 @@ export class P2PClient {
       if (link && link.relayRefused(message.code)) this.#wantIntroduction(message.peer, false);
       if (link) return;
     }
-    this.#emit({ type: "error", code: message.code, message: message.message });
+    // Not about a request of ours nor a peer we know: the server refuses something of the
+    // session itself (rate-limited control messages, server-busy before an eviction, ...).
+    this.#emit({
+      type: "refused",
+      server: this.#session.registration?.server ?? "server",
+      code: message.code,
+      message: message.message,
+      during: "session",
+    });
   }
 
   #tick(): void {
