@@ -47,6 +47,8 @@ import type { UdpAddress } from "./path_manager.ts";
 import { FileTransfers, type OfferDecision } from "./files/transfers.ts";
 import type { DownloadStore, FileSource, TransferSummary } from "./files/types.ts";
 import { openFileSource } from "./files/fs_store.ts";
+import { ProbeBudget, type ProbeBudgetOptions, type ProbeBudgetStats } from "./probe_budget.ts";
+import { isCandidateHost } from "../shared/signaling/candidate_address.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -86,6 +88,8 @@ export interface P2PClientOptions {
   acceptPeer?: (peer: string) => boolean;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
+  /** Limits on packets to addresses that never answered (defaults: `probe_budget.ts`). */
+  probeBudget?: ProbeBudgetOptions;
   /** Time allowed for each message's outcome, ms (default 30,000). */
   deliveryTimeoutMs?: number;
   /**
@@ -169,6 +173,9 @@ export class P2PClient {
   /** When we last reported declining each peer (one `declined` event per peer a minute). */
   readonly #declinedAt = new Map<string, number>();
   readonly #files: FileTransfers | undefined;
+  readonly #probeBudget: ProbeBudget;
+  /** Addresses whose exhausted budget was logged (bounded). */
+  readonly #budgetLogged = new Set<string>();
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -212,10 +219,18 @@ export class P2PClient {
         randomTransactionId: () => runtime.randomBytes(12),
       })
       : undefined;
+    this.#probeBudget = new ProbeBudget(options.probeBudget);
+    const serversOnLoopback = options.servers.every((s) => isLoopback(s.host));
     this.#peers = new PeerTable({
       identity: options.identity,
       runtime,
-      sendUdp: (bytes, to) => this.#mux.send(bytes, to),
+      sendUdp: (bytes, to) => this.#sendPeerUdp(bytes, to),
+      udpAnswered: (from) => this.#probeBudget.answered(from, this.#now()),
+      // Never unspecified, broadcast or multicast; loopback only between clients of a loopback
+      // server (from a remote peer it would aim our packets at our own machine's services).
+      acceptCandidate: (c) =>
+        Number.isInteger(c.port) && c.port > 0 && c.port <= 65_535 && isCandidateHost(c.host) &&
+        (serversOnLoopback || !isLoopback(c.host)),
       sendRelay: (target, bytes) => this.#session.sendRelay(target, bytes),
       emit,
       createChannel: options.createChannel ?? createChannelFactory(runtime),
@@ -875,6 +890,27 @@ export class P2PClient {
     });
     if (found.length === 0 && includeLoopback) return [{ host: "127.0.0.1", port: this.#mux.port }];
     return found;
+  }
+
+  /**
+   * A datagram to a peer address: free to an address that answered (RFC 7675 consent); else only
+   * a small probe within the budget (`probe_budget.ts`), never data.
+   */
+  #sendPeerUdp(bytes: Uint8Array, to: UdpAddress): void {
+    const verdict = this.#probeBudget.admit(to, bytes.length, this.#now());
+    if (verdict === "verified" || verdict === "allowed") {
+      this.#mux.send(bytes, to);
+      return;
+    }
+    const key = `${formatUdpAddress(to)} ${verdict}`;
+    if (this.#budgetLogged.has(key) || this.#budgetLogged.size >= 256) return;
+    this.#budgetLogged.add(key);
+    this.#options.log?.(`not sending to ${formatUdpAddress(to)}: ${verdict} (it never answered)`);
+  }
+
+  /** Packets to addresses that never answered: allowed and dropped (`probe_budget.ts`). */
+  get probeStats(): Readonly<ProbeBudgetStats> {
+    return this.#probeBudget.stats;
   }
 
   #onRegistered(registration: Registration): void {

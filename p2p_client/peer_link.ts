@@ -39,6 +39,13 @@ export interface PeerLinkContext {
   runtime: Runtime;
   /** Sends a datagram on the shared UDP socket. */
   sendUdp: (bytes: Uint8Array, to: UdpAddress) => void;
+  /**
+   * An authenticated packet (handshake or session) came from this UDP address: it answers, so it
+   * may get more than probes (`probe_budget.ts`).
+   */
+  udpAnswered?: (from: UdpAddress) => void;
+  /** Whether a candidate address of the peer may be probed at all (default: any). */
+  acceptCandidate?: (address: UdpAddress) => boolean;
   /** Sends a payload through the relay; false when not connected to a server. */
   sendRelay: (peer: string, bytes: Uint8Array) => boolean;
   /** Reports an event. */
@@ -279,7 +286,11 @@ export class PeerLink {
     }
     this.#closed = false;
     this.#peerOffline = false;
-    this.#path.introduce(now, this.#ctx.relayOnly ? [] : intro.candidates, intro.punchAt);
+    this.#path.introduce(
+      now,
+      this.#ctx.relayOnly ? [] : this.#acceptable(intro.candidates),
+      intro.punchAt,
+    );
     // The initiator (re)starts a handshake at each introduction: the peer may have restarted and
     // lost the session (a session still good is simply replaced).
     if (intro.role === "initiator") this.#secure.initiate("introduced as initiator");
@@ -313,10 +324,16 @@ export class PeerLink {
   addCandidates(candidates: readonly UdpAddress[]): void {
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
-    if (this.#path.addCandidates(now, candidates)) {
+    if (this.#path.addCandidates(now, this.#acceptable(candidates))) {
       this.#probe(this.#path.probeTargets(now), true);
     }
     this.#afterChange();
+  }
+
+  /** The candidates that may be probed (never unspecified, broadcast, multicast...). */
+  #acceptable(candidates: readonly UdpAddress[]): UdpAddress[] {
+    const accept = this.#ctx.acceptCandidate;
+    return accept ? candidates.filter((c) => accept(c)) : [...candidates];
   }
 
   /**
@@ -500,6 +517,7 @@ export class PeerLink {
       return;
     }
     if (!this.#secure.accept(accepted)) return;
+    if (source.kind === "udp") this.#ctx.udpAnswered?.(source.address);
     this.#reply(accepted.response, source);
     if (source.kind === "udp") this.#noteUdp(source.address, false);
     this.#afterChange();
@@ -518,7 +536,10 @@ export class PeerLink {
       if (this.#secure.handshaking) this.#rejected++;
       return;
     }
-    if (source.kind === "udp") this.#noteUdp(source.address, false);
+    if (source.kind === "udp") {
+      this.#ctx.udpAnswered?.(source.address);
+      this.#noteUdp(source.address, false);
+    }
     this.#afterChange();
   }
 
@@ -559,6 +580,7 @@ export class PeerLink {
       return;
     }
     const now = this.#ctx.runtime.now();
+    if (source.kind === "udp") this.#ctx.udpAnswered?.(source.address);
     if (source.kind === "udp" && !this.#ctx.relayOnly) {
       if (this.#path.udpAuthenticated(source.address, now)) this.#probe([source.address]);
       if (!this.#path.directAddress) this.#noteUdp(source.address, false);
