@@ -43,6 +43,24 @@ Deno.test("consent: a contacts-only client declines strangers like an offline ID
     const refusal = stranger.events.find((e) => e.type === "error" && e.code === "unknown-peer")!;
     assert.ok(refusal.type === "error" && /no client with that ID is online/.test(refusal.message));
     assert.equal(stateOf(callee, stranger), undefined, "the callee never met the stranger");
+    // The callee reports declining, once per stranger a minute however often it asks.
+    for (let i = 0; i < 3; i++) {
+      stranger.client.connect(callee.identity.id);
+      await world.runtime.advance(2500);
+    }
+    const refusals = stranger.events.filter((e) => e.type === "error" && e.code === "unknown-peer");
+    assert.equal(refusals.length, 4);
+    const declined = callee.events.filter((e) => e.type === "declined");
+    assert.deepEqual(declined, [{ type: "declined", peer: stranger.identity.id }]);
+    await world.runtime.advance(60_000);
+    stranger.client.connect(callee.identity.id);
+    assert.ok(
+      await world.runtime.runUntil(
+        () => callee.events.filter((e) => e.type === "declined").length === 2,
+        5000,
+      ),
+      "reported again after a minute",
+    );
 
     friend.client.connect(callee.identity.id);
     assert.ok(
