@@ -111,6 +111,8 @@ export interface P2PClientOptions {
 const DECLINED_REPORT_INTERVAL_MS = 60_000;
 /** Peers whose declined introductions are remembered for that (oldest forgotten first). */
 const MAX_DECLINED_REMEMBERED = 256;
+/** At most this many `declined` events a minute over all peers. */
+const MAX_DECLINED_REPORTS = 10;
 
 /** First retry of an introduction the server could not make (peer not online), ms. */
 const INTRODUCTION_RETRY_MS = 1000;
@@ -172,6 +174,9 @@ export class P2PClient {
   #lastRefusal = "";
   /** When we last reported declining each peer (one `declined` event per peer a minute). */
   readonly #declinedAt = new Map<string, number>();
+  #declinedWindowAt = -Infinity;
+  #declinedReports = 0;
+  #declinedUnreported = 0;
   readonly #files: FileTransfers | undefined;
   readonly #probeBudget: ProbeBudget;
   /** Addresses whose exhausted budget was logged (bounded). */
@@ -1006,7 +1011,12 @@ export class P2PClient {
     }
   }
 
-  /** Reports a declined introduction: once per peer a minute, so a stranger cannot flood us. */
+  /**
+   * Reports a declined introduction: once per peer a minute, and at most
+   * {@linkcode MAX_DECLINED_REPORTS} a minute over all peers (strangers with many throwaway keys
+   * cannot flood the screen); the ones not reported are counted in an `info` at the next one
+   * reported.
+   */
   #declined(peer: string): void {
     const now = this.#now();
     const last = this.#declinedAt.get(peer);
@@ -1015,6 +1025,22 @@ export class P2PClient {
     this.#declinedAt.set(peer, now);
     if (this.#declinedAt.size > MAX_DECLINED_REMEMBERED) {
       this.#declinedAt.delete(this.#declinedAt.keys().next().value!);
+    }
+    if (now - this.#declinedWindowAt >= DECLINED_REPORT_INTERVAL_MS) {
+      this.#declinedWindowAt = now;
+      this.#declinedReports = 0;
+    }
+    if (this.#declinedReports >= MAX_DECLINED_REPORTS) {
+      this.#declinedUnreported++;
+      return;
+    }
+    this.#declinedReports++;
+    if (this.#declinedUnreported > 0) {
+      this.#emit({
+        type: "info",
+        text: `declined ${this.#declinedUnreported} more connection(s) from strangers, not shown`,
+      });
+      this.#declinedUnreported = 0;
     }
     this.#emit({ type: "declined", peer });
   }
