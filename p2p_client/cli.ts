@@ -64,7 +64,25 @@ export interface ClientSettings {
   acceptFiles?: AcceptFilesPolicy;
   /** `--downloads`, when given. */
   downloads?: string;
+  /**
+   * `--accept`: who the server may introduce to us (issue 11, consent before addresses):
+   * `anyone` who knows our ID (default), or only `contacts` (contacts.json).
+   */
+  accept: AcceptPolicy;
 }
+
+/**
+ * Policies of `--accept`.
+ *
+ * @example
+ * ```ts
+ * ACCEPT_POLICIES.includes("contacts"); // true
+ * ```
+ */
+export const ACCEPT_POLICIES = ["anyone", "contacts"] as const;
+
+/** An `--accept` policy. */
+export type AcceptPolicy = typeof ACCEPT_POLICIES[number];
 
 function port(min: number) {
   return (value: string): number => {
@@ -174,6 +192,13 @@ export function buildCli(
       },
     )
     .option("--downloads <dir>", "where received files go (default: ~/Downloads/p2p)")
+    .addOption(
+      new Option(
+        "--accept <policy>",
+        "who may connect to us: anyone who knows our ID, or only contacts (named with `name`); " +
+          "a stranger then cannot tell us from an offline ID",
+      ).choices(ACCEPT_POLICIES).default("anyone" as AcceptPolicy),
+    )
     .action(async (options) => {
       await onAction({
         localFile: options.localFile,
@@ -193,6 +218,7 @@ export function buildCli(
         timestamps: options.timestamps,
         ...(options.acceptFiles === undefined ? {} : { acceptFiles: options.acceptFiles }),
         ...(options.downloads === undefined ? {} : { downloads: options.downloads }),
+        accept: options.accept as AcceptPolicy,
       });
     });
 }

@@ -21,6 +21,13 @@ Deno.test("defaults work against a local server", () => {
   assert.equal(settings.bind, "0.0.0.0");
   assert.equal(settings.json, false);
   assert.equal(settings.ephemeral, false);
+  assert.equal(settings.accept, "anyone");
+});
+
+Deno.test("--accept: anyone or contacts, nothing else", () => {
+  assert.equal(parse(["--accept", "contacts"]).accept, "contacts");
+  assert.equal(parse(["--accept", "anyone"]).accept, "anyone");
+  assert.throws(() => parse(["--accept", "friends"]));
 });
 
 Deno.test("flags are parsed and validated", () => {

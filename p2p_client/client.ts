@@ -72,6 +72,8 @@ import { encodeEnvelope, FILE_MESSAGE_UID } from "./outbox.ts";
 const FILE_ENVELOPE_PREFIX = encodeEnvelope(FILE_MESSAGE_UID, new Uint8Array(0));
 import { CHUNK_HEADER_BYTES } from "../shared/files/codec.ts";
 import { MAX_LARGE_DATA_PAYLOAD_BYTES } from "../shared/peer/frames.ts";
+import { ProbeBudget, type ProbeBudgetOptions, type ProbeBudgetStats } from "./probe_budget.ts";
+import { isCandidateHost } from "../shared/signaling/candidate_address.ts";
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -119,6 +121,8 @@ export interface P2PClientOptions {
   acceptPeer?: (peer: string) => boolean;
   /** Path timing overrides. */
   pathOptions?: PathManagerOptions;
+  /** Limits on packets to addresses that never answered (defaults: `probe_budget.ts`). */
+  probeBudget?: ProbeBudgetOptions;
   /** Time allowed for each message's outcome, ms (default 30,000). */
   deliveryTimeoutMs?: number;
   /**
@@ -141,6 +145,13 @@ export interface P2PClientOptions {
   /** Debug log. */
   log?: (message: string) => void;
 }
+
+/** A stranger's declined introductions are reported at most once per this time, ms. */
+const DECLINED_REPORT_INTERVAL_MS = 60_000;
+/** Peers whose declined introductions are remembered for that (oldest forgotten first). */
+const MAX_DECLINED_REMEMBERED = 256;
+/** At most this many `declined` events a minute over all peers. */
+const MAX_DECLINED_REPORTS = 10;
 
 /** First retry of an introduction the server could not make (peer not online), ms. */
 const INTRODUCTION_RETRY_MS = 1000;
@@ -196,11 +207,23 @@ export class P2PClient {
   readonly #probes = new Set<string>();
   #publicEndpoint: UdpAddress | undefined;
   #stopped = false;
+  /** The refusal of the registration attempt under way (`code: message`), for its `server` event. */
+  #refusal: string | undefined;
+  /** `server|code` of the last `refused` event of a registration (reset at registration). */
+  #lastRefusal = "";
+  /** When we last reported declining each peer (one `declined` event per peer a minute). */
+  readonly #declinedAt = new Map<string, number>();
+  #declinedWindowAt = -Infinity;
+  #declinedReports = 0;
+  #declinedUnreported = 0;
   readonly #files: FileTransfers | undefined;
   /** One TURN client per config entry (none with `--relay server`). */
   readonly #turn: TurnClient[] = [];
   readonly #relayPolicy: RelayPolicy;
   readonly #traversal: ClientTraversal | undefined;
+  readonly #probeBudget: ProbeBudget;
+  /** Addresses whose exhausted budget was logged (bounded). */
+  readonly #budgetLogged = new Set<string>();
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -287,13 +310,18 @@ export class P2PClient {
     // File chunks: one message fills one DATA fragment of the largest packet with the outbox's
     // envelope in front, read into pooled buffers given back on acknowledgement (issue 14).
     const chunkPool = new BufferPool(MAX_LARGE_DATA_PAYLOAD_BYTES, 64);
+    this.#probeBudget = new ProbeBudget(options.probeBudget);
+    const serversOnLoopback = options.servers.every((s) => isLoopback(s.host));
     this.#peers = new PeerTable({
       identity: options.identity,
       runtime,
-      // The send's promise goes back: a pooled buffer is reused only once it was sent (a
-      // packet leaving from a birthday-punched socket gets no promise, so is never reused).
-      sendUdp: (bytes, to) =>
-        this.#traversal?.send(bytes, to) ? undefined : this.#mux.send(bytes, to),
+      sendUdp: (bytes, to) => this.#sendPeerUdp(bytes, to),
+      udpAnswered: (from) => this.#probeBudget.answered(from, this.#now()),
+      // Never unspecified, broadcast or multicast; loopback only between clients of a loopback
+      // server (from a remote peer it would aim our packets at our own machine's services).
+      acceptCandidate: (c) =>
+        Number.isInteger(c.port) && c.port > 0 && c.port <= 65_535 && isCandidateHost(c.host) &&
+        (serversOnLoopback || !isLoopback(c.host)),
       // `--relay turn`: nothing goes through the rendezvous server's relay.
       sendRelay: (target, bytes) =>
         this.#relayPolicy !== "turn" && this.#session.sendRelay(target, bytes),
@@ -362,11 +390,21 @@ export class P2PClient {
         emit({ type: "disconnected", server, reason });
         this.#serverState("connecting", server, reason);
       },
+      onRefused: (server, code, message) => {
+        // Said once per server and code until a registration succeeds (the session retries).
+        this.#refusal = `${code}: ${message}`;
+        const key = `${server}|${code}`;
+        if (key === this.#lastRefusal) return;
+        this.#lastRefusal = key;
+        emit({ type: "refused", server, code, message, during: "registration" });
+      },
       onAttemptFailed: (server, reason) => {
         options.log?.(`cannot register with ${server}: ${reason}`);
         // The server answered with an error or a goodbye: refused; else it did not answer.
-        const refused = /^server replied /.test(reason);
-        this.#serverState(refused ? "refused" : "unreachable", server, reason);
+        const refusal = this.#refusal;
+        this.#refusal = undefined;
+        if (refusal !== undefined) this.#serverState("refused", server, refusal);
+        else this.#serverState("unreachable", server, reason);
       },
       onFatal: (code, message) => {
         emit({ type: "error", code, message });
@@ -1070,8 +1108,31 @@ export class P2PClient {
     return found;
   }
 
+  /**
+   * A datagram to a peer address: free to an address that answered (RFC 7675 consent); else only
+   * a small probe within the budget (`probe_budget.ts`), never data.
+   */
+  #sendPeerUdp(bytes: Uint8Array, to: UdpAddress): void | Promise<unknown> {
+    const verdict = this.#probeBudget.admit(to, bytes.length, this.#now());
+    if (verdict === "verified" || verdict === "allowed") {
+      // The send's promise goes back: a pooled buffer is reused only once it was sent (a packet
+      // leaving from a birthday-punched socket gets no promise, so is never reused).
+      return this.#traversal?.send(bytes, to) ? undefined : this.#mux.send(bytes, to);
+    }
+    const key = `${formatUdpAddress(to)} ${verdict}`;
+    if (this.#budgetLogged.has(key) || this.#budgetLogged.size >= 256) return;
+    this.#budgetLogged.add(key);
+    this.#options.log?.(`not sending to ${formatUdpAddress(to)}: ${verdict} (it never answered)`);
+  }
+
+  /** Packets to addresses that never answered: allowed and dropped (`probe_budget.ts`). */
+  get probeStats(): Readonly<ProbeBudgetStats> {
+    return this.#probeBudget.stats;
+  }
+
   #onRegistered(registration: Registration): void {
     const registered = registration.registered;
+    this.#lastRefusal = "";
     this.#emit({ type: "registered", id: registered.id, server: registration.server });
     this.#serverState("registered", registration.server);
     if (registered.id !== this.id) {
@@ -1160,11 +1221,46 @@ export class P2PClient {
           `introduction request from ${message.peer}: ${accept ? "accepted" : "declined"}`,
         );
         this.#session.send({ type: "introduce-answer", peer: message.peer, accept });
+        if (!accept) this.#declined(message.peer);
         return;
       }
       default:
         return;
     }
+  }
+
+  /**
+   * Reports a declined introduction: once per peer a minute, and at most
+   * {@linkcode MAX_DECLINED_REPORTS} a minute over all peers (strangers with many throwaway keys
+   * cannot flood the screen); the ones not reported are counted in an `info` at the next one
+   * reported.
+   */
+  #declined(peer: string): void {
+    const now = this.#now();
+    const last = this.#declinedAt.get(peer);
+    if (last !== undefined && now - last < DECLINED_REPORT_INTERVAL_MS) return;
+    this.#declinedAt.delete(peer);
+    this.#declinedAt.set(peer, now);
+    if (this.#declinedAt.size > MAX_DECLINED_REMEMBERED) {
+      this.#declinedAt.delete(this.#declinedAt.keys().next().value!);
+    }
+    if (now - this.#declinedWindowAt >= DECLINED_REPORT_INTERVAL_MS) {
+      this.#declinedWindowAt = now;
+      this.#declinedReports = 0;
+    }
+    if (this.#declinedReports >= MAX_DECLINED_REPORTS) {
+      this.#declinedUnreported++;
+      return;
+    }
+    this.#declinedReports++;
+    if (this.#declinedUnreported > 0) {
+      this.#emit({
+        type: "info",
+        text: `declined ${this.#declinedUnreported} more connection(s) from strangers, not shown`,
+      });
+      this.#declinedUnreported = 0;
+    }
+    this.#emit({ type: "declined", peer });
   }
 
   #onIntroduce(message: ServerMessageOf<"introduce">): void {
@@ -1227,7 +1323,15 @@ export class P2PClient {
       if (link && link.relayRefused(message.code)) this.#wantIntroduction(message.peer, false);
       if (link) return;
     }
-    this.#emit({ type: "error", code: message.code, message: message.message });
+    // Not about a request of ours nor a peer we know: the server refuses something of the
+    // session itself (rate-limited control messages, server-busy before an eviction, ...).
+    this.#emit({
+      type: "refused",
+      server: this.#session.registration?.server ?? "server",
+      code: message.code,
+      message: message.message,
+      during: "session",
+    });
   }
 
   #tick(): void {

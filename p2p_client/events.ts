@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { escapeUntrusted, formatIncoming } from "./safe_text.ts";
+import { escapeUntrusted, formatIncoming, safeLines } from "./safe_text.ts";
 import { formatNatReport } from "./nat_probe/explain.ts";
 import type { NatReport } from "./nat_probe/nat_probe.ts";
 import type { DirectMethod, RelayReason } from "./nat_probe/explain.ts";
@@ -108,6 +108,14 @@ export type ClientEvent =
     state: "allocated" | "failed";
     relayed?: string;
     reason?: string;
+  }
+  | { type: "declined"; peer: string }
+  | {
+    type: "refused";
+    server: string;
+    code: string;
+    message: string;
+    during: "registration" | "session";
   };
 
 /**
@@ -218,8 +226,31 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
       return event.state === "allocated"
         ? `${event.server}: relay allocated (${event.relayed})`
         : `${event.server}: no relay (${event.reason}); trying again later`;
+    case "declined":
+      return `declined a connection from ${event.peer}: not a contact (--accept contacts; ` +
+        `"name ${event.peer.slice(0, 8)} <name>" admits it)`;
+    case "refused":
+      return `server ${event.server} refused ${
+        event.during === "registration" ? "the registration" : "a request"
+      } (${event.code}): ${safeLines(event.message).join(" ")}${
+        REFUSAL_HINTS[event.code] ? ` — ${REFUSAL_HINTS[event.code]}` : ""
+      }`;
   }
 }
+
+/** What a server refusal means for the user (the client itself retries registrations). */
+const REFUSAL_HINTS: Record<string, string> = {
+  "server-full": "retrying; or try another server with --server HOST:PORT",
+  "server-busy": "the server is under load; retrying",
+  "bad-puzzle": "the admission puzzle was not solved in time; retrying",
+  "too-many-connections": "too many clients from this network; retrying",
+  "rate-limited": "slowing down",
+  "unsupported-version": "update this client",
+  "auth-failed": "the identity key was not accepted",
+  "cluster-unavailable": "the server cluster is degraded; retrying",
+  "timeout": "the server timed this connection out; retrying",
+  "evicted": "the server evicted this idle session; reconnecting",
+};
 
 /** What to do about an error, where its message does not say it already. */
 const ERROR_HINTS: Record<string, string> = {

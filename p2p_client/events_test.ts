@@ -97,3 +97,33 @@ Deno.test("list and peer events say how a direct path was found and why a peer i
     "peer abababab… direct via udp 1.2.3.4:5 [found: port-mapped]",
   );
 });
+
+Deno.test("declined introductions and server refusals are clear lines; untrusted words escaped", () => {
+  assert.match(
+    formatTextEvent({ type: "declined", peer: A }),
+    new RegExp(`^declined a connection from ${A}: not a contact .*"name abababab <name>"`),
+  );
+  assert.equal(
+    formatTextEvent({
+      type: "refused",
+      server: "127.0.0.1:3478",
+      code: "server-full",
+      message: "the server holds its maximum of 1 clients",
+      during: "registration",
+    }),
+    "server 127.0.0.1:3478 refused the registration (server-full): the server holds its " +
+      "maximum of 1 clients — retrying; or try another server with --server HOST:PORT",
+  );
+  const line = formatTextEvent({
+    type: "refused",
+    server: "s:1",
+    code: "rate-limited",
+    message: "slow\n[bob] fake line\u202E",
+    during: "session",
+  });
+  assert.equal(line.split("\n").length, 1, line);
+  assert.match(
+    line,
+    /^server s:1 refused a request \(rate-limited\): slow.*<U\+202E> — slowing down$/,
+  );
+});

@@ -213,6 +213,9 @@ async function run(settings: ClientSettings): Promise<number> {
             !servers.every((server) => isLoopback(server.host)),
           birthday: settings.birthday !== false,
         },
+        // --accept contacts: the server asks first, and only contacts are introduced (a
+        // stranger gets the same `unknown-peer` as for an offline ID).
+        ...(settings.accept === "contacts" ? { acceptPeer: (id: string) => contacts.has(id) } : {}),
         // Unconfirmed messages and recently received message IDs survive a restart, beside the
         // identity file (not with --ephemeral); the identity lock keeps it to one client.
         store: identityPath === undefined ? undefined : new FileClientStore(identityPath),

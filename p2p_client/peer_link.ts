@@ -60,6 +60,13 @@ export interface PeerLinkContext {
    * is done with `bytes` (then a sealed DATA packet's buffer is reused: issue 14).
    */
   sendUdp: (bytes: Uint8Array, to: UdpAddress) => void | Promise<unknown>;
+  /**
+   * An authenticated packet (handshake or session) came from this UDP address: it answers, so it
+   * may get more than probes (`probe_budget.ts`).
+   */
+  udpAnswered?: (from: UdpAddress) => void;
+  /** Whether a candidate address of the peer may be probed at all (default: any). */
+  acceptCandidate?: (address: UdpAddress) => boolean;
   /** Sends a payload through the relay; false when not connected to a server. */
   sendRelay: (peer: string, bytes: Uint8Array) => boolean;
   /** Reports an event. */
@@ -392,7 +399,11 @@ export class PeerLink {
     this.#closed = false;
     this.#peerOffline = false;
     this.#serverUp = true;
-    this.#path.introduce(now, this.#ctx.relayOnly ? [] : intro.candidates, intro.punchAt);
+    this.#path.introduce(
+      now,
+      this.#ctx.relayOnly ? [] : this.#acceptable(intro.candidates),
+      intro.punchAt,
+    );
     this.#ctx.permitTurn?.(intro.candidates.map((c) => c.host));
     this.#turnCandidates = intro.candidates.map((c) => ({ host: c.host, port: c.port }));
     this.#traversal?.introduced(now, intro.role, intro.candidates);
@@ -435,10 +446,16 @@ export class PeerLink {
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
     this.#traversal?.learned(candidates);
-    if (this.#path.addCandidates(now, candidates)) {
+    if (this.#path.addCandidates(now, this.#acceptable(candidates))) {
       this.#probe(this.#path.probeTargets(now), true);
-    } else if (probeNow) this.#probe(candidates);
+    } else if (probeNow) this.#probe(this.#acceptable(candidates));
     this.#afterChange();
+  }
+
+  /** The candidates that may be probed (never unspecified, broadcast, multicast...). */
+  #acceptable(candidates: readonly UdpAddress[]): UdpAddress[] {
+    const accept = this.#ctx.acceptCandidate;
+    return accept ? candidates.filter((c) => accept(c)) : [...candidates];
   }
 
   /**
@@ -724,6 +741,7 @@ export class PeerLink {
       return;
     }
     if (!this.#secure.accept(accepted)) return;
+    if (source.kind === "udp") this.#ctx.udpAnswered?.(source.address);
     this.#reply(accepted.response, source);
     if (source.kind === "udp") this.#noteUdp(source.address, false);
     this.#afterChange();
@@ -742,7 +760,10 @@ export class PeerLink {
       if (this.#secure.handshaking) this.#rejected++;
       return;
     }
-    if (source.kind === "udp") this.#noteUdp(source.address, false);
+    if (source.kind === "udp") {
+      this.#ctx.udpAnswered?.(source.address);
+      this.#noteUdp(source.address, false);
+    }
     this.#afterChange();
   }
 
@@ -786,6 +807,7 @@ export class PeerLink {
       return;
     }
     const now = this.#ctx.runtime.now();
+    if (source.kind === "udp") this.#ctx.udpAnswered?.(source.address);
     if (source.kind === "udp" && !this.#ctx.relayOnly) {
       this.#traversal?.heard(source.address);
       if (this.#path.udpAuthenticated(source.address, now)) this.#probe([source.address]);

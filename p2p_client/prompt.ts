@@ -137,6 +137,8 @@ export class Prompt {
   #raw = false;
   #serverState: ServerState = "connecting";
   #server: { address: string | null; reason: string | null } = { address: null, reason: null };
+  /** The server whose registration refusal was the last line printed. */
+  #refusedRegistration: string | undefined;
   readonly #online = new Set<string>();
   /** Peers that left (closed, timed out): hidden from `list` unless contacts or `--all`. */
   readonly #gone = new Set<string>();
@@ -232,6 +234,14 @@ export class Prompt {
     }
     // The registered line already says it; the prompt shows the state.
     if (event.type === "server" && event.state === "registered") return;
+    // A refused registration was just printed with the server's words: the state line would
+    // only repeat it (the prompt shows `(refused) > `).
+    const repeats = event.type === "server" && event.state === "refused" &&
+      this.#refusedRegistration === event.server;
+    this.#refusedRegistration = event.type === "refused" && event.during === "registration"
+      ? event.server
+      : undefined;
+    if (repeats) return;
     if (
       this.#interactive && event.type === "file" &&
       this.#transfers.update(event, this.label(event.peer))

@@ -228,3 +228,30 @@ Deno.test("prompt: concurrent transfers keep one progress row each above the typ
   assert.equal(screen.filter((row) => row.includes("two.bin")).length, 1, screen.join("\n"));
   prompt.close();
 });
+
+Deno.test("prompt: a refused registration is one line, not repeated by the state line", async () => {
+  const fake = fakeIO();
+  const prompt = new Prompt(fakeTarget(), {
+    io: fake.io,
+    terminal: false,
+    json: false,
+    defer: fake.defer,
+  });
+  prompt.start();
+  prompt.print({
+    type: "refused",
+    server: "s:1",
+    code: "server-full",
+    message: "full",
+    during: "registration",
+  });
+  prompt.print({ type: "server", state: "refused", server: "s:1", reason: "server-full: full" });
+  prompt.print({ type: "declined", peer: A });
+  fake.runDeferred();
+  const text = fake.writes.join("");
+  assert.equal(text.match(/refused/g)?.length, 1, text);
+  assert.match(text, /server s:1 refused the registration \(server-full\): full/);
+  assert.match(text, /declined a connection from abab/);
+  prompt.close();
+  await prompt.finished;
+});

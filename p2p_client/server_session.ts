@@ -12,6 +12,7 @@ import {
   type RegistrationSigner,
   SignalingConnection,
   type SignalingEvent,
+  SignalingRequestError,
 } from "../shared/signaling/connection.ts";
 import type { Address, ClientMessage, ServerMessageOf } from "../shared/signaling/messages.ts";
 import { Backoff } from "./backoff.ts";
@@ -45,6 +46,11 @@ export interface ServerSessionOptions {
   onDisconnected: (server: string, reason: string) => void;
   /** Called when a connection attempt fails (server unreachable, refused). */
   onAttemptFailed?: (server: string, reason: string) => void;
+  /**
+   * Called (before `onAttemptFailed`) when the server refused the registration with an `error`
+   * (`code`: its error code) or a `bye` (`code`: its reason), with the server's own words.
+   */
+  onRefused?: (server: string, code: string, message: string) => void;
   /** Called when the session stops for good (replaced by a newer session of the same ID). */
   onFatal?: (code: string, message: string) => void;
   /** Clock, timers, randomness and the network (TCP connections come from `runtime.net`). */
@@ -310,6 +316,11 @@ export class ServerSession {
       return connection;
     } catch (error) {
       connection?.close();
+      const reply = error instanceof SignalingRequestError ? error.reply : undefined;
+      if (reply?.type === "error") this.#options.onRefused?.(name, reply.code, reply.message);
+      else if (reply?.type === "bye") {
+        this.#options.onRefused?.(name, reply.reason, `the server said goodbye (${reply.reason})`);
+      }
       this.#options.onAttemptFailed?.(name, error instanceof Error ? error.message : String(error));
       return undefined;
     }

@@ -103,6 +103,12 @@ export class MiniSignalingServer {
     this.#close(session, "replaced");
   }
 
+  /** Sends any control message to a registered client (an `error` the real server would send). */
+  sendTo(id: string, message: Record<string, unknown> & { type: string }): void {
+    const session = this.#byId.get(id);
+    if (session) this.#send(session, message);
+  }
+
   /** Tells a client its public endpoint (as the real server does after STUN). */
   sendEndpoint(id: string, address: { host: string; port: number }): void {
     const session = this.#byId.get(id);
