@@ -131,6 +131,13 @@ export class PathManager {
   readonly #doubtProbeMs: number;
   readonly #maxCandidates: number;
   #probeRttMs: number | undefined;
+  /**
+   * Another address of the peer proven by a round trip while `direct` (the peer's NAT mapping
+   * changed, or it roamed): the path moves there once the current one leaves a probe unanswered.
+   */
+  #alternate: { address: UdpAddress; provenAt: number } | undefined;
+  /** When each address the peer sent from (other than the direct one) was last probed. */
+  readonly #sourceProbedAt = new Map<string, number>();
   #pendingChange: PathChange | undefined;
   readonly #observers = new Set<(change: PathChange) => void>();
 
@@ -377,7 +384,11 @@ export class PathManager {
   /** The next local time at which {@linkcode PathManager.probeTargets} or `tick` may act. */
   nextDeadline(now: number): number {
     if (this.#state === "direct") {
-      return Math.min(this.#keepaliveAt(), this.#lastProofAt + this.#doubtAfterMs);
+      return Math.min(
+        this.#keepaliveAt(),
+        this.#lastProofAt + this.#doubtAfterMs,
+        this.#alternateAt(),
+      );
     }
     let at = this.#candidates.length > 0 && this.#introduced
       ? this.#scheduler.nextAt(now)
@@ -436,8 +447,11 @@ export class PathManager {
     }
     const sample = Math.max(0, now - probe.sentAt);
     if (this.#state === "direct" && this.#direct && !sameAddress(this.#direct, from)) {
-      // Another address works too, but the live direct path stays: switching between equally
-      // valid paths would only make the path flap (and reorder packets in flight).
+      // Another address works too. A live direct path stays (switching between equally valid
+      // paths would only make the path flap and reorder packets in flight), but one that leaves
+      // a probe unanswered gives way to it: the peer's mapping changed.
+      this.#alternate = { address: from, provenAt: now };
+      this.#switchToAlternate(now);
       return "validated";
     }
     this.#probeRttMs = this.#probeRttMs === undefined
@@ -445,6 +459,7 @@ export class PathManager {
       : this.#probeRttMs * 0.875 + sample * 0.125;
     this.#lastProofAt = now;
     if (this.#state !== "direct") {
+      this.#alternate = undefined;
       const previous = this.#state;
       this.#direct = from;
       this.#lastKeepaliveAt = now;
@@ -461,18 +476,70 @@ export class PathManager {
   }
 
   /**
-   * Any authenticated packet arrived over UDP from `from`. It does not prove the path (only a
-   * round trip does), but a packet from the direct address while in doubt earns a probe at once.
-   * Returns true when a probe of `from` is worth sending now.
+   * Any authenticated packet arrived over UDP from `from`; returns the addresses worth probing
+   * now. It does not prove a path (only a round trip does), but:
+   * - a packet from the direct address while in doubt earns a probe of it at once;
+   * - a packet from another address while `direct` or `mixed` means the peer now sends from
+   *   there (its NAT mapping expired or was rebuilt, or it roamed): that address becomes a
+   *   candidate and is probed at once (at most every `doubtProbeMs`), and so is the current
+   *   direct address. The path moves to the new address when its round trip completes and the
+   *   current one leaves its probe unanswered (QUIC's migration on a new peer address, RFC 9000
+   *   9.3, validated first as in 8.2; Tailscale magicsock learns endpoints the same way).
    *
    * @example
    * ```ts
-   * new PathManager(0).udpAuthenticated({ host: "10.0.0.1", port: 1 }, 0); // false
+   * new PathManager(0).udpAuthenticated({ host: "10.0.0.1", port: 1 }, 0); // []
    * ```
    */
-  udpAuthenticated(from: UdpAddress, now: number): boolean {
-    if (this.#state !== "mixed" || !this.#direct || !sameAddress(this.#direct, from)) return false;
-    return now >= this.#lastKeepaliveAt + Math.min(100, this.#doubtProbeMs);
+  udpAuthenticated(from: UdpAddress, now: number): UdpAddress[] {
+    const direct = this.#direct;
+    if (!direct || (this.#state !== "direct" && this.#state !== "mixed")) return [];
+    const quick = Math.min(100, this.#doubtProbeMs);
+    if (sameAddress(direct, from)) {
+      return this.#state === "mixed" && now >= this.#lastKeepaliveAt + quick ? [from] : [];
+    }
+    this.#add(from, "reflexive");
+    const key = formatUdpAddress(from);
+    if (now < (this.#sourceProbedAt.get(key) ?? -Infinity) + this.#doubtProbeMs) return [];
+    if (this.#sourceProbedAt.size >= this.#maxCandidates) {
+      for (const [k, at] of this.#sourceProbedAt) {
+        if (now - at >= this.#doubtProbeMs) this.#sourceProbedAt.delete(k);
+      }
+      if (this.#sourceProbedAt.size >= this.#maxCandidates) return [];
+    }
+    this.#sourceProbedAt.set(key, now);
+    const targets = [from];
+    if (now >= this.#lastKeepaliveAt + quick) {
+      this.#lastKeepaliveAt = now;
+      targets.push(direct);
+    }
+    return targets;
+  }
+
+  /** Time a probe of the direct path may take before it counts as unanswered, ms. */
+  #answerWaitMs(): number {
+    return Math.min(this.#doubtProbeMs, Math.max(50, 2 * (this.#probeRttMs ?? this.#doubtProbeMs)));
+  }
+
+  /** The time at which a fresh alternate replaces the direct path, if its probe stays unanswered. */
+  #alternateAt(): number {
+    const alternate = this.#alternate;
+    if (!alternate || this.#state !== "direct" || this.#lastProofAt >= this.#lastKeepaliveAt) {
+      return Infinity;
+    }
+    return this.#lastKeepaliveAt + this.#answerWaitMs();
+  }
+
+  /** Moves the direct path to the alternate address when it is due (see `#alternate`). */
+  #switchToAlternate(now: number): void {
+    const alternate = this.#alternate;
+    if (!alternate || now < this.#alternateAt()) return;
+    this.#alternate = undefined;
+    if (now - alternate.provenAt >= this.#doubtAfterMs) return; // too old to trust
+    this.#direct = alternate.address;
+    this.#lastProofAt = alternate.provenAt;
+    this.#lastKeepaliveAt = alternate.provenAt;
+    this.#set("direct", "the peer's address changed");
   }
 
   /**
@@ -489,6 +556,7 @@ export class PathManager {
    * ```
    */
   tick(now: number): void {
+    this.#switchToAlternate(now);
     if (this.#state === "none") {
       if (this.#relayAvailable && this.#introduced && now >= this.#connectUntil) {
         // With no candidate (--relay-only, or none announced) nothing was tried: say so.
@@ -543,6 +611,7 @@ export class PathManager {
   }
 
   #set(state: PathState, reason: string): void {
+    if (state !== "direct") this.#alternate = undefined;
     this.#state = state;
     const change = { state, path: this.path, reason };
     this.#pendingChange = change;

@@ -78,7 +78,7 @@ Deno.test("an unanswered direct path goes mixed (relay too), then relayed; answe
   assert.deepEqual(path.probeTargets(4100), [], "an unanswered keepalive: quicker probes");
   assert.deepEqual(path.probeTargets(4510), [A]);
   // A packet merely received proves nothing: one-way loss would otherwise go unnoticed.
-  assert.equal(path.udpAuthenticated(A, 5000), false);
+  assert.deepEqual(path.udpAuthenticated(A, 5000), []);
   path.tick(6010);
   assert.equal(path.state, "mixed");
   assert.equal(path.takeChange()?.reason, "direct path in doubt");

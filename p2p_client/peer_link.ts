@@ -560,7 +560,7 @@ export class PeerLink {
     }
     const now = this.#ctx.runtime.now();
     if (source.kind === "udp" && !this.#ctx.relayOnly) {
-      if (this.#path.udpAuthenticated(source.address, now)) this.#probe([source.address]);
+      this.#probe(this.#path.udpAuthenticated(source.address, now));
       if (!this.#path.directAddress) this.#noteUdp(source.address, false);
     }
     switch (frame.kind) {
