@@ -220,6 +220,10 @@ export class P2PClient {
       },
       onResolved: (id) => this.#record({ kind: "resolved", id }),
       requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
+      onDirectUnanswered: () => {
+        // At most one check every 2 s, whatever the number of peers in doubt.
+        if (this.#stun?.refresh(2000)) this.#arm();
+      },
       localCandidates: () => this.#candidates(),
       onOutboxChange: () => this.#scheduleSave(),
       deliveryTimeoutMs: options.deliveryTimeoutMs,

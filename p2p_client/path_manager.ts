@@ -135,9 +135,10 @@ export class PathManager {
    * Another address of the peer proven by a round trip while `direct` (the peer's NAT mapping
    * changed, or it roamed): the path moves there once the current one leaves a probe unanswered.
    */
-  #alternate: { address: UdpAddress; provenAt: number } | undefined;
+  #alternate: { address: UdpAddress; provenAt: number; sentAt: number } | undefined;
   /** When each address the peer sent from (other than the direct one) was last probed. */
   readonly #sourceProbedAt = new Map<string, number>();
+  #unansweredReported = -Infinity;
   #pendingChange: PathChange | undefined;
   readonly #observers = new Set<(change: PathChange) => void>();
 
@@ -285,17 +286,18 @@ export class PathManager {
 
   /**
    * More candidates of the peer (sent in-band, or pushed by the server): added, and a new punch
-   * burst starts if any is new.
+   * burst starts if any is new (unless `direct`). Returns the new ones: probe them now, whatever
+   * the state (a new public address of a peer we are direct with is its NAT mapping changing:
+   * the current path may be dead already).
    *
    * @example
    * ```ts
-   * new PathManager(0).addCandidates(0, [{ host: "192.0.2.1", port: 5 }]); // true
+   * new PathManager(0).addCandidates(0, [{ host: "192.0.2.1", port: 5 }]); // [{ host: "192.0.2.1", port: 5 }]
    * ```
    */
-  addCandidates(now: number, candidates: readonly UdpAddress[]): boolean {
-    let added = false;
-    for (const address of candidates) added = this.#add(address, "public") || added;
-    if (added && this.#state !== "direct") this.#scheduler.restart(now);
+  addCandidates(now: number, candidates: readonly UdpAddress[]): UdpAddress[] {
+    const added = candidates.filter((address) => this.#add(address, "public"));
+    if (added.length > 0 && this.#state !== "direct") this.#scheduler.restart(now);
     return added;
   }
 
@@ -376,6 +378,8 @@ export class PathManager {
 
   #keepaliveAt(): number {
     if (this.#state === "mixed") return this.#lastKeepaliveAt + this.#doubtProbeMs;
+    // Another address was just proven: check the current path at once (is it still alive?).
+    if (this.#alternate && this.#lastKeepaliveAt < this.#alternate.sentAt) return -Infinity;
     // A keepalive not answered within a round trip or so is followed by quicker probes.
     const answered = this.#lastProofAt >= this.#lastKeepaliveAt;
     return this.#lastKeepaliveAt + (answered ? this.#keepaliveMs : this.#doubtProbeMs);
@@ -384,10 +388,11 @@ export class PathManager {
   /** The next local time at which {@linkcode PathManager.probeTargets} or `tick` may act. */
   nextDeadline(now: number): number {
     if (this.#state === "direct") {
+      // The unanswered-probe time serves the alternate switch and `directUnanswered` alike.
       return Math.min(
         this.#keepaliveAt(),
         this.#lastProofAt + this.#doubtAfterMs,
-        this.#alternateAt(),
+        this.#unansweredAt() > now || this.#alternate ? this.#unansweredAt() : Infinity,
       );
     }
     let at = this.#candidates.length > 0 && this.#introduced
@@ -450,7 +455,7 @@ export class PathManager {
       // Another address works too. A live direct path stays (switching between equally valid
       // paths would only make the path flap and reorder packets in flight), but one that leaves
       // a probe unanswered gives way to it: the peer's mapping changed.
-      this.#alternate = { address: from, provenAt: now };
+      this.#alternate = { address: from, provenAt: now, sentAt: probe.sentAt };
       this.#switchToAlternate(now);
       return "validated";
     }
@@ -516,26 +521,59 @@ export class PathManager {
     return targets;
   }
 
+  /**
+   * True while `direct` and the latest probe of the direct path has gone unanswered for about
+   * two round trips: the first sign that the path (or a NAT mapping on it) may be gone.
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).directUnanswered(0); // false
+   * ```
+   */
+  directUnanswered(now: number): boolean {
+    return now >= this.#unansweredAt();
+  }
+
+  /**
+   * Like {@linkcode PathManager.directUnanswered}, but true once per unanswered probe (the
+   * caller acts on it once: e.g. checks its own NAT mapping with STUN).
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).takeDirectUnanswered(0); // false
+   * ```
+   */
+  takeDirectUnanswered(now: number): boolean {
+    if (!this.directUnanswered(now) || this.#unansweredReported === this.#lastKeepaliveAt) {
+      return false;
+    }
+    this.#unansweredReported = this.#lastKeepaliveAt;
+    return true;
+  }
+
   /** Time a probe of the direct path may take before it counts as unanswered, ms. */
   #answerWaitMs(): number {
     return Math.min(this.#doubtProbeMs, Math.max(50, 2 * (this.#probeRttMs ?? this.#doubtProbeMs)));
   }
 
   /** The time at which a fresh alternate replaces the direct path, if its probe stays unanswered. */
-  #alternateAt(): number {
-    const alternate = this.#alternate;
-    if (!alternate || this.#state !== "direct" || this.#lastProofAt >= this.#lastKeepaliveAt) {
-      return Infinity;
-    }
+  #unansweredAt(): number {
+    if (this.#state !== "direct" || this.#lastProofAt >= this.#lastKeepaliveAt) return Infinity;
     return this.#lastKeepaliveAt + this.#answerWaitMs();
   }
 
   /** Moves the direct path to the alternate address when it is due (see `#alternate`). */
   #switchToAlternate(now: number): void {
     const alternate = this.#alternate;
-    if (!alternate || now < this.#alternateAt()) return;
+    if (!alternate) return;
+    // The current path was proven after the alternate's probe left, or the alternate is too old
+    // to trust: forget it.
+    if (alternate.sentAt < this.#lastProofAt || now - alternate.provenAt >= this.#doubtAfterMs) {
+      this.#alternate = undefined;
+      return;
+    }
+    if (now < this.#unansweredAt()) return;
     this.#alternate = undefined;
-    if (now - alternate.provenAt >= this.#doubtAfterMs) return; // too old to trust
     this.#direct = alternate.address;
     this.#lastProofAt = alternate.provenAt;
     this.#lastKeepaliveAt = alternate.provenAt;

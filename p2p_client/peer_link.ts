@@ -53,6 +53,11 @@ export interface PeerLinkContext {
   frames: LinkFrameCodec;
   /** True the first time a message ID arrives from `peer` (duplicates are dropped). */
   firstTime?: (peer: string, uid: string) => boolean;
+  /**
+   * The direct path to `peer` just left a probe unanswered: our own NAT mapping may have changed
+   * (the client checks it with STUN at once and tells its peers a new public address in-band).
+   */
+  onDirectUnanswered?: (peer: string) => void;
   /** Asks the server to introduce the peer again (it left, or the session stalled). */
   requestIntroduction?: (peer: string) => void;
   /** Our current UDP candidates, to tell the peer in-band (a late public endpoint). */
@@ -313,8 +318,13 @@ export class PeerLink {
   addCandidates(candidates: readonly UdpAddress[]): void {
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
-    if (this.#path.addCandidates(now, candidates)) {
-      this.#probe(this.#path.probeTargets(now), true);
+    const added = this.#path.addCandidates(now, candidates);
+    if (added.length > 0) {
+      const targets = this.#path.probeTargets(now);
+      for (const a of added) {
+        if (!targets.some((t) => t.host === a.host && t.port === a.port)) targets.push(a);
+      }
+      this.#probe(targets, true);
     }
     this.#afterChange();
   }
@@ -431,8 +441,9 @@ export class PeerLink {
 
   /**
    * Seals `plaintext` and sends it: to `to` only when given, else along the path's route (direct,
-   * relay, or both while the direct path is in doubt); `anyway` also uses the relay while no
-   * path is chosen yet.
+   * relay, or both while the direct path is in doubt); `anyway` also uses the relay whatever the
+   * route (while no path is chosen yet, and beside a direct path that may be the very thing that
+   * broke: our candidates after our NAT mapping changed, our goodbye).
    */
   #sendSealed(
     plaintext: Uint8Array,
@@ -464,7 +475,7 @@ export class PeerLink {
     }
     const route = this.#path.route;
     if (route.udp) this.#ctx.sendUdp(packet, route.udp);
-    if (route.relay || (anyway && !route.udp && !this.#peerOffline)) {
+    if (route.relay || (anyway && !this.#peerOffline)) {
       this.#ctx.sendRelay(this.peer, packet);
     }
   }
@@ -663,6 +674,7 @@ export class PeerLink {
     if (!this.#closed) {
       this.#path.tick(now);
       this.#probe(this.#path.probeTargets(now), true);
+      if (this.#path.takeDirectUnanswered(now)) this.#ctx.onDirectUnanswered?.(this.peer);
       this.#probeMtu(now, false);
     }
     this.#outbox.tick();

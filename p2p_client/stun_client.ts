@@ -79,6 +79,7 @@ export class StunClient {
   #password = "";
   #transaction: Transaction | undefined;
   #nextRequestAt = 0;
+  #lastStartedAt = -Infinity;
   #mapped: UdpAddress | undefined;
 
   /**
@@ -115,6 +116,26 @@ export class StunClient {
     this.#transaction = undefined;
     this.#nextRequestAt = this.#now();
     this.tick();
+  }
+
+  /**
+   * Asks for the mapped address now, unless a request is in flight or one started within
+   * `minIntervalMs`: a direct path just left a probe unanswered, and the cause may be our own NAT
+   * mapping expiring (a new public port nobody knows yet; the keepalive would find it only up to
+   * 15 s later). Returns true when a request went out.
+   *
+   * @example
+   * ```ts
+   * // stun.refresh(); // false while idle or a request is in flight
+   * ```
+   */
+  refresh(minIntervalMs = 1000): boolean {
+    if (!this.#server || this.#transaction) return false;
+    const now = this.#now();
+    if (now < this.#lastStartedAt + minIntervalMs) return false;
+    this.#nextRequestAt = now;
+    this.tick();
+    return true;
   }
 
   /**
@@ -165,6 +186,7 @@ export class StunClient {
         nextAt: now,
         rto: this.#options.rtoMs ?? 500,
       };
+      this.#lastStartedAt = now;
       this.#nextRequestAt = now + (this.#options.keepaliveMs ?? 15_000);
     }
     const transaction = this.#transaction;
