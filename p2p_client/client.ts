@@ -107,6 +107,13 @@ export interface P2PClientOptions {
 const INTRODUCTION_RETRY_MS = 1000;
 /** Longest pause between introduction retries, ms. */
 const MAX_INTRODUCTION_RETRY_MS = 15_000;
+/**
+ * Bounds of the STUN re-check when a peer path gets no answer (a NAT mapping that expired gets a
+ * new public port; the 15 s keepalive would find it only later): first after 2 s at most, then
+ * with backoff up to 15 s.
+ */
+const STUN_REFRESH_MIN_GAP_MS = 2000;
+const STUN_REFRESH_MAX_GAP_MS = 15_000;
 
 interface IntroductionWanted {
   timer: number | undefined;
@@ -156,6 +163,7 @@ export class P2PClient {
   /** Request IDs of presence questions ({@linkcode P2PClient.probe}). */
   readonly #probes = new Set<string>();
   #publicEndpoint: UdpAddress | undefined;
+  #stunRefreshGapMs = STUN_REFRESH_MIN_GAP_MS;
   #stopped = false;
   readonly #files: FileTransfers | undefined;
 
@@ -220,9 +228,14 @@ export class P2PClient {
       },
       onResolved: (id) => this.#record({ kind: "resolved", id }),
       requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
-      onDirectUnanswered: () => {
-        // At most one check every 2 s, whatever the number of peers in doubt.
-        if (this.#stun?.refresh(2000)) this.#arm();
+      onPathTrouble: (_peer, fresh) => {
+        // A direct path just went unanswered: check our mapping now (at most every 2 s); while
+        // paths stay in doubt or lost, again with backoff up to the keepalive's 15 s.
+        if (fresh) this.#stunRefreshGapMs = STUN_REFRESH_MIN_GAP_MS;
+        if (this.#stun?.refresh(this.#stunRefreshGapMs)) {
+          this.#stunRefreshGapMs = Math.min(this.#stunRefreshGapMs * 2, STUN_REFRESH_MAX_GAP_MS);
+          this.#arm();
+        }
       },
       localCandidates: () => this.#candidates(),
       onOutboxChange: () => this.#scheduleSave(),

@@ -54,10 +54,12 @@ export interface PeerLinkContext {
   /** True the first time a message ID arrives from `peer` (duplicates are dropped). */
   firstTime?: (peer: string, uid: string) => boolean;
   /**
-   * The direct path to `peer` just left a probe unanswered: our own NAT mapping may have changed
-   * (the client checks it with STUN at once and tells its peers a new public address in-band).
+   * Probing `peer` gets no answer: `fresh` when a direct path just left a probe unanswered, else
+   * a probe round while the direct path is in doubt or lost. Our own NAT mapping may have changed:
+   * the client checks it with STUN (rate-limited, with backoff) and tells its peers a new public
+   * address in-band.
    */
-  onDirectUnanswered?: (peer: string) => void;
+  onPathTrouble?: (peer: string, fresh: boolean) => void;
   /** Asks the server to introduce the peer again (it left, or the session stalled). */
   requestIntroduction?: (peer: string) => void;
   /** Our current UDP candidates, to tell the peer in-band (a late public endpoint). */
@@ -673,8 +675,12 @@ export class PeerLink {
     this.#secure.tick();
     if (!this.#closed) {
       this.#path.tick(now);
-      this.#probe(this.#path.probeTargets(now), true);
-      if (this.#path.takeDirectUnanswered(now)) this.#ctx.onDirectUnanswered?.(this.peer);
+      const targets = this.#path.probeTargets(now);
+      this.#probe(targets, true);
+      if (this.#path.takeDirectUnanswered(now)) this.#ctx.onPathTrouble?.(this.peer, true);
+      else if (
+        targets.length > 0 && (this.#path.state === "mixed" || this.#path.state === "relayed")
+      ) this.#ctx.onPathTrouble?.(this.peer, false);
       this.#probeMtu(now, false);
     }
     this.#outbox.tick();

@@ -162,6 +162,8 @@ export function realSystem(options: RealSystemOptions = {}): SystemUnderTest {
             log(
               `peer ${event.peer.slice(0, 8)} ${event.state} ${event.path} (${event.reason ?? ""})`,
             );
+          } else if (log && (event.type === "server" || event.type === "disconnected")) {
+            log(`${event.type} ${JSON.stringify(event)}`);
           }
           const translated = translateEvent(event);
           if (translated) context.emit(translated);
