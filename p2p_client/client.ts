@@ -114,6 +114,8 @@ const MAX_INTRODUCTION_RETRY_MS = 15_000;
  */
 const STUN_REFRESH_MIN_GAP_MS = 2000;
 const STUN_REFRESH_MAX_GAP_MS = 15_000;
+/** STUN checks while the signaling connection is stalled: at most one a second. */
+const STALL_STUN_GAP_MS = 1000;
 
 interface IntroductionWanted {
   timer: number | undefined;
@@ -191,7 +193,8 @@ export class P2PClient {
     this.#saveTimer = new DeadlineTimer(runtime, () => this.#save());
     this.#mux = new UdpMux(socket, {
       stun: (bytes, from) => {
-        this.#stun?.receive(bytes, from);
+        // The server answers over UDP: if our signaling connection is stuck, redial now.
+        if (this.#stun?.receive(bytes, from)) this.#session.serverReachable();
         this.#arm();
       },
       peer: (packet, from) => this.#peers.dispatch(packet, { kind: "udp", address: from }),
@@ -284,6 +287,10 @@ export class P2PClient {
       },
       log: options.log,
       consent: options.acceptPeer !== undefined,
+      onStalled: () => {
+        // Does the server answer over UDP? (If so, the STUN answer makes the session redial.)
+        if (this.#stun?.refresh(STALL_STUN_GAP_MS, true)) this.#arm();
+      },
     });
     this.#acceptPeer = options.acceptPeer;
     this.#restore();

@@ -45,6 +45,13 @@ export interface ServerSessionOptions {
   onDisconnected: (server: string, reason: string) => void;
   /** Called when a connection attempt fails (server unreachable, refused). */
   onAttemptFailed?: (server: string, reason: string) => void;
+  /**
+   * Called about every second while our pings go unanswered on a registered connection (our
+   * side of the TCP connection may be stuck in retransmission backoff after a partition): the
+   * client checks whether the server answers over UDP (STUN) and, if it does, calls
+   * {@linkcode ServerSession.serverReachable}.
+   */
+  onStalled?: () => void;
   /** Called when the session stops for good (replaced by a newer session of the same ID). */
   onFatal?: (code: string, message: string) => void;
   /** Clock, timers, randomness and the network (TCP connections come from `runtime.net`). */
@@ -60,6 +67,13 @@ export interface ServerSessionOptions {
   /** Declare `consent`: the server asks before introducing anyone (`introduce-request`). */
   consent?: boolean;
 }
+
+/**
+ * A ping unanswered for the ping period plus this (or 4 RTTs) means the connection may be stuck;
+ * while it is, the session checks every `STALL_CHECK_MS` (pings, and the client's STUN check).
+ */
+const STALL_GRACE_MS = 2000;
+const STALL_CHECK_MS = 1000;
 
 /** A second `replaced` within this time means another instance holds our identity. */
 const REPLACED_AGAIN_MS = 60_000;
@@ -95,6 +109,9 @@ export class ServerSession {
   #wakeSleep: (() => void) | undefined;
   #heartbeat: TimerId | undefined;
   #lastReceived = 0;
+  #lastPongAt = 0;
+  /** Closes the registered connection to redial at once (set while serving one). */
+  #redial: ((reason: string) => void) | undefined;
   #lastReplacedAt = -Infinity;
   /** One random value per client process, the same on every retry (`registrationNonce`). */
   readonly #nonce: string;
@@ -165,6 +182,37 @@ export class ServerSession {
   /** Bytes queued on the signaling connection and not yet written. */
   get queuedBytes(): number {
     return this.#connection?.queuedBytes ?? 0;
+  }
+
+  /**
+   * The server just answered over another way (a STUN response on UDP). If our pings have gone
+   * unanswered meanwhile, the signaling connection is stuck — typically our TCP segments wait in
+   * retransmission backoff (an RTO doubling up to a minute) after a partition healed — so it is
+   * closed and the server dialled again at once, instead of waiting for the next retransmission
+   * or for the server to time us out. Returns true when it redials.
+   *
+   * @example
+   * ```ts
+   * // stun.onAnswer = () => session.serverReachable();
+   * ```
+   */
+  serverReachable(): boolean {
+    if (!this.#redial || !this.#stalled()) return false;
+    this.#redial("no answer to pings while the server answers over UDP");
+    return true;
+  }
+
+  /** True when our latest ping has gone unanswered for a while on the registered connection. */
+  #stalled(): boolean {
+    const registration = this.#registration;
+    if (!registration || !this.#connection) return false;
+    const periodMs = this.#pingPeriodMs(registration.registered.heartbeatMs);
+    const graceMs = Math.max(STALL_GRACE_MS, 4 * registration.rttMs);
+    return this.#runtime.now() - this.#lastPongAt > periodMs + graceMs;
+  }
+
+  #pingPeriodMs(heartbeatMs: number): number {
+    return Math.max(200, Math.min(heartbeatMs, 5000));
   }
 
   /**
@@ -317,9 +365,14 @@ export class ServerSession {
 
   async #serve(connection: SignalingConnection): Promise<string> {
     const heartbeatMs = this.#registration!.registered.heartbeatMs;
-    this.#lastReceived = this.#runtime.now();
+    this.#lastReceived = this.#lastPongAt = this.#runtime.now();
     let deadReason: string | undefined;
-    const periodMs = Math.max(200, Math.min(heartbeatMs, 5000));
+    const periodMs = this.#pingPeriodMs(heartbeatMs);
+    this.#redial = (reason) => {
+      this.#options.log?.(`signaling stalled (${reason}): redialling`);
+      deadReason = "signaling stalled";
+      connection.close();
+    };
     const beat = () => {
       if (this.#runtime.now() - this.#lastReceived > heartbeatMs * 2.5) {
         this.#heartbeat = undefined;
@@ -328,7 +381,9 @@ export class ServerSession {
         return;
       }
       connection.send({ type: "ping", t: this.#runtime.now() });
-      this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
+      const stalled = this.#stalled();
+      if (stalled) this.#options.onStalled?.();
+      this.#heartbeat = this.#runtime.setTimer(beat, stalled ? STALL_CHECK_MS : periodMs);
     };
     this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
     let byeReason: string | undefined;
@@ -346,6 +401,7 @@ export class ServerSession {
             if (this.#registration) {
               this.#registration.rttMs = Math.max(0, this.#runtime.now() - message.t);
             }
+            this.#lastPongAt = this.#runtime.now();
             continue;
           }
           if (message.type === "bye") {
@@ -364,6 +420,7 @@ export class ServerSession {
     } finally {
       this.#runtime.clearTimer(this.#heartbeat);
       this.#heartbeat = undefined;
+      this.#redial = undefined;
     }
     return byeReason ?? deadReason ?? connection.closeReason ?? "connection closed";
   }

@@ -122,17 +122,21 @@ export class StunClient {
    * Asks for the mapped address now, unless a request is in flight or one started within
    * `minIntervalMs`: a direct path just left a probe unanswered, and the cause may be our own NAT
    * mapping expiring (a new public port nobody knows yet; the keepalive would find it only up to
-   * 15 s later). Returns true when a request went out.
+   * 15 s later). With `restart`, a request in flight is replaced by a new one. Returns true when
+   * a request went out.
    *
    * @example
    * ```ts
    * // stun.refresh(); // false while idle or a request is in flight
    * ```
    */
-  refresh(minIntervalMs = 1000): boolean {
-    if (!this.#server || this.#transaction) return false;
+  refresh(minIntervalMs = 1000, restart = false): boolean {
+    if (!this.#server || (this.#transaction && !restart)) return false;
     const now = this.#now();
     if (now < this.#lastStartedAt + minIntervalMs) return false;
+    // `restart`: a new transaction replaces one in flight (its retransmissions slow down fast;
+    // a fresh one asks again at once).
+    this.#transaction = undefined;
     this.#nextRequestAt = now;
     this.tick();
     return true;
