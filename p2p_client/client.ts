@@ -114,6 +114,8 @@ const MAX_INTRODUCTION_RETRY_MS = 15_000;
  */
 const STUN_REFRESH_MIN_GAP_MS = 2000;
 const STUN_REFRESH_MAX_GAP_MS = 15_000;
+/** STUN reachability requests while not registered (a healed network is noticed this fast). */
+const SERVER_WATCH_MS = 1000;
 /** STUN checks while the signaling connection is stalled: at most one a second. */
 const STALL_STUN_GAP_MS = 1000;
 
@@ -208,6 +210,10 @@ export class P2PClient {
           this.#learnedEndpoint(address);
         },
         onFailure: (reason) => options.log?.(reason),
+        onReachable: () => {
+          options.log?.("the server answers over UDP again: reconnecting now");
+          this.#session.serverBack();
+        },
         now: this.#now,
         randomTransactionId: () => runtime.randomBytes(12),
       })
@@ -271,7 +277,9 @@ export class P2PClient {
       onRegistered: (registration) => this.#onRegistered(registration),
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
-        this.#stun?.pause();
+        // Keep asking the server over UDP: when it answers again, redial at once.
+        this.#stun?.watch(SERVER_WATCH_MS);
+        this.#arm();
         emit({ type: "disconnected", server, reason });
         this.#serverState("connecting", server, reason);
       },

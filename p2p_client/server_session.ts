@@ -202,6 +202,23 @@ export class ServerSession {
     return true;
   }
 
+  /**
+   * The server answers over UDP again after it did not (a healed partition, a restarted server):
+   * while not registered, the reconnection stops waiting out its backoff and dials now. Returns
+   * true when it did.
+   *
+   * @example
+   * ```ts
+   * // stun.onReachable = () => session.serverBack();
+   * ```
+   */
+  serverBack(): boolean {
+    if (this.#registration) return false;
+    const wake = this.#wakeSleep;
+    wake?.();
+    return wake !== undefined;
+  }
+
   /** True when our latest ping has gone unanswered for a while on the registered connection. */
   #stalled(): boolean {
     const registration = this.#registration;
