@@ -110,10 +110,11 @@ const MAX_INTRODUCTION_RETRY_MS = 15_000;
 /**
  * Bounds of the STUN re-check when a peer path gets no answer (a NAT mapping that expired gets a
  * new public port; the 15 s keepalive would find it only later): first after 2 s at most, then
- * with backoff up to 15 s.
+ * with backoff up to 3 s (a mapping that changes while a path is already lost must still be found
+ * within a few seconds; the probing that reports trouble is itself bounded, see PathManager).
  */
 const STUN_REFRESH_MIN_GAP_MS = 2000;
-const STUN_REFRESH_MAX_GAP_MS = 15_000;
+const STUN_REFRESH_MAX_GAP_MS = 3000;
 /** STUN reachability requests while not registered (a healed network is noticed this fast). */
 const SERVER_WATCH_MS = 1000;
 /** STUN checks while the signaling connection is stalled: at most one a second. */
@@ -239,7 +240,7 @@ export class P2PClient {
       requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
       onPathTrouble: (_peer, fresh) => {
         // A direct path just went unanswered: check our mapping now (at most every 2 s); while
-        // paths stay in doubt or lost, again with backoff up to the keepalive's 15 s.
+        // paths stay in doubt or lost, again with backoff up to 3 s.
         if (fresh) this.#stunRefreshGapMs = STUN_REFRESH_MIN_GAP_MS;
         if (this.#stun?.refresh(this.#stunRefreshGapMs)) {
           this.#stunRefreshGapMs = Math.min(this.#stunRefreshGapMs * 2, STUN_REFRESH_MAX_GAP_MS);
