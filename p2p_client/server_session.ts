@@ -1,7 +1,7 @@
 /**
  * The client's link to the rendezvous servers: registers with the first reachable server of the
  * list, fails over to the next, answers heartbeats, notices a dead server, and reconnects with a
- * jittered, capped backoff when the server goes away, re-introducing itself with the same key
+ * jittered backoff capped at 3 s when the server goes away, re-introducing itself with the same key
  * (hence the same ID).
  *
  * @module
@@ -75,6 +75,14 @@ export interface ServerSessionOptions {
 const STALL_GRACE_MS = 2000;
 const STALL_CHECK_MS = 1000;
 
+/**
+ * Longest pause between rounds of reconnection attempts, ms. Short: a server that was frozen or
+ * restarted, or a partition that healed, must not leave a client away for the 10 s of a longer
+ * backoff (issue 9: the link usable again within 5 s), and an attempt costs one TCP connection.
+ * (A client that was registered also watches the server over STUN and redials on its answer.)
+ */
+const RECONNECT_MAX_MS = 3000;
+
 /** A second `replaced` within this time means another instance holds our identity. */
 const REPLACED_AGAIN_MS = 60_000;
 
@@ -131,7 +139,8 @@ export class ServerSession {
     this.#options = options;
     this.#runtime = options.runtime;
     this.#nonce = options.runtime.randomBytes(16).toHex();
-    this.#backoff = options.backoff ?? new Backoff({ random: () => options.runtime.random() });
+    this.#backoff = options.backoff ??
+      new Backoff({ maxMs: RECONNECT_MAX_MS, random: () => options.runtime.random() });
   }
 
   /** The current registration, or undefined while not registered. */
