@@ -239,10 +239,11 @@ export class P2PClient {
       onResolved: (id) => this.#record({ kind: "resolved", id }),
       requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
       onPathTrouble: (_peer, fresh) => {
-        // A direct path just went unanswered: check our mapping now (at most every 2 s); while
+        // A direct path just went unanswered: check our mapping now (at most every 2 s, a request
+        // in flight replaced: its retransmissions slow down fast); while
         // paths stay in doubt or lost, again with backoff up to 3 s.
         if (fresh) this.#stunRefreshGapMs = STUN_REFRESH_MIN_GAP_MS;
-        if (this.#stun?.refresh(this.#stunRefreshGapMs)) {
+        if (this.#stun?.refresh(this.#stunRefreshGapMs, true)) {
           this.#stunRefreshGapMs = Math.min(this.#stunRefreshGapMs * 2, STUN_REFRESH_MAX_GAP_MS);
           this.#arm();
         }
