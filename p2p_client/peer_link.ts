@@ -290,6 +290,8 @@ export class PeerLink {
     // The initiator (re)starts a handshake at each introduction: the peer may have restarted and
     // lost the session (a session still good is simply replaced).
     if (intro.role === "initiator") this.#secure.initiate("introduced as initiator");
+    // A handshake already under way resends its INIT now: it may have gone nowhere until now.
+    this.#secure.resendNow();
     this.#afterChange();
   }
 
