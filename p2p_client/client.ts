@@ -862,8 +862,12 @@ export class P2PClient {
     const previous = this.#publicEndpoint;
     if (previous && previous.host === address.host && previous.port === address.port) return;
     this.#publicEndpoint = { host: address.host, port: address.port };
-    // Peers introduced before we knew it only know our local addresses: tell them in-band.
-    for (const link of this.#peers.links()) link.announceCandidates();
+    // Peers introduced before we knew it only know our local addresses: tell them in-band. A
+    // changed address is a network change: links that settled on the relay try direct again.
+    for (const link of this.#peers.links()) {
+      link.announceCandidates();
+      if (previous) link.retryDirect("our public address changed");
+    }
   }
 
   #localAddresses(): { host: string; port: number }[] {

@@ -59,12 +59,29 @@ export interface PathManagerOptions extends PunchTiming {
   doubtProbeMs?: number;
   /** Most candidates kept (default 24). */
   maxCandidates?: number;
+  /**
+   * Unanswered probe rounds after the burst, spaced `slowIntervalMs` doubling every two rounds
+   * up to `maxSlowIntervalMs`, before the pair is judged not direct-capable and settles on the
+   * relay (default 8: about a minute).
+   */
+  maxAttempts?: number;
+  /** Longest spacing of those rounds, ms (default 16,000). */
+  maxSlowIntervalMs?: number;
+  /** Once settled, the slow periodic retry of direct, ms (default 300,000). */
+  retryAfterMs?: number;
+  /**
+   * After a proven direct path is lost, rounds stay every `slowIntervalMs` this long before they
+   * count as attempts (the pair is known to be direct-capable), ms (default 120,000).
+   */
+  keepTryingMs?: number;
 }
 
 /** A state change reported by {@linkcode PathManager}. */
 export interface PathChange {
   /** The new state. */
   state: PathState;
+  /** True when the relay was settled on: the pair is judged not direct-capable for now. */
+  settled?: boolean;
   /** The new path, as shown to users: `"udp ip:port"`, `"udp ip:port + relay"`, `"relay"`, null. */
   path: string | null;
   /** Why, for logs. */
@@ -139,6 +156,24 @@ export class PathManager {
   /** When each address the peer sent from (other than the direct one) was last probed. */
   readonly #sourceProbedAt = new Map<string, number>();
   #unansweredReported = -Infinity;
+  /** When the current punch burst started (rounds after it count as attempts). */
+  #burstStartAt = Infinity;
+  readonly #burstMs: number;
+  readonly #slowIntervalMs: number;
+  readonly #maxSlowIntervalMs: number;
+  readonly #maxAttempts: number;
+  readonly #retryAfterMs: number;
+  readonly #keepTryingMs: number;
+  /** Unanswered rounds after the burst (counted toward the verdict). */
+  #attempts = 0;
+  /** Earliest time of the next round after the burst (backoff). */
+  #nextRoundAt = -Infinity;
+  /** A direct path was proven once on this link: the pair is direct-capable. */
+  #provenOnce = false;
+  /** When the last proven direct path was lost. */
+  #lostAt = -Infinity;
+  /** Settled on the relay: no probing until `#retryAt` or a trigger. */
+  #settled: { reason: string; retryAt: number } | undefined;
   #pendingChange: PathChange | undefined;
   readonly #observers = new Set<(change: PathChange) => void>();
 
@@ -161,6 +196,91 @@ export class PathManager {
     this.#keepaliveMs = options.keepaliveMs ?? 2000;
     this.#doubtProbeMs = options.doubtProbeMs ?? 500;
     this.#maxCandidates = options.maxCandidates ?? 24;
+    this.#burstMs = options.burstMs ?? 5000;
+    this.#slowIntervalMs = options.slowIntervalMs ?? 2000;
+    this.#maxSlowIntervalMs = Math.max(this.#slowIntervalMs, options.maxSlowIntervalMs ?? 16_000);
+    this.#maxAttempts = options.maxAttempts ?? 8;
+    this.#retryAfterMs = options.retryAfterMs ?? 300_000;
+    this.#keepTryingMs = options.keepTryingMs ?? 120_000;
+  }
+
+  /**
+   * Set once the pair is judged not direct-capable for now (every probe round of a burst and of
+   * `maxAttempts` slower ones went unanswered): why, and when direct is tried again unless a
+   * trigger comes first (new candidates, an introduction, a packet from a new address of the
+   * peer, {@linkcode PathManager.retry}).
+   */
+  get settled(): { reason: string; retryAt: number } | undefined {
+    return this.#settled;
+  }
+
+  /**
+   * Tries direct again now (a new burst; the verdict, if any, is forgotten): our network changed
+   * (a new public address, a new registration), or another trigger.
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).retry(0, "our public address changed");
+   * ```
+   */
+  retry(now: number, _reason: string): void {
+    this.#unsettle();
+    if (this.#introduced && this.#state !== "direct") this.#restartPunching(now);
+  }
+
+  #unsettle(): void {
+    this.#settled = undefined;
+    this.#attempts = 0;
+    this.#nextRoundAt = -Infinity;
+  }
+
+  #restartPunching(at: number): void {
+    this.#scheduler.restart(at);
+    this.#burstStartAt = at;
+    this.#attempts = 0;
+    this.#nextRoundAt = -Infinity;
+  }
+
+  /**
+   * Whether a round of candidate probes is due at `now`, after the burst with backoff and a
+   * verdict; marks it sent when it is.
+   */
+  #roundDue(now: number): boolean {
+    if (this.#candidates.length === 0 || !this.#introduced) return false;
+    if (this.#settled) {
+      if (now < this.#settled.retryAt) return false;
+      // The slow periodic retry: a new burst.
+      this.#unsettle();
+      this.#restartPunching(now);
+    }
+    const afterBurst = now >= this.#burstStartAt + this.#burstMs;
+    if (afterBurst && now < this.#nextRoundAt) return false;
+    if (!this.#scheduler.due(now)) return false;
+    if (afterBurst && this.#state !== "direct" && this.#state !== "mixed") {
+      const knownCapable = this.#provenOnce && now - this.#lostAt < this.#keepTryingMs;
+      if (knownCapable) {
+        this.#nextRoundAt = now + this.#slowIntervalMs;
+      } else {
+        this.#attempts++;
+        const spacing = Math.min(
+          this.#maxSlowIntervalMs,
+          this.#slowIntervalMs * 2 ** Math.floor(this.#attempts / 2),
+        );
+        this.#nextRoundAt = now + spacing;
+      }
+    }
+    return true;
+  }
+
+  /** After a round: settles on the relay once `maxAttempts` rounds went unanswered. */
+  #maybeSettle(now: number): void {
+    if (this.#settled || this.#attempts < this.#maxAttempts || this.#state !== "relayed") return;
+    const reason = `no direct path after a punch burst and ${this.#attempts} slower rounds: ` +
+      `not direct-capable for now (direct tried again on a network change, new candidates, or in ${
+        Math.round(this.#retryAfterMs / 1000)
+      } s)`;
+    this.#settled = { reason, retryAt: now + this.#retryAfterMs };
+    this.#set("relayed", reason, true);
   }
 
   /** The current state. */
@@ -270,7 +390,8 @@ export class PathManager {
     this.#candidates = [];
     for (const address of candidates) this.#add(address, source);
     for (const c of reflexive) this.#add(c.address, "reflexive");
-    this.#scheduler.restart(Math.max(now, punchAt));
+    this.#unsettle();
+    this.#restartPunching(Math.max(now, punchAt));
     this.#introduced = true;
     const wasAvailable = this.#relayAvailable;
     this.#relayAvailable = true;
@@ -297,7 +418,10 @@ export class PathManager {
    */
   addCandidates(now: number, candidates: readonly UdpAddress[]): UdpAddress[] {
     const added = candidates.filter((address) => this.#add(address, "public"));
-    if (added.length > 0 && this.#state !== "direct") this.#scheduler.restart(now);
+    if (added.length > 0 && this.#state !== "direct") {
+      this.#unsettle();
+      this.#restartPunching(now);
+    }
     return added;
   }
 
@@ -329,7 +453,10 @@ export class PathManager {
    * ```
    */
   addReflexive(address: UdpAddress): boolean {
-    return this.#add(address, "reflexive");
+    const added = this.#add(address, "reflexive");
+    // The peer sends from a new address (its mapping changed): worth trying again.
+    if (added) this.#unsettle();
+    return added;
   }
 
   #add(address: UdpAddress, source: CandidateSource): boolean {
@@ -368,10 +495,11 @@ export class PathManager {
       this.#lastKeepaliveAt = now;
       targets.push(this.#direct);
     }
-    if (this.#candidates.length > 0 && this.#introduced && this.#scheduler.due(now)) {
+    if (this.#roundDue(now)) {
       for (const c of this.candidates) {
         if (!targets.some((t) => sameAddress(t, c))) targets.push(c);
       }
+      this.#maybeSettle(now);
     }
     return targets;
   }
@@ -395,9 +523,14 @@ export class PathManager {
         this.#unansweredAt() > now || this.#alternate ? this.#unansweredAt() : Infinity,
       );
     }
-    let at = this.#candidates.length > 0 && this.#introduced
-      ? this.#scheduler.nextAt(now)
-      : Infinity;
+    let at = Infinity;
+    if (this.#candidates.length > 0 && this.#introduced) {
+      at = this.#settled
+        ? this.#settled.retryAt
+        : now >= this.#burstStartAt + this.#burstMs
+        ? Math.max(this.#scheduler.nextAt(now), this.#nextRoundAt)
+        : this.#scheduler.nextAt(now);
+    }
     if (this.#state === "mixed") {
       at = Math.min(at, this.#keepaliveAt(), this.#lastProofAt + this.#directTimeoutMs);
     }
@@ -463,6 +596,8 @@ export class PathManager {
       ? sample
       : this.#probeRttMs * 0.875 + sample * 0.125;
     this.#lastProofAt = now;
+    this.#provenOnce = true;
+    this.#unsettle();
     if (this.#state !== "direct") {
       this.#alternate = undefined;
       const previous = this.#state;
@@ -608,8 +743,9 @@ export class PathManager {
     }
     if (this.#state === "mixed" && now - this.#lastProofAt >= this.#directTimeoutMs) {
       this.#direct = undefined;
+      this.#lostAt = now;
       this.#set(this.#relayAvailable ? "relayed" : "none", "direct path went silent");
-      this.#scheduler.restart(now);
+      this.#restartPunching(now);
     }
   }
 
@@ -626,7 +762,7 @@ export class PathManager {
     this.#direct = undefined;
     this.#probes.clear();
     this.#relayAvailable = false;
-    this.#scheduler.restart(Infinity);
+    this.#restartPunching(Infinity);
     if (this.#state !== "none") this.#set("none", reason);
   }
 
@@ -644,14 +780,17 @@ export class PathManager {
     this.#introduced = false;
     this.#relayAvailable = false;
     this.#connectUntil = -Infinity;
-    this.#scheduler.restart(Infinity);
+    this.#unsettle();
+    this.#restartPunching(Infinity);
     if (this.#state !== "none") this.#set("none", reason);
   }
 
-  #set(state: PathState, reason: string): void {
+  #set(state: PathState, reason: string, settled = false): void {
     if (state !== "direct") this.#alternate = undefined;
     this.#state = state;
-    const change = { state, path: this.path, reason };
+    const change: PathChange = settled
+      ? { state, path: this.path, reason, settled }
+      : { state, path: this.path, reason };
     this.#pendingChange = change;
     for (const observer of this.#observers) observer(change);
   }

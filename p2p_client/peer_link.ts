@@ -334,6 +334,21 @@ export class PeerLink {
   }
 
   /**
+   * Tries a direct path again now, whatever the verdict (our network changed: a new public
+   * address, a new registration).
+   *
+   * @example
+   * ```ts
+   * // link.retryDirect("our public address changed");
+   * ```
+   */
+  retryDirect(reason: string): void {
+    if (this.#ctx.relayOnly || this.#closed) return;
+    this.#path.retry(this.#ctx.runtime.now(), reason);
+    this.#afterChange();
+  }
+
+  /**
    * Tells the peer our current candidates in-band, when they changed since last told.
    *
    * @example
@@ -800,7 +815,8 @@ export class PeerLink {
       if (primary !== null && this.#lastPrimary !== null) this.#outbox.pathChanged();
       this.#lastPrimary = primary;
     }
-    if (state !== this.#lastState || path !== this.#lastPath) {
+    if (change?.settled) this.#ctx.log?.(`${this.peer}: ${change.reason}`);
+    if (state !== this.#lastState || path !== this.#lastPath || change?.settled) {
       this.#lastState = state;
       this.#lastPath = path;
       this.#probeMtu(this.#ctx.runtime.now(), true);
