@@ -61,8 +61,6 @@ export class SecureLink {
   #resendMs = INIT_RESEND_MS;
   #resends = 0;
   #ownSessionAt = -Infinity;
-  /** When we last adopted a session from the peer's INIT. */
-  #peerSessionAt = -Infinity;
   #closed = false;
 
   /**
@@ -125,17 +123,6 @@ export class SecureLink {
    */
   initiate(reason: string): void {
     if (this.#closed || this.handshaking || !this.#publicKey) return;
-    if (this.#options.runtime.now() - this.#peerSessionAt < TIE_WINDOW_MS) {
-      // The peer's handshake just gave us a session: it is as new as ours would be. Ours would
-      // only cross it, and the peer, whose handshake has just completed, refuses it (the tie
-      // rule) — while we, holding an unanswered INIT with the higher ID, would refuse every INIT
-      // of the peer until ours is given up after its resends (seed 2232: 49 s without a usable
-      // session after a freeze).
-      this.#options.log?.(
-        `handshake with ${this.#options.peer} (${reason}): skipped, fresh session`,
-      );
-      return;
-    }
     this.#options.log?.(`handshake with ${this.#options.peer}: ${reason}`);
     this.#starting = true;
     const index = this.#options.allocateIndex();
@@ -242,7 +229,6 @@ export class SecureLink {
       this.#options.releaseIndex(this.#initiator.localIndex);
       this.#initiator = undefined;
     }
-    this.#peerSessionAt = this.#options.runtime.now();
     this.#adopt(accepted.session, "peer's handshake");
     return true;
   }
