@@ -250,3 +250,36 @@ Deno.test("a pair that was direct keeps probing every slowIntervalMs after losin
   rounds(path, 60_000, 200_000);
   assert.ok(path.settled, "after keepTryingMs it may settle too");
 });
+
+Deno.test("traffic from a new address of the peer: probed with the current path; the path moves only if the current one goes unanswered", () => {
+  const setup = () => {
+    const path = new PathManager(0, { doubtProbeMs: 500 });
+    path.introduce(0, [A], 0);
+    path.recordProbe("n", A, 0);
+    path.probeResponse("n", A, 20); // direct on A, RTT 20 ms
+    path.takeChange();
+    const targets = path.udpAuthenticated(NAT, 1000);
+    assert.deepEqual(targets, [NAT, A], "the new address and the current path, at once");
+    assert.deepEqual(path.udpAuthenticated(NAT, 1100), [], "at most every doubtProbeMs");
+    path.recordProbe("new", NAT, 1000);
+    path.recordProbe("old", A, 1000);
+    assert.equal(path.probeResponse("new", NAT, 1020), "validated");
+    assert.equal(path.path, "udp 10.0.0.2:4000", "not before the current path had its chance");
+    return path;
+  };
+  const moved = setup();
+  assert.ok(moved.nextDeadline(1020) <= 1050, "a timer for the unanswered probe");
+  moved.tick(1050); // the probe of A unanswered for two round trips (at least 50 ms)
+  assert.equal(moved.path, "udp 198.18.0.5:61000");
+  assert.deepEqual(moved.takeChange(), {
+    state: "direct",
+    path: "udp 198.18.0.5:61000",
+    reason: "the peer's address changed",
+  });
+
+  const stays = setup();
+  stays.probeResponse("old", A, 1025); // the current path answers too
+  stays.tick(2000);
+  assert.equal(stays.path, "udp 10.0.0.2:4000", "a live path stays (no flapping)");
+  assert.equal(stays.takeChange(), undefined);
+});
