@@ -810,6 +810,8 @@ export class PeerLink {
       : route.relay
       ? "relay"
       : null;
+    // Copies on a retransmission timeout help only where frames are lost, not over the relay.
+    this.#outbox.setDatagramPath(route.udp !== undefined && !route.relay);
     if (primary !== this.#lastPrimary) {
       // direct ↔ mixed keeps the direct address: no change for the channel's RTT estimate.
       if (primary !== null && this.#lastPrimary !== null) this.#outbox.pathChanged();
