@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError, Option } from "@commander-js/extra-typin
 import { parseServerAddress, type ServerAddress } from "../shared/config/mod.ts";
 import { DEFAULT_TCP_PORT } from "../shared/signaling/constants.ts";
 import { CLIENT_VERSION } from "./version.ts";
+import { RELAY_POLICIES, type RelayPolicy } from "./relay_paths.ts";
 
 /**
  * Log levels accepted by `--log-level`.
@@ -49,6 +50,8 @@ export interface ClientSettings {
   udpPort: number;
   /** Never use direct paths. */
   relayOnly: boolean;
+  /** Which relays may carry peer packets: `server`, `turn` or `any` (default). */
+  relay: RelayPolicy;
   /** Seconds to wait for pending messages at exit. */
   exitTimeout: number;
   /** Prefix printed lines with the local time. */
@@ -140,6 +143,13 @@ export function buildCli(
     .option("--bind <host>", "address the UDP socket binds to", "0.0.0.0")
     .option("--udp-port <port>", "UDP port (0: any free port)", port(0), 0)
     .option("--relay-only", "never try direct paths (diagnostics)", false)
+    .addOption(
+      new Option(
+        "--relay <relays>",
+        "relays peers may be reached through: server (the rendezvous server's only), turn (the " +
+          "config's TURN servers only), any (both, the lower-latency one preferred)",
+      ).choices(RELAY_POLICIES).default("any" as RelayPolicy),
+    )
     .option(
       "--exit-timeout <seconds>",
       "at exit, wait this long for pending messages to be delivered",
@@ -170,6 +180,7 @@ export function buildCli(
         bind: options.bind,
         udpPort: options.udpPort,
         relayOnly: options.relayOnly,
+        relay: options.relay as RelayPolicy,
         exitTimeout: options.exitTimeout,
         timestamps: options.timestamps,
         ...(options.acceptFiles === undefined ? {} : { acceptFiles: options.acceptFiles }),

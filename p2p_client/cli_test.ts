@@ -54,3 +54,10 @@ Deno.test("resolveServers: --server wins, else config hosts with the TCP port", 
     [{ host: "127.0.0.1", port: 3000 }],
   );
 });
+
+Deno.test("--relay takes server, turn or any (default any)", () => {
+  assert.equal(parse([]).relay, "any");
+  assert.equal(parse(["--relay", "turn"]).relay, "turn");
+  assert.equal(parse(["--relay", "server"]).relay, "server");
+  assert.throws(() => parse(["--relay", "coturn"]));
+});

@@ -47,6 +47,23 @@ import type { UdpAddress } from "./path_manager.ts";
 import { FileTransfers, type OfferDecision } from "./files/transfers.ts";
 import type { DownloadStore, FileSource, TransferSummary } from "./files/types.ts";
 import { openFileSource } from "./files/fs_store.ts";
+import { TurnClient } from "./turn_client.ts";
+import type { RelayPolicy, TurnRelayInfo } from "./relay_paths.ts";
+import { MAX_LOCAL_ADDRESSES } from "../shared/signaling/constants.ts";
+
+/** A TURN server of the config, resolved: a relay path for every peer (RFC 8656). */
+export interface TurnServerEntry {
+  /** Literal IP address of the server. */
+  host: string;
+  /** UDP port. */
+  port: number;
+  /** How it is shown: `turn host:port` (the host as the config names it). */
+  label: string;
+  /** Long-term credential: user name (never logged). */
+  username: string;
+  /** Long-term credential: password (never logged). */
+  credential: string;
+}
 
 /**
  * Everything a {@linkcode P2PClient} is built from. Side effects enter only through `runtime`
@@ -77,6 +94,14 @@ export interface P2PClientOptions {
   stunCodec?: StunBindingCodec | null;
   /** Never use direct paths. */
   relayOnly?: boolean;
+  /** TURN servers used as relay paths beside the rendezvous server's relay (config `turn`). */
+  turnServers?: TurnServerEntry[];
+  /**
+   * Which relays may carry peer packets (`--relay`): `server` (the rendezvous server's only; no
+   * TURN allocation is made), `turn` (TURN only; nothing is sent through the server's relay),
+   * `any` (default: both, preferring the one with the lower round trip).
+   */
+  relayPolicy?: RelayPolicy;
   /**
    * Who may be introduced to this client (issue 11, consent before addresses). Absent: policy
    * `anyone` (the server introduces whoever knows the ID). Given: the client declares `consent`
@@ -171,6 +196,9 @@ export class P2PClient {
   #stunRefreshGapMs = STUN_REFRESH_MIN_GAP_MS;
   #stopped = false;
   readonly #files: FileTransfers | undefined;
+  /** One TURN client per config entry (none with `--relay server`). */
+  readonly #turn: TurnClient[] = [];
+  readonly #relayPolicy: RelayPolicy;
 
   /**
    * Builds a client and binds its UDP socket (throws as `Deno.listenDatagram` does); call
@@ -219,11 +247,42 @@ export class P2PClient {
         randomTransactionId: () => runtime.randomBytes(12),
       })
       : undefined;
+    this.#relayPolicy = options.relayPolicy ?? "any";
+    if (this.#relayPolicy !== "server") {
+      for (const [id, entry] of (options.turnServers ?? []).entries()) {
+        this.#turn.push(
+          new TurnClient({
+            runtime,
+            server: { host: entry.host, port: entry.port },
+            label: entry.label,
+            username: entry.username,
+            password: entry.credential,
+            onData: (from, bytes) =>
+              this.#peers.dispatch(classifyPacket(bytes), {
+                kind: "turn",
+                relay: id,
+                address: from,
+              }),
+            onStateChange: (state, reason) => this.#turnStateChanged(id, state, reason),
+            log: options.log,
+          }),
+        );
+      }
+    }
     this.#peers = new PeerTable({
       identity: options.identity,
       runtime,
       sendUdp: (bytes, to) => this.#mux.send(bytes, to),
-      sendRelay: (target, bytes) => this.#session.sendRelay(target, bytes),
+      // `--relay turn`: nothing goes through the rendezvous server's relay.
+      sendRelay: (target, bytes) =>
+        this.#relayPolicy !== "turn" && this.#session.sendRelay(target, bytes),
+      relayPolicy: this.#relayPolicy,
+      turnRelays: () => this.#turnRelays(),
+      sendTurn: (relay, bytes, to) => this.#turn[relay]?.send(to, bytes) ?? false,
+      permitTurn: (hosts) => {
+        for (const turn of this.#turn) turn.permit(hosts);
+      },
+      localRelayAddresses: () => this.#relayedAddresses(),
       emit,
       createChannel: options.createChannel ?? createChannelFactory(runtime),
       frames: options.frames ?? linkFrameCodec,
@@ -275,7 +334,10 @@ export class P2PClient {
       runtime,
       servers: options.servers,
       identity: options.identity,
-      localAddresses: () => this.#localAddresses(),
+      // Our TURN relayed addresses go with the local ones: a peer can reach us through them
+      // before any session exists (TURN on both sides, the server's relay refused).
+      localAddresses: () =>
+        [...this.#localAddresses(), ...this.#relayedAddresses()].slice(0, MAX_LOCAL_ADDRESSES),
       onRegistered: (registration) => this.#onRegistered(registration),
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
@@ -480,6 +542,13 @@ export class P2PClient {
    */
   start(): void {
     this.#mux.start();
+    for (const turn of this.#turn) {
+      try {
+        turn.start();
+      } catch (error) {
+        this.#options.log?.(`${turn.label}: cannot bind a socket: ${(error as Error).message}`);
+      }
+    }
     const first = this.#options.servers[0];
     if (first) this.#serverState("connecting", formatServerAddress(first));
     this.#session.start();
@@ -720,6 +789,7 @@ export class P2PClient {
     this.#timer.cancel();
     this.#saveTimer.cancel();
     await this.#session.stop();
+    await Promise.all(this.#turn.map((turn) => turn.close()));
     await this.#mux.close();
   }
 
@@ -740,7 +810,55 @@ export class P2PClient {
     this.#timer.cancel();
     this.#saveTimer.cancel();
     this.#session.abort();
+    await Promise.all(this.#turn.map((turn) => turn.close()));
     await this.#mux.close();
+  }
+
+  /** The TURN allocations usable now. */
+  #turnRelays(): TurnRelayInfo[] {
+    const out: TurnRelayInfo[] = [];
+    for (const [id, turn] of this.#turn.entries()) {
+      if (turn.state === "allocated") out.push({ id, label: turn.label });
+    }
+    return out;
+  }
+
+  /** Our TURN relayed addresses now. */
+  #relayedAddresses(): UdpAddress[] {
+    const out: UdpAddress[] = [];
+    for (const turn of this.#turn) {
+      const relayed = turn.relayedAddress;
+      if (relayed) out.push({ host: relayed.host, port: relayed.port });
+    }
+    return out;
+  }
+
+  #turnStateChanged(id: number, state: string, reason: string): void {
+    const turn = this.#turn[id];
+    if (!turn || this.#stopped) return;
+    if (state === "allocated" && turn.relayedAddress) {
+      this.#emit({
+        type: "turn",
+        server: turn.label,
+        state: "allocated",
+        relayed: formatUdpAddress(turn.relayedAddress),
+      });
+    } else if (state === "failed") {
+      this.#emit({ type: "turn", server: turn.label, state: "failed", reason });
+    } else {
+      return;
+    }
+    // The server tells introduced peers our new addresses; peers with a session learn them
+    // in-band; every link re-evaluates its relay paths.
+    this.#session.send({
+      type: "addresses",
+      localAddresses: [...this.#localAddresses(), ...this.#relayedAddresses()].slice(
+        0,
+        MAX_LOCAL_ADDRESSES,
+      ),
+    });
+    for (const link of this.#peers.links()) link.announceCandidates();
+    this.#peers.tick();
   }
 
   #restore(): void {

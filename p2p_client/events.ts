@@ -74,7 +74,16 @@ export type ClientEvent =
     connectedPeers: number;
     contacts: number;
   }
-  | { type: "info"; text: string };
+  | { type: "info"; text: string }
+  | {
+    type: "turn";
+    /** The TURN server as `turn host:port` (never its credentials). */
+    server: string;
+    /** `allocated` (with the relayed address) or `failed` (with why; retried with backoff). */
+    state: "allocated" | "failed";
+    relayed?: string;
+    reason?: string;
+  };
 
 /**
  * Renders an event as exactly one JSON line (no trailing newline).
@@ -176,6 +185,10 @@ export function formatTextEvent(event: ClientEvent, label: (id: string) => strin
       ].join("\n");
     case "info":
       return event.text;
+    case "turn":
+      return event.state === "allocated"
+        ? `${event.server}: relay allocated (${event.relayed})`
+        : `${event.server}: no relay (${event.reason}); trying again later`;
   }
 }
 

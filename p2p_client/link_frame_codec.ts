@@ -31,6 +31,11 @@ export const linkFrameCodec: LinkFrameCodec = {
       type: FrameType.Candidates,
       addresses: addresses.slice(0, MAX_CANDIDATE_ADDRESSES),
     }),
+  encodeRelayAddresses: (addresses) =>
+    encodeFrame({
+      type: FrameType.RelayAddresses,
+      addresses: addresses.slice(0, MAX_CANDIDATE_ADDRESSES),
+    }),
   decode(bytes: Uint8Array): LinkFrame | undefined {
     let frame;
     try {
@@ -47,6 +52,8 @@ export const linkFrameCodec: LinkFrameCodec = {
         return { kind: "close" };
       case FrameType.Candidates:
         return { kind: "candidates", addresses: frame.addresses };
+      case FrameType.RelayAddresses:
+        return { kind: "relay-addresses", addresses: frame.addresses };
       case FrameType.PmtuProbe:
         return { kind: "pmtu-probe", frame };
       case FrameType.PmtuAck:

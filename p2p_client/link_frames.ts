@@ -14,6 +14,7 @@ export type LinkFrame =
   | { kind: "path-response"; nonce: Uint8Array }
   | { kind: "close" }
   | { kind: "candidates"; addresses: { host: string; port: number }[] }
+  | { kind: "relay-addresses"; addresses: { host: string; port: number }[] }
   | { kind: "pmtu-probe"; frame: PmtuProbeFrame }
   | { kind: "pmtu-ack"; id: number }
   | { kind: "channel"; frame: unknown };
@@ -28,6 +29,8 @@ export interface LinkFrameCodec {
   encodeClose(): Uint8Array;
   /** Encodes a CANDIDATES frame (the first 16 addresses). */
   encodeCandidates(addresses: readonly { host: string; port: number }[]): Uint8Array;
+  /** Encodes a RELAY_ADDRESSES frame (our TURN relayed addresses, the first 16). */
+  encodeRelayAddresses?(addresses: readonly { host: string; port: number }[]): Uint8Array;
   /** Decodes a frame; undefined when malformed. */
   decode(bytes: Uint8Array): LinkFrame | undefined;
 }

@@ -9,9 +9,10 @@ import {
   ConfigError,
   loadClientConfig,
   parseClientConfig,
+  parseTurnUrl,
 } from "../shared/config/mod.ts";
 import { buildCli, type ClientSettings, resolveServers } from "./cli.ts";
-import { P2PClient } from "./client.ts";
+import { P2PClient, type TurnServerEntry } from "./client.ts";
 import { FileClientStore } from "./client_store.ts";
 import { type ClientEvent, formatTextEvent } from "./events.ts";
 import { defaultIdentityPath, loadOrCreateIdentity } from "./identity_store.ts";
@@ -50,6 +51,49 @@ async function loadConfig(settings: ClientSettings): Promise<ClientConfig> {
     }
     throw error;
   }
+}
+
+/**
+ * The config's `turn` entries the client can use: `turn:` over UDP, the host resolved to an
+ * address (its first A, else AAAA record). Others are skipped with a warning that names the URL
+ * only (never the credentials).
+ */
+async function resolveTurnServers(
+  config: ClientConfig,
+  warn: (message: string) => void,
+): Promise<TurnServerEntry[]> {
+  const resolved = await Promise.all(config.turn.map(async (entry) => {
+    const url = parseTurnUrl(entry.url);
+    if (!url) return undefined; // the config parser already refused it
+    if (url.secure || url.transport !== "udp") {
+      warn(`TURN server ${entry.url} skipped: only turn: over UDP is supported (no TLS, no TCP)`);
+      return undefined;
+    }
+    let host = url.host.toLowerCase() === "localhost" ? "127.0.0.1" : url.host;
+    if (!/^[0-9.]+$/.test(host) && !host.includes(":")) {
+      // Bounded: without a resolver answering, startup goes on after 3 s (entry skipped).
+      const signal = AbortSignal.timeout(3000);
+      const v4 = await Deno.resolveDns(host, "A", { signal }).catch(() => [] as string[]);
+      const v6 = v4.length > 0
+        ? []
+        : await Deno.resolveDns(host, "AAAA", { signal }).catch(() => [] as string[]);
+      const found = v4[0] ?? v6[0];
+      if (found === undefined) {
+        warn(`TURN server ${entry.url} skipped: cannot resolve ${host} (no A or AAAA record)`);
+        return undefined;
+      }
+      host = found;
+    }
+    const shown = url.host.includes(":") ? `[${url.host}]` : url.host;
+    return {
+      host,
+      port: url.port,
+      label: `turn ${shown}:${url.port}`,
+      username: entry.username,
+      credential: entry.credential,
+    };
+  }));
+  return resolved.filter((entry) => entry !== undefined);
 }
 
 interface LoadedIdentity {
@@ -112,12 +156,15 @@ async function run(settings: ClientSettings): Promise<number> {
   try {
     const config = await loadConfig(settings);
     const servers = resolveServers(settings.servers, config.stun, settings.tcpPort);
-    if (config.turn.length > 0) {
-      logger.info(
-        "{count} TURN server(s) configured; this client relays through its rendezvous server instead",
-        {
-          count: config.turn.length,
-        },
+    const turnServers = settings.relay === "server"
+      ? []
+      : await resolveTurnServers(config, (message) => logger.warning(message));
+    if (settings.relay === "turn" && turnServers.length === 0) {
+      throw new StartupError(
+        "no-turn-server",
+        `--relay turn needs a usable "turn" entry (turn:host[:port], UDP) in the config file${
+          config.turn.length > 0 ? " (the ones there are not usable: see the warnings)" : ""
+        }`,
       );
     }
     const { identity, path: identityPath } = await loadIdentity(settings);
@@ -156,6 +203,8 @@ async function run(settings: ClientSettings): Promise<number> {
         networkInterfaces: () => Deno.networkInterfaces(),
         emit,
         relayOnly: settings.relayOnly,
+        relayPolicy: settings.relay,
+        turnServers,
         // Unconfirmed messages and recently received message IDs survive a restart, beside the
         // identity file (not with --ephemeral); the identity lock keeps it to one client.
         store: identityPath === undefined ? undefined : new FileClientStore(identityPath),

@@ -62,3 +62,28 @@ Deno.test("--version and --help exit 0; bad flags exit non-zero", async () => {
   const bad = await runClient(["--udp-port", "x"]);
   assert.notEqual(bad.code, 0);
 });
+
+Deno.test("--relay turn without a usable turn entry exits 2 and says why (no credential shown)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const none = `${dir}/none.json`;
+    await Deno.writeTextFile(none, JSON.stringify({ stun: ["127.0.0.1:54321"], turn: [] }));
+    const result = await runClient(["--local-file", none, "--ephemeral", "--relay", "turn"]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--relay turn needs a usable "turn" entry/);
+    const tls = `${dir}/tls.json`;
+    await Deno.writeTextFile(
+      tls,
+      JSON.stringify({
+        stun: ["127.0.0.1:54321"],
+        turn: [{ url: "turns:127.0.0.1:5349", username: "u", credential: "hidden-pw" }],
+      }),
+    );
+    const skipped = await runClient(["--local-file", tls, "--ephemeral", "--relay", "turn"]);
+    assert.equal(skipped.code, 2);
+    assert.match(skipped.stderr, /turns:127\.0\.0\.1:5349 skipped: only turn: over UDP/);
+    assert.ok(!skipped.stderr.includes("hidden-pw"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,7 +11,8 @@
  * - `mixed`: the direct path is in doubt (no proof for `doubtAfterMs`): traffic goes over the
  *   relay and the direct path at once, and the direct address is probed every `doubtProbeMs`.
  *   Proof brings it back to `direct`; `directTimeoutMs` without proof drops it to `relayed`.
- * - `relayed`: over the server. Probing goes on (a fast burst at each introduction or path
+ * - `relayed`: over a relay: the rendezvous server's (path `relay`) or a TURN server's (path
+ *   `turn host:port`; which one is the caller's choice, `relay_paths.ts`). Probing goes on (a fast burst at each introduction or path
  *   loss, then every `slowIntervalMs`), so the path upgrades as soon as a direct one works.
  *
  * Only a round trip proves a path: a packet merely received on it does not (with UDP lost in one
@@ -137,6 +138,10 @@ export class PathManager {
   #lastKeepaliveAt = -Infinity;
   #connectUntil = -Infinity;
   #relayAvailable = false;
+  /** How the relay in use is shown (`relay`: the server's; `turn host:port`). */
+  #relayLabel = "relay";
+  /** The peer's TURN relayed addresses: relay paths, never direct candidates. */
+  #relayAddresses: UdpAddress[] = [];
   #introduced = false;
   #candidates: { address: UdpAddress; source: CandidateSource }[] = [];
   readonly #probes = new Map<string, { address: UdpAddress; sentAt: number }>();
@@ -323,9 +328,11 @@ export class PathManager {
       case "direct":
         return `udp ${formatUdpAddress(this.#direct!)}`;
       case "mixed":
-        return `udp ${formatUdpAddress(this.#direct!)}${this.#relayAvailable ? " + relay" : ""}`;
+        return `udp ${formatUdpAddress(this.#direct!)}${
+          this.#relayAvailable ? ` + ${this.#relayLabel}` : ""
+        }`;
       case "relayed":
-        return "relay";
+        return this.#relayLabel;
       default:
         return null;
     }
@@ -433,15 +440,58 @@ export class PathManager {
    * new PathManager(0).setRelayAvailable(false);
    * ```
    */
-  setRelayAvailable(available: boolean): void {
+  setRelayAvailable(available: boolean, now?: number): void {
     if (this.#relayAvailable === available) return;
     this.#relayAvailable = available;
     if (!available && this.#state === "relayed") this.#set("none", "relay cannot reach the peer");
-    else if (available && this.#state === "none" && this.#connectUntil !== -Infinity) {
+    else if (
+      available && this.#state === "none" && this.#connectUntil !== -Infinity &&
+      (now === undefined || now >= this.#connectUntil)
+    ) {
       this.#set("relayed", "relay available");
     } else if (this.#state === "mixed") {
       this.#set("mixed", available ? "relay available" : "relay cannot reach the peer");
     }
+  }
+
+  /**
+   * Which relay carries the relayed traffic, as shown in {@linkcode PathManager.path} (`relay`
+   * for the rendezvous server's, `turn host:port` for a TURN server's): a change of it while
+   * relayed is a path change.
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).setRelayLabel("turn 192.0.2.1:3478");
+   * ```
+   */
+  setRelayLabel(label: string, reason = "relay switched"): void {
+    if (label === this.#relayLabel) return;
+    this.#relayLabel = label;
+    if (this.#state === "relayed" || (this.#state === "mixed" && this.#relayAvailable)) {
+      this.#set(this.#state, reason);
+    }
+  }
+
+  /**
+   * The peer's TURN relayed addresses: they lead through the peer's TURN server, so they are
+   * removed from the direct candidates (and never become the direct path).
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).setRelayAddresses([{ host: "203.0.113.5", port: 50000 }]);
+   * ```
+   */
+  setRelayAddresses(addresses: readonly UdpAddress[]): void {
+    this.#relayAddresses = addresses.map((a) => ({ host: a.host, port: a.port }));
+    this.#candidates = this.#candidates.filter((c) => !this.#isRelayAddress(c.address));
+    if (this.#direct && this.#isRelayAddress(this.#direct) && this.#state !== "none") {
+      this.#direct = undefined;
+      this.#set(this.#relayAvailable ? "relayed" : "none", "that path was the peer's TURN relay");
+    }
+  }
+
+  #isRelayAddress(address: UdpAddress): boolean {
+    return this.#relayAddresses.some((a) => sameAddress(a, address));
   }
 
   /**
@@ -461,6 +511,7 @@ export class PathManager {
 
   #add(address: UdpAddress, source: CandidateSource): boolean {
     if (this.#candidates.some((c) => sameAddress(c.address, address))) return false;
+    if (this.#isRelayAddress(address)) return false;
     if (this.#candidates.length >= this.#maxCandidates) {
       // Reflexive addresses are the most telling: they replace the oldest reflexive one.
       if (source !== "reflexive") return false;

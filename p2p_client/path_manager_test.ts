@@ -283,3 +283,41 @@ Deno.test("traffic from a new address of the peer: probed with the current path;
   assert.equal(stays.path, "udp 10.0.0.2:4000", "a live path stays (no flapping)");
   assert.equal(stays.takeChange(), undefined);
 });
+
+Deno.test("the relay label shows which relay: a switch while relayed is a path change", () => {
+  const path = new PathManager(0);
+  path.introduce(0, [], 0);
+  path.tick(5000);
+  assert.equal(path.path, "relay");
+  path.takeChange();
+  path.setRelayLabel("turn 192.0.2.1:3478");
+  assert.equal(path.path, "turn 192.0.2.1:3478");
+  assert.equal(path.takeChange()?.path, "turn 192.0.2.1:3478");
+  path.setRelayLabel("turn 192.0.2.1:3478");
+  assert.equal(path.takeChange(), undefined, "no change for the same relay");
+});
+
+Deno.test("the peer's TURN relayed addresses are never direct candidates, and a direct path on one is dropped", () => {
+  const relayed = { host: "203.0.113.5", port: 50000 };
+  const path = new PathManager(0);
+  path.introduce(0, [A, relayed], 0);
+  const targets = path.probeTargets(0);
+  assert.equal(targets.length, 2);
+  path.recordProbe("n", relayed, 0);
+  assert.equal(path.probeResponse("n", relayed, 3), "validated");
+  assert.equal(path.state, "direct");
+  path.setRelayAddresses([relayed]);
+  assert.equal(path.state, "relayed");
+  assert.deepEqual(path.candidates, [A]);
+  assert.equal(path.addReflexive(relayed), false);
+});
+
+Deno.test("a relay that becomes available inside the connect window waits for the window (a direct path may still come)", () => {
+  const path = new PathManager(0, { connectTimeoutMs: 3000 });
+  path.introduce(0, [A], 0);
+  path.setRelayAvailable(false, 0);
+  path.setRelayAvailable(true, 1000);
+  assert.equal(path.state, "none");
+  path.tick(3000);
+  assert.equal(path.state, "relayed");
+});

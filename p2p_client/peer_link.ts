@@ -27,9 +27,21 @@ import { SecureLink } from "./secure_link.ts";
 import { PmtuProber, probeAnswer, probeFrame, TRANSPORT_OVERHEAD_BYTES } from "./pmtu/prober.ts";
 import { FILE_MESSAGE_UID } from "./outbox.ts";
 import { isLoopback } from "./local_addresses.ts";
+import { type RelayId, RelayPaths, type RelayPolicy, type TurnRelayInfo } from "./relay_paths.ts";
 
-/** Where a packet came from: a UDP address, or the relay. */
-export type PacketSource = { kind: "udp"; address: UdpAddress } | { kind: "relay" };
+/**
+ * Where a packet came from: a UDP address, the rendezvous server's relay, or one of our TURN
+ * allocations (`relay`: its ID), from the peer's address `address` as the TURN server saw it.
+ */
+export type PacketSource =
+  | { kind: "udp"; address: UdpAddress }
+  | { kind: "relay" }
+  | { kind: "turn"; relay: number; address: UdpAddress };
+
+/** Largest packet sent through a TURN relay (RFC 8656: 1500-byte MTU less IP, UDP, TURN). */
+const TURN_MAX_PACKET_BYTES = 1_400;
+/** Most peer addresses probed through one TURN allocation (its relayed addresses first). */
+const MAX_TURN_TARGETS = 16;
 
 /** What a {@linkcode PeerLink} needs from the client around it. */
 export interface PeerLinkContext {
@@ -74,6 +86,16 @@ export interface PeerLinkContext {
   pathOptions?: PathManagerOptions;
   /** Never use direct paths (diagnostics / tests of the relay). */
   relayOnly?: boolean;
+  /** Which relays may carry packets (`--relay`, default `any`). */
+  relayPolicy?: RelayPolicy;
+  /** Our TURN allocations usable now (none without TURN servers). */
+  turnRelays?: () => readonly TurnRelayInfo[];
+  /** Sends a datagram through TURN allocation `relay` to the peer's address `to`. */
+  sendTurn?: (relay: number, bytes: Uint8Array, to: UdpAddress) => boolean;
+  /** Asks every TURN allocation for permissions for these peer IP addresses. */
+  permitTurn?: (hosts: readonly string[]) => void;
+  /** Our TURN relayed addresses, to tell the peer in-band (RELAY_ADDRESSES). */
+  localRelayAddresses?: () => UdpAddress[];
   /** A file message from this peer (`shared/files/codec.ts`). */
   onFileMessage?: (peer: string, bytes: Uint8Array) => void;
   /** The channel to this peer has room for bulk file data again. */
@@ -131,6 +153,13 @@ export class PeerLink {
   /** The packet size the current route carries (RFC 8899), probed with 0xE5 packets. */
   #pmtu = new PmtuProber();
   #pmtuRoute = "";
+  /** The relay paths (server relay, TURN allocations): validation, RTT, choice. */
+  readonly #relays = new RelayPaths();
+  /** The server brokered the pair and has not said the peer left: its relay can reach it. */
+  #serverUp = false;
+  /** The peer's TURN relayed addresses (RELAY_ADDRESSES). */
+  #peerRelayAddresses: UdpAddress[] = [];
+  #relayAddressesSentFor = "";
 
   /**
    * Creates the link of `peer` (state `connecting`).
@@ -156,6 +185,13 @@ export class PeerLink {
         ctx.sendRelay(peer, packet);
         if (!ctx.relayOnly) {
           for (const target of this.#path.candidates) ctx.sendUdp(packet, target);
+        }
+        // Through each TURN allocation too: to the validated target, else to every address.
+        for (const relay of this.#turnList()) {
+          const target = this.#relays.target(relay.id);
+          for (const to of target ? [target] : this.#turnTargets()) {
+            ctx.sendTurn?.(relay.id, packet, to);
+          }
         }
         this.#afterChange();
       },
@@ -253,8 +289,11 @@ export class PeerLink {
   summary(): PeerSummary {
     // On a direct path the keepalive probes measure the network round trip itself; the channel's
     // smoothed RTT also counts the receiver's delayed acknowledgements, so it serves the relay only.
+    const relay = this.#relays.chosen;
     const rtt = this.#path.state === "direct"
       ? this.#path.probeRttMs ?? this.#outbox.srttMs
+      : this.#path.state === "relayed" && relay !== undefined
+      ? this.#relays.rttMs(relay) ?? this.#outbox.srttMs
       : this.#outbox.srttMs;
     return {
       peer: this.peer,
@@ -286,7 +325,10 @@ export class PeerLink {
     }
     this.#closed = false;
     this.#peerOffline = false;
+    this.#serverUp = true;
     this.#path.introduce(now, this.#ctx.relayOnly ? [] : intro.candidates, intro.punchAt);
+    this.#ctx.permitTurn?.(intro.candidates.map((c) => c.host));
+    this.#turnCandidates = intro.candidates.map((c) => ({ host: c.host, port: c.port }));
     // The initiator (re)starts a handshake at each introduction: the peer may have restarted and
     // lost the session (a session still good is simply replaced).
     if (intro.role === "initiator") this.#secure.initiate("introduced as initiator");
@@ -306,8 +348,8 @@ export class PeerLink {
    */
   peerLeft(reason: string): void {
     this.#peerOffline = true;
+    this.#serverUp = false;
     this.#ctx.log?.(`server: ${this.peer} left (${reason})`);
-    this.#path.setRelayAvailable(false);
     this.#afterChange();
   }
 
@@ -320,6 +362,8 @@ export class PeerLink {
    * ```
    */
   addCandidates(candidates: readonly UdpAddress[]): void {
+    this.#ctx.permitTurn?.(candidates.map((c) => c.host));
+    this.#turnCandidates = [...candidates];
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
     const added = this.#path.addCandidates(now, candidates);
@@ -357,12 +401,64 @@ export class PeerLink {
    * ```
    */
   announceCandidates(): void {
+    this.#announceRelayAddresses();
     const candidates = this.#ctx.localCandidates?.() ?? [];
     if (!this.#secure.session || candidates.length === 0 || this.#ctx.relayOnly) return;
     const key = JSON.stringify(candidates);
     if (key === this.#candidatesSentFor) return;
     this.#candidatesSentFor = key;
     this.#sendSealed(this.#ctx.frames.encodeCandidates(candidates), undefined, true);
+  }
+
+  /** Tells the peer our TURN relayed addresses in-band, when they changed since last told. */
+  #announceRelayAddresses(): void {
+    const addresses = this.#ctx.localRelayAddresses?.() ?? [];
+    const encode = this.#ctx.frames.encodeRelayAddresses;
+    if (!this.#secure.session || !encode) return;
+    const key = JSON.stringify(addresses);
+    if (key === this.#relayAddressesSentFor) return;
+    this.#relayAddressesSentFor = key;
+    this.#sendSealed(encode(addresses), undefined, true);
+  }
+
+  /** Our TURN allocations usable for this peer now (none under `--relay server`). */
+  #turnList(): readonly TurnRelayInfo[] {
+    if (this.#ctx.relayPolicy === "server") return [];
+    return this.#ctx.turnRelays?.() ?? [];
+  }
+
+  /** Where TURN probes go: every candidate of the peer and its relayed addresses. */
+  #turnTargets(): UdpAddress[] {
+    const out: UdpAddress[] = [];
+    const add = (a: UdpAddress) => {
+      if (!out.some((o) => o.host === a.host && o.port === a.port)) out.push(a);
+    };
+    for (const a of this.#peerRelayAddresses) add(a);
+    for (const a of this.#path.candidates) add(a);
+    for (const a of this.#turnCandidates) add(a);
+    // Bounded: each address costs a probe through every allocation.
+    return out.slice(0, MAX_TURN_TARGETS);
+  }
+
+  /** The peer's candidates as last announced (kept apart: `relayOnly` gives the path none). */
+  #turnCandidates: UdpAddress[] = [];
+
+  get #serverUsable(): boolean {
+    return this.#ctx.relayPolicy !== "turn" && this.#serverUp;
+  }
+
+  #isPeerRelayAddress(address: UdpAddress): boolean {
+    return this.#peerRelayAddresses.some((a) => a.host === address.host && a.port === address.port);
+  }
+
+  /** Sends a sealed packet over relay `relay` (its validated target for TURN). */
+  #sendVia(relay: RelayId, packet: Uint8Array, target?: UdpAddress): void {
+    if (relay === "server") {
+      this.#ctx.sendRelay(this.peer, packet);
+      return;
+    }
+    const to = target ?? this.#relays.target(relay);
+    if (to) this.#ctx.sendTurn?.(relay, packet, to);
   }
 
   /**
@@ -494,8 +590,43 @@ export class PeerLink {
     }
     const route = this.#path.route;
     if (route.udp) this.#ctx.sendUdp(packet, route.udp);
-    if (route.relay || (anyway && !this.#peerOffline)) {
-      this.#ctx.sendRelay(this.peer, packet);
+    const relay = this.#relays.chosen;
+    if (route.relay && relay !== undefined) this.#sendVia(relay, packet);
+    else if (anyway) {
+      // `anyway`: over a relay too, whatever the route (see above).
+      if (relay !== undefined) this.#sendVia(relay, packet);
+      else if (!this.#peerOffline) this.#ctx.sendRelay(this.peer, packet);
+    }
+  }
+
+  /** Seals `plaintext` (undefined when there is no session or sealing failed). */
+  #seal(plaintext: Uint8Array): Uint8Array | undefined {
+    const session = this.#secure.session;
+    if (!session) return undefined;
+    try {
+      return session.sealSync(plaintext);
+    } catch (error) {
+      this.#ctx.log?.(`seal failed for ${this.peer}: ${error}`);
+      return undefined;
+    }
+  }
+
+  /** Sends the relay probes due now (TURN paths and the server relay). */
+  #probeRelays(now: number): void {
+    if (!this.#secure.session || this.#closed) return;
+    const turn = this.#turnList();
+    // The server relay's round trip matters only when there is a TURN path to compare it with.
+    const probes = this.#relays.probes(
+      now,
+      turn,
+      this.#turnTargets(),
+      this.#serverUsable && turn.length > 0,
+    );
+    for (const probe of probes) {
+      const nonce = this.#ctx.runtime.randomBytes(8);
+      this.#relays.recordProbe(nonce.toHex(), probe, now);
+      const packet = this.#seal(this.#ctx.frames.encodePathProbe(nonce));
+      if (packet) this.#sendVia(probe.relay, packet, probe.target);
     }
   }
 
@@ -511,7 +642,9 @@ export class PeerLink {
     this.#probeMtu(this.#ctx.runtime.now(), true);
     // Probe every candidate at once: keys exist now.
     this.#probe(this.#path.candidates);
+    this.#relayAddressesSentFor = "";
     this.announceCandidates();
+    this.#probeRelays(this.#ctx.runtime.now());
     this.#afterChange();
   }
 
@@ -595,27 +728,54 @@ export class PeerLink {
     }
     switch (frame.kind) {
       case "path-probe":
-        if (source.kind === "udp" && !this.#ctx.relayOnly) {
+        // From the peer's TURN relayed address it probes a TURN path: answered even relay-only.
+        if (
+          source.kind === "udp" &&
+          (!this.#ctx.relayOnly || this.#isPeerRelayAddress(source.address))
+        ) {
           this.#sendSealed(this.#ctx.frames.encodePathResponse(frame.nonce), source.address);
+        } else if (source.kind === "relay") {
+          // A probe of the server relay's round trip: answered over it.
+          const packet = this.#seal(this.#ctx.frames.encodePathResponse(frame.nonce));
+          if (packet) this.#ctx.sendRelay(this.peer, packet);
+        } else if (source.kind === "turn" && this.#isPeerRelayAddress(source.address)) {
+          // Through our allocation from the peer's: a TURN path on both sides. (From any other
+          // address it is the peer probing our relayed address as if it were a direct path: not
+          // answered, so it never passes for one.)
+          const packet = this.#seal(this.#ctx.frames.encodePathResponse(frame.nonce));
+          if (packet) this.#ctx.sendTurn?.(source.relay, packet, source.address);
         }
         break;
       case "path-response":
         if (source.kind === "udp" && !this.#ctx.relayOnly) {
           const outcome = this.#path.probeResponse(frame.nonce.toHex(), source.address, now);
           if (outcome === "reflexive") this.#probe([source.address]);
+        } else if (source.kind === "relay") {
+          this.#relays.probeResponse(frame.nonce.toHex(), "server", undefined, now);
+        } else if (source.kind === "turn") {
+          this.#relays.probeResponse(frame.nonce.toHex(), source.relay, source.address, now);
         }
         break;
       case "candidates":
         this.addCandidates(frame.addresses);
         break;
-      case "pmtu-probe":
-        // Answered the way it came (its size says what that way carries).
-        if (source.kind === "udp") this.#sendSealed(probeAnswer(frame.frame), source.address);
-        else {
-          const session = this.#secure.session;
-          if (session) this.#ctx.sendRelay(this.peer, session.sealSync(probeAnswer(frame.frame)));
-        }
+      case "relay-addresses":
+        this.#peerRelayAddresses = frame.addresses.map((a) => ({ host: a.host, port: a.port }));
+        this.#path.setRelayAddresses(this.#peerRelayAddresses);
+        this.#ctx.permitTurn?.(this.#peerRelayAddresses.map((a) => a.host));
         break;
+      case "pmtu-probe": {
+        // Answered the way it came (its size says what that way carries).
+        if (source.kind === "udp") {
+          this.#sendSealed(probeAnswer(frame.frame), source.address);
+          break;
+        }
+        const packet = this.#seal(probeAnswer(frame.frame));
+        if (!packet) break;
+        if (source.kind === "turn") this.#ctx.sendTurn?.(source.relay, packet, source.address);
+        else this.#ctx.sendRelay(this.peer, packet);
+        break;
+      }
       case "pmtu-ack":
         this.#pmtu.onAck(frame.id, now);
         this.#applyPmtu();
@@ -623,6 +783,8 @@ export class PeerLink {
       case "close":
         // The peer exited: its session is gone. Messages wait for it to come back.
         this.#ctx.log?.(`${this.peer} closed the connection`);
+        this.#serverUp = false;
+        this.#relays.reset();
         this.#path.peerGone("peer closed the connection");
         this.#peerOffline = true;
         break;
@@ -665,6 +827,7 @@ export class PeerLink {
 
   #reply(packet: Uint8Array, source: PacketSource): void {
     if (source.kind === "udp") this.#ctx.sendUdp(packet, source.address);
+    else if (source.kind === "turn") this.#ctx.sendTurn?.(source.relay, packet, source.address);
     else this.#ctx.sendRelay(this.peer, packet);
   }
 
@@ -694,6 +857,7 @@ export class PeerLink {
       this.#path.tick(now);
       const targets = this.#path.probeTargets(now);
       this.#probe(targets, true);
+      this.#probeRelays(now);
       if (this.#path.takeDirectUnanswered(now)) this.#ctx.onPathTrouble?.(this.peer, true);
       else if (
         targets.length > 0 && (this.#path.state === "mixed" || this.#path.state === "relayed")
@@ -731,6 +895,8 @@ export class PeerLink {
   disconnect(reason: string, keepMessages = false): void {
     if (!keepMessages) this.#outbox.close(reason);
     this.#secure.close();
+    this.#serverUp = false;
+    this.#relays.reset();
     this.#path.reset(reason);
     this.#closed = true;
     if (!keepMessages) this.#hadSession = false;
@@ -773,15 +939,24 @@ export class PeerLink {
     if (!this.#secure.session || this.#path.state === "none") return;
     if (check) {
       const route = this.#path.route;
-      const key = `${route.udp ? `${route.udp.host}:${route.udp.port}` : ""}|${route.relay}`;
+      const relay = route.relay ? this.#relays.chosen : undefined;
+      const key = `${route.udp ? `${route.udp.host}:${route.udp.port}` : ""}|${route.relay}|${
+        relay ?? ""
+      }`;
       if (key !== this.#pmtuRoute) {
         this.#pmtuRoute = key;
         // Deno cannot set DF on UDP: a datagram larger than the first link's MTU is fragmented by
         // the kernel and a probe of it "succeeds", while one lost fragment loses the datagram. So
         // only loopback (MTU 65,536) and the relay (TCP) are probed up to 65,507 bytes; other UDP
         // paths up to 1,452 (a 1,500-byte Ethernet MTU less IPv6 and UDP headers).
-        const large = route.udp === undefined || isLoopback(route.udp.host);
-        this.#pmtu = new PmtuProber({ maxSize: large ? 65_507 : 1_452 });
+        // A TURN relay forwards UDP: at most what a 1500-byte MTU carries after its headers.
+        const large = route.udp === undefined
+          ? relay === "server" || relay === undefined
+          : isLoopback(route.udp.host);
+        const turn = route.udp === undefined && typeof relay === "number";
+        this.#pmtu = new PmtuProber({
+          maxSize: turn ? TURN_MAX_PACKET_BYTES : large ? 65_507 : 1_452,
+        });
         this.#pmtu.start(now);
         this.#applyPmtu();
       }
@@ -794,8 +969,25 @@ export class PeerLink {
     this.#outbox.setMaxFrameBytes(this.#pmtu.size - TRANSPORT_OVERHEAD_BYTES);
   }
 
+  /** Chooses the relay (policy, availability, round trips) and tells the path about it. */
+  #syncRelay(): void {
+    if (this.#closed) return;
+    const now = this.#ctx.runtime.now();
+    const policy = this.#ctx.relayPolicy ?? "any";
+    const chosen = this.#relays.choose(now, policy, this.#serverUsable);
+    if (chosen !== undefined) {
+      const label = this.#relays.label(chosen);
+      this.#path.setRelayLabel(
+        label,
+        chosen === "server" ? "relay switched to the server" : `relay switched to ${label}`,
+      );
+    }
+    this.#path.setRelayAvailable(chosen !== undefined, now);
+  }
+
   #afterChange(reason?: string): void {
     if (this.#exited) return;
+    this.#syncRelay();
     const change = this.#path.takeChange();
     this.#outbox.setReady(
       !this.#closed && this.#secure.session !== undefined && this.#path.state !== "none",
@@ -808,7 +1000,7 @@ export class PeerLink {
       : route.udp
       ? `${route.udp.host} ${route.udp.port}`
       : route.relay
-      ? "relay"
+      ? `relay ${this.#relays.chosen ?? ""}`
       : null;
     // Copies on a retransmission timeout help only where frames are lost, not over the relay.
     this.#outbox.setDatagramPath(route.udp !== undefined && !route.relay);
@@ -841,6 +1033,12 @@ export class PeerLink {
     if (!this.#closed) at = Math.min(at, this.#path.nextDeadline(now));
     if (!this.#closed && this.#secure.session) {
       at = Math.min(at, this.#pmtu.nextDeadline() ?? Infinity);
+      // Relay probes exist only with TURN allocations (cheap checks: this runs per packet).
+      if (this.#turnList().length > 0) {
+        const targets = this.#peerRelayAddresses.length + this.#path.candidates.length +
+          this.#turnCandidates.length;
+        at = Math.min(at, this.#relays.nextDeadline(now, this.#serverUsable, targets));
+      }
     }
     this.#timer.arm(at);
   }

@@ -3,8 +3,10 @@
  *
  * - `stun`: rendezvous servers, each `"host:port"`, `"stun:host:port"` or `"stun://host:port"`
  *   (IPv6 in brackets: `"[::1]:54321"`). The port is the server's STUN port.
- * - `turn`: TURN servers, each `{"url", "username", "credential"}` with a `turn:`/`turns:` URL.
- *   They are validated; the client does not use TURN (it relays through the rendezvous server).
+ * - `turn`: TURN servers, each `{"url", "username", "credential"}` with a `turn:`/`turns:` URL
+ *   (RFC 7065). The client allocates a relay on each `turn:` (UDP) server and uses it as a relay
+ *   path beside the rendezvous server's (`p2p_client/turn_client.ts`); {@linkcode parseTurnUrl}
+ *   reads the URL.
  *
  * @module
  */
@@ -25,13 +27,52 @@ export interface TurnServerConfig {
 export interface ClientConfig {
   /** Rendezvous servers, in the order they should be tried. */
   stun: ServerAddress[];
-  /** TURN servers (validated, not used by the client). */
+  /** TURN servers (RFC 7065 URLs and long-term credentials). */
   turn: TurnServerConfig[];
 }
 
 const TURN_URL_PATTERN =
   /^turns?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(\?transport=(udp|tcp))?$/;
 const MAX_ENTRIES = 64;
+
+/** A TURN URL taken apart (RFC 7065). */
+export interface TurnUrl {
+  /** `turns:` (TLS or DTLS) rather than `turn:`. */
+  secure: boolean;
+  /** Host name or literal IP address (IPv6 without brackets). */
+  host: string;
+  /** Port (default 3478, or 5349 for `turns:`). */
+  port: number;
+  /** `?transport=`: `udp` (default for `turn:`) or `tcp` (default for `turns:`). */
+  transport: "udp" | "tcp";
+}
+
+/**
+ * Takes a TURN URL apart (RFC 7065 section 3: `turn:host[:port][?transport=udp|tcp]`,
+ * `turns:...`); undefined when it is not one.
+ *
+ * @example
+ * ```ts
+ * parseTurnUrl("turn:[::1]:3479"); // { secure: false, host: "::1", port: 3479, transport: "udp" }
+ * parseTurnUrl("turns:turn.example.org")?.port; // 5349
+ * ```
+ */
+export function parseTurnUrl(url: string): TurnUrl | undefined {
+  if (!TURN_URL_PATTERN.test(url)) return undefined;
+  const match =
+    /^(turns?):(\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::([0-9]{1,5}))?(?:\?transport=(udp|tcp))?$/
+      .exec(url);
+  if (!match) return undefined;
+  const secure = match[1] === "turns";
+  const port = match[5] === undefined ? (secure ? 5349 : 3478) : Number(match[5]);
+  if (port < 1 || port > 65_535) return undefined;
+  return {
+    secure,
+    host: match[3] ?? match[4],
+    port,
+    transport: (match[6] as "udp" | "tcp" | undefined) ?? (secure ? "tcp" : "udp"),
+  };
+}
 
 function typeName(value: unknown): string {
   if (value === null) return "null";

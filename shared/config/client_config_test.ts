@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "./errors.ts";
-import { loadClientConfig, parseClientConfigText } from "./client_config.ts";
+import { loadClientConfig, parseClientConfigText, parseTurnUrl } from "./client_config.ts";
 
 function configError(text: string): ConfigError {
   try {
@@ -80,4 +80,29 @@ Deno.test("a missing field is named as missing, not as 'a undefined'", () => {
   assert.match(error.message, /stun: .*got nothing \(the field is missing\)/);
   assert.doesNotMatch(error.message, /a undefined/);
   assert.match(configError('{"stun":[{}]}').message, /got an object/);
+});
+
+Deno.test("parseTurnUrl takes RFC 7065 URLs apart with their default ports and transports", () => {
+  assert.deepEqual(parseTurnUrl("turn:127.0.0.1:3479"), {
+    secure: false,
+    host: "127.0.0.1",
+    port: 3479,
+    transport: "udp",
+  });
+  assert.deepEqual(parseTurnUrl("turn:[::1]"), {
+    secure: false,
+    host: "::1",
+    port: 3478,
+    transport: "udp",
+  });
+  assert.deepEqual(parseTurnUrl("turns:turn.example.org?transport=udp"), {
+    secure: true,
+    host: "turn.example.org",
+    port: 5349,
+    transport: "udp",
+  });
+  assert.equal(parseTurnUrl("turn:example.org:3478?transport=tcp")?.transport, "tcp");
+  assert.equal(parseTurnUrl("turn:example.org:0"), undefined);
+  assert.equal(parseTurnUrl("stun:example.org"), undefined);
+  assert.equal(parseTurnUrl("turn://example.org"), undefined);
 });

@@ -11,6 +11,7 @@
  * | 0x05 | CLOSE         | reason (UTF-8, at most 256 bytes) |
  * | 0x07 | PMTU_PROBE    | nonce (8 bytes), padding (zero bytes, any length) |
  * | 0x08 | PMTU_ACK      | nonce (8 bytes), probed frame size u32 |
+ * | 0x09 | RELAY_ADDRESSES | count u8, then per address family (4/6), IP, port u16 (as CANDIDATES) |
  *
  * Frames fit a 1200-byte TRANSPORT packet ({@linkcode MAX_FRAME_BYTES}) unless the path was probed
  * larger (PMTU_PROBE / PMTU_ACK, RFC 8899): then DATA and PMTU_PROBE frames up to
@@ -44,6 +45,11 @@ export const FrameType = {
    * new mapping), so a peer already introduced can punch to them.
    */
   Candidates: 0x06,
+  /**
+   * The sender's TURN relayed addresses (RFC 8656): its peer reaches it through them, and knows
+   * not to take them for direct paths.
+   */
+  RelayAddresses: 0x09,
 } as const;
 
 /** Most addresses in a CANDIDATES frame. */
@@ -187,6 +193,14 @@ export interface CandidatesFrame {
   addresses: { host: string; port: number }[];
 }
 
+/** The sender's TURN relayed addresses, encoded as {@linkcode CandidatesFrame}. */
+export interface RelayAddressesFrame {
+  /** Frame type. */
+  type: typeof FrameType.RelayAddresses;
+  /** Literal IPs and ports, at most {@linkcode MAX_CANDIDATE_ADDRESSES}. */
+  addresses: { host: string; port: number }[];
+}
+
 /** Any frame. */
 export type Frame =
   | DataFrame
@@ -196,7 +210,8 @@ export type Frame =
   | CloseFrame
   | PmtuProbeFrame
   | PmtuAckFrame
-  | CandidatesFrame;
+  | CandidatesFrame
+  | RelayAddressesFrame;
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -264,6 +279,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return out;
     }
     case FrameType.Candidates:
+    case FrameType.RelayAddresses:
       return encodeCandidates(frame);
     default:
       throw new FrameError(`unknown frame type ${(frame as { type: unknown }).type}`);
@@ -310,18 +326,19 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       if (bytes.length !== PMTU_ACK_BYTES) throw new FrameError("bad PMTU ACK length");
       return { type: FrameType.PmtuAck, nonce: bytes.subarray(1, 9), size: readU32(bytes, 9) };
     case FrameType.Candidates:
+    case FrameType.RelayAddresses:
       return decodeCandidates(bytes);
     default:
       throw new FrameError(`unknown frame type 0x${bytes[0].toString(16).padStart(2, "0")}`);
   }
 }
 
-function encodeCandidates(frame: CandidatesFrame): Uint8Array {
+function encodeCandidates(frame: CandidatesFrame | RelayAddressesFrame): Uint8Array {
   if (frame.addresses.length > MAX_CANDIDATE_ADDRESSES) {
     throw new FrameError(`more than ${MAX_CANDIDATE_ADDRESSES} candidates`);
   }
   const out = new Uint8Array(2 + frame.addresses.length * 19);
-  out[0] = FrameType.Candidates;
+  out[0] = frame.type;
   out[1] = frame.addresses.length;
   let offset = 2;
   for (const { host, port } of frame.addresses) {
@@ -339,7 +356,7 @@ function encodeCandidates(frame: CandidatesFrame): Uint8Array {
   return out.slice(0, offset);
 }
 
-function decodeCandidates(bytes: Uint8Array): CandidatesFrame {
+function decodeCandidates(bytes: Uint8Array): CandidatesFrame | RelayAddressesFrame {
   if (bytes.length < 2) throw new FrameError("truncated CANDIDATES frame");
   const count = bytes[1];
   if (count > MAX_CANDIDATE_ADDRESSES) throw new FrameError("too many candidates");
@@ -359,7 +376,9 @@ function decodeCandidates(bytes: Uint8Array): CandidatesFrame {
     addresses.push({ host, port });
   }
   if (offset !== bytes.length) throw new FrameError("bad CANDIDATES length");
-  return { type: FrameType.Candidates, addresses };
+  return bytes[0] === FrameType.RelayAddresses
+    ? { type: FrameType.RelayAddresses, addresses }
+    : { type: FrameType.Candidates, addresses };
 }
 
 function isU32(value: number): boolean {

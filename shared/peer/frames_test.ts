@@ -264,3 +264,13 @@ Deno.test("frames: random and mutated input never throws anything but FrameError
     { seed: 7, numRuns: 5000 },
   );
 });
+
+Deno.test("RELAY_ADDRESSES round-trips like CANDIDATES, with its own type", () => {
+  const addresses = [{ host: "203.0.113.5", port: 50000 }, { host: "2001:db8::5", port: 49152 }];
+  const bytes = encodeFrame({ type: FrameType.RelayAddresses, addresses });
+  assert.equal(bytes[0], 0x09);
+  assert.deepEqual(decodeFrame(bytes), { type: FrameType.RelayAddresses, addresses });
+  const candidates = encodeFrame({ type: FrameType.Candidates, addresses });
+  assert.deepEqual(candidates.subarray(1), bytes.subarray(1));
+  assert.equal(decodeFrame(candidates).type, FrameType.Candidates);
+});
