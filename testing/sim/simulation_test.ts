@@ -11,8 +11,9 @@
  *   fail on a broken one);
  * - the same seed rerun gives the same trace.
  *
- * Measured (2 workers, 2 shared cores): the real 1,000 take 45-60 s of the file's time; all of
- * seeds 1-3,000 pass (`deno task sim --runs 3000 --seed 1 --workers 2`), against 106 of the first
+ * Measured (2 workers, 2 shared cores): the real 1,000 take 30-45 s; of seeds 1-6,000
+ * (`deno task sim --runs 6000 --seed 1 --workers 2`) one fails (3106: over the relay, a probe
+ * message printed 0.1-0.3 s after its 2 s deadline behind a backlog), against 106 of the first
  * 1,000 failing before the link lifecycle fixes of issue 9.
  */
 import assert from "node:assert/strict";
