@@ -58,6 +58,7 @@ export function createChannelFactory(runtime: Runtime): MessageChannelFactory {
       sendMessage: (message, priority) => channel.sendMessage(message, priority),
       hasRoomFor: (length, priority) => channel.hasRoomFor(length, priority),
       setMaxFrameBytes: (frameBytes) => channel.setMaxFrameBytes(frameBytes),
+      setDatagramPath: (datagram) => channel.setDatagramPath(datagram),
       wasSent: (id) => channel.wasSent(id),
       cancel: (id) => channel.cancel(id),
       receive: (frame) => channel.receive(frame as DataFrame | AckFrame),

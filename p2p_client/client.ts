@@ -157,6 +157,18 @@ const MAX_DECLINED_REPORTS = 10;
 const INTRODUCTION_RETRY_MS = 1000;
 /** Longest pause between introduction retries, ms. */
 const MAX_INTRODUCTION_RETRY_MS = 15_000;
+/**
+ * Bounds of the STUN re-check when a peer path gets no answer (a NAT mapping that expired gets a
+ * new public port; the 15 s keepalive would find it only later): first after 2 s at most, then
+ * with backoff up to 3 s (a mapping that changes while a path is already lost must still be found
+ * within a few seconds; the probing that reports trouble is itself bounded, see PathManager).
+ */
+const STUN_REFRESH_MIN_GAP_MS = 2000;
+const STUN_REFRESH_MAX_GAP_MS = 3000;
+/** STUN reachability requests while not registered (a healed network is noticed this fast). */
+const SERVER_WATCH_MS = 1000;
+/** STUN checks while the signaling connection is stalled: at most one a second. */
+const STALL_STUN_GAP_MS = 1000;
 
 interface IntroductionWanted {
   timer: number | undefined;
@@ -206,6 +218,7 @@ export class P2PClient {
   /** Request IDs of presence questions ({@linkcode P2PClient.probe}). */
   readonly #probes = new Set<string>();
   #publicEndpoint: UdpAddress | undefined;
+  #stunRefreshGapMs = STUN_REFRESH_MIN_GAP_MS;
   #stopped = false;
   /** The refusal of the registration attempt under way (`code: message`), for its `server` event. */
   #refusal: string | undefined;
@@ -249,7 +262,8 @@ export class P2PClient {
     this.#saveTimer = new DeadlineTimer(runtime, () => this.#save());
     this.#mux = new UdpMux(socket, {
       stun: (bytes, from) => {
-        this.#stun?.receive(bytes, from);
+        // The server answers over UDP: if our signaling connection is stuck, redial now.
+        if (this.#stun?.receive(bytes, from)) this.#session.serverReachable();
         this.#arm();
       },
       peer: (packet, from) => this.#peers.dispatch(packet, { kind: "udp", address: from }),
@@ -281,6 +295,10 @@ export class P2PClient {
           this.#learnedEndpoint(address);
         },
         onFailure: (reason) => options.log?.(reason),
+        onReachable: () => {
+          options.log?.("the server answers over UDP again: reconnecting now");
+          this.#session.serverBack();
+        },
         now: this.#now,
         randomTransactionId: () => runtime.randomBytes(12),
       })
@@ -346,6 +364,16 @@ export class P2PClient {
       },
       onResolved: (id) => this.#record({ kind: "resolved", id }),
       requestIntroduction: (peer) => this.#wantIntroduction(peer, false),
+      onPathTrouble: (_peer, fresh) => {
+        // A direct path just went unanswered: check our mapping now (at most every 2 s, a request
+        // in flight replaced: its retransmissions slow down fast); while
+        // paths stay in doubt or lost, again with backoff up to 3 s.
+        if (fresh) this.#stunRefreshGapMs = STUN_REFRESH_MIN_GAP_MS;
+        if (this.#stun?.refresh(this.#stunRefreshGapMs, true)) {
+          this.#stunRefreshGapMs = Math.min(this.#stunRefreshGapMs * 2, STUN_REFRESH_MAX_GAP_MS);
+          this.#arm();
+        }
+      },
       localCandidates: () => this.#candidates(),
       onOutboxChange: () => this.#scheduleSave(),
       deliveryTimeoutMs: options.deliveryTimeoutMs,
@@ -386,7 +414,9 @@ export class P2PClient {
       onRegistered: (registration) => this.#onRegistered(registration),
       onEvent: (event) => this.#onSignaling(event),
       onDisconnected: (server, reason) => {
-        this.#stun?.pause();
+        // Keep asking the server over UDP: when it answers again, redial at once.
+        this.#stun?.watch(SERVER_WATCH_MS);
+        this.#arm();
         emit({ type: "disconnected", server, reason });
         this.#serverState("connecting", server, reason);
       },
@@ -412,6 +442,10 @@ export class P2PClient {
       },
       log: options.log,
       consent: options.acceptPeer !== undefined,
+      onStalled: () => {
+        // Does the server answer over UDP? (If so, the STUN answer makes the session redial.)
+        if (this.#stun?.refresh(STALL_STUN_GAP_MS, true)) this.#arm();
+      },
     });
     this.#acceptPeer = options.acceptPeer;
     this.#restore();
@@ -1080,8 +1114,12 @@ export class P2PClient {
     const previous = this.#publicEndpoint;
     if (previous && previous.host === address.host && previous.port === address.port) return;
     this.#publicEndpoint = { host: address.host, port: address.port };
-    // Peers introduced before we knew it only know our local addresses: tell them in-band.
-    for (const link of this.#peers.links()) link.announceCandidates();
+    // Peers introduced before we knew it only know our local addresses: tell them in-band. A
+    // changed address is a network change: links that settled on the relay try direct again.
+    for (const link of this.#peers.links()) {
+      link.announceCandidates();
+      if (previous) link.retryDirect("our public address changed");
+    }
   }
 
   #localAddresses(): { host: string; port: number }[] {

@@ -61,6 +61,8 @@ export interface MessageChannel {
   sendMessage(message: Uint8Array, priority?: "normal" | "bulk"): number;
   /** Largest DATA frame from now on (the path's probed packet size minus 29). */
   setMaxFrameBytes?(frameBytes: number): void;
+  /** Whether frames now go over a lossy datagram path (direct UDP) rather than the relay. */
+  setDatagramPath?(datagram: boolean): void;
   /** Whether any byte of message `id` was ever sent (false: it certainly did not arrive). */
   wasSent(id: number): boolean;
   /** Withdraws message `id` if none of it was sent yet (true: it never will be). */

@@ -143,6 +143,7 @@ export class Outbox {
   /** Enveloped bulk file messages in the channel, by channel ID (released when acknowledged). */
   #fileLent = new Map<number, Uint8Array>();
   #maxFrameBytes: number | undefined;
+  #datagramPath: boolean | undefined;
 
   /**
    * Creates an empty outbox.
@@ -245,6 +246,19 @@ export class Outbox {
   setMaxFrameBytes(frameBytes: number): void {
     this.#maxFrameBytes = frameBytes;
     this.#channel?.setMaxFrameBytes?.(frameBytes);
+  }
+
+  /**
+   * Whether the channel's frames now go over a lossy datagram path (direct UDP) or the relay.
+   *
+   * @example
+   * ```ts
+   * // outbox.setDatagramPath(route.udp !== undefined && !route.relay);
+   * ```
+   */
+  setDatagramPath(datagram: boolean): void {
+    this.#datagramPath = datagram;
+    this.#channel?.setDatagramPath?.(datagram);
   }
 
   /**
@@ -474,6 +488,7 @@ export class Outbox {
       onFailure: (error, _ids, neverSent) => this.#channelFailed(error, neverSent),
     });
     if (this.#maxFrameBytes !== undefined) this.#channel.setMaxFrameBytes?.(this.#maxFrameBytes);
+    if (this.#datagramPath !== undefined) this.#channel.setDatagramPath?.(this.#datagramPath);
     return this.#channel;
   }
 

@@ -60,12 +60,29 @@ export interface PathManagerOptions extends PunchTiming {
   doubtProbeMs?: number;
   /** Most candidates kept (default 24). */
   maxCandidates?: number;
+  /**
+   * Unanswered probe rounds after the burst, spaced `slowIntervalMs` doubling every two rounds
+   * up to `maxSlowIntervalMs`, before the pair is judged not direct-capable and settles on the
+   * relay (default 8: about a minute).
+   */
+  maxAttempts?: number;
+  /** Longest spacing of those rounds, ms (default 16,000). */
+  maxSlowIntervalMs?: number;
+  /** Once settled, the slow periodic retry of direct, ms (default 300,000). */
+  retryAfterMs?: number;
+  /**
+   * After a proven direct path is lost, rounds stay every `slowIntervalMs` this long before they
+   * count as attempts (the pair is known to be direct-capable), ms (default 120,000).
+   */
+  keepTryingMs?: number;
 }
 
 /** A state change reported by {@linkcode PathManager}. */
 export interface PathChange {
   /** The new state. */
   state: PathState;
+  /** True when the relay was settled on: the pair is judged not direct-capable for now. */
+  settled?: boolean;
   /** The new path, as shown to users: `"udp ip:port"`, `"udp ip:port + relay"`, `"relay"`, null. */
   path: string | null;
   /** Why, for logs. */
@@ -136,6 +153,32 @@ export class PathManager {
   readonly #doubtProbeMs: number;
   readonly #maxCandidates: number;
   #probeRttMs: number | undefined;
+  /**
+   * Another address of the peer proven by a round trip while `direct` (the peer's NAT mapping
+   * changed, or it roamed): the path moves there once the current one leaves a probe unanswered.
+   */
+  #alternate: { address: UdpAddress; provenAt: number; sentAt: number } | undefined;
+  /** When each address the peer sent from (other than the direct one) was last probed. */
+  readonly #sourceProbedAt = new Map<string, number>();
+  #unansweredReported = -Infinity;
+  /** When the current punch burst started (rounds after it count as attempts). */
+  #burstStartAt = Infinity;
+  readonly #burstMs: number;
+  readonly #slowIntervalMs: number;
+  readonly #maxSlowIntervalMs: number;
+  readonly #maxAttempts: number;
+  readonly #retryAfterMs: number;
+  readonly #keepTryingMs: number;
+  /** Unanswered rounds after the burst (counted toward the verdict). */
+  #attempts = 0;
+  /** Earliest time of the next round after the burst (backoff). */
+  #nextRoundAt = -Infinity;
+  /** A direct path was proven once on this link: the pair is direct-capable. */
+  #provenOnce = false;
+  /** When the last proven direct path was lost. */
+  #lostAt = -Infinity;
+  /** Settled on the relay: no probing until `#retryAt` or a trigger. */
+  #settled: { reason: string; retryAt: number } | undefined;
   #pendingChange: PathChange | undefined;
   readonly #observers = new Set<(change: PathChange) => void>();
 
@@ -158,6 +201,91 @@ export class PathManager {
     this.#keepaliveMs = options.keepaliveMs ?? 2000;
     this.#doubtProbeMs = options.doubtProbeMs ?? 500;
     this.#maxCandidates = options.maxCandidates ?? 24;
+    this.#burstMs = options.burstMs ?? 5000;
+    this.#slowIntervalMs = options.slowIntervalMs ?? 2000;
+    this.#maxSlowIntervalMs = Math.max(this.#slowIntervalMs, options.maxSlowIntervalMs ?? 16_000);
+    this.#maxAttempts = options.maxAttempts ?? 8;
+    this.#retryAfterMs = options.retryAfterMs ?? 300_000;
+    this.#keepTryingMs = options.keepTryingMs ?? 120_000;
+  }
+
+  /**
+   * Set once the pair is judged not direct-capable for now (every probe round of a burst and of
+   * `maxAttempts` slower ones went unanswered): why, and when direct is tried again unless a
+   * trigger comes first (new candidates, an introduction, a packet from a new address of the
+   * peer, {@linkcode PathManager.retry}).
+   */
+  get settled(): { reason: string; retryAt: number } | undefined {
+    return this.#settled;
+  }
+
+  /**
+   * Tries direct again now (a new burst; the verdict, if any, is forgotten): our network changed
+   * (a new public address, a new registration), or another trigger.
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).retry(0, "our public address changed");
+   * ```
+   */
+  retry(now: number, _reason: string): void {
+    this.#unsettle();
+    if (this.#introduced && this.#state !== "direct") this.#restartPunching(now);
+  }
+
+  #unsettle(): void {
+    this.#settled = undefined;
+    this.#attempts = 0;
+    this.#nextRoundAt = -Infinity;
+  }
+
+  #restartPunching(at: number): void {
+    this.#scheduler.restart(at);
+    this.#burstStartAt = at;
+    this.#attempts = 0;
+    this.#nextRoundAt = -Infinity;
+  }
+
+  /**
+   * Whether a round of candidate probes is due at `now`, after the burst with backoff and a
+   * verdict; marks it sent when it is.
+   */
+  #roundDue(now: number): boolean {
+    if (this.#candidates.length === 0 || !this.#introduced) return false;
+    if (this.#settled) {
+      if (now < this.#settled.retryAt) return false;
+      // The slow periodic retry: a new burst.
+      this.#unsettle();
+      this.#restartPunching(now);
+    }
+    const afterBurst = now >= this.#burstStartAt + this.#burstMs;
+    if (afterBurst && now < this.#nextRoundAt) return false;
+    if (!this.#scheduler.due(now)) return false;
+    if (afterBurst && this.#state !== "direct" && this.#state !== "mixed") {
+      const knownCapable = this.#provenOnce && now - this.#lostAt < this.#keepTryingMs;
+      if (knownCapable) {
+        this.#nextRoundAt = now + this.#slowIntervalMs;
+      } else {
+        this.#attempts++;
+        const spacing = Math.min(
+          this.#maxSlowIntervalMs,
+          this.#slowIntervalMs * 2 ** Math.floor(this.#attempts / 2),
+        );
+        this.#nextRoundAt = now + spacing;
+      }
+    }
+    return true;
+  }
+
+  /** After a round: settles on the relay once `maxAttempts` rounds went unanswered. */
+  #maybeSettle(now: number): void {
+    if (this.#settled || this.#attempts < this.#maxAttempts || this.#state !== "relayed") return;
+    const reason = `no direct path after a punch burst and ${this.#attempts} slower rounds: ` +
+      `not direct-capable for now (direct tried again on a network change, new candidates, or in ${
+        Math.round(this.#retryAfterMs / 1000)
+      } s)`;
+    this.#settled = { reason, retryAt: now + this.#retryAfterMs };
+    this.#set("relayed", reason, true);
   }
 
   /** The current state. */
@@ -269,7 +397,8 @@ export class PathManager {
     this.#candidates = [];
     for (const address of candidates) this.#add(address, source);
     for (const c of reflexive) this.#add(c.address, "reflexive");
-    this.#scheduler.restart(Math.max(now, punchAt));
+    this.#unsettle();
+    this.#restartPunching(Math.max(now, punchAt));
     this.#introduced = true;
     const wasAvailable = this.#relayAvailable;
     this.#relayAvailable = true;
@@ -285,17 +414,21 @@ export class PathManager {
 
   /**
    * More candidates of the peer (sent in-band, or pushed by the server): added, and a new punch
-   * burst starts if any is new.
+   * burst starts if any is new (unless `direct`). Returns the new ones: probe them now, whatever
+   * the state (a new public address of a peer we are direct with is its NAT mapping changing:
+   * the current path may be dead already).
    *
    * @example
    * ```ts
-   * new PathManager(0).addCandidates(0, [{ host: "192.0.2.1", port: 5 }]); // true
+   * new PathManager(0).addCandidates(0, [{ host: "192.0.2.1", port: 5 }]); // [{ host: "192.0.2.1", port: 5 }]
    * ```
    */
-  addCandidates(now: number, candidates: readonly UdpAddress[]): boolean {
-    let added = false;
-    for (const address of candidates) added = this.#add(address, "public") || added;
-    if (added && this.#state !== "direct") this.#scheduler.restart(now);
+  addCandidates(now: number, candidates: readonly UdpAddress[]): UdpAddress[] {
+    const added = candidates.filter((address) => this.#add(address, "public"));
+    if (added.length > 0 && this.#state !== "direct") {
+      this.#unsettle();
+      this.#restartPunching(now);
+    }
     return added;
   }
 
@@ -370,7 +503,10 @@ export class PathManager {
    * ```
    */
   addReflexive(address: UdpAddress): boolean {
-    return this.#add(address, "reflexive");
+    const added = this.#add(address, "reflexive");
+    // The peer sends from a new address (its mapping changed): worth trying again.
+    if (added) this.#unsettle();
+    return added;
   }
 
   #add(address: UdpAddress, source: CandidateSource): boolean {
@@ -410,16 +546,19 @@ export class PathManager {
       this.#lastKeepaliveAt = now;
       targets.push(this.#direct);
     }
-    if (this.#candidates.length > 0 && this.#introduced && this.#scheduler.due(now)) {
+    if (this.#roundDue(now)) {
       for (const c of this.candidates) {
         if (!targets.some((t) => sameAddress(t, c))) targets.push(c);
       }
+      this.#maybeSettle(now);
     }
     return targets;
   }
 
   #keepaliveAt(): number {
     if (this.#state === "mixed") return this.#lastKeepaliveAt + this.#doubtProbeMs;
+    // Another address was just proven: check the current path at once (is it still alive?).
+    if (this.#alternate && this.#lastKeepaliveAt < this.#alternate.sentAt) return -Infinity;
     // A keepalive not answered within a round trip or so is followed by quicker probes.
     const answered = this.#lastProofAt >= this.#lastKeepaliveAt;
     return this.#lastKeepaliveAt + (answered ? this.#keepaliveMs : this.#doubtProbeMs);
@@ -428,11 +567,21 @@ export class PathManager {
   /** The next local time at which {@linkcode PathManager.probeTargets} or `tick` may act. */
   nextDeadline(now: number): number {
     if (this.#state === "direct") {
-      return Math.min(this.#keepaliveAt(), this.#lastProofAt + this.#doubtAfterMs);
+      // The unanswered-probe time serves the alternate switch and `directUnanswered` alike.
+      return Math.min(
+        this.#keepaliveAt(),
+        this.#lastProofAt + this.#doubtAfterMs,
+        this.#unansweredAt() > now || this.#alternate ? this.#unansweredAt() : Infinity,
+      );
     }
-    let at = this.#candidates.length > 0 && this.#introduced
-      ? this.#scheduler.nextAt(now)
-      : Infinity;
+    let at = Infinity;
+    if (this.#candidates.length > 0 && this.#introduced) {
+      at = this.#settled
+        ? this.#settled.retryAt
+        : now >= this.#burstStartAt + this.#burstMs
+        ? Math.max(this.#scheduler.nextAt(now), this.#nextRoundAt)
+        : this.#scheduler.nextAt(now);
+    }
     if (this.#state === "mixed") {
       at = Math.min(at, this.#keepaliveAt(), this.#lastProofAt + this.#directTimeoutMs);
     }
@@ -487,15 +636,21 @@ export class PathManager {
     }
     const sample = Math.max(0, now - probe.sentAt);
     if (this.#state === "direct" && this.#direct && !sameAddress(this.#direct, from)) {
-      // Another address works too, but the live direct path stays: switching between equally
-      // valid paths would only make the path flap (and reorder packets in flight).
+      // Another address works too. A live direct path stays (switching between equally valid
+      // paths would only make the path flap and reorder packets in flight), but one that leaves
+      // a probe unanswered gives way to it: the peer's mapping changed.
+      this.#alternate = { address: from, provenAt: now, sentAt: probe.sentAt };
+      this.#switchToAlternate(now);
       return "validated";
     }
     this.#probeRttMs = this.#probeRttMs === undefined
       ? sample
       : this.#probeRttMs * 0.875 + sample * 0.125;
     this.#lastProofAt = now;
+    this.#provenOnce = true;
+    this.#unsettle();
     if (this.#state !== "direct") {
+      this.#alternate = undefined;
       const previous = this.#state;
       this.#direct = from;
       this.#lastKeepaliveAt = now;
@@ -512,18 +667,103 @@ export class PathManager {
   }
 
   /**
-   * Any authenticated packet arrived over UDP from `from`. It does not prove the path (only a
-   * round trip does), but a packet from the direct address while in doubt earns a probe at once.
-   * Returns true when a probe of `from` is worth sending now.
+   * Any authenticated packet arrived over UDP from `from`; returns the addresses worth probing
+   * now. It does not prove a path (only a round trip does), but:
+   * - a packet from the direct address while in doubt earns a probe of it at once;
+   * - a packet from another address while `direct` or `mixed` means the peer now sends from
+   *   there (its NAT mapping expired or was rebuilt, or it roamed): that address becomes a
+   *   candidate and is probed at once (at most every `doubtProbeMs`), and so is the current
+   *   direct address. The path moves to the new address when its round trip completes and the
+   *   current one leaves its probe unanswered (QUIC's migration on a new peer address, RFC 9000
+   *   9.3, validated first as in 8.2; Tailscale magicsock learns endpoints the same way).
    *
    * @example
    * ```ts
-   * new PathManager(0).udpAuthenticated({ host: "10.0.0.1", port: 1 }, 0); // false
+   * new PathManager(0).udpAuthenticated({ host: "10.0.0.1", port: 1 }, 0); // []
    * ```
    */
-  udpAuthenticated(from: UdpAddress, now: number): boolean {
-    if (this.#state !== "mixed" || !this.#direct || !sameAddress(this.#direct, from)) return false;
-    return now >= this.#lastKeepaliveAt + Math.min(100, this.#doubtProbeMs);
+  udpAuthenticated(from: UdpAddress, now: number): UdpAddress[] {
+    const direct = this.#direct;
+    if (!direct || (this.#state !== "direct" && this.#state !== "mixed")) return [];
+    const quick = Math.min(100, this.#doubtProbeMs);
+    if (sameAddress(direct, from)) {
+      return this.#state === "mixed" && now >= this.#lastKeepaliveAt + quick ? [from] : [];
+    }
+    this.#add(from, "reflexive");
+    const key = formatUdpAddress(from);
+    if (now < (this.#sourceProbedAt.get(key) ?? -Infinity) + this.#doubtProbeMs) return [];
+    if (this.#sourceProbedAt.size >= this.#maxCandidates) {
+      for (const [k, at] of this.#sourceProbedAt) {
+        if (now - at >= this.#doubtProbeMs) this.#sourceProbedAt.delete(k);
+      }
+      if (this.#sourceProbedAt.size >= this.#maxCandidates) return [];
+    }
+    this.#sourceProbedAt.set(key, now);
+    const targets = [from];
+    if (now >= this.#lastKeepaliveAt + quick) {
+      this.#lastKeepaliveAt = now;
+      targets.push(direct);
+    }
+    return targets;
+  }
+
+  /**
+   * True while `direct` and the latest probe of the direct path has gone unanswered for about
+   * two round trips: the first sign that the path (or a NAT mapping on it) may be gone.
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).directUnanswered(0); // false
+   * ```
+   */
+  directUnanswered(now: number): boolean {
+    return now >= this.#unansweredAt();
+  }
+
+  /**
+   * Like {@linkcode PathManager.directUnanswered}, but true once per unanswered probe (the
+   * caller acts on it once: e.g. checks its own NAT mapping with STUN).
+   *
+   * @example
+   * ```ts
+   * new PathManager(0).takeDirectUnanswered(0); // false
+   * ```
+   */
+  takeDirectUnanswered(now: number): boolean {
+    if (!this.directUnanswered(now) || this.#unansweredReported === this.#lastKeepaliveAt) {
+      return false;
+    }
+    this.#unansweredReported = this.#lastKeepaliveAt;
+    return true;
+  }
+
+  /** Time a probe of the direct path may take before it counts as unanswered, ms. */
+  #answerWaitMs(): number {
+    return Math.min(this.#doubtProbeMs, Math.max(50, 2 * (this.#probeRttMs ?? this.#doubtProbeMs)));
+  }
+
+  /** The time at which a fresh alternate replaces the direct path, if its probe stays unanswered. */
+  #unansweredAt(): number {
+    if (this.#state !== "direct" || this.#lastProofAt >= this.#lastKeepaliveAt) return Infinity;
+    return this.#lastKeepaliveAt + this.#answerWaitMs();
+  }
+
+  /** Moves the direct path to the alternate address when it is due (see `#alternate`). */
+  #switchToAlternate(now: number): void {
+    const alternate = this.#alternate;
+    if (!alternate) return;
+    // The current path was proven after the alternate's probe left, or the alternate is too old
+    // to trust: forget it.
+    if (alternate.sentAt < this.#lastProofAt || now - alternate.provenAt >= this.#doubtAfterMs) {
+      this.#alternate = undefined;
+      return;
+    }
+    if (now < this.#unansweredAt()) return;
+    this.#alternate = undefined;
+    this.#direct = alternate.address;
+    this.#lastProofAt = alternate.provenAt;
+    this.#lastKeepaliveAt = alternate.provenAt;
+    this.#set("direct", "the peer's address changed");
   }
 
   /**
@@ -540,6 +780,7 @@ export class PathManager {
    * ```
    */
   tick(now: number): void {
+    this.#switchToAlternate(now);
     if (this.#state === "none") {
       if (this.#relayAvailable && this.#introduced && now >= this.#connectUntil) {
         // With no candidate (--relay-only, or none announced) nothing was tried: say so.
@@ -553,8 +794,9 @@ export class PathManager {
     }
     if (this.#state === "mixed" && now - this.#lastProofAt >= this.#directTimeoutMs) {
       this.#direct = undefined;
+      this.#lostAt = now;
       this.#set(this.#relayAvailable ? "relayed" : "none", "direct path went silent");
-      this.#scheduler.restart(now);
+      this.#restartPunching(now);
     }
   }
 
@@ -571,7 +813,7 @@ export class PathManager {
     this.#direct = undefined;
     this.#probes.clear();
     this.#relayAvailable = false;
-    this.#scheduler.restart(Infinity);
+    this.#restartPunching(Infinity);
     if (this.#state !== "none") this.#set("none", reason);
   }
 
@@ -589,13 +831,17 @@ export class PathManager {
     this.#introduced = false;
     this.#relayAvailable = false;
     this.#connectUntil = -Infinity;
-    this.#scheduler.restart(Infinity);
+    this.#unsettle();
+    this.#restartPunching(Infinity);
     if (this.#state !== "none") this.#set("none", reason);
   }
 
-  #set(state: PathState, reason: string): void {
+  #set(state: PathState, reason: string, settled = false): void {
+    if (state !== "direct") this.#alternate = undefined;
     this.#state = state;
-    const change = { state, path: this.path, reason };
+    const change: PathChange = settled
+      ? { state, path: this.path, reason, settled }
+      : { state, path: this.path, reason };
     this.#pendingChange = change;
     for (const observer of this.#observers) observer(change);
   }

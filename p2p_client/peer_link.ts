@@ -81,6 +81,13 @@ export interface PeerLinkContext {
   frames: LinkFrameCodec;
   /** True the first time a message ID arrives from `peer` (duplicates are dropped). */
   firstTime?: (peer: string, uid: string) => boolean;
+  /**
+   * Probing `peer` gets no answer: `fresh` when a direct path just left a probe unanswered, else
+   * a probe round while the direct path is in doubt or lost. Our own NAT mapping may have changed:
+   * the client checks it with STUN (rate-limited, with backoff) and tells its peers a new public
+   * address in-band.
+   */
+  onPathTrouble?: (peer: string, fresh: boolean) => void;
   /** Asks the server to introduce the peer again (it left, or the session stalled). */
   requestIntroduction?: (peer: string) => void;
   /** Our current UDP candidates, to tell the peer in-band (a late public endpoint). */
@@ -410,6 +417,8 @@ export class PeerLink {
     // The initiator (re)starts a handshake at each introduction: the peer may have restarted and
     // lost the session (a session still good is simply replaced).
     if (intro.role === "initiator") this.#secure.initiate("introduced as initiator");
+    // A handshake already under way resends its INIT now: it may have gone nowhere until now.
+    this.#secure.resendNow();
     this.#afterChange();
   }
 
@@ -446,8 +455,13 @@ export class PeerLink {
     if (this.#ctx.relayOnly) return;
     const now = this.#ctx.runtime.now();
     this.#traversal?.learned(candidates);
-    if (this.#path.addCandidates(now, this.#acceptable(candidates))) {
-      this.#probe(this.#path.probeTargets(now), true);
+    const added = this.#path.addCandidates(now, this.#acceptable(candidates));
+    if (added.length > 0) {
+      const targets = this.#path.probeTargets(now);
+      for (const a of added) {
+        if (!targets.some((t) => t.host === a.host && t.port === a.port)) targets.push(a);
+      }
+      this.#probe(targets, true);
     } else if (probeNow) this.#probe(this.#acceptable(candidates));
     this.#afterChange();
   }
@@ -456,6 +470,21 @@ export class PeerLink {
   #acceptable(candidates: readonly UdpAddress[]): UdpAddress[] {
     const accept = this.#ctx.acceptCandidate;
     return accept ? candidates.filter((c) => accept(c)) : [...candidates];
+  }
+
+  /**
+   * Tries a direct path again now, whatever the verdict (our network changed: a new public
+   * address, a new registration).
+   *
+   * @example
+   * ```ts
+   * // link.retryDirect("our public address changed");
+   * ```
+   */
+  retryDirect(reason: string): void {
+    if (this.#ctx.relayOnly || this.#closed) return;
+    this.#path.retry(this.#ctx.runtime.now(), reason);
+    this.#afterChange();
   }
 
   /**
@@ -622,8 +651,9 @@ export class PeerLink {
 
   /**
    * Seals `plaintext` and sends it: to `to` only when given, else along the path's route (direct,
-   * relay, or both while the direct path is in doubt); `anyway` also uses the relay while no
-   * path is chosen yet.
+   * relay, or both while the direct path is in doubt); `anyway` also uses the relay whatever the
+   * route (while no path is chosen yet, and beside a direct path that may be the very thing that
+   * broke: our candidates after our NAT mapping changed, our goodbye).
    */
   #sendSealed(
     plaintext: Uint8Array,
@@ -670,7 +700,8 @@ export class PeerLink {
     if (route.udp) this.#ctx.sendUdp(packet, route.udp);
     const relay = this.#relays.chosen;
     if (route.relay && relay !== undefined) this.#sendVia(relay, packet);
-    else if (anyway && !route.udp) {
+    else if (anyway) {
+      // `anyway`: over a relay too, whatever the route (see above).
       if (relay !== undefined) this.#sendVia(relay, packet);
       else if (!this.#peerOffline) this.#ctx.sendRelay(this.peer, packet);
     }
@@ -810,7 +841,7 @@ export class PeerLink {
     if (source.kind === "udp") this.#ctx.udpAnswered?.(source.address);
     if (source.kind === "udp" && !this.#ctx.relayOnly) {
       this.#traversal?.heard(source.address);
-      if (this.#path.udpAuthenticated(source.address, now)) this.#probe([source.address]);
+      this.#probe(this.#path.udpAuthenticated(source.address, now));
       if (!this.#path.directAddress) this.#noteUdp(source.address, false);
     }
     switch (frame.kind) {
@@ -947,8 +978,13 @@ export class PeerLink {
     if (!this.#closed) {
       this.#path.tick(now);
       this.#traversal?.tick(now, this.#path.state === "direct");
-      this.#probe(this.#path.probeTargets(now), true);
+      const targets = this.#path.probeTargets(now);
+      this.#probe(targets, true);
       this.#probeRelays(now);
+      if (this.#path.takeDirectUnanswered(now)) this.#ctx.onPathTrouble?.(this.peer, true);
+      else if (
+        targets.length > 0 && (this.#path.state === "mixed" || this.#path.state === "relayed")
+      ) this.#ctx.onPathTrouble?.(this.peer, false);
       this.#probeMtu(now, false);
     }
     this.#outbox.tick();
@@ -1091,14 +1127,20 @@ export class PeerLink {
       : route.relay
       ? `relay ${this.#relays.chosen ?? ""}`
       : null;
+    // Copies on a retransmission timeout help only where frames are lost, not over the relay.
+    this.#outbox.setDatagramPath(route.udp !== undefined && !route.relay);
     if (primary !== this.#lastPrimary) {
       // direct ↔ mixed keeps the direct address: no change for the channel's RTT estimate.
       if (primary !== null && this.#lastPrimary !== null) this.#outbox.pathChanged();
       this.#lastPrimary = primary;
     }
+    if (change?.settled) this.#ctx.log?.(`${this.peer}: ${change.reason}`);
     const explanation = this.#explain();
     const explained = `${explanation.how ?? ""}|${explanation.why ?? ""}`;
-    if (state !== this.#lastState || path !== this.#lastPath || explained !== this.#lastWhy) {
+    if (
+      state !== this.#lastState || path !== this.#lastPath || explained !== this.#lastWhy ||
+      change?.settled
+    ) {
       const moved = state !== this.#lastState || path !== this.#lastPath;
       this.#lastState = state;
       this.#lastPath = path;

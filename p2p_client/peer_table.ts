@@ -142,6 +142,8 @@ export class PeerTable {
           }
           this.#indexes.set(accepted.session.localIndex, link);
           link.acceptHandshake(accepted, source);
+          // Not used (a tie, a closed link): a resend of this INIT gets a fresh answer.
+          if (accepted.session.closed) this.#responder.decline(accepted.session);
         }, (error) => this.#ctx.log?.(`handshake failed: ${error}`));
         return;
       case "handshake-response": {

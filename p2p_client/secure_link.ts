@@ -149,6 +149,21 @@ export class SecureLink {
     });
   }
 
+  /**
+   * Sends the pending INIT again now, its resend interval back to the first (the peer was just
+   * introduced again: the relay reaches it now, where the last sends went nowhere).
+   *
+   * @example
+   * ```ts
+   * // link.resendNow();
+   * ```
+   */
+  resendNow(): void {
+    if (!this.#initiator) return;
+    this.#resendMs = INIT_RESEND_MS;
+    this.#sendInit();
+  }
+
   #sendInit(): void {
     if (!this.#initiator) return;
     this.#initSentAt = this.#options.runtime.now();

@@ -1,7 +1,7 @@
 /**
  * The client's link to the rendezvous servers: registers with the first reachable server of the
  * list, fails over to the next, answers heartbeats, notices a dead server, and reconnects with a
- * jittered, capped backoff when the server goes away, re-introducing itself with the same key
+ * jittered backoff capped at 3 s when the server goes away, re-introducing itself with the same key
  * (hence the same ID).
  *
  * @module
@@ -51,6 +51,13 @@ export interface ServerSessionOptions {
    * (`code`: its error code) or a `bye` (`code`: its reason), with the server's own words.
    */
   onRefused?: (server: string, code: string, message: string) => void;
+  /**
+   * Called about every second while our pings go unanswered on a registered connection (our
+   * side of the TCP connection may be stuck in retransmission backoff after a partition): the
+   * client checks whether the server answers over UDP (STUN) and, if it does, calls
+   * {@linkcode ServerSession.serverReachable}.
+   */
+  onStalled?: () => void;
   /** Called when the session stops for good (replaced by a newer session of the same ID). */
   onFatal?: (code: string, message: string) => void;
   /** Clock, timers, randomness and the network (TCP connections come from `runtime.net`). */
@@ -66,6 +73,21 @@ export interface ServerSessionOptions {
   /** Declare `consent`: the server asks before introducing anyone (`introduce-request`). */
   consent?: boolean;
 }
+
+/**
+ * A ping unanswered for the ping period plus this (or 4 RTTs) means the connection may be stuck;
+ * while it is, the session checks every `STALL_CHECK_MS` (pings, and the client's STUN check).
+ */
+const STALL_GRACE_MS = 2000;
+const STALL_CHECK_MS = 1000;
+
+/**
+ * Longest pause between rounds of reconnection attempts, ms. Short: a server that was frozen or
+ * restarted, or a partition that healed, must not leave a client away for the 10 s of a longer
+ * backoff (issue 9: the link usable again within 5 s), and an attempt costs one TCP connection.
+ * (A client that was registered also watches the server over STUN and redials on its answer.)
+ */
+const RECONNECT_MAX_MS = 3000;
 
 /** A second `replaced` within this time means another instance holds our identity. */
 const REPLACED_AGAIN_MS = 60_000;
@@ -101,6 +123,9 @@ export class ServerSession {
   #wakeSleep: (() => void) | undefined;
   #heartbeat: TimerId | undefined;
   #lastReceived = 0;
+  #lastPongAt = 0;
+  /** Closes the registered connection to redial at once (set while serving one). */
+  #redial: ((reason: string) => void) | undefined;
   #lastReplacedAt = -Infinity;
   /** One random value per client process, the same on every retry (`registrationNonce`). */
   readonly #nonce: string;
@@ -120,7 +145,8 @@ export class ServerSession {
     this.#options = options;
     this.#runtime = options.runtime;
     this.#nonce = options.runtime.randomBytes(16).toHex();
-    this.#backoff = options.backoff ?? new Backoff({ random: () => options.runtime.random() });
+    this.#backoff = options.backoff ??
+      new Backoff({ maxMs: RECONNECT_MAX_MS, random: () => options.runtime.random() });
   }
 
   /** The current registration, or undefined while not registered. */
@@ -171,6 +197,54 @@ export class ServerSession {
   /** Bytes queued on the signaling connection and not yet written. */
   get queuedBytes(): number {
     return this.#connection?.queuedBytes ?? 0;
+  }
+
+  /**
+   * The server just answered over another way (a STUN response on UDP). If our pings have gone
+   * unanswered meanwhile, the signaling connection is stuck — typically our TCP segments wait in
+   * retransmission backoff (an RTO doubling up to a minute) after a partition healed — so it is
+   * closed and the server dialled again at once, instead of waiting for the next retransmission
+   * or for the server to time us out. Returns true when it redials.
+   *
+   * @example
+   * ```ts
+   * // stun.onAnswer = () => session.serverReachable();
+   * ```
+   */
+  serverReachable(): boolean {
+    if (!this.#redial || !this.#stalled()) return false;
+    this.#redial("no answer to pings while the server answers over UDP");
+    return true;
+  }
+
+  /**
+   * The server answers over UDP again after it did not (a healed partition, a restarted server):
+   * while not registered, the reconnection stops waiting out its backoff and dials now. Returns
+   * true when it did.
+   *
+   * @example
+   * ```ts
+   * // stun.onReachable = () => session.serverBack();
+   * ```
+   */
+  serverBack(): boolean {
+    if (this.#registration) return false;
+    const wake = this.#wakeSleep;
+    wake?.();
+    return wake !== undefined;
+  }
+
+  /** True when our latest ping has gone unanswered for a while on the registered connection. */
+  #stalled(): boolean {
+    const registration = this.#registration;
+    if (!registration || !this.#connection) return false;
+    const periodMs = this.#pingPeriodMs(registration.registered.heartbeatMs);
+    const graceMs = Math.max(STALL_GRACE_MS, 4 * registration.rttMs);
+    return this.#runtime.now() - this.#lastPongAt > periodMs + graceMs;
+  }
+
+  #pingPeriodMs(heartbeatMs: number): number {
+    return Math.max(200, Math.min(heartbeatMs, 5000));
   }
 
   /**
@@ -328,9 +402,14 @@ export class ServerSession {
 
   async #serve(connection: SignalingConnection): Promise<string> {
     const heartbeatMs = this.#registration!.registered.heartbeatMs;
-    this.#lastReceived = this.#runtime.now();
+    this.#lastReceived = this.#lastPongAt = this.#runtime.now();
     let deadReason: string | undefined;
-    const periodMs = Math.max(200, Math.min(heartbeatMs, 5000));
+    const periodMs = this.#pingPeriodMs(heartbeatMs);
+    this.#redial = (reason) => {
+      this.#options.log?.(`signaling stalled (${reason}): redialling`);
+      deadReason = "signaling stalled";
+      connection.close();
+    };
     const beat = () => {
       if (this.#runtime.now() - this.#lastReceived > heartbeatMs * 2.5) {
         this.#heartbeat = undefined;
@@ -339,7 +418,9 @@ export class ServerSession {
         return;
       }
       connection.send({ type: "ping", t: this.#runtime.now() });
-      this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
+      const stalled = this.#stalled();
+      if (stalled) this.#options.onStalled?.();
+      this.#heartbeat = this.#runtime.setTimer(beat, stalled ? STALL_CHECK_MS : periodMs);
     };
     this.#heartbeat = this.#runtime.setTimer(beat, periodMs);
     let byeReason: string | undefined;
@@ -357,6 +438,7 @@ export class ServerSession {
             if (this.#registration) {
               this.#registration.rttMs = Math.max(0, this.#runtime.now() - message.t);
             }
+            this.#lastPongAt = this.#runtime.now();
             continue;
           }
           if (message.type === "bye") {
@@ -375,6 +457,7 @@ export class ServerSession {
     } finally {
       this.#runtime.clearTimer(this.#heartbeat);
       this.#heartbeat = undefined;
+      this.#redial = undefined;
     }
     return byeReason ?? deadReason ?? connection.closeReason ?? "connection closed";
   }

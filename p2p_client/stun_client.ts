@@ -39,6 +39,11 @@ export interface StunClientOptions {
   send: (bytes: Uint8Array, to: UdpAddress) => void;
   /** The mapped (public) address changed. */
   onMapped: (address: UdpAddress) => void;
+  /**
+   * While {@linkcode StunClient.watch}ing: the server answers again after a request that got no
+   * answer (the network healed, or the server is back).
+   */
+  onReachable?: () => void;
   /** A round of retransmissions got no answer, or an error response. */
   onFailure?: (reason: string) => void;
   /** Clock, ms. */
@@ -79,6 +84,10 @@ export class StunClient {
   #password = "";
   #transaction: Transaction | undefined;
   #nextRequestAt = 0;
+  #lastStartedAt = -Infinity;
+  /** While not registered: the interval of reachability requests (see `watch`). */
+  #watchMs: number | undefined;
+  #watchMissed = false;
   #mapped: UdpAddress | undefined;
 
   /**
@@ -109,12 +118,37 @@ export class StunClient {
    * ```
    */
   configure(server: UdpAddress, username: string, password: string): void {
+    this.#watchMs = undefined;
     this.#server = server;
     this.#username = username;
     this.#password = password;
     this.#transaction = undefined;
     this.#nextRequestAt = this.#now();
     this.tick();
+  }
+
+  /**
+   * Asks for the mapped address now, unless a request is in flight or one started within
+   * `minIntervalMs`: a direct path just left a probe unanswered, and the cause may be our own NAT
+   * mapping expiring (a new public port nobody knows yet; the keepalive would find it only up to
+   * 15 s later). With `restart`, a request in flight is replaced by a new one. Returns true when
+   * a request went out.
+   *
+   * @example
+   * ```ts
+   * // stun.refresh(); // false while idle or a request is in flight
+   * ```
+   */
+  refresh(minIntervalMs = 1000, restart = false): boolean {
+    if (!this.#server || (this.#transaction && !restart)) return false;
+    const now = this.#now();
+    if (now < this.#lastStartedAt + minIntervalMs) return false;
+    // `restart`: a new transaction replaces one in flight (its retransmissions slow down fast;
+    // a fresh one asks again at once).
+    this.#transaction = undefined;
+    this.#nextRequestAt = now;
+    this.tick();
+    return true;
   }
 
   /**
@@ -128,6 +162,29 @@ export class StunClient {
   pause(): void {
     this.#server = undefined;
     this.#transaction = undefined;
+    this.#watchMs = undefined;
+  }
+
+  /**
+   * While the client is not registered: one request every `intervalMs` to the last server, each
+   * given up at the next, and {@linkcode StunClientOptions.onReachable} when an answer (a 401 for
+   * the credentials of the lost registration counts) follows one that got none. A healed
+   * partition or a restarted server is thus noticed within `intervalMs`, while the signaling
+   * reconnection may be sleeping in its backoff. Ends with {@linkcode StunClient.configure} or
+   * {@linkcode StunClient.pause}. Does nothing without a server.
+   *
+   * @example
+   * ```ts
+   * // stun.watch(1000);
+   * ```
+   */
+  watch(intervalMs: number): void {
+    if (!this.#server) return;
+    this.#watchMs = intervalMs;
+    this.#watchMissed = false;
+    this.#transaction = undefined;
+    this.#nextRequestAt = this.#now();
+    this.tick();
   }
 
   /**
@@ -140,6 +197,7 @@ export class StunClient {
    */
   nextDeadline(): number {
     if (!this.#server) return Infinity;
+    if (this.#watchMs !== undefined) return this.#nextRequestAt;
     return this.#transaction ? this.#transaction.nextAt : this.#nextRequestAt;
   }
 
@@ -155,6 +213,16 @@ export class StunClient {
     const server = this.#server;
     if (!server) return;
     const now = this.#now();
+    if (this.#watchMs !== undefined) {
+      if (now < this.#nextRequestAt) return;
+      if (this.#transaction) this.#watchMissed = true;
+      const id = this.#options.randomTransactionId();
+      const request = this.#options.codec.encodeRequest(id, this.#username, this.#password);
+      this.#transaction = { id, request, sends: 1, nextAt: Infinity, rto: 0 };
+      this.#nextRequestAt = now + this.#watchMs;
+      this.#options.send(request, server);
+      return;
+    }
     const maxSends = this.#options.maxSends ?? 7;
     if (!this.#transaction && now >= this.#nextRequestAt) {
       const id = this.#options.randomTransactionId();
@@ -165,6 +233,7 @@ export class StunClient {
         nextAt: now,
         rto: this.#options.rtoMs ?? 500,
       };
+      this.#lastStartedAt = now;
       this.#nextRequestAt = now + (this.#options.keepaliveMs ?? 15_000);
     }
     const transaction = this.#transaction;
@@ -198,6 +267,11 @@ export class StunClient {
     const decoded = this.#options.codec.decodeResponse(bytes, this.#password);
     if (!decoded || decoded.transactionId.toHex() !== transaction.id.toHex()) return false;
     this.#transaction = undefined;
+    if (this.#watchMs !== undefined) {
+      if (this.#watchMissed) this.#options.onReachable?.();
+      this.#watchMissed = false;
+      return true;
+    }
     if ("errorCode" in decoded) {
       this.#options.onFailure?.(
         `STUN error ${decoded.errorCode} from ${server.host}:${server.port}`,

@@ -429,7 +429,8 @@ Deno.test("reliable channel: a vanished peer is reported after the failure timeo
   );
   // Reported 30 s after the last progress (which was before the path died at 150 ms).
   assert.ok(net.now() >= 30_000 && net.now() <= 30_200, `failed at ${net.now()}`);
-  assert.ok(a.channel.stats.retransmissions <= 12, `${a.channel.stats.retransmissions}`);
+  // Backed off: at most about a dozen timeouts, each sending the oldest fragment twice.
+  assert.ok(a.channel.stats.retransmissions <= 24, `${a.channel.stats.retransmissions}`);
   assert.equal(a.channel.closed, true);
   assert.equal(a.channel.nextDeadline(), undefined);
   assert.throws(() => a.channel.sendMessage(new Uint8Array(1)), ChannelClosedError);

@@ -273,6 +273,8 @@ interface ResponderPeerState {
   timestamp: number;
   init: Uint8Array;
   result: Promise<Omit<HandshakeResponse, "isNew"> | undefined>;
+  /** The client declined the session (see {@linkcode HandshakeResponder.decline}). */
+  declined?: boolean;
 }
 
 /**
@@ -369,7 +371,7 @@ export class HandshakeResponder {
     const timestamp = readU64(init, INIT_TIMESTAMP);
     if (timestamp === undefined) return undefined;
     const early = this.#peers.get(senderId);
-    if (early !== undefined) {
+    if (early !== undefined && !declinedResend(early, init)) {
       if (bytesEqual(early.init, init)) return await retransmitted(early);
       if (timestamp <= early.timestamp) return undefined;
     }
@@ -381,7 +383,7 @@ export class HandshakeResponder {
     if (!(await verifySignature(publicKey, signed, signature))) return undefined;
     // Checked again after the awaits: another INIT from this peer may have been accepted.
     const current = this.#peers.get(senderId);
-    if (current !== undefined) {
+    if (current !== undefined && !declinedResend(current, init)) {
       if (bytesEqual(current.init, init)) return await retransmitted(current);
       if (timestamp <= current.timestamp) return undefined;
     }
@@ -407,6 +409,33 @@ export class HandshakeResponder {
    */
   forget(id: PeerId): void {
     this.#peers.delete(id);
+  }
+
+  /**
+   * The client did not use `session` (its own INIT won a tie, or the link is closed): a resend
+   * of the very same INIT is then answered afresh (a new session, `isNew: true`) instead of not
+   * at all. A tie is decided when two INITs cross; an initiator still resending its INIT after
+   * that never got ours, and would otherwise wait out all its resends (seed 674: 9 s without a
+   * session). Only the latest INIT of the peer, byte for byte, is answered again; older ones
+   * stay refused.
+   *
+   * @example
+   * ```ts
+   * import { type HandshakeResponder, type HandshakeResponse } from "./handshake.ts";
+   * declare const responder: HandshakeResponder;
+   * declare const accepted: HandshakeResponse;
+   * accepted.session.close();
+   * responder.decline(accepted.session);
+   * ```
+   */
+  decline(session: SecureSession): void {
+    const state = this.#peers.get(session.remoteId);
+    if (!state) return;
+    void state.result.then((accepted) => {
+      if (accepted?.session === session && this.#peers.get(session.remoteId) === state) {
+        state.declined = true;
+      }
+    });
   }
 
   async #accept(
@@ -441,6 +470,11 @@ export class HandshakeResponder {
     });
     return { session, response, remoteId };
   }
+}
+
+/** True for a byte-identical resend of an INIT whose session the client declined. */
+function declinedResend(state: ResponderPeerState, init: Uint8Array): boolean {
+  return state.declined === true && bytesEqual(state.init, init);
 }
 
 async function retransmitted(state: ResponderPeerState): Promise<HandshakeResponse | undefined> {

@@ -230,3 +230,29 @@ Deno.test("handshake: forward secrecy inputs are fresh per handshake", async () 
   // Same indices, different keys: a packet of one session does not open in the other.
   assert.equal(await a2.session.open(await s1.seal(text("x"))), undefined);
 });
+
+Deno.test("handshake: a declined INIT is answered afresh when resent; an older one stays refused", async () => {
+  const p = await pair();
+  const old = await startFrom(p, 1);
+  assert.ok(await p.responder.respond(old.packet));
+  p.clock.t += 5;
+  const initiator = await startFrom(p, 2);
+  const first = await p.responder.respond(initiator.packet);
+  assert.ok(first?.isNew);
+  // The client lost a tie with its own INIT: it closes and declines the session.
+  first.session.close();
+  p.responder.decline(first.session);
+  await Promise.resolve();
+  const again = await p.responder.respond(initiator.packet);
+  assert.ok(again, "the resend is answered");
+  assert.equal(again.isNew, true);
+  assert.notEqual(again.session, first.session);
+  const session = await initiator.complete(again.response);
+  assert.ok(session, "the initiator completes on the fresh answer");
+  assert.deepEqual(await again.session.open(await session.seal(text("hi"))), text("hi"));
+  // Not declined: a further resend gives the same session; the older INIT stays refused.
+  const third = await p.responder.respond(initiator.packet);
+  assert.equal(third?.session, again.session);
+  assert.equal(third?.isNew, false);
+  assert.equal(await p.responder.respond(old.packet), undefined);
+});

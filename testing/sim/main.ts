@@ -16,7 +16,7 @@ import { runSchedule } from "./scenario.ts";
 import { DEFAULT_SYSTEM, SYSTEM_NAMES, systemByName } from "./systems.ts";
 
 const USAGE = `usage: deno task sim [--runs N] [--seed S] [--system NAME] [--workers W]
-                     [--clients K] [--fault-period-ms MS] [--kinds K1,K2] [--trace [--packets]] [--quiet]
+                     [--clients K] [--fault-period-ms MS] [--kinds K1,K2] [--trace [--packets] [--client-log]] [--quiet]
   --runs N            schedules to run (default 100)
   --seed S            first seed (default: random, printed); seeds S..S+N-1 run
   --system NAME       ${SYSTEM_NAMES.join(" | ")} (default ${DEFAULT_SYSTEM})
@@ -26,6 +26,7 @@ const USAGE = `usage: deno task sim [--runs N] [--seed S] [--system NAME] [--wor
   --kinds K1,K2       only these fault kinds (${FAULT_KINDS.join(",")})
   --trace             print every trace line (one seed only)
   --packets           with --trace, print every datagram arrival too
+  --client-log        with --trace, print the real clients' debug logs and peer events too
   --quiet             print failures and the summary only`;
 
 function fail(message: string): never {
@@ -55,6 +56,7 @@ if (import.meta.main) {
         kinds: { type: "string" },
         trace: { type: "boolean" },
         packets: { type: "boolean" },
+        "client-log": { type: "boolean" },
         quiet: { type: "boolean" },
         help: { type: "boolean" },
       },
@@ -94,7 +96,11 @@ if (import.meta.main) {
   if (values.trace) {
     if (runs !== 1) fail("--trace replays one seed: add --runs 1");
     const result = await runSchedule(
-      await systemByName(system),
+      await systemByName(system, {
+        clientLog: values["client-log"]
+          ? (node, at, message) => console.log(`${at.toFixed(3)} log ${node}: ${message}`)
+          : undefined,
+      }),
       generateSchedule(firstSeed, schedule),
       { echoTrace: true, echoPackets: values.packets },
     );

@@ -112,6 +112,15 @@ export async function seededIdentity(seed: number, name: string): Promise<Identi
   return await Identity.fromPkcs8(pkcs8);
 }
 
+/** Options of {@linkcode realSystem}. */
+export interface RealSystemOptions {
+  /**
+   * Receives every client's debug log and `peer` event (`deno task sim --trace --client-log`),
+   * with the client's node name and virtual time. Not part of the trace hash.
+   */
+  clientLog?: (node: string, at: number, message: string) => void;
+}
+
 /**
  * The real server and clients.
  *
@@ -121,7 +130,7 @@ export async function seededIdentity(seed: number, name: string): Promise<Identi
  * console.log(system.name); // real
  * ```
  */
-export function realSystem(): SystemUnderTest {
+export function realSystem(options: RealSystemOptions = {}): SystemUnderTest {
   return {
     name: "real",
     async prepare(nodes, seed) {
@@ -136,14 +145,26 @@ export function realSystem(): SystemUnderTest {
     client: (context) => {
       const identity = context.disk.get("identity") as Identity;
       let registered = false;
+      const clientLog = options.clientLog;
+      const log = clientLog
+        ? (message: string) => clientLog(context.name, context.runtime.now(), message)
+        : undefined;
       const client = new P2PClient({
         runtime: context.runtime,
         identity,
         servers: [{ host: context.serverIp, port: SIGNALING_PORT }],
         bind: { hostname: "0.0.0.0", port: 0 },
         store: context.disk.get("store") as MemoryClientStore,
+        log,
         emit: (event) => {
           if (event.type === "registered") registered = true;
+          if (log && event.type === "peer") {
+            log(
+              `peer ${event.peer.slice(0, 8)} ${event.state} ${event.path} (${event.reason ?? ""})`,
+            );
+          } else if (log && (event.type === "server" || event.type === "disconnected")) {
+            log(`${event.type} ${JSON.stringify(event)}`);
+          }
           const translated = translateEvent(event);
           if (translated) context.emit(translated);
         },

@@ -8,7 +8,7 @@
  */
 import { type ReferenceBug, referenceSystem } from "./reference_peer.ts";
 import type { SystemUnderTest } from "./scenario.ts";
-import { realSystem } from "./real_system.ts";
+import { realSystem, type RealSystemOptions } from "./real_system.ts";
 
 /** The system `deno task sim` runs when none is named. */
 export const DEFAULT_SYSTEM = "real";
@@ -32,8 +32,11 @@ export const SYSTEM_NAMES: readonly string[] = [
  * console.log(system.name); // reference(no-dedupe)
  * ```
  */
-export function systemByName(name: string): Promise<SystemUnderTest> {
-  if (name === "real") return Promise.resolve(realSystem());
+export function systemByName(
+  name: string,
+  real: RealSystemOptions = {},
+): Promise<SystemUnderTest> {
+  if (name === "real") return Promise.resolve(realSystem(real));
   if (name === "reference") return Promise.resolve(referenceSystem());
   if (name.startsWith("reference:") && SYSTEM_NAMES.includes(name)) {
     return Promise.resolve(referenceSystem(name.slice("reference:".length) as ReferenceBug));
