@@ -9,7 +9,7 @@ import { Identity } from "../shared/identity/mod.ts";
 import { type ServerMessage, SignalingConnection } from "../shared/signaling/mod.ts";
 import { findChromium, HeadlessPage } from "../testing/headless_chromium.ts";
 import { ServerProcess } from "../testing/server_process.ts";
-import { ClientProcess } from "../p2p_client/e2e/client_process.ts";
+import { ClientProcess } from "../testing/client_process.ts";
 
 const WAIT_MS = 15_000;
 const REPO = new URL("../", import.meta.url);

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ServerProcess } from "../../testing/server_process.ts";
-import { ClientProcess, waitUntil } from "./client_process.ts";
+import { ClientProcess, waitUntil } from "../../testing/client_process.ts";
 
 const WAIT = 60_000;
 

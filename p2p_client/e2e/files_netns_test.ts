@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { ClientProcess } from "./client_process.ts";
-import { NetnsServer, netnsUnavailable, TestNamespace } from "./netns.ts";
+import { ClientProcess } from "../../testing/client_process.ts";
+import { NetnsServer, netnsUnavailable, TestNamespace } from "../../testing/netns.ts";
 import { peerStateIs } from "./scenarios.ts";
 
 const unavailable = await netnsUnavailable();

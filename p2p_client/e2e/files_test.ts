@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ServerProcess } from "../../testing/server_process.ts";
-import { ClientProcess, type JsonEvent } from "./client_process.ts";
+import { ClientProcess, type JsonEvent } from "../../testing/client_process.ts";
 import { peerStateIs } from "./scenarios.ts";
 
 const WAIT = 120_000;

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { ServerProcess } from "../../testing/server_process.ts";
-import { ClientProcess } from "./client_process.ts";
-import { containsBytes, RecordingProxy } from "./recording_proxy.ts";
+import { ClientProcess } from "../../testing/client_process.ts";
+import { containsBytes, RecordingProxy } from "../../testing/recording_proxy.ts";
 import { exchangeBetweenAll, messageTexts, peerStateIs } from "./scenarios.ts";
 
 const WAIT = 60_000;

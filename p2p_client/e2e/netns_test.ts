@@ -4,8 +4,8 @@
  * is never touched. They need root; elsewhere they are skipped and say why.
  */
 import assert from "node:assert/strict";
-import { ClientProcess } from "./client_process.ts";
-import { NetnsServer, netnsUnavailable, TestNamespace } from "./netns.ts";
+import { ClientProcess } from "../../testing/client_process.ts";
+import { NetnsServer, netnsUnavailable, TestNamespace } from "../../testing/netns.ts";
 import { exchangeBetweenAll, messageTexts, peerStateIs } from "./scenarios.ts";
 
 const unavailable = await netnsUnavailable();

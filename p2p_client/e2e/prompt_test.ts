@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ServerProcess } from "../../testing/server_process.ts";
-import { ClientProcess, waitUntil } from "./client_process.ts";
+import { ClientProcess, waitUntil } from "../../testing/client_process.ts";
 
 const REPO = new URL("../../", import.meta.url);
 const MAIN = new URL("p2p_client/main.ts", REPO).pathname;

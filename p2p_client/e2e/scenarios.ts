@@ -4,14 +4,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { ClientProcess, JsonEvent } from "./client_process.ts";
+import type { ClientProcess, JsonEvent } from "../../testing/client_process.ts";
 
 /**
  * A predicate for the `peer` event that reports `peer` in `state`.
  *
  * @example
  * ```ts
- * import type { ClientProcess } from "./client_process.ts";
+ * import type { ClientProcess } from "../../testing/client_process.ts";
  * import { peerStateIs } from "./scenarios.ts";
  * declare const a: ClientProcess;
  * declare const b: ClientProcess;
@@ -28,7 +28,7 @@ export function peerStateIs(peer: string, state: string): (event: JsonEvent) => 
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { ClientProcess } from "./client_process.ts";
+ * import type { ClientProcess } from "../../testing/client_process.ts";
  * import { messageTexts } from "./scenarios.ts";
  * declare const a: ClientProcess;
  * declare const b: ClientProcess;
@@ -45,7 +45,7 @@ export function messageTexts(client: ClientProcess, from: string): string[] {
  *
  * @example
  * ```ts
- * import type { ClientProcess } from "./client_process.ts";
+ * import type { ClientProcess } from "../../testing/client_process.ts";
  * import { exchangeBetweenAll } from "./scenarios.ts";
  * declare const clients: ClientProcess[];
  * await exchangeBetweenAll(clients, "relayed", 60_000);

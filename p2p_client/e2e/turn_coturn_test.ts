@@ -8,8 +8,8 @@
  * TURN server of its config, while `--relay any` does (so that test can fail).
  */
 import assert from "node:assert/strict";
-import { ClientProcess } from "./client_process.ts";
-import { NetnsServer, netnsUnavailable, TestNamespace } from "./netns.ts";
+import { ClientProcess } from "../../testing/client_process.ts";
+import { NetnsServer, netnsUnavailable, TestNamespace } from "../../testing/netns.ts";
 import { messageTexts } from "./scenarios.ts";
 import { ServerProcess } from "../../testing/server_process.ts";
 

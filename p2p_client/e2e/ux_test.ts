@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { ServerProcess } from "../../testing/server_process.ts";
-import { ClientProcess } from "./client_process.ts";
-import { hasScript, screenOf, startClient, waitFor } from "./text_process.ts";
+import { ClientProcess } from "../../testing/client_process.ts";
+import { hasScript, screenOf, startClient, waitFor } from "../../testing/text_process.ts";
 
 const WAIT = 60_000;
 

@@ -7,7 +7,7 @@
  * still meet) and started again (cross-node introductions work again).
  */
 import assert from "node:assert/strict";
-import { ClientProcess } from "../../p2p_client/e2e/client_process.ts";
+import { ClientProcess } from "../../testing/client_process.ts";
 import { messageTexts, peerStateIs } from "../../p2p_client/e2e/scenarios.ts";
 import { NatsServer, pollUntil } from "../../testing/nats_server.ts";
 import { ServerProcess } from "../../testing/server_process.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { programRunArgs } from "../../testing/programs.ts";
+import { programRunArgs } from "./programs.ts";
 
 async function run(command: string, args: string[], stdin?: string): Promise<string> {
   const child = new Deno.Command(command, {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { programRunArgs } from "../../testing/programs.ts";
+import { programRunArgs } from "./programs.ts";
 
 /** A running program with its output collected. */
 export interface TextProcess {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { programRunArgs } from "../../testing/programs.ts";
+import { programRunArgs } from "./programs.ts";
 
 const MAX_LOG_CHARS = 1 << 20;
 
@@ -245,7 +245,7 @@ export class ClientProcess {
  *
  * @example
  * ```ts
- * import { systemRuntime } from "../../shared/runtime/mod.ts";
+ * import { systemRuntime } from "../shared/runtime/mod.ts";
  * import { waitUntil } from "./client_process.ts";
  * let done = false;
  * systemRuntime.setTimer(() => (done = true), 10);
