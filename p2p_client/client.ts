@@ -593,20 +593,7 @@ export class P2PClient {
     const servers = registration !== undefined && registration.registered.stunPort > 0
       ? [{ hostname: registration.host, port: registration.registered.stunPort }]
       : [];
-    let interfaces: GatewayInterface[] = [];
-    try {
-      interfaces = (this.#options.networkInterfaces?.() ?? []).map((entry) => {
-        const info = entry as InterfaceAddress & { name?: string; netmask?: string };
-        return {
-          name: info.name ?? "",
-          family: info.family,
-          address: info.address,
-          netmask: info.netmask ?? "",
-        };
-      });
-    } catch (error) {
-      this.#options.log?.(`cannot list network interfaces: ${(error as Error).message}`);
-    }
+    const interfaces = this.#interfaces();
     return await diagnoseNat({ runtime: this.#runtime, servers, interfaces });
   }
 
