@@ -3,20 +3,9 @@ import assert from "node:assert/strict";
 import { unmapIpv4 } from "../shared/stun/mod.ts";
 import { StunService } from "./stun_service.ts";
 import { type DatagramSocket, type NetAddress, systemRuntime } from "../shared/runtime/mod.ts";
+import { findOnPath } from "../testing/find_program.ts";
 
 const CLIENT = "turnutils_stunclient";
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /** Wraps a socket so that the source of every received datagram is recorded. */
 function recordingSocket(inner: DatagramSocket, sources: NetAddress[]): DatagramSocket {

@@ -18,18 +18,7 @@ import {
   StunMessageWriter,
   TurnMethod,
 } from "../shared/stun/mod.ts";
-
-function findOnPath(name: string): string {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-    } catch {
-      // not here
-    }
-  }
-  throw new Error(`${name} not found on PATH: install the Debian package coturn (.ci/run does)`);
-}
+import { requireOnPath } from "../testing/find_program.ts";
 
 /** Runs a program with a deadline; returns its exit code and output. */
 async function run(
@@ -66,7 +55,7 @@ for (
   const [transport, batched] of [["udp", false], ["tcp", false], ["udp", true]] as const
 ) {
   Deno.test(`turn interop: turnutils_uclient over ${transport}${batched ? " (--batched-udp)" : ""}, long-term credentials, channels and Send indications, 0 lost`, async () => {
-    const uclient = findOnPath("turnutils_uclient");
+    const uclient = requireOnPath("turnutils_uclient", "coturn");
     const server = await ServerProcess.start({
       args: batched ? [...TURN_ARGS, "--batched-udp"] : TURN_ARGS,
       denoFlags: batched ? ["--allow-ffi"] : [],
@@ -106,7 +95,7 @@ for (
 }
 
 Deno.test("turn interop: turnutils_uclient with TURN REST API credentials (--turn-secret)", async () => {
-  const uclient = findOnPath("turnutils_uclient");
+  const uclient = requireOnPath("turnutils_uclient", "coturn");
   const server = await ServerProcess.start({
     args: ["--turn-secret", "north-secret", "--allow-loopback-peers"],
   });
@@ -133,7 +122,7 @@ Deno.test("turn interop: turnutils_uclient with TURN REST API credentials (--tur
 });
 
 Deno.test("turn interop: a wrong password gets 401 (and turnutils_uclient cannot allocate)", async () => {
-  const uclient = findOnPath("turnutils_uclient");
+  const uclient = requireOnPath("turnutils_uclient", "coturn");
   const server = await ServerProcess.start({ args: TURN_ARGS });
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
@@ -191,7 +180,7 @@ Deno.test("turn interop: a wrong password gets 401 (and turnutils_uclient cannot
 });
 
 Deno.test("stun interop: turnutils_stunclient -f (RFC 5780) completes with an alternate port", async () => {
-  const stunclient = findOnPath("turnutils_stunclient");
+  const stunclient = requireOnPath("turnutils_stunclient", "coturn");
   const server = await ServerProcess.start({ args: ["--alt-port", "0"] });
   try {
     const altPort = server.announcement.stun[1].port;
@@ -214,7 +203,7 @@ Deno.test("stun interop: turnutils_stunclient -f (RFC 5780) completes with an al
 });
 
 Deno.test("stun interop: turnutils_stunclient -f with an alternate address and port gets three answers", async () => {
-  const stunclient = findOnPath("turnutils_stunclient");
+  const stunclient = requireOnPath("turnutils_stunclient", "coturn");
   const server = await ServerProcess.start({
     args: ["--alt-host", "127.0.0.2", "--alt-port", "0"],
   });

@@ -12,6 +12,7 @@ import { ClientProcess } from "../../testing/client_process.ts";
 import { NetnsServer, netnsUnavailable, TestNamespace } from "../../testing/netns.ts";
 import { messageTexts } from "./scenarios.ts";
 import { ServerProcess } from "../../testing/server_process.ts";
+import { requireOnPath } from "../../testing/find_program.ts";
 
 const unavailable = await netnsUnavailable();
 const WAIT = 60_000;
@@ -25,18 +26,6 @@ const LABEL = `turn 127.0.0.1:${TURN_PORT}`;
 /** Direct UDP between the clients' sockets (ports 40001-40009) is dropped. */
 const BLOCK_DIRECT = `udp sport ${FIRST_UDP_PORT}-${FIRST_UDP_PORT + 9} ` +
   `udp dport ${FIRST_UDP_PORT}-${FIRST_UDP_PORT + 9} drop`;
-
-function findOnPath(name: string): string {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-    } catch {
-      // not here
-    }
-  }
-  throw new Error(`${name} not found on PATH: install the Debian package coturn (.ci/run does)`);
-}
 
 /** coturn's `turnserver` inside the namespace, on 127.0.0.1:TURN_PORT, with a static user. */
 class Coturn {
@@ -55,7 +44,7 @@ class Coturn {
   }
 
   static async start(ns: TestNamespace, dir: string): Promise<Coturn> {
-    const turnserver = findOnPath("turnserver");
+    const turnserver = requireOnPath("turnserver", "coturn");
     const child = new Deno.Command("ip", {
       args: [
         "netns",
