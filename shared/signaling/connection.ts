@@ -350,7 +350,8 @@ export class SignalingConnection {
    * The client always declares the `puzzle` feature and solves the admission puzzle when the
    * server asks for one (under load); `options.consent` declares `consent`: the server then asks
    * this client (`introduce-request`) before introducing anyone to it, and the caller must answer
-   * each with `introduce-answer`. It also declares `relay-credit`: when `registered.relay.creditBytes`
+   * each with `introduce-answer`. It also declares `relay-credit` (unless `options.relayCredit` is
+   * false, as a client from before it would): when `registered.relay.creditBytes`
    * grants credit, every relay frame taken with {@linkcode SignalingConnection.next} counts as
    * consumed, and a credit frame (kind 0x03) acknowledges each 16 KiB consumed.
    *
@@ -368,12 +369,12 @@ export class SignalingConnection {
     localAddresses: Address[],
     timeoutMs = 10_000,
     registrationNonce?: string,
-    options: { consent?: boolean } = {},
+    options: { consent?: boolean; relayCredit?: boolean } = {},
   ): Promise<ServerMessageOf<"registered">> {
     const deadline = this.#runtime.now() + timeoutMs;
-    const features: ClientFeature[] = options.consent
-      ? ["puzzle", "consent", "relay-credit"]
-      : ["puzzle", "relay-credit"];
+    const features: ClientFeature[] = ["puzzle"];
+    if (options.consent) features.push("consent");
+    if (options.relayCredit !== false) features.push("relay-credit");
     this.send({
       type: "hello",
       version: SIGNALING_VERSION,
