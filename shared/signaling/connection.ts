@@ -168,6 +168,13 @@ export class SignalingConnection {
     runtime: Runtime = systemRuntime,
   ) {
     this.#conn = conn as StreamConn;
+    // Credit frames are 9 bytes: Nagle's algorithm would hold one behind an unacknowledged
+    // segment for a delayed ACK (measured: 64 MiB over the relay 14 s instead of 4 s).
+    try {
+      this.#conn.setNoDelay?.(true);
+    } catch {
+      // not a TCP socket
+    }
     this.#runtime = runtime;
     this.#maxBuffered = maxBufferedEvents;
     this.#queue = new WriteQueue(this.#conn, {
