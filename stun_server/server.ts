@@ -137,6 +137,8 @@ export interface ServerOptions {
   relayBytesPerSecond?: number;
   /** Bytes that may wait for one receiver (default 1 MiB). */
   relayQueueBytes?: number;
+  /** Relay window of a `relay-credit` receiver (default 64 KiB; 0 grants no credit). */
+  relayCreditBytes?: number;
   /** Heartbeat interval (default 10 s). */
   heartbeatMs?: number;
   /** Time to register (default 10 s). */
@@ -311,6 +313,7 @@ export function startServer(options: ServerOptions = {}): RunningServer {
     maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     relayBytesPerSecond: options.relayBytesPerSecond,
     relayQueueBytes: options.relayQueueBytes,
+    relayCreditBytes: options.relayCreditBytes,
     heartbeatMs: options.heartbeatMs,
     registrationTimeoutMs: options.registrationTimeoutMs,
     controlMessagesPerSecond: options.controlMessagesPerSecond,

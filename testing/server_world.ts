@@ -97,6 +97,8 @@ export interface WorldRegisterOptions {
   runtime?: Runtime;
   /** Declare `consent`. */
   consent?: boolean;
+  /** Declare `relay-credit` (default true; false: a client from before relay credit). */
+  relayCredit?: boolean;
   /** Registration nonce. */
   nonce?: string;
   /** The port of the client's local candidate (default 40000). */
@@ -172,6 +174,7 @@ export class ServerWorld {
           options.nonce,
           {
             consent: options.consent,
+            relayCredit: options.relayCredit,
           },
         ),
       );

@@ -23,6 +23,16 @@ export const FRAME_KIND_CONTROL = 0x01;
 /** Frame kind of a relay frame: the body is a 20-byte peer ID followed by an opaque payload. */
 export const FRAME_KIND_RELAY = 0x02;
 
+/**
+ * Frame kind of a relay-credit frame (client to server, only after `registered.relay.creditBytes`
+ * granted credit): the body is a big-endian u32, the relay frame bytes (5-byte headers included)
+ * the client has consumed since its previous credit frame.
+ */
+export const FRAME_KIND_CREDIT = 0x03;
+
+/** Bytes of a relay-credit frame's body. */
+export const CREDIT_BODY_BYTES = 4;
+
 /** Bytes of a binary peer ID at the start of a relay frame's body. */
 export const RELAY_PEER_ID_BYTES = 20;
 

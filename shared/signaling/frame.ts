@@ -6,8 +6,10 @@
  * @module
  */
 import {
+  CREDIT_BODY_BYTES,
   FRAME_HEADER_BYTES,
   FRAME_KIND_CONTROL,
+  FRAME_KIND_CREDIT,
   FRAME_KIND_RELAY,
   MAX_CONTROL_BYTES,
   MAX_FRAME_LENGTH,
@@ -79,6 +81,42 @@ export function encodeRelayFrame(peer: string | Uint8Array, payload: Uint8Array)
   frame.set(id, FRAME_HEADER_BYTES);
   frame.set(payload, FRAME_HEADER_BYTES + RELAY_PEER_ID_BYTES);
   return frame;
+}
+
+/**
+ * Encodes a relay-credit frame acknowledging `bytes` (1 to 2^32 - 1) relay frame bytes consumed
+ * (a `RangeError` otherwise).
+ *
+ * @example
+ * ```ts
+ * const frame = encodeCreditFrame(16_384);
+ * console.log(frame); // Uint8Array [0, 0, 0, 5, 3, 0, 0, 64, 0]
+ * ```
+ */
+export function encodeCreditFrame(bytes: number): Uint8Array {
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0xffff_ffff) {
+    throw new RangeError(`relay credit of ${bytes} bytes is out of range`);
+  }
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + CREDIT_BODY_BYTES);
+  writeFrameHeader(frame, 0, 1 + CREDIT_BODY_BYTES, FRAME_KIND_CREDIT);
+  new DataView(frame.buffer).setUint32(FRAME_HEADER_BYTES, bytes);
+  return frame;
+}
+
+/**
+ * Decodes a relay-credit frame's body: the acknowledged byte count, or null when the body is not
+ * exactly 4 bytes or acknowledges 0 bytes.
+ *
+ * @example
+ * ```ts
+ * console.log(decodeCreditBody(new Uint8Array([0, 0, 64, 0]))); // 16384
+ * console.log(decodeCreditBody(new Uint8Array([1]))); // null
+ * ```
+ */
+export function decodeCreditBody(body: Uint8Array): number | null {
+  if (body.length !== CREDIT_BODY_BYTES) return null;
+  const bytes = readFrameLength(body, 0);
+  return bytes === 0 ? null : bytes;
 }
 
 /**

@@ -46,9 +46,11 @@ const registrationNonce = z.string().min(1).max(64);
 
 /**
  * What a client may declare it supports in `hello.features`: `puzzle` (it solves the admission
- * puzzle in `challenge.puzzle`), `consent` (it answers `introduce-request`s itself).
+ * puzzle in `challenge.puzzle`), `consent` (it answers `introduce-request`s itself),
+ * `relay-credit` (it acknowledges the relay bytes it consumed with credit frames, kind 0x03, when
+ * `registered.relay.creditBytes` grants credit).
  */
-export const CLIENT_FEATURES = ["puzzle", "consent"] as const;
+export const CLIENT_FEATURES = ["puzzle", "consent", "relay-credit"] as const;
 
 /** A feature a client declares in `hello`. */
 export type ClientFeature = typeof CLIENT_FEATURES[number];
@@ -151,6 +153,11 @@ export const registeredSchema = z.strictObject({
     bytesPerSecond: z.number().int().nonnegative(),
     queueBytes: z.number().int().nonnegative(),
     maxPayload: z.number().int().positive(),
+    /**
+     * Only to a client that declared `relay-credit`: the most relay frame bytes the server writes
+     * to it before the client acknowledges them with credit frames (kind 0x03).
+     */
+    creditBytes: z.number().int().positive().optional(),
   }),
   serverTime: timestamp,
   registrationNonce: registrationNonce.optional(),

@@ -167,6 +167,15 @@ export class ClientConnection implements FrameSink {
   lastSeen: number;
   /** Protocol violations so far. */
   violations = 0;
+  /**
+   * Relay credit (issue 11): the most relay frame bytes written to this client and not yet
+   * acknowledged (0: the client did not declare `relay-credit`; no limit).
+   */
+  relayWindow = 0;
+  /** Relay frame bytes written to this client and not yet acknowledged. */
+  relayUnacked = 0;
+  /** Relay frame bytes this client has acknowledged in all (progress, for stall detection). */
+  relayAcked = 0;
   /** `queue.writtenBytes` when a relay sender last gave up waiting for it (-1: never). */
   stalledAt = -1;
   /** The read loop, once started. */

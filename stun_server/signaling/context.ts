@@ -34,6 +34,11 @@ export interface SignalingLimits {
   relayBurstBytes: number;
   /** Bytes that may wait for one receiver. */
   relayQueueBytes: number;
+  /**
+   * Relay frame bytes written to a receiver that declared `relay-credit` and not yet acknowledged
+   * by it, at most (0: grant no credit; every receiver is written to as fast as it reads).
+   */
+  relayCreditBytes: number;
   /** Heartbeat interval (ms). */
   heartbeatMs: number;
   /** Time to register (ms). */

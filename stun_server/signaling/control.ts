@@ -346,6 +346,8 @@ export class ControlHandler {
       consent: features.includes("consent"),
     }, this.#onStunBinding);
     connection.register(client);
+    const credit = features.includes("relay-credit") ? limits.relayCreditBytes : 0;
+    connection.relayWindow = credit;
     this.#context.noteRegistered(connection);
     const older = registry.add(client);
     // Cluster-wide: a session of this ID on another node is replaced too (newest wins).
@@ -379,6 +381,7 @@ export class ControlHandler {
         bytesPerSecond: limits.relayBytesPerSecond,
         queueBytes: limits.relayQueueBytes,
         maxPayload: MAX_RELAY_PAYLOAD,
+        ...(credit > 0 ? { creditBytes: credit } : {}),
       },
       serverTime: runtime.wallClock(),
       ...(message.registrationNonce !== undefined

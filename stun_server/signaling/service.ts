@@ -18,6 +18,7 @@ import {
   DEFAULT_HEARTBEAT_MS,
   type ErrorCode,
   FRAME_KIND_CONTROL,
+  FRAME_KIND_CREDIT,
   FRAME_KIND_RELAY,
   MAX_FRAME_LENGTH,
   MAX_PROTOCOL_ERRORS,
@@ -37,9 +38,9 @@ import { ClientConnection, type ConnectionEvents } from "./connection.ts";
 import type { CloseHow, SignalingContext, SignalingLimits } from "./context.ts";
 import { ControlHandler } from "./control.ts";
 import { acceptLoop } from "./listener.ts";
+import { Relay, RELAY_CREDIT_BYTES } from "./relay.ts";
 import { CONTROL_SLACK_BYTES, LivenessSweep } from "./liveness.ts";
 import type { RegisteredClient } from "./registered_client.ts";
-import { Relay } from "./relay.ts";
 import type { RelayBudget } from "../relay_budget.ts";
 import { type ClusterBus, LocalBus } from "../cluster/bus.ts";
 import { ClusterRouter } from "../cluster/cluster_router.ts";
@@ -67,6 +68,11 @@ export interface SignalingServiceOptions {
   relayBytesPerSecond?: number;
   /** Bytes that may wait for one receiver before relay frames to it are refused (default 1 MiB, at least 65,540). */
   relayQueueBytes?: number;
+  /**
+   * Relay window of a receiver that declared `relay-credit`: relay frame bytes written and not yet
+   * acknowledged (default 64 KiB; 0 grants no credit).
+   */
+  relayCreditBytes?: number;
   /** Heartbeat interval in ms (default 10,000); dead after 2.5 intervals of silence. */
   heartbeatMs?: number;
   /** Time to complete registration in ms (default 10,000). */
@@ -172,6 +178,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
       relayBytesPerSecond: relayRate,
       relayBurstBytes: Math.max(relayRate, MAX_RELAY_PAYLOAD),
       relayQueueBytes: Math.max(options.relayQueueBytes ?? 1024 * 1024, MAX_FRAME_LENGTH + 4),
+      relayCreditBytes: Math.max(0, options.relayCreditBytes ?? RELAY_CREDIT_BYTES),
       heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
       registrationTimeoutMs: options.registrationTimeoutMs ?? REGISTRATION_TIMEOUT_MS,
       controlMessagesPerSecond: options.controlMessagesPerSecond ?? 50,
@@ -367,6 +374,7 @@ export class SignalingService implements SignalingContext, ConnectionEvents {
   onFrame(connection: ClientConnection, kind: number, body: Uint8Array): void | Promise<void> {
     if (kind === FRAME_KIND_RELAY) return this.#relay.forward(connection, body);
     if (kind === FRAME_KIND_CONTROL) return this.#control.handle(connection, body);
+    if (kind === FRAME_KIND_CREDIT) return this.#relay.credit(connection, body);
     this.violation(connection, "bad-frame", `unknown frame kind ${kind}`);
   }
 
