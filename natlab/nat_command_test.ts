@@ -3,19 +3,16 @@ import { checkLabSupport } from "./environment.ts";
 import { NatLab, OBSERVER_ADDRESSES, SERVER_ADDRESS, sweepStaleNamespaces } from "./lab.ts";
 import { LabProcess } from "./lab_process.ts";
 import { programRunArgs } from "../testing/programs.ts";
+import { missingProgram } from "../testing/find_program.ts";
 import type { NatReport } from "../p2p_client/nat_probe/mod.ts";
 
 const support = await checkLabSupport();
 
-async function toolsMissing(): Promise<string | undefined> {
+function toolsMissing(): string | undefined {
   if (!support.ok) return support.reason;
-  for (const tool of ["miniupnpd", "turnserver"]) {
-    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`] }).output();
-    if (!found.success) return `${tool} is not installed`;
-  }
-  return undefined;
+  return missingProgram(["miniupnpd", "turnserver"]);
 }
-const skip = await toolsMissing();
+const skip = toolsMissing();
 const skipReason = skip === undefined ? "" : ` (SKIPPED: ${skip})`;
 
 const TCP_PORT = 3700;

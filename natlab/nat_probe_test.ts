@@ -7,18 +7,15 @@ import { RFC5780_ADDRESSES, RFC5780_PORT } from "./port_mapping.ts";
 import type { NatReport } from "../p2p_client/nat_probe/mod.ts";
 import { LabProcess } from "./lab_process.ts";
 import { programRunArgs } from "../testing/programs.ts";
+import { missingProgram } from "../testing/find_program.ts";
 
 const support = await checkLabSupport();
 
-async function toolsMissing(): Promise<string | undefined> {
+function toolsMissing(): string | undefined {
   if (!support.ok) return support.reason;
-  for (const tool of ["miniupnpd", "turnserver"]) {
-    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`] }).output();
-    if (!found.success) return `${tool} is not installed`;
-  }
-  return undefined;
+  return missingProgram(["miniupnpd", "turnserver"]);
 }
-const skip = await toolsMissing();
+const skip = toolsMissing();
 const skipReason = skip === undefined ? "" : ` (SKIPPED: ${skip})`;
 
 const TOOL = new URL("./nat_probe_tool.ts", import.meta.url).pathname;

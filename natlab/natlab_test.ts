@@ -11,6 +11,7 @@ import { checkLabSupport } from "./environment.ts";
 import { sweepStaleNamespaces } from "./lab.ts";
 import { matrixPairs, pairName, portMappingPairs, runMatrix } from "./matrix.ts";
 import { formatMatrixTable } from "./matrix_table.ts";
+import { missingProgram } from "../testing/find_program.ts";
 
 async function skipReason(): Promise<string | undefined> {
   const support = await checkLabSupport();
@@ -83,15 +84,11 @@ Deno.test({
   },
 });
 
-async function portMappingSkipReason(): Promise<string | undefined> {
+function portMappingSkipReason(): string | undefined {
   if (skip !== undefined) return skip;
-  for (const tool of ["miniupnpd", "turnserver"]) {
-    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`] }).output();
-    if (!found.success) return `${tool} is not installed`;
-  }
-  return undefined;
+  return missingProgram(["miniupnpd", "turnserver"]);
 }
-const portMappingSkip = await portMappingSkipReason();
+const portMappingSkip = portMappingSkipReason();
 
 Deno.test({
   name: "natlab: port mapping (miniupnpd) makes hard pairs direct (the mapped side lets the " +

@@ -11,19 +11,16 @@ import {
   stunAnswersRule,
 } from "./port_mapping.ts";
 import { ProbeProcess } from "./probe_process.ts";
+import { missingProgram } from "../testing/find_program.ts";
 
 const support = await checkLabSupport();
 
 /** miniupnpd, coturn and the reference clients must be installed (`.ci/run` does). */
-async function toolsMissing(): Promise<string | undefined> {
+function toolsMissing(): string | undefined {
   if (!support.ok) return support.reason;
-  for (const tool of ["miniupnpd", "turnserver", "natpmpc", "upnpc"]) {
-    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`] }).output();
-    if (!found.success) return `${tool} is not installed`;
-  }
-  return undefined;
+  return missingProgram(["miniupnpd", "turnserver", "natpmpc", "upnpc"]);
 }
-const skip = await toolsMissing();
+const skip = toolsMissing();
 const skipReason = skip === undefined ? "" : ` (SKIPPED: ${skip})`;
 
 Deno.test("port-mapping router config and rules", () => {

@@ -44,3 +44,18 @@ export function requireOnPath(name: string, debianPackage: string): string {
   }
   return found;
 }
+
+/**
+ * Why a test that runs `names` must be skipped (`"<name> is not installed"` for the first one
+ * missing from `PATH`), or undefined when all are there.
+ *
+ * @example
+ * ```ts
+ * import { missingProgram } from "./find_program.ts";
+ * const skip = missingProgram(["sh", "turnserver"]); // undefined, or "turnserver is not installed"
+ * ```
+ */
+export function missingProgram(names: readonly string[]): string | undefined {
+  const missing = names.find((name) => findOnPath(name) === undefined);
+  return missing === undefined ? undefined : `${missing} is not installed`;
+}
