@@ -776,12 +776,7 @@ export class P2PClient {
   send(peer: string, text: string): number | undefined {
     const link = this.#peers.get(peer);
     if (!link) {
-      this.#emit({
-        type: "error",
-        code: "unknown-peer",
-        message: `not connected to ${peer}: use "connect ${peer}" first`,
-        peer,
-      });
+      this.#notConnected(peer);
       return undefined;
     }
     const id = this.#nextMessageId++;
@@ -804,6 +799,16 @@ export class P2PClient {
     return id;
   }
 
+  /** Reports that `peer` has no link yet (`send` and `sendfile` before `connect`). */
+  #notConnected(peer: string): void {
+    this.#emit({
+      type: "error",
+      code: "unknown-peer",
+      message: `not connected to ${peer}: use "connect ${peer}" first`,
+      peer,
+    });
+  }
+
   /**
    * Offers the file at `path` to `peer` (connected or known); `file` events follow. Resolves with
    * the transfer ID, or undefined after reporting an `error` (unknown peer, unreadable file).
@@ -819,12 +824,7 @@ export class P2PClient {
       return undefined;
     }
     if (!this.#peers.get(peer)) {
-      this.#emit({
-        type: "error",
-        code: "unknown-peer",
-        message: `not connected to ${peer}: use "connect ${peer}" first`,
-        peer,
-      });
+      this.#notConnected(peer);
       return undefined;
     }
     try {
