@@ -18,6 +18,7 @@ import {
 import { Identity } from "../shared/identity/mod.ts";
 import { ServerWorld, type WorldClient } from "../testing/server_world.ts";
 import { RELAY_CREDIT_BYTES } from "./signaling/relay.ts";
+import { overriding } from "../testing/overriding.ts";
 
 const LINK_BYTES_PER_MS = 10 * 1024 * 1024 / 1000;
 const READ_CHUNK = 16 * 1024;
@@ -28,39 +29,21 @@ const FRAME_BYTES = 5 + 20 + FRAME_PAYLOAD;
 function pacedReader(base: Runtime, bytesPerMs: number): Runtime {
   const pace = (conn: StreamConn): StreamConn => {
     let busyUntil = 0;
-    return new Proxy(conn, {
-      get(target, prop) {
-        if (prop === "read") {
-          return async (buffer: Uint8Array) => {
-            const n = await target.read(buffer.subarray(0, Math.min(buffer.length, READ_CHUNK)));
-            if (n === null) return n;
-            const now = base.now();
-            busyUntil = Math.max(busyUntil, now) + n / bytesPerMs;
-            await new Promise<void>((resolve) => base.setTimer(resolve, busyUntil - now));
-            return n;
-          };
-        }
-        const value = Reflect.get(target, prop);
-        return typeof value === "function" ? value.bind(target) : value;
+    return overriding(conn, {
+      read: async (buffer: Uint8Array) => {
+        const n = await conn.read(buffer.subarray(0, Math.min(buffer.length, READ_CHUNK)));
+        if (n === null) return n;
+        const now = base.now();
+        busyUntil = Math.max(busyUntil, now) + n / bytesPerMs;
+        await new Promise<void>((resolve) => base.setTimer(resolve, busyUntil - now));
+        return n;
       },
     });
   };
-  const net = new Proxy(base.net, {
-    get(target, prop) {
-      if (prop === "connect") {
-        return async (options: Parameters<typeof target.connect>[0]) =>
-          pace(await target.connect(options) as StreamConn);
-      }
-      const value = Reflect.get(target, prop);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+  const net = overriding(base.net, {
+    connect: async (options) => pace(await base.net.connect(options) as StreamConn),
   });
-  return new Proxy(base, {
-    get(target, prop) {
-      if (prop === "net") return net;
-      return Reflect.get(target, prop);
-    },
-  });
+  return overriding(base, { net });
 }
 
 function median(values: number[]): number {

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { Runtime, StreamConn, StreamListener } from "../shared/runtime/mod.ts";
 import { ServerWorld, type WorldClient } from "../testing/server_world.ts";
+import { overriding } from "../testing/overriding.ts";
 
 const FLOODERS = 48;
 const LINK_BYTES_PER_MS = 10 * 1024 * 1024 / 1000;
@@ -17,50 +18,33 @@ const LINK_BYTES_PER_MS = 10 * 1024 * 1024 / 1000;
 function throttledServerRuntime(base: Runtime, slowHost: string, bytesPerMs: number): Runtime {
   const throttle = (conn: StreamConn): StreamConn => {
     let busyUntil = 0;
-    return new Proxy(conn, {
-      get(target, prop) {
-        if (prop === "write") {
-          return (bytes: Uint8Array) => {
-            const copy = bytes.slice();
-            const now = base.now();
-            busyUntil = Math.max(busyUntil, now) + copy.length / bytesPerMs;
-            return new Promise<number>((resolve, reject) => {
-              base.setTimer(() => {
-                target.write(copy).then(() => resolve(copy.length), reject);
-              }, busyUntil - now);
-            });
-          };
-        }
-        const value = Reflect.get(target, prop);
-        return typeof value === "function" ? value.bind(target) : value;
+    return overriding(conn, {
+      write: (bytes: Uint8Array) => {
+        const copy = bytes.slice();
+        const now = base.now();
+        busyUntil = Math.max(busyUntil, now) + copy.length / bytesPerMs;
+        return new Promise<number>((resolve, reject) => {
+          base.setTimer(() => {
+            conn.write(copy).then(() => resolve(copy.length), reject);
+          }, busyUntil - now);
+        });
       },
     });
   };
-  const net = new Proxy(base.net, {
-    get(target, prop) {
-      if (prop === "listen") {
-        return (bind: Parameters<typeof target.listen>[0]): StreamListener => {
-          const listener = target.listen(bind);
-          return {
-            addr: listener.addr,
-            accept: async () => {
-              const conn = await listener.accept();
-              return conn.remoteAddr.hostname === slowHost ? throttle(conn) : conn;
-            },
-            close: () => listener.close(),
-          };
-        };
-      }
-      const value = Reflect.get(target, prop);
-      return typeof value === "function" ? value.bind(target) : value;
+  const net = overriding(base.net, {
+    listen: (bind): StreamListener => {
+      const listener = base.net.listen(bind);
+      return {
+        addr: listener.addr,
+        accept: async () => {
+          const conn = await listener.accept();
+          return conn.remoteAddr.hostname === slowHost ? throttle(conn) : conn;
+        },
+        close: () => listener.close(),
+      };
     },
   });
-  return new Proxy(base, {
-    get(target, prop) {
-      if (prop === "net") return net;
-      return Reflect.get(target, prop);
-    },
-  });
+  return overriding(base, { net });
 }
 
 function median(values: number[]): number {
