@@ -31,6 +31,7 @@
  * @module
  */
 import { PunchScheduler, type PunchTiming } from "./punch_scheduler.ts";
+import { makeRoomForProbe } from "./probe_table.ts";
 
 /** A peer's path state. */
 export type PathState = "none" | "direct" | "relayed" | "mixed";
@@ -600,14 +601,7 @@ export class PathManager {
    * ```
    */
   recordProbe(nonce: string, address: UdpAddress, now: number): void {
-    if (this.#probes.size >= MAX_OUTSTANDING_PROBES) {
-      for (const [key, probe] of this.#probes) {
-        if (now - probe.sentAt > PROBE_LIFETIME_MS || this.#probes.size >= MAX_OUTSTANDING_PROBES) {
-          this.#probes.delete(key);
-        }
-        if (this.#probes.size < MAX_OUTSTANDING_PROBES / 2) break;
-      }
-    }
+    makeRoomForProbe(this.#probes, now, MAX_OUTSTANDING_PROBES, PROBE_LIFETIME_MS);
     this.#probes.set(nonce, { address, sentAt: now });
   }
 

@@ -24,6 +24,7 @@
  * @module
  */
 import type { UdpAddress } from "./path_manager.ts";
+import { makeRoomForProbe } from "./probe_table.ts";
 
 /** Which relays may carry a peer's packets (`--relay`). */
 export type RelayPolicy = "server" | "turn" | "any";
@@ -269,14 +270,7 @@ export class RelayPaths {
    * ```
    */
   recordProbe(nonce: string, probe: RelayProbe, now: number): void {
-    if (this.#probes.size >= MAX_PROBES) {
-      for (const [key, entry] of this.#probes) {
-        if (now - entry.sentAt > PROBE_LIFETIME_MS || this.#probes.size >= MAX_PROBES) {
-          this.#probes.delete(key);
-        }
-        if (this.#probes.size < MAX_PROBES / 2) break;
-      }
-    }
+    makeRoomForProbe(this.#probes, now, MAX_PROBES, PROBE_LIFETIME_MS);
     this.#probes.set(nonce, { relay: probe.relay, target: probe.target, sentAt: now });
   }
 
