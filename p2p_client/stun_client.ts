@@ -9,6 +9,7 @@
  * @module
  */
 import type { UdpAddress } from "./path_manager.ts";
+import { STUN_MAX_SENDS, stunRetransmitWaitMs } from "../shared/stun/retransmit.ts";
 
 /** The STUN codec operations the client needs (plugged in from `shared/stun`). */
 export interface StunBindingCodec {
@@ -63,7 +64,6 @@ interface Transaction {
   request: Uint8Array;
   sends: number;
   nextAt: number;
-  rto: number;
 }
 
 /**
@@ -218,12 +218,12 @@ export class StunClient {
       if (this.#transaction) this.#watchMissed = true;
       const id = this.#options.randomTransactionId();
       const request = this.#options.codec.encodeRequest(id, this.#username, this.#password);
-      this.#transaction = { id, request, sends: 1, nextAt: Infinity, rto: 0 };
+      this.#transaction = { id, request, sends: 1, nextAt: Infinity };
       this.#nextRequestAt = now + this.#watchMs;
       this.#options.send(request, server);
       return;
     }
-    const maxSends = this.#options.maxSends ?? 7;
+    const maxSends = this.#options.maxSends ?? STUN_MAX_SENDS;
     if (!this.#transaction && now >= this.#nextRequestAt) {
       const id = this.#options.randomTransactionId();
       this.#transaction = {
@@ -231,7 +231,6 @@ export class StunClient {
         request: this.#options.codec.encodeRequest(id, this.#username, this.#password),
         sends: 0,
         nextAt: now,
-        rto: this.#options.rtoMs ?? 500,
       };
       this.#lastStartedAt = now;
       this.#nextRequestAt = now + (this.#options.keepaliveMs ?? 15_000);
@@ -244,11 +243,9 @@ export class StunClient {
       return;
     }
     transaction.sends++;
-    // RFC 8489: the last send waits 16 RTO (Rm) instead of doubling again.
-    const initialRto = this.#options.rtoMs ?? 500;
+    // RFC 8489: RTO doubling; the last send waits 16 RTO (Rm) instead of doubling again.
     transaction.nextAt = now +
-      (transaction.sends === maxSends ? initialRto * 16 : transaction.rto);
-    transaction.rto *= 2;
+      stunRetransmitWaitMs(transaction.sends, this.#options.rtoMs, maxSends);
     this.#options.send(transaction.request, server);
   }
 

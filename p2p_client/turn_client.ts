@@ -73,10 +73,12 @@ import {
   PasswordAlgorithm,
   type PasswordAlgorithmEntry,
   PROTOCOL_UDP,
+  STUN_MAX_SENDS,
   StunClass,
   type StunMessage,
   StunMessageWriter,
   StunMethod,
+  stunRetransmitWaitMs,
   TurnMethod,
   verifyMessageIntegrity,
   verifyMessageIntegritySha256,
@@ -111,10 +113,6 @@ export interface TurnClientOptions {
   log?: (message: string) => void;
 }
 
-/** RFC 8489 6.2.1: initial RTO. */
-const RTO_MS = 500;
-/** RFC 8489 6.2.1: Rc. */
-const MAX_SENDS = 7;
 /** Permissions last 300 s (RFC 8656 9): refreshed after 240 s while in use. */
 const PERMISSION_REFRESH_MS = 240_000;
 /** Channel bindings last 600 s (RFC 8656 12): refreshed after 540 s while in use. */
@@ -156,7 +154,6 @@ interface Transaction {
   bytes: Uint8Array;
   sends: number;
   nextAt: number;
-  rto: number;
   authTries: number;
   onSuccess: (message: StunMessage) => void;
   onError: (code: number, reason: string) => void;
@@ -763,7 +760,6 @@ export class TurnClient {
       bytes,
       sends: 0,
       nextAt: 0,
-      rto: RTO_MS,
       authTries: 0,
       onSuccess,
       onError,
@@ -774,9 +770,8 @@ export class TurnClient {
 
   #sendTransaction(tx: Transaction): void {
     tx.sends++;
-    // After the last send, Rm × RTO (RFC 8489 6.2.1: 16 × 500 ms; 39.5 s in all).
-    tx.nextAt = this.#runtime.now() + (tx.sends >= MAX_SENDS ? RTO_MS * 16 : tx.rto);
-    tx.rto *= 2;
+    // RFC 8489 6.2.1: RTO doubling, then Rm × RTO after the last send (39.5 s in all).
+    tx.nextAt = this.#runtime.now() + stunRetransmitWaitMs(tx.sends);
     this.#lastSentAt = this.#runtime.now();
     this.#socket?.send(tx.bytes, this.#serverAddress()).catch(() => 0);
     this.#arm();
@@ -787,7 +782,6 @@ export class TurnClient {
     this.#transactions.delete(oldId);
     tx.bytes = this.#encode(tx.method, tx.build, true);
     tx.sends = 0;
-    tx.rto = RTO_MS;
     this.#transactions.set(tx.bytes.subarray(8, 20).toHex(), tx);
     this.#sendTransaction(tx);
   }
@@ -887,7 +881,7 @@ export class TurnClient {
     for (const [id, tx] of [...this.#transactions]) {
       // An earlier one's outcome may have started a new allocation (and dropped this one).
       if (now < tx.nextAt || this.#transactions.get(id) !== tx) continue;
-      if (tx.sends >= MAX_SENDS) {
+      if (tx.sends >= STUN_MAX_SENDS) {
         this.#transactions.delete(id);
         tx.onError(0, "no answer");
       } else {

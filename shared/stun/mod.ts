@@ -51,3 +51,4 @@ export * from "./response_port.ts";
 export * from "./data.ts";
 export * from "./channel_data.ts";
 export * from "./nonce_cookie.ts";
+export * from "./retransmit.ts";
