@@ -100,6 +100,8 @@ export interface Route {
 
 const MAX_OUTSTANDING_PROBES = 256;
 const PROBE_LIFETIME_MS = 10_000;
+/** The empty answer of {@linkcode PathManager.udpAuthenticated} (no allocation per packet). */
+const NO_ADDRESSES: readonly UdpAddress[] = Object.freeze([]);
 
 /**
  * Formats a UDP address as `ip:port` (IPv6 in brackets).
@@ -676,21 +678,26 @@ export class PathManager {
    * new PathManager(0).udpAuthenticated({ host: "10.0.0.1", port: 1 }, 0); // []
    * ```
    */
-  udpAuthenticated(from: UdpAddress, now: number): UdpAddress[] {
+  udpAuthenticated(from: UdpAddress, now: number): readonly UdpAddress[] {
+    // Called for every authenticated packet: the common answers allocate nothing.
     const direct = this.#direct;
-    if (!direct || (this.#state !== "direct" && this.#state !== "mixed")) return [];
+    if (!direct || (this.#state !== "direct" && this.#state !== "mixed")) return NO_ADDRESSES;
     const quick = Math.min(100, this.#doubtProbeMs);
     if (sameAddress(direct, from)) {
-      return this.#state === "mixed" && now >= this.#lastKeepaliveAt + quick ? [from] : [];
+      return this.#state === "mixed" && now >= this.#lastKeepaliveAt + quick
+        ? [from]
+        : NO_ADDRESSES;
     }
     this.#add(from, "reflexive");
     const key = formatUdpAddress(from);
-    if (now < (this.#sourceProbedAt.get(key) ?? -Infinity) + this.#doubtProbeMs) return [];
+    if (now < (this.#sourceProbedAt.get(key) ?? -Infinity) + this.#doubtProbeMs) {
+      return NO_ADDRESSES;
+    }
     if (this.#sourceProbedAt.size >= this.#maxCandidates) {
       for (const [k, at] of this.#sourceProbedAt) {
         if (now - at >= this.#doubtProbeMs) this.#sourceProbedAt.delete(k);
       }
-      if (this.#sourceProbedAt.size >= this.#maxCandidates) return [];
+      if (this.#sourceProbedAt.size >= this.#maxCandidates) return NO_ADDRESSES;
     }
     this.#sourceProbedAt.set(key, now);
     const targets = [from];
