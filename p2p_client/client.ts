@@ -146,6 +146,8 @@ export interface P2PClientOptions {
   log?: (message: string) => void;
 }
 
+const UTF8 = new TextEncoder();
+
 /** A stranger's declined introductions are reported at most once per this time, ms. */
 const DECLINED_REPORT_INTERVAL_MS = 60_000;
 /** Peers whose declined introductions are remembered for that (oldest forgotten first). */
@@ -788,7 +790,7 @@ export class P2PClient {
     const during: ClientEvent[] = [];
     this.#sending = during;
     try {
-      link.send(id, new TextEncoder().encode(text), uid);
+      link.send(id, UTF8.encode(text), uid);
     } finally {
       this.#sending = undefined;
     }
@@ -1006,7 +1008,7 @@ export class P2PClient {
       this.#emit({ type: "sent", peer: message.peer, messageId: message.id });
       link.send(
         message.id,
-        new TextEncoder().encode(message.text),
+        UTF8.encode(message.text),
         message.uid,
         undefined,
         message.sent ?? true,

@@ -44,6 +44,10 @@ export type PacketSource =
   | { kind: "relay" }
   | { kind: "turn"; relay: number; address: UdpAddress };
 
+/** Message texts: UTF-8, and when a peer sends invalid UTF-8, shown with replacement marks. */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+const LENIENT_UTF8 = new TextDecoder();
+
 /** Largest packet sent through a TURN relay (RFC 8656: 1500-byte MTU less IP, UDP, TURN). */
 const TURN_MAX_PACKET_BYTES = 1_400;
 /** Most peer addresses probed through one TURN allocation (its relayed addresses first). */
@@ -642,9 +646,9 @@ export class PeerLink {
     }
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      text = STRICT_UTF8.decode(bytes);
     } catch {
-      text = new TextDecoder().decode(bytes);
+      text = LENIENT_UTF8.decode(bytes);
     }
     this.#ctx.emit({ type: "message", from: this.peer, text });
   }
