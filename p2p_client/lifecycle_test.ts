@@ -70,18 +70,27 @@ function checkInvariants(a: SimClient, b: SimClient, sent: Map<number, string>):
   assert.deepEqual(printed.filter((text) => order.includes(text)), order, "in order");
 }
 
+/** Waits (virtual time, at most `limitMs`) until both sides are direct; fails with `what`. */
+async function assertBothDirect(
+  world: World,
+  a: SimClient,
+  b: SimClient,
+  limitMs: number,
+  what: string,
+): Promise<void> {
+  const both = () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct";
+  assert.ok(
+    await world.runtime.runUntil(both, limitMs),
+    `${what} (${stateOf(a, b)} ${stateOf(b, a)})`,
+  );
+}
+
 async function connectedPair(world: World): Promise<[SimClient, SimClient]> {
   const a = await world.addClient("10.0.0.1");
   const b = await world.addClient("10.0.0.2");
   assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
   a.client.connect(b.identity.id);
-  assert.ok(
-    await world.runtime.runUntil(
-      () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
-      5000,
-    ),
-    `direct: ${stateOf(a, b)} ${stateOf(b, a)}`,
-  );
+  await assertBothDirect(world, a, b, 5000, "direct");
   return [a, b];
 }
 
@@ -165,11 +174,11 @@ Deno.test("one-way UDP loss: both sides notice, fall back to the relay, and noth
       for (const [id] of map) assert.equal(outcomes(x).get(id)?.[0], "delivered");
     }
     world.network.policy = undefined;
-    assert.ok(
-      await world.runtime.runUntil(
-        () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
-        10_000,
-      ),
+    await assertBothDirect(
+      world,
+      a,
+      b,
+      10_000,
       "direct again once UDP works both ways (probing goes on while relayed)",
     );
   } finally {
@@ -320,13 +329,7 @@ Deno.test("a public endpoint learned after the introduction reaches the peer (in
     await world.runtime.advance(3000);
     assert.equal(stateOf(a, b), "relayed", "stuck on the relay without B's public endpoint");
     world.mini.sendEndpoint(b.identity.id, { host: b.host, port: 4000 });
-    assert.ok(
-      await world.runtime.runUntil(
-        () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
-        10_000,
-      ),
-      `direct once the endpoint is known: ${stateOf(a, b)} ${stateOf(b, a)}`,
-    );
+    await assertBothDirect(world, a, b, 10_000, "direct once the endpoint is known");
   } finally {
     await world.close();
   }
@@ -398,13 +401,7 @@ async function realPair(seed: number): Promise<[World, SimClient, SimClient]> {
   const b = await world.addClient("10.0.0.2");
   assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
   a.client.connect(b.identity.id);
-  assert.ok(
-    await world.runtime.runUntil(
-      () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
-      5000,
-    ),
-    `direct: ${stateOf(a, b)} ${stateOf(b, a)}`,
-  );
+  await assertBothDirect(world, a, b, 5000, "direct");
   return [world, a, b];
 }
 
@@ -506,13 +503,7 @@ Deno.test("real server: a late public endpoint (slow STUN) still leads to a dire
     };
     assert.ok(await world.runtime.runUntil(() => registered(a) && registered(b), 5000));
     a.client.connect(b.identity.id);
-    assert.ok(
-      await world.runtime.runUntil(
-        () => stateOf(a, b) === "direct" && stateOf(b, a) === "direct",
-        10_000,
-      ),
-      `direct once the endpoint is known: ${stateOf(a, b)} ${stateOf(b, a)}`,
-    );
+    await assertBothDirect(world, a, b, 10_000, "direct once the endpoint is known");
   } finally {
     await world.close();
   }
