@@ -130,6 +130,9 @@ Deno.test("after a server restart the clients register again with the same IDs",
     }
     await a.command(`send ${b.id} after restart`);
     await b.waitFor((e) => e.type === "message" && e.text === "after restart", WAIT, "message");
+    // Confirmed before both exit: an exit waits for unconfirmed messages (--exit-timeout), and a
+    // re-introduction right after the restart can re-handshake while the ack is on its way.
+    await a.waitFor((e) => e.type === "delivered" && e.peer === b.id, WAIT, "delivery report");
     await stopAll(clients);
   } finally {
     await Promise.all(clients.map((c) => c.dispose()));
