@@ -1,9 +1,11 @@
 /**
  * Enlarges the kernel buffers of a UDP socket Deno opened (`SO_RCVBUF`, `SO_SNDBUF`), which
- * `Deno.listenDatagram` cannot do: the socket's descriptor is found through `/proc` (its inode in
- * `/proc/net/udp[6]` by local port, matched against `/proc/self/fd`) and set through FFI
- * (`setsockopt` in libc). Linux only; needs `--allow-ffi` and read access to `/proc`; as root it
- * uses `SO_RCVBUFFORCE` (past `net.core.rmem_max`).
+ * `Deno.listenDatagram` cannot do: the socket's descriptor is found by asking each open descriptor
+ * for its type and bound port (`getsockopt(SO_TYPE)`, `getsockname`; under Deno's permissions
+ * `/proc/net` would need `--allow-all`) and the sizes are set through FFI (`setsockopt` in libc).
+ * Linux only; needs `--allow-ffi`. Without privileges Linux caps the size at `net.core.rmem_max`
+ * and `wmem_max` (default 212,992: the kernel then reports twice that); as root (or with
+ * `CAP_NET_ADMIN`) it uses `SO_RCVBUFFORCE` / `SO_SNDBUFFORCE`, past those limits.
  *
  * Why: on loopback a bulk sender may only keep in flight what the receiver's socket buffer holds
  * (Linux's default 212,992 bytes: three 64 KiB datagrams; the rest is dropped), so each round
@@ -18,44 +20,48 @@ const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
+const SO_TYPE = 3;
+const SOCK_DGRAM = 2;
+const AF_INET = 2;
+const AF_INET6 = 10;
 
 const SYMBOLS = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
 } as const;
 
-/** The inode of our UDP socket bound to `port`, from `/proc/net/udp` and `udp6`. */
-function socketInodes(port: number): Set<string> {
-  const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  const inodes = new Set<string>();
-  for (const table of ["/proc/net/udp", "/proc/net/udp6"]) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(table);
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields.length > 9 && fields[1].endsWith(suffix)) inodes.add(fields[9]);
-    }
-  }
-  return inodes;
-}
+/** `getsockopt` / `getsockname` through `libc`, the part this module calls. */
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
 
-/** Our file descriptor of the UDP socket bound to `port`, or undefined. */
-function socketFd(port: number): number | undefined {
-  const inodes = socketInodes(port);
-  if (inodes.size === 0) return undefined;
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    let target: string;
-    try {
-      target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
-    } catch {
-      continue;
-    }
-    const match = /^socket:\[(\d+)\]$/.exec(target);
-    if (match !== null && inodes.has(match[1])) return Number(entry.name);
+/** Highest descriptor looked at: a client or bench process has a few dozen open. */
+const MAX_FD = 4096;
+
+/**
+ * Our descriptor of the UDP socket bound to local `port`, or undefined: every descriptor up to
+ * {@linkcode MAX_FD} is asked for its socket type and bound address (`getsockopt(SO_TYPE)`,
+ * `getsockname`), as `/proc` needs more than read access under Deno's permissions.
+ */
+function socketFd(libc: Libc, port: number): number | undefined {
+  const type = new Int32Array(1);
+  const typeLength = new Uint32Array(1);
+  const address = new Uint8Array(128);
+  const addressLength = new Uint32Array(1);
+  for (let fd = 3; fd < MAX_FD; fd++) {
+    typeLength[0] = 4;
+    const typeOk = libc.symbols.getsockopt(
+      fd,
+      SOL_SOCKET,
+      SO_TYPE,
+      new Uint8Array(type.buffer),
+      new Uint8Array(typeLength.buffer),
+    );
+    if (typeOk !== 0 || type[0] !== SOCK_DGRAM) continue;
+    addressLength[0] = address.length;
+    if (libc.symbols.getsockname(fd, address, new Uint8Array(addressLength.buffer)) !== 0) continue;
+    const family = address[0] | (address[1] << 8);
+    if (family !== AF_INET && family !== AF_INET6) continue;
+    if (((address[2] << 8) | address[3]) === port) return fd;
   }
   return undefined;
 }
@@ -63,8 +69,8 @@ function socketFd(port: number): number | undefined {
 /**
  * Sets the receive and send buffers of this process's UDP socket bound to local `port` to
  * `bytes` each; returns the receive buffer the kernel then reports (Linux reports twice what it
- * accounts as payload room), or `undefined` when it could not be done (not Linux, no FFI or
- * `/proc` access, socket not found). Never throws.
+ * accounts as payload room), or `undefined` when it could not be done (not Linux, no FFI, socket
+ * not found). Never throws.
  *
  * @example
  * ```ts
@@ -79,10 +85,10 @@ export function enlargeUdpBuffers(port: number, bytes: number): number | undefin
   if (Deno.build.os !== "linux") return undefined;
   try {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return undefined;
-    const fd = socketFd(port);
-    if (fd === undefined) return undefined;
     const libc = Deno.dlopen("libc.so.6", SYMBOLS);
     try {
+      const fd = socketFd(libc, port);
+      if (fd === undefined) return undefined;
       const value = new Uint8Array(new Int32Array([bytes]).buffer);
       for (const [force, plain] of [[SO_RCVBUFFORCE, SO_RCVBUF], [SO_SNDBUFFORCE, SO_SNDBUF]]) {
         if (libc.symbols.setsockopt(fd, SOL_SOCKET, force, value, 4) !== 0) {
