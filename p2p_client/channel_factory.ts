@@ -59,6 +59,7 @@ export function createChannelFactory(runtime: Runtime): MessageChannelFactory {
       hasRoomFor: (length, priority) => channel.hasRoomFor(length, priority),
       setMaxFrameBytes: (frameBytes) => channel.setMaxFrameBytes(frameBytes),
       setDatagramPath: (datagram) => channel.setDatagramPath(datagram),
+      setPeerReceiveBuffer: (bytes) => channel.setReceiveBufferBytes(bytes),
       wasSent: (id) => channel.wasSent(id),
       cancel: (id) => channel.cancel(id),
       receive: (frame) => channel.receive(frame as DataFrame | AckFrame),

@@ -9,6 +9,7 @@ import {
   encodeFrame,
   FrameType,
   MAX_CANDIDATE_ADDRESSES,
+  ParameterKey,
 } from "../shared/peer/frames.ts";
 import type { LinkFrame, LinkFrameCodec } from "./link_frames.ts";
 import { probeIdOf } from "./pmtu/prober.ts";
@@ -37,6 +38,11 @@ export const linkFrameCodec: LinkFrameCodec = {
       addresses: addresses.slice(0, MAX_CANDIDATE_ADDRESSES),
     }),
   encodeTraversal: (body) => encodeFrame({ type: FrameType.Traversal, body }),
+  encodeParameters: ({ udpReceiveBuffer }) =>
+    encodeFrame({
+      type: FrameType.Parameters,
+      parameters: [{ key: ParameterKey.UdpReceiveBuffer, value: udpReceiveBuffer }],
+    }),
   decode(bytes: Uint8Array): LinkFrame | undefined {
     let frame;
     try {
@@ -61,6 +67,12 @@ export const linkFrameCodec: LinkFrameCodec = {
         return { kind: "pmtu-ack", id: probeIdOf(frame) };
       case FrameType.Traversal:
         return { kind: "traversal", body: frame.body };
+      case FrameType.Parameters:
+        return {
+          kind: "parameters",
+          udpReceiveBuffer: frame.parameters.find((p) => p.key === ParameterKey.UdpReceiveBuffer)
+            ?.value,
+        };
       default:
         return { kind: "channel", frame };
     }

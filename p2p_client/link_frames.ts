@@ -18,6 +18,7 @@ export type LinkFrame =
   | { kind: "pmtu-probe"; frame: PmtuProbeFrame }
   | { kind: "pmtu-ack"; id: number }
   | { kind: "traversal"; body: Uint8Array }
+  | { kind: "parameters"; udpReceiveBuffer: number | undefined }
   | { kind: "channel"; frame: unknown };
 
 /** The frame codec the link uses. */
@@ -34,6 +35,8 @@ export interface LinkFrameCodec {
   encodeRelayAddresses?(addresses: readonly { host: string; port: number }[]): Uint8Array;
   /** Encodes a TRAVERSAL frame (`p2p_client/traversal/codec.ts` makes the body). */
   encodeTraversal?(body: Uint8Array): Uint8Array;
+  /** Encodes a PARAMETERS frame: our UDP receive buffer as the kernel reports it, bytes. */
+  encodeParameters?(parameters: { udpReceiveBuffer: number }): Uint8Array;
   /** Decodes a frame; undefined when malformed. */
   decode(bytes: Uint8Array): LinkFrame | undefined;
 }
@@ -63,6 +66,8 @@ export interface MessageChannel {
   setMaxFrameBytes?(frameBytes: number): void;
   /** Whether frames now go over a lossy datagram path (direct UDP) rather than the relay. */
   setDatagramPath?(datagram: boolean): void;
+  /** The peer's UDP receive buffer as its kernel reports it (from its PARAMETERS frame). */
+  setPeerReceiveBuffer?(bytes: number): void;
   /** Whether any byte of message `id` was ever sent (false: it certainly did not arrive). */
   wasSent(id: number): boolean;
   /** Withdraws message `id` if none of it was sent yet (true: it never will be). */

@@ -144,6 +144,8 @@ export class Outbox {
   #fileLent = new Map<number, Uint8Array>();
   #maxFrameBytes: number | undefined;
   #datagramPath: boolean | undefined;
+  /** The peer's UDP receive buffer, from its PARAMETERS frame in this session. */
+  #peerReceiveBuffer: number | undefined;
 
   /**
    * Creates an empty outbox.
@@ -262,6 +264,19 @@ export class Outbox {
   }
 
   /**
+   * The peer's UDP receive buffer (its PARAMETERS frame): kept for this session's channels.
+   *
+   * @example
+   * ```ts
+   * // outbox.setPeerReceiveBuffer(425_984);
+   * ```
+   */
+  setPeerReceiveBuffer(bytes: number): void {
+    this.#peerReceiveBuffer = bytes;
+    this.#channel?.setPeerReceiveBuffer?.(bytes);
+  }
+
+  /**
    * Whether messages may go out (a session and a path exist). Going ready flushes the queue.
    *
    * @example
@@ -302,6 +317,8 @@ export class Outbox {
     const channel = this.#channel;
     this.#channel = undefined;
     this.#blocked = false;
+    // A new session may be a restarted peer with another buffer: it says so again.
+    this.#peerReceiveBuffer = undefined;
     if (channel) {
       const inChannel = this.#inChannel;
       this.#inChannel = new Map();
@@ -489,6 +506,9 @@ export class Outbox {
     });
     if (this.#maxFrameBytes !== undefined) this.#channel.setMaxFrameBytes?.(this.#maxFrameBytes);
     if (this.#datagramPath !== undefined) this.#channel.setDatagramPath?.(this.#datagramPath);
+    if (this.#peerReceiveBuffer !== undefined) {
+      this.#channel.setPeerReceiveBuffer?.(this.#peerReceiveBuffer);
+    }
     return this.#channel;
   }
 

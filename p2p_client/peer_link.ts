@@ -128,6 +128,12 @@ export interface PeerLinkContext {
   log?: (message: string) => void;
   /** Hard-NAT traversal (`traversal/`): our NAT facts and mapping, and birthday punching. */
   traversal?: { local: () => LocalFacts; birthday?: BirthdayEngine };
+  /**
+   * Our UDP socket's receive buffer as the kernel reports it, when we enlarged it: told to the
+   * peer (PARAMETERS) with each answer to a path-size probe, so its bulk data in flight on a
+   * short path may fill it (issue 14). Undefined: the peer assumes Linux's default.
+   */
+  udpReceiveBuffer?: number;
 }
 
 /** An introduction from the server, with `punchAt` already converted to local time. */
@@ -167,6 +173,8 @@ export class PeerLink {
   /** Closed for good at client exit: inert (no timers, no packets, no events). */
   #exited = false;
   #hadSession = false;
+  /** The peer's UDP receive buffer from its PARAMETERS frame in this session (for the log). */
+  #peerReceiveBuffer: number | undefined;
   #peerOffline = false;
   #lastState: PeerState | undefined;
   #lastPath: string | null = null;
@@ -746,6 +754,7 @@ export class PeerLink {
     this.#ctx.log?.(
       `session with ${this.peer} established (${reason}, index ${session.localIndex})`,
     );
+    this.#peerReceiveBuffer = undefined; // the outbox forgets it too: the peer says it again
     this.#hadSession = true;
     // A new session: both sides start fresh channels; what was not acknowledged goes again.
     this.#outbox.resetChannel(`new session (${reason})`);
@@ -890,6 +899,12 @@ export class PeerLink {
         // Answered the way it came (its size says what that way carries).
         if (source.kind === "udp") {
           this.#sendSealed(probeAnswer(frame.frame), source.address);
+          // The peer is sizing its packets for this path: how much of them our socket holds.
+          const buffer = this.#ctx.udpReceiveBuffer;
+          const parameters = buffer === undefined
+            ? undefined
+            : this.#ctx.frames.encodeParameters?.({ udpReceiveBuffer: buffer });
+          if (parameters !== undefined) this.#sendSealed(parameters, source.address);
           break;
         }
         const packet = this.#seal(probeAnswer(frame.frame));
@@ -912,6 +927,16 @@ export class PeerLink {
         break;
       case "traversal":
         this.#traversal?.receive(frame.body, now);
+        break;
+      case "parameters":
+        if (
+          frame.udpReceiveBuffer !== undefined &&
+          frame.udpReceiveBuffer !== this.#peerReceiveBuffer
+        ) {
+          this.#peerReceiveBuffer = frame.udpReceiveBuffer;
+          this.#ctx.log?.(`${this.peer}'s UDP receive buffer: ${frame.udpReceiveBuffer} bytes`);
+          this.#outbox.setPeerReceiveBuffer(frame.udpReceiveBuffer);
+        }
         break;
       case "channel":
         this.#outbox.receiveFrame(frame.frame);

@@ -44,7 +44,9 @@ function fileState(state: string, id?: string): (e: JsonEvent) => boolean {
   return (e) => e.type === "file" && e.state === state && (id === undefined || e.id === id);
 }
 
-async function setup(options: { relayOnly?: boolean; serverArgs?: string[] } = {}) {
+async function setup(
+  options: { relayOnly?: boolean; serverArgs?: string[]; logLevel?: string } = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "p2p-files-e2e-" });
   const server = await ServerProcess.start({ args: options.serverArgs ?? [] });
   const servers = [`127.0.0.1:${server.tcpPort}`];
@@ -54,6 +56,7 @@ async function setup(options: { relayOnly?: boolean; serverArgs?: string[] } = {
     "--downloads",
     `${dir}/${name}`,
     ...(options.relayOnly ? ["--relay-only"] : []),
+    ...(options.logLevel ? ["--log-level", options.logLevel] : []),
   ];
   const a = ClientProcess.start({ servers, args: flags("a") });
   const b = ClientProcess.start({
@@ -65,7 +68,7 @@ async function setup(options: { relayOnly?: boolean; serverArgs?: string[] } = {
 }
 
 Deno.test("files e2e: 64 MiB over the direct path; ../../etc/passwd lands in the downloads folder", async () => {
-  const { dir, server, a, b } = await setup();
+  const { dir, server, a, b } = await setup({ logLevel: "debug" });
   try {
     await Promise.all([a.registered(), b.registered()]);
     await a.command(`connect ${b.id}`);
@@ -74,6 +77,13 @@ Deno.test("files e2e: 64 MiB over the direct path; ../../etc/passwd lands in the
     await a.command(`sendfile ${b.id} ${dir}/big.bin`);
     const received = await b.waitFor(fileState("received"), WAIT, "received at b");
     assert.equal(received.sha256, sha);
+    // The receiver enlarged its UDP buffer (FFI) and told the sender in a PARAMETERS frame.
+    const enlarged = /UDP receive buffer: (\d+)/.exec(b.logs)?.[1];
+    assert.ok(enlarged !== undefined && Number(enlarged) > 212_992, "b's buffer was not enlarged");
+    assert.ok(
+      a.logs.includes(`${b.id}'s UDP receive buffer: ${enlarged} bytes`),
+      "a never learned b's buffer",
+    );
     assert.equal(received.path, `${dir}/b/big.bin`);
     assert.equal(await sha256File(`${dir}/b/big.bin`), sha);
     await a.waitFor(fileState("sent"), WAIT, "sent at a");

@@ -132,7 +132,8 @@ export interface ReliableChannelOptions {
   streamId?: number;
   /**
    * The peer's UDP receive buffer, as far as we can tell (default 196,608 bytes: Linux's default
-   * `rmem_default` of 212,992 less a margin; Deno cannot enlarge it). While the round trip is
+   * `rmem_default` of 212,992 less a margin; a peer that enlarged its own says so in a PARAMETERS
+   * frame: {@linkcode ReliableChannel.setReceiveBufferBytes}). While the round trip is
    * under `smallRttMs` (or not yet measured), fragments in flight are kept within it, counting
    * each as its bytes plus 1 KiB of kernel overhead: on such a path the data in flight waits in
    * that buffer rather than in the network, and what does not fit is lost. Measured on loopback
@@ -260,7 +261,9 @@ export class ReliableChannel {
   readonly #rtt: RttEstimator;
   readonly #receiver: ReceiveBuffer;
   #fragmentPayload = MAX_DATA_PAYLOAD_BYTES;
-  readonly #receiveBufferBytes: number;
+  #receiveBufferBytes: number;
+  /** The `receiveBufferBytes` option: what a peer's PARAMETERS frame can only raise. */
+  readonly #leastReceiveBufferBytes: number;
   readonly #smallRttMs: number;
   /** Bytes of the fragments counted in `#inFlight`, each plus its datagram overhead. */
   #inFlightBytes = 0;
@@ -345,10 +348,10 @@ export class ReliableChannel {
     this.#maxQueuedMessages = positive("maxQueuedMessages", options.maxQueuedMessages, 1024);
     this.#maxQueuedBytes = positive("maxQueuedBytes", options.maxQueuedBytes, 16 << 20);
     this.#maxBulkBytes = positive("maxBulkBytes", options.maxBulkBytes, 8 << 20);
-    this.#receiveBufferBytes = positive(
+    this.#receiveBufferBytes = this.#leastReceiveBufferBytes = positive(
       "receiveBufferBytes",
       options.receiveBufferBytes,
-      196_608,
+      LINUX_DEFAULT_RECEIVE_BUFFER - RECEIVE_BUFFER_MARGIN,
     );
     this.#smallRttMs = options.smallRttMs ?? 2;
     this.#window = positive("windowFragments", options.windowFragments, 512);
@@ -416,6 +419,25 @@ export class ReliableChannel {
     );
     if (!Number.isFinite(clamped)) throw new RangeError(`bad frame size ${frameBytes}`);
     this.#fragmentPayload = clamped - DATA_FIRST_HEADER_BYTES;
+  }
+
+  /**
+   * The peer's UDP receive buffer as its kernel reports it (its PARAMETERS frame): the data kept
+   * in flight on a short path. Taken less the margin the default leaves, at most 64 MiB; a
+   * figure below the `receiveBufferBytes` option (or invalid) keeps that option.
+   *
+   * @example
+   * ```ts
+   * import { type ReliableChannel } from "./reliable_channel.ts";
+   * declare const channel: ReliableChannel;
+   * channel.setReceiveBufferBytes(8_388_608); // a peer that enlarged its buffer to 4 MiB
+   * ```
+   */
+  setReceiveBufferBytes(bytes: number): void {
+    if (!Number.isFinite(bytes)) return;
+    const usable = Math.min(MAX_PEER_RECEIVE_BUFFER, bytes) - RECEIVE_BUFFER_MARGIN;
+    this.#receiveBufferBytes = Math.max(this.#leastReceiveBufferBytes, usable);
+    this.#pump(this.#now());
   }
 
   /**
@@ -1191,6 +1213,13 @@ export class ReliableChannel {
     return ids;
   }
 }
+
+/** Linux's default UDP receive buffer (`net.core.rmem_default`) as the kernel reports it. */
+const LINUX_DEFAULT_RECEIVE_BUFFER = 212_992;
+/** Kept free of a receive buffer's reported size (other traffic: probes, STUN, the peer's ACKs). */
+const RECEIVE_BUFFER_MARGIN = 16_384;
+/** Largest peer receive buffer believed (a PARAMETERS frame is the peer's word, and a u32). */
+const MAX_PEER_RECEIVE_BUFFER = 64 << 20;
 
 /** What a datagram costs in the receiver's socket buffer beyond its payload (sk_buff, headers). */
 const DATAGRAM_OVERHEAD = 1024;

@@ -884,3 +884,37 @@ Deno.test("reliable channel: on a sub-2 ms path what is in flight fits the peer'
     assert.equal(b.received.length, 16);
   }
 });
+
+Deno.test("reliable channel: a peer's larger UDP buffer (PARAMETERS) lets more be in flight on a short path", () => {
+  const peakFor = (peerBuffer: number | undefined) => {
+    const net = new SimulatedNetwork(6, { delayMs: 0.05, jitterMs: 0, loss: 0, duplicate: 0 });
+    let maxInFlight = 0;
+    const send = net.sender("a");
+    const a: Endpoint = endpoint(net, "a", {
+      maxFrameBytes: 65_478,
+      maxBulkBytes: 64 << 20,
+      send: (frame) => {
+        send(frame);
+        maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight);
+      },
+    });
+    if (peerBuffer !== undefined) a.channel.setReceiveBufferBytes(peerBuffer);
+    const b = endpoint(net, "b");
+    const chunk = new Uint8Array(1 << 20).fill(1);
+    for (let i = 0; i < 16; i++) a.channel.sendMessage(chunk, "bulk");
+    assert.ok(
+      net.run([a.channel, b.channel], () => a.acknowledged.length === 16, { maxTimeMs: 60_000 }),
+    );
+    assert.equal(b.received.length, 16);
+    return maxInFlight;
+  };
+  assert.ok(peakFor(undefined) <= 3);
+  // A smaller figure than Linux's default (or nonsense) never lowers the budget.
+  assert.ok(peakFor(1000) <= 3 && peakFor(Number.NaN) <= 3);
+  // 8 MiB as the kernel reports it (4 MiB asked for): far more than three datagrams.
+  const enlarged = peakFor(8 << 20);
+  assert.ok(enlarged > 16, `${enlarged} in flight`);
+  // ...but never past what the buffer holds, less the margin: a full fragment costs its 65,478
+  // bytes + 1 KiB; each 1 MiB message also ends in one short fragment (16 in all).
+  assert.ok(enlarged <= Math.floor(((8 << 20) - 16_384) / (65_478 + 1024)) + 16, `${enlarged}`);
+});

@@ -13,6 +13,7 @@
  * | 0x08 | PMTU_ACK      | nonce (8 bytes), probed frame size u32 |
  * | 0x09 | RELAY_ADDRESSES | count u8, then per address family (4/6), IP, port u16 (as CANDIDATES) |
  * | 0x0a | TRAVERSAL     | body (at most 256 bytes: NAT facts, birthday punching; `p2p_client/traversal/`) |
+ * | 0x0b | PARAMETERS    | count u8, then per parameter key u8, value u32 (unknown keys are ignored) |
  *
  * Frames fit a 1200-byte TRANSPORT packet ({@linkcode MAX_FRAME_BYTES}) unless the path was probed
  * larger (PMTU_PROBE / PMTU_ACK, RFC 8899): then DATA and PMTU_PROBE frames up to
@@ -56,7 +57,25 @@ export const FrameType = {
    * the body's codec is the client's (`p2p_client/traversal/codec.ts`).
    */
   Traversal: 0x0a,
+  /**
+   * Facts about the sender's end a peer sends by, as (key, u32 value) pairs; today
+   * {@linkcode ParameterKey.UdpReceiveBuffer}. Keys the receiver does not know are ignored, and
+   * a peer that does not know the frame drops it, so any key can be added later.
+   */
+  Parameters: 0x0b,
 } as const;
+
+/** Keys of a PARAMETERS frame. */
+export const ParameterKey = {
+  /**
+   * The sender's UDP receive buffer as its kernel reports it (`SO_RCVBUF`, bytes): on a path of
+   * a few milliseconds the data in flight waits there, so a peer keeps within it.
+   */
+  UdpReceiveBuffer: 0x01,
+} as const;
+
+/** Most parameters in one PARAMETERS frame. */
+export const MAX_PARAMETERS = 16;
 
 /** Longest TRAVERSAL body. */
 export const MAX_TRAVERSAL_BODY_BYTES = 256;
@@ -218,6 +237,14 @@ export interface TraversalFrame {
   body: Uint8Array;
 }
 
+/** Facts about the sender's end: `[type][count]` then per parameter `[key u8][value u32]`. */
+export interface ParametersFrame {
+  /** Frame type. */
+  type: typeof FrameType.Parameters;
+  /** Keys ({@linkcode ParameterKey}, others kept as they came) and u32 values. */
+  parameters: { key: number; value: number }[];
+}
+
 /** Any frame. */
 export type Frame =
   | DataFrame
@@ -229,7 +256,8 @@ export type Frame =
   | PmtuAckFrame
   | CandidatesFrame
   | RelayAddressesFrame
-  | TraversalFrame;
+  | TraversalFrame
+  | ParametersFrame;
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -308,6 +336,23 @@ export function encodeFrame(frame: Frame): Uint8Array {
       out.set(frame.body, 1);
       return out;
     }
+    case FrameType.Parameters: {
+      if (frame.parameters.length > MAX_PARAMETERS) {
+        throw new FrameError(`more than ${MAX_PARAMETERS} parameters`);
+      }
+      const out = new Uint8Array(2 + frame.parameters.length * 5);
+      out[0] = FrameType.Parameters;
+      out[1] = frame.parameters.length;
+      frame.parameters.forEach(({ key, value }, i) => {
+        if (!Number.isInteger(key) || key < 0 || key > 0xff) {
+          throw new FrameError(`bad parameter key ${key}`);
+        }
+        if (!isU32(value)) throw new FrameError(`bad parameter value ${value}`);
+        out[2 + i * 5] = key;
+        writeU32(out, 3 + i * 5, value);
+      });
+      return out;
+    }
     default:
       throw new FrameError(`unknown frame type ${(frame as { type: unknown }).type}`);
   }
@@ -358,6 +403,17 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Traversal:
       if (bytes.length - 1 > MAX_TRAVERSAL_BODY_BYTES) throw new FrameError("TRAVERSAL too long");
       return { type: FrameType.Traversal, body: bytes.subarray(1) };
+    case FrameType.Parameters: {
+      const count = bytes[1];
+      if (bytes.length < 2 || count > MAX_PARAMETERS || bytes.length !== 2 + count * 5) {
+        throw new FrameError("bad PARAMETERS length");
+      }
+      const parameters = [];
+      for (let i = 0; i < count; i++) {
+        parameters.push({ key: bytes[2 + i * 5], value: readU32(bytes, 3 + i * 5) });
+      }
+      return { type: FrameType.Parameters, parameters };
+    }
     default:
       throw new FrameError(`unknown frame type 0x${bytes[0].toString(16).padStart(2, "0")}`);
   }

@@ -13,7 +13,9 @@ import {
   MAX_FRAME_BYTES,
   MAX_LARGE_DATA_PAYLOAD_BYTES,
   MAX_LARGE_FRAME_BYTES,
+  MAX_PARAMETERS,
   MAX_SEQUENCE,
+  ParameterKey,
   PMTU_PROBE_MIN_BYTES,
 } from "./frames.ts";
 import { MAX_PEER_PACKET_BYTES } from "./packet.ts";
@@ -227,6 +229,13 @@ const frameArbitrary: fc.Arbitrary<Frame> = fc.oneof(
   fc.tuple(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.nat({ max: 0xffff_ffff })).map((
     [nonce, size],
   ): Frame => ({ type: FrameType.PmtuAck, nonce, size })),
+  fc.array(
+    fc.record({ key: fc.nat({ max: 255 }), value: fc.nat({ max: 0xffff_ffff }) }),
+    { maxLength: MAX_PARAMETERS },
+  ).map((parameters): Frame => ({
+    type: FrameType.Parameters,
+    parameters: parameters.map(({ key, value }) => ({ key, value })),
+  })),
 );
 
 Deno.test("frames: every valid frame round-trips (seeded)", () => {
@@ -273,4 +282,28 @@ Deno.test("RELAY_ADDRESSES round-trips like CANDIDATES, with its own type", () =
   const candidates = encodeFrame({ type: FrameType.Candidates, addresses });
   assert.deepEqual(candidates.subarray(1), bytes.subarray(1));
   assert.equal(decodeFrame(candidates).type, FrameType.Candidates);
+});
+
+Deno.test("PARAMETERS: exact bytes, and malformed ones are FrameErrors", () => {
+  const bytes = encodeFrame({
+    type: FrameType.Parameters,
+    parameters: [{ key: ParameterKey.UdpReceiveBuffer, value: 8_388_608 }],
+  });
+  assert.deepEqual([...bytes], [0x0b, 1, 0x01, 0x00, 0x80, 0x00, 0x00]);
+  // A length that does not match the count, a count above the limit, no count at all.
+  for (const bad of [bytes.subarray(0, 6), [0x0b, 2, 1, 0, 0, 0, 1], [0x0b, 17], [0x0b]]) {
+    assert.throws(() => decodeFrame(new Uint8Array(bad)), FrameError);
+  }
+  assert.throws(
+    () =>
+      encodeFrame({
+        type: FrameType.Parameters,
+        parameters: Array.from({ length: MAX_PARAMETERS + 1 }, () => ({ key: 1, value: 1 })),
+      }),
+    FrameError,
+  );
+  assert.throws(
+    () => encodeFrame({ type: FrameType.Parameters, parameters: [{ key: 256, value: 1 }] }),
+    FrameError,
+  );
 });

@@ -49,6 +49,11 @@ export interface DatagramSocket {
    * (batched sockets); otherwise the bytes must stay untouched until the send settles.
    */
   readonly copiesOnSend?: boolean;
+  /**
+   * Asks the kernel for receive and send buffers of `bytes` each; returns the receive buffer it
+   * then reports, or undefined when that cannot be done here (absent: never).
+   */
+  enlargeBuffers?(bytes: number): number | undefined;
 }
 
 /** A connected byte stream (TCP): the part of `Deno.TcpConn` the programs use. */

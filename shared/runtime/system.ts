@@ -15,6 +15,7 @@ import type {
   StreamListener,
   TimerId,
 } from "./runtime.ts";
+import { enlargeUdpBuffers } from "./socket_buffer.ts";
 
 function listenDatagram(bind: HostPort): DatagramSocket {
   const socket = Deno.listenDatagram({ transport: "udp", ...bind });
@@ -25,6 +26,8 @@ function listenDatagram(bind: HostPort): DatagramSocket {
     receive: (buffer) => socket.receive(buffer) as Promise<[Uint8Array, NetAddress]>,
     send: (bytes, to) => socket.send(bytes, to),
     close: () => socket.close(),
+    // Through FFI when granted (Linux); without it Deno leaves the kernel's defaults.
+    enlargeBuffers: (bytes) => enlargeUdpBuffers((socket.addr as Deno.NetAddr).port, bytes),
   };
 }
 
