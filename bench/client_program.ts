@@ -45,8 +45,10 @@ export interface ClientProgramOptions {
   relayOnly?: boolean;
   /** Further flags. */
   extraArgs?: string[];
-  /** Further `deno run` flags (e.g. `--allow-ffi`), after the client's own. */
+  /** Further `deno run` flags (e.g. `--cpu-prof`), after the client's own. */
   denoFlags?: string[];
+  /** Leave `--allow-ffi` out of the client's flags (`node:crypto`, the kernel's UDP buffers). */
+  withoutFfi?: boolean;
   /** A label for errors. */
   label: string;
 }
@@ -76,7 +78,7 @@ export class ClientProgram {
       command: "deno",
       args: [
         "run",
-        ...CLIENT_RUN_FLAGS,
+        ...CLIENT_RUN_FLAGS.filter((f) => !(options.withoutFfi === true && f === "--allow-ffi")),
         ...(options.denoFlags ?? []),
         `${options.repoRoot}/p2p_client/main.ts`,
         "--ephemeral",
@@ -166,6 +168,7 @@ export async function withClientPair<T>(
     relayOnly?: boolean;
     extraArgs?: (label: string) => string[];
     denoFlags?: string[];
+    withoutFfi?: boolean;
   },
   body: (a: ClientProgram, b: ClientProgram) => Promise<T>,
 ): Promise<T> {
@@ -177,6 +180,7 @@ export async function withClientPair<T>(
       relayOnly: options.relayOnly,
       extraArgs: options.extraArgs?.(label),
       denoFlags: options.denoFlags,
+      withoutFfi: options.withoutFfi,
       label,
     });
   const a = await start(context.serverCpu, "A");
