@@ -41,6 +41,8 @@ export interface BulkRun {
   rssMiB: number;
   /** Private (anonymous) resident memory at the end, the larger of the two ends, MiB. */
   anonMiB?: number;
+  /** Client programs: the larger RSS of the two just before the transfer (connected, idle), MiB. */
+  idleRssMiB?: number;
   /** A file transfer: the SHA-256 the receiver verified. */
   sha256?: string;
 }
@@ -192,6 +194,11 @@ async function clientFileRun(
       await a.command(`connect ${b.id}`);
       const wanted = relayOnly ? "relayed" : "direct";
       await a.waitFor((e) => e.type === "peer" && e.peer === b.id && e.state === wanted, 30_000);
+      const rssNow = async (pid: number) => {
+        const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+        return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) / 1024;
+      };
+      const idleRssMiB = Math.max(await rssNow(a.child.pid), await rssNow(b.child.pid));
       const start = performance.now();
       await a.command(`sendfile ${b.id} ${input}`);
       const received = await b.waitFor(
@@ -210,6 +217,7 @@ async function clientFileRun(
         receiverCpu: 0,
         senderCpu: 0,
         rssMiB: Math.max(await peak(a.child.pid), await peak(b.child.pid)),
+        idleRssMiB,
         sha256: String(received.sha256),
       };
     });
@@ -435,6 +443,15 @@ export function bulkRows(
         ours: summarize(rss),
         target: "≤ 64 MiB",
         verdict: summarize(rss).median <= 64 ? "met" : "short",
+      }));
+    }
+    const idle = list.map((r) => r.idleRssMiB ?? 0).filter((v) => v > 0);
+    if (idle.length > 0) {
+      rows.push(makeRow({
+        section: "bulk",
+        figure: `… RSS of either client before the transfer, connected and idle (${how})`,
+        unit: "MiB",
+        ours: summarize(idle),
       }));
     }
   };
