@@ -17,6 +17,14 @@
  * wins, and the node holding the older session is told to close it (`onReplaced`). A node that
  * sees an older claim than its own announces again, so both sides converge even after an outage.
  *
+ * Announcements and withdrawals are sent in batches (`changes`, binary): those a node makes within
+ * {@linkcode CHANGES_FLUSH_MS} go out as one bus message, in order, and before any other control
+ * message of the node (so nothing it says about an ID overtakes the ID's announcement). Measured
+ * with `--workers 2` under a burst of registrations, one JSON message per change cost each worker
+ * about 30 µs per registration (encoding, the NATS client on both sides, parsing and validating
+ * at the sibling), a sixth of a registration; a batch costs that once per few milliseconds. A
+ * node that does not know an ID yet still reaches its holder through `<prefix>.any`.
+ *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
@@ -28,10 +36,13 @@ import {
   clusterSubjects,
   decodeBusMessage,
   decodeLinkAnnouncement,
+  encodeBusChanges,
   encodeBusControl,
   encodeBusRelay,
   encodeLinkAnnouncement,
+  MAX_CHANGES_BATCH,
   MAX_PRESENCE_BATCH,
+  type PresenceChange,
 } from "./messages.ts";
 import type { SiblingLinks } from "./sibling_links.ts";
 
@@ -74,6 +85,8 @@ interface NodeState {
  * `epoch * NODE_SLOTS + slot`, exact for epochs (wall-clock ms) up to the year 2248.
  */
 const NODE_SLOTS = 1024;
+/** Presence changes wait at most this long (ms) to be sent together. */
+export const CHANGES_FLUSH_MS = 2;
 const MAX_PACKED_EPOCH = Math.floor(Number.MAX_SAFE_INTEGER / NODE_SLOTS);
 
 function packedEpoch(packed: number): number {
@@ -140,6 +153,9 @@ export class ClusterNode implements ClusterBus {
   #closed = false;
   #dropped = 0;
   #invalid = 0;
+  /** Presence changes not yet sent, oldest first. */
+  #changes: PresenceChange[] = [];
+  #changesTimer: TimerId | undefined;
 
   /** Joins the cluster: subscribes, and starts heartbeating. */
   constructor(options: ClusterNodeOptions) {
@@ -213,20 +229,16 @@ export class ClusterNode implements ClusterBus {
     this.#lastEpoch = epoch;
     this.#local.set(id, epoch);
     this.#forgetRemote(id);
-    this.#publish(this.#subjects.presence, {
-      type: "announce",
-      node: this.nodeName,
-      id,
-      epoch,
-      ...(nonce !== undefined ? { nonce } : {}),
-    });
+    this.#change(
+      nonce !== undefined ? { op: "announce", id, epoch, nonce } : { op: "announce", id, epoch },
+    );
     return epoch;
   }
 
   withdraw(id: string, epoch: number): void {
     if (this.#local.get(id) !== epoch) return;
     this.#local.delete(id);
-    this.#publish(this.#subjects.presence, { type: "withdraw", node: this.nodeName, id, epoch });
+    this.#change({ op: "withdraw", id, epoch });
   }
 
   send(node: string, message: ClusterDelivery): boolean {
@@ -253,6 +265,7 @@ export class ClusterNode implements ClusterBus {
   /** Stops heartbeating and withdraws nothing (other nodes expire this one's lease). */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#flushChanges();
     this.#closed = true;
     this.#runtime.clearTimer(this.#timer);
     await this.#siblings?.close();
@@ -418,12 +431,7 @@ export class ClusterNode implements ClusterBus {
     if (local !== undefined) {
       if (!newer(epoch, node, local, this.nodeName)) {
         // Ours is newer: say so again (the other node may have missed it during an outage).
-        this.#publish(this.#subjects.presence, {
-          type: "announce",
-          node: this.nodeName,
-          id,
-          epoch: local,
-        });
+        this.#change({ op: "announce", id, epoch: local });
         return;
       }
       this.#local.delete(id);
@@ -485,6 +493,15 @@ export class ClusterNode implements ClusterBus {
         case "presence":
           for (const [id, epoch] of message.entries) this.#claim(id, message.node, epoch);
           return;
+        case "changes":
+          for (const change of message.changes) {
+            if (change.op === "announce") {
+              this.#claim(change.id, message.node, change.epoch, change.nonce);
+            } else {
+              this.#release(change.id, message.node, change.epoch);
+            }
+          }
+          return;
         case "sync":
           this.#touch(message.node, null, this.#leaseMs);
           this.#publishPresence();
@@ -500,7 +517,41 @@ export class ClusterNode implements ClusterBus {
     }
   }
 
+  /** Queues a presence change; sent within {@linkcode CHANGES_FLUSH_MS} with the others. */
+  #change(change: PresenceChange): void {
+    if (this.#closed) return;
+    this.#changes.push(change);
+    if (this.#changes.length >= MAX_CHANGES_BATCH) {
+      this.#flushChanges();
+    } else if (this.#changesTimer === undefined) {
+      this.#changesTimer = this.#runtime.setTimer(() => {
+        this.#changesTimer = undefined;
+        this.#flushChanges();
+      }, CHANGES_FLUSH_MS);
+    }
+  }
+
+  /** Sends the queued presence changes (one bus message). */
+  #flushChanges(): void {
+    if (this.#changesTimer !== undefined) {
+      this.#runtime.clearTimer(this.#changesTimer);
+      this.#changesTimer = undefined;
+    }
+    if (this.#changes.length === 0) return;
+    const changes = this.#changes;
+    this.#changes = [];
+    // Not connected: dropped like any publish; the presence is published again on reconnect.
+    if (
+      !this.#transport.publish(this.#subjects.presence, encodeBusChanges(this.nodeName, changes))
+    ) {
+      this.#dropped++;
+    }
+  }
+
   #publish(subject: string, message: BusControl): boolean {
+    // Whatever this node said about its IDs goes first (a peer-left or an introduction must not
+    // overtake the announcement of the ID it concerns).
+    this.#flushChanges();
     const ok = this.#transport.publish(subject, encodeBusControl(message));
     if (!ok) this.#dropped++;
     return ok;

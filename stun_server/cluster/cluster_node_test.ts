@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { VirtualRuntime } from "../../testing/virtual_runtime.ts";
 import { MemoryBusHub, type MemoryBusTransport } from "../../testing/memory_bus.ts";
-import type { ClusterDelivery, ClusterHandler } from "./bus.ts";
-import { ClusterNode } from "./cluster_node.ts";
-import { MAX_PRESENCE_BATCH } from "./messages.ts";
+import type { BusTransport, ClusterDelivery, ClusterHandler } from "./bus.ts";
+import { CHANGES_FLUSH_MS, ClusterNode } from "./cluster_node.ts";
+import {
+  BUS_KIND_CHANGES,
+  decodeBusMessage,
+  MAX_CHANGES_BATCH,
+  MAX_PRESENCE_BATCH,
+} from "./messages.ts";
 
 const X = "ab".repeat(20);
 const Y = "cd".repeat(20);
@@ -275,5 +280,83 @@ Deno.test("cluster node: a late joiner learns presence larger than one batch", a
     assert.equal(late.node.stats.invalid, 0);
   } finally {
     await c.closeAll();
+  }
+});
+
+Deno.test("cluster node: presence changes of a few ms go out as one bus message, in order", async () => {
+  const c = cluster(["a", "b"]);
+  const seen: Uint8Array[] = [];
+  const observer = c.hub.connect();
+  observer.subscribe("p2p.presence", (payload) => {
+    if (payload[0] === BUS_KIND_CHANGES) seen.push(payload);
+  });
+  try {
+    await c.runtime.advance(1500);
+    const a = c.get("a").node;
+    const epochX = a.announce(X);
+    a.announce(Y);
+    a.withdraw(X, epochX); // after its announcement, in the same batch
+    assert.equal(seen.length, 0, "nothing is sent at once");
+    await c.runtime.advance(CHANGES_FLUSH_MS + 3);
+    assert.equal(seen.length, 1, "three changes, one bus message");
+    const decoded = decodeBusMessage(seen[0]);
+    assert.ok(decoded.ok && decoded.message.type === "changes");
+    assert.deepEqual(decoded.message.changes.map((ch) => ch.op), [
+      "announce",
+      "announce",
+      "withdraw",
+    ]);
+    assert.equal(c.get("b").node.locate(Y), "a");
+    assert.equal(
+      c.get("b").node.locate(X),
+      undefined,
+      "the withdrawal came after the announcement",
+    );
+    // A full batch goes at once; the rest after the flush delay.
+    for (let i = 0; i <= MAX_CHANGES_BATCH; i++) a.announce(i.toString(16).padStart(40, "0"));
+    await c.runtime.advance(CHANGES_FLUSH_MS - 1); // the bus latency (0.5 ms), not the delay
+    assert.equal(seen.length, 2);
+    await c.runtime.advance(CHANGES_FLUSH_MS + 3);
+    assert.equal(seen.length, 3);
+    assert.equal(c.get("b").node.stats.remoteIds, MAX_CHANGES_BATCH + 2);
+  } finally {
+    await observer.close();
+    await c.closeAll();
+  }
+});
+
+Deno.test("cluster node: a control message never overtakes the announcements before it", async () => {
+  const runtime = new VirtualRuntime({ seed: 5 });
+  const hub = new MemoryBusHub(runtime);
+  const inner = hub.connect();
+  const subjects: string[] = [];
+  const spy: BusTransport = {
+    get connected() {
+      return inner.connected;
+    },
+    publish(subject, payload) {
+      subjects.push(subject);
+      return inner.publish(subject, payload);
+    },
+    subscribe: (subject, onMessage) => inner.subscribe(subject, onMessage),
+    onStatus: (listener) => inner.onStatus(listener),
+    close: () => inner.close(),
+  };
+  const a = new ClusterNode({ nodeName: "a", transport: spy, runtime });
+  const b = new ClusterNode({ nodeName: "b", transport: hub.connect(), runtime });
+  const events = new Recorder();
+  b.setHandler(events);
+  try {
+    await runtime.advance(1500);
+    subjects.length = 0;
+    a.announce(X);
+    a.send("b", { type: "peer-left", node: "a", from: X, to: Y, reason: "disconnected" });
+    assert.deepEqual(subjects, ["p2p.presence", "p2p.node.b"]);
+    await runtime.advance(5);
+    assert.equal(b.locate(X), "a");
+    assert.equal(events.deliveries.length, 1);
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  BUS_KIND_CHANGES,
   BUS_KIND_CONTROL,
   type BusControl,
   clusterSubjects,
   decodeBusMessage,
+  encodeBusChanges,
   encodeBusControl,
   encodeBusRelay,
   MAX_BUS_CONTROL_BYTES,
+  MAX_CHANGES_BATCH,
   MAX_PRESENCE_BATCH,
+  type PresenceChange,
 } from "./messages.ts";
 import { MAX_RELAY_PAYLOAD } from "../../shared/signaling/mod.ts";
 
@@ -132,4 +136,52 @@ Deno.test("bus codec: a full presence batch fits the control size limit", () => 
   const bytes = encodeBusControl({ type: "presence", node: "n".repeat(64), entries });
   assert.ok(bytes.length - 1 <= MAX_BUS_CONTROL_BYTES, `${bytes.length} bytes`);
   assert.ok(decodeBusMessage(bytes).ok);
+});
+
+Deno.test("bus codec: presence changes survive a round trip, and malformed ones are refused", () => {
+  const changes: PresenceChange[] = [
+    { op: "announce", id: A, epoch: Number.MAX_SAFE_INTEGER, nonce: "n-1" },
+    { op: "announce", id: B, epoch: 0 },
+    { op: "withdraw", id: A, epoch: 1_767_225_600_000 },
+    { op: "announce", id: B, epoch: 9, nonce: "€".repeat(64) }, // 64 characters, 192 bytes
+  ];
+  const bytes = encodeBusChanges("node-1", changes);
+  assert.equal(bytes[0], BUS_KIND_CHANGES);
+  const result = decodeBusMessage(bytes);
+  assert.ok(result.ok, JSON.stringify(result));
+  assert.deepEqual(result.message, { type: "changes", node: "node-1", changes });
+  const full = Array.from({ length: MAX_CHANGES_BATCH }, (_, i): PresenceChange => ({
+    op: "announce",
+    id: A,
+    epoch: i,
+    nonce: "😀".repeat(32),
+  }));
+  const fullBytes = encodeBusChanges("n".repeat(64), full);
+  assert.ok(fullBytes.length - 1 <= MAX_BUS_CONTROL_BYTES, `${fullBytes.length} bytes`);
+  assert.ok(decodeBusMessage(fullBytes).ok);
+  assert.throws(() => encodeBusChanges("a.b", []), RangeError);
+  assert.throws(() => encodeBusChanges("a", [...full, full[0]]), RangeError);
+  assert.throws(() => encodeBusChanges("a", [{ op: "announce", id: "x", epoch: 1 }]), RangeError);
+  assert.throws(() => encodeBusChanges("a", [{ op: "announce", id: A, epoch: -1 }]), RangeError);
+  assert.throws(
+    () => encodeBusChanges("a", [{ op: "announce", id: A, epoch: 1, nonce: "x".repeat(65) }]),
+    RangeError,
+  );
+  const one = encodeBusChanges("a", [{ op: "withdraw", id: A, epoch: 5 }]);
+  const bad: Uint8Array[] = [
+    one.subarray(0, one.length - 1), // truncated
+    new Uint8Array([...one, 0]), // trailing byte
+    one.map((v, i) => (i === 5 ? 3 : v)), // unknown op
+    one.map((v, i) => (i === 2 ? 0x2e : v)), // node name "."
+    one.map((v, i) => (i === 26 ? 0xff : v)), // epoch beyond 2^53
+    new Uint8Array([...one.subarray(0, one.length - 1), 1, 0x41]), // a withdrawal with a nonce
+    one.map((v, i) => (i === 4 ? 0xff : v)), // count 255 > the batch limit
+  ];
+  for (const payload of bad) {
+    const decoded = decodeBusMessage(payload);
+    assert.equal(decoded.ok, false, `accepted ${payload}`);
+  }
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (tail) => {
+    decodeBusMessage(new Uint8Array([BUS_KIND_CHANGES, ...tail])); // must not throw
+  }));
 });
