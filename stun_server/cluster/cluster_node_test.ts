@@ -65,15 +65,15 @@ Deno.test("cluster node: presence of an ID reaches every node, and its withdrawa
     await c.runtime.advance(1500);
     assert.ok(c.get("a").node.available);
     const epoch = c.get("a").node.announce(X);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.equal(c.get("b").node.locate(X), "a");
     assert.equal(c.get("c").node.locate(X), "a");
     assert.equal(c.get("a").node.locate(X), undefined, "local IDs are not remote");
     c.get("a").node.withdraw(X, epoch + 1); // a stale epoch does nothing
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.equal(c.get("b").node.locate(X), "a");
     c.get("a").node.withdraw(X, epoch);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.equal(c.get("b").node.locate(X), undefined);
     assert.equal(c.get("c").node.locate(X), undefined);
   } finally {
@@ -88,7 +88,7 @@ Deno.test("cluster node: the newer session wins cluster-wide, also when two regi
     c.get("a").node.announce(X);
     await c.runtime.advance(100);
     c.get("b").node.announce(X);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.deepEqual(c.get("a").events.replaced, [X]);
     assert.deepEqual(c.get("b").events.replaced, []);
     assert.equal(c.get("a").node.locate(X), "b");
@@ -96,7 +96,7 @@ Deno.test("cluster node: the newer session wins cluster-wide, also when two regi
     // Simultaneous: same wall-clock millisecond on both nodes; exactly one survives.
     c.get("a").node.announce(Y);
     c.get("b").node.announce(Y);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     const replacedA = c.get("a").events.replaced.includes(Y);
     const replacedB = c.get("b").events.replaced.includes(Y);
     assert.notEqual(replacedA, replacedB, "exactly one of the two sessions is replaced");
@@ -112,7 +112,7 @@ Deno.test("cluster node: a dead node's IDs expire with its lease", async () => {
   try {
     await c.runtime.advance(1500);
     c.get("a").node.announce(X);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.equal(c.get("b").node.locate(X), "a");
     await c.get("a").node.close(); // a crash: no withdrawal
     const diedAt = c.runtime.now();
@@ -133,7 +133,7 @@ Deno.test("cluster node: a dead node's directory slot is reused by the next node
     c.get("a").node.announce(X);
     c.get("a").node.announce(Y);
     c.get("c").node.announce(Z);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.equal(c.get("b").node.locate(Y), "a");
     await c.get("a").node.close();
     assert.ok(await c.runtime.runUntil(() => c.get("b").node.locate(X) === undefined, 10_000));
@@ -142,7 +142,7 @@ Deno.test("cluster node: a dead node's directory slot is reused by the next node
     c.start("d"); // takes the freed slot in b's directory
     await c.runtime.advance(1500);
     c.get("d").node.announce(Y);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.equal(c.get("b").node.locate(Y), "d");
     assert.equal(c.get("b").node.locate(X), undefined);
     assert.equal(c.get("b").node.locate(Z), "c");
@@ -184,7 +184,7 @@ Deno.test("cluster node: introductions and relay frames go to the named node onl
     );
     const payload = new Uint8Array([1, 2, 3, 4]);
     assert.ok(c.get("a").node.relay("b", Uint8Array.fromHex(X), Uint8Array.fromHex(Y), payload));
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.deepEqual(c.get("b").events.deliveries, [{
       type: "peer-left",
       node: "a",
@@ -206,7 +206,7 @@ Deno.test("cluster node: without the broker nothing cross-node is sent; it heals
   try {
     await c.runtime.advance(1500);
     c.get("a").node.announce(X);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     assert.deepEqual(c.get("a").events.availability, [true]);
     c.hub.setUp(false);
     assert.equal(c.get("a").node.available, false);
@@ -249,7 +249,7 @@ Deno.test("cluster node: a node that was silent too long (paused) is re-learned 
   try {
     await c.runtime.advance(1500);
     c.get("a").node.announce(X);
-    await c.runtime.advance(5);
+    await c.runtime.advance(10);
     // Everything a publishes is lost for 5 s, and a does not know it (a frozen process).
     c.hub.mute(c.get("a").transport, true);
     await c.runtime.advance(5000);
@@ -352,7 +352,7 @@ Deno.test("cluster node: a control message never overtakes the announcements bef
     a.announce(X);
     a.send("b", { type: "peer-left", node: "a", from: X, to: Y, reason: "disconnected" });
     assert.deepEqual(subjects, ["p2p.presence", "p2p.node.b"]);
-    await runtime.advance(5);
+    await runtime.advance(10);
     assert.equal(b.locate(X), "a");
     assert.equal(events.deliveries.length, 1);
   } finally {
