@@ -147,6 +147,8 @@ export class ServerMetrics {
   candidateUpdates = 0;
   /** Relay frames forwarded. */
   relayFrames = 0;
+  /** Of those, frames sent on to a client on another cluster node (or sibling worker). */
+  relayFramesToNodes = 0;
   /** Relay payload bytes forwarded. */
   relayBytes = 0;
   /** Relay refusals by reason. */

@@ -76,6 +76,11 @@ export function prometheusRegistry(metrics: ServerMetrics): Registry {
   );
   counter("p2p_relay_frames_total", "Relay frames forwarded", () => metrics.relayFrames);
   counter("p2p_relay_bytes_total", "Relay payload bytes forwarded", () => metrics.relayBytes);
+  counter(
+    "p2p_relay_frames_to_nodes_total",
+    "Relay frames sent on to another cluster node or sibling worker",
+    () => metrics.relayFramesToNodes,
+  );
   labeled(
     "p2p_relay_refused_total",
     "Relay frames refused by reason",

@@ -96,6 +96,15 @@ export interface NetworkRuntime {
    */
   listen(bind: HostPort & { reusePort?: boolean }): StreamListener;
   /**
+   * Linux: listens on the abstract Unix socket `name` (no file; any process of this machine's
+   * network namespace may connect, as to a loopback port, with half the cost per write and read).
+   * Absent where there are none (other systems, simulated networks). The connections' addresses
+   * are not IP addresses: `localAddr` and `remoteAddr` must not be read.
+   */
+  listenLocal?(name: string): StreamListener;
+  /** Connects to the abstract Unix socket `name` (see {@linkcode NetworkRuntime.listenLocal}). */
+  connectLocal?(name: string): Promise<StreamConn>;
+  /**
    * The host's own addresses worth binding one by one (IPv4 first, link-local IPv6 left out), or
    * an empty list when they cannot be listed; absent where the network has no such notion (a
    * simulated network binds wildcards to its host's one address).

@@ -76,5 +76,13 @@ export const systemRuntime: Runtime = {
     listen: (bind: HostPort & { reusePort?: boolean }): StreamListener =>
       Deno.listen({ transport: "tcp", ...bind }) as unknown as StreamListener,
     interfaceAddresses,
+    ...(Deno.build.os === "linux"
+      ? {
+        listenLocal: (name: string): StreamListener =>
+          Deno.listen({ transport: "unix", path: `\0${name}` }) as unknown as StreamListener,
+        connectLocal: async (name: string): Promise<StreamConn> =>
+          (await Deno.connect({ transport: "unix", path: `\0${name}` })) as unknown as StreamConn,
+      }
+      : {}),
   },
 };

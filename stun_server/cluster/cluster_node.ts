@@ -45,7 +45,7 @@ import {
   MAX_PRESENCE_BATCH,
   type PresenceChange,
 } from "./messages.ts";
-import type { SiblingLinks } from "./sibling_links.ts";
+import type { LinkEndpoint, SiblingLinks } from "./sibling_links.ts";
 
 /** Options of a {@linkcode ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -67,7 +67,7 @@ export interface ClusterNodeOptions {
   logger?: Logger;
   /**
    * A `--workers` worker's links to its siblings (listening already): relay frames to a sibling
-   * go over its link instead of NATS; the link port is announced with every lease.
+   * go over its link instead of NATS; where it listens is announced with every lease.
    */
   siblings?: SiblingLinks;
 }
@@ -139,7 +139,7 @@ export class ClusterNode implements ClusterBus {
   readonly #syncGraceMs: number;
   readonly #log: Logger;
   readonly #siblings: SiblingLinks | undefined;
-  readonly #linkPort: number;
+  readonly #linkEndpoint: LinkEndpoint | undefined;
   readonly #local = new Map<string, number>();
   /** Remote ID → `epoch * NODE_SLOTS + slot` of the node holding it. */
   readonly #remote = new Map<string, number>();
@@ -170,16 +170,16 @@ export class ClusterNode implements ClusterBus {
     this.#log = options.logger ?? getLogger(["stun-server", "cluster"]);
     this.incarnation = this.#runtime.randomBytes(8).toHex();
     this.#siblings = options.siblings;
-    this.#linkPort = this.#siblings?.listen() ?? 0;
+    this.#linkEndpoint = this.#siblings?.listen();
     const onPayload = (payload: Uint8Array) => this.#receive(payload);
     if (this.#siblings !== undefined) {
       const siblings = this.#siblings;
       siblings.setReceiver(onPayload);
       this.#transport.subscribe(this.#subjects.link, (payload) => {
         const link = decodeLinkAnnouncement(payload);
-        if (link !== null && link.group === siblings.group && link.node !== this.nodeName) {
-          siblings.offer(link.node, link.port);
-        }
+        if (link === null || link.group !== siblings.group || link.node === this.nodeName) return;
+        if (link.socket !== undefined) siblings.offer(link.node, { socket: link.socket });
+        else if (link.port !== undefined) siblings.offer(link.node, { port: link.port });
       });
     }
     this.#transport.subscribe(this.#subjects.lease, onPayload);
@@ -326,14 +326,14 @@ export class ClusterNode implements ClusterBus {
       incarnation: this.incarnation,
       leaseMs: this.#leaseMs,
     });
-    if (this.#siblings !== undefined) {
+    if (this.#siblings !== undefined && this.#linkEndpoint !== undefined) {
       this.#transport.publish(
         this.#subjects.link,
         encodeLinkAnnouncement({
           type: "link",
           node: this.nodeName,
           group: this.#siblings.group,
-          port: this.#linkPort,
+          ...this.#linkEndpoint,
         }),
       );
     }

@@ -153,13 +153,17 @@ export const peerLeftSchema = z.strictObject({
 /**
  * A `--workers` worker's link announcement (on `<prefix>.link`, not part of
  * {@linkcode busControlSchema}: only workers subscribe): its siblings of the same `group` dial
- * `port` on 127.0.0.1 for relay frames (see `sibling_links.ts`).
+ * `port` on 127.0.0.1, or the abstract Unix socket `p2p-worker-link-<socket>`, for relay frames
+ * (see `sibling_links.ts`). Exactly one of `port` and `socket`.
  */
 export const linkAnnouncementSchema = z.strictObject({
   type: z.literal("link"),
   node: nodeNameSchema,
   group: z.string().regex(/^[0-9a-f]{16}$/),
-  port: z.number().int().min(1).max(65_535),
+  port: z.number().int().min(1).max(65_535).optional(),
+  socket: z.string().regex(/^[0-9a-f]{32}$/).optional(),
+}).refine((link) => (link.port === undefined) !== (link.socket === undefined), {
+  message: "a link announcement names a port or a socket",
 });
 
 /** A worker's link announcement. */
@@ -459,7 +463,7 @@ export function decodeBusMessage(bytes: Uint8Array): BusDecodeResult {
  * - `<prefix>.node.<node>`: control messages for one node (introductions, answers, `peer-left`);
  * - `<prefix>.relay.<node>`: relay frames for clients on one node;
  * - `<prefix>.any`: control messages for whichever node holds their `to` (an ID not yet known);
- * - `<prefix>.link`: a `--workers` worker's loopback link port for its siblings (`link`, see
+ * - `<prefix>.link`: where a `--workers` worker's link listens for its siblings (`link`, see
  *   `sibling_links.ts`; only workers subscribe).
  *
  * @example

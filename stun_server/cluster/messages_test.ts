@@ -6,9 +6,11 @@ import {
   type BusControl,
   clusterSubjects,
   decodeBusMessage,
+  decodeLinkAnnouncement,
   encodeBusChanges,
   encodeBusControl,
   encodeBusRelay,
+  encodeLinkAnnouncement,
   MAX_BUS_CONTROL_BYTES,
   MAX_CHANGES_BATCH,
   MAX_PRESENCE_BATCH,
@@ -184,4 +186,18 @@ Deno.test("bus codec: presence changes survive a round trip, and malformed ones 
   fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (tail) => {
     decodeBusMessage(new Uint8Array([BUS_KIND_CHANGES, ...tail])); // must not throw
   }));
+});
+
+Deno.test("link announcements name a port or an abstract socket, exactly one", () => {
+  const group = "0123456789abcdef";
+  const socket = "ab".repeat(16);
+  for (const link of [{ port: 4000 }, { socket }]) {
+    const bytes = encodeLinkAnnouncement({ type: "link", node: "w-1", group, ...link });
+    assert.deepEqual(decodeLinkAnnouncement(bytes), { type: "link", node: "w-1", group, ...link });
+  }
+  for (const link of [{}, { port: 4000, socket }, { socket: "AB".repeat(16) }, { port: 0 }]) {
+    const json = JSON.stringify({ type: "link", node: "w-1", group, ...link });
+    const bytes = new Uint8Array([BUS_KIND_CONTROL, ...new TextEncoder().encode(json)]);
+    assert.equal(decodeLinkAnnouncement(bytes), null, json);
+  }
 });

@@ -5,9 +5,12 @@
  * every relayed frame between them crossed NATS: worker → nats-server → worker, the NATS client's
  * protocol encoding and parsing on both sides, and a third process on the same cores. Measured on
  * the 2-core bench machine that made 2 workers relay 0.65× the messages/s of one. Siblings on one
- * machine can do with less: each worker listens on a loopback TCP port, tells its siblings the
- * port on the bus (`<prefix>.link`, with a group derived from a secret only the supervisor and its
- * workers know), and each worker dials each sibling once. A relay frame to a sibling is then one
+ * machine can do with less: each worker listens on a local socket, tells its siblings where on
+ * the bus (`<prefix>.link`, with a group derived from a secret only the supervisor and its
+ * workers know), and each worker dials each sibling once. On Linux the socket is an abstract Unix
+ * socket (random name, no file): measured on the 2-core machine a 145-byte write and its read
+ * cost 6.9 µs of CPU and 7 µs of latency against 12.3 µs and 17-31 µs over loopback TCP, whose
+ * stack runs both ends' protocol work; elsewhere (and in simulations) a loopback TCP port. A relay frame to a sibling is then one
  * batched write (the connection's write queue joins every frame queued in one turn of the event
  * loop) and one read on the other side; NATS still carries presence, introductions and every
  * other message, and relay frames to nodes on other machines.
@@ -15,7 +18,8 @@
  * Framing: the signaling protocol's (4-byte length, then the bus payload: kind byte 0x02, the two
  * 20-byte peer IDs, the payload), after a hello frame (kind 0x10, the 32-hex-digit secret, then
  * the sender's node name) that must arrive within 5 s or the connection is closed. The listener
- * is on 127.0.0.1 only; a connection that does not know the secret can send nothing.
+ * is reachable from this machine only (127.0.0.1, or an abstract socket of its network
+ * namespace); a connection that does not know the secret can send nothing.
  *
  * Ordering: when a link comes up, frames already on NATS may arrive after the first frames on the
  * link; relay frames are datagrams to the clients' reliable channel, which reorders and
@@ -79,8 +83,24 @@ export function isLinkSecret(text: string): boolean {
   return new RegExp(`^[0-9a-f]{${SECRET_HEX}}$`).test(text);
 }
 
+/**
+ * Where a worker's link listens: a loopback TCP port, or (Linux) the abstract Unix socket
+ * `p2p-worker-link-<socket>` (`socket`: 32 hex digits).
+ */
+export type LinkEndpoint = { port: number } | { socket: string };
+
+function endpointKey(endpoint: LinkEndpoint): string {
+  return "port" in endpoint ? `port ${endpoint.port}` : `socket ${endpoint.socket}`;
+}
+
+/** The abstract socket name of a link's `socket`. */
+function socketName(socket: string): string {
+  return `p2p-worker-link-${socket}`;
+}
+
 interface OutgoingLink {
-  port: number;
+  endpoint: LinkEndpoint;
+  key: string;
   conn: StreamConn | null;
   queue: WriteQueue | null;
   /** Dialling now. */
@@ -100,10 +120,10 @@ interface OutgoingLink {
  *   runtime: systemRuntime,
  *   onPayload: (payload) => console.log(payload.length),
  * });
- * const port = links.listen();
- * links.offer("w-1", 40123); // a sibling's announcement: dial it
+ * const endpoint = links.listen(); // announce it to the siblings
+ * links.offer("w-1", { port: 40123 }); // a sibling's announcement: dial it
  * const id = new Uint8Array(20);
- * console.log(port > 0, links.sendRelay("w-1", id, id, new Uint8Array([1]))); // true false (not yet)
+ * console.log(links.sendRelay("w-1", id, id, new Uint8Array([1]))); // false (not linked yet)
  * await links.close();
  * ```
  */
@@ -118,6 +138,7 @@ export class SiblingLinks {
   readonly #outgoing = new Map<string, OutgoingLink>();
   readonly #incoming = new Set<StreamConn>();
   #listener: StreamListener | null = null;
+  #endpoint: LinkEndpoint | null = null;
   #closed = false;
   /** Frames sent over links, and received. */
   readonly stats = { sent: 0, received: 0, refused: 0 };
@@ -138,11 +159,32 @@ export class SiblingLinks {
     this.#onPayload = onPayload;
   }
 
-  /** Starts listening on 127.0.0.1 (a free port); returns the port. */
-  listen(): number {
-    if (this.#listener !== null) return this.#listener.addr.port;
-    const listener = this.#runtime.net.listen({ hostname: "127.0.0.1", port: 0 });
+  /**
+   * Starts listening: on an abstract Unix socket where the runtime has them (Linux), else on
+   * 127.0.0.1 (a free port). Returns where, to announce to the siblings.
+   */
+  listen(): LinkEndpoint {
+    if (this.#endpoint !== null) return this.#endpoint;
+    const net = this.#runtime.net;
+    let listener: StreamListener | null = null;
+    let endpoint: LinkEndpoint | null = null;
+    if (net.listenLocal !== undefined) {
+      const socket = this.#runtime.randomBytes(16).toHex();
+      try {
+        listener = net.listenLocal(socketName(socket));
+        endpoint = { socket };
+      } catch (error) {
+        this.#log.warn("no abstract socket for the worker link ({error}): loopback TCP instead", {
+          error: String(error),
+        });
+      }
+    }
+    if (listener === null || endpoint === null) {
+      listener = net.listen({ hostname: "127.0.0.1", port: 0 });
+      endpoint = { port: listener.addr.port };
+    }
     this.#listener = listener;
+    this.#endpoint = endpoint;
     (async () => {
       for (;;) {
         let conn: StreamConn;
@@ -158,7 +200,7 @@ export class SiblingLinks {
         this.#serveIncoming(conn);
       }
     })();
-    return listener.addr.port;
+    return endpoint;
   }
 
   /** The siblings linked now (an outgoing link is open). */
@@ -167,17 +209,18 @@ export class SiblingLinks {
   }
 
   /**
-   * A sibling announced its link port: dial it unless already linked (or dialling) to that port.
-   * A new port (the sibling restarted) replaces the old link.
+   * A sibling announced its link endpoint: dial it unless already linked (or dialling) to it. A
+   * new endpoint (the sibling restarted) replaces the old link.
    */
-  offer(node: string, port: number): void {
+  offer(node: string, endpoint: LinkEndpoint): void {
     if (this.#closed || node === this.nodeName) return;
+    const key = endpointKey(endpoint);
     const known = this.#outgoing.get(node);
-    if (known !== undefined && known.port === port && (known.dialling || known.queue !== null)) {
+    if (known !== undefined && known.key === key && (known.dialling || known.queue !== null)) {
       return;
     }
     if (known !== undefined) this.#drop(node, known);
-    const link: OutgoingLink = { port, conn: null, queue: null, dialling: true };
+    const link: OutgoingLink = { endpoint, key, conn: null, queue: null, dialling: true };
     this.#outgoing.set(node, link);
     this.#dial(node, link);
   }
@@ -229,14 +272,22 @@ export class SiblingLinks {
 
   async #dial(node: string, link: OutgoingLink): Promise<void> {
     let conn: StreamConn;
+    const endpoint = link.endpoint;
+    const net = this.#runtime.net;
     try {
-      conn = await this.#runtime.net.connect({ hostname: "127.0.0.1", port: link.port });
+      if ("port" in endpoint) {
+        conn = await net.connect({ hostname: "127.0.0.1", port: endpoint.port });
+      } else if (net.connectLocal !== undefined) {
+        conn = await net.connectLocal(socketName(endpoint.socket));
+      } else {
+        throw new Error("no abstract sockets here");
+      }
     } catch (error) {
       link.dialling = false;
       if (this.#outgoing.get(node) === link) this.#outgoing.delete(node); // the next offer retries
-      this.#log.warn("cannot link to sibling {node} on port {port}: {error}", {
+      this.#log.warn("cannot link to sibling {node} at {endpoint}: {error}", {
         node,
-        port: link.port,
+        endpoint: link.key,
         error: String(error),
       });
       return;
@@ -268,7 +319,7 @@ export class SiblingLinks {
     hello.set(this.#secret, 5);
     hello.set(name, 5 + this.#secret.length);
     link.queue = queue;
-    this.#log.info("linked to sibling {node} (port {port})", { node, port: link.port });
+    this.#log.info("linked to sibling {node} ({endpoint})", { node, endpoint: link.key });
     // The other side never writes; reading only tells us when it goes away.
     (async () => {
       const scratch = new Uint8Array(64);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { StreamConn } from "../../shared/runtime/mod.ts";
+import { type StreamConn, systemRuntime } from "../../shared/runtime/mod.ts";
 import { VirtualRuntime } from "../../testing/virtual_runtime.ts";
 import { MemoryBusHub } from "../../testing/memory_bus.ts";
 import type { ClusterDelivery, ClusterHandler } from "./bus.ts";
@@ -128,7 +128,9 @@ Deno.test("sibling links: a connection without the secret cannot inject relay fr
     onPayload: (p) => received.push(p.slice()),
   });
   try {
-    const port = links.listen();
+    const endpoint = links.listen();
+    assert.ok("port" in endpoint, "a simulated network has no abstract sockets: loopback TCP");
+    const port = endpoint.port;
     const frame = (kind: number, body: Uint8Array) => {
       const out = new Uint8Array(5 + body.length);
       new DataView(out.buffer).setUint32(0, 1 + body.length);
@@ -168,5 +170,56 @@ Deno.test("sibling links: a connection without the secret cannot inject relay fr
     for (const conn of [intruder, silent, sibling]) conn.close();
   } finally {
     await links.close();
+  }
+});
+
+Deno.test("sibling links: on Linux two workers link over an abstract Unix socket", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  const received: Uint8Array[] = [];
+  let arrived: () => void = () => {};
+  const a = new SiblingLinks({ nodeName: "w-0", secret: SECRET, runtime: systemRuntime });
+  const b = new SiblingLinks({
+    nodeName: "w-1",
+    secret: SECRET,
+    runtime: systemRuntime,
+    onPayload: (payload) => {
+      received.push(payload.slice());
+      arrived();
+    },
+  });
+  try {
+    a.listen();
+    const endpoint = b.listen();
+    assert.ok("socket" in endpoint, `listening on ${JSON.stringify(endpoint)}`);
+    a.offer("w-1", endpoint);
+    const deadline = Date.now() + 5000;
+    while (a.linked.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.deepEqual(a.linked, ["w-1"]);
+    const delivered = new Promise<void>((resolve) => arrived = resolve);
+    const from = new Uint8Array(20).fill(1);
+    const to = new Uint8Array(20).fill(2);
+    assert.ok(a.sendRelay("w-1", from, to, new Uint8Array([7, 8, 9])));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      delivered,
+      new Promise((_, reject) =>
+        timer = setTimeout(() => reject(new Error("not delivered")), 5000)
+      ),
+    ]);
+    clearTimeout(timer);
+    assert.deepEqual(received, [new Uint8Array([BUS_KIND_RELAY, ...from, ...to, 7, 8, 9])]);
+    // A stranger on the same socket without the secret gets nothing through.
+    const intruder = await systemRuntime.net.connectLocal!(`p2p-worker-link-${endpoint.socket}`);
+    const hello = new Uint8Array([0, 0, 0, 34, LINK_KIND_HELLO, ...text("00".repeat(16) + "x")]);
+    await intruder.write(hello);
+    assert.equal(await intruder.read(new Uint8Array(8)), null, "closed after a wrong hello");
+    intruder.close();
+    assert.equal(received.length, 1);
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

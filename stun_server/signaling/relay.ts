@@ -207,6 +207,7 @@ export class Relay {
     sender.relayedFrames++;
     sender.relayedBytes += payloadBytes;
     context.metrics.relayFrames++;
+    context.metrics.relayFramesToNodes++;
     context.metrics.relayBytes += payloadBytes;
   }
 
