@@ -38,7 +38,7 @@ export interface ClusterHandler {
    */
   onDelivery(message: ClusterDelivery, toHolder: boolean): void;
   /** A relay frame from client `from` (another node) to the local client `to`. */
-  onRelay(from: string, to: string, payload: Uint8Array): void;
+  onRelay(from: string, to: string, payload: Uint8Array, fromId?: Uint8Array): void;
   /**
    * A newer session for the local ID `id` registered on another node: close ours ("replaced");
    * `nonce` is the newer registration's `registrationNonce`, if it had one.

@@ -197,7 +197,12 @@ export class ClusterNode implements ClusterBus {
   }
 
   get available(): boolean {
-    return this.#transport.connected && this.#runtime.now() >= this.#availableAt;
+    if (!this.#transport.connected) return false;
+    // Asked for every relay frame: once the grace after joining has passed, no clock read.
+    if (this.#availableAt === -Infinity) return true;
+    if (this.#runtime.now() < this.#availableAt) return false;
+    this.#availableAt = -Infinity; // until the bus is lost or joined again
+    return true;
   }
 
   get stats(): { remoteIds: number; nodes: number; dropped: number; invalid: number } {
@@ -472,7 +477,7 @@ export class ClusterNode implements ClusterBus {
     const message = result.message;
     try {
       if (message.type === "relay") {
-        this.#handler.onRelay(message.from, message.to, message.payload);
+        this.#handler.onRelay(message.from, message.to, message.payload, message.fromId);
         return;
       }
       if (message.node === this.nodeName) {

@@ -400,13 +400,13 @@ export class ClusterRouter<C extends ClusterClient> implements ClusterHandler {
   }
 
   /** {@inheritDoc ClusterHandler.onRelay} */
-  onRelay(from: string, to: string, payload: Uint8Array): void {
+  onRelay(from: string, to: string, payload: Uint8Array, fromId?: Uint8Array): void {
     const client = this.#local.get(to);
     const node = this.#remotePeers.get(to)?.get(from);
     let code: ErrorCode | null;
     // Not brokered and gone look the same (issue 11: no online/offline for strangers).
     if (client === undefined || node === undefined) code = "relay-not-brokered";
-    else code = this.#local.deliverRelay(client, Uint8Array.fromHex(from), payload);
+    else code = this.#local.deliverRelay(client, fromId ?? Uint8Array.fromHex(from), payload);
     if (code === null) {
       this.#stats.relayedIn++;
       return;

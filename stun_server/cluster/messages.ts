@@ -234,6 +234,8 @@ export interface BusRelay {
   to: string;
   /** The opaque payload (a view into the received bytes). */
   payload: Uint8Array;
+  /** The sending client's 20-byte peer ID (a view into the received bytes). */
+  fromId: Uint8Array;
 }
 
 /** One presence change in a {@linkcode BusChanges} batch: as an `announce` or a `withdraw`. */
@@ -436,6 +438,7 @@ export function decodeBusMessage(bytes: Uint8Array): BusDecodeResult {
         from: bytes.subarray(1, 1 + RELAY_PEER_ID_BYTES).toHex(),
         to: bytes.subarray(1 + RELAY_PEER_ID_BYTES, header).toHex(),
         payload: bytes.subarray(header),
+        fromId: bytes.subarray(1, 1 + RELAY_PEER_ID_BYTES),
       },
     };
   }

@@ -222,10 +222,11 @@ export class Relay {
     if (connection.closed) return "relay-not-brokered";
     const limits = this.#context.limits;
     const frameBytes = 4 + 1 + RELAY_PEER_ID_BYTES + payload.length;
-    const key = from.toHex();
     const inbox = this.#inboxes.get(connection);
     const direct = inbox === undefined &&
       connection.queue.queuedBytes + frameBytes <= RELAY_DIRECT_BYTES && hasCredit(connection);
+    // The sender's fair-queue key, only when the frame waits in the fair queue.
+    const key = direct ? "" : from.toHex();
     if (!direct) {
       const mine = inbox?.queue.bytesOf(key) ?? 0;
       const flows = (inbox?.queue.activeFlows ?? 0) + (mine === 0 ? 1 : 0);
