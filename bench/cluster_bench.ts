@@ -17,7 +17,11 @@
  *   nodes still hold when measured (their `p2p_registered_clients`), and the target counts as
  *   met only when none was lost.
  *
- * Nothing is pinned: the workers need both cores, and the generator shares them.
+ * The workers and nats-server are not pinned (the workers need both cores); the ping-pong
+ * generator is pinned to the load CPU as in the relay section, the same in both configurations.
+ * Every process's CPU is read over the same window (the generator's too), with the share of
+ * relayed frames that crossed from one worker to the other (`p2p_relay_frames_to_nodes_total`),
+ * and a row turns them into what 2 cores allow if the load were CPU-bound.
  *
  * @module
  */
@@ -27,7 +31,7 @@ import { ChildProcess } from "./process.ts";
 import { readCpuSeconds, readRssKiB, readTreeCpuSeconds } from "./proc.ts";
 import { makeRow } from "./report.ts";
 import type { BenchRow } from "./report.ts";
-import { runRelayLoad } from "./sig_load.ts";
+import { parseRelayResult } from "./sig_load.ts";
 import { ratioOf, type RunSummary, summarize } from "./stats.ts";
 import { parseCapacityResult } from "./capacity_bench.ts";
 import { NatsServer, natsServerAvailable } from "../testing/nats_server.ts";
@@ -80,12 +84,14 @@ const REGISTERING_AT_ONCE = 500;
 
 /**
  * Registers `count` clients against `port`, at most {@linkcode REGISTERING_AT_ONCE} registering
- * at once; returns the generator and its result.
+ * at once; returns the generator and its result. `beforeGo` runs once the generator has made its
+ * keys, just before the burst.
  */
 async function registerBurst(
   context: BenchContext,
   port: number,
   count: number,
+  beforeGo?: (generatorPid: number) => Promise<void>,
 ): Promise<{ load: ChildProcess; result: ReturnType<typeof parseCapacityResult> }> {
   const load = ChildProcess.start({
     command: context.bins.sig_load,
@@ -102,6 +108,7 @@ async function registerBurst(
   });
   try {
     await load.waitForLine((l) => l.includes('"ready"'), 60_000);
+    await beforeGo?.(load.pid);
     await load.writeLine("go");
     const line = await load.waitForLine((l) => l.includes('"result"'), 180_000);
     return { load, result: parseCapacityResult(line) };
@@ -117,11 +124,107 @@ interface WorkerRun {
   serverCpuUsPerMessage: number;
   /** Of which nats-server's, µs. */
   natsCpuUsPerMessage: number;
+  /** The generator's CPU per relayed message, µs. */
+  generatorCpuUsPerMessage: number;
+  /** Share of the relayed frames sent on from one worker to the other. */
+  crossingShare: number;
   /** CPU of the workers and nats-server per registration, µs. */
   cpuUsPerRegistration: number;
+  /** Of which nats-server's, µs. */
+  natsCpuUsPerRegistration: number;
+  /** The generator's CPU per registration, µs. */
+  generatorCpuUsPerRegistration: number;
   registrationsPerSecond: number;
   relayErrors: number;
   failedRegistrations: number;
+}
+
+/** CPU seconds of a process, 0 once it has gone (a generator that printed its result exits). */
+function cpuOrZero(pid: number | null): Promise<number> {
+  return pid === null ? Promise.resolve(0) : readCpuSeconds(pid).catch(() => 0);
+}
+
+/** `count` consecutive free loopback ports (`--metrics` gives worker k the port + k). */
+function freePorts(count: number): number[] {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const first = freePort();
+    const listeners: Deno.Listener[] = [];
+    try {
+      for (let k = 1; k < count; k++) {
+        listeners.push(Deno.listen({ hostname: "127.0.0.1", port: first + k }));
+      }
+      return Array.from({ length: count }, (_, k) => first + k);
+    } catch {
+      // one of them is taken: try elsewhere
+    } finally {
+      for (const listener of listeners) listener.close();
+    }
+  }
+  throw new Error("no free run of loopback ports");
+}
+
+/** Sums one unlabelled counter over the workers' metrics. */
+async function sumMetric(ports: number[], name: string): Promise<number> {
+  let sum = 0;
+  for (const port of ports) sum += (await readMetrics(port)).get(name) ?? 0;
+  return sum;
+}
+
+/**
+ * The ping-pong load with every process's CPU over the same window: sampled when the generator
+ * starts measuring and again at 90 % of its window (it exits right after its result, taking its
+ * CPU figures with it), so messages = its rate × the sampled time.
+ */
+async function pingPong(
+  context: BenchContext,
+  port: number,
+  server: ChildProcess,
+  natsPid: number | null,
+  metricsPorts: number[],
+) {
+  const durationMs = context.quick ? 1000 : 3000;
+  const load = ChildProcess.start({
+    command: context.bins.sig_load,
+    args: [
+      "ours",
+      "127.0.0.1",
+      String(port),
+      "pingpong",
+      context.quick ? "300" : "1000",
+      String(durationMs),
+      "16",
+      "100",
+    ],
+    cpu: context.loadCpu,
+    label: "sig_load ours pingpong (cluster)",
+  });
+  try {
+    await load.waitForLine((l) => l.includes('"start"'), 60_000);
+    const sample = async () => ({
+      at: performance.now(),
+      workers: await readTreeCpuSeconds(server.pid),
+      nats: await cpuOrZero(natsPid),
+      generator: await cpuOrZero(load.pid),
+      frames: await sumMetric(metricsPorts, "p2p_relay_frames_total"),
+      crossing: await sumMetric(metricsPorts, "p2p_relay_frames_to_nodes_total"),
+    });
+    const before = await sample();
+    await pause(durationMs * 0.9);
+    const after = await sample();
+    const result = parseRelayResult(await load.waitForLine((l) => l.includes('"result"'), 60_000));
+    const messages = Math.max(1, (result.messagesPerSecond ?? 0) * (after.at - before.at) / 1000);
+    const us = (seconds: number) => seconds * 1e6 / messages;
+    return {
+      messagesPerSecond: result.messagesPerSecond ?? 0,
+      serverCpuUsPerMessage: us(after.workers - before.workers + after.nats - before.nats),
+      natsCpuUsPerMessage: us(after.nats - before.nats),
+      generatorCpuUsPerMessage: us(after.generator - before.generator),
+      crossingShare: (after.crossing - before.crossing) / Math.max(1, after.frames - before.frames),
+      relayErrors: result.relayErrors + result.otherErrors,
+    };
+  } finally {
+    await load.exited(5000);
+  }
 }
 
 async function workersRun(
@@ -131,39 +234,41 @@ async function workersRun(
 ): Promise<WorkerRun> {
   const natsUrl = nats.url;
   const registrations = context.quick ? 2000 : 5000;
+  const metricsPorts = freePorts(workers);
   const server = startOurServer({
     repoRoot: context.repoRoot,
     stunPort: 0,
     tcpPort: 0,
-    extraArgs: [...serverFlags(natsUrl, registrations * 2), "--workers", String(workers)],
+    extraArgs: [
+      ...serverFlags(natsUrl, registrations * 2),
+      "--workers",
+      String(workers),
+      "--metrics",
+      `127.0.0.1:${metricsPorts[0]}`,
+    ],
   });
   try {
     const port = await waitForListening(server, 60_000);
     await pause(1500);
-    const natsCpu = () => nats.pid === null ? Promise.resolve(0) : readCpuSeconds(nats.pid);
+    const relay = await pingPong(context, port, server, nats.pid, metricsPorts);
+    const natsCpu = () => cpuOrZero(nats.pid);
+    const cpuBefore = await readTreeCpuSeconds(server.pid);
     const natsBefore = await natsCpu();
-    const relay = await runRelayLoad(context, "ours", port, [
-      "pingpong",
-      context.quick ? "300" : "1000",
-      context.quick ? "1000" : "3000",
-      "16",
-      "100",
-    ], async () => await readTreeCpuSeconds(server.pid) + await natsCpu());
-    // nats-server's share over about the same window (the generator's warm-up included: it only
-    // makes it larger, and the point is how small it is once relay frames skip it).
+    let generatorBefore = 0;
+    const { load, result } = await registerBurst(context, port, registrations, async (pid) => {
+      generatorBefore = await cpuOrZero(pid);
+    });
+    const registered = Math.max(1, result.registered);
     const natsSeconds = await natsCpu() - natsBefore;
-    const messages = Math.max(1, relay.messages ?? 0);
-    const cpuBefore = await readTreeCpuSeconds(server.pid) + await natsCpu();
-    const { load, result } = await registerBurst(context, port, registrations);
-    const registrationCpu = await readTreeCpuSeconds(server.pid) + await natsCpu() - cpuBefore;
+    const registrationCpu = await readTreeCpuSeconds(server.pid) - cpuBefore + natsSeconds;
+    const generatorSeconds = await cpuOrZero(load.pid) - generatorBefore;
     await load.stop("SIGTERM", 5000);
     return {
-      messagesPerSecond: relay.messagesPerSecond ?? 0,
-      serverCpuUsPerMessage: (relay.serverCpuSeconds ?? 0) * 1e6 / messages,
-      natsCpuUsPerMessage: natsSeconds * 1e6 / messages,
-      cpuUsPerRegistration: registrationCpu * 1e6 / Math.max(1, result.registered),
+      ...relay,
+      cpuUsPerRegistration: registrationCpu * 1e6 / registered,
+      natsCpuUsPerRegistration: natsSeconds * 1e6 / registered,
+      generatorCpuUsPerRegistration: generatorSeconds * 1e6 / registered,
       registrationsPerSecond: result.registered / Math.max(1e-3, result.seconds),
-      relayErrors: relay.relayErrors + relay.otherErrors,
       failedRegistrations: result.failed + result.pending,
     };
   } finally {
@@ -343,6 +448,8 @@ export const clusterSection: BenchSection = {
         note: `2 cores shared by workers, NATS and the generator`,
       }));
     }
+    const median = (workers: number, f: (r: WorkerRun) => number) =>
+      byWorkers[workers].length === 0 ? NaN : summarize(byWorkers[workers].map(f)).median;
     for (const workers of [1, 2]) {
       const runs = byWorkers[workers];
       rows.push(makeRow({
@@ -353,8 +460,15 @@ export const clusterSection: BenchSection = {
         note: runs.length === 0
           ? ""
           : `of which nats-server ${
-            summarize(runs.map((r) => r.natsCpuUsPerMessage)).median.toFixed(1)
-          } µs`,
+            median(workers, (r) => r.natsCpuUsPerMessage).toFixed(1)
+          } µs; the generator ${
+            median(workers, (r) => r.generatorCpuUsPerMessage).toFixed(1)
+          } µs more${
+            workers === 1
+              ? ""
+              : `; ${(100 * median(workers, (r) => r.crossingShare)).toFixed(0)} % of the frames ` +
+                "crossed to the other worker"
+          }`,
       }));
     }
     for (const workers of [1, 2]) {
@@ -364,6 +478,52 @@ export const clusterSection: BenchSection = {
         figure: `CPU per registration, --workers ${workers} (workers + nats-server)`,
         unit: "µs",
         ours: runs.length === 0 ? null : summarize(runs.map((r) => r.cpuUsPerRegistration)),
+        note: runs.length === 0
+          ? ""
+          : `of which nats-server ${
+            median(workers, (r) => r.natsCpuUsPerRegistration).toFixed(1)
+          } µs; the generator ${
+            median(workers, (r) => r.generatorCpuUsPerRegistration).toFixed(0)
+          } µs more`,
+      }));
+    }
+    // What the CPU figures allow on this machine: one worker is bound by its one core (or by
+    // both cores, shared with the generator); two workers by both cores, shared with it.
+    for (
+      const [figure, unit, server, generator] of [
+        [
+          "relayed messages/s",
+          "msg/s",
+          (r: WorkerRun) => r.serverCpuUsPerMessage,
+          (r: WorkerRun) => r.generatorCpuUsPerMessage,
+        ],
+        [
+          "registrations/s",
+          "reg/s",
+          (r: WorkerRun) => r.cpuUsPerRegistration,
+          (r: WorkerRun) => r.generatorCpuUsPerRegistration,
+        ],
+      ] as const
+    ) {
+      const cores = navigator.hardwareConcurrency;
+      const one = Math.min(
+        1e6 / median(1, server),
+        cores * 1e6 / (median(1, server) + median(1, generator)),
+      );
+      const two = Math.min(
+        2e6 / median(2, server),
+        cores * 1e6 / (median(2, server) + median(2, generator)),
+      );
+      const ok = Number.isFinite(one) && Number.isFinite(two);
+      rows.push(makeRow({
+        section: "cluster",
+        figure: `${figure} if CPU-bound (from the CPU figures): 2 workers vs 1`,
+        unit,
+        ours: ok ? summarize([two]) : null,
+        referenceName: "--workers 1",
+        reference: ok ? summarize([one]) : null,
+        ratio: ok ? ratioOf(summarize([two]), summarize([one])) : null,
+        note: `${cores} cores for the workers, nats-server and the generator`,
       }));
     }
     const errors = [1, 2].flatMap((w) =>
