@@ -144,13 +144,17 @@ function cpuOrZero(pid: number | null): Promise<number> {
   return pid === null ? Promise.resolve(0) : readCpuSeconds(pid).catch(() => 0);
 }
 
-/** `count` consecutive free loopback ports (`--metrics` gives worker k the port + k). */
+/**
+ * `count` consecutive free loopback TCP ports (`--metrics` gives worker k the port + k), below
+ * the usual ephemeral range: the kernel hands out ephemeral ports next to each other, so the one
+ * after a free ephemeral port is often taken.
+ */
 function freePorts(count: number): number[] {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const first = freePort();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = 20_000 + Math.floor(Math.random() * 10_000);
     const listeners: Deno.Listener[] = [];
     try {
-      for (let k = 1; k < count; k++) {
+      for (let k = 0; k < count; k++) {
         listeners.push(Deno.listen({ hostname: "127.0.0.1", port: first + k }));
       }
       return Array.from({ length: count }, (_, k) => first + k);
