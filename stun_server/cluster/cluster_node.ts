@@ -22,9 +22,9 @@
  * message of the node (so nothing it says about an ID overtakes the ID's announcement). Measured
  * on the 2-core machine, two nodes over a real nats-server, 4 announcements per ms (a burst of
  * registrations): one JSON message per announcement cost the two nodes about 56 µs and
- * nats-server 33 µs per announcement; batched, 35 µs and 16 µs (a `--workers 2` registration
- * costs the workers about 300 µs in all). A batch waits at most 5 ms, and a
- * node that does not know an ID yet still reaches its holder through `<prefix>.any`.
+ * nats-server 33 µs per announcement; batched, 35 µs and 16 µs (a registration costs the
+ * workers 300-420 µs in all). A batch waits at most 5 ms; a node that does not know an ID yet
+ * still reaches its holder through `<prefix>.any`.
  *
  * @module
  */
