@@ -187,6 +187,7 @@ Deno.test("server in-process: introductions, relay and relay refusals", async ()
     await world.until(() => b.relayed.length === 10, "relayed frames");
     assert.ok(b.relayed.every((r, i) => r.peer === a.me.id && r.payload[0] === i));
     assert.equal(world.server.metrics.relayFrames, 10);
+    assert.equal(world.server.metrics.relayFramesToNodes, 0, "both clients are on this server");
     assert.equal(world.server.metrics.relayBytes, 1000);
 
     // C is online but was not introduced to A; D's ID is not online at all.
