@@ -10,6 +10,7 @@ import {
   FRAME_HEADER_BYTES,
   FRAME_KIND_CONTROL,
   FRAME_KIND_RELAY,
+  MAX_FRAME_LENGTH,
   RELAY_PEER_ID_BYTES,
   SIGNALING_VERSION,
 } from "./constants.ts";
@@ -18,8 +19,9 @@ import {
   decodeRelayBody,
   encodeControlFrame,
   encodeCreditFrame,
-  encodeRelayFrame,
   FrameDecoder,
+  peerIdToBytes,
+  writeFrameHeader,
 } from "./frame.ts";
 import {
   type Address,
@@ -84,7 +86,13 @@ export class SignalingRequestError extends Error {
   }
 }
 
-const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Bytes asked of the socket per read: room for a few 64 KiB relay frames, so most frames are
+ * decoded whole from the read buffer (one copy) rather than pieced together across reads.
+ */
+const READ_BUFFER_BYTES = 256 * 1024;
+/** Buffer the frame decoder keeps between frames: one largest frame (see `FrameDecoder`). */
+const DECODER_RETAIN_BYTES = 4 + MAX_FRAME_LENGTH;
 /**
  * Relay payload bytes buffered (read, not yet taken with `next`) before reading pauses: the
  * event count alone (4,096 by default) let a relay flood of 60 KB frames park up to 245 MB in a
@@ -119,7 +127,11 @@ export class SignalingConnection {
   readonly #conn: StreamConn;
   readonly #runtime: Runtime;
   readonly #queue: WriteQueue;
-  readonly #decoder = new FrameDecoder();
+  /** Keeps room for a partial 64 KiB relay frame between reads (issue 14). */
+  readonly #decoder = new FrameDecoder({ retainBytes: DECODER_RETAIN_BYTES });
+  /** The last peer {@linkcode SignalingConnection.reserveRelay} wrote to, and its ID bytes. */
+  #relayPeer = "";
+  #relayPeerBytes: Uint8Array = new Uint8Array(RELAY_PEER_ID_BYTES);
   readonly #maxBuffered: number;
   #events: SignalingEvent[] = [];
   #eventHead = 0;
@@ -224,7 +236,58 @@ export class SignalingConnection {
    * ```
    */
   sendRelay(peer: string, payload: Uint8Array): void {
-    this.#queue.push(encodeRelayFrame(peer, payload));
+    // Built in the write queue itself: no frame of its own to allocate and copy again.
+    this.reserveRelay(peer, payload.length).set(payload);
+  }
+
+  /**
+   * Reserves a relay frame to `peer` (40 hex digits) with a payload of `payloadLength` bytes
+   * (1 to `MAX_RELAY_PAYLOAD`; a `RangeError` otherwise) at the end of the write queue, and returns
+   * the payload's space for the caller to fill before it next yields to the event loop: a sealed
+   * packet is written straight into it, with no frame of its own to allocate and copy (issue 14).
+   * {@linkcode SignalingConnection.cancelRelay} takes it back if it cannot be filled after all.
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * conn.reserveRelay("00".repeat(20), 3).set([1, 2, 3]);
+   * conn.close();
+   * ```
+   */
+  reserveRelay(peer: string, payloadLength: number): Uint8Array {
+    const length = 1 + RELAY_PEER_ID_BYTES + payloadLength;
+    if (!Number.isInteger(payloadLength) || payloadLength < 1 || length > MAX_FRAME_LENGTH) {
+      throw new RangeError(`relay payload of ${payloadLength} bytes is out of range`);
+    }
+    if (peer !== this.#relayPeer) {
+      this.#relayPeerBytes = peerIdToBytes(peer);
+      this.#relayPeer = peer;
+    }
+    const frame = this.#queue.reserve(FRAME_HEADER_BYTES + length - 1);
+    writeFrameHeader(frame, 0, length, FRAME_KIND_RELAY);
+    frame.set(this.#relayPeerBytes, FRAME_HEADER_BYTES);
+    return frame.subarray(FRAME_HEADER_BYTES + RELAY_PEER_ID_BYTES);
+  }
+
+  /**
+   * Takes back the relay frame just reserved with {@linkcode SignalingConnection.reserveRelay}
+   * (same tick, nothing reserved or queued since): nothing of it is sent. Returns false when it
+   * could not be taken back; then its payload space (already zeroed here) goes out as it is.
+   *
+   * @example
+   * ```ts
+   * const conn = await SignalingConnection.connect({ hostname: "127.0.0.1", port: 3478 });
+   * const space = conn.reserveRelay("00".repeat(20), 3);
+   * console.log(conn.cancelRelay(space)); // true
+   * conn.close();
+   * ```
+   */
+  cancelRelay(payload: Uint8Array): boolean {
+    if (this.#queue.unreserve(FRAME_HEADER_BYTES + RELAY_PEER_ID_BYTES + payload.length)) {
+      return true;
+    }
+    payload.fill(0);
+    return false;
   }
 
   /**

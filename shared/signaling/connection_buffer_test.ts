@@ -51,3 +51,39 @@ Deno.test("signaling connection: reading pauses at 256 KiB of unread relay paylo
     signaling.close();
   }
 });
+
+Deno.test("signaling connection: a reserved relay frame goes out as sendRelay's would; a cancelled one not at all", async () => {
+  const written: number[] = [];
+  const address = { transport: "tcp" as const, hostname: "127.0.0.1", port: 1 };
+  const conn: StreamConn = {
+    localAddr: address,
+    remoteAddr: address,
+    read: () => new Promise(() => {}),
+    write: (bytes) => {
+      written.push(...bytes);
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite: () => Promise.resolve(),
+    close() {},
+  };
+  const signaling = new SignalingConnection(conn);
+  try {
+    const peer = "ab".repeat(20);
+    signaling.reserveRelay(peer, 3).set([1, 2, 3]);
+    const cancelled = signaling.reserveRelay("cd".repeat(20), 5);
+    assert.equal(signaling.cancelRelay(cancelled), true);
+    signaling.sendRelay(peer, new Uint8Array([4]));
+    signaling.reserveRelay("cd".repeat(20), 1)[0] = 5;
+    await signaling.flush();
+    assert.deepEqual(written, [
+      ...encodeRelayFrame(peer, new Uint8Array([1, 2, 3])),
+      ...encodeRelayFrame(peer, new Uint8Array([4])),
+      ...encodeRelayFrame("cd".repeat(20), new Uint8Array([5])),
+    ]);
+    assert.throws(() => signaling.reserveRelay(peer, 0), RangeError);
+    assert.throws(() => signaling.reserveRelay(peer, 65_536), RangeError);
+    assert.throws(() => signaling.reserveRelay("xyz", 1), TypeError);
+  } finally {
+    signaling.close();
+  }
+});

@@ -229,6 +229,12 @@ export function peerIdToBytes(peer: string): Uint8Array {
 export interface FrameDecoderOptions {
   /** Largest accepted length field (default {@linkcode MAX_FRAME_LENGTH}). */
   maxFrameLength?: number;
+  /**
+   * Largest buffer kept for the next partial frame once every frame held was complete (default
+   * 4,096: a server holding thousands of idle connections frees the rest). A client receiving
+   * 64 KiB relay frames keeps room for one, instead of allocating it again per frame (issue 14).
+   */
+  retainBytes?: number;
 }
 
 /**
@@ -247,6 +253,7 @@ export interface FrameDecoderOptions {
  */
 export class FrameDecoder {
   readonly #maxFrameLength: number;
+  readonly #retainBytes: number;
   #buffer = new Uint8Array(0);
   #length = 0;
 
@@ -256,10 +263,12 @@ export class FrameDecoder {
    * @example
    * ```ts
    * const decoder = new FrameDecoder({ maxFrameLength: 1024 });
+   * const client = new FrameDecoder({ retainBytes: 128 * 1024 });
    * ```
    */
   constructor(options: FrameDecoderOptions = {}) {
     this.#maxFrameLength = options.maxFrameLength ?? MAX_FRAME_LENGTH;
+    this.#retainBytes = options.retainBytes ?? 4096;
   }
 
   /** Bytes held for a frame that is not complete yet. */
@@ -278,45 +287,58 @@ export class FrameDecoder {
    * ```
    */
   push(chunk: Uint8Array): Frame[] {
-    let data: Uint8Array;
-    if (this.#length === 0) {
-      data = chunk;
-    } else {
-      this.#ensureCapacity(this.#length + chunk.length);
-      this.#buffer.set(chunk, this.#length);
-      this.#length += chunk.length;
-      data = this.#buffer.subarray(0, this.#length);
-    }
     const frames: Frame[] = [];
     let offset = 0;
-    while (data.length - offset >= 4) {
-      const length = readFrameLength(data, offset);
-      if (length === 0) throw new FrameError("bad-frame", "frame of length 0");
-      if (length > this.#maxFrameLength) {
-        throw new FrameError(
-          "frame-too-large",
-          `frame length ${length} is above ${this.#maxFrameLength}`,
-        );
+    if (this.#length > 0) {
+      // Complete the frame held from earlier reads with just the bytes it lacks; the rest of the
+      // chunk is decoded where it is (a large chunk is not copied into the buffer first).
+      if (this.#length < 4) {
+        offset = this.#append(chunk, 0, 4 - this.#length);
+        if (this.#length < 4) return frames;
       }
-      if (data.length - offset < 4 + length) break;
+      const total = 4 + this.#checkedLength(this.#buffer, 0);
+      offset = this.#append(chunk, offset, total - this.#length);
+      if (this.#length < total) return frames;
+      frames.push({ kind: this.#buffer[4], body: this.#buffer.slice(FRAME_HEADER_BYTES, total) });
+      this.#length = 0;
+    }
+    while (chunk.length - offset >= 4) {
+      const length = this.#checkedLength(chunk, offset);
+      if (chunk.length - offset < 4 + length) break;
       frames.push({
-        kind: data[offset + 4],
-        body: data.slice(offset + FRAME_HEADER_BYTES, offset + 4 + length),
+        kind: chunk[offset + 4],
+        body: chunk.slice(offset + FRAME_HEADER_BYTES, offset + 4 + length),
       });
       offset += 4 + length;
     }
-    const rest = data.length - offset;
-    if (data === chunk) {
-      if (rest > 0) {
-        this.#ensureCapacity(rest);
-        this.#buffer.set(chunk.subarray(offset), 0);
-      }
-    } else if (rest > 0 && offset > 0) {
-      this.#buffer.copyWithin(0, offset, this.#length);
+    if (offset < chunk.length) {
+      this.#append(chunk, offset, chunk.length - offset);
+    } else if (this.#buffer.length > this.#retainBytes) {
+      this.#buffer = new Uint8Array(0);
     }
-    this.#length = rest;
-    if (rest === 0 && this.#buffer.length > 4096) this.#buffer = new Uint8Array(0);
     return frames;
+  }
+
+  /** The length field at `offset`, checked against 0 and the limit. */
+  #checkedLength(source: Uint8Array, offset: number): number {
+    const length = readFrameLength(source, offset);
+    if (length === 0) throw new FrameError("bad-frame", "frame of length 0");
+    if (length > this.#maxFrameLength) {
+      throw new FrameError(
+        "frame-too-large",
+        `frame length ${length} is above ${this.#maxFrameLength}`,
+      );
+    }
+    return length;
+  }
+
+  /** Appends up to `count` bytes of `chunk` from `offset` to the buffer; returns the new offset. */
+  #append(chunk: Uint8Array, offset: number, count: number): number {
+    const end = Math.min(chunk.length, offset + count);
+    this.#ensureCapacity(this.#length + end - offset);
+    this.#buffer.set(chunk.subarray(offset, end), this.#length);
+    this.#length += end - offset;
+    return end;
   }
 
   #ensureCapacity(size: number): void {

@@ -61,6 +61,63 @@ Deno.test("frame: frames split at every byte and many frames per read decode in 
   );
 });
 
+Deno.test("frame: 64 KiB relay frames across reads of any size decode intact with a retained buffer", () => {
+  // The client's decoder (issue 14) keeps a buffer for a partial 64 KiB frame between reads and
+  // decodes whole frames straight from the read chunk.
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 1, max: 65_536 - 21 }), { minLength: 1, maxLength: 6 }),
+      fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 10 }),
+      fc.integer({ min: 0, max: 128 * 1024 }),
+      (sizes, cuts, retainBytes) => {
+        const payloads = sizes.map((n, i) => new Uint8Array(n).fill(i + 1));
+        const stream = new Uint8Array(sizes.reduce((n, size) => n + 25 + size, 0));
+        let at = 0;
+        for (const p of payloads) {
+          const frame = encodeRelayFrame(PEER, p);
+          stream.set(frame, at);
+          at += frame.length;
+        }
+        const decoder = new FrameDecoder({ retainBytes });
+        const got: Uint8Array[] = [];
+        // One reused read buffer, as the client's read loop has: bodies must be copies.
+        const read = new Uint8Array(200_000);
+        let offset = 0;
+        let i = 0;
+        while (offset < stream.length) {
+          const size = Math.min(cuts[i++ % cuts.length], stream.length - offset);
+          read.set(stream.subarray(offset, offset + size));
+          for (const frame of decoder.push(read.subarray(0, size))) {
+            got.push(decodeRelayBody(frame.body).payload);
+          }
+          read.fill(0xee, 0, size);
+          offset += size;
+        }
+        assert.deepEqual(got, payloads);
+        assert.equal(decoder.pendingBytes, 0);
+      },
+    ),
+    { seed: 7, numRuns: 60 },
+  );
+});
+
+Deno.test("frame: a length split across reads is still checked before the body arrives", () => {
+  const decoder = new FrameDecoder({ maxFrameLength: 100, retainBytes: 1 << 20 });
+  assert.equal(decoder.push(new Uint8Array([0, 0])).length, 0);
+  assert.throws(
+    () => decoder.push(new Uint8Array([0, 101])),
+    (e) => e instanceof FrameError && e.code === "frame-too-large",
+  );
+  // After a whole frame, a zero length split across reads.
+  const zero = new FrameDecoder();
+  const ping = encodeControlFrame({ type: "ping", t: 1 });
+  assert.equal(zero.push(new Uint8Array([...ping, 0, 0])).length, 1);
+  assert.throws(
+    () => zero.push(new Uint8Array([0, 0, 1])),
+    (e) => e instanceof FrameError && e.code === "bad-frame",
+  );
+});
+
 Deno.test("frame: length above the maximum throws frame-too-large before the body arrives", () => {
   const decoder = new FrameDecoder({ maxFrameLength: 100 });
   assert.throws(

@@ -167,6 +167,27 @@ export class WriteQueue {
   }
 
   /**
+   * Takes back the last `size` bytes reserved with {@linkcode WriteQueue.reserve}, before the
+   * caller yields to the event loop (a frame that could not be built after all: nothing of it is
+   * written). False when they cannot be taken back (not the last reservation, or already being
+   * written); then the caller must fill them with something harmless.
+   *
+   * @example
+   * ```ts
+   * const queue = new WriteQueue({ write: (b) => Promise.resolve(b.length) });
+   * queue.reserve(3);
+   * console.log(queue.unreserve(3), queue.queuedBytes); // true 0
+   * ```
+   */
+  unreserve(size: number): boolean {
+    if (this.#closed) return true;
+    if (this.#fill === null || this.#fillLength < size) return false;
+    this.#fillLength -= size;
+    this.#queued -= size;
+    return true;
+  }
+
+  /**
    * Resolves when everything appended so far is written (or the queue closed).
    *
    * @example

@@ -141,3 +141,22 @@ Deno.test("write queue: a written chunk is reused for later frames, which arrive
   const buffers = writer.originals.map((w) => w.buffer);
   assert.ok(buffers.slice(0, 2).includes(buffers[2]), "a written chunk was reused");
 });
+
+Deno.test("write queue: unreserve takes back the last reservation only, before it is written", async () => {
+  const writer = gatedWriter(1 << 20);
+  const queue = new WriteQueue(writer);
+  queue.push(new Uint8Array([1, 2]));
+  queue.reserve(3).set([9, 9, 9]);
+  assert.equal(queue.unreserve(3), true);
+  assert.equal(queue.queuedBytes, 2);
+  queue.push(new Uint8Array([3]));
+  await until(() => writer.waiting);
+  // The chunk is being written: what it holds cannot be taken back any more.
+  assert.equal(queue.unreserve(1), false);
+  writer.release();
+  await queue.flush();
+  assert.deepEqual(writer.writes.map((w) => [...w]), [[1, 2, 3]]);
+  // Nothing was reserved since the last write: nothing to take back.
+  assert.equal(queue.unreserve(1), false);
+  assert.equal(queue.queuedBytes, 0);
+});
