@@ -362,6 +362,9 @@ export class P2PClient {
       // `--relay turn`: nothing goes through the rendezvous server's relay.
       sendRelay: (target, bytes) =>
         this.#relayPolicy !== "turn" && this.#session.sendRelay(target, bytes),
+      reserveRelay: (target, length) =>
+        this.#relayPolicy === "turn" ? undefined : this.#session.reserveRelay(target, length),
+      cancelRelay: (space) => this.#session.cancelRelay(space),
       relayPolicy: this.#relayPolicy,
       turnRelays: () => this.#turnRelays(),
       sendTurn: (relay, bytes, to) => this.#turn[relay]?.send(to, bytes) ?? false,
@@ -1216,7 +1219,9 @@ export class P2PClient {
 
   #onSignaling(event: SignalingEvent): void {
     if (event.kind === "relay") {
-      const packet = classifyPacket(event.payload.slice());
+      // The payload is this event's own copy (the signaling decoder slices each frame out of
+      // its read buffer), so packets are opened in place without copying it again (issue 14).
+      const packet = classifyPacket(event.payload);
       if (packet?.kind === "stun") return;
       this.#peers.dispatch(packet, { kind: "relay" }, event.peer);
       return;

@@ -22,7 +22,12 @@ import { DeadlineTimer } from "./deadline_timer.ts";
 import type { ClientEvent, PeerState, PeerSummary } from "./events.ts";
 import type { LinkFrameCodec, MessageChannelFactory } from "./link_frames.ts";
 import { type MessageOutcome, Outbox, type OutboxMessage } from "./outbox.ts";
-import { PathManager, type PathManagerOptions, type UdpAddress } from "./path_manager.ts";
+import {
+  PathManager,
+  type PathManagerOptions,
+  type Route,
+  type UdpAddress,
+} from "./path_manager.ts";
 import { SecureLink } from "./secure_link.ts";
 import { BufferPool } from "./files/buffer_pool.ts";
 import { PmtuProber, probeAnswer, probeFrame, TRANSPORT_OVERHEAD_BYTES } from "./pmtu/prober.ts";
@@ -73,6 +78,14 @@ export interface PeerLinkContext {
   acceptCandidate?: (address: UdpAddress) => boolean;
   /** Sends a payload through the relay; false when not connected to a server. */
   sendRelay: (peer: string, bytes: Uint8Array) => boolean;
+  /**
+   * Reserves a relay frame to `peer` in the signaling write queue and returns its payload space
+   * (`length` bytes) to fill before yielding, or undefined when the relay cannot take it now: a
+   * DATA packet is sealed straight into it (issue 14). Optional: without it, `sendRelay`.
+   */
+  reserveRelay?: (peer: string, length: number) => Uint8Array | undefined;
+  /** Takes back the space just reserved with `reserveRelay` (sealing failed). */
+  cancelRelay?: (space: Uint8Array) => void;
   /** Reports an event. */
   emit: (event: ClientEvent) => void;
   /** Allocates a session index and routes packets carrying it to `link`. */
@@ -681,6 +694,9 @@ export class PeerLink {
     // once the socket has sent it: no allocation per bulk packet (issue 14). The relay queues
     // what it sends, so packets for it get arrays of their own.
     const udpOnly = to !== undefined || (route.udp !== undefined && !route.relay);
+    if (tail !== undefined && !udpOnly && this.#sealIntoRelay(session, route, plaintext, tail)) {
+      return;
+    }
     const out = tail !== undefined && udpOnly ? SEAL_POOL.take() : undefined;
     let packet: Uint8Array;
     try {
@@ -717,6 +733,39 @@ export class PeerLink {
       if (relay !== undefined) this.#sendVia(relay, packet);
       else if (!this.#peerOffline) this.#ctx.sendRelay(this.peer, packet);
     }
+  }
+
+  /**
+   * A DATA packet for the server relay only: sealed straight into a relay frame reserved in the
+   * signaling write queue (no packet array, no relay frame array, no copy into the queue: issue
+   * 14). False when that does not apply (another route or relay, or the relay cannot take it);
+   * true when it was sent, or sealing failed (reported, and the reservation taken back).
+   */
+  #sealIntoRelay(
+    session: SecureSession,
+    route: Route,
+    plaintext: Uint8Array,
+    tail: Uint8Array,
+  ): boolean {
+    const ctx = this.#ctx;
+    if (route.udp !== undefined || !route.relay || this.#relays.chosen !== "server") return false;
+    const reserve = ctx.reserveRelay;
+    if (reserve === undefined) return false;
+    const space = reserve(
+      this.peer,
+      plaintext.length + tail.length + TRANSPORT_OVERHEAD_BYTES,
+    );
+    if (space === undefined) return false;
+    try {
+      session.sealPartsInto(plaintext, tail, space);
+    } catch (error) {
+      ctx.cancelRelay?.(space);
+      ctx.log?.(`seal failed for ${this.peer}: ${error}`);
+      if (session.closed || (error as Error).name === "SessionExpiredError") {
+        this.#secure.initiate("session exhausted");
+      }
+    }
+    return true;
   }
 
   /** Seals `plaintext` (undefined when there is no session or sealing failed). */

@@ -194,6 +194,36 @@ export class ServerSession {
     return true;
   }
 
+  /**
+   * Reserves a relay frame to `peer` in the signaling connection's write queue and returns its
+   * payload space (`payloadLength` bytes) to fill before yielding to the event loop, or undefined
+   * when not registered (see `SignalingConnection.reserveRelay`; issue 14).
+   *
+   * @example
+   * ```ts
+   * // const space = session.reserveRelay(peerId, packetLength);
+   * // if (space) seal(packet, space);
+   * ```
+   */
+  reserveRelay(peer: string, payloadLength: number): Uint8Array | undefined {
+    if (!this.#registration || !this.#connection || this.#connection.isClosed) return undefined;
+    return this.#connection.reserveRelay(peer, payloadLength);
+  }
+
+  /**
+   * Takes back the relay frame just reserved with {@linkcode ServerSession.reserveRelay} (same
+   * tick); see `SignalingConnection.cancelRelay`.
+   *
+   * @example
+   * ```ts
+   * // const space = session.reserveRelay(peerId, 100);
+   * // if (space && !sealed) session.cancelRelay(space);
+   * ```
+   */
+  cancelRelay(payload: Uint8Array): void {
+    this.#connection?.cancelRelay(payload);
+  }
+
   /** Bytes queued on the signaling connection and not yet written. */
   get queuedBytes(): number {
     return this.#connection?.queuedBytes ?? 0;
