@@ -18,6 +18,7 @@ import {
 import { Identity } from "../shared/identity/mod.ts";
 import { ServerWorld, type WorldClient } from "../testing/server_world.ts";
 import { RELAY_CREDIT_BYTES } from "./signaling/relay.ts";
+import { RELAY_CREDIT_TARGET_MS } from "./signaling/credit_window.ts";
 import { overriding } from "../testing/overriding.ts";
 
 const LINK_BYTES_PER_MS = 10 * 1024 * 1024 / 1000;
@@ -25,11 +26,28 @@ const READ_CHUNK = 16 * 1024;
 const FRAME_PAYLOAD = 60_000;
 const FRAME_BYTES = 5 + 20 + FRAME_PAYLOAD;
 
-/** `base` with its TCP reads paced at `bytesPerMs` (a receiver that consumes that fast). */
-function pacedReader(base: Runtime, bytesPerMs: number): Runtime {
+/**
+ * `base` with its TCP reads paced at `bytesPerMs` (a receiver that consumes that fast), and what
+ * it writes (its credit frames) delivered `uplinkMs` late (a round trip, or a server that is not
+ * scheduled at once).
+ */
+function pacedReader(base: Runtime, bytesPerMs: number, uplinkMs = 0): Runtime {
   const pace = (conn: StreamConn): StreamConn => {
     let busyUntil = 0;
+    let writes = Promise.resolve();
+    const delayed = uplinkMs === 0 ? {} : {
+      write: (bytes: Uint8Array) => {
+        const copy = bytes.slice();
+        base.setTimer(() => {
+          writes = writes.then(async () => {
+            for (let at = 0; at < copy.length;) at += await conn.write(copy.subarray(at));
+          }).catch(() => {});
+        }, uplinkMs);
+        return Promise.resolve(bytes.length);
+      },
+    };
     return overriding(conn, {
+      ...delayed,
       read: async (buffer: Uint8Array) => {
         const n = await conn.read(buffer.subarray(0, Math.min(buffer.length, READ_CHUNK)));
         if (n === null) return n;
@@ -51,16 +69,30 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** Honest relay latencies (virtual ms) to a 10 MiB/s receiver, quiet and under an 8-sender flood. */
+/**
+ * Honest relay latencies (virtual ms) to a receiver consuming `linkBytesPerMs` (default 10 MiB/s),
+ * quiet and under an 8-sender flood (each sender may relay `senderBytesPerSecond`).
+ */
 async function floodLatencies(
   relayCredit: boolean,
+  linkBytesPerMs = LINK_BYTES_PER_MS,
+  senderBytesPerSecond = 2 * 1024 * 1024,
 ): Promise<{ quiet: number[]; flooded: number[]; credit: number | undefined }> {
-  const world = new ServerWorld({ relayBytesPerSecond: 2 * 1024 * 1024 });
+  const world = new ServerWorld({ relayBytesPerSecond: senderBytesPerSecond });
   try {
     const victim = await world.register({
-      runtime: pacedReader(world.hostRuntime("10.0.0.2"), LINK_BYTES_PER_MS),
+      runtime: pacedReader(world.hostRuntime("10.0.0.2"), linkBytesPerMs),
       relayCredit,
     });
+    // Flood payloads are counted and dropped as they come (a fast receiver gets hundreds of MB).
+    let floodArrived = 0;
+    let trimming = true;
+    const trim = () => {
+      const kept = victim.relayed.filter((r) => r.peer === honest.me.id);
+      floodArrived += victim.relayed.length - kept.length;
+      victim.relayed.splice(0, victim.relayed.length, ...kept);
+      if (trimming) world.runtime.setTimer(trim, 20);
+    };
     const honest = await world.register({ host: "10.0.0.3" });
     const flooders: WorldClient[] = [];
     for (let i = 0; i < 8; i++) flooders.push(await world.register({ host: `10.0.1.${i + 2}` }));
@@ -68,6 +100,7 @@ async function floodLatencies(
       sender.conn.send({ type: "connect", peer: victim.me.id });
     }
     await world.until(() => victim.of("introduce").length === 9, "the introductions");
+    trim();
 
     const latencies = async (count: number): Promise<number[]> => {
       const result: number[] = [];
@@ -105,14 +138,17 @@ async function floodLatencies(
     pump();
     await world.runtime.runUntil(() => false, 500, 5); // the flood builds up
     const floodStart = world.runtime.now();
-    const floodFramesBefore = victim.relayed.length;
+    const arrived = () =>
+      floodArrived + victim.relayed.filter((r) => r.peer !== honest.me.id).length;
+    const floodFramesBefore = arrived();
     const flooded = await latencies(relayCredit ? 10 : 1);
-    const floodFrames = victim.relayed.length - floodFramesBefore;
+    const floodFrames = arrived() - floodFramesBefore;
     const floodMs = world.runtime.now() - floodStart;
     flooding = false;
     // The flood was real: the receiver spent most of its reading on it.
     if (!relayCredit) return { quiet, flooded, credit: victim.registered?.relay.creditBytes };
-    const linkShare = floodFrames * FRAME_BYTES / (floodMs * LINK_BYTES_PER_MS);
+    trimming = false;
+    const linkShare = floodFrames * FRAME_BYTES / (floodMs * linkBytesPerMs);
     assert.ok(linkShare > 0.8, `the flood used ${(linkShare * 100).toFixed(0)} % of the link`);
     return { quiet, flooded, credit: victim.registered?.relay.creditBytes };
   } finally {
@@ -142,6 +178,62 @@ Deno.test("relay credit: a receiver without it waits behind everything already w
   assert.equal(credit, undefined);
   const q = median(quiet), f = median(flooded);
   assert.ok(f > q + 100, `honest p50 ${f.toFixed(1)} ms under the flood vs ${q.toFixed(1)} quiet`);
+});
+
+Deno.test("relay credit: a fast receiver's window grows, yet under a flood an honest frame waits about the target time", async () => {
+  // 100 MiB/s: 64 KiB would take 0.6 ms to consume; the window grows to about 2 ms of it (the
+  // receiver's measured rate × RELAY_CREDIT_TARGET_MS), and that is what bounds the wait.
+  const link = 100 * 1024 * 1024 / 1000;
+  const { quiet, flooded } = await floodLatencies(true, link, 64 * 1024 * 1024);
+  const q = median(quiet);
+  const windowMs = Math.max(RELAY_CREDIT_TARGET_MS, RELAY_CREDIT_BYTES / link);
+  const boundMs = windowMs + (FRAME_BYTES + READ_CHUNK) / link + 1;
+  assert.ok(
+    Math.max(...flooded) <= q + boundMs,
+    `honest latencies ${flooded.map((x) => x.toFixed(2))} ms under the flood vs ${
+      q.toFixed(2)
+    } quiet (bound ${boundMs.toFixed(2)} ms)`,
+  );
+});
+
+Deno.test("relay credit: with credit frames 1 ms late, a fast receiver still gets its link's rate (no stop-and-wait)", async () => {
+  // A 64 KiB window passes at most 64 KiB per credit round trip: 65.5 KB/ms here. The receiver
+  // consumes 100 MiB/s (105 KB/ms); its window follows its rate, so the relay keeps up with it.
+  const link = 100 * 1024 * 1024 / 1000;
+  const uplinkMs = 1;
+  const world = new ServerWorld({ relayBytesPerSecond: 1024 * 1024 * 1024 });
+  try {
+    const receiver = await world.register({
+      runtime: pacedReader(world.hostRuntime("10.0.0.2"), link, uplinkMs),
+    });
+    assert.equal(receiver.registered?.relay.creditBytes, RELAY_CREDIT_BYTES);
+    const sender = await world.register({ host: "10.0.0.3" });
+    sender.conn.send({ type: "connect", peer: receiver.me.id });
+    await world.until(() => receiver.of("introduce").length === 1, "the introduction");
+    let bytes = 0;
+    const frame = new Uint8Array(FRAME_PAYLOAD);
+    let sending = true;
+    const pump = () => {
+      if (!sending) return;
+      while (sender.conn.queuedBytes < 512 * 1024) sender.conn.sendRelay(receiver.me.id, frame);
+      bytes += receiver.relayed.length * FRAME_BYTES;
+      receiver.relayed.length = 0;
+      world.runtime.setTimer(pump, 1);
+    };
+    pump();
+    await world.runtime.runUntil(() => false, 100, 5); // the window grows
+    const before = bytes, start = world.runtime.now();
+    await world.runtime.runUntil(() => false, 200, 5);
+    const rate = (bytes - before) / (world.runtime.now() - start);
+    sending = false;
+    assert.ok(
+      rate > 0.85 * link && rate > 1.3 * RELAY_CREDIT_BYTES / uplinkMs,
+      `${rate.toFixed(1)} bytes/ms relayed to a ${link.toFixed(1)} bytes/ms receiver`,
+    );
+    assert.deepEqual(sender.of("error"), []);
+  } finally {
+    await world.close();
+  }
 });
 
 /**

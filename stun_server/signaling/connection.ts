@@ -27,6 +27,7 @@ import {
 import type { FrameReaderEnd, FrameSink } from "../frame_reader.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import type { RegisteredClient } from "./registered_client.ts";
+import type { CreditWindow } from "./credit_window.ts";
 
 /**
  * Largest frame accepted before registration: `hello` and `register` (16 IPv6 addresses) fit in
@@ -169,9 +170,15 @@ export class ClientConnection implements FrameSink {
   violations = 0;
   /**
    * Relay credit (issue 11): the most relay frame bytes written to this client and not yet
-   * acknowledged (0: the client did not declare `relay-credit`; no limit).
+   * acknowledged (0: the client did not declare `relay-credit`; no limit). Starts at the granted
+   * window and follows the client's consumption rate ({@linkcode ClientConnection.relayPace}).
    */
   relayWindow = 0;
+  /**
+   * Grows and shrinks {@linkcode ClientConnection.relayWindow} with the client's measured
+   * consumption rate (issue 14); made at its first credit frame.
+   */
+  relayPace: CreditWindow | null = null;
   /** Relay frame bytes written to this client and not yet acknowledged. */
   relayUnacked = 0;
   /** Relay frame bytes this client has acknowledged in all (progress, for stall detection). */

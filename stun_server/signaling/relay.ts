@@ -16,8 +16,11 @@
  * frames sit in kernel socket buffers (hundreds of KiB on loopback) ahead of an honest frame
  * (measured with the attack bench's 16 flooding senders: honest p50 9.35 ms, quiet 0.43 ms). A
  * receiver that declared `relay-credit` acknowledges the relay bytes it consumed (credit frames,
- * kind 0x03), and the relay keeps at most {@linkcode RELAY_CREDIT_BYTES} (plus one frame) written
- * and unacknowledged; the rest waits in the fair queue, where it can still be reordered. A
+ * kind 0x03), and the relay keeps at most its window (plus one frame) written and unacknowledged;
+ * the rest waits in the fair queue, where it can still be reordered. The window starts at
+ * {@linkcode RELAY_CREDIT_BYTES} and follows the receiver's measured consumption rate × 2 ms, up
+ * to 1 MiB (`credit_window.ts`, issue 14): a fixed 64 KiB made the relay stop-and-wait for a fast
+ * receiver, while the time an honest frame waits behind the window stays about 2 ms. A
  * receiver that never acknowledges gets its window filled and then counts as stalled like one
  * that does not read; acknowledging more than was written is a protocol violation.
  *
@@ -37,6 +40,7 @@ import {
 } from "../../shared/signaling/mod.ts";
 import { TokenBucket } from "../token_bucket.ts";
 import { FairQueue } from "./fair_queue.ts";
+import { CreditWindow } from "./credit_window.ts";
 import type { ClientConnection } from "./connection.ts";
 import type { SignalingContext } from "./context.ts";
 import type { RegisteredClient } from "./registered_client.ts";
@@ -48,8 +52,10 @@ const RELAY_STALL_MS = 500;
 /** Bytes a receiver's write queue may hold before frames wait in its fair queue. */
 export const RELAY_DIRECT_BYTES = 64 * 1024;
 /**
- * Default relay window of a `relay-credit` receiver: relay frame bytes written and not yet
- * acknowledged. Bounds what an honest frame waits behind outside the fair queue.
+ * Default granted relay window of a `relay-credit` receiver (`registered.relay.creditBytes`):
+ * relay frame bytes written and not yet acknowledged. The window starts there and never goes
+ * below it; a receiver that consumes faster gets more (see `CreditWindow`). Bounds what an honest
+ * frame waits behind outside the fair queue.
  */
 export const RELAY_CREDIT_BYTES = 64 * 1024;
 /** Smallest credit frame accepted (unless it acknowledges everything outstanding). */
@@ -291,6 +297,8 @@ export class Relay {
     }
     connection.relayUnacked = unacked - bytes;
     connection.relayAcked += bytes;
+    const pace = connection.relayPace ??= new CreditWindow(connection.relayWindow);
+    connection.relayWindow = pace.acknowledged(bytes, context.runtime.now());
     const inbox = this.#inboxes.get(connection);
     if (inbox === undefined) return;
     this.#move(connection, inbox);
