@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { Identity } from "../shared/identity/mod.ts";
-import { type DataFrame, encodeFrame, type Frame, FrameType } from "../shared/peer/frames.ts";
+import {
+  type DataFrame,
+  encodeDataHead,
+  encodeFrame,
+  type Frame,
+  FrameType,
+} from "../shared/peer/frames.ts";
 import type { ClientEvent } from "./events.ts";
 import { linkFrameCodec } from "./link_frame_codec.ts";
 import type { MessageChannel, MessageChannelHooks } from "./link_frames.ts";
@@ -10,7 +16,11 @@ import { classifyPacket } from "./inbound_packet.ts";
 import { systemRuntime } from "../shared/runtime/mod.ts";
 
 /** A minimal stop-and-retransmit channel: one DATA frame per message, acked by seq. */
-function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): MessageChannel {
+function fakeChannel(
+  hooks: MessageChannelHooks,
+  maxUnacked = Infinity,
+  parts = false,
+): MessageChannel {
   let nextSeq = 0;
   const unacked = new Map<number, { frame: Uint8Array; sentAt: number }>();
   const seen = new Set<number>();
@@ -27,7 +37,7 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
         throw full;
       }
       const seq = nextSeq++;
-      const frame = encodeFrame({
+      const data: DataFrame = {
         type: FrameType.Data,
         streamId: 1,
         seq,
@@ -35,9 +45,12 @@ function fakeChannel(hooks: MessageChannelHooks, maxUnacked = Infinity): Message
         last: true,
         messageLength: message.length,
         payload: message,
-      });
+      };
+      const frame = encodeFrame(data);
       unacked.set(seq, { frame, sentAt: Date.now() });
-      hooks.send(frame);
+      // As the reliable channel sends DATA: its header and the message, sealed without joining.
+      if (parts && hooks.sendParts) hooks.sendParts(encodeDataHead(data), message);
+      else hooks.send(frame);
       return seq;
     },
     receive(frame) {
@@ -98,7 +111,10 @@ async function pair(
   addresses: [UdpAddress, UdpAddress],
   advertised: [UdpAddress, UdpAddress],
   maxUnacked = Infinity,
+  /** Offer `reserveRelay` (relay frames built in place) and send DATA as parts. */
+  reserve = false,
 ) {
+  const reserved: Uint8Array[] = [];
   const identities = [await Identity.generate(), await Identity.generate()];
   const sides: Side[] = [];
   for (let i = 0; i < 2; i++) {
@@ -133,8 +149,27 @@ async function pair(
         );
         return true;
       },
+      ...(reserve
+        ? {
+          reserveRelay: (_peer: string, length: number) => {
+            // Like a write queue: the space goes out once the caller has filled it.
+            const space = new Uint8Array(length);
+            reserved.push(space);
+            setTimeout(() => {
+              if (!reserved.includes(space)) return; // cancelled
+              sides[1 - self].table.dispatch(
+                classifyPacket(space),
+                { kind: "relay" },
+                identities[self].id,
+              );
+            }, 1);
+            return space;
+          },
+          cancelRelay: (space: Uint8Array) => reserved.splice(reserved.indexOf(space), 1),
+        }
+        : {}),
       emit: (event) => events.push(event),
-      createChannel: (hooks) => fakeChannel(hooks, maxUnacked),
+      createChannel: (hooks) => fakeChannel(hooks, maxUnacked, reserve),
       frames: linkFrameCodec,
       pathOptions: {
         connectTimeoutMs: 400,
@@ -157,7 +192,7 @@ async function pair(
     });
   }
   const ticker = setInterval(() => sides.forEach((s) => s.table.tick()), 10);
-  return { sides, stop: () => clearInterval(ticker) };
+  return { sides, reserved, stop: () => clearInterval(ticker) };
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -227,6 +262,30 @@ Deno.test("UDP blocked: relayed after the timeout, then upgraded to direct when 
       () => a.events.filter((e) => e.type === "delivered").length === 3,
       "third delivered",
     );
+  } finally {
+    stop();
+    shutdown(sides);
+  }
+});
+
+Deno.test("relayed DATA packets are sealed straight into relay space the signaling queue reserved", async () => {
+  // Issue 14: no packet array and no relay frame array of their own per DATA packet.
+  const net = { udpBlocked: true, deadAddresses: new Set<string>() };
+  const { sides, reserved, stop } = await pair(net, [A, B], [A, B], Infinity, true);
+  const [a, b] = sides;
+  try {
+    await until(() => stateOf(a, b.identity)?.state === "relayed", "A relayed");
+    const before = reserved.length;
+    const text = "x".repeat(5000);
+    a.table.get(b.identity.id)!.send(1, new TextEncoder().encode(text));
+    await until(() => a.events.some((e) => e.type === "delivered"), "delivery");
+    assert.deepEqual(
+      b.events.filter((e) => e.type === "message").map((e) => (e as { text: string }).text),
+      [text],
+    );
+    // The DATA packet went into reserved space: header, frame head, message and tag exactly.
+    const mine = reserved.slice(before).filter((space) => space.length > 5000);
+    assert.equal(mine.length >= 1, true, `reservations: ${reserved.map((r) => r.length)}`);
   } finally {
     stop();
     shutdown(sides);
