@@ -23,6 +23,12 @@ export interface WriteQueueOptions {
   runtime?: Pick<Runtime, "setTimer" | "clearTimer">;
 }
 
+/** A buffer pushed with {@linkcode WriteQueue.pushOwned} whose owner wants it back once written. */
+interface OwnedChunk {
+  bytes: Uint8Array;
+  written: (bytes: Uint8Array) => void;
+}
+
 interface DrainWaiter {
   limit: number;
   resolve: (reached: boolean) => void;
@@ -54,7 +60,7 @@ export class WriteQueue {
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #maxChunk: number;
   readonly #timers: Pick<Runtime, "setTimer" | "clearTimer">;
-  #ready: Uint8Array[] | null = null;
+  #ready: (Uint8Array | OwnedChunk)[] | null = null;
   #fill: Uint8Array | null = null;
   #spare: Uint8Array | null = null;
   #fillLength = 0;
@@ -109,7 +115,9 @@ export class WriteQueue {
   /**
    * Appends `bytes` without copying: the queue keeps and writes that very buffer, so the caller
    * must never change it afterwards. One read-only frame (a heartbeat, say) can be pushed to many
-   * queues this way at no cost per queue. Ignored once the queue is closed.
+   * queues this way at no cost per queue. Ignored once the queue is closed. `written`, if given,
+   * is called with `bytes` once they are all written (then the caller may reuse the buffer; it is
+   * not called for bytes dropped by a close).
    *
    * @example
    * ```ts
@@ -119,7 +127,7 @@ export class WriteQueue {
    * await queue.flush();
    * ```
    */
-  pushOwned(bytes: Uint8Array): void {
+  pushOwned(bytes: Uint8Array, written?: (bytes: Uint8Array) => void): void {
     if (this.#closed || bytes.length === 0) return;
     if (this.#fill !== null && this.#fillLength > 0) {
       (this.#ready ??= []).push(this.#fill.subarray(0, this.#fillLength));
@@ -127,7 +135,7 @@ export class WriteQueue {
     this.#fill = null;
     this.#spare = null;
     this.#fillLength = 0;
-    (this.#ready ??= []).push(bytes);
+    (this.#ready ??= []).push(written === undefined ? bytes : { bytes, written });
     this.#queued += bytes.length;
     this.#schedule();
   }
@@ -290,8 +298,14 @@ export class WriteQueue {
       let own: Uint8Array | null = null;
       while (!this.#closed) {
         let chunk: Uint8Array;
+        let owned: OwnedChunk | null = null;
         if (this.#ready !== null && this.#ready.length > 0) {
-          chunk = this.#ready.shift()!;
+          const next = this.#ready.shift()!;
+          if (next instanceof Uint8Array) chunk = next;
+          else {
+            owned = next;
+            chunk = next.bytes;
+          }
           if (this.#ready.length === 0) this.#ready = null;
         } else if (this.#fill !== null && this.#fillLength > 0) {
           own = this.#fill;
@@ -315,6 +329,7 @@ export class WriteQueue {
           else if (this.#spare === null) this.#spare = own;
           own = null;
         }
+        owned?.written(owned.bytes);
         this.#queued -= chunk.length;
         this.#written += chunk.length;
         this.#releaseWaiters();

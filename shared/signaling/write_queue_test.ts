@@ -160,3 +160,23 @@ Deno.test("write queue: unreserve takes back the last reservation only, before i
   assert.equal(queue.unreserve(1), false);
   assert.equal(queue.queuedBytes, 0);
 });
+
+Deno.test("write queue: an owned buffer's written callback comes once it is written, not on close", async () => {
+  const writer = gatedWriter(1 << 20);
+  const queue = new WriteQueue(writer);
+  const done: Uint8Array[] = [];
+  const first = new Uint8Array([1, 2]);
+  queue.pushOwned(first, (bytes) => done.push(bytes));
+  queue.push(new Uint8Array([3]));
+  await until(() => writer.waiting);
+  assert.equal(done.length, 0); // being written: not yet
+  writer.release();
+  await until(() => done.length === 1);
+  assert.equal(done[0], first);
+  writer.release();
+  await queue.flush();
+  queue.pushOwned(new Uint8Array([4]), (bytes) => done.push(bytes));
+  queue.close();
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(done.length, 1);
+});
