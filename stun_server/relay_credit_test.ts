@@ -181,7 +181,7 @@ Deno.test("relay credit: a receiver without it waits behind everything already w
 });
 
 Deno.test("relay credit: a fast receiver's window grows, yet under a flood an honest frame waits about the target time", async () => {
-  // 100 MiB/s: 64 KiB would take 0.6 ms to consume; the window grows to about 2 ms of it (the
+  // 100 MiB/s: 64 KiB take 0.6 ms to consume; the window grows to about 1 ms of it (the
   // receiver's measured rate × RELAY_CREDIT_TARGET_MS), and that is what bounds the wait.
   const link = 100 * 1024 * 1024 / 1000;
   const { quiet, flooded } = await floodLatencies(true, link, 64 * 1024 * 1024);
@@ -196,11 +196,11 @@ Deno.test("relay credit: a fast receiver's window grows, yet under a flood an ho
   );
 });
 
-Deno.test("relay credit: with credit frames 1 ms late, a fast receiver still gets its link's rate (no stop-and-wait)", async () => {
-  // A 64 KiB window passes at most 64 KiB per credit round trip: 65.5 KB/ms here. The receiver
-  // consumes 100 MiB/s (105 KB/ms); its window follows its rate, so the relay keeps up with it.
-  const link = 100 * 1024 * 1024 / 1000;
-  const uplinkMs = 1;
+Deno.test("relay credit: with credit frames 0.5 ms late, a fast receiver still gets its link's rate (no stop-and-wait)", async () => {
+  // A 64 KiB window passes at most 64 KiB per credit round trip: 131 KB/ms here. The receiver
+  // consumes 200 MiB/s (210 KB/ms); its window follows its rate, so the relay keeps up with it.
+  const link = 200 * 1024 * 1024 / 1000;
+  const uplinkMs = 0.5;
   const world = new ServerWorld({ relayBytesPerSecond: 1024 * 1024 * 1024 });
   try {
     const receiver = await world.register({

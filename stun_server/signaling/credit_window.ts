@@ -3,10 +3,13 @@
  *
  * Relay credit (issue 11) keeps what the server has written to a receiver and not yet had
  * acknowledged below a window, so an honest frame never waits behind more than that window of a
- * flood. A fixed 64 KiB window made the relay stop-and-wait for a fast receiver: one 64 KiB frame
- * per round of server write, client read, client processing, credit frame, server read. Measured
- * with two client programs on loopback, `sendfile` of 256 MiB `--relay-only`: 61-84 MB/s with
- * 64 KiB, 172-174 MB/s with a fixed 1 MiB window.
+ * flood. A fixed 64 KiB window passes at most 64 KiB per credit round trip (server write, client
+ * read and take, credit frame, server read): stop-and-wait as soon as that round trip is longer
+ * than the receiver needs for 64 KiB. On loopback with an idle server it rarely is (two client
+ * programs, `sendfile` 256 MiB `--relay-only`, load average about 1.5: 166-170 MB/s with 64 KiB,
+ * 169-185 MB/s with this window, both bound by CPU); with credit frames 0.5 ms late, a receiver
+ * that consumes 200 MiB/s got 153 KB/ms of its 210 (`relay_credit_test.ts`, virtual time), and a
+ * server waiting for a core on a busy machine, or a LAN round trip, delays credit the same way.
  *
  * What an honest frame waits behind is the window divided by the rate at which the receiver
  * consumes it. So the window follows the receiver's measured consumption rate (relay frame bytes
@@ -22,8 +25,12 @@
 
 /** Largest relay window the server grows a fast receiver's credit to. */
 export const RELAY_CREDIT_MAX_BYTES = 1024 * 1024;
-/** The window holds what the receiver consumed in this many ms (its measured rate × this). */
-export const RELAY_CREDIT_TARGET_MS = 2;
+/**
+ * The window holds what the receiver consumed in this many ms (its measured rate × this). Attack
+ * bench, honest relay p50 under a 16-sender flood, 3 runs each, load average about 2: 3.7-4.8 ms
+ * with 1 ms, 3.9-6.3 ms with 2 ms, 4.0-4.8 ms with a fixed 64 KiB.
+ */
+export const RELAY_CREDIT_TARGET_MS = 1;
 /** Shortest span of acknowledgements one rate sample covers (ms). */
 export const CREDIT_SAMPLE_MS = 2;
 
@@ -56,7 +63,7 @@ export class CreditWindow {
    *
    * @example
    * ```ts
-   * const window = new CreditWindow(65_536, 1 << 20, 2);
+   * const window = new CreditWindow(65_536, 1 << 20, 1);
    * console.log(window.bytes); // 65536
    * ```
    */
@@ -91,7 +98,7 @@ export class CreditWindow {
    * const window = new CreditWindow(65_536);
    * window.acknowledged(16_384, 0);
    * // 600,000 bytes in 2 ms: a sample of 300,000 bytes/ms, the rate moves halfway to it from 0.
-   * console.log(window.acknowledged(600_000, 2)); // 300000 (150,000 bytes/ms × 2 ms)
+   * console.log(window.acknowledged(600_000, 2)); // 150000 (150,000 bytes/ms × 1 ms)
    * ```
    */
   acknowledged(bytes: number, now: number): number {

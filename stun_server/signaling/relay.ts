@@ -18,9 +18,10 @@
  * receiver that declared `relay-credit` acknowledges the relay bytes it consumed (credit frames,
  * kind 0x03), and the relay keeps at most its window (plus one frame) written and unacknowledged;
  * the rest waits in the fair queue, where it can still be reordered. The window starts at
- * {@linkcode RELAY_CREDIT_BYTES} and follows the receiver's measured consumption rate × 2 ms, up
+ * {@linkcode RELAY_CREDIT_BYTES} and follows the receiver's measured consumption rate × 1 ms, up
  * to 1 MiB (`credit_window.ts`, issue 14): a fixed 64 KiB made the relay stop-and-wait for a fast
- * receiver, while the time an honest frame waits behind the window stays about 2 ms. A
+ * receiver whenever the credit round trip was longer than its 64 KiB took, while the time an
+ * honest frame waits behind the window stays about 1 ms (or 64 KiB's worth, if longer). A
  * receiver that never acknowledges gets its window filled and then counts as stalled like one
  * that does not read; acknowledging more than was written is a protocol violation.
  *
