@@ -88,7 +88,9 @@ export class SignalingRequestError extends Error {
 
 /**
  * Bytes asked of the socket per read: room for a few 64 KiB relay frames, so most frames are
- * decoded whole from the read buffer (one copy) rather than pieced together across reads.
+ * decoded whole from the read buffer (one copy) rather than pieced together across reads (issue
+ * 14). One read may overshoot {@linkcode MAX_BUFFERED_BYTES} by this much: at most 512 KiB of
+ * unread relay payload in all.
  */
 const READ_BUFFER_BYTES = 256 * 1024;
 /** Buffer the frame decoder keeps between frames: one largest frame (see `FrameDecoder`). */
