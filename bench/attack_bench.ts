@@ -74,7 +74,10 @@ async function relayLatencyP50(port: number, flooders: number): Promise<number> 
     const flood = (async () => {
       while (running) {
         for (const f of floods) {
-          while (f.conn.queuedBytes < 256 * 1024) f.conn.sendRelay(victim.me.id, frame);
+          // A closed connection queues nothing: without the check this loop would never end.
+          while (!f.conn.isClosed && f.conn.queuedBytes < 256 * 1024) {
+            f.conn.sendRelay(victim.me.id, frame);
+          }
         }
         await new Promise((r) => setTimeout(r, 2));
       }
@@ -110,6 +113,10 @@ async function relayLatencyP50(port: number, flooders: number): Promise<number> 
     await receive;
     running = false;
     await flood;
+    const closed = floods.filter((f) => f.conn.isClosed).length;
+    if (closed > 0) {
+      console.error(`attack: ${closed} of ${floods.length} flooders were disconnected`);
+    }
     samples.sort((x, y) => x - y);
     return samples[Math.floor(samples.length / 2)];
   } finally {
