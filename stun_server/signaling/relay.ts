@@ -444,28 +444,43 @@ export class Relay {
 }
 
 /**
- * Recycled buffers for large relay frames that wait in a fair queue (a `relay-credit` receiver's
- * frames all do once its window is full). A fresh 64 KiB array per frame cost the server more in
- * garbage collection than everything else together: `sendfile` of 256 MiB between two clients
- * over the relay, server CPU profile: GC 505 ms of 1,290 ms. Frames below
- * {@linkcode POOLED_FRAME_MIN_BYTES} get arrays of their own, so a queue of small frames never
- * holds 64 KiB buffers; at most {@linkcode FRAME_POOL_MAX} buffers (2 MiB) are kept.
+ * Recycled buffers for relay frames that wait in a fair queue (a `relay-credit` receiver's frames
+ * all do once its window is full, and any receiver's once its write queue holds
+ * {@linkcode RELAY_DIRECT_BYTES}). A fresh array per frame cost the server more in garbage
+ * collection than everything else together: `sendfile` of 256 MiB between two clients over the
+ * relay, server CPU profile: GC 505 ms of 1,290 ms; the relay bench's 16 KiB frames, 1,180–1,500
+ * µs of server CPU per relayed MB. Buffers come in power-of-two classes from
+ * {@linkcode POOLED_FRAME_MIN_BYTES} to one maximal frame, so a frame holds at most twice its size;
+ * smaller frames get arrays of their own; each class keeps at most {@linkcode FRAME_POOL_CLASS_BYTES}
+ * of free buffers.
  */
-const framePool: Uint8Array[] = [];
+const framePools = new Map<number, Uint8Array[]>();
 const FRAME_BUFFER_BYTES = 4 + MAX_FRAME_LENGTH;
-const POOLED_FRAME_MIN_BYTES = FRAME_BUFFER_BYTES / 2;
-const FRAME_POOL_MAX = 32;
+const POOLED_FRAME_MIN_BYTES = 2048;
+const FRAME_POOL_CLASS_BYTES = 4 << 20;
+
+/** The buffer size a frame of `size` bytes is pooled in, or 0 when it is not pooled. */
+function frameClass(size: number): number {
+  if (size < POOLED_FRAME_MIN_BYTES || size > FRAME_BUFFER_BYTES) return 0;
+  const power = 2 ** Math.ceil(Math.log2(size));
+  return power >= FRAME_BUFFER_BYTES ? FRAME_BUFFER_BYTES : power;
+}
 
 /** A buffer for a relay frame of `size` bytes that waits in a fair queue. */
 function takeFrameBuffer(size: number): Uint8Array {
-  if (size < POOLED_FRAME_MIN_BYTES || size > FRAME_BUFFER_BYTES) return new Uint8Array(size);
-  return (framePool.pop() ?? new Uint8Array(FRAME_BUFFER_BYTES)).subarray(0, size);
+  const bytes = frameClass(size);
+  if (bytes === 0) return new Uint8Array(size);
+  return (framePools.get(bytes)?.pop() ?? new Uint8Array(bytes)).subarray(0, size);
 }
 
 /** A frame from {@linkcode takeFrameBuffer} was written: its buffer may serve another frame. */
 function releaseFrameBuffer(frame: Uint8Array): void {
-  if (frame.buffer.byteLength === FRAME_BUFFER_BYTES && framePool.length < FRAME_POOL_MAX) {
-    framePool.push(new Uint8Array(frame.buffer as ArrayBuffer));
+  const bytes = frame.buffer.byteLength;
+  if (frame.byteOffset !== 0 || frameClass(bytes) !== bytes) return;
+  let pool = framePools.get(bytes);
+  if (pool === undefined) framePools.set(bytes, pool = []);
+  if ((pool.length + 1) * bytes <= FRAME_POOL_CLASS_BYTES) {
+    pool.push(new Uint8Array(frame.buffer as ArrayBuffer));
   }
 }
 
