@@ -859,60 +859,47 @@ Deno.test("reliable channel: DATA through sendParts (header and payload view) ar
   assert.ok(parts >= a.channel.stats.framesSent / 2, `${parts} of ${a.channel.stats.framesSent}`);
 });
 
+/**
+ * The most fragments in flight while 16 MiB of bulk data crosses a path of `delayMs` each way in
+ * 65,478-byte frames, when the peer said its UDP buffer is `peerBuffer` (PARAMETERS) or not.
+ */
+function peakInFlight(delayMs: number, peerBuffer?: number): number {
+  const net = new SimulatedNetwork(6, { delayMs, jitterMs: 0, loss: 0, duplicate: 0 });
+  let maxInFlight = 0;
+  const send = net.sender("a");
+  const a: Endpoint = endpoint(net, "a", {
+    maxFrameBytes: 65_478,
+    maxBulkBytes: 64 << 20,
+    send: (frame) => {
+      send(frame);
+      maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight); // this one included
+    },
+  });
+  if (peerBuffer !== undefined) a.channel.setReceiveBufferBytes(peerBuffer);
+  const b = endpoint(net, "b");
+  const chunk = new Uint8Array(1 << 20).fill(1);
+  for (let i = 0; i < 16; i++) a.channel.sendMessage(chunk, "bulk");
+  assert.ok(
+    net.run([a.channel, b.channel], () => a.acknowledged.length === 16, { maxTimeMs: 60_000 }),
+  );
+  assert.equal(b.received.length, 16);
+  return maxInFlight;
+}
+
 Deno.test("reliable channel: on a sub-2 ms path what is in flight fits the peer's UDP buffer", () => {
-  for (const [delayMs, expectLimited] of [[0.05, true], [20, false]] as const) {
-    const net = new SimulatedNetwork(6, { delayMs, jitterMs: 0, loss: 0, duplicate: 0 });
-    let maxInFlight = 0;
-    const send = net.sender("a");
-    const a: Endpoint = endpoint(net, "a", {
-      maxFrameBytes: 65_478,
-      maxBulkBytes: 64 << 20,
-      send: (frame) => {
-        send(frame);
-        maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight); // this one included
-      },
-    });
-    const b = endpoint(net, "b");
-    const chunk = new Uint8Array(1 << 20).fill(1);
-    for (let i = 0; i < 16; i++) a.channel.sendMessage(chunk, "bulk");
-    assert.ok(
-      net.run([a.channel, b.channel], () => a.acknowledged.length === 16, { maxTimeMs: 60_000 }),
-    );
-    // 65,507-byte datagrams: three fit 192 KiB; a 40 ms round trip is cwnd-limited only.
-    if (expectLimited) assert.ok(maxInFlight <= 3, `${maxInFlight} in flight`);
-    else assert.ok(maxInFlight > 3, `${maxInFlight} in flight`);
-    assert.equal(b.received.length, 16);
-  }
+  // 65,507-byte datagrams: three fit 192 KiB; a 40 ms round trip is cwnd-limited only.
+  const short = peakInFlight(0.05);
+  assert.ok(short <= 3, `${short} in flight`);
+  const long = peakInFlight(20);
+  assert.ok(long > 3, `${long} in flight`);
 });
 
 Deno.test("reliable channel: a peer's larger UDP buffer (PARAMETERS) lets more be in flight on a short path", () => {
-  const peakFor = (peerBuffer: number | undefined) => {
-    const net = new SimulatedNetwork(6, { delayMs: 0.05, jitterMs: 0, loss: 0, duplicate: 0 });
-    let maxInFlight = 0;
-    const send = net.sender("a");
-    const a: Endpoint = endpoint(net, "a", {
-      maxFrameBytes: 65_478,
-      maxBulkBytes: 64 << 20,
-      send: (frame) => {
-        send(frame);
-        maxInFlight = Math.max(maxInFlight, a.channel.stats.inFlight);
-      },
-    });
-    if (peerBuffer !== undefined) a.channel.setReceiveBufferBytes(peerBuffer);
-    const b = endpoint(net, "b");
-    const chunk = new Uint8Array(1 << 20).fill(1);
-    for (let i = 0; i < 16; i++) a.channel.sendMessage(chunk, "bulk");
-    assert.ok(
-      net.run([a.channel, b.channel], () => a.acknowledged.length === 16, { maxTimeMs: 60_000 }),
-    );
-    assert.equal(b.received.length, 16);
-    return maxInFlight;
-  };
-  assert.ok(peakFor(undefined) <= 3);
+  assert.ok(peakInFlight(0.05) <= 3);
   // A smaller figure than Linux's default (or nonsense) never lowers the budget.
-  assert.ok(peakFor(1000) <= 3 && peakFor(Number.NaN) <= 3);
+  assert.ok(peakInFlight(0.05, 1000) <= 3 && peakInFlight(0.05, Number.NaN) <= 3);
   // 8 MiB as the kernel reports it (4 MiB asked for): far more than three datagrams.
-  const enlarged = peakFor(8 << 20);
+  const enlarged = peakInFlight(0.05, 8 << 20);
   assert.ok(enlarged > 16, `${enlarged} in flight`);
   // ...but never past what the buffer holds, less the margin: a full fragment costs its 65,478
   // bytes + 1 KiB; each 1 MiB message also ends in one short fragment (16 in all).

@@ -37,26 +37,30 @@ type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
 /** Highest descriptor looked at: a client or bench process has a few dozen open. */
 const MAX_FD = 4096;
 
+/** An integer socket option of `fd` at `SOL_SOCKET` (`getsockopt`), or undefined on error. */
+function intOption(libc: Libc, fd: number, name: number): number | undefined {
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  const ok = libc.symbols.getsockopt(
+    fd,
+    SOL_SOCKET,
+    name,
+    new Uint8Array(value.buffer),
+    new Uint8Array(length.buffer),
+  );
+  return ok === 0 ? value[0] : undefined;
+}
+
 /**
  * Our descriptor of the UDP socket bound to local `port`, or undefined: every descriptor up to
  * {@linkcode MAX_FD} is asked for its socket type and bound address (`getsockopt(SO_TYPE)`,
  * `getsockname`), as `/proc` needs more than read access under Deno's permissions.
  */
 function socketFd(libc: Libc, port: number): number | undefined {
-  const type = new Int32Array(1);
-  const typeLength = new Uint32Array(1);
   const address = new Uint8Array(128);
   const addressLength = new Uint32Array(1);
   for (let fd = 3; fd < MAX_FD; fd++) {
-    typeLength[0] = 4;
-    const typeOk = libc.symbols.getsockopt(
-      fd,
-      SOL_SOCKET,
-      SO_TYPE,
-      new Uint8Array(type.buffer),
-      new Uint8Array(typeLength.buffer),
-    );
-    if (typeOk !== 0 || type[0] !== SOCK_DGRAM) continue;
+    if (intOption(libc, fd, SO_TYPE) !== SOCK_DGRAM) continue;
     addressLength[0] = address.length;
     if (libc.symbols.getsockname(fd, address, new Uint8Array(addressLength.buffer)) !== 0) continue;
     const family = address[0] | (address[1] << 8);
@@ -95,16 +99,7 @@ export function enlargeUdpBuffers(port: number, bytes: number): number | undefin
           libc.symbols.setsockopt(fd, SOL_SOCKET, plain, value, 4);
         }
       }
-      const out = new Int32Array(1);
-      const length = new Uint32Array([4]);
-      const ok = libc.symbols.getsockopt(
-        fd,
-        SOL_SOCKET,
-        SO_RCVBUF,
-        new Uint8Array(out.buffer),
-        new Uint8Array(length.buffer),
-      );
-      return ok === 0 ? out[0] : undefined;
+      return intOption(libc, fd, SO_RCVBUF);
     } finally {
       libc.close();
     }
