@@ -6,88 +6,37 @@
 import assert from "node:assert/strict";
 import { ServerProcess } from "../../testing/server_process.ts";
 import { ClientProcess, waitUntil } from "../../testing/client_process.ts";
+import { hasScript, startClient, type TextProcess } from "../../testing/text_process.ts";
 
-const REPO = new URL("../../", import.meta.url);
-const MAIN = new URL("p2p_client/main.ts", REPO).pathname;
-const CONFIG = new URL("deno.json", REPO).pathname;
 const WAIT = 60_000;
 
 function clientArgs(server: string): string[] {
-  return ["run", "--no-prompt", "-A", "--config", CONFIG, MAIN, "--ephemeral", "--server", server];
+  return ["--ephemeral", "--server", server];
 }
 
-/** A child whose stdout is collected as text. */
-function spawnText(command: string, args: string[]) {
-  const child = new Deno.Command(command, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { TERM: "xterm", COLUMNS: "200", LINES: "50" },
-  }).spawn();
-  const state = {
-    out: "",
-    err: "",
-    /** The output without terminal control sequences. */
-    get plain(): string {
-      // deno-lint-ignore no-control-regex
-      return this.out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
-    },
-  };
-  const decoder = new TextDecoder();
-  const pumps = Promise.all([
-    (async () => {
-      for await (const chunk of child.stdout) state.out += decoder.decode(chunk, { stream: true });
-    })(),
-    (async () => {
-      const d = new TextDecoder();
-      for await (const chunk of child.stderr) state.err += d.decode(chunk, { stream: true });
-    })(),
-  ]);
-  const writer = child.stdin.getWriter();
-  return {
-    child,
-    state,
-    write: (text: string) => writer.write(new TextEncoder().encode(text)),
-    closeStdin: () => writer.close().catch(() => {}),
-    async dispose() {
-      await writer.close().catch(() => {});
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // exited
-      }
-      await child.status;
-      await pumps;
-    },
-    async exit(): Promise<number> {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const status = await Promise.race([
-        child.status,
-        new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), 30_000)),
-      ]);
-      clearTimeout(timer);
-      if (status === null) throw new Error(`no exit; output:\n${state.out}\n${state.err}`);
-      await pumps;
-      return status.code;
-    },
-  };
+/** A wide terminal, so no line of the prompt is cut. */
+const WIDE = { COLUMNS: "200", LINES: "50" };
+
+/** The output without terminal control sequences or carriage returns. */
+function plain(process: TextProcess): string {
+  // deno-lint-ignore no-control-regex
+  return process.out().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
 }
 
 Deno.test("piped stdin: commands are read line by line, bad input gets help, EOF exits", async () => {
   await using server = await ServerProcess.start();
   const address = `127.0.0.1:${server.tcpPort}`;
   const peer = ClientProcess.start({ servers: [address] });
-  const client = spawnText(Deno.execPath(), clientArgs(address));
+  const client = startClient(clientArgs(address), { env: WIDE });
   try {
     const peerId = await peer.registered();
-    await waitUntil(() => /registered with/.test(client.state.out), WAIT, "registration line");
+    await waitUntil(() => /registered with/.test(client.out()), WAIT, "registration line");
     await client.write(
       ["help", "id", "frobnicate", "connect nothex", "send", "list extra", `connect ${peerId}`]
         .join("\n") +
         "\n",
     );
-    await waitUntil(() => /direct via udp/.test(client.state.out), WAIT, "direct path line");
+    await waitUntil(() => /direct via udp/.test(client.out()), WAIT, "direct path line");
     await client.write(`send ${peerId.slice(0, 10)} hello by prefix\nlist\n`);
     await peer.waitFor(
       (e) => e.type === "message" && e.text === "hello by prefix",
@@ -96,7 +45,7 @@ Deno.test("piped stdin: commands are read line by line, bad input gets help, EOF
     );
     await client.closeStdin();
     assert.equal(await client.exit(), 0);
-    const out = client.state.out;
+    const out = client.out();
     assert.match(out, /connect <peer>/, "help text");
     assert.match(out, /^[0-9a-f]{40}$/m, "id");
     assert.match(out, /unknown command "frobnicate"/);
@@ -112,14 +61,7 @@ Deno.test("piped stdin: commands are read line by line, bad input gets help, EOF
 });
 
 Deno.test("terminal: completion, history and messages that do not break the typed line", async (t) => {
-  let hasScript = true;
-  try {
-    await new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
-      .output();
-  } catch {
-    hasScript = false;
-  }
-  if (!hasScript) {
+  if (!(await hasScript())) {
     await t.step({
       name: "skipped: util-linux `script` is not installed",
       ignore: true,
@@ -130,34 +72,32 @@ Deno.test("terminal: completion, history and messages that do not break the type
   await using server = await ServerProcess.start();
   const address = `127.0.0.1:${server.tcpPort}`;
   const peer = ClientProcess.start({ servers: [address] });
-  const command = "exec " +
-    [Deno.execPath(), ...clientArgs(address)].map((part) => `'${part}'`).join(" ");
-  const tty = spawnText("script", ["-qfec", command, "/dev/null"]);
+  const tty = startClient(clientArgs(address), { tty: true, env: WIDE });
   try {
     const peerId = await peer.registered();
     await waitUntil(
-      () => /registered with/.test(tty.state.plain),
+      () => /registered with/.test(plain(tty)),
       WAIT,
       "registration on the terminal",
     );
     // Tab completion of a command.
     await tty.write("he\t");
-    await waitUntil(() => /> help/.test(tty.state.plain), WAIT, "completed command");
+    await waitUntil(() => /> help/.test(plain(tty)), WAIT, "completed command");
     await tty.write("\r");
-    await waitUntil(() => /exit \| quit/.test(tty.state.plain), WAIT, "help text");
+    await waitUntil(() => /exit \| quit/.test(plain(tty)), WAIT, "help text");
     // The peer connects to us: its ID becomes known, so it completes.
     const ourId = await waitForId(tty);
     await peer.command(`connect ${ourId}`);
-    await waitUntil(() => /direct via udp/.test(tty.state.plain), WAIT, "peer line");
+    await waitUntil(() => /direct via udp/.test(plain(tty)), WAIT, "peer line");
     await tty.write(`send ${peerId.slice(0, 4)}\t`);
-    await waitUntil(() => tty.state.plain.includes(`send ${peerId} `), WAIT, "completed peer ID");
+    await waitUntil(() => plain(tty).includes(`send ${peerId} `), WAIT, "completed peer ID");
     // An incoming message while a line is being typed.
     await tty.write("partial");
-    await waitUntil(() => tty.state.plain.endsWith("partial"), WAIT, "typed text echoed");
+    await waitUntil(() => plain(tty).endsWith("partial"), WAIT, "typed text echoed");
     await peer.command(`send ${ourId} incoming while typing`);
-    await waitUntil(() => /incoming while typing/.test(tty.state.plain), WAIT, "incoming message");
+    await waitUntil(() => /incoming while typing/.test(plain(tty)), WAIT, "incoming message");
     await waitUntil(
-      () => /incoming while typing\n> send [0-9a-f]{40} partial/.test(tty.state.plain),
+      () => /incoming while typing\n> send [0-9a-f]{40} partial/.test(plain(tty)),
       WAIT,
       "prompt and typed line redrawn after the message",
     );
@@ -165,7 +105,7 @@ Deno.test("terminal: completion, history and messages that do not break the type
     await peer.waitFor((e) => e.type === "message" && e.text === "partial", WAIT, "sent message");
     // History: arrow up recalls the last line.
     const typed = `> send ${peerId} partial`;
-    const count = () => tty.state.plain.split(typed).length - 1;
+    const count = () => plain(tty).split(typed).length - 1;
     const before = count();
     await tty.write("\x1b[A");
     await waitUntil(() => count() > before, WAIT, "history recall");
@@ -177,15 +117,13 @@ Deno.test("terminal: completion, history and messages that do not break the type
   }
 });
 
-async function waitForId(
-  tty: { state: { plain: string }; write: (text: string) => Promise<void> },
-) {
-  const before = tty.state.plain.length;
+async function waitForId(tty: TextProcess) {
+  const before = plain(tty).length;
   await tty.write("id\r");
   let id = "";
   await waitUntil(
     () => {
-      const match = /\n([0-9a-f]{40})\n/.exec(tty.state.plain.slice(before));
+      const match = /\n([0-9a-f]{40})\n/.exec(plain(tty).slice(before));
       if (match) id = match[1];
       return match !== null;
     },
