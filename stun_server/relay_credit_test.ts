@@ -16,7 +16,12 @@ import {
   type SignalingConnection,
 } from "../shared/signaling/mod.ts";
 import { Identity } from "../shared/identity/mod.ts";
-import { ServerWorld, type WorldClient } from "../testing/server_world.ts";
+import {
+  median,
+  relayProbeLatencies,
+  ServerWorld,
+  type WorldClient,
+} from "../testing/server_world.ts";
 import { RELAY_CREDIT_BYTES } from "./signaling/relay.ts";
 import { RELAY_CREDIT_TARGET_MS } from "./signaling/credit_window.ts";
 import { overriding } from "../testing/overriding.ts";
@@ -64,11 +69,6 @@ function pacedReader(base: Runtime, bytesPerMs: number, uplinkMs = 0): Runtime {
   return overriding(base, { net });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 /**
  * Honest relay latencies (virtual ms) to a receiver consuming `linkBytesPerMs` (default 10 MiB/s),
  * quiet and under an 8-sender flood (each sender may relay `senderBytesPerSecond`).
@@ -102,28 +102,14 @@ async function floodLatencies(
     await world.until(() => victim.of("introduce").length === 9, "the introductions");
     trim();
 
-    const latencies = async (count: number): Promise<number[]> => {
-      const result: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const payload = new Uint8Array(64);
-        new DataView(payload.buffer).setFloat64(0, world.runtime.now());
-        const before = victim.relayed.filter((r) => r.peer === honest.me.id).length;
-        honest.conn.sendRelay(victim.me.id, payload);
+    const latencies = (count: number) =>
+      relayProbeLatencies(world, honest, victim, count, {
+        limitMs: 60_000,
         // Without credit the backlog only grows while the flood goes on: stop it at the probe.
-        if (!relayCredit && count === 1) flooding = false;
-        await world.until(
-          () => victim.relayed.filter((r) => r.peer === honest.me.id).length > before,
-          "an honest probe",
-          60_000,
-        );
-        const got = victim.relayed.filter((r) => r.peer === honest.me.id).at(-1)!;
-        result.push(
-          got.at - new DataView(got.payload.buffer, got.payload.byteOffset).getFloat64(0),
-        );
-        await world.runtime.runUntil(() => false, 50, 5);
-      }
-      return result;
-    };
+        onSent: () => {
+          if (!relayCredit && count === 1) flooding = false;
+        },
+      });
 
     let flooding = true;
     const quiet = await latencies(5);

@@ -8,7 +8,12 @@
  */
 import assert from "node:assert/strict";
 import type { Runtime, StreamConn, StreamListener } from "../shared/runtime/mod.ts";
-import { ServerWorld, type WorldClient } from "../testing/server_world.ts";
+import {
+  median,
+  relayProbeLatencies,
+  ServerWorld,
+  type WorldClient,
+} from "../testing/server_world.ts";
 import { overriding } from "../testing/overriding.ts";
 
 const FLOODERS = 48;
@@ -47,11 +52,6 @@ function throttledServerRuntime(base: Runtime, slowHost: string, bytesPerMs: num
   return overriding(base, { net });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 Deno.test("abuse: 48 senders flooding one receiver leave an honest sender's latency near normal", async () => {
   const world = new ServerWorld(
     {},
@@ -67,27 +67,11 @@ Deno.test("abuse: 48 senders flooding one receiver leave an honest sender's late
     }
     await world.until(() => victim.of("introduce").length === FLOODERS + 1, "the introductions");
 
-    const latencies = async (count: number): Promise<number[]> => {
-      const result: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const payload = new Uint8Array(64);
-        new DataView(payload.buffer).setFloat64(0, world.runtime.now());
-        payload[8] = 0xab;
-        const before = victim.relayed.filter((r) => r.peer === honest.me.id).length;
-        honest.conn.sendRelay(victim.me.id, payload);
-        await world.until(
-          () => victim.relayed.filter((r) => r.peer === honest.me.id).length > before,
-          "an honest probe",
-          10_000,
-        );
-        const got = victim.relayed.filter((r) => r.peer === honest.me.id).at(-1)!;
-        result.push(
-          got.at - new DataView(got.payload.buffer, got.payload.byteOffset).getFloat64(0),
-        );
-        await world.runtime.runUntil(() => false, 50, 5);
-      }
-      return result;
-    };
+    const latencies = (count: number) =>
+      relayProbeLatencies(world, honest, victim, count, {
+        limitMs: 10_000,
+        mark: 0xab,
+      });
 
     const quiet = await latencies(10);
     // The flood: every flooder keeps up to 128 KiB of 60 KB frames on its way, all the time.

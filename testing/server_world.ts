@@ -233,3 +233,38 @@ export async function honestPairServed(
   assert.ok(took <= limitMs, `the honest pair took ${took} ms (virtual)`);
   return took;
 }
+
+/**
+ * Relay latencies (virtual ms) of `count` 64-byte probes from `from` to `to`, one at a time,
+ * 50 ms apart: each carries its send time, and is timed when `to` has it. `onSent` runs after
+ * each probe is queued (a flood can be stopped there); a probe not there within `limitMs` fails.
+ */
+export async function relayProbeLatencies(
+  world: ServerWorld,
+  from: WorldClient,
+  to: WorldClient,
+  count: number,
+  options: { limitMs?: number; onSent?: () => void; mark?: number } = {},
+): Promise<number[]> {
+  const fromHere = () => to.relayed.filter((r) => r.peer === from.me.id);
+  const result: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const payload = new Uint8Array(64);
+    new DataView(payload.buffer).setFloat64(0, world.runtime.now());
+    if (options.mark !== undefined) payload[8] = options.mark;
+    const before = fromHere().length;
+    from.conn.sendRelay(to.me.id, payload);
+    options.onSent?.();
+    await world.until(() => fromHere().length > before, "an honest probe", options.limitMs);
+    const got = fromHere().at(-1)!;
+    result.push(got.at - new DataView(got.payload.buffer, got.payload.byteOffset).getFloat64(0));
+    await world.runtime.runUntil(() => false, 50, 5);
+  }
+  return result;
+}
+
+/** The median of `values` (the upper one of an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
