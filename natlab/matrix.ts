@@ -12,7 +12,7 @@ import { LabProcess } from "./lab_process.ts";
 import { DEFAULT_BUDGET } from "../p2p_client/birthday/birthday.ts";
 import { BIRTHDAY_RETRY_MS } from "../p2p_client/traversal/link_traversal.ts";
 import { SERVER_ALT_ADDRESS } from "./lab.ts";
-import { MINIUPNPD_TABLE } from "./port_mapping.ts";
+import { miniupnpdRules } from "./port_mapping.ts";
 import { programRunArgs } from "../testing/programs.ts";
 import {
   directPossible,
@@ -796,14 +796,8 @@ export async function runPair(spec: PairSpec, options: PairRunOptions): Promise<
     // A client that exits deletes its port mapping: nothing is left in miniupnpd's table.
     for (const [name, mapped] of [["a", spec.portMappingA], ["b", spec.portMappingB]] as const) {
       if (!mapped || processes.length < 3) continue;
-      const rules = await lab.exec(lab.host(name).natNamespace!, [
-        "nft",
-        "list",
-        "chain",
-        "inet",
-        MINIUPNPD_TABLE,
-        "prerouting_miniupnpd",
-      ]).catch((error) => `cannot list: ${error}`);
+      const rules = await miniupnpdRules(lab, lab.host(name).natNamespace!)
+        .catch((error) => `cannot list: ${error}`);
       if (/dnat|cannot list/.test(rules)) {
         problems.push(`${name.toUpperCase()}'s port mapping is still on its router after exit`);
       }

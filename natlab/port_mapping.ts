@@ -185,3 +185,27 @@ export const MINIUPNPD_FATAL = [
 
 /** The line miniupnpd logs once its NAT-PMP/PCP socket is open (its last start-up step). */
 export const MINIUPNPD_READY = "Listening for NAT-PMP/PCP traffic";
+
+/**
+ * The rules miniupnpd holds in a lab router's prerouting chain (`nft list chain`), one `dnat`
+ * per live mapping: how a test sees a mapping made or deleted. Rejects when the chain cannot be
+ * listed.
+ *
+ * @example
+ * ```ts
+ * // const rules = await miniupnpdRules(lab, lab.host("a").natNamespace!);
+ * ```
+ */
+export function miniupnpdRules(
+  lab: { exec(namespace: string, argv: readonly string[]): Promise<string> },
+  natNamespace: string,
+): Promise<string> {
+  return lab.exec(natNamespace, [
+    "nft",
+    "list",
+    "chain",
+    "inet",
+    MINIUPNPD_TABLE,
+    "prerouting_miniupnpd",
+  ]);
+}

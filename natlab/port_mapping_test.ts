@@ -4,8 +4,8 @@ import { EventLog, type JsonEvent } from "./json_lines.ts";
 import { NatLab, OBSERVER_ADDRESSES, SERVER_ADDRESS, sweepStaleNamespaces } from "./lab.ts";
 import {
   MINIUPNPD_HTTP_PORT,
-  MINIUPNPD_TABLE,
   miniupnpdConfig,
+  miniupnpdRules,
   miniupnpdRuleset,
   RFC5780_ADDRESSES,
   stunAnswersRule,
@@ -87,17 +87,6 @@ async function startTool(lab: NatLab, namespace: string, protocol: string) {
       await log.done;
     },
   };
-}
-
-async function miniupnpdRules(lab: NatLab, natNamespace: string): Promise<string> {
-  return await lab.exec(natNamespace, [
-    "nft",
-    "list",
-    "chain",
-    "inet",
-    MINIUPNPD_TABLE,
-    "prerouting_miniupnpd",
-  ]);
 }
 
 Deno.test({
