@@ -6,6 +6,7 @@
  * @module
  */
 import { programRunArgs } from "./programs.ts";
+import { readLines } from "./read_lines.ts";
 
 const MAX_LOG_CHARS = 1 << 20;
 
@@ -53,26 +54,18 @@ export class ClientProcess {
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
     this.#writer = child.stdin.getWriter();
-    const decoder = new TextDecoder();
-    let pending = "";
     const stdout = (async () => {
-      for await (const chunk of child.stdout) {
-        pending += decoder.decode(chunk, { stream: true });
-        let newline: number;
-        while ((newline = pending.indexOf("\n")) >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          try {
-            const value = JSON.parse(line);
-            if (typeof value === "object" && value !== null && typeof value.type === "string") {
-              this.events.push(value);
-            } else this.badLines.push(line);
-          } catch {
-            this.badLines.push(line);
-          }
+      // A 1 MiB message is one event line, several MiB once JSON-escaped.
+      for await (const line of readLines(child.stdout, 16 << 20)) {
+        try {
+          const value = JSON.parse(line);
+          if (typeof value === "object" && value !== null && typeof value.type === "string") {
+            this.events.push(value);
+          } else this.badLines.push(line);
+        } catch {
+          this.badLines.push(line);
         }
       }
-      if (pending !== "") this.badLines.push(pending);
     })();
     const stderr = (async () => {
       const errDecoder = new TextDecoder();

@@ -40,6 +40,7 @@ export interface ServerProcessOptions {
 }
 
 import { SERVER_RUNTIME_FLAGS } from "../stun_server/runtime_flags.ts";
+import { readLines } from "./read_lines.ts";
 
 const REPO = new URL("../", import.meta.url);
 const DEFAULT_ENTRY = new URL("stun_server/main.ts", REPO);
@@ -284,22 +285,20 @@ async function spawn(options: ServerProcessOptions, args: string[]): Promise<Sta
     if (stderr.text.length > MAX_LOG_CHARS) stderr.text = stderr.text.slice(-MAX_LOG_CHARS);
   });
   const announced = Promise.withResolvers<ServerAnnouncement>();
-  let pending = "";
-  const stdoutPump = pumpText(child.stdout, (chunk) => {
-    pending += chunk;
-    let newline: number;
-    while ((newline = pending.indexOf("\n")) >= 0) {
-      const line = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      try {
-        const value = JSON.parse(line);
-        if (value?.event === "listening") announced.resolve(value as ServerAnnouncement);
-      } catch {
-        // not JSON: ignore
+  const stdoutPump = (async () => {
+    try {
+      for await (const line of readLines(child.stdout, 65_536)) {
+        try {
+          const value = JSON.parse(line);
+          if (value?.event === "listening") announced.resolve(value as ServerAnnouncement);
+        } catch {
+          // not JSON: ignore
+        }
       }
+    } catch {
+      // the child went away
     }
-    if (pending.length > 65_536) pending = "";
-  });
+  })();
   const pumps = Promise.all([stdoutPump, stderrPump]).then(() => {});
   const deadline = options.startTimeoutMs ?? 60_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
