@@ -20,6 +20,7 @@ import {
   median,
   relayProbeLatencies,
   ServerWorld,
+  startRelayFlood,
   type WorldClient,
 } from "../testing/server_world.ts";
 import { RELAY_CREDIT_BYTES } from "./signaling/relay.ts";
@@ -107,21 +108,13 @@ async function floodLatencies(
         limitMs: 60_000,
         // Without credit the backlog only grows while the flood goes on: stop it at the probe.
         onSent: () => {
-          if (!relayCredit && count === 1) flooding = false;
+          if (!relayCredit && count === 1) stopFlood();
         },
       });
 
-    let flooding = true;
+    let stopFlood = () => {};
     const quiet = await latencies(5);
-    const frame = new Uint8Array(FRAME_PAYLOAD);
-    const pump = () => {
-      if (!flooding) return;
-      for (const f of flooders) {
-        while (f.conn.queuedBytes < 128 * 1024) f.conn.sendRelay(victim.me.id, frame);
-      }
-      world.runtime.setTimer(pump, 5);
-    };
-    pump();
+    stopFlood = startRelayFlood(world, flooders, victim, new Uint8Array(FRAME_PAYLOAD));
     await world.runtime.runUntil(() => false, 500, 5); // the flood builds up
     const floodStart = world.runtime.now();
     const arrived = () =>
@@ -130,7 +123,7 @@ async function floodLatencies(
     const flooded = await latencies(relayCredit ? 10 : 1);
     const floodFrames = arrived() - floodFramesBefore;
     const floodMs = world.runtime.now() - floodStart;
-    flooding = false;
+    stopFlood();
     // The flood was real: the receiver spent most of its reading on it.
     if (!relayCredit) return { quiet, flooded, credit: victim.registered?.relay.creditBytes };
     trimming = false;

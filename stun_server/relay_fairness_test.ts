@@ -12,6 +12,7 @@ import {
   median,
   relayProbeLatencies,
   ServerWorld,
+  startRelayFlood,
   type WorldClient,
 } from "../testing/server_world.ts";
 import { overriding } from "../testing/overriding.ts";
@@ -75,16 +76,7 @@ Deno.test("abuse: 48 senders flooding one receiver leave an honest sender's late
 
     const quiet = await latencies(10);
     // The flood: every flooder keeps up to 128 KiB of 60 KB frames on its way, all the time.
-    let flooding = true;
-    const frame = new Uint8Array(60_000);
-    const pump = () => {
-      if (!flooding) return;
-      for (const f of flooders) {
-        while (f.conn.queuedBytes < 128 * 1024) f.conn.sendRelay(victim.me.id, frame);
-      }
-      world.runtime.setTimer(pump, 5);
-    };
-    pump();
+    const stopFlood = startRelayFlood(world, flooders, victim, new Uint8Array(60_000));
     await world.runtime.runUntil(() => false, 500, 5); // the flood builds up
     const floodStart = world.runtime.now();
     const floodBytesBefore = victim.relayed.filter((r) => r.peer !== honest.me.id).length;
@@ -92,7 +84,7 @@ Deno.test("abuse: 48 senders flooding one receiver leave an honest sender's late
     const floodFrames = victim.relayed.filter((r) => r.peer !== honest.me.id).length -
       floodBytesBefore;
     const floodMs = world.runtime.now() - floodStart;
-    flooding = false;
+    stopFlood();
 
     // The flood was real: it kept the victim's link mostly busy.
     const linkShare = floodFrames * 60_000 / (floodMs * LINK_BYTES_PER_MS);

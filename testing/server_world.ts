@@ -268,3 +268,26 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }
+
+/**
+ * Starts a relay flood: every 5 ms (virtual) each of `flooders` tops its write queue up to
+ * `keepBytes` of `frame`s to `to`. Returns the function that stops it.
+ */
+export function startRelayFlood(
+  world: ServerWorld,
+  flooders: readonly WorldClient[],
+  to: WorldClient,
+  frame: Uint8Array,
+  keepBytes = 128 * 1024,
+): () => void {
+  let flooding = true;
+  const pump = () => {
+    if (!flooding) return;
+    for (const f of flooders) {
+      while (f.conn.queuedBytes < keepBytes) f.conn.sendRelay(to.me.id, frame);
+    }
+    world.runtime.setTimer(pump, 5);
+  };
+  pump();
+  return () => flooding = false;
+}
